@@ -1,0 +1,54 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/marketplace-go/marketplace/internal/platform/config"
+	"github.com/marketplace-go/marketplace/internal/users/usersrv"
+)
+
+// rootConfig is the whole configuration, composed of each part's own.
+type rootConfig struct {
+	LogLevel        slog.Level
+	ShutdownTimeout time.Duration
+	Users           usersrv.Config
+}
+
+func loadConfig(getenv func(string) (string, bool)) (rootConfig, error) {
+	e := config.FromLookup(getenv)
+	c := rootConfig{ShutdownTimeout: e.Duration("SHUTDOWN_TIMEOUT", 20*time.Second)}
+	if err := c.LogLevel.UnmarshalText([]byte(e.String("LOG_LEVEL", "info"))); err != nil {
+		e.Fail("LOG_LEVEL", "want debug, info, warn or error")
+	}
+	shared := usersrv.Shared{
+		PostgresURL:    e.URL("POSTGRES_URL", "postgres://postgres@localhost:5432/postgres?sslmode=disable", "postgres", "postgresql"),
+		DataDir:        e.String("DATA_DIR", "./data"),
+		Migrate:        e.Bool("MIGRATE_ON_START", true),
+		PublicURL:      e.URL("PUBLIC_URL", "http://localhost:8081", "http", "https"),
+		TrustedProxies: trustedProxies(e),
+		Issuer:         e.String("AUTH_ISSUER", "marketplace-users"),
+		Audience:       e.String("AUTH_AUDIENCE", "marketplace"),
+	}
+	c.Users = usersrv.LoadConfig(e, shared)
+	if err := e.Err(); err != nil {
+		return c, fmt.Errorf("configuration: %w", err)
+	}
+	return c, nil
+}
+
+func trustedProxies(e *config.Env) []netip.Prefix {
+	var list []netip.Prefix
+	for _, s := range strings.FieldsFunc(e.String("TRUSTED_PROXIES", ""), func(r rune) bool { return r == ',' || r == ' ' }) {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			e.Fail("TRUSTED_PROXIES", "want comma-separated CIDR prefixes such as 10.0.0.0/8, got %q", s)
+			continue
+		}
+		list = append(list, p)
+	}
+	return list
+}

@@ -1,0 +1,141 @@
+// Package config reads typed settings from environment variables.
+//
+// Each component declares its own Config struct and a Load function that reads
+// it through an Env; errors are collected rather than returned one by one so
+// that the program stops with a message naming the variable at fault.
+package config
+
+import (
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Env reads environment variables, remembering every malformed value.
+type Env struct {
+	lookup func(string) (string, bool)
+	errs   []error
+}
+
+// FromLookup returns an Env over a lookup function such as os.LookupEnv;
+// tests pass their own instead of changing the process environment.
+func FromLookup(lookup func(string) (string, bool)) *Env { return &Env{lookup: lookup} }
+
+// Err reports every invalid variable seen so far, on one line.
+func (e *Env) Err() error {
+	if len(e.errs) == 0 {
+		return nil
+	}
+	msgs := make([]string, len(e.errs))
+	for i, err := range e.errs {
+		msgs[i] = err.Error()
+	}
+	return errors.New(strings.Join(msgs, "; "))
+}
+
+// Fail records a problem with a variable's value; Validate methods use it.
+func (e *Env) Fail(name, format string, args ...any) {
+	e.errs = append(e.errs, fmt.Errorf("%s: %s", name, fmt.Sprintf(format, args...)))
+}
+
+func (e *Env) raw(name string) (string, bool) {
+	v, ok := e.lookup(name)
+	v = strings.TrimSpace(v)
+	return v, ok && v != ""
+}
+
+// String returns the variable or def when it is unset or empty.
+func (e *Env) String(name, def string) string {
+	if v, ok := e.raw(name); ok {
+		return v
+	}
+	return def
+}
+
+// Int returns the variable as an integer within [lo, hi].
+func (e *Env) Int(name string, def, lo, hi int) int {
+	v, ok := e.raw(name)
+	if !ok {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < lo || n > hi {
+		e.Fail(name, "want an integer between %d and %d, got %q", lo, hi, v)
+		return def
+	}
+	return n
+}
+
+// Bool returns the variable parsed by strconv.ParseBool.
+func (e *Env) Bool(name string, def bool) bool {
+	v, ok := e.raw(name)
+	if !ok {
+		return def
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		e.Fail(name, "want true or false, got %q", v)
+		return def
+	}
+	return b
+}
+
+// Duration returns the variable as a positive Go duration such as "15m".
+func (e *Env) Duration(name string, def time.Duration) time.Duration {
+	v, ok := e.raw(name)
+	if !ok {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		e.Fail(name, "want a positive duration such as 30s or 15m, got %q", v)
+		return def
+	}
+	return d
+}
+
+// URL returns the variable as an absolute URL with one of the given schemes.
+func (e *Env) URL(name, def string, schemes ...string) string {
+	v := e.String(name, def)
+	if v == "" {
+		return v
+	}
+	u, err := url.Parse(v)
+	if err != nil || u.Host == "" || !slices.Contains(schemes, u.Scheme) {
+		// The value may hold a password, so it is not echoed.
+		e.Fail(name, "want an absolute %s URL", strings.Join(schemes, " or "))
+		return def
+	}
+	return v
+}
+
+// Keys parses "id:base64,id:base64" lists of secret keys of the given byte
+// length. The first key is the current one. Values are never echoed.
+func (e *Env) Keys(name string, size int) []Key {
+	v, ok := e.raw(name)
+	if !ok {
+		return nil
+	}
+	var keys []Key
+	for i, part := range strings.Split(v, ",") {
+		id, b64, found := strings.Cut(strings.TrimSpace(part), ":")
+		secret, err := base64.StdEncoding.DecodeString(b64)
+		if !found || id == "" || err != nil || len(secret) != size {
+			e.Fail(name, "entry %d: want id:base64 of a %d-byte key", i+1, size)
+			return nil
+		}
+		keys = append(keys, Key{ID: id, Secret: secret})
+	}
+	return keys
+}
+
+// Key is a named secret key.
+type Key struct {
+	ID     string
+	Secret []byte
+}

@@ -1,0 +1,52 @@
+package httpx
+
+import (
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+)
+
+// ClientIP finds the address of the client that sent r. X-Forwarded-For is
+// believed only when the direct peer is one of the trusted proxies, and then
+// only up to the first hop that is not trusted, so a client cannot pick the
+// address its rate limits are counted against.
+func ClientIP(r *http.Request, trusted []netip.Prefix) string {
+	peer := remoteAddr(r)
+	if !isTrusted(peer, trusted) {
+		return peer.String()
+	}
+	hops := strings.Split(r.Header.Get("X-Forwarded-For"), ",")
+	for i := len(hops) - 1; i >= 0; i-- {
+		addr, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
+		if err != nil {
+			break
+		}
+		if !isTrusted(addr, trusted) {
+			return addr.String()
+		}
+		peer = addr
+	}
+	return peer.String()
+}
+
+func remoteAddr(r *http.Request) netip.Addr {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	addr, err := netip.ParseAddr(host)
+	if err != nil {
+		return netip.IPv4Unspecified()
+	}
+	return addr.Unmap()
+}
+
+func isTrusted(addr netip.Addr, trusted []netip.Prefix) bool {
+	for _, p := range trusted {
+		if p.Contains(addr.Unmap()) {
+			return true
+		}
+	}
+	return false
+}

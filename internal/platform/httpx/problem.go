@@ -1,0 +1,81 @@
+package httpx
+
+import (
+	"encoding/json"
+	"log/slog"
+	"math"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/marketplace-go/marketplace/internal/platform/errs"
+)
+
+// statusOf is the one table that turns error kinds into HTTP statuses.
+var statusOf = map[errs.Kind]int{
+	errs.Invalid:            http.StatusBadRequest,
+	errs.Unauthenticated:    http.StatusUnauthorized,
+	errs.Forbidden:          http.StatusForbidden,
+	errs.NotFound:           http.StatusNotFound,
+	errs.Conflict:           http.StatusConflict,
+	errs.PreconditionFailed: http.StatusPreconditionFailed,
+	errs.TooLarge:           http.StatusRequestEntityTooLarge,
+	errs.Unsupported:        http.StatusUnsupportedMediaType,
+	errs.Unprocessable:      http.StatusUnprocessableEntity,
+	errs.TooManyRequests:    http.StatusTooManyRequests,
+	errs.Unavailable:        http.StatusServiceUnavailable,
+}
+
+// Problem is an RFC 9457 problem details document, with our stable code and
+// per-field reasons as extension members.
+type Problem struct {
+	Type      string            `json:"type"`
+	Title     string            `json:"title"`
+	Status    int               `json:"status"`
+	Detail    string            `json:"detail,omitempty"`
+	Instance  string            `json:"instance,omitempty"`
+	Code      string            `json:"code"`
+	Errors    map[string]string `json:"errors,omitempty"`
+	RequestID string            `json:"request_id,omitempty"`
+}
+
+// Error answers with the problem that err describes. Errors that are not an
+// *errs.Error are ours: they are logged in full and the client sees only a
+// generic 500, never their text.
+func Error(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
+	e, ok := errs.As(err)
+	status := statusOf[kindOf(e, ok)]
+	if !ok || status == 0 {
+		log.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		e, status = errs.New(errs.Internal, "internal", "an unexpected error occurred"), http.StatusInternalServerError
+	}
+	if e.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(e.RetryAfter.Seconds()))))
+	}
+	WriteProblem(w, r, status, e)
+}
+
+func kindOf(e *errs.Error, ok bool) errs.Kind {
+	if !ok {
+		return errs.Internal
+	}
+	return e.Kind
+}
+
+// WriteProblem writes e as problem+json with the given status.
+func WriteProblem(w http.ResponseWriter, r *http.Request, status int, e *errs.Error) {
+	p := Problem{
+		Type:      "/problems/" + strings.ReplaceAll(e.Code, "_", "-"),
+		Title:     http.StatusText(status),
+		Status:    status,
+		Detail:    e.Message,
+		Instance:  r.URL.Path,
+		Code:      e.Code,
+		Errors:    e.Fields,
+		RequestID: w.Header().Get(RequestIDHeader),
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(p)
+}

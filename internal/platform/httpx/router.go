@@ -1,0 +1,82 @@
+package httpx
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/marketplace-go/marketplace/internal/platform/errs"
+	"github.com/marketplace-go/marketplace/internal/platform/observability"
+)
+
+// Router is an http.ServeMux whose routes are measured by their pattern, so
+// metrics have a bounded set of labels whatever paths clients send.
+type Router struct {
+	mux     *http.ServeMux
+	service string
+	metrics *observability.HTTPMetrics
+}
+
+// NewRouter returns a router whose metrics carry the given service label.
+func NewRouter(service string, metrics *observability.HTTPMetrics) *Router {
+	return &Router{mux: http.NewServeMux(), service: service, metrics: metrics}
+}
+
+// Handle registers h for a Go 1.22 pattern such as "POST /v1/auth/login".
+func (rt *Router) Handle(pattern string, h http.Handler) {
+	rt.mux.Handle(pattern, rt.instrument(pattern, h))
+}
+
+// HandleFunc registers f for pattern.
+func (rt *Router) HandleFunc(pattern string, f http.HandlerFunc) { rt.Handle(pattern, f) }
+
+// ServeHTTP routes the request. The mux's own plain-text 404 and 405
+// answers are rewritten as problems; its Allow header and redirects stay.
+func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if h, pattern := rt.mux.Handler(r); pattern == "" {
+		rt.instrument("unmatched", h).ServeHTTP(&problemWriter{ResponseWriter: w, r: r}, r)
+		return
+	}
+	rt.mux.ServeHTTP(w, r)
+}
+
+// problemWriter replaces an error body written by the mux with a problem.
+type problemWriter struct {
+	http.ResponseWriter
+	r       *http.Request
+	swallow bool
+}
+
+func (p *problemWriter) WriteHeader(code int) {
+	switch code {
+	case http.StatusNotFound:
+		p.swallow = true
+		WriteProblem(p.ResponseWriter, p.r, code, errs.New(errs.NotFound, "route_not_found", "no such endpoint"))
+	case http.StatusMethodNotAllowed:
+		p.swallow = true
+		WriteProblem(p.ResponseWriter, p.r, code, errs.New(errs.Invalid, "method_not_allowed", "this endpoint does not accept %s", p.r.Method))
+	default:
+		p.ResponseWriter.WriteHeader(code)
+	}
+}
+
+func (p *problemWriter) Write(b []byte) (int, error) {
+	if p.swallow {
+		return len(b), nil
+	}
+	return p.ResponseWriter.Write(b)
+}
+
+func (rt *Router) instrument(route string, h http.Handler) http.Handler {
+	inFlight := rt.metrics.InFlight.WithLabelValues(rt.service, route)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		inFlight.Inc()
+		defer inFlight.Dec()
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w}
+		h.ServeHTTP(rec, r)
+		labels := []string{rt.service, route, r.Method, strconv.Itoa(rec.Status())}
+		rt.metrics.Requests.WithLabelValues(labels...).Inc()
+		rt.metrics.Duration.WithLabelValues(labels...).Observe(time.Since(start).Seconds())
+	})
+}

@@ -1,0 +1,112 @@
+// Package pg opens PostgreSQL pools, creates a service's database when it is
+// missing, and applies the service's embedded migrations.
+package pg
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/lock"
+)
+
+// PostgreSQL error codes we act on.
+const (
+	codeInvalidCatalog     = "3D000"
+	codeInsufficientPriv   = "42501"
+	codeDuplicateDatabase  = "42P04"
+	codeUniqueViolation    = "23505"
+	maintenanceDB          = "postgres"
+)
+
+// IsUniqueViolation reports whether err is a unique constraint violation,
+// optionally on the named constraint.
+func IsUniqueViolation(err error, constraint string) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == codeUniqueViolation &&
+		(constraint == "" || pgErr.ConstraintName == constraint)
+}
+
+// Open connects a pool to url and checks that the server answers. When the
+// database does not exist it is created if the role may create databases;
+// otherwise the error says exactly what an operator must create.
+func Open(ctx context.Context, url string) (*pgxpool.Pool, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("parse database url: %w", err)
+	}
+	if err := ensureDatabase(ctx, cfg.ConnConfig); err != nil {
+		return nil, err
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("open database %q: %w", cfg.ConnConfig.Database, err)
+	}
+	return pool, nil
+}
+
+func ensureDatabase(ctx context.Context, cfg *pgx.ConnConfig) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err == nil {
+		return conn.Close(ctx)
+	}
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) || pgErr.Code != codeInvalidCatalog {
+		return fmt.Errorf("connect to database %q at %s:%d: %w", cfg.Database, cfg.Host, cfg.Port, err)
+	}
+	return createDatabase(ctx, cfg)
+}
+
+func createDatabase(ctx context.Context, cfg *pgx.ConnConfig) error {
+	admin := cfg.Copy()
+	admin.Database = maintenanceDB
+	conn, err := pgx.ConnectConfig(ctx, admin)
+	if err != nil {
+		return fmt.Errorf("database %q does not exist and the maintenance database is unreachable: %w", cfg.Database, err)
+	}
+	defer conn.Close(ctx)
+	_, err = conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{cfg.Database}.Sanitize())
+	var pgErr *pgconn.PgError
+	switch {
+	case err == nil, errors.As(err, &pgErr) && pgErr.Code == codeDuplicateDatabase:
+		return nil
+	case errors.As(err, &pgErr) && pgErr.Code == codeInsufficientPriv:
+		return fmt.Errorf("database %q does not exist and role %q may not create it: run CREATE DATABASE %s OWNER %s as a superuser",
+			cfg.Database, cfg.User, cfg.Database, cfg.User)
+	default:
+		return fmt.Errorf("create database %q: %w", cfg.Database, err)
+	}
+}
+
+// Migrate applies every pending migration in fsys (goose SQL files at its
+// root). A PostgreSQL advisory lock lets several instances start at once.
+func Migrate(ctx context.Context, pool *pgxpool.Pool, fsys fs.FS, log *slog.Logger) error {
+	db := stdlib.OpenDBFromPool(pool)
+	defer db.Close()
+	locker, err := lock.NewPostgresSessionLocker()
+	if err != nil {
+		return fmt.Errorf("migration lock: %w", err)
+	}
+	provider, err := goose.NewProvider(goose.DialectPostgres, db, fsys, goose.WithSessionLocker(locker))
+	if err != nil {
+		return fmt.Errorf("load migrations: %w", err)
+	}
+	results, err := provider.Up(ctx)
+	if err != nil {
+		return fmt.Errorf("apply migrations: %w", err)
+	}
+	for _, r := range results {
+		log.InfoContext(ctx, "migration applied", "database", pool.Config().ConnConfig.Database, "migration", r.Source.Path)
+	}
+	return nil
+}

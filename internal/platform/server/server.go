@@ -1,0 +1,154 @@
+// Package server runs service modules, each on its own listener, with the
+// endpoints every service has (/healthz, /readyz, /metrics), the shared
+// middleware, and a graceful shutdown.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/marketplace-go/marketplace/internal/platform/errs"
+	"github.com/marketplace-go/marketplace/internal/platform/httpx"
+	"github.com/marketplace-go/marketplace/internal/platform/observability"
+)
+
+// Module is one service as the server runs it.
+type Module struct {
+	Name   string
+	Addr   string                          // listen address, such as ":8081"
+	Routes func(rt *httpx.Router)          // registers the service's endpoints
+	Ready  func(ctx context.Context) error // nil when the dependencies answer
+	Close  func()                          // releases resources once requests have drained
+}
+
+// Server runs modules until its context ends.
+type Server struct {
+	log      *slog.Logger
+	registry *prometheus.Registry
+	metrics  *observability.HTTPMetrics
+	timeout  time.Duration
+	running  []*running
+	draining atomic.Bool
+}
+
+type running struct {
+	module   Module
+	listener net.Listener
+	http     *http.Server
+}
+
+// New returns a server that exposes registry on /metrics and gives requests
+// in flight up to shutdownTimeout to finish when it stops.
+func New(log *slog.Logger, registry *prometheus.Registry, shutdownTimeout time.Duration) *Server {
+	return &Server{log: log, registry: registry, metrics: observability.NewHTTPMetrics(registry), timeout: shutdownTimeout}
+}
+
+// Metrics returns the HTTP instruments, for modules that measure more.
+func (s *Server) Metrics() *observability.HTTPMetrics { return s.metrics }
+
+// Add listens on the module's address at once (so ":0" resolves) and
+// returns the bound address. Serving starts with Run.
+func (s *Server) Add(m Module) (net.Addr, error) {
+	ln, err := net.Listen("tcp", m.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("%s: listen on %s: %w", m.Name, m.Addr, err)
+	}
+	srv := &http.Server{
+		Handler:           s.handler(m),
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	s.running = append(s.running, &running{module: m, listener: ln, http: srv})
+	return ln.Addr(), nil
+}
+
+func (s *Server) handler(m Module) http.Handler {
+	rt := httpx.NewRouter(m.Name, s.metrics)
+	rt.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		httpx.JSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	rt.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) { s.ready(w, r, m) })
+	rt.Handle("GET /metrics", promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{}))
+	m.Routes(rt)
+	log := s.log.With("service", m.Name)
+	return httpx.Chain(rt, httpx.RequestID, httpx.AccessLog(log), httpx.Recover(log))
+}
+
+func (s *Server) ready(w http.ResponseWriter, r *http.Request, m Module) {
+	if s.draining.Load() {
+		httpx.Error(w, r, s.log, errs.New(errs.Unavailable, "shutting_down", "the service is shutting down"))
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if m.Ready != nil {
+		if err := m.Ready(ctx); err != nil {
+			s.log.WarnContext(ctx, "not ready", "service", m.Name, "err", err)
+			httpx.Error(w, r, s.log, errs.New(errs.Unavailable, "not_ready", "a dependency of the service is unreachable"))
+			return
+		}
+	}
+	httpx.JSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+// Run serves every added module until ctx ends, then shuts down: /readyz
+// turns 503 so load balancers stop sending, listeners close, requests in
+// flight finish (up to the timeout), and modules close.
+func (s *Server) Run(ctx context.Context) error {
+	errc := make(chan error, len(s.running))
+	for _, r := range s.running {
+		s.log.Info("listening", "service", r.module.Name, "addr", r.listener.Addr().String())
+		go func() {
+			if err := r.http.Serve(r.listener); !errors.Is(err, http.ErrServerClosed) {
+				errc <- fmt.Errorf("%s: serve: %w", r.module.Name, err)
+			}
+		}()
+	}
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-errc:
+	}
+	return errors.Join(err, s.shutdown())
+}
+
+func (s *Server) shutdown() error {
+	s.draining.Store(true)
+	s.log.Info("shutting down", "timeout", s.timeout.String())
+	ctx, cancel := context.WithTimeout(context.Background(), s.timeout)
+	defer cancel()
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		errs []error
+	)
+	for _, r := range s.running {
+		wg.Go(func() {
+			err := r.http.Shutdown(ctx)
+			if r.module.Close != nil {
+				r.module.Close()
+			}
+			if err != nil {
+				mu.Lock()
+				errs = append(errs, fmt.Errorf("%s: shutdown: %w", r.module.Name, err))
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}

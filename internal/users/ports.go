@@ -1,0 +1,64 @@
+package users
+
+import (
+	"context"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/marketplace-go/marketplace/internal/platform/mail"
+)
+
+// Store keeps users, sessions, resets and login failures. Implementations
+// must make each method atomic.
+type Store interface {
+	CreateUser(ctx context.Context, u User) error
+	UserByID(ctx context.Context, id uuid.UUID) (User, error)
+	UserByEmail(ctx context.Context, email string) (User, error)
+	ListUsers(ctx context.Context, after uuid.UUID, limit int) ([]User, error)
+	UpdateProfile(ctx context.Context, id uuid.UUID, p ProfileUpdate) (User, error)
+	SetPasswordHash(ctx context.Context, id uuid.UUID, hash string) error
+	// ChangePassword sets the hash and revokes every session but keep.
+	ChangePassword(ctx context.Context, id uuid.UUID, hash string, keep uuid.UUID) error
+	AddRole(ctx context.Context, id uuid.UUID, role string) (User, error)
+	RemoveRole(ctx context.Context, id uuid.UUID, role string) (User, error)
+	BecomeSeller(ctx context.Context, id uuid.UUID, shopName string) (User, error)
+	// SetDisabled also revokes every session when disabling.
+	SetDisabled(ctx context.Context, id uuid.UUID, disabled bool) (User, error)
+
+	CreateSession(ctx context.Context, s Session, tokenHash []byte) error
+	// RotateRefresh spends the token with oldHash and adds newHash to its
+	// session. A token spent before revokes its session and returns
+	// ErrTokenReused; an unknown, revoked or expired one ErrTokenInvalid.
+	RotateRefresh(ctx context.Context, oldHash, newHash []byte, now time.Time) (Session, error)
+	RevokeSessionOf(ctx context.Context, tokenHash []byte) error
+	RevokeSessions(ctx context.Context, userID uuid.UUID) error
+
+	CreateReset(ctx context.Context, userID uuid.UUID, tokenHash []byte, expires time.Time) error
+	// ConsumeReset spends a live reset token, sets the password hash and
+	// revokes every session of its user, all or nothing.
+	ConsumeReset(ctx context.Context, tokenHash []byte, hash string, now time.Time) error
+
+	// LoginFailures reports the failures counted for key in its current window.
+	LoginFailures(ctx context.Context, key string, now time.Time) (count int, windowEnd time.Time, err error)
+	RecordLoginFailure(ctx context.Context, key string, now time.Time, window time.Duration) error
+	ClearLoginFailures(ctx context.Context, key string) error
+}
+
+// Hasher hashes and checks passwords. Verify reports whether the hash was
+// made with weaker parameters than the current ones.
+type Hasher interface {
+	Hash(ctx context.Context, password string) (string, error)
+	Verify(ctx context.Context, password, encoded string) (ok, rehash bool, err error)
+}
+
+// TokenIssuer signs access tokens.
+type TokenIssuer interface {
+	Issue(u User, sessionID uuid.UUID, now time.Time) (token string, expires time.Time, err error)
+}
+
+// Mailer delivers mail without making the caller wait for the SMTP server,
+// which would also tell an attacker by timing whether an address exists.
+type Mailer interface {
+	Enqueue(m mail.Message) error
+}

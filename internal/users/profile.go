@@ -1,0 +1,188 @@
+package users
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/google/uuid"
+
+	"github.com/marketplace-go/marketplace/internal/platform/auth"
+	"github.com/marketplace-go/marketplace/internal/platform/errs"
+)
+
+// Profile returns the caller's own account.
+func (s *Service) Profile(ctx context.Context, c auth.Claims) (User, error) {
+	return s.userFromClaims(ctx, c)
+}
+
+func (s *Service) userFromClaims(ctx context.Context, c auth.Claims) (User, error) {
+	id, err := uuid.Parse(c.UserID)
+	if err != nil {
+		return User{}, errUserNotFound
+	}
+	return s.user(ctx, id)
+}
+
+func (s *Service) user(ctx context.Context, id uuid.UUID) (User, error) {
+	u, err := s.store.UserByID(ctx, id)
+	if errors.Is(err, ErrNotFound) {
+		return User{}, errUserNotFound
+	}
+	if err != nil {
+		return User{}, fmt.Errorf("load user %s: %w", id, err)
+	}
+	return u, nil
+}
+
+// UpdateProfile changes the caller's own profile fields.
+func (s *Service) UpdateProfile(ctx context.Context, c auth.Claims, p ProfileUpdate) (User, error) {
+	if err := p.validate(); err != nil {
+		return User{}, err
+	}
+	u, err := s.userFromClaims(ctx, c)
+	if err != nil {
+		return User{}, err
+	}
+	u, err = s.store.UpdateProfile(ctx, u.ID, p)
+	if err != nil {
+		return User{}, fmt.Errorf("update profile: %w", err)
+	}
+	return u, nil
+}
+
+// BecomeSeller opens a shop for the caller and makes them a seller. New
+// access tokens (after a refresh) carry the role.
+func (s *Service) BecomeSeller(ctx context.Context, c auth.Claims, shopName string) (User, error) {
+	name, err := cleanShopName(shopName)
+	if err != nil {
+		return User{}, errs.Validation(map[string]string{"shop_name": err.Error()})
+	}
+	u, err := s.userFromClaims(ctx, c)
+	if err != nil {
+		return User{}, err
+	}
+	if u.ShopName != "" {
+		return User{}, errs.New(errs.Conflict, "already_seller", "this account is a seller already")
+	}
+	u, err = s.store.BecomeSeller(ctx, u.ID, name)
+	if errors.Is(err, ErrShopNameTaken) {
+		return User{}, errShopNameTaken
+	}
+	if err != nil {
+		return User{}, fmt.Errorf("become seller: %w", err)
+	}
+	return u, nil
+}
+
+// Admin use cases. The caller's admin role is checked here, not only at the
+// edge, so no transport can forget it.
+
+var errNotAdmin = errs.New(errs.Forbidden, "admin_only", "this action needs the admin role")
+
+// ListUsers returns one page of accounts in id (creation) order.
+func (s *Service) ListUsers(ctx context.Context, c auth.Claims, cursor string, limit int) (UserPage, error) {
+	if !c.HasRole(auth.RoleAdmin) {
+		return UserPage{}, errNotAdmin
+	}
+	after, err := decodeCursor(cursor)
+	if err != nil {
+		return UserPage{}, err
+	}
+	list, err := s.store.ListUsers(ctx, after, limit+1)
+	if err != nil {
+		return UserPage{}, fmt.Errorf("list users: %w", err)
+	}
+	page := UserPage{Users: list}
+	if len(list) > limit {
+		page.Users = list[:limit]
+		page.Next = base64.RawURLEncoding.EncodeToString(list[limit-1].ID[:])
+	}
+	return page, nil
+}
+
+func decodeCursor(cursor string) (uuid.UUID, error) {
+	if cursor == "" {
+		return uuid.Nil, nil
+	}
+	b, err := base64.RawURLEncoding.DecodeString(cursor)
+	if err != nil || len(b) != 16 {
+		return uuid.Nil, errs.New(errs.Invalid, "invalid_cursor", "the cursor is not one this API returned")
+	}
+	return uuid.UUID(b), nil
+}
+
+// GetUser returns any account, for admins.
+func (s *Service) GetUser(ctx context.Context, c auth.Claims, id uuid.UUID) (User, error) {
+	if !c.HasRole(auth.RoleAdmin) {
+		return User{}, errNotAdmin
+	}
+	return s.user(ctx, id)
+}
+
+// SetRole grants (on) or revokes (off) a role of a user, for admins.
+func (s *Service) SetRole(ctx context.Context, c auth.Claims, id uuid.UUID, role string, on bool) (User, error) {
+	if !c.HasRole(auth.RoleAdmin) {
+		return User{}, errNotAdmin
+	}
+	if !slices.Contains([]string{auth.RoleBuyer, auth.RoleSeller, auth.RoleAdmin}, role) {
+		return User{}, errs.Validation(map[string]string{"role": "must be buyer, seller or admin"})
+	}
+	if !on && role == auth.RoleAdmin && c.UserID == id.String() {
+		return User{}, errs.New(errs.Conflict, "last_admin_guard", "admins cannot revoke their own admin role")
+	}
+	var (
+		u   User
+		err error
+	)
+	if on {
+		u, err = s.store.AddRole(ctx, id, role)
+	} else {
+		u, err = s.store.RemoveRole(ctx, id, role)
+	}
+	return s.adminResult(u, err, "set role")
+}
+
+// SetDisabled disables (revoking every session) or re-enables an account.
+func (s *Service) SetDisabled(ctx context.Context, c auth.Claims, id uuid.UUID, disabled bool) (User, error) {
+	if !c.HasRole(auth.RoleAdmin) {
+		return User{}, errNotAdmin
+	}
+	if disabled && c.UserID == id.String() {
+		return User{}, errs.New(errs.Conflict, "self_disable", "admins cannot disable their own account")
+	}
+	u, err := s.store.SetDisabled(ctx, id, disabled)
+	return s.adminResult(u, err, "set disabled")
+}
+
+func (s *Service) adminResult(u User, err error, op string) (User, error) {
+	if errors.Is(err, ErrNotFound) {
+		return User{}, errUserNotFound
+	}
+	if err != nil {
+		return User{}, fmt.Errorf("%s: %w", op, err)
+	}
+	return u, nil
+}
+
+// GrantRoleByEmail gives a role to the account with this email. It is for
+// operators bootstrapping the first admin from the command line, so it
+// checks no caller.
+func (s *Service) GrantRoleByEmail(ctx context.Context, email, role string) (User, error) {
+	email, err := NormalizeEmail(email)
+	if err != nil {
+		return User{}, errs.Validation(map[string]string{"email": err.Error()})
+	}
+	u, err := s.store.UserByEmail(ctx, email)
+	if err != nil {
+		return User{}, s.adminErr(err)
+	}
+	return s.SetRole(ctx, auth.Claims{Roles: []string{auth.RoleAdmin}}, u.ID, role, true)
+}
+
+func (s *Service) adminErr(err error) error {
+	_, err = s.adminResult(User{}, err, "lookup")
+	return err
+}

@@ -1,0 +1,332 @@
+package users
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/marketplace-go/marketplace/internal/platform/auth"
+	"github.com/marketplace-go/marketplace/internal/platform/errs"
+	"github.com/marketplace-go/marketplace/internal/platform/mail"
+)
+
+// Policy holds the tunable rules of the service.
+type Policy struct {
+	SessionTTL         time.Duration // absolute lifetime of a refresh token family
+	ResetTTL           time.Duration // lifetime of a password reset token
+	AccountMaxFailures int           // failed logins per account per window
+	AddressMaxFailures int           // failed logins per client address per window
+	FailureWindow      time.Duration
+	ResetURL           string // the link mailed for a reset; the token is appended
+}
+
+// Service implements the users use cases.
+type Service struct {
+	store  Store
+	hasher Hasher
+	tokens TokenIssuer
+	mailer Mailer
+	log    *slog.Logger
+	policy Policy
+	now    func() time.Time
+	// dummyHash is verified against when the email is unknown, so that both
+	// kinds of failed login cost the same time.
+	dummyHash string
+}
+
+// Deps are the collaborators a Service needs.
+type Deps struct {
+	Store  Store
+	Hasher Hasher
+	Tokens TokenIssuer
+	Mailer Mailer
+	Log    *slog.Logger
+	Now    func() time.Time // nil means time.Now
+}
+
+// NewService returns a Service. It hashes one throwaway password to have a
+// realistic hash to verify unknown emails against.
+func NewService(ctx context.Context, d Deps, p Policy) (*Service, error) {
+	dummy, err := d.Hasher.Hash(ctx, rand.Text())
+	if err != nil {
+		return nil, fmt.Errorf("prepare dummy hash: %w", err)
+	}
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	return &Service{store: d.Store, hasher: d.Hasher, tokens: d.Tokens, mailer: d.Mailer,
+		log: d.Log, policy: p, now: d.Now, dummyHash: dummy}, nil
+}
+
+// Registration is what a new user sends.
+type Registration struct {
+	Email       string
+	Password    string
+	DisplayName string
+}
+
+// Register creates a buyer account.
+func (s *Service) Register(ctx context.Context, r Registration) (User, error) {
+	email, err := NormalizeEmail(r.Email)
+	fields := map[string]string{}
+	if err != nil {
+		fields["email"] = err.Error()
+	}
+	name, err := cleanDisplayName(r.DisplayName)
+	if err != nil {
+		fields["display_name"] = err.Error()
+	}
+	if err := CheckPassword(r.Password, email); err != nil {
+		fields["password"] = err.Error()
+	}
+	if len(fields) > 0 {
+		return User{}, errs.Validation(fields)
+	}
+	hash, err := s.hasher.Hash(ctx, r.Password)
+	if err != nil {
+		return User{}, err
+	}
+	now := s.now().UTC()
+	u := User{ID: uuid.Must(uuid.NewV7()), Email: email, DisplayName: name, PasswordHash: hash,
+		Roles: []string{auth.RoleBuyer}, Preferences: []byte("{}"), CreatedAt: now, UpdatedAt: now}
+	if err := s.store.CreateUser(ctx, u); err != nil {
+		if errors.Is(err, ErrEmailTaken) {
+			return User{}, errEmailTaken
+		}
+		return User{}, fmt.Errorf("register %s: %w", u.ID, err)
+	}
+	return u, nil
+}
+
+// Login checks credentials and opens a session. Unknown emails and wrong
+// passwords fail alike, in time as in words. Repeated failures for an
+// account or a client address are throttled.
+func (s *Service) Login(ctx context.Context, email, password, clientIP string) (Tokens, error) {
+	email, _ = NormalizeEmail(email)
+	keys := []string{"account:" + email, "address:" + clientIP}
+	if err := s.checkThrottle(ctx, keys); err != nil {
+		return Tokens{}, err
+	}
+	u, err := s.store.UserByEmail(ctx, email)
+	hash := u.PasswordHash
+	if errors.Is(err, ErrNotFound) {
+		hash = s.dummyHash
+	} else if err != nil {
+		return Tokens{}, fmt.Errorf("login: %w", err)
+	}
+	ok, rehash, err := s.hasher.Verify(ctx, password, hash)
+	if err != nil {
+		return Tokens{}, err
+	}
+	if !ok || u.ID == uuid.Nil {
+		return Tokens{}, s.recordFailure(ctx, keys)
+	}
+	if u.Disabled {
+		return Tokens{}, errAccountDisabled
+	}
+	if rehash {
+		s.upgradeHash(ctx, u.ID, password)
+	}
+	if err := s.store.ClearLoginFailures(ctx, keys[0]); err != nil {
+		return Tokens{}, fmt.Errorf("login: %w", err)
+	}
+	return s.openSession(ctx, u)
+}
+
+func (s *Service) checkThrottle(ctx context.Context, keys []string) error {
+	limits := []int{s.policy.AccountMaxFailures, s.policy.AddressMaxFailures}
+	now := s.now()
+	for i, key := range keys {
+		n, end, err := s.store.LoginFailures(ctx, key, now)
+		if err != nil {
+			return fmt.Errorf("login throttle: %w", err)
+		}
+		if n >= limits[i] {
+			e := errs.New(errs.TooManyRequests, "too_many_login_attempts", "too many failed logins; try again later")
+			e.RetryAfter = end.Sub(now)
+			return e
+		}
+	}
+	return nil
+}
+
+func (s *Service) recordFailure(ctx context.Context, keys []string) error {
+	for _, key := range keys {
+		if err := s.store.RecordLoginFailure(ctx, key, s.now(), s.policy.FailureWindow); err != nil {
+			return fmt.Errorf("record login failure: %w", err)
+		}
+	}
+	return errInvalidCredentials
+}
+
+// upgradeHash rehashes with the current parameters. Failing to is no reason
+// to refuse a correct password, so it is only logged.
+func (s *Service) upgradeHash(ctx context.Context, id uuid.UUID, password string) {
+	hash, err := s.hasher.Hash(ctx, password)
+	if err == nil {
+		err = s.store.SetPasswordHash(ctx, id, hash)
+	}
+	if err != nil {
+		s.log.WarnContext(ctx, "password rehash failed", "user_id", id, "err", err)
+	}
+}
+
+func (s *Service) openSession(ctx context.Context, u User) (Tokens, error) {
+	now := s.now().UTC()
+	sess := Session{ID: uuid.Must(uuid.NewV7()), UserID: u.ID, ExpiresAt: now.Add(s.policy.SessionTTL)}
+	refresh, hash := newSecret()
+	if err := s.store.CreateSession(ctx, sess, hash); err != nil {
+		return Tokens{}, fmt.Errorf("open session: %w", err)
+	}
+	return s.tokensFor(u, sess, refresh, now)
+}
+
+func (s *Service) tokensFor(u User, sess Session, refresh string, now time.Time) (Tokens, error) {
+	access, exp, err := s.tokens.Issue(u, sess.ID, now)
+	if err != nil {
+		return Tokens{}, fmt.Errorf("issue access token: %w", err)
+	}
+	return Tokens{AccessToken: access, AccessExpiresAt: exp, RefreshToken: refresh, RefreshExpiresAt: sess.ExpiresAt}, nil
+}
+
+// Refresh spends a refresh token for a new pair. Presenting a spent token
+// means it was copied: the whole session is revoked.
+func (s *Service) Refresh(ctx context.Context, refreshToken string) (Tokens, error) {
+	next, nextHash := newSecret()
+	now := s.now().UTC()
+	sess, err := s.store.RotateRefresh(ctx, hashSecret(refreshToken), nextHash, now)
+	switch {
+	case errors.Is(err, ErrTokenReused):
+		s.log.WarnContext(ctx, "refresh token reused: session revoked", "session_id", sess.ID, "user_id", sess.UserID)
+		return Tokens{}, errInvalidRefresh
+	case errors.Is(err, ErrTokenInvalid):
+		return Tokens{}, errInvalidRefresh
+	case err != nil:
+		return Tokens{}, fmt.Errorf("refresh: %w", err)
+	}
+	u, err := s.store.UserByID(ctx, sess.UserID)
+	if err != nil {
+		return Tokens{}, fmt.Errorf("refresh: %w", err)
+	}
+	if u.Disabled {
+		return Tokens{}, errInvalidRefresh
+	}
+	return s.tokensFor(u, sess, next, now)
+}
+
+// Logout revokes the session the refresh token belongs to. Unknown tokens
+// are ignored: the caller is logged out either way.
+func (s *Service) Logout(ctx context.Context, refreshToken string) error {
+	if err := s.store.RevokeSessionOf(ctx, hashSecret(refreshToken)); err != nil {
+		return fmt.Errorf("logout: %w", err)
+	}
+	return nil
+}
+
+// LogoutEverywhere revokes every session of the user.
+func (s *Service) LogoutEverywhere(ctx context.Context, userID uuid.UUID) error {
+	if err := s.store.RevokeSessions(ctx, userID); err != nil {
+		return fmt.Errorf("logout everywhere: %w", err)
+	}
+	return nil
+}
+
+// ChangePassword replaces the password after checking the current one and
+// revokes every session but the caller's.
+func (s *Service) ChangePassword(ctx context.Context, c auth.Claims, current, next string) error {
+	u, err := s.userFromClaims(ctx, c)
+	if err != nil {
+		return err
+	}
+	ok, _, err := s.hasher.Verify(ctx, current, u.PasswordHash)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return errWrongPassword
+	}
+	if err := CheckPassword(next, u.Email); err != nil {
+		return errs.Validation(map[string]string{"new_password": err.Error()})
+	}
+	hash, err := s.hasher.Hash(ctx, next)
+	if err != nil {
+		return err
+	}
+	keep, _ := uuid.Parse(c.SessionID)
+	if err := s.store.ChangePassword(ctx, u.ID, hash, keep); err != nil {
+		return fmt.Errorf("change password: %w", err)
+	}
+	return nil
+}
+
+// RequestPasswordReset mails a single-use reset link when the email belongs
+// to an active account. It answers the same either way.
+func (s *Service) RequestPasswordReset(ctx context.Context, email string) error {
+	email, err := NormalizeEmail(email)
+	if err != nil {
+		return nil
+	}
+	u, err := s.store.UserByEmail(ctx, email)
+	if errors.Is(err, ErrNotFound) || (err == nil && u.Disabled) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("password reset: %w", err)
+	}
+	token, hash := newSecret()
+	if err := s.store.CreateReset(ctx, u.ID, hash, s.now().Add(s.policy.ResetTTL)); err != nil {
+		return fmt.Errorf("password reset: %w", err)
+	}
+	msg := mail.Message{To: u.Email, Subject: "Reset your password", Body: resetBody(u.DisplayName, s.policy.ResetURL+token, s.policy.ResetTTL)}
+	if err := s.mailer.Enqueue(msg); err != nil {
+		s.log.ErrorContext(ctx, "password reset mail dropped", "user_id", u.ID, "err", err)
+	}
+	return nil
+}
+
+func resetBody(name, link string, ttl time.Duration) string {
+	return fmt.Sprintf("Hello %s,\n\nSomeone asked to reset the password of your account.\n"+
+		"To choose a new password, open this link within %s:\n\n%s\n\n"+
+		"If it was not you, ignore this message: your password stays as it is.\n", name, ttl, link)
+}
+
+// ConfirmPasswordReset sets a new password with a reset token, once, and
+// revokes every session of the account.
+func (s *Service) ConfirmPasswordReset(ctx context.Context, token, password string) error {
+	if err := CheckPassword(password, ""); err != nil {
+		return errs.Validation(map[string]string{"new_password": err.Error()})
+	}
+	hash, err := s.hasher.Hash(ctx, password)
+	if err != nil {
+		return err
+	}
+	switch err := s.store.ConsumeReset(ctx, hashSecret(token), hash, s.now()); {
+	case errors.Is(err, ErrTokenInvalid):
+		return errInvalidReset
+	case err != nil:
+		return fmt.Errorf("confirm password reset: %w", err)
+	}
+	return nil
+}
+
+// newSecret returns a random opaque token and the hash to store for it. The
+// token has 256 bits of entropy, so a fast hash is enough: there is nothing
+// to brute-force.
+func newSecret() (string, []byte) {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails
+	token := base64.RawURLEncoding.EncodeToString(b)
+	return token, hashSecret(token)
+}
+
+func hashSecret(token string) []byte {
+	h := sha256.Sum256([]byte(token))
+	return h[:]
+}

@@ -1,0 +1,264 @@
+package userapi
+
+import (
+	"encoding/json"
+	"net/http"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/marketplace-go/marketplace/internal/platform/auth"
+	"github.com/marketplace-go/marketplace/internal/platform/httpx"
+	"github.com/marketplace-go/marketplace/internal/users"
+)
+
+// decode reads a small JSON body; every users request fits in 16 KiB.
+func (a *API) decode(w http.ResponseWriter, r *http.Request, dst any) bool {
+	if err := httpx.Decode(w, r, dst, 16<<10); err != nil {
+		a.fail(w, r, err)
+		return false
+	}
+	return true
+}
+
+func (a *API) register(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Email       string `json:"email"`
+		Password    string `json:"password"`
+		DisplayName string `json:"display_name"`
+	}
+	if !a.decode(w, r, &req) {
+		return
+	}
+	u, err := a.svc.Register(r.Context(), users.Registration{Email: req.Email, Password: req.Password, DisplayName: req.DisplayName})
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	w.Header().Set("Location", "/v1/users/me")
+	httpx.JSON(w, http.StatusCreated, toJSON(u))
+}
+
+type tokensJSON struct {
+	AccessToken      string    `json:"access_token"`
+	TokenType        string    `json:"token_type"`
+	ExpiresIn        int       `json:"expires_in"`
+	RefreshToken     string    `json:"refresh_token"`
+	RefreshExpiresAt time.Time `json:"refresh_expires_at"`
+}
+
+func (a *API) sendTokens(w http.ResponseWriter, t users.Tokens) {
+	w.Header().Set("Cache-Control", "no-store")
+	httpx.JSON(w, http.StatusOK, tokensJSON{AccessToken: t.AccessToken, TokenType: "Bearer",
+		ExpiresIn: int(time.Until(t.AccessExpiresAt).Round(time.Second).Seconds()), RefreshToken: t.RefreshToken,
+		RefreshExpiresAt: t.RefreshExpiresAt.UTC()})
+}
+
+func (a *API) login(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Email    string `json:"email"`
+		Password string `json:"password"`
+	}
+	if !a.decode(w, r, &req) {
+		return
+	}
+	t, err := a.svc.Login(r.Context(), req.Email, req.Password, httpx.ClientIP(r, a.trustedProxies))
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	a.sendTokens(w, t)
+}
+
+type refreshRequest struct {
+	RefreshToken string `json:"refresh_token"`
+}
+
+func (a *API) refresh(w http.ResponseWriter, r *http.Request) {
+	var req refreshRequest
+	if !a.decode(w, r, &req) {
+		return
+	}
+	t, err := a.svc.Refresh(r.Context(), req.RefreshToken)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	a.sendTokens(w, t)
+}
+
+func (a *API) logout(w http.ResponseWriter, r *http.Request) {
+	var req refreshRequest
+	if !a.decode(w, r, &req) {
+		return
+	}
+	a.noContent(w, r, a.svc.Logout(r.Context(), req.RefreshToken))
+}
+
+func (a *API) noContent(w http.ResponseWriter, r *http.Request, err error) {
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (a *API) logoutAll(w http.ResponseWriter, r *http.Request, c auth.Claims) {
+	u, err := a.svc.Profile(r.Context(), c)
+	if err == nil {
+		err = a.svc.LogoutEverywhere(r.Context(), u.ID)
+	}
+	a.noContent(w, r, err)
+}
+
+func (a *API) requestReset(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Email string `json:"email"`
+	}
+	if !a.decode(w, r, &req) {
+		return
+	}
+	if err := a.svc.RequestPasswordReset(r.Context(), req.Email); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	httpx.JSON(w, http.StatusAccepted, map[string]string{
+		"status": "if an account uses this email, a reset link has been sent to it",
+	})
+}
+
+func (a *API) confirmReset(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Token       string `json:"token"`
+		NewPassword string `json:"new_password"`
+	}
+	if !a.decode(w, r, &req) {
+		return
+	}
+	a.noContent(w, r, a.svc.ConfirmPasswordReset(r.Context(), req.Token, req.NewPassword))
+}
+
+func (a *API) me(w http.ResponseWriter, r *http.Request, c auth.Claims) {
+	a.user(w, r, http.StatusOK)(a.svc.Profile(r.Context(), c))
+}
+
+// user returns a function that answers with a user or an error, so a
+// handler can end in one line: a.user(w, r, 200)(a.svc.Something(...)).
+func (a *API) user(w http.ResponseWriter, r *http.Request, status int) func(users.User, error) {
+	return func(u users.User, err error) {
+		if err != nil {
+			a.fail(w, r, err)
+			return
+		}
+		httpx.JSON(w, status, toJSON(u))
+	}
+}
+
+func (a *API) updateMe(w http.ResponseWriter, r *http.Request, c auth.Claims) {
+	var req struct {
+		DisplayName     httpx.Optional[string]          `json:"display_name"`
+		Phone           httpx.Optional[string]          `json:"phone"`
+		ShippingAddress httpx.Optional[users.Address]   `json:"shipping_address"`
+		Preferences     httpx.Optional[json.RawMessage] `json:"preferences"`
+	}
+	if !a.decode(w, r, &req) {
+		return
+	}
+	var p users.ProfileUpdate
+	if req.DisplayName.Set {
+		p.DisplayName = &req.DisplayName.Value
+	}
+	if req.Phone.Set {
+		p.Phone, p.ClearPhone = ptrUnlessNull(req.Phone)
+	}
+	if req.ShippingAddress.Set {
+		p.Address, p.ClearAddress = ptrUnlessNull(req.ShippingAddress)
+	}
+	if req.Preferences.Set {
+		p.Preferences = req.Preferences.Value
+		if req.Preferences.Null {
+			p.Preferences = json.RawMessage("{}")
+		}
+	}
+	a.user(w, r, http.StatusOK)(a.svc.UpdateProfile(r.Context(), c, p))
+}
+
+func ptrUnlessNull[T any](o httpx.Optional[T]) (*T, bool) {
+	if o.Null {
+		return nil, true
+	}
+	return &o.Value, false
+}
+
+func (a *API) changePassword(w http.ResponseWriter, r *http.Request, c auth.Claims) {
+	var req struct {
+		CurrentPassword string `json:"current_password"`
+		NewPassword     string `json:"new_password"`
+	}
+	if !a.decode(w, r, &req) {
+		return
+	}
+	a.noContent(w, r, a.svc.ChangePassword(r.Context(), c, req.CurrentPassword, req.NewPassword))
+}
+
+func (a *API) becomeSeller(w http.ResponseWriter, r *http.Request, c auth.Claims) {
+	var req struct {
+		ShopName string `json:"shop_name"`
+	}
+	if !a.decode(w, r, &req) {
+		return
+	}
+	a.user(w, r, http.StatusCreated)(a.svc.BecomeSeller(r.Context(), c, req.ShopName))
+}
+
+func (a *API) listUsers(w http.ResponseWriter, r *http.Request, c auth.Claims) {
+	limit, err := pageLimit(r)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	page, err := a.svc.ListUsers(r.Context(), c, r.URL.Query().Get("cursor"), limit)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	list := make([]userJSON, len(page.Users))
+	for i, u := range page.Users {
+		list[i] = toJSON(u)
+	}
+	httpx.JSON(w, http.StatusOK, map[string]any{"users": list, "next_cursor": nonEmpty(page.Next)})
+}
+
+// onUser runs an admin action on the user named in the path.
+func (a *API) onUser(w http.ResponseWriter, r *http.Request, do func(uuid.UUID) (users.User, error)) {
+	id, err := pathID(r)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	a.user(w, r, http.StatusOK)(do(id))
+}
+
+func (a *API) getUser(w http.ResponseWriter, r *http.Request, c auth.Claims) {
+	a.onUser(w, r, func(id uuid.UUID) (users.User, error) { return a.svc.GetUser(r.Context(), c, id) })
+}
+
+func (a *API) grantRole(w http.ResponseWriter, r *http.Request, c auth.Claims) {
+	a.onUser(w, r, func(id uuid.UUID) (users.User, error) {
+		return a.svc.SetRole(r.Context(), c, id, r.PathValue("role"), true)
+	})
+}
+
+func (a *API) revokeRole(w http.ResponseWriter, r *http.Request, c auth.Claims) {
+	a.onUser(w, r, func(id uuid.UUID) (users.User, error) {
+		return a.svc.SetRole(r.Context(), c, id, r.PathValue("role"), false)
+	})
+}
+
+func (a *API) disable(w http.ResponseWriter, r *http.Request, c auth.Claims) {
+	a.onUser(w, r, func(id uuid.UUID) (users.User, error) { return a.svc.SetDisabled(r.Context(), c, id, true) })
+}
+
+func (a *API) enable(w http.ResponseWriter, r *http.Request, c auth.Claims) {
+	a.onUser(w, r, func(id uuid.UUID) (users.User, error) { return a.svc.SetDisabled(r.Context(), c, id, false) })
+}

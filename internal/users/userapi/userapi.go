@@ -1,0 +1,125 @@
+// Package userapi is the HTTP transport of the users service: it decodes
+// requests, calls the users.Service and encodes answers. Rules live in the
+// service; this package only speaks HTTP.
+package userapi
+
+import (
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/marketplace-go/marketplace/internal/platform/auth"
+	"github.com/marketplace-go/marketplace/internal/platform/errs"
+	"github.com/marketplace-go/marketplace/internal/platform/httpx"
+	"github.com/marketplace-go/marketplace/internal/users"
+	"github.com/marketplace-go/marketplace/internal/users/tokens"
+)
+
+// API serves the users endpoints.
+type API struct {
+	svc            *users.Service
+	issuer         *tokens.Issuer
+	verifier       *auth.Verifier
+	log            *slog.Logger
+	trustedProxies []netip.Prefix
+}
+
+// New returns the API.
+func New(svc *users.Service, issuer *tokens.Issuer, verifier *auth.Verifier, log *slog.Logger, trustedProxies []netip.Prefix) *API {
+	return &API{svc: svc, issuer: issuer, verifier: verifier, log: log, trustedProxies: trustedProxies}
+}
+
+// Routes registers every endpoint on rt.
+func (a *API) Routes(rt *httpx.Router) {
+	rt.HandleFunc("GET /.well-known/jwks.json", a.jwks)
+	rt.HandleFunc("POST /v1/auth/register", a.register)
+	rt.HandleFunc("POST /v1/auth/login", a.login)
+	rt.HandleFunc("POST /v1/auth/refresh", a.refresh)
+	rt.HandleFunc("POST /v1/auth/logout", a.logout)
+	rt.HandleFunc("POST /v1/auth/logout-all", a.authed(a.logoutAll))
+	rt.HandleFunc("POST /v1/auth/password-reset", a.requestReset)
+	rt.HandleFunc("POST /v1/auth/password-reset/confirm", a.confirmReset)
+	rt.HandleFunc("GET /v1/users/me", a.authed(a.me))
+	rt.HandleFunc("PATCH /v1/users/me", a.authed(a.updateMe))
+	rt.HandleFunc("POST /v1/users/me/password", a.authed(a.changePassword))
+	rt.HandleFunc("POST /v1/users/me/seller", a.authed(a.becomeSeller))
+	rt.HandleFunc("GET /v1/admin/users", a.authed(a.listUsers))
+	rt.HandleFunc("GET /v1/admin/users/{id}", a.authed(a.getUser))
+	rt.HandleFunc("PUT /v1/admin/users/{id}/roles/{role}", a.authed(a.grantRole))
+	rt.HandleFunc("DELETE /v1/admin/users/{id}/roles/{role}", a.authed(a.revokeRole))
+	rt.HandleFunc("POST /v1/admin/users/{id}/disable", a.authed(a.disable))
+	rt.HandleFunc("POST /v1/admin/users/{id}/enable", a.authed(a.enable))
+}
+
+func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) { httpx.Error(w, r, a.log, err) }
+
+func (a *API) jwks(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "public, max-age=300")
+	httpx.JSON(w, http.StatusOK, a.issuer.PublicKeys())
+}
+
+// userJSON is a user as the API shows it to the user or to an admin.
+type userJSON struct {
+	ID              uuid.UUID       `json:"id"`
+	Email           string          `json:"email"`
+	DisplayName     string          `json:"display_name"`
+	Roles           []string        `json:"roles"`
+	Disabled        bool            `json:"disabled"`
+	Phone           *string         `json:"phone"`
+	ShippingAddress *users.Address  `json:"shipping_address"`
+	Preferences     json.RawMessage `json:"preferences"`
+	ShopName        *string         `json:"shop_name"`
+	CreatedAt       time.Time       `json:"created_at"`
+	UpdatedAt       time.Time       `json:"updated_at"`
+}
+
+func toJSON(u users.User) userJSON {
+	return userJSON{ID: u.ID, Email: u.Email, DisplayName: u.DisplayName, Roles: u.Roles, Disabled: u.Disabled,
+		Phone: nonEmpty(u.Phone), ShippingAddress: u.Address, Preferences: u.Preferences, ShopName: nonEmpty(u.ShopName),
+		CreatedAt: u.CreatedAt.UTC(), UpdatedAt: u.UpdatedAt.UTC()}
+}
+
+func nonEmpty(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+// authed wraps a handler that needs a verified access token.
+func (a *API) authed(h func(http.ResponseWriter, *http.Request, auth.Claims)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		c, err := a.verifier.FromRequest(r)
+		if err != nil {
+			w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
+			a.fail(w, r, err)
+			return
+		}
+		h(w, r.WithContext(auth.WithClaims(r.Context(), c)), c)
+	}
+}
+
+func pathID(r *http.Request) (uuid.UUID, error) {
+	id, err := uuid.Parse(r.PathValue("id"))
+	if err != nil {
+		return uuid.Nil, errs.New(errs.NotFound, "user_not_found", "no such user")
+	}
+	return id, nil
+}
+
+func pageLimit(r *http.Request) (int, error) {
+	s := r.URL.Query().Get("limit")
+	if s == "" {
+		return 50, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 || n > 100 {
+		return 0, errs.Validation(map[string]string{"limit": "must be an integer from 1 to 100"})
+	}
+	return n, nil
+}

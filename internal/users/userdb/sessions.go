@@ -1,0 +1,149 @@
+package userdb
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/marketplace-go/marketplace/internal/users"
+)
+
+// CreateSession stores a new session with its first refresh token.
+func (s *Store) CreateSession(ctx context.Context, sess users.Session, tokenHash []byte) error {
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `INSERT INTO sessions (id, user_id, expires_at) VALUES ($1, $2, $3)`, sess.ID, sess.UserID, sess.ExpiresAt)
+		if err != nil {
+			return wrap("insert session", err)
+		}
+		_, err = tx.Exec(ctx, `INSERT INTO refresh_tokens (token_hash, session_id) VALUES ($1, $2)`, tokenHash, sess.ID)
+		return wrap("insert refresh token", err)
+	})
+}
+
+// RotateRefresh spends a refresh token. The token and session rows are
+// locked, so of many concurrent uses of one token exactly one sees it unspent;
+// the others see a reuse and revoke the session, which is committed before
+// users.ErrTokenReused is returned.
+func (s *Store) RotateRefresh(ctx context.Context, oldHash, newHash []byte, now time.Time) (users.Session, error) {
+	var (
+		sess   users.Session
+		reused bool
+	)
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var (
+			usedAt, revokedAt *time.Time
+		)
+		err := tx.QueryRow(ctx, `SELECT s.id, s.user_id, s.expires_at, s.revoked_at, t.used_at
+			FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id
+			WHERE t.token_hash = $1 FOR UPDATE OF t, s`, oldHash).
+			Scan(&sess.ID, &sess.UserID, &sess.ExpiresAt, &revokedAt, &usedAt)
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
+			return users.ErrTokenInvalid
+		case err != nil:
+			return wrap("load refresh token", err)
+		case revokedAt != nil || !now.Before(sess.ExpiresAt):
+			return users.ErrTokenInvalid
+		case usedAt != nil:
+			reused = true
+			_, err := tx.Exec(ctx, `UPDATE sessions SET revoked_at = $2 WHERE id = $1`, sess.ID, now)
+			return wrap("revoke reused session", err)
+		}
+		if _, err := tx.Exec(ctx, `UPDATE refresh_tokens SET used_at = $2 WHERE token_hash = $1`, oldHash, now); err != nil {
+			return wrap("spend refresh token", err)
+		}
+		_, err = tx.Exec(ctx, `INSERT INTO refresh_tokens (token_hash, session_id, created_at) VALUES ($1, $2, $3)`, newHash, sess.ID, now)
+		return wrap("insert refresh token", err)
+	})
+	if err == nil && reused {
+		err = users.ErrTokenReused
+	}
+	return sess, err
+}
+
+// RevokeSessionOf revokes the session a refresh token belongs to.
+func (s *Store) RevokeSessionOf(ctx context.Context, tokenHash []byte) error {
+	_, err := s.pool.Exec(ctx, `UPDATE sessions SET revoked_at = now()
+		WHERE id = (SELECT session_id FROM refresh_tokens WHERE token_hash = $1) AND revoked_at IS NULL`, tokenHash)
+	return wrap("revoke session", err)
+}
+
+// RevokeSessions revokes every session of a user.
+func (s *Store) RevokeSessions(ctx context.Context, userID uuid.UUID) error {
+	_, err := s.pool.Exec(ctx, `UPDATE sessions SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL`, userID)
+	return wrap("revoke sessions", err)
+}
+
+// CreateReset stores a password reset token's hash.
+func (s *Store) CreateReset(ctx context.Context, userID uuid.UUID, tokenHash []byte, expires time.Time) error {
+	_, err := s.pool.Exec(ctx, `INSERT INTO password_resets (token_hash, user_id, expires_at) VALUES ($1, $2, $3)`, tokenHash, userID, expires)
+	return wrap("insert password reset", err)
+}
+
+// ConsumeReset spends a live reset token (a single UPDATE, so only one of
+// several concurrent uses wins), sets the password, spends the user's other
+// reset tokens and revokes every session.
+func (s *Store) ConsumeReset(ctx context.Context, tokenHash []byte, hash string, now time.Time) error {
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var userID uuid.UUID
+		err := tx.QueryRow(ctx, `UPDATE password_resets SET used_at = $2
+			WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2
+			  AND user_id IN (SELECT id FROM users WHERE NOT disabled)
+			RETURNING user_id`, tokenHash, now).Scan(&userID)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return users.ErrTokenInvalid
+		}
+		if err != nil {
+			return wrap("spend reset token", err)
+		}
+		batch := &pgx.Batch{}
+		batch.Queue(`UPDATE users SET password_hash = $2, updated_at = $3 WHERE id = $1`, userID, hash, now)
+		batch.Queue(`UPDATE password_resets SET used_at = $2 WHERE user_id = $1 AND used_at IS NULL`, userID, now)
+		batch.Queue(`UPDATE sessions SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL`, userID, now)
+		return wrap("reset password", tx.SendBatch(ctx, batch).Close())
+	})
+}
+
+// LoginFailures returns the failures counted for key in its live window.
+func (s *Store) LoginFailures(ctx context.Context, key string, now time.Time) (int, time.Time, error) {
+	var (
+		n   int
+		end time.Time
+	)
+	err := s.pool.QueryRow(ctx, `SELECT failures, window_end FROM login_failures WHERE key = $1 AND window_end > $2`, key, now).Scan(&n, &end)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, time.Time{}, nil
+	}
+	return n, end, wrap("load login failures", err)
+}
+
+// RecordLoginFailure counts one failure, opening a new window when the last
+// one has ended.
+func (s *Store) RecordLoginFailure(ctx context.Context, key string, now time.Time, window time.Duration) error {
+	_, err := s.pool.Exec(ctx, `INSERT INTO login_failures AS f (key, failures, window_end) VALUES ($1, 1, $3)
+		ON CONFLICT (key) DO UPDATE SET
+			failures   = CASE WHEN f.window_end <= $2 THEN 1 ELSE f.failures + 1 END,
+			window_end = CASE WHEN f.window_end <= $2 THEN $3 ELSE f.window_end END`, key, now, now.Add(window))
+	return wrap("record login failure", err)
+}
+
+// ClearLoginFailures forgets the failures of key after a good login.
+func (s *Store) ClearLoginFailures(ctx context.Context, key string) error {
+	_, err := s.pool.Exec(ctx, `DELETE FROM login_failures WHERE key = $1`, key)
+	return wrap("clear login failures", err)
+}
+
+// Sweep deletes rows that can no longer matter: ended failure windows, and
+// sessions and reset tokens that expired, were revoked or spent over a day
+// before now. Several instances may sweep at once harmlessly.
+func (s *Store) Sweep(ctx context.Context, now time.Time) error {
+	grace := now.Add(-24 * time.Hour)
+	batch := &pgx.Batch{}
+	batch.Queue(`DELETE FROM login_failures WHERE window_end < $1`, now)
+	batch.Queue(`DELETE FROM sessions WHERE expires_at < $1 OR revoked_at < $1`, grace)
+	batch.Queue(`DELETE FROM password_resets WHERE expires_at < $1`, grace)
+	return wrap("sweep", s.pool.SendBatch(ctx, batch).Close())
+}
