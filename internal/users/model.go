@@ -58,6 +58,7 @@ type Session struct {
 
 // Tokens is what a successful login or refresh hands the client.
 type Tokens struct {
+	IssuedAt         time.Time
 	AccessToken      string
 	AccessExpiresAt  time.Time
 	RefreshToken     string

@@ -193,7 +193,7 @@ func (s *Service) tokensFor(u User, sess Session, refresh string, now time.Time)
 	if err != nil {
 		return Tokens{}, fmt.Errorf("issue access token: %w", err)
 	}
-	return Tokens{AccessToken: access, AccessExpiresAt: exp, RefreshToken: refresh, RefreshExpiresAt: sess.ExpiresAt}, nil
+	return Tokens{IssuedAt: now, AccessToken: access, AccessExpiresAt: exp, RefreshToken: refresh, RefreshExpiresAt: sess.ExpiresAt}, nil
 }
 
 // Refresh spends a refresh token for a new pair. Presenting a spent token

@@ -20,11 +20,11 @@ import (
 
 // PostgreSQL error codes we act on.
 const (
-	codeInvalidCatalog     = "3D000"
-	codeInsufficientPriv   = "42501"
-	codeDuplicateDatabase  = "42P04"
-	codeUniqueViolation    = "23505"
-	maintenanceDB          = "postgres"
+	codeInvalidCatalog    = "3D000"
+	codeInsufficientPriv  = "42501"
+	codeDuplicateDatabase = "42P04"
+	codeUniqueViolation   = "23505"
+	maintenanceDB         = "postgres"
 )
 
 // IsUniqueViolation reports whether err is a unique constraint violation,

@@ -68,7 +68,7 @@ func NewIssuer(keys jwk.Set, cfg Config) (*Issuer, error) {
 
 // Issue signs an access token for u in session sessionID.
 func (is *Issuer) Issue(u users.User, sessionID uuid.UUID, now time.Time) (string, time.Time, error) {
-	exp := now.Add(is.cfg.TTL).Truncate(time.Second)
+	exp := now.Add(is.cfg.TTL)
 	tok, err := jwt.NewBuilder().
 		Issuer(is.cfg.Issuer).
 		Audience([]string{is.cfg.Audience}).

@@ -50,7 +50,7 @@ type tokensJSON struct {
 func (a *API) sendTokens(w http.ResponseWriter, t users.Tokens) {
 	w.Header().Set("Cache-Control", "no-store")
 	httpx.JSON(w, http.StatusOK, tokensJSON{AccessToken: t.AccessToken, TokenType: "Bearer",
-		ExpiresIn: int(time.Until(t.AccessExpiresAt).Round(time.Second).Seconds()), RefreshToken: t.RefreshToken,
+		ExpiresIn: int(t.AccessExpiresAt.Sub(t.IssuedAt).Seconds()), RefreshToken: t.RefreshToken,
 		RefreshExpiresAt: t.RefreshExpiresAt.UTC()})
 }
 

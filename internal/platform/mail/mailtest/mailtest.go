@@ -1,0 +1,118 @@
+// Package mailtest runs a real SMTP server in-process for tests and keeps
+// what it receives.
+package mailtest
+
+import (
+	"io"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-smtp"
+)
+
+// Message is one received mail.
+type Message struct {
+	From string
+	To   []string
+	Data string // headers and body as sent
+}
+
+// Server is an SMTP server on a loopback port.
+type Server struct {
+	Host string
+	Port int
+
+	mu       sync.Mutex
+	messages []Message
+	arrived  chan struct{}
+}
+
+// NewServer starts a server that is stopped when the test ends.
+func NewServer(tb testing.TB) *Server {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatalf("mailtest: listen: %v", err)
+	}
+	s := &Server{arrived: make(chan struct{}, 1)}
+	addr := ln.Addr().(*net.TCPAddr)
+	s.Host, s.Port = addr.IP.String(), addr.Port
+	srv := smtp.NewServer(backend{s})
+	srv.Domain = "localhost"
+	srv.AllowInsecureAuth = true
+	go func() { _ = srv.Serve(ln) }()
+	tb.Cleanup(func() { _ = srv.Close() })
+	return s
+}
+
+// Messages returns every message received so far.
+func (s *Server) Messages() []Message {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Message(nil), s.messages...)
+}
+
+// WaitFor returns the first message to rcpt, waiting up to 10 s for it.
+func (s *Server) WaitFor(tb testing.TB, rcpt string) Message {
+	tb.Helper()
+	deadline := time.After(10 * time.Second)
+	for {
+		for _, m := range s.Messages() {
+			for _, to := range m.To {
+				if strings.EqualFold(to, rcpt) {
+					return m
+				}
+			}
+		}
+		select {
+		case <-s.arrived:
+		case <-deadline:
+			tb.Fatalf("mailtest: no mail to %s within 10s", rcpt)
+		}
+	}
+}
+
+func (s *Server) add(m Message) {
+	s.mu.Lock()
+	s.messages = append(s.messages, m)
+	s.mu.Unlock()
+	select {
+	case s.arrived <- struct{}{}:
+	default:
+	}
+}
+
+type backend struct{ s *Server }
+
+func (b backend) NewSession(*smtp.Conn) (smtp.Session, error) { return &session{srv: b.s}, nil }
+
+type session struct {
+	srv *Server
+	msg Message
+}
+
+func (s *session) Reset()        { s.msg = Message{} }
+func (s *session) Logout() error { return nil }
+
+func (s *session) Mail(from string, _ *smtp.MailOptions) error {
+	s.msg.From = from
+	return nil
+}
+
+func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
+	s.msg.To = append(s.msg.To, to)
+	return nil
+}
+
+func (s *session) Data(r io.Reader) error {
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return err
+	}
+	s.msg.Data = string(b)
+	s.srv.add(s.msg)
+	return nil
+}
