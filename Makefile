@@ -1,0 +1,44 @@
+# Quick start: `make run` runs the platform, `make test` runs every test.
+SHELL := /bin/bash
+export PATH := $(PATH):/usr/local/go/bin:$(HOME)/go/bin
+
+GO       ?= go
+BIN      := bin/marketplace
+TESTARGS ?=
+
+.PHONY: run test build migrate services vet fmt bench clean
+
+## run: start every service in one process (target "all") with local defaults
+run: services
+	$(GO) run ./cmd/marketplace serve
+
+## test: run every test, with the race detector, against the local servers
+test: services
+	@unformatted=$$(gofmt -l .); if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) test -race -count=1 $(TESTARGS) ./...
+
+## build: build the one binary into bin/
+build:
+	$(GO) build -o $(BIN) ./cmd/marketplace
+
+## migrate: apply every service's migrations and exit
+migrate: services
+	$(GO) run ./cmd/marketplace migrate
+
+## services: start PostgreSQL, Redis and RabbitMQ if they are not running
+services:
+	@./scripts/local-services.sh
+
+## vet / fmt: static checks
+vet:
+	$(GO) vet ./...
+fmt:
+	gofmt -l -w .
+
+## bench: run the benchmarks (results are written down in bench/results/)
+bench: services
+	$(GO) test -run '^$$' -bench . -benchtime 5s ./...
+
+clean:
+	rm -rf bin data

@@ -1,0 +1,205 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/marketplace-go/marketplace/internal/platform/pg/pgtest"
+)
+
+// testEnv returns an environment whose users database is a fresh name on
+// the test server (serve must create it) and is dropped after the test.
+func testEnv(t *testing.T, extra map[string]string) func(string) (string, bool) {
+	t.Helper()
+	name := "test_cmd_" + strings.ReplaceAll(uuid.NewString(), "-", "")[:16]
+	u, err := url.Parse(pgtest.ServerURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Path = "/" + name
+	t.Cleanup(func() { dropDatabase(t, name) })
+	env := map[string]string{
+		"USERS_DATABASE_URL":      u.String(),
+		"DATA_DIR":                t.TempDir(),
+		"USERS_ADDR":              "127.0.0.1:0",
+		"USERS_ARGON2_MEMORY_KIB": "19456",
+		"LOG_LEVEL":               "warn",
+	}
+	for k, v := range extra {
+		env[k] = v
+	}
+	return func(k string) (string, bool) { v, ok := env[k]; return v, ok }
+}
+
+func dropDatabase(t *testing.T, name string) {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, pgtest.ServerURL())
+	if err != nil {
+		t.Errorf("drop %s: %v", name, err)
+		return
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
+		t.Errorf("drop %s: %v", name, err)
+	}
+}
+
+// startServe runs `marketplace serve` in the background and returns the
+// bound addresses, and a stop function that returns what run returned.
+func startServe(t *testing.T, getenv func(string) (string, bool), args ...string) (map[string]string, func() error) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	addrs := make(chan map[string]string, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, append([]string{"serve"}, args...), getenv, io.Discard, func(a map[string]string) { addrs <- a })
+	}()
+	select {
+	case a := <-addrs:
+		stop := sync.OnceValue(func() error { cancel(); return <-done })
+		t.Cleanup(func() { _ = stop() })
+		return a, stop
+	case err := <-done:
+		cancel()
+		t.Fatalf("serve exited early: %v", err)
+	case <-time.After(30 * time.Second):
+		cancel()
+		t.Fatal("serve did not start within 30s")
+	}
+	return nil, nil
+}
+
+func get(t *testing.T, url string) (int, string) {
+	t.Helper()
+	res, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res.StatusCode, string(b)
+}
+
+func TestServeCreatesTheDatabaseMigratesAndServesUntilStopped(t *testing.T) {
+	addrs, stop := startServe(t, testEnv(t, nil))
+	base := "http://" + addrs["users"]
+	for _, path := range []string{"/healthz", "/readyz"} {
+		if status, body := get(t, base+path); status != http.StatusOK {
+			t.Errorf("GET %s = %d %s", path, status, body)
+		}
+	}
+	body := `{"email":"e2e@example.com","password":"plum-kettle-orbit-42","display_name":"E2E"}`
+	res, err := http.Post(base+"/v1/auth/register", "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusCreated {
+		t.Fatalf("register = %d", res.StatusCode)
+	}
+	_, metrics := get(t, base+"/metrics")
+	want := `http_requests_total{method="POST",route="POST /v1/auth/register",service="users",status="201"} 1`
+	if !strings.Contains(metrics, want) {
+		t.Errorf("/metrics lacks %s", want)
+	}
+	if err := stop(); err != nil {
+		t.Errorf("serve returned %v after a clean stop", err)
+	}
+	if _, err := http.Get(base + "/healthz"); err == nil {
+		t.Error("the listener still answers after shutdown")
+	}
+}
+
+func TestBadConfigurationStopsWithOneLineNamingTheVariable(t *testing.T) {
+	tests := []struct {
+		name, variable, value string
+	}{
+		{"a duration that does not parse", "SHUTDOWN_TIMEOUT", "soon"},
+		{"a count out of range", "USERS_HASH_WORKERS", "0"},
+		{"an unknown log level", "LOG_LEVEL", "loud"},
+		{"a database URL of another scheme", "USERS_DATABASE_URL", "mysql://localhost/users"},
+		{"a malformed proxy list", "TRUSTED_PROXIES", "10.0.0.0/33"},
+		{"argon2 memory below the OWASP floor", "USERS_ARGON2_MEMORY_KIB", "1024"},
+		{"a PII key of the wrong size", "USERS_PII_KEYS", "k1:c2hvcnQ="},
+		{"an unknown SMTP TLS mode", "SMTP_TLS", "maybe"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := map[string]string{tt.variable: tt.value}
+			err := run(context.Background(), []string{"serve"}, func(k string) (string, bool) { v, ok := env[k]; return v, ok }, io.Discard, nil)
+			if err == nil {
+				t.Fatal("serve started with a bad value")
+			}
+			msg := err.Error()
+			if !strings.Contains(msg, tt.variable) || strings.Contains(msg, "\n") {
+				t.Errorf("error %q should be one line naming %s", msg, tt.variable)
+			}
+			if tt.variable == "USERS_PII_KEYS" && strings.Contains(msg, "c2hvcnQ") {
+				t.Errorf("error %q echoes key material", msg)
+			}
+		})
+	}
+}
+
+func TestServeRejectsUnknownTargets(t *testing.T) {
+	err := run(context.Background(), []string{"serve", "--target=users,billing"}, testEnv(t, nil), io.Discard, nil)
+	if err == nil || !strings.Contains(err.Error(), "billing") {
+		t.Errorf("err = %v, want one naming the unknown target", err)
+	}
+}
+
+func TestMigrateThenGrantRoleMakesAnAdmin(t *testing.T) {
+	getenv := testEnv(t, nil)
+	if err := run(context.Background(), []string{"migrate"}, getenv, io.Discard, nil); err != nil {
+		t.Fatalf("migrate: %v", err)
+	}
+	addrs, stop := startServe(t, getenv, "--no-migrate")
+	base := "http://" + addrs["users"]
+	body := `{"email":"boss@example.com","password":"plum-kettle-orbit-42","display_name":"Boss"}`
+	res, err := http.Post(base+"/v1/auth/register", "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"grant-role", "--email=BOSS@example.com", "--role=admin"}, getenv, &out, nil); err != nil {
+		t.Fatalf("grant-role: %v", err)
+	}
+	if !strings.Contains(out.String(), "admin") {
+		t.Errorf("grant-role printed %q", out.String())
+	}
+	res, err = http.Post(base+"/v1/auth/login", "application/json", strings.NewReader(`{"email":"boss@example.com","password":"plum-kettle-orbit-42"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
+	_ = json.NewDecoder(res.Body).Decode(&tok)
+	res.Body.Close()
+	req, _ := http.NewRequest("GET", base+"/v1/admin/users", nil)
+	req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+	res, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		t.Errorf("admin listing = %d, want 200", res.StatusCode)
+	}
+	if err := stop(); err != nil {
+		t.Error(err)
+	}
+}
