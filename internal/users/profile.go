@@ -18,12 +18,18 @@ func (s *Service) Profile(ctx context.Context, c auth.Claims) (User, error) {
 	return s.userFromClaims(ctx, c)
 }
 
+// userFromClaims loads the caller. An access token outlives a disabling by
+// up to its TTL; checking here closes that window for this service.
 func (s *Service) userFromClaims(ctx context.Context, c auth.Claims) (User, error) {
 	id, err := uuid.Parse(c.UserID)
 	if err != nil {
 		return User{}, errUserNotFound
 	}
-	return s.user(ctx, id)
+	u, err := s.user(ctx, id)
+	if err == nil && u.Disabled {
+		return User{}, errAccountDisabled
+	}
+	return u, err
 }
 
 func (s *Service) user(ctx context.Context, id uuid.UUID) (User, error) {
@@ -78,14 +84,26 @@ func (s *Service) BecomeSeller(ctx context.Context, c auth.Claims, shopName stri
 }
 
 // Admin use cases. The caller's admin role is checked here, not only at the
-// edge, so no transport can forget it.
+// edge, so no transport can forget it; and against the database, not only
+// the token, so a revoked admin loses the power at once.
 
 var errNotAdmin = errs.New(errs.Forbidden, "admin_only", "this action needs the admin role")
 
+func (s *Service) requireAdmin(ctx context.Context, c auth.Claims) error {
+	if !c.HasRole(auth.RoleAdmin) {
+		return errNotAdmin
+	}
+	u, err := s.userFromClaims(ctx, c)
+	if errs.Is(err, "user_not_found") || err == nil && !slices.Contains(u.Roles, auth.RoleAdmin) {
+		return errNotAdmin
+	}
+	return err
+}
+
 // ListUsers returns one page of accounts in id (creation) order.
 func (s *Service) ListUsers(ctx context.Context, c auth.Claims, cursor string, limit int) (UserPage, error) {
-	if !c.HasRole(auth.RoleAdmin) {
-		return UserPage{}, errNotAdmin
+	if err := s.requireAdmin(ctx, c); err != nil {
+		return UserPage{}, err
 	}
 	after, err := decodeCursor(cursor)
 	if err != nil {
@@ -116,23 +134,34 @@ func decodeCursor(cursor string) (uuid.UUID, error) {
 
 // GetUser returns any account, for admins.
 func (s *Service) GetUser(ctx context.Context, c auth.Claims, id uuid.UUID) (User, error) {
-	if !c.HasRole(auth.RoleAdmin) {
-		return User{}, errNotAdmin
+	if err := s.requireAdmin(ctx, c); err != nil {
+		return User{}, err
 	}
 	return s.user(ctx, id)
 }
 
 // SetRole grants (on) or revokes (off) a role of a user, for admins.
 func (s *Service) SetRole(ctx context.Context, c auth.Claims, id uuid.UUID, role string, on bool) (User, error) {
-	if !c.HasRole(auth.RoleAdmin) {
-		return User{}, errNotAdmin
+	if err := s.requireAdmin(ctx, c); err != nil {
+		return User{}, err
 	}
-	if !slices.Contains([]string{auth.RoleBuyer, auth.RoleSeller, auth.RoleAdmin}, role) {
-		return User{}, errs.Validation(map[string]string{"role": "must be buyer, seller or admin"})
+	if err := checkRole(role); err != nil {
+		return User{}, err
 	}
 	if !on && role == auth.RoleAdmin && c.UserID == id.String() {
 		return User{}, errs.New(errs.Conflict, "last_admin_guard", "admins cannot revoke their own admin role")
 	}
+	return s.setRole(ctx, id, role, on)
+}
+
+func checkRole(role string) error {
+	if !slices.Contains([]string{auth.RoleBuyer, auth.RoleSeller, auth.RoleAdmin}, role) {
+		return errs.Validation(map[string]string{"role": "must be buyer, seller or admin"})
+	}
+	return nil
+}
+
+func (s *Service) setRole(ctx context.Context, id uuid.UUID, role string, on bool) (User, error) {
 	var (
 		u   User
 		err error
@@ -147,8 +176,8 @@ func (s *Service) SetRole(ctx context.Context, c auth.Claims, id uuid.UUID, role
 
 // SetDisabled disables (revoking every session) or re-enables an account.
 func (s *Service) SetDisabled(ctx context.Context, c auth.Claims, id uuid.UUID, disabled bool) (User, error) {
-	if !c.HasRole(auth.RoleAdmin) {
-		return User{}, errNotAdmin
+	if err := s.requireAdmin(ctx, c); err != nil {
+		return User{}, err
 	}
 	if disabled && c.UserID == id.String() {
 		return User{}, errs.New(errs.Conflict, "self_disable", "admins cannot disable their own account")
@@ -177,12 +206,10 @@ func (s *Service) GrantRoleByEmail(ctx context.Context, email, role string) (Use
 	}
 	u, err := s.store.UserByEmail(ctx, email)
 	if err != nil {
-		return User{}, s.adminErr(err)
+		return s.adminResult(User{}, err, "find user by email")
 	}
-	return s.SetRole(ctx, auth.Claims{Roles: []string{auth.RoleAdmin}}, u.ID, role, true)
-}
-
-func (s *Service) adminErr(err error) error {
-	_, err = s.adminResult(User{}, err, "lookup")
-	return err
+	if err := checkRole(role); err != nil {
+		return User{}, err
+	}
+	return s.setRole(ctx, u.ID, role, true)
 }

@@ -93,7 +93,7 @@ func (s *Service) Register(ctx context.Context, r Registration) (User, error) {
 	if err != nil {
 		return User{}, err
 	}
-	now := s.now().UTC()
+	now := s.now().UTC().Truncate(time.Microsecond) // PostgreSQL's precision
 	u := User{ID: uuid.Must(uuid.NewV7()), Email: email, DisplayName: name, PasswordHash: hash,
 		Roles: []string{auth.RoleBuyer}, Preferences: []byte("{}"), CreatedAt: now, UpdatedAt: now}
 	if err := s.store.CreateUser(ctx, u); err != nil {
@@ -293,8 +293,8 @@ func (s *Service) RequestPasswordReset(ctx context.Context, email string) error 
 
 func resetBody(name, link string, ttl time.Duration) string {
 	return fmt.Sprintf("Hello %s,\n\nSomeone asked to reset the password of your account.\n"+
-		"To choose a new password, open this link within %s:\n\n%s\n\n"+
-		"If it was not you, ignore this message: your password stays as it is.\n", name, ttl, link)
+		"To choose a new password, open this link within %d minutes:\n\n%s\n\n"+
+		"If it was not you, ignore this message: your password stays as it is.\n", name, int(ttl.Minutes()), link)
 }
 
 // ConfirmPasswordReset sets a new password with a reset token, once, and
