@@ -108,7 +108,8 @@ type Queue struct {
 	log    *slog.Logger
 	ch     chan Message
 	wg     sync.WaitGroup
-	once   sync.Once
+	mu     sync.RWMutex // guards closed against a late Enqueue during Close
+	closed bool
 }
 
 // NewQueue starts workers that send queued messages through sender.
@@ -120,8 +121,16 @@ func NewQueue(sender Sender, log *slog.Logger, size, workers int) *Queue {
 	return q
 }
 
-// Enqueue queues m, or fails at once when the queue is full.
+// ErrClosed is returned by Enqueue after Close.
+var ErrClosed = errors.New("mail queue closed")
+
+// Enqueue queues m, or fails at once when the queue is full or closed.
 func (q *Queue) Enqueue(m Message) error {
+	q.mu.RLock()
+	defer q.mu.RUnlock()
+	if q.closed {
+		return ErrClosed
+	}
 	select {
 	case q.ch <- m:
 		return nil
@@ -142,6 +151,11 @@ func (q *Queue) work() {
 
 // Close stops taking messages and waits for the queued ones to be sent.
 func (q *Queue) Close() {
-	q.once.Do(func() { close(q.ch) })
+	q.mu.Lock()
+	if !q.closed {
+		q.closed = true
+		close(q.ch)
+	}
+	q.mu.Unlock()
 	q.wg.Wait()
 }
