@@ -85,7 +85,7 @@ func (s *Server) handler(m Module) http.Handler {
 	rt.Handle("GET /metrics", promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{}))
 	m.Routes(rt)
 	log := s.log.With("service", m.Name)
-	return httpx.Chain(rt, httpx.RequestID, httpx.AccessLog(log), httpx.Recover(log))
+	return httpx.Chain(rt, httpx.RequestID, httpx.SecurityHeaders, httpx.AccessLog(log), httpx.Recover(log))
 }
 
 func (s *Server) ready(w http.ResponseWriter, r *http.Request, m Module) {
