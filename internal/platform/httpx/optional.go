@@ -1,6 +1,9 @@
 package httpx
 
-import "encoding/json"
+import (
+	"bytes"
+	"encoding/json"
+)
 
 // Optional is a JSON field of a partial update that tells "absent" (leave as
 // is) from "null" (clear) from a value (set).
@@ -10,12 +13,15 @@ type Optional[T any] struct {
 	Value T
 }
 
-// UnmarshalJSON records that the field was present.
+// UnmarshalJSON records that the field was present. Unknown fields inside
+// the value are refused, as Decode refuses them at the top level.
 func (o *Optional[T]) UnmarshalJSON(b []byte) error {
 	o.Set = true
 	if string(b) == "null" {
 		o.Null = true
 		return nil
 	}
-	return json.Unmarshal(b, &o.Value)
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	return dec.Decode(&o.Value)
 }
