@@ -41,6 +41,11 @@ func NewKeyring(keys []Key) (*Keyring, error) {
 		if len(key.Secret) != KeySize || key.ID == "" || strings.Contains(key.ID, ".") {
 			return nil, fmt.Errorf("fieldcrypt: key %q: want a 32-byte secret and an id without dots", key.ID)
 		}
+		if _, dup := k.aeads[key.ID]; dup {
+			// A later secret would silently replace the earlier one, and values
+			// sealed with that one would no longer open.
+			return nil, fmt.Errorf("fieldcrypt: key %q is listed twice", key.ID)
+		}
 		block, err := aes.NewCipher(key.Secret)
 		if err != nil {
 			return nil, fmt.Errorf("fieldcrypt: key %q: %w", key.ID, err)

@@ -31,6 +31,10 @@ func Decode(w http.ResponseWriter, r *http.Request, dst any, maxBytes int64) err
 		return decodeError(err)
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return decodeError(err)
+		}
 		return errs.New(errs.Invalid, "malformed_json", "the body must hold a single JSON object")
 	}
 	return nil
@@ -54,7 +58,7 @@ func decodeError(err error) error {
 		if field == "" {
 			field = "(body)"
 		}
-		return errs.Validation(map[string]string{field: fmt.Sprintf("must be a %s", jsonType(typeErr.Type.Kind().String()))})
+		return errs.Validation(map[string]string{field: fmt.Sprintf("must be %s", jsonType(typeErr.Type.Kind().String()))})
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		name := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
 		return errs.Validation(map[string]string{name: "is not a field of this request"})
@@ -70,15 +74,15 @@ func decodeError(err error) error {
 func jsonType(goKind string) string {
 	switch goKind {
 	case "string":
-		return "string"
+		return "a string"
 	case "bool":
-		return "boolean"
+		return "a boolean"
 	case "struct", "map":
-		return "object"
+		return "an object"
 	case "slice", "array":
-		return "array"
+		return "an array"
 	default:
-		return "number"
+		return "a number"
 	}
 }
 

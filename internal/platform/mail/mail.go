@@ -4,9 +4,11 @@ package mail
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"strconv"
 	"strings"
 	"sync"
@@ -47,18 +49,27 @@ func NewSMTP(cfg Config) *SMTP { return &SMTP{cfg: cfg} }
 // Send delivers m, giving up when ctx ends.
 func (s *SMTP) Send(ctx context.Context, m Message) error {
 	addr := s.cfg.Host + ":" + strconv.Itoa(s.cfg.Port)
+	dialer := &net.Dialer{Timeout: 30 * time.Second}
 	var (
-		c   *smtp.Client
-		err error
+		conn net.Conn
+		err  error
 	)
 	if s.cfg.TLS == "tls" {
-		c, err = smtp.DialTLS(addr, nil)
-	} else if s.cfg.TLS == "none" {
-		c, err = smtp.Dial(addr)
+		conn, err = (&tls.Dialer{NetDialer: dialer}).DialContext(ctx, "tcp", addr)
 	} else {
-		c, err = smtp.DialStartTLS(addr, nil)
+		conn, err = dialer.DialContext(ctx, "tcp", addr)
 	}
 	if err != nil {
+		return fmt.Errorf("connect to smtp %s: %w", addr, err)
+	}
+	// The client waits minutes for each reply, the greeting and STARTTLS
+	// included; closing the connection when ctx ends bounds every step.
+	stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
+	defer stop()
+	var c *smtp.Client
+	if s.cfg.TLS == "tls" || s.cfg.TLS == "none" {
+		c = smtp.NewClient(conn)
+	} else if c, err = smtp.NewClientStartTLS(conn, &tls.Config{ServerName: s.cfg.Host}); err != nil {
 		return fmt.Errorf("connect to smtp %s: %w", addr, err)
 	}
 	defer c.Close()
@@ -83,7 +94,7 @@ func format(from string, m Message) string {
 	return "From: " + clean(from) + "\r\nTo: " + clean(m.To) + "\r\nSubject: " + clean(m.Subject) +
 		"\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nDate: " +
 		time.Now().UTC().Format(time.RFC1123Z) + "\r\n\r\n" +
-		strings.ReplaceAll(m.Body, "\n", "\r\n")
+		strings.ReplaceAll(strings.ReplaceAll(m.Body, "\r\n", "\n"), "\n", "\r\n")
 }
 
 // Log "sends" mail by logging it, for local runs without an SMTP server.

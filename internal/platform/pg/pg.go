@@ -80,6 +80,9 @@ func createDatabase(ctx context.Context, cfg *pgx.ConnConfig) error {
 	switch {
 	case err == nil, errors.As(err, &pgErr) && pgErr.Code == codeDuplicateDatabase:
 		return nil
+	case IsUniqueViolation(err, "pg_database_datname_index"):
+		// Another instance created it at the same moment.
+		return nil
 	case errors.As(err, &pgErr) && pgErr.Code == codeInsufficientPriv:
 		return fmt.Errorf("database %q does not exist and role %q may not create it: run CREATE DATABASE %s OWNER %s as a superuser",
 			cfg.Database, cfg.User, cfg.Database, cfg.User)

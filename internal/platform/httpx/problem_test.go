@@ -1,0 +1,240 @@
+package httpx_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/marketplace-go/marketplace/internal/platform/errs"
+	"github.com/marketplace-go/marketplace/internal/platform/httpx"
+	"github.com/marketplace-go/marketplace/internal/platform/observability"
+)
+
+func TestErrorMapsEachKindToItsStatus(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		kind errs.Kind
+		want int
+	}{
+		{errs.Invalid, http.StatusBadRequest},
+		{errs.Unauthenticated, http.StatusUnauthorized},
+		{errs.Forbidden, http.StatusForbidden},
+		{errs.NotFound, http.StatusNotFound},
+		{errs.Conflict, http.StatusConflict},
+		{errs.PreconditionFailed, http.StatusPreconditionFailed},
+		{errs.TooLarge, http.StatusRequestEntityTooLarge},
+		{errs.Unsupported, http.StatusUnsupportedMediaType},
+		{errs.Unprocessable, http.StatusUnprocessableEntity},
+		{errs.TooManyRequests, http.StatusTooManyRequests},
+		{errs.Unavailable, http.StatusServiceUnavailable},
+		{errs.Internal, http.StatusInternalServerError},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprintf("kind %d answers %d", tt.kind, tt.want), func(t *testing.T) {
+			t.Parallel()
+			log, logs := newTestLogger(t)
+			e := errs.New(tt.kind, "some_code", "something about %s", "it")
+			w, r := httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/v1/things/1", nil)
+			httpx.Error(w, r, log, e)
+
+			p := decodeProblem(t, w)
+			if p.Status != tt.want || w.Code != tt.want {
+				t.Errorf("status = %d (document %d), want %d", w.Code, p.Status, tt.want)
+			}
+			if tt.kind == errs.Internal {
+				// An Internal errs.Error is still ours: generic to the client.
+				if p.Code != "internal" || !strings.Contains(logs.String(), "some_code") {
+					t.Errorf("internal kind: code %q, logs %q; want generic code and the error logged", p.Code, logs)
+				}
+				return
+			}
+			want := httpx.Problem{
+				Type: "/problems/some-code", Title: http.StatusText(tt.want), Status: tt.want,
+				Detail: "something about it", Instance: "/v1/things/1", Code: "some_code",
+			}
+			if diff := cmp.Diff(want, p); diff != "" {
+				t.Errorf("problem mismatch (-want +got):\n%s", diff)
+			}
+			if logs.Len() != 0 {
+				t.Errorf("a client error was logged: %q", logs)
+			}
+		})
+	}
+}
+
+func TestErrorFindsAWrappedErrsError(t *testing.T) {
+	t.Parallel()
+	log, _ := newTestLogger(t)
+	err := fmt.Errorf("load order 7: %w", errs.New(errs.NotFound, "order_not_found", "no such order"))
+	w, r := httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/v1/orders/7", nil)
+	httpx.Error(w, r, log, err)
+	if p := decodeProblem(t, w); p.Status != http.StatusNotFound || p.Code != "order_not_found" {
+		t.Errorf("problem = %+v, want 404 order_not_found", p)
+	}
+}
+
+func TestErrorCarriesValidationFields(t *testing.T) {
+	t.Parallel()
+	log, _ := newTestLogger(t)
+	fields := map[string]string{"email": "is not an email address", "name": "is required"}
+	w, r := httptest.NewRecorder(), httptest.NewRequest(http.MethodPost, "/v1/users", nil)
+	httpx.Error(w, r, log, errs.Validation(fields))
+	p := decodeProblem(t, w)
+	if diff := cmp.Diff(fields, p.Errors); diff != "" {
+		t.Errorf("problem errors mismatch (-want +got):\n%s", diff)
+	}
+	if p.Type != "/problems/validation-failed" {
+		t.Errorf("type = %q, want /problems/validation-failed", p.Type)
+	}
+}
+
+func TestErrorHidesInternalErrorsAndLogsThem(t *testing.T) {
+	t.Parallel()
+	const secret = "password=hunter2 host=10.1.2.3"
+	tests := []struct {
+		name string
+		err  error
+	}{
+		{name: "a plain error", err: errors.New("dial tcp: " + secret)},
+		{name: "a wrapped plain error", err: fmt.Errorf("load user: %w", errors.New(secret))},
+		{name: "an errs error of kind Internal", err: errs.New(errs.Internal, "db_down", "%s", secret)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			log, logs := newTestLogger(t)
+			w, r := httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/v1/users/me", nil)
+			httpx.Error(w, r, log, tt.err)
+
+			if w.Code != http.StatusInternalServerError {
+				t.Errorf("status = %d, want 500", w.Code)
+			}
+			if strings.Contains(w.Body.String(), "hunter2") || strings.Contains(w.Body.String(), "10.1.2.3") {
+				t.Errorf("body %q leaks the internal error", w.Body)
+			}
+			p := decodeProblem(t, w)
+			if p.Code != "internal" || p.Detail != "an unexpected error occurred" {
+				t.Errorf("problem = %+v, want the generic internal problem", p)
+			}
+			if !strings.Contains(logs.String(), "hunter2") || !strings.Contains(logs.String(), "/v1/users/me") {
+				t.Errorf("logs = %q, want the full error and path", logs)
+			}
+		})
+	}
+}
+
+func TestErrorSetsRetryAfterInWholeSecondsRoundedUp(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name  string
+		kind  errs.Kind
+		after time.Duration
+		want  string
+	}{
+		{name: "no retry delay sends no header", kind: errs.TooManyRequests, want: ""},
+		{name: "whole seconds are kept", kind: errs.TooManyRequests, after: 3 * time.Second, want: "3"},
+		{name: "a fraction rounds up", kind: errs.TooManyRequests, after: 1500 * time.Millisecond, want: "2"},
+		{name: "a nanosecond rounds up to a second", kind: errs.Unavailable, after: time.Nanosecond, want: "1"},
+		{name: "minutes become seconds", kind: errs.Unavailable, after: 2 * time.Minute, want: "120"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			log, _ := newTestLogger(t)
+			e := errs.New(tt.kind, "slow_down", "try later")
+			e.RetryAfter = tt.after
+			w, r := httptest.NewRecorder(), httptest.NewRequest(http.MethodPost, "/v1/auth/login", nil)
+			httpx.Error(w, r, log, e)
+			if got := w.Header().Get("Retry-After"); got != tt.want {
+				t.Errorf("Retry-After = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestWriteProblemSetsProblemHeaders(t *testing.T) {
+	t.Parallel()
+	w, r := httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/x", nil)
+	httpx.WriteProblem(w, r, http.StatusConflict, errs.New(errs.Conflict, "email_taken", "the email is taken"))
+	if ct := w.Header().Get("Content-Type"); ct != "application/problem+json" {
+		t.Errorf("Content-Type = %q, want application/problem+json", ct)
+	}
+	if cc := w.Header().Get("Cache-Control"); cc != "no-store" {
+		t.Errorf("Cache-Control = %q, want no-store", cc)
+	}
+	if p := decodeProblem(t, w); p.RequestID != "" {
+		t.Errorf("request_id = %q without the RequestID middleware, want none", p.RequestID)
+	}
+}
+
+func TestErrorEchoesTheRequestID(t *testing.T) {
+	t.Parallel()
+	log, _ := newTestLogger(t)
+	h := httpx.RequestID(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		httpx.Error(w, r, log, errs.New(errs.Forbidden, "not_yours", "not yours"))
+	}))
+	w, r := httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/v1/orders/9", nil)
+	r.Header.Set(httpx.RequestIDHeader, "req-42")
+	h.ServeHTTP(w, r)
+	if p := decodeProblem(t, w); p.RequestID != "req-42" {
+		t.Errorf("request_id = %q, want req-42", p.RequestID)
+	}
+	if got := w.Header().Get(httpx.RequestIDHeader); got != "req-42" {
+		t.Errorf("%s = %q, want req-42", httpx.RequestIDHeader, got)
+	}
+}
+
+// decodeProblem checks that w holds a problem document and returns it.
+func decodeProblem(t *testing.T, w *httptest.ResponseRecorder) httpx.Problem {
+	t.Helper()
+	if ct := w.Header().Get("Content-Type"); ct != "application/problem+json" {
+		t.Errorf("Content-Type = %q, want application/problem+json", ct)
+	}
+	var p httpx.Problem
+	if err := json.Unmarshal(w.Body.Bytes(), &p); err != nil {
+		t.Fatalf("decode problem %q: %v", w.Body, err)
+	}
+	return p
+}
+
+// newTestLogger returns a JSON logger and the buffer it writes to.
+func newTestLogger(t *testing.T) (*slog.Logger, *syncBuffer) {
+	t.Helper()
+	buf := &syncBuffer{}
+	return observability.NewLogger(buf, slog.LevelDebug), buf
+}
+
+// syncBuffer is a bytes.Buffer that server goroutines and the test may
+// share.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func (b *syncBuffer) Len() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Len()
+}
