@@ -15,12 +15,16 @@ import (
 type rootConfig struct {
 	LogLevel        slog.Level
 	ShutdownTimeout time.Duration
+	ShutdownDelay   time.Duration
 	Users           usersrv.Config
 }
 
 func loadConfig(getenv func(string) (string, bool)) (rootConfig, error) {
 	e := config.FromLookup(getenv)
-	c := rootConfig{ShutdownTimeout: e.Duration("SHUTDOWN_TIMEOUT", 20*time.Second)}
+	c := rootConfig{
+		ShutdownTimeout: e.Duration("SHUTDOWN_TIMEOUT", 20*time.Second),
+		ShutdownDelay:   e.DurationOrZero("SHUTDOWN_DELAY", 0),
+	}
 	if err := c.LogLevel.UnmarshalText([]byte(e.String("LOG_LEVEL", "info"))); err != nil {
 		e.Fail("LOG_LEVEL", "want debug, info, warn or error")
 	}

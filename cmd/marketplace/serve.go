@@ -38,6 +38,7 @@ func serve(ctx context.Context, args []string, getenv func(string) (string, bool
 	}
 	log := observability.NewLogger(out, cfg.LogLevel)
 	srv := server.New(log, observability.NewRegistry(), cfg.ShutdownTimeout)
+	srv.SetDrainDelay(cfg.ShutdownDelay)
 	addrs, err := startModules(ctx, cfg, chosen, log, srv)
 	if err != nil {
 		return err

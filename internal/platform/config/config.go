@@ -87,12 +87,22 @@ func (e *Env) Bool(name string, def bool) bool {
 
 // Duration returns the variable as a positive Go duration such as "15m".
 func (e *Env) Duration(name string, def time.Duration) time.Duration {
+	return e.duration(name, def, false)
+}
+
+// DurationOrZero is Duration that also accepts zero ("0s"), for delays that
+// may be switched off.
+func (e *Env) DurationOrZero(name string, def time.Duration) time.Duration {
+	return e.duration(name, def, true)
+}
+
+func (e *Env) duration(name string, def time.Duration, zeroOK bool) time.Duration {
 	v, ok := e.raw(name)
 	if !ok {
 		return def
 	}
 	d, err := time.ParseDuration(v)
-	if err != nil || d <= 0 {
+	if err != nil || d < 0 || d == 0 && !zeroOK {
 		e.Fail(name, "want a positive duration such as 30s or 15m, got %q", v)
 		return def
 	}

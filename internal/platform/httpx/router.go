@@ -71,12 +71,21 @@ func (rt *Router) instrument(route string, h http.Handler) http.Handler {
 	inFlight := rt.metrics.InFlight.WithLabelValues(rt.service, route)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		inFlight.Inc()
-		defer inFlight.Dec()
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w}
+		returned := false
+		defer func() {
+			// A panicking handler is counted as the 500 Recover will send.
+			status := rec.Status()
+			if !returned {
+				status = http.StatusInternalServerError
+			}
+			labels := []string{rt.service, route, r.Method, strconv.Itoa(status)}
+			rt.metrics.Requests.WithLabelValues(labels...).Inc()
+			rt.metrics.Duration.WithLabelValues(labels...).Observe(time.Since(start).Seconds())
+			inFlight.Dec()
+		}()
 		h.ServeHTTP(rec, r)
-		labels := []string{rt.service, route, r.Method, strconv.Itoa(rec.Status())}
-		rt.metrics.Requests.WithLabelValues(labels...).Inc()
-		rt.metrics.Duration.WithLabelValues(labels...).Observe(time.Since(start).Seconds())
+		returned = true
 	})
 }

@@ -37,6 +37,7 @@ type Server struct {
 	registry *prometheus.Registry
 	metrics  *observability.HTTPMetrics
 	timeout  time.Duration
+	delay    time.Duration
 	running  []*running
 	draining atomic.Bool
 }
@@ -52,6 +53,11 @@ type running struct {
 func New(log *slog.Logger, registry *prometheus.Registry, shutdownTimeout time.Duration) *Server {
 	return &Server{log: log, registry: registry, metrics: observability.NewHTTPMetrics(registry), timeout: shutdownTimeout}
 }
+
+// SetDrainDelay makes shutdown answer 503 on /readyz for d while still
+// serving, before it closes the listeners: long enough for a load balancer
+// (a Kubernetes endpoint controller) to notice and stop sending requests.
+func (s *Server) SetDrainDelay(d time.Duration) { s.delay = d }
 
 // Metrics returns the HTTP instruments, for modules that measure more.
 func (s *Server) Metrics() *observability.HTTPMetrics { return s.metrics }
@@ -128,7 +134,8 @@ func (s *Server) Run(ctx context.Context) error {
 
 func (s *Server) shutdown() error {
 	s.draining.Store(true)
-	s.log.Info("shutting down", "timeout", s.timeout.String())
+	s.log.Info("shutting down", "drain_delay", s.delay.String(), "timeout", s.timeout.String())
+	time.Sleep(s.delay)
 	ctx, cancel := context.WithTimeout(context.Background(), s.timeout)
 	defer cancel()
 	var (
