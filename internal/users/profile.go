@@ -71,11 +71,14 @@ func (s *Service) BecomeSeller(ctx context.Context, c auth.Claims, shopName stri
 		return User{}, err
 	}
 	if u.ShopName != "" {
-		return User{}, errs.New(errs.Conflict, "already_seller", "this account is a seller already")
+		return User{}, errAlreadySeller
 	}
 	u, err = s.store.BecomeSeller(ctx, u.ID, name)
-	if errors.Is(err, ErrShopNameTaken) {
+	switch {
+	case errors.Is(err, ErrShopNameTaken):
 		return User{}, errShopNameTaken
+	case errors.Is(err, ErrAlreadySeller): // a concurrent request opened the shop first
+		return User{}, errAlreadySeller
 	}
 	if err != nil {
 		return User{}, fmt.Errorf("become seller: %w", err)

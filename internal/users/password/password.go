@@ -34,6 +34,11 @@ var OWASP = Params{MemoryKiB: 19 * 1024, Time: 2, Threads: 1}
 const (
 	saltLen = 16
 	keyLen  = 32
+
+	// Bounds on the parameters a stored hash may ask for: argon2 panics
+	// below them, and above them one verify could exhaust the machine.
+	maxMemoryKiB = 4 << 20 // 4 GiB
+	maxTime      = 100
 )
 
 // Hash returns an argon2id hash of pw in PHC string form:
@@ -71,6 +76,9 @@ func decode(encoded string) (Params, []byte, []byte, error) {
 	}
 	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &p.MemoryKiB, &p.Time, &p.Threads); err != nil {
 		return p, nil, nil, fmt.Errorf("password: bad parameters: %w", err)
+	}
+	if p.Time < 1 || p.Time > maxTime || p.Threads < 1 || p.MemoryKiB > maxMemoryKiB {
+		return p, nil, nil, fmt.Errorf("password: parameters %+v out of range", p)
 	}
 	salt, err1 := base64.RawStdEncoding.DecodeString(parts[4])
 	key, err2 := base64.RawStdEncoding.DecodeString(parts[5])

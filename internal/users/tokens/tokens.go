@@ -56,6 +56,10 @@ func NewIssuer(keys jwk.Set, cfg Config) (*Issuer, error) {
 		if err != nil {
 			return nil, fmt.Errorf("tokens: key %d: %w", i, err)
 		}
+		var raw ed25519.PublicKey
+		if err := jwk.Export(pub, &raw); err != nil {
+			return nil, fmt.Errorf("tokens: key %d is not an Ed25519 key", i)
+		}
 		_ = pub.Set(jwk.AlgorithmKey, jwa.EdDSA())
 		_ = pub.Set(jwk.KeyUsageKey, jwk.ForSignature)
 		if err := public.AddKey(pub); err != nil {
@@ -63,6 +67,10 @@ func NewIssuer(keys jwk.Set, cfg Config) (*Issuer, error) {
 		}
 	}
 	signer, _ := keys.Key(0)
+	var priv ed25519.PrivateKey
+	if err := jwk.Export(signer, &priv); err != nil {
+		return nil, errors.New("tokens: key 0 signs, so it must be an Ed25519 private key")
+	}
 	return &Issuer{cfg: cfg, signer: signer, public: public}, nil
 }
 

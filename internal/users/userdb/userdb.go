@@ -204,6 +204,9 @@ func (s *Store) BecomeSeller(ctx context.Context, id uuid.UUID, shopName string)
 		if pg.IsUniqueViolation(err, "sellers_shop_name_key") {
 			return users.ErrShopNameTaken
 		}
+		if pg.IsUniqueViolation(err, "sellers_pkey") {
+			return users.ErrAlreadySeller
+		}
 		if err != nil {
 			return wrap("insert seller", err)
 		}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -114,6 +115,16 @@ func (r response) problem(t *testing.T) map[string]any {
 // (sent as JSON); a non-empty token is sent as a bearer token.
 func (e *testEnv) do(t *testing.T, method, path, token string, body any, header ...string) response {
 	t.Helper()
+	r, err := e.request(method, path, token, body, header...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// request is do for goroutines other than the test's own, which must not
+// call t.Fatal: it returns the error instead.
+func (e *testEnv) request(method, path, token string, body any, header ...string) (response, error) {
 	var r io.Reader
 	switch b := body.(type) {
 	case nil:
@@ -122,13 +133,13 @@ func (e *testEnv) do(t *testing.T, method, path, token string, body any, header 
 	default:
 		j, err := json.Marshal(b)
 		if err != nil {
-			t.Fatal(err)
+			return response{}, err
 		}
 		r = bytes.NewReader(j)
 	}
 	req, err := http.NewRequest(method, e.URL+path, r)
 	if err != nil {
-		t.Fatal(err)
+		return response{}, err
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
@@ -141,14 +152,14 @@ func (e *testEnv) do(t *testing.T, method, path, token string, body any, header 
 	}
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
-		t.Fatalf("%s %s: %v", method, path, err)
+		return response{}, fmt.Errorf("%s %s: %w", method, path, err)
 	}
 	defer res.Body.Close()
 	b, err := io.ReadAll(res.Body)
 	if err != nil {
-		t.Fatal(err)
+		return response{}, fmt.Errorf("%s %s: read body: %w", method, path, err)
 	}
-	return response{Status: res.StatusCode, Header: res.Header, Body: b}
+	return response{Status: res.StatusCode, Header: res.Header, Body: b}, nil
 }
 
 // want fails the test unless the response has the given status.
@@ -238,4 +249,119 @@ func (l *lockedBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
+}
+
+// wantProblem fails the test unless the response is a problem+json with
+// the given status and code; it returns the problem's members.
+func (r response) wantProblem(t *testing.T, status int, code string) map[string]any {
+	t.Helper()
+	r.want(t, status)
+	p := r.problem(t)
+	if p["code"] != code {
+		t.Fatalf("problem code %v, want %q; body %s", p["code"], code, r.Body)
+	}
+	return p
+}
+
+// wantFieldError fails the test unless the response is a 400
+// validation_failed problem that names field in its errors.
+func (r response) wantFieldError(t *testing.T, field string) {
+	t.Helper()
+	p := r.wantProblem(t, http.StatusBadRequest, "validation_failed")
+	fields, _ := p["errors"].(map[string]any)
+	if _, ok := fields[field]; !ok {
+		t.Fatalf("errors %v do not name %q", fields, field)
+	}
+}
+
+// refresh spends a refresh token.
+func (e *testEnv) refresh(t *testing.T, refreshToken string) response {
+	t.Helper()
+	return e.do(t, "POST", "/v1/auth/refresh", "", map[string]string{"refresh_token": refreshToken})
+}
+
+// mustRefresh spends a refresh token that must still be good.
+func (e *testEnv) mustRefresh(t *testing.T, refreshToken string) tokenBody {
+	t.Helper()
+	var tok tokenBody
+	e.refresh(t, refreshToken).want(t, http.StatusOK).decode(t, &tok)
+	return tok
+}
+
+// me returns the account of the access token's bearer.
+func (e *testEnv) me(t *testing.T, accessToken string) userBody {
+	t.Helper()
+	var u userBody
+	e.do(t, "GET", "/v1/users/me", accessToken, nil).want(t, http.StatusOK).decode(t, &u)
+	return u
+}
+
+// queryInt runs a query that returns one integer, such as a count.
+func (e *testEnv) queryInt(t *testing.T, query string, args ...any) int {
+	t.Helper()
+	var n int
+	if err := e.DB.QueryRow(context.Background(), query, args...).Scan(&n); err != nil {
+		t.Fatalf("%s: %v", query, err)
+	}
+	return n
+}
+
+// exec changes the database behind the service's back.
+func (e *testEnv) exec(t *testing.T, sql string, args ...any) {
+	t.Helper()
+	if _, err := e.DB.Exec(context.Background(), sql, args...); err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
+}
+
+// concurrently sends n requests at once, the i-th made by req(i), and
+// returns the answers in order. Transport errors fail the test.
+func (e *testEnv) concurrently(t *testing.T, n int, req func(i int) (method, path, token string, body any)) []response {
+	t.Helper()
+	var (
+		wg    sync.WaitGroup
+		start = make(chan struct{})
+		out   = make([]response, n)
+		errs  = make([]error, n)
+	)
+	for i := range n {
+		method, path, token, body := req(i)
+		wg.Go(func() {
+			<-start
+			out[i], errs[i] = e.request(method, path, token, body)
+		})
+	}
+	close(start)
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	return out
+}
+
+// statuses counts responses by status.
+func statuses(rs []response) map[int]int {
+	counts := map[int]int{}
+	for _, r := range rs {
+		counts[r.Status]++
+	}
+	return counts
+}
+
+// scenario is a test that can share a service with others: it makes its own
+// accounts and looks only at their rows and mail.
+type scenario struct {
+	name string
+	test func(t *testing.T, e *testEnv)
+}
+
+// runScenarios runs scenarios one after the other against e. Sharing a
+// service saves a database per scenario, which is most of their cost.
+func runScenarios(t *testing.T, e *testEnv, scenarios ...scenario) {
+	t.Helper()
+	for _, s := range scenarios {
+		t.Run(s.name, func(t *testing.T) { s.test(t, e) })
+	}
 }

@@ -1,0 +1,223 @@
+package password
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/marketplace-go/marketplace/internal/platform/errs"
+)
+
+// fast keeps the unit tests quick; the format and logic do not depend on cost.
+var fast = Params{MemoryKiB: 64, Time: 1, Threads: 1}
+
+func TestHashAndVerifyRoundTrip(t *testing.T) {
+	t.Parallel()
+	for _, pw := range []string{"plum-kettle-orbit-42", "", "pässwörd-ünïcode-🔑", strings.Repeat("x", 256)} {
+		t.Run(pw, func(t *testing.T) {
+			h := fast.Hash(pw)
+			if !strings.HasPrefix(h, "$argon2id$v=19$m=64,t=1,p=1$") {
+				t.Errorf("hash %q is not in PHC form with its parameters", h)
+			}
+			if ok, rehash, err := fast.Verify(pw, h); !ok || rehash || err != nil {
+				t.Errorf("right password: ok %v, rehash %v, err %v", ok, rehash, err)
+			}
+			if ok, _, err := fast.Verify(pw+"x", h); ok || err != nil {
+				t.Errorf("wrong password: ok %v, err %v", ok, err)
+			}
+			if fast.Hash(pw) == h {
+				t.Error("two hashes of one password are equal: no random salt")
+			}
+		})
+	}
+}
+
+func TestVerifyAsksForARehashWhenParametersDiffer(t *testing.T) {
+	t.Parallel()
+	current := Params{MemoryKiB: 128, Time: 2, Threads: 1}
+	tests := []struct {
+		name   string
+		stored Params
+		rehash bool
+	}{
+		{"same parameters", current, false},
+		{"less memory", Params{MemoryKiB: 64, Time: 2, Threads: 1}, true},
+		{"fewer passes", Params{MemoryKiB: 128, Time: 1, Threads: 1}, true},
+		{"more lanes", Params{MemoryKiB: 128, Time: 2, Threads: 2}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ok, rehash, err := current.Verify("plum-kettle-orbit-42", tt.stored.Hash("plum-kettle-orbit-42"))
+			if !ok || err != nil || rehash != tt.rehash {
+				t.Errorf("ok %v, rehash %v, err %v; want ok, rehash %v", ok, rehash, err, tt.rehash)
+			}
+		})
+	}
+}
+
+func TestVerifyRefusesMalformedHashesWithoutPanicking(t *testing.T) {
+	t.Parallel()
+	good := fast.Hash("pw")
+	parts := strings.Split(good, "$") // "", argon2id, v=19, m=..., salt, key
+	with := func(i int, v string) string {
+		p := append([]string(nil), parts...)
+		p[i] = v
+		return strings.Join(p, "$")
+	}
+	for _, tt := range []struct{ name, hash string }{
+		{"empty", ""},
+		{"plain text", "pw"},
+		{"bcrypt", "$2a$10$N9qo8uLOickgx2ZMRZoMyeIjZAgcfl7p92ldGxad68LJZdL17lhWy"},
+		{"argon2i", with(1, "argon2i")},
+		{"another version", with(2, "v=16")},
+		{"no version", with(2, "")},
+		{"no parameters", with(3, "")},
+		{"letters for parameters", with(3, "m=a,t=b,p=c")},
+		{"negative memory", with(3, "m=-1,t=1,p=1")},
+		{"zero passes", with(3, "m=64,t=0,p=1")},
+		{"zero lanes", with(3, "m=64,t=1,p=0")},
+		{"lanes over 255", with(3, "m=64,t=1,p=256")},
+		{"absurd memory", with(3, "m=4294967295,t=1,p=1")},
+		{"absurd passes", with(3, "m=64,t=4294967295,p=1")},
+		{"bad salt", with(4, "!!!")},
+		{"bad key", with(5, "!!!")},
+		{"empty key", with(5, "")},
+		{"a part missing", strings.Join(parts[:5], "$")},
+		{"a part too many", good + "$x"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			ok, rehash, err := fast.Verify("pw", tt.hash)
+			if err == nil || ok || rehash {
+				t.Errorf("Verify(%q) = %v, %v, %v; want an error", tt.hash, ok, rehash, err)
+			}
+		})
+	}
+}
+
+// block occupies the pool's only worker until the returned func is called.
+func block(t *testing.T, p *Pool) (release func()) {
+	t.Helper()
+	started, done := make(chan struct{}), make(chan struct{})
+	go func() { _ = p.run(context.Background(), func() { close(started); <-done }) }()
+	select {
+	case <-started:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the worker did not take the job")
+	}
+	return sync.OnceFunc(func() { close(done) })
+}
+
+// waitQueued waits until n jobs wait in the queue.
+func waitQueued(t *testing.T, p *Pool, n int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for len(p.jobs) != n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d jobs queued, want %d", len(p.jobs), n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func TestPoolRefusesWorkAtOnceWhenTheQueueIsFull(t *testing.T) {
+	t.Parallel()
+	p := NewPool(fast, 1, 1)
+	defer p.Close()
+	release := block(t, p)
+	defer release()
+	queued := make(chan error, 1)
+	go func() { _, err := p.Hash(context.Background(), "queued"); queued <- err }()
+	waitQueued(t, p, 1)
+
+	start := time.Now()
+	_, err := p.Hash(context.Background(), "refused")
+	if !errors.Is(err, ErrBusy) {
+		t.Fatalf("Hash on a full pool: %v, want ErrBusy", err)
+	}
+	if _, _, err := p.Verify(context.Background(), "refused", fast.Hash("x")); !errors.Is(err, ErrBusy) {
+		t.Fatalf("Verify on a full pool: %v, want ErrBusy", err)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("refusing took %v; it must not wait", d)
+	}
+	if e, ok := errs.As(err); !ok || e.Kind != errs.Unavailable || e.Code != "busy" || e.RetryAfter <= 0 {
+		t.Errorf("ErrBusy is %+v; want an Unavailable error with a Retry-After", e)
+	}
+
+	release()
+	if err := <-queued; err != nil {
+		t.Errorf("the queued hash failed: %v", err)
+	}
+	if _, err := p.Hash(context.Background(), "after"); err != nil {
+		t.Errorf("hash after the queue drained: %v", err)
+	}
+}
+
+func TestPoolReleasesCallersWhoseContextEnds(t *testing.T) {
+	t.Parallel()
+	p := NewPool(fast, 1, 4)
+	defer p.Close()
+	release := block(t, p)
+	defer release()
+
+	ctx, cancel := context.WithCancel(context.Background())
+	var ran atomic.Bool
+	result := make(chan error, 1)
+	go func() { result <- p.run(ctx, func() { ran.Store(true) }) }()
+	waitQueued(t, p, 1)
+	cancel()
+	select {
+	case err := <-result:
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("run after cancel: %v, want context.Canceled", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a caller whose context ended was still waiting")
+	}
+
+	release()
+	if _, err := p.Hash(context.Background(), "next"); err != nil { // runs after the abandoned job
+		t.Fatal(err)
+	}
+	if ran.Load() {
+		t.Error("the job of a caller who left was still run")
+	}
+
+	done, stop := context.WithCancel(context.Background())
+	stop()
+	if _, err := p.Hash(done, "late"); !errors.Is(err, context.Canceled) {
+		t.Errorf("Hash with an ended context: %v", err)
+	}
+}
+
+func TestPoolHashesAndVerifiesConcurrently(t *testing.T) {
+	t.Parallel()
+	p := NewPool(fast, 2, 64)
+	defer p.Close()
+	var wg sync.WaitGroup
+	for i := range 16 {
+		wg.Go(func() {
+			pw := strings.Repeat("p", i+1)
+			h, err := p.Hash(context.Background(), pw)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			ok, rehash, err := p.Verify(context.Background(), pw, h)
+			if !ok || rehash || err != nil {
+				t.Errorf("verify %q: ok %v, rehash %v, err %v", pw, ok, rehash, err)
+			}
+			if ok, _, _ := p.Verify(context.Background(), pw+"x", h); ok {
+				t.Errorf("wrong password for %q verified", pw)
+			}
+		})
+	}
+	wg.Wait()
+	if _, _, err := p.Verify(context.Background(), "pw", "not a hash"); err == nil {
+		t.Error("a malformed hash verified through the pool without an error")
+	}
+}

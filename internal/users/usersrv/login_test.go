@@ -1,0 +1,272 @@
+package usersrv_test
+
+import (
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/marketplace-go/marketplace/internal/users/password"
+	"github.com/marketplace-go/marketplace/internal/users/usersrv"
+)
+
+func (e *testEnv) tryLogin(t *testing.T, email, pw string, header ...string) response {
+	t.Helper()
+	return e.do(t, "POST", "/v1/auth/login", "", map[string]string{"email": email, "password": pw}, header...)
+}
+
+func TestLogin(t *testing.T) {
+	t.Parallel()
+	runScenarios(t, newEnv(t),
+		scenario{"unknown email and wrong password fail alike", testUnknownEmailAndWrongPasswordFailAlike},
+		scenario{"disabled users cannot log in or refresh", testDisabledUsersCannotLogInOrRefresh},
+		scenario{"login rehashes passwords made with weaker parameters", testLoginRehashesPasswordsMadeWithWeakerParameters},
+		scenario{"a corrupt stored hash fails one login, not the service", testACorruptStoredHashFailsOneLoginNotTheService},
+	)
+}
+
+func testUnknownEmailAndWrongPasswordFailAlike(t *testing.T, e *testEnv) {
+	e.mustRegister(t, "known@example.com")
+
+	unknown := e.tryLogin(t, "unknown@example.com", goodPassword)
+	wrong := e.tryLogin(t, "known@example.com", "wrong-password-123")
+	a := unknown.wantProblem(t, http.StatusUnauthorized, "invalid_credentials")
+	b := wrong.wantProblem(t, http.StatusUnauthorized, "invalid_credentials")
+	delete(a, "request_id")
+	delete(b, "request_id")
+	if diff := cmp.Diff(a, b); diff != "" {
+		t.Errorf("problems differ (-unknown email +wrong password):\n%s", diff)
+	}
+	for _, h := range []string{"Content-Type", "Retry-After", "WWW-Authenticate", "Cache-Control"} {
+		if unknown.Header.Get(h) != wrong.Header.Get(h) {
+			t.Errorf("header %s differs: %q vs %q", h, unknown.Header.Get(h), wrong.Header.Get(h))
+		}
+	}
+}
+
+// TestFailedLoginsTakeSimilarTimeForUnknownAndKnownEmails checks that the
+// time of a failed login does not tell whether the email has an account. It
+// uses the production argon2 parameters, which dominate the cost, and runs
+// alone (no t.Parallel) so other tests do not skew the clock.
+func TestFailedLoginsTakeSimilarTimeForUnknownAndKnownEmails(t *testing.T) {
+	e := newEnv(t, func(c *usersrv.Config) {
+		c.Argon = password.OWASP
+		c.AccountMaxFailures, c.AddressMaxFailures = 1000, 100000
+	})
+	e.mustRegister(t, "timed@example.com")
+	const n = 15
+	measure := func(email string) time.Duration {
+		start := time.Now()
+		e.tryLogin(t, email, "wrong-password-123").want(t, http.StatusUnauthorized)
+		return time.Since(start)
+	}
+	measure("warmup@example.com")
+	var unknown, wrong []time.Duration
+	for i := range n { // interleaved, so drifts of the machine hit both alike
+		unknown = append(unknown, measure("nobody"+strconv.Itoa(i)+"@example.com"))
+		wrong = append(wrong, measure("timed@example.com"))
+	}
+	mu, mw := median(unknown), median(wrong)
+	ratio := float64(mu) / float64(mw)
+	t.Logf("median failed login: unknown email %v, wrong password %v, ratio %.2f", mu, mw, ratio)
+	if ratio < 0.5 || ratio > 2 {
+		t.Errorf("unknown-email logins take %.2f times as long as wrong-password ones; want 0.5..2", ratio)
+	}
+}
+
+func median(ds []time.Duration) time.Duration {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+func TestRepeatedFailuresForOneAccountAreThrottled(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, func(c *usersrv.Config) { c.AccountMaxFailures, c.AddressMaxFailures = 3, 100 })
+	e.mustRegister(t, "target@example.com")
+	e.mustRegister(t, "neighbour@example.com")
+
+	// A good login clears the account's count.
+	for range 2 {
+		e.tryLogin(t, "target@example.com", "wrong-password-123").wantProblem(t, http.StatusUnauthorized, "invalid_credentials")
+	}
+	e.mustLogin(t, "target@example.com")
+	for range 3 {
+		e.tryLogin(t, "Target@Example.com", "wrong-password-123").wantProblem(t, http.StatusUnauthorized, "invalid_credentials")
+	}
+	for _, pw := range []string{goodPassword, "wrong-password-123"} {
+		r := e.tryLogin(t, "target@example.com", pw)
+		r.wantProblem(t, http.StatusTooManyRequests, "too_many_login_attempts")
+		secs, err := strconv.Atoi(r.Header.Get("Retry-After"))
+		if err != nil || secs < 1 || secs > int((15*time.Minute).Seconds()) {
+			t.Errorf("Retry-After %q, want 1..900 seconds", r.Header.Get("Retry-After"))
+		}
+	}
+	e.mustLogin(t, "neighbour@example.com")
+}
+
+func TestThrottlingEndsWithTheWindow(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, func(c *usersrv.Config) { c.AccountMaxFailures, c.FailureWindow = 2, time.Second })
+	e.mustRegister(t, "patient@example.com")
+	for range 2 {
+		e.tryLogin(t, "patient@example.com", "wrong-password-123").want(t, http.StatusUnauthorized)
+	}
+	e.tryLogin(t, "patient@example.com", goodPassword).wantProblem(t, http.StatusTooManyRequests, "too_many_login_attempts")
+	time.Sleep(1100 * time.Millisecond)
+	e.mustLogin(t, "patient@example.com")
+}
+
+func TestRepeatedFailuresFromOneAddressAreThrottled(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, func(c *usersrv.Config) { c.AccountMaxFailures, c.AddressMaxFailures = 100, 4 })
+	e.mustRegister(t, "innocent@example.com")
+	for i := range 4 {
+		e.tryLogin(t, "guess"+strconv.Itoa(i)+"@example.com", "wrong-password-123").want(t, http.StatusUnauthorized)
+	}
+	r := e.tryLogin(t, "innocent@example.com", goodPassword)
+	r.wantProblem(t, http.StatusTooManyRequests, "too_many_login_attempts")
+	if r.Header.Get("Retry-After") == "" {
+		t.Error("no Retry-After header")
+	}
+	// Without trusted proxies, a client cannot pick its address.
+	e.tryLogin(t, "innocent@example.com", goodPassword, "X-Forwarded-For", "203.0.113.7").
+		wantProblem(t, http.StatusTooManyRequests, "too_many_login_attempts")
+}
+
+// TestAFloodOfLoginsIsRefusedAtOnceWhenTheHashQueueIsFull runs alone: it
+// needs the hashing pool, not the machine, to be the bottleneck.
+func TestAFloodOfLoginsIsRefusedAtOnceWhenTheHashQueueIsFull(t *testing.T) {
+	e := newEnv(t, func(c *usersrv.Config) { c.Argon, c.HashWorkers, c.HashQueue = password.OWASP, 1, 1 })
+	e.mustRegister(t, "popular@example.com")
+
+	const n = 20
+	var (
+		wg        sync.WaitGroup
+		start     = make(chan struct{})
+		results   = make(chan response, n)
+		firstBusy sync.Once
+		busy      = make(chan struct{})
+	)
+	for range n {
+		wg.Go(func() {
+			<-start
+			r, err := e.request("POST", "/v1/auth/login", "", map[string]string{"email": "popular@example.com", "password": goodPassword})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			if r.Status == http.StatusServiceUnavailable {
+				firstBusy.Do(func() { close(busy) })
+			}
+			results <- r
+		})
+	}
+	close(start)
+
+	// While hashes are running and queued, other endpoints still answer.
+	select {
+	case <-busy:
+		began := time.Now()
+		e.do(t, "GET", "/healthz", "", nil).want(t, http.StatusOK)
+		if d := time.Since(began); d > time.Second {
+			t.Errorf("/healthz took %v during the flood", d)
+		}
+	case <-time.After(30 * time.Second):
+		t.Error("no login was refused as busy")
+	}
+	wg.Wait()
+	close(results)
+
+	counts := map[int]int{}
+	for r := range results {
+		counts[r.Status]++
+		switch r.Status {
+		case http.StatusOK:
+		case http.StatusServiceUnavailable:
+			r.wantProblem(t, http.StatusServiceUnavailable, "busy")
+			if r.Header.Get("Retry-After") == "" {
+				t.Error("503 without Retry-After")
+			}
+		default:
+			t.Errorf("status %d: %s", r.Status, r.Body)
+		}
+	}
+	t.Logf("statuses: %v", counts)
+	if counts[http.StatusServiceUnavailable] == 0 || counts[http.StatusOK] == 0 {
+		t.Errorf("statuses %v, want some 200 and some 503", counts)
+	}
+}
+
+func testDisabledUsersCannotLogInOrRefresh(t *testing.T, e *testEnv) {
+	_, admin := e.mustAdmin(t, "login-admin@example.com")
+	u, tok := e.mustUser(t, "disabled@example.com")
+
+	var got userBody
+	e.do(t, "POST", "/v1/admin/users/"+u.ID+"/disable", admin.AccessToken, nil).want(t, http.StatusOK).decode(t, &got)
+	if !got.Disabled {
+		t.Fatalf("disable answered %+v", got)
+	}
+	e.tryLogin(t, "disabled@example.com", goodPassword).wantProblem(t, http.StatusForbidden, "account_disabled")
+	// A wrong password says nothing about the account's state.
+	e.tryLogin(t, "disabled@example.com", "wrong-password-123").wantProblem(t, http.StatusUnauthorized, "invalid_credentials")
+	e.refresh(t, tok.RefreshToken).wantProblem(t, http.StatusUnauthorized, "invalid_refresh_token")
+	// The access token is not expired yet, but the account behind it is off.
+	e.do(t, "GET", "/v1/users/me", tok.AccessToken, nil).wantProblem(t, http.StatusForbidden, "account_disabled")
+	e.do(t, "PATCH", "/v1/users/me", tok.AccessToken, map[string]string{"display_name": "Still here"}).
+		wantProblem(t, http.StatusForbidden, "account_disabled")
+
+	e.do(t, "POST", "/v1/admin/users/"+u.ID+"/enable", admin.AccessToken, nil).want(t, http.StatusOK).decode(t, &got)
+	if got.Disabled {
+		t.Fatalf("enable answered %+v", got)
+	}
+	e.refresh(t, tok.RefreshToken).wantProblem(t, http.StatusUnauthorized, "invalid_refresh_token") // revoked for good
+	fresh := e.mustLogin(t, "disabled@example.com")
+	e.mustRefresh(t, fresh.RefreshToken)
+}
+
+func testLoginRehashesPasswordsMadeWithWeakerParameters(t *testing.T, e *testEnv) {
+	u := e.mustRegister(t, "legacy@example.com")
+	weak := password.Params{MemoryKiB: 512, Time: 1, Threads: 1}.Hash(goodPassword)
+	e.exec(t, `UPDATE users SET password_hash = $2 WHERE id = $1`, u.ID, weak)
+	stored := func() string {
+		var h string
+		if err := e.DB.QueryRow(t.Context(), `SELECT password_hash FROM users WHERE id = $1`, u.ID).Scan(&h); err != nil {
+			t.Fatal(err)
+		}
+		return h
+	}
+
+	e.tryLogin(t, "legacy@example.com", "wrong-password-123").want(t, http.StatusUnauthorized)
+	if stored() != weak {
+		t.Fatal("a failed login changed the stored hash")
+	}
+	e.mustLogin(t, "legacy@example.com")
+	h := stored()
+	if !strings.Contains(h, "$m=1024,t=1,p=1$") {
+		t.Fatalf("stored hash %q, want the current parameters m=1024,t=1,p=1", h)
+	}
+	if ok, rehash, err := fastArgon.Verify(goodPassword, h); !ok || rehash || err != nil {
+		t.Errorf("new hash: ok %v rehash %v err %v", ok, rehash, err)
+	}
+	e.mustLogin(t, "legacy@example.com")
+	if stored() != h {
+		t.Error("a hash with the current parameters was rehashed again")
+	}
+}
+
+func testACorruptStoredHashFailsOneLoginNotTheService(t *testing.T, e *testEnv) {
+	u := e.mustRegister(t, "corrupt@example.com")
+	e.mustRegister(t, "healthy@example.com")
+	// t=0 made argon2 panic on a hashing worker, which no middleware
+	// recovers: the whole process died.
+	e.exec(t, `UPDATE users SET password_hash = '$argon2id$v=19$m=1024,t=0,p=1$c2FsdHNhbHRzYWx0c2FsdA$a2V5a2V5a2V5a2V5a2V5a2V5a2V5a2V5a2V5a2U'
+		WHERE id = $1`, u.ID)
+	e.tryLogin(t, "corrupt@example.com", goodPassword).wantProblem(t, http.StatusInternalServerError, "internal")
+	e.mustLogin(t, "healthy@example.com")
+}
