@@ -9,7 +9,7 @@ import (
 	"github.com/marketplace-go/marketplace/internal/platform/mail"
 )
 
-// Store keeps users, sessions, resets and login failures. Implementations
+// Store keeps users, sessions, resets and throttling counters. Implementations
 // must make each method atomic.
 type Store interface {
 	CreateUser(ctx context.Context, u User) error
@@ -35,14 +35,19 @@ type Store interface {
 	RevokeSessions(ctx context.Context, userID uuid.UUID) error
 
 	CreateReset(ctx context.Context, userID uuid.UUID, tokenHash []byte, expires time.Time) error
+	// ResetOwner returns the email of the active account a live (unspent,
+	// unexpired) reset token belongs to, or ErrTokenInvalid.
+	ResetOwner(ctx context.Context, tokenHash []byte, now time.Time) (string, error)
 	// ConsumeReset spends a live reset token, sets the password hash and
 	// revokes every session of its user, all or nothing.
 	ConsumeReset(ctx context.Context, tokenHash []byte, hash string, now time.Time) error
 
-	// LoginFailures reports the failures counted for key in its current window.
-	LoginFailures(ctx context.Context, key string, now time.Time) (count int, windowEnd time.Time, err error)
-	RecordLoginFailure(ctx context.Context, key string, now time.Time, window time.Duration) error
-	ClearLoginFailures(ctx context.Context, key string) error
+	// Count reports the events counted for a throttling key (such as
+	// "account:<email>") in its current fixed window.
+	Count(ctx context.Context, key string, now time.Time) (count int, windowEnd time.Time, err error)
+	// Increment counts one event, opening a new window when the last ended.
+	Increment(ctx context.Context, key string, now time.Time, window time.Duration) error
+	ClearCount(ctx context.Context, key string) error
 }
 
 // Hasher hashes and checks passwords. Verify reports whether the hash was

@@ -24,6 +24,7 @@ type Policy struct {
 	AccountMaxFailures int           // failed logins per account per window
 	AddressMaxFailures int           // failed logins per client address per window
 	FailureWindow      time.Duration
+	ResetMaxMails      int    // reset mails per address per FailureWindow
 	ResetURL           string // the link mailed for a reset; the token is appended
 }
 
@@ -134,7 +135,7 @@ func (s *Service) Login(ctx context.Context, email, password, clientIP string) (
 	if rehash {
 		s.upgradeHash(ctx, u.ID, password)
 	}
-	if err := s.store.ClearLoginFailures(ctx, keys[0]); err != nil {
+	if err := s.store.ClearCount(ctx, keys[0]); err != nil {
 		return Tokens{}, fmt.Errorf("login: %w", err)
 	}
 	return s.openSession(ctx, u)
@@ -144,7 +145,7 @@ func (s *Service) checkThrottle(ctx context.Context, keys []string) error {
 	limits := []int{s.policy.AccountMaxFailures, s.policy.AddressMaxFailures}
 	now := s.now()
 	for i, key := range keys {
-		n, end, err := s.store.LoginFailures(ctx, key, now)
+		n, end, err := s.store.Count(ctx, key, now)
 		if err != nil {
 			return fmt.Errorf("login throttle: %w", err)
 		}
@@ -159,7 +160,7 @@ func (s *Service) checkThrottle(ctx context.Context, keys []string) error {
 
 func (s *Service) recordFailure(ctx context.Context, keys []string) error {
 	for _, key := range keys {
-		if err := s.store.RecordLoginFailure(ctx, key, s.now(), s.policy.FailureWindow); err != nil {
+		if err := s.store.Increment(ctx, key, s.now(), s.policy.FailureWindow); err != nil {
 			return fmt.Errorf("record login failure: %w", err)
 		}
 	}
@@ -179,7 +180,7 @@ func (s *Service) upgradeHash(ctx context.Context, id uuid.UUID, password string
 }
 
 func (s *Service) openSession(ctx context.Context, u User) (Tokens, error) {
-	now := s.now().UTC()
+	now := s.now().UTC().Truncate(time.Microsecond) // PostgreSQL's precision
 	sess := Session{ID: uuid.Must(uuid.NewV7()), UserID: u.ID, ExpiresAt: now.Add(s.policy.SessionTTL)}
 	refresh, hash := newSecret()
 	if err := s.store.CreateSession(ctx, sess, hash); err != nil {
@@ -245,11 +246,20 @@ func (s *Service) ChangePassword(ctx context.Context, c auth.Claims, current, ne
 	if err != nil {
 		return err
 	}
+	// A stolen access token must not become an oracle for the password:
+	// wrong guesses count against the account as failed logins do.
+	account := []string{"account:" + u.Email}
+	if err := s.checkThrottle(ctx, account); err != nil {
+		return err
+	}
 	ok, _, err := s.hasher.Verify(ctx, current, u.PasswordHash)
 	if err != nil {
 		return err
 	}
 	if !ok {
+		if err := s.recordFailure(ctx, account); !errors.Is(err, errInvalidCredentials) {
+			return err
+		}
 		return errWrongPassword
 	}
 	if err := CheckPassword(next, u.Email); err != nil {
@@ -267,10 +277,25 @@ func (s *Service) ChangePassword(ctx context.Context, c auth.Claims, current, ne
 }
 
 // RequestPasswordReset mails a single-use reset link when the email belongs
-// to an active account. It answers the same either way.
+// to an active account. It answers the same either way. At most
+// ResetMaxMails links go to one address per window, so the endpoint cannot
+// be used to flood someone's inbox; the count is kept for every address,
+// known or not, so that it does not tell them apart either.
 func (s *Service) RequestPasswordReset(ctx context.Context, email string) error {
 	email, err := NormalizeEmail(email)
 	if err != nil {
+		return nil
+	}
+	key, now := "reset:"+email, s.now()
+	n, _, err := s.store.Count(ctx, key, now)
+	if err == nil {
+		err = s.store.Increment(ctx, key, now, s.policy.FailureWindow)
+	}
+	if err != nil {
+		return fmt.Errorf("password reset: %w", err)
+	}
+	if n >= s.policy.ResetMaxMails {
+		s.log.WarnContext(ctx, "password reset mail suppressed: too many for this address in the window")
 		return nil
 	}
 	u, err := s.store.UserByEmail(ctx, email)
@@ -300,7 +325,16 @@ func resetBody(name, link string, ttl time.Duration) string {
 // ConfirmPasswordReset sets a new password with a reset token, once, and
 // revokes every session of the account.
 func (s *Service) ConfirmPasswordReset(ctx context.Context, token, password string) error {
-	if err := CheckPassword(password, ""); err != nil {
+	// Look the token up before hashing, so a forged token costs no hash and
+	// the policy can check the password against the owner's email.
+	email, err := s.store.ResetOwner(ctx, hashSecret(token), s.now())
+	if errors.Is(err, ErrTokenInvalid) {
+		return errInvalidReset
+	}
+	if err != nil {
+		return fmt.Errorf("confirm password reset: %w", err)
+	}
+	if err := CheckPassword(password, email); err != nil {
 		return errs.Validation(map[string]string{"new_password": err.Error()})
 	}
 	hash, err := s.hasher.Hash(ctx, password)

@@ -208,7 +208,11 @@ func (a *API) becomeSeller(w http.ResponseWriter, r *http.Request, c auth.Claims
 	if !a.decode(w, r, &req) {
 		return
 	}
-	a.user(w, r, http.StatusCreated)(a.svc.BecomeSeller(r.Context(), c, req.ShopName))
+	u, err := a.svc.BecomeSeller(r.Context(), c, req.ShopName)
+	if err == nil {
+		w.Header().Set("Location", "/v1/users/me")
+	}
+	a.user(w, r, http.StatusCreated)(u, err)
 }
 
 func (a *API) listUsers(w http.ResponseWriter, r *http.Request, c auth.Claims) {

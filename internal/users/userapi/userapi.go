@@ -96,7 +96,13 @@ func (a *API) authed(h func(http.ResponseWriter, *http.Request, auth.Claims)) ht
 	return func(w http.ResponseWriter, r *http.Request) {
 		c, err := a.verifier.FromRequest(r)
 		if err != nil {
-			w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
+			// RFC 6750: no error code when no credentials were sent.
+			switch {
+			case errs.Is(err, "missing_token"):
+				w.Header().Set("WWW-Authenticate", `Bearer`)
+			case errs.Is(err, "invalid_token"):
+				w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
+			}
 			a.fail(w, r, err)
 			return
 		}

@@ -83,6 +83,17 @@ func (s *Store) CreateReset(ctx context.Context, userID uuid.UUID, tokenHash []b
 	return wrap("insert password reset", err)
 }
 
+// ResetOwner returns the email of a live reset token's active account.
+func (s *Store) ResetOwner(ctx context.Context, tokenHash []byte, now time.Time) (string, error) {
+	var email string
+	err := s.pool.QueryRow(ctx, `SELECT u.email FROM password_resets r JOIN users u ON u.id = r.user_id
+		WHERE r.token_hash = $1 AND r.used_at IS NULL AND r.expires_at > $2 AND NOT u.disabled`, tokenHash, now).Scan(&email)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", users.ErrTokenInvalid
+	}
+	return email, wrap("load reset token", err)
+}
+
 // ConsumeReset spends a live reset token (a single UPDATE, so only one of
 // several concurrent uses wins), sets the password, spends the user's other
 // reset tokens and revokes every session.
@@ -107,42 +118,42 @@ func (s *Store) ConsumeReset(ctx context.Context, tokenHash []byte, hash string,
 	})
 }
 
-// LoginFailures returns the failures counted for key in its live window.
-func (s *Store) LoginFailures(ctx context.Context, key string, now time.Time) (int, time.Time, error) {
+// Count returns the events counted for key in its live window.
+func (s *Store) Count(ctx context.Context, key string, now time.Time) (int, time.Time, error) {
 	var (
 		n   int
 		end time.Time
 	)
-	err := s.pool.QueryRow(ctx, `SELECT failures, window_end FROM login_failures WHERE key = $1 AND window_end > $2`, key, now).Scan(&n, &end)
+	err := s.pool.QueryRow(ctx, `SELECT count, window_end FROM throttle_counters WHERE key = $1 AND window_end > $2`, key, now).Scan(&n, &end)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return 0, time.Time{}, nil
 	}
-	return n, end, wrap("load login failures", err)
+	return n, end, wrap("load throttle counter", err)
 }
 
-// RecordLoginFailure counts one failure, opening a new window when the last
-// one has ended.
-func (s *Store) RecordLoginFailure(ctx context.Context, key string, now time.Time, window time.Duration) error {
-	_, err := s.pool.Exec(ctx, `INSERT INTO login_failures AS f (key, failures, window_end) VALUES ($1, 1, $3)
+// Increment counts one event, opening a new window when the last one has
+// ended. One statement, so concurrent increments are never lost.
+func (s *Store) Increment(ctx context.Context, key string, now time.Time, window time.Duration) error {
+	_, err := s.pool.Exec(ctx, `INSERT INTO throttle_counters AS f (key, count, window_end) VALUES ($1, 1, $3)
 		ON CONFLICT (key) DO UPDATE SET
-			failures   = CASE WHEN f.window_end <= $2 THEN 1 ELSE f.failures + 1 END,
+			count      = CASE WHEN f.window_end <= $2 THEN 1 ELSE f.count + 1 END,
 			window_end = CASE WHEN f.window_end <= $2 THEN $3 ELSE f.window_end END`, key, now, now.Add(window))
-	return wrap("record login failure", err)
+	return wrap("increment throttle counter", err)
 }
 
-// ClearLoginFailures forgets the failures of key after a good login.
-func (s *Store) ClearLoginFailures(ctx context.Context, key string) error {
-	_, err := s.pool.Exec(ctx, `DELETE FROM login_failures WHERE key = $1`, key)
-	return wrap("clear login failures", err)
+// ClearCount forgets the events of key (failures, after a good login).
+func (s *Store) ClearCount(ctx context.Context, key string) error {
+	_, err := s.pool.Exec(ctx, `DELETE FROM throttle_counters WHERE key = $1`, key)
+	return wrap("clear throttle counter", err)
 }
 
-// Sweep deletes rows that can no longer matter: ended failure windows, and
+// Sweep deletes rows that can no longer matter: ended throttling windows, and
 // sessions and reset tokens that expired, were revoked or spent over a day
 // before now. Several instances may sweep at once harmlessly.
 func (s *Store) Sweep(ctx context.Context, now time.Time) error {
 	grace := now.Add(-24 * time.Hour)
 	batch := &pgx.Batch{}
-	batch.Queue(`DELETE FROM login_failures WHERE window_end < $1`, now)
+	batch.Queue(`DELETE FROM throttle_counters WHERE window_end < $1`, now)
 	batch.Queue(`DELETE FROM sessions WHERE expires_at < $1 OR revoked_at < $1`, grace)
 	batch.Queue(`DELETE FROM password_resets WHERE expires_at < $1`, grace)
 	return wrap("sweep", s.pool.SendBatch(ctx, batch).Close())

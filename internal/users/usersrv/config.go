@@ -44,9 +44,10 @@ type Config struct {
 	AddressMaxFailures int
 	FailureWindow      time.Duration
 
-	ResetTTL time.Duration
-	ResetURL string
-	Mail     mail.Config
+	ResetTTL      time.Duration
+	ResetMaxMails int
+	ResetURL      string
+	Mail          mail.Config
 }
 
 // Shared are settings the users service takes from the root configuration.
@@ -85,6 +86,7 @@ func LoadConfig(e *config.Env, sh Shared) Config {
 		AddressMaxFailures: e.Int("USERS_LOGIN_MAX_FAILURES_PER_ADDRESS", 20, 1, 100000),
 		FailureWindow:      e.Duration("USERS_LOGIN_FAILURE_WINDOW", 15*time.Minute),
 		ResetTTL:           e.Duration("USERS_PASSWORD_RESET_TTL", 30*time.Minute),
+		ResetMaxMails:      e.Int("USERS_PASSWORD_RESET_MAX_MAILS", 3, 1, 1000),
 		ResetURL:           strings.TrimRight(sh.PublicURL, "/") + "/reset-password?token=",
 		Mail: mail.Config{
 			Host:     e.String("SMTP_HOST", ""),

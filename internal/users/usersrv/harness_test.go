@@ -47,7 +47,7 @@ func testConfig(t *testing.T, dbURL string, smtp *mailtest.Server) usersrv.Confi
 		Issuer: "test-issuer", Audience: "test-audience", AccessTTL: 15 * time.Minute, SessionTTL: 30 * 24 * time.Hour,
 		Argon: fastArgon, HashWorkers: 2, HashQueue: 256,
 		AccountMaxFailures: 5, AddressMaxFailures: 50, FailureWindow: 15 * time.Minute,
-		ResetTTL: 30 * time.Minute, ResetURL: "http://shop.test/reset-password?token=",
+		ResetTTL: 30 * time.Minute, ResetMaxMails: 3, ResetURL: "http://shop.test/reset-password?token=",
 		Mail: mail.Config{Host: smtp.Host, Port: smtp.Port, From: "shop@test", TLS: "none"},
 	}
 }

@@ -110,6 +110,21 @@ func TestRepeatedFailuresForOneAccountAreThrottled(t *testing.T) {
 	e.mustLogin(t, "neighbour@example.com")
 }
 
+func TestWrongCurrentPasswordsOnChangeAreThrottledLikeLogins(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, func(c *usersrv.Config) { c.AccountMaxFailures = 3 })
+	_, tok := e.mustUser(t, "guessed@example.com")
+	change := func(current string) response {
+		return e.do(t, "POST", "/v1/users/me/password", tok.AccessToken,
+			map[string]string{"current_password": current, "new_password": "copper-lantern-meadow-3"})
+	}
+	for range 3 {
+		change("wrong-password-123").wantProblem(t, http.StatusForbidden, "wrong_password")
+	}
+	change(goodPassword).wantProblem(t, http.StatusTooManyRequests, "too_many_login_attempts")
+	e.tryLogin(t, "guessed@example.com", goodPassword).wantProblem(t, http.StatusTooManyRequests, "too_many_login_attempts")
+}
+
 func TestThrottlingEndsWithTheWindow(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, func(c *usersrv.Config) { c.AccountMaxFailures, c.FailureWindow = 2, time.Second })

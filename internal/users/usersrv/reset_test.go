@@ -62,7 +62,36 @@ func TestPasswordResets(t *testing.T) {
 		scenario{"using one reset token spends the others", testUsingOneResetTokenSpendsTheOthers},
 		scenario{"reset tokens that are expired unknown or for a disabled account are refused", testResetTokensThatAreExpiredUnknownOrForADisabledAccountAreRefused},
 		scenario{"a disabled account gets no reset mail", testADisabledAccountGetsNoResetMail},
+		scenario{"a reset applies the password policy with the owner's email", testAResetAppliesThePasswordPolicyWithTheOwnersEmail},
+		scenario{"reset mails to one address are capped per window", testResetMailsToOneAddressAreCappedPerWindow},
 	)
+}
+
+func testResetMailsToOneAddressAreCappedPerWindow(t *testing.T, e *testEnv) {
+	const email = "flooded@example.com"
+	e.mustRegister(t, email)
+	first := e.requestReset(t, email)
+	for range 4 {
+		if body := e.requestReset(t, "Flooded@Example.com"); body != first {
+			t.Errorf("answer %s differs from the first %s", body, first)
+		}
+	}
+	if n := e.queryInt(t, `SELECT count(*) FROM password_resets r JOIN users u ON u.id = r.user_id WHERE u.email = $1`, email); n != 3 {
+		t.Errorf("%d reset tokens issued, want the cap of 3", n)
+	}
+	if got := len(e.mailsTo(t, email, 3)); got != 3 {
+		t.Errorf("%d mails, want 3", got)
+	}
+}
+
+func testAResetAppliesThePasswordPolicyWithTheOwnersEmail(t *testing.T, e *testEnv) {
+	const email = "policy-reset@example.com"
+	e.mustRegister(t, email)
+	e.requestReset(t, email)
+	token := resetToken(t, e.mailsTo(t, email, 1)[0])
+	e.confirmReset(t, token, strings.ToUpper(email)).wantFieldError(t, "new_password")
+	// The refusal did not spend the token.
+	e.confirmReset(t, token, "copper-lantern-meadow-3").want(t, http.StatusNoContent)
 }
 
 func testPasswordResetThroughMail(t *testing.T, e *testEnv) {

@@ -85,7 +85,7 @@ func assemble(ctx context.Context, cfg Config, log *slog.Logger, pool *pgxpool.P
 		hasher: password.NewPool(cfg.Argon, cfg.HashWorkers, cfg.HashQueue),
 		mailer: mail.NewQueue(sender(cfg.Mail, log), log, 1024, 4)}
 	u.Service, err = users.NewService(ctx, users.Deps{Store: u.store, Hasher: u.hasher, Tokens: issuer, Mailer: u.mailer, Log: log}, users.Policy{
-		SessionTTL: cfg.SessionTTL, ResetTTL: cfg.ResetTTL, ResetURL: cfg.ResetURL, FailureWindow: cfg.FailureWindow,
+		SessionTTL: cfg.SessionTTL, ResetTTL: cfg.ResetTTL, ResetMaxMails: cfg.ResetMaxMails, ResetURL: cfg.ResetURL, FailureWindow: cfg.FailureWindow,
 		AccountMaxFailures: cfg.AccountMaxFailures, AddressMaxFailures: cfg.AddressMaxFailures,
 	})
 	if err != nil {

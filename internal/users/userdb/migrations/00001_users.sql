@@ -53,13 +53,14 @@ CREATE TABLE password_resets (
 );
 CREATE INDEX password_resets_user_id_idx ON password_resets (user_id);
 
--- Failed logins counted per key ("account:<email>", "address:<ip>") in a
--- fixed window, shared by every instance of the service.
-CREATE TABLE login_failures (
+-- Throttling counters in fixed windows, shared by every instance of the
+-- service: failed logins per "account:<email>" and "address:<ip>", reset
+-- mails per "reset:<email>".
+CREATE TABLE throttle_counters (
     key         text PRIMARY KEY,
-    failures    integer NOT NULL,
+    count       integer NOT NULL,
     window_end  timestamptz NOT NULL
 );
 
 -- +goose Down
-DROP TABLE login_failures, password_resets, refresh_tokens, sessions, sellers, users;
+DROP TABLE throttle_counters, password_resets, refresh_tokens, sessions, sellers, users;
