@@ -42,12 +42,18 @@ type Store interface {
 	// revokes every session of its user, all or nothing.
 	ConsumeReset(ctx context.Context, tokenHash []byte, hash string, now time.Time) error
 
-	// Count reports the events counted for a throttling key (such as
-	// "account:<email>") in its current fixed window.
-	Count(ctx context.Context, key string, now time.Time) (count int, windowEnd time.Time, err error)
+	// Counts reports, for each throttling key (such as "account:<email>"),
+	// the events counted in its current fixed window, in the keys' order.
+	Counts(ctx context.Context, keys []string, now time.Time) ([]Counter, error)
 	// Increment counts one event, opening a new window when the last ended.
 	Increment(ctx context.Context, key string, now time.Time, window time.Duration) error
 	ClearCount(ctx context.Context, key string) error
+}
+
+// Counter is the state of one throttling key; zero when nothing is counted.
+type Counter struct {
+	Count     int
+	WindowEnd time.Time
 }
 
 // Hasher hashes and checks passwords. Verify reports whether the hash was

@@ -112,7 +112,8 @@ func (s *Service) Register(ctx context.Context, r Registration) (User, error) {
 func (s *Service) Login(ctx context.Context, email, password, clientIP string) (Tokens, error) {
 	email, _ = NormalizeEmail(email)
 	keys := []string{"account:" + email, "address:" + clientIP}
-	if err := s.checkThrottle(ctx, keys); err != nil {
+	accountFailed, err := s.checkThrottle(ctx, keys)
+	if err != nil {
 		return Tokens{}, err
 	}
 	u, err := s.store.UserByEmail(ctx, email)
@@ -135,27 +136,32 @@ func (s *Service) Login(ctx context.Context, email, password, clientIP string) (
 	if rehash {
 		s.upgradeHash(ctx, u.ID, password)
 	}
-	if err := s.store.ClearCount(ctx, keys[0]); err != nil {
-		return Tokens{}, fmt.Errorf("login: %w", err)
+	if accountFailed {
+		if err := s.store.ClearCount(ctx, keys[0]); err != nil {
+			return Tokens{}, fmt.Errorf("login: %w", err)
+		}
 	}
 	return s.openSession(ctx, u)
 }
 
-func (s *Service) checkThrottle(ctx context.Context, keys []string) error {
+// checkThrottle refuses when a key has reached its limit (keys are the
+// account's, then optionally the address's). It reports whether the account
+// has failures on record, so a good login knows whether to clear them.
+func (s *Service) checkThrottle(ctx context.Context, keys []string) (accountFailed bool, err error) {
 	limits := []int{s.policy.AccountMaxFailures, s.policy.AddressMaxFailures}
 	now := s.now()
-	for i, key := range keys {
-		n, end, err := s.store.Count(ctx, key, now)
-		if err != nil {
-			return fmt.Errorf("login throttle: %w", err)
-		}
-		if n >= limits[i] {
+	counts, err := s.store.Counts(ctx, keys, now)
+	if err != nil {
+		return false, fmt.Errorf("login throttle: %w", err)
+	}
+	for i, c := range counts {
+		if c.Count >= limits[i] {
 			e := errs.New(errs.TooManyRequests, "too_many_login_attempts", "too many failed logins; try again later")
-			e.RetryAfter = end.Sub(now)
-			return e
+			e.RetryAfter = c.WindowEnd.Sub(now)
+			return false, e
 		}
 	}
-	return nil
+	return counts[0].Count > 0, nil
 }
 
 func (s *Service) recordFailure(ctx context.Context, keys []string) error {
@@ -249,7 +255,7 @@ func (s *Service) ChangePassword(ctx context.Context, c auth.Claims, current, ne
 	// A stolen access token must not become an oracle for the password:
 	// wrong guesses count against the account as failed logins do.
 	account := []string{"account:" + u.Email}
-	if err := s.checkThrottle(ctx, account); err != nil {
+	if _, err := s.checkThrottle(ctx, account); err != nil {
 		return err
 	}
 	ok, _, err := s.hasher.Verify(ctx, current, u.PasswordHash)
@@ -287,14 +293,14 @@ func (s *Service) RequestPasswordReset(ctx context.Context, email string) error 
 		return nil
 	}
 	key, now := "reset:"+email, s.now()
-	n, _, err := s.store.Count(ctx, key, now)
+	counts, err := s.store.Counts(ctx, []string{key}, now)
 	if err == nil {
 		err = s.store.Increment(ctx, key, now, s.policy.FailureWindow)
 	}
 	if err != nil {
 		return fmt.Errorf("password reset: %w", err)
 	}
-	if n >= s.policy.ResetMaxMails {
+	if counts[0].Count >= s.policy.ResetMaxMails {
 		s.log.WarnContext(ctx, "password reset mail suppressed: too many for this address in the window")
 		return nil
 	}

@@ -11,16 +11,14 @@ import (
 	"github.com/marketplace-go/marketplace/internal/users"
 )
 
-// CreateSession stores a new session with its first refresh token.
+// CreateSession stores a new session with its first refresh token, in one
+// statement (atomic, and one round trip on every login).
 func (s *Store) CreateSession(ctx context.Context, sess users.Session, tokenHash []byte) error {
-	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		_, err := tx.Exec(ctx, `INSERT INTO sessions (id, user_id, expires_at) VALUES ($1, $2, $3)`, sess.ID, sess.UserID, sess.ExpiresAt)
-		if err != nil {
-			return wrap("insert session", err)
-		}
-		_, err = tx.Exec(ctx, `INSERT INTO refresh_tokens (token_hash, session_id) VALUES ($1, $2)`, tokenHash, sess.ID)
-		return wrap("insert refresh token", err)
-	})
+	_, err := s.pool.Exec(ctx, `WITH s AS (
+			INSERT INTO sessions (id, user_id, expires_at) VALUES ($1, $2, $3) RETURNING id)
+		INSERT INTO refresh_tokens (token_hash, session_id) SELECT $4, id FROM s`,
+		sess.ID, sess.UserID, sess.ExpiresAt, tokenHash)
+	return wrap("insert session", err)
 }
 
 // RotateRefresh spends a refresh token. The token and session rows are
@@ -118,17 +116,33 @@ func (s *Store) ConsumeReset(ctx context.Context, tokenHash []byte, hash string,
 	})
 }
 
-// Count returns the events counted for key in its live window.
-func (s *Store) Count(ctx context.Context, key string, now time.Time) (int, time.Time, error) {
-	var (
-		n   int
-		end time.Time
-	)
-	err := s.pool.QueryRow(ctx, `SELECT count, window_end FROM throttle_counters WHERE key = $1 AND window_end > $2`, key, now).Scan(&n, &end)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return 0, time.Time{}, nil
+// Counts returns the live counters of keys, in order, in one query.
+func (s *Store) Counts(ctx context.Context, keys []string, now time.Time) ([]users.Counter, error) {
+	rows, err := s.pool.Query(ctx, `SELECT key, count, window_end FROM throttle_counters
+		WHERE key = ANY($1) AND window_end > $2`, keys, now)
+	if err != nil {
+		return nil, wrap("load throttle counters", err)
 	}
-	return n, end, wrap("load throttle counter", err)
+	defer rows.Close()
+	found := map[string]users.Counter{}
+	for rows.Next() {
+		var (
+			key string
+			c   users.Counter
+		)
+		if err := rows.Scan(&key, &c.Count, &c.WindowEnd); err != nil {
+			return nil, wrap("load throttle counters", err)
+		}
+		found[key] = c
+	}
+	if err := rows.Err(); err != nil {
+		return nil, wrap("load throttle counters", err)
+	}
+	out := make([]users.Counter, len(keys))
+	for i, k := range keys {
+		out[i] = found[k]
+	}
+	return out, nil
 }
 
 // Increment counts one event, opening a new window when the last one has

@@ -1,3 +1,8 @@
+//go:build unix
+
+// The CPU accounting below uses getrusage, so these benchmarks build on unix
+// systems only; /proc, where present, adds machine and PostgreSQL time.
+
 package usersrv_test
 
 import (
@@ -8,10 +13,18 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"runtime"
+	"strconv"
+	"strings"
+	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/marketplace-go/marketplace/internal/platform/mail"
 	"github.com/marketplace-go/marketplace/internal/platform/mail/mailtest"
@@ -34,6 +47,7 @@ import (
 func BenchmarkRawArgon2idVerify(b *testing.B) {
 	hash := password.OWASP.Hash(goodPassword)
 	b.ResetTimer()
+	m := startCPUMeter(nil)
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			ok, _, err := password.OWASP.Verify(goodPassword, hash)
@@ -43,6 +57,7 @@ func BenchmarkRawArgon2idVerify(b *testing.B) {
 			}
 		}
 	})
+	m.report(b)
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "verifies/s")
 }
 
@@ -58,7 +73,7 @@ const benchLoginParallelism = 4
 // throttle checks, user lookup, argon2id on the pool, session insert, JWT)
 // with production hashing parameters and one hash worker per CPU.
 func BenchmarkLogin(b *testing.B) {
-	url := newBenchEnv(b, func(c *usersrv.Config) {
+	url, db := newBenchEnv(b, func(c *usersrv.Config) {
 		c.Argon = password.OWASP
 		c.HashWorkers = runtime.NumCPU()
 		c.HashQueue = 4096
@@ -78,12 +93,21 @@ func BenchmarkLogin(b *testing.B) {
 			"email": email, "password": goodPassword, "display_name": "Bench " + email,
 		}, http.StatusCreated)
 		bodies[i] = benchJSON(b, map[string]string{"email": email, "password": goodPassword})
-		benchPost(b, client, url+"/v1/auth/login", json.RawMessage(bodies[i]), http.StatusOK) // warm up
 	}
+	// Warm up with as many logins at once as the benchmark sends, so that
+	// the connection pools are full before the clock starts.
+	var wg sync.WaitGroup
+	for i := range conc {
+		wg.Go(func() {
+			benchPost(b, client, url+"/v1/auth/login", json.RawMessage(bodies[i%benchLoginUsers]), http.StatusOK)
+		})
+	}
+	wg.Wait()
 
 	var next atomic.Uint64
 	b.SetParallelism(benchLoginParallelism)
 	b.ResetTimer()
+	m := startCPUMeter(db)
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			body := bodies[next.Add(1)%benchLoginUsers]
@@ -94,15 +118,124 @@ func BenchmarkLogin(b *testing.B) {
 			}
 		}
 	})
+	m.report(b)
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "logins/s")
+}
+
+// cpuMeter accounts for the CPU time spent while a benchmark runs. Unlike
+// throughput it tells where the time went, and whether the machine was
+// shared: on a machine doing nothing else, this process plus its PostgreSQL
+// backends are all of the busy time.
+type cpuMeter struct {
+	db         *pgxpool.Pool // nil: no PostgreSQL backends to account for
+	proc       time.Duration
+	busy, idle time.Duration
+	pg         map[int]time.Duration
+}
+
+func startCPUMeter(db *pgxpool.Pool) *cpuMeter {
+	m := &cpuMeter{db: db, proc: processCPU(), pg: pgBackendCPU(db)}
+	m.busy, m.idle = machineCPU()
+	return m
+}
+
+// report adds, per operation in milliseconds: cpu-ms (this process: the
+// service and, for the login benchmark, its HTTP client), pg-cpu-ms (the
+// backends of the benchmark's database) and other-cpu-ms (everything else
+// the machine did meanwhile); and idle-% of the machine's CPU time.
+func (m *cpuMeter) report(b *testing.B) {
+	perOp := func(d time.Duration) float64 { return d.Seconds() * 1000 / float64(b.N) }
+	proc := processCPU() - m.proc
+	busy, idle := machineCPU()
+	busy, idle = busy-m.busy, idle-m.idle
+	b.ReportMetric(perOp(proc), "cpu-ms/op")
+	var pg time.Duration
+	if end := pgBackendCPU(m.db); m.pg != nil && end != nil {
+		for pid, t := range end {
+			pg += t - m.pg[pid] // a backend opened meanwhile started from zero
+		}
+		b.ReportMetric(perOp(pg), "pg-cpu-ms/op")
+	}
+	if busy+idle > 0 {
+		b.ReportMetric(perOp(max(busy-proc-pg, 0)), "other-cpu-ms/op")
+		b.ReportMetric(100*idle.Seconds()/(busy+idle).Seconds(), "idle-%")
+	}
+}
+
+const ticksPerSecond = 100 // USER_HZ, the unit of /proc CPU times on Linux
+
+// machineCPU is the busy and idle CPU time of the whole machine since boot,
+// from /proc/stat; zero where it cannot be read.
+func machineCPU() (busy, idle time.Duration) {
+	stat, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, 0
+	}
+	line, _, _ := strings.Cut(string(stat), "\n")
+	f := strings.Fields(line) // cpu user nice system idle iowait irq softirq steal ...
+	if len(f) < 9 || f[0] != "cpu" {
+		return 0, 0
+	}
+	var t [8]int64
+	for i := range t {
+		t[i], _ = strconv.ParseInt(f[i+1], 10, 64)
+	}
+	tick := func(n int64) time.Duration { return time.Duration(n) * time.Second / ticksPerSecond }
+	return tick(t[0] + t[1] + t[2] + t[5] + t[6] + t[7]), tick(t[3] + t[4])
+}
+
+// processCPU is the user and system CPU time this process has used.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// pgBackendCPU is the CPU time of each PostgreSQL backend connected to the
+// database of db, by pid, read from /proc; nil when the server is not on
+// this machine or the process table cannot be read.
+func pgBackendCPU(db *pgxpool.Pool) map[int]time.Duration {
+	if db == nil {
+		return nil
+	}
+	rows, err := db.Query(context.Background(), `SELECT pid FROM pg_stat_activity WHERE datname = current_database()`)
+	if err != nil {
+		return nil
+	}
+	pids, err := pgx.CollectRows(rows, pgx.RowTo[int32])
+	if err != nil {
+		return nil
+	}
+	cpu := make(map[int]time.Duration, len(pids))
+	for _, pid := range pids {
+		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			return nil
+		}
+		// Fields after the parenthesised command: state is the first,
+		// utime the 12th and stime the 13th.
+		f := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+		if len(f) < 13 {
+			return nil
+		}
+		ut, err1 := strconv.ParseInt(f[11], 10, 64)
+		st, err2 := strconv.ParseInt(f[12], 10, 64)
+		if err1 != nil || err2 != nil {
+			return nil
+		}
+		cpu[int(pid)] = time.Duration(ut+st) * time.Second / ticksPerSecond
+	}
+	return cpu
 }
 
 // newBenchEnv is newEnv for any testing.TB, without log capture: it starts
 // the users service on a loopback port over a throwaway database and returns
-// its base URL.
-func newBenchEnv(tb testing.TB, change ...func(*usersrv.Config)) string {
+// its base URL and a pool on its database.
+func newBenchEnv(tb testing.TB, change ...func(*usersrv.Config)) (string, *pgxpool.Pool) {
 	tb.Helper()
-	dbURL, _ := pgtest.New(tb, userdb.Migrations())
+	dbURL, db := pgtest.New(tb, userdb.Migrations())
 	smtp := mailtest.NewServer(tb)
 	cfg := usersrv.Config{
 		Addr: "127.0.0.1:0", DatabaseURL: dbURL, Migrate: true, DataDir: tb.TempDir(),
@@ -135,7 +268,7 @@ func newBenchEnv(tb testing.TB, change ...func(*usersrv.Config)) string {
 			tb.Errorf("server shutdown: %v", err)
 		}
 	})
-	return "http://" + addr.String()
+	return "http://" + addr.String(), db
 }
 
 func benchJSON(tb testing.TB, v any) []byte {
