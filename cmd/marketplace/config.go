@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/marketplace-go/marketplace/internal/platform/config"
+	"github.com/marketplace-go/marketplace/internal/products/productsrv"
 	"github.com/marketplace-go/marketplace/internal/users/usersrv"
 )
 
@@ -17,6 +18,7 @@ type rootConfig struct {
 	ShutdownTimeout time.Duration
 	ShutdownDelay   time.Duration
 	Users           usersrv.Config
+	Products        productsrv.Config
 }
 
 func loadConfig(getenv func(string) (string, bool)) (rootConfig, error) {
@@ -38,6 +40,14 @@ func loadConfig(getenv func(string) (string, bool)) (rootConfig, error) {
 		Audience:       e.String("AUTH_AUDIENCE", "marketplace"),
 	}
 	c.Users = usersrv.LoadConfig(e, shared)
+	c.Products = productsrv.LoadConfig(e, productsrv.Shared{
+		DataDir:  shared.DataDir,
+		Issuer:   shared.Issuer,
+		Audience: shared.Audience,
+		JWKSURL:  e.URL("AUTH_JWKS_URL", "http://localhost:8081/.well-known/jwks.json", "http", "https"),
+		RedisURL: e.URL("REDIS_URL", "redis://localhost:6379/0", "redis", "rediss"),
+		AMQPURL:  e.URL("RABBITMQ_URL", "amqp://guest:guest@localhost:5672/", "amqp", "amqps"),
+	})
 	if err := e.Err(); err != nil {
 		return c, fmt.Errorf("configuration: %w", err)
 	}

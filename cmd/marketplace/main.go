@@ -30,8 +30,9 @@ func main() {
 const usage = `usage: marketplace <command> [flags]
 
 commands:
-  serve       run services (--target=all|users, comma-separated)
+  serve       run services (--target=all|users|products, comma-separated)
   migrate     apply every service's database migrations and exit
+  seed        load the demo catalog (sellers, categories, 2,000 products)
   grant-role  give a role to an account: grant-role --email=E --role=admin
 `
 
@@ -47,6 +48,8 @@ func run(ctx context.Context, args []string, getenv func(string) (string, bool),
 		return serve(ctx, args[1:], getenv, out, ready)
 	case "migrate":
 		return migrate(ctx, args[1:], getenv, out)
+	case "seed":
+		return seedCmd(ctx, args[1:], getenv, out)
 	case "grant-role":
 		return grantRole(ctx, args[1:], getenv, out)
 	case "help", "-h", "--help":

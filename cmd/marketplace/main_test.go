@@ -35,6 +35,8 @@ func testEnv(t *testing.T, extra map[string]string) func(string) (string, bool) 
 		"USERS_ADDR":              "127.0.0.1:0",
 		"USERS_ARGON2_MEMORY_KIB": "19456",
 		"LOG_LEVEL":               "warn",
+		"PRODUCTS_ADDR":           "127.0.0.1:0",
+		"PRODUCTS_CACHE_PREFIX":   name + ":",
 	}
 	for k, v := range extra {
 		env[k] = v
@@ -201,5 +203,39 @@ func TestMigrateThenGrantRoleMakesAnAdmin(t *testing.T) {
 	}
 	if err := stop(); err != nil {
 		t.Error(err)
+	}
+}
+
+func TestSeedLoadsTheDemoCatalogOnce(t *testing.T) {
+	getenv := testEnv(t, nil)
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"seed", "--products=30", "--sellers=2"}, getenv, &out, nil); err != nil {
+		t.Fatalf("seed: %v", err)
+	}
+	if !strings.Contains(out.String(), "loaded 9 categories and 30 products from 2 sellers") {
+		t.Errorf("seed printed %q", out.String())
+	}
+	addrs, stop := startServe(t, getenv)
+	status, body := get(t, "http://"+addrs["products"]+"/v1/products?category=books&limit=100")
+	if status != http.StatusOK {
+		t.Fatalf("listing = %d %s", status, body)
+	}
+	var page struct {
+		Items []struct {
+			Category string `json:"category"`
+		} `json:"items"`
+	}
+	if err := json.Unmarshal([]byte(body), &page); err != nil || len(page.Items) == 0 {
+		t.Fatalf("listing of books: %v %s", err, body)
+	}
+	if err := stop(); err != nil {
+		t.Error(err)
+	}
+	out.Reset()
+	if err := run(context.Background(), []string{"seed", "--products=30", "--sellers=2"}, getenv, &out, nil); err != nil {
+		t.Fatalf("second seed: %v", err)
+	}
+	if !strings.Contains(out.String(), "already loaded") {
+		t.Errorf("second seed printed %q, want it to add nothing", out.String())
 	}
 }

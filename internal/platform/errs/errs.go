@@ -21,6 +21,7 @@ const (
 	NotFound
 	Conflict
 	PreconditionFailed
+	PreconditionRequired
 	TooLarge
 	Unsupported
 	Unprocessable

@@ -13,17 +13,18 @@ import (
 
 // statusOf is the one table that turns error kinds into HTTP statuses.
 var statusOf = map[errs.Kind]int{
-	errs.Invalid:            http.StatusBadRequest,
-	errs.Unauthenticated:    http.StatusUnauthorized,
-	errs.Forbidden:          http.StatusForbidden,
-	errs.NotFound:           http.StatusNotFound,
-	errs.Conflict:           http.StatusConflict,
-	errs.PreconditionFailed: http.StatusPreconditionFailed,
-	errs.TooLarge:           http.StatusRequestEntityTooLarge,
-	errs.Unsupported:        http.StatusUnsupportedMediaType,
-	errs.Unprocessable:      http.StatusUnprocessableEntity,
-	errs.TooManyRequests:    http.StatusTooManyRequests,
-	errs.Unavailable:        http.StatusServiceUnavailable,
+	errs.Invalid:              http.StatusBadRequest,
+	errs.Unauthenticated:      http.StatusUnauthorized,
+	errs.Forbidden:            http.StatusForbidden,
+	errs.NotFound:             http.StatusNotFound,
+	errs.Conflict:             http.StatusConflict,
+	errs.PreconditionFailed:   http.StatusPreconditionFailed,
+	errs.PreconditionRequired: http.StatusPreconditionRequired,
+	errs.TooLarge:             http.StatusRequestEntityTooLarge,
+	errs.Unsupported:          http.StatusUnsupportedMediaType,
+	errs.Unprocessable:        http.StatusUnprocessableEntity,
+	errs.TooManyRequests:      http.StatusTooManyRequests,
+	errs.Unavailable:          http.StatusServiceUnavailable,
 }
 
 // Problem is an RFC 9457 problem details document, with our stable code and

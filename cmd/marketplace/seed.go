@@ -1,0 +1,132 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+
+	"github.com/schollz/progressbar/v3"
+	"golang.org/x/sync/errgroup"
+	"golang.org/x/term"
+
+	"github.com/marketplace-go/marketplace/internal/platform/auth"
+	"github.com/marketplace-go/marketplace/internal/platform/errs"
+	"github.com/marketplace-go/marketplace/internal/platform/observability"
+	"github.com/marketplace-go/marketplace/internal/products"
+	"github.com/marketplace-go/marketplace/internal/products/productsrv"
+	"github.com/marketplace-go/marketplace/internal/products/seed"
+	"github.com/marketplace-go/marketplace/internal/users"
+	"github.com/marketplace-go/marketplace/internal/users/usersrv"
+)
+
+// seedPassword is the password of the demo sellers: a demo catalog is for
+// local runs, and its sellers must be able to log in.
+const seedPassword = "demo-seller-password-1"
+
+// seedCmd loads the demo catalog: sellers (as user accounts with shops),
+// the category tree and the products. Running it twice adds nothing.
+func seedCmd(ctx context.Context, args []string, getenv func(string) (string, bool), out io.Writer) error {
+	cfg, err := loadConfig(getenv)
+	if err != nil {
+		return err
+	}
+	fs := flag.NewFlagSet("seed", flag.ContinueOnError)
+	fs.SetOutput(out)
+	n := fs.Int("products", 2000, "number of products")
+	sellers := fs.Int("sellers", 4, "number of sellers")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	log := observability.NewLogger(io.Discard, cfg.LogLevel)
+	u, err := usersrv.New(ctx, cfg.Users, log)
+	if err != nil {
+		return err
+	}
+	defer u.Close()
+	p, err := productsrv.New(ctx, cfg.Products, log, nil)
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	ids, err := seedSellers(ctx, u.Service, *sellers)
+	if err != nil {
+		return err
+	}
+	admin := auth.Claims{UserID: ids[0], Roles: []string{auth.RoleAdmin}}
+	for _, c := range seed.Categories {
+		if _, _, err := p.Service.PutCategory(ctx, admin, c); err != nil {
+			return fmt.Errorf("seed category %s: %w", c.ID, err)
+		}
+	}
+	existing, err := p.Service.List(ctx, &admin, products.Query{Seller: ids[0], Sort: products.SortNewest, Limit: 1})
+	if err != nil {
+		return err
+	}
+	if len(existing.Items) > 0 {
+		fmt.Fprintln(out, "the demo catalog is already loaded")
+		return nil
+	}
+	if err := seedProducts(ctx, p.Service, ids, seed.Products(*n, len(ids))); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "loaded %d categories and %d products from %d sellers (%s ... password %q)\n",
+		len(seed.Categories), *n, len(ids), sellerEmail(1), seedPassword)
+	return nil
+}
+
+func sellerEmail(i int) string { return fmt.Sprintf("seller%d@demo.example.com", i) }
+
+// seedSellers registers the demo sellers (or finds them) and opens shops.
+func seedSellers(ctx context.Context, svc *users.Service, n int) ([]string, error) {
+	ids := make([]string, n)
+	for i := range n {
+		email := sellerEmail(i + 1)
+		_, err := svc.Register(ctx, users.Registration{Email: email, Password: seedPassword, DisplayName: fmt.Sprintf("Demo Seller %d", i+1)})
+		if err != nil && !errs.Is(err, "email_taken") {
+			return nil, fmt.Errorf("seed seller %s: %w", email, err)
+		}
+		u, err := svc.GrantRoleByEmail(ctx, email, auth.RoleBuyer)
+		if err != nil {
+			return nil, fmt.Errorf("seed seller %s: %w", email, err)
+		}
+		c := auth.Claims{UserID: u.ID.String(), Roles: u.Roles}
+		if _, err := svc.BecomeSeller(ctx, c, fmt.Sprintf("Demo Shop %d", i+1)); err != nil && !errs.Is(err, "already_seller") {
+			return nil, fmt.Errorf("seed shop of %s: %w", email, err)
+		}
+		ids[i] = u.ID.String()
+	}
+	return ids, nil
+}
+
+// seedProducts creates the products on a few workers, with a progress bar
+// when stderr is a terminal.
+func seedProducts(ctx context.Context, svc *products.Service, sellers []string, list []seed.Product) error {
+	bar := progressbar.NewOptions(len(list), progressbar.OptionSetWriter(os.Stderr), progressbar.OptionSetDescription("products"),
+		progressbar.OptionSetVisibility(term.IsTerminal(int(os.Stderr.Fd()))), progressbar.OptionShowCount())
+	defer bar.Close()
+	g, ctx := errgroup.WithContext(ctx)
+	var mu sync.Mutex
+	next := 0
+	for range 4 {
+		g.Go(func() error {
+			for {
+				mu.Lock()
+				i := next
+				next++
+				mu.Unlock()
+				if i >= len(list) {
+					return nil
+				}
+				c := auth.Claims{UserID: sellers[list[i].Seller], Roles: []string{auth.RoleSeller}}
+				if _, err := svc.Create(ctx, c, list[i].Draft); err != nil {
+					return fmt.Errorf("seed product %d: %w", i, err)
+				}
+				_ = bar.Add(1)
+			}
+		})
+	}
+	return g.Wait()
+}

@@ -1,0 +1,365 @@
+// Package cache is a cache-aside layer over Redis for values that can be
+// loaded again at any time: JSON-encoded, shared by every instance of a
+// service, loaded once per key across concurrent misses in a process, and
+// invalidated either key by key (Delete) or a whole group at once (Bump).
+//
+// Redis is an optimisation only: when it is down, slow or hanging, reads go
+// straight to the loader and callers never see a Redis error from
+// GetOrLoad. Each Redis call waits at most opTimeout (whether or not the
+// client was built with ContextTimeoutEnabled, though it should be, so that
+// an abandoned call also stops), and after a failure reads skip Redis for
+// retryAfter rather than paying the timeout on every request.
+//
+// Stale writes: a reader that misses, loads an old value and stores it after
+// a writer's Delete would hide the write until the TTL ends. Every key has an
+// invalidation counter next to it (same hash slot): a miss reads it together
+// with the value, Delete increments it, and the store is a script that
+// writes only if the counter has not moved. Readers that miss after a Delete
+// also never share the flight of a load that began before it, because the
+// counter is part of the single-flight key. So a write followed by Delete is
+// visible to the next read from any instance; the one remaining gap is a
+// Delete that fails because Redis is unreachable, which the short TTLs bound.
+// Group keys need no counter check: Bump changes the generation and so the
+// key every later reader uses.
+package cache
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+	"golang.org/x/sync/singleflight"
+)
+
+const (
+	// opTimeout bounds each Redis round trip, so a hanging Redis adds at
+	// most this much to a request.
+	opTimeout = 100 * time.Millisecond
+	// retryAfter is how long reads bypass Redis after it failed.
+	retryAfter = time.Second
+	// warnEvery limits the "Redis unavailable" warning; the error counter
+	// counts every failure.
+	warnEvery = 30 * time.Second
+	// versionTTL keeps a key's invalidation counter alive well beyond the
+	// longest load that could still be racing the Delete that bumped it.
+	versionTTL = time.Hour
+)
+
+// ErrUnavailable is returned (wrapped) by Generation while Redis is known
+// to be down; callers then read from the source without caching.
+var ErrUnavailable = errors.New("cache: redis unavailable")
+
+var (
+	// storeScript sets KEYS[1] to ARGV[2] for ARGV[3] ms unless the key's
+	// invalidation counter KEYS[2] moved away from ARGV[1] since the miss.
+	storeScript = redis.NewScript(`
+if (redis.call('GET', KEYS[2]) or '0') ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+return 1`)
+	// deleteScript removes KEYS[1] and increments its counter KEYS[2].
+	deleteScript = redis.NewScript(`
+redis.call('INCR', KEYS[2])
+redis.call('PEXPIRE', KEYS[2], ARGV[1])
+return redis.call('DEL', KEYS[1])`)
+	// generationScript returns the counter KEYS[1], creating it as ARGV[1].
+	generationScript = redis.NewScript(`
+local v = redis.call('GET', KEYS[1])
+if v then return v end
+redis.call('SET', KEYS[1], ARGV[1])
+return ARGV[1]`)
+	// bumpScript increments KEYS[1], creating it as ARGV[1] first.
+	bumpScript = redis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 0 then redis.call('SET', KEYS[1], ARGV[1]) end
+return redis.call('INCR', KEYS[1])`)
+)
+
+// Cache is a cache-aside store for one family of keys, such as "products:".
+type Cache struct {
+	rdb     redis.UniversalClient
+	prefix  string
+	name    string
+	log     *slog.Logger
+	timeout time.Duration // opTimeout; tests raise it
+	flights singleflight.Group
+
+	hits, misses, errs prometheus.Counter
+
+	downUntil atomic.Int64 // unix nanoseconds until which reads skip Redis
+	lastWarn  atomic.Int64 // unix nanoseconds of the last outage warning
+}
+
+// New returns a cache whose keys all start with prefix. Its hit, miss and
+// error counters are labelled with the prefix (without a trailing colon)
+// and registered on reg unless it is nil; caches may share a registry.
+func New(client redis.UniversalClient, prefix string, reg prometheus.Registerer, log *slog.Logger) *Cache {
+	name := strings.TrimSuffix(prefix, ":")
+	return &Cache{
+		rdb:     client,
+		prefix:  prefix,
+		name:    name,
+		log:     log,
+		timeout: opTimeout,
+		hits:    counter(reg, "cache_hits_total", "Cache lookups answered from Redis.", name),
+		misses:  counter(reg, "cache_misses_total", "Cache lookups that found nothing and loaded the value.", name),
+		errs:    counter(reg, "cache_errors_total", "Redis calls that failed or timed out; the request was served without the cache.", name),
+	}
+}
+
+// counter returns the named counter for cache, registering its vector on
+// reg or reusing the one another cache registered there.
+func counter(reg prometheus.Registerer, metric, help, cache string) prometheus.Counter {
+	vec := prometheus.NewCounterVec(prometheus.CounterOpts{Name: metric, Help: help}, []string{"cache"})
+	if reg != nil {
+		if err := reg.Register(vec); err != nil {
+			var exists prometheus.AlreadyRegisteredError
+			if !errors.As(err, &exists) {
+				panic(err)
+			}
+			vec = exists.ExistingCollector.(*prometheus.CounterVec)
+		}
+	}
+	return vec.WithLabelValues(cache)
+}
+
+// keys are the Redis keys of one cache entry. The braces make the value and
+// its counter a Redis Cluster hash tag, so the scripts may touch both.
+type keys struct{ value, version string }
+
+func (c *Cache) keysFor(key string) keys {
+	v := c.prefix + "{" + key + "}"
+	return keys{value: v, version: v + ":v"}
+}
+
+// GetOrLoad decodes the cached value of key into dst. On a miss it calls
+// load (once per key for all concurrent callers in this process), caches
+// the JSON of its result for ttl (not at all below 1ms) and decodes that
+// into dst. Errors from load, or from encoding and decoding, are returned;
+// Redis errors never are: without Redis the value is simply loaded.
+func (c *Cache) GetOrLoad(ctx context.Context, key string, ttl time.Duration, dst any, load func(ctx context.Context) (any, error)) error {
+	k := c.keysFor(key)
+	data, version, ok := c.lookup(ctx, k)
+	if data != nil {
+		if err := json.Unmarshal(data, dst); err == nil {
+			c.hits.Inc()
+			return nil
+		}
+		// Written by an older version of the value's type: load it afresh.
+	}
+	if ok {
+		c.misses.Inc()
+	}
+	data, err := c.load(ctx, key, k, version, ok && data == nil, ok && ttl >= time.Millisecond, ttl, load)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(data, dst); err != nil {
+		return fmt.Errorf("cache: decode %s: %w", key, err)
+	}
+	return nil
+}
+
+// lookup reads the value and its invalidation counter. ok is false when
+// Redis could not be asked; data is nil on a miss.
+func (c *Cache) lookup(ctx context.Context, k keys) (data []byte, version string, ok bool) {
+	if c.down() {
+		return nil, "", false
+	}
+	var vals []any
+	err := c.call(ctx, "get", func(ctx context.Context) (err error) {
+		vals, err = c.rdb.MGet(ctx, k.value, k.version).Result()
+		return err
+	})
+	if err != nil {
+		return nil, "", false
+	}
+	version = "0"
+	if v, isString := vals[1].(string); isString {
+		version = v
+	}
+	if v, isString := vals[0].(string); isString {
+		data = []byte(v)
+	}
+	return data, version, true
+}
+
+// load runs loadFn once per key and counter value across concurrent callers
+// and stores the result when store is set. With recheck it first looks in
+// Redis again: a caller whose miss came just before another flight stored
+// the value, and which started its flight just after that one ended, then
+// uses the stored value instead of loading it a second time.
+//
+// The load keeps the first caller's values and deadline but not its
+// cancellation, so one caller going away does not fail the others; each
+// caller stops waiting when its own context ends.
+func (c *Cache) load(ctx context.Context, key string, k keys, version string, recheck, store bool, ttl time.Duration, loadFn func(context.Context) (any, error)) ([]byte, error) {
+	flight := k.value + "\x00" + version
+	ch := c.flights.DoChan(flight, func() (v any, err error) {
+		defer func() {
+			if p := recover(); p != nil {
+				c.log.ErrorContext(ctx, "cache load panicked", "cache", c.name, "key", key, "panic", p, "stack", string(debug.Stack()))
+				err = fmt.Errorf("cache: load %s panicked: %v", key, p)
+			}
+		}()
+		lctx, cancel := detach(ctx)
+		defer cancel()
+		if recheck {
+			data, current, ok := c.lookup(lctx, k)
+			if data != nil {
+				return data, nil
+			}
+			// The store must check against what Redis says now.
+			version, store = current, store && ok
+		}
+		val, err := loadFn(lctx)
+		if err != nil {
+			return nil, err
+		}
+		data, err := json.Marshal(val)
+		if err != nil {
+			return nil, fmt.Errorf("cache: encode %s: %w", key, err)
+		}
+		if store {
+			c.store(lctx, k, version, data, ttl)
+		}
+		return data, nil
+	})
+	select {
+	case r := <-ch:
+		if r.Err != nil {
+			return nil, r.Err
+		}
+		return r.Val.([]byte), nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// detach returns ctx without its cancellation but with its deadline.
+func detach(ctx context.Context) (context.Context, context.CancelFunc) {
+	d := context.WithoutCancel(ctx)
+	if deadline, ok := ctx.Deadline(); ok {
+		return context.WithDeadline(d, deadline)
+	}
+	return d, func() {}
+}
+
+// store caches data unless the key was deleted since version was read.
+func (c *Cache) store(ctx context.Context, k keys, version string, data []byte, ttl time.Duration) {
+	_ = c.call(ctx, "set", func(ctx context.Context) error {
+		return storeScript.Run(ctx, c.rdb, []string{k.value, k.version}, version, data, ttl.Milliseconds()).Err()
+	})
+}
+
+// Delete removes keys, so the next read of each loads it afresh, also when
+// a load that started earlier is still running. A write should call it
+// after its database change; an error means Redis was unreachable and the
+// old value may be served until its TTL ends.
+func (c *Cache) Delete(ctx context.Context, keys ...string) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	err := c.call(ctx, "delete", func(ctx context.Context) error {
+		_, err := c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for _, key := range keys {
+				k := c.keysFor(key)
+				deleteScript.Eval(ctx, p, []string{k.value, k.version}, versionTTL.Milliseconds())
+			}
+			return nil
+		})
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("cache: delete %s%v: %w", c.prefix, keys, err)
+	}
+	return nil
+}
+
+// Generation returns the current generation of group, creating it when
+// missing. Callers build the keys of the group's entries as
+// group + ":" + generation + ":" + rest, so that Bump invalidates them all
+// at once for every instance. On error (Redis unavailable) callers should
+// load without the cache.
+//
+// A new counter starts at the current time in microseconds, above any value
+// an earlier, lost counter of the group (Redis restarted without its data)
+// can have reached, so its old entries are never read again.
+func (c *Cache) Generation(ctx context.Context, group string) (int64, error) {
+	if c.down() {
+		return 0, fmt.Errorf("cache: generation of %s%s: %w", c.prefix, group, ErrUnavailable)
+	}
+	var gen int64
+	err := c.call(ctx, "generation", func(ctx context.Context) error {
+		s, err := generationScript.Run(ctx, c.rdb, []string{c.generationKey(group)}, time.Now().UnixMicro()).Text()
+		if err != nil {
+			return err
+		}
+		gen, err = strconv.ParseInt(s, 10, 64)
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("cache: generation of %s%s: %w", c.prefix, group, err)
+	}
+	return gen, nil
+}
+
+// Bump moves group to a new generation, invalidating all its entries.
+func (c *Cache) Bump(ctx context.Context, group string) error {
+	err := c.call(ctx, "bump", func(ctx context.Context) error {
+		return bumpScript.Run(ctx, c.rdb, []string{c.generationKey(group)}, time.Now().UnixMicro()).Err()
+	})
+	if err != nil {
+		return fmt.Errorf("cache: bump %s%s: %w", c.prefix, group, err)
+	}
+	return nil
+}
+
+// generationKey cannot collide with an entry's key, which starts with "{".
+func (c *Cache) generationKey(group string) string { return c.prefix + "gen:" + group }
+
+// call runs one Redis operation, giving up after c.timeout even when the
+// client ignores context deadlines. A failure is counted, occasionally
+// logged, and makes reads skip Redis for a while; the caller's own context
+// ending is not a Redis failure.
+func (c *Cache) call(ctx context.Context, op string, fn func(context.Context) error) error {
+	opCtx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- fn(opCtx) }()
+	var err error
+	select {
+	case err = <-done:
+	case <-opCtx.Done():
+		err = fmt.Errorf("redis %s: %w", op, opCtx.Err())
+	}
+	switch {
+	case err == nil, errors.Is(err, redis.Nil):
+		return nil
+	case ctx.Err() == nil:
+		c.failed(ctx, op, err)
+	}
+	return err
+}
+
+// down reports whether Redis failed less than retryAfter ago.
+func (c *Cache) down() bool { return time.Now().UnixNano() < c.downUntil.Load() }
+
+func (c *Cache) failed(ctx context.Context, op string, err error) {
+	c.errs.Inc()
+	now := time.Now()
+	c.downUntil.Store(now.Add(retryAfter).UnixNano())
+	last := c.lastWarn.Load()
+	if now.UnixNano()-last < int64(warnEvery) || !c.lastWarn.CompareAndSwap(last, now.UnixNano()) {
+		return
+	}
+	c.log.WarnContext(ctx, "redis unavailable: serving without the cache", "cache", c.name, "op", op, "err", err,
+		"next_warning_after", warnEvery)
+}

@@ -1,0 +1,77 @@
+// Package eventstest gives each test its own throwaway RabbitMQ vhost, so
+// tests can declare exchanges and queues and cut connections without
+// seeing each other. It drives the broker with rabbitmqctl, which must be on
+// PATH and allowed to talk to the node (run tests as root or as the
+// rabbitmq user).
+package eventstest
+
+import (
+	"context"
+	"net/url"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// ServerURL is the broker tests use: TEST_AMQP_URL, or the local default.
+// Its vhost is replaced by NewVhost.
+func ServerURL() string {
+	if u := os.Getenv("TEST_AMQP_URL"); u != "" {
+		return u
+	}
+	return "amqp://guest:guest@localhost:5672/"
+}
+
+// NewVhost creates a uniquely named vhost that the URL's user may fully use,
+// deletes it when the test ends, and returns the URL pointing at it.
+func NewVhost(tb testing.TB) (amqpURL string) {
+	tb.Helper()
+	u, err := url.Parse(ServerURL())
+	if err != nil {
+		tb.Fatalf("eventstest: TEST_AMQP_URL: %v", err)
+	}
+	name := "test-" + strings.ReplaceAll(uuid.NewString(), "-", "")[:16]
+	user := u.User.Username()
+	if user == "" {
+		user = "guest"
+	}
+	rabbitmqctl(tb, "add_vhost", name)
+	tb.Cleanup(func() { rabbitmqctl(tb, "delete_vhost", name) })
+	rabbitmqctl(tb, "set_permissions", "-p", name, user, ".*", ".*", ".*")
+	u.Path = "/" + name
+	return u.String()
+}
+
+// CloseConnections makes the broker close every client connection to the
+// vhost of amqpURL, the way a broker restart looks to the clients.
+func CloseConnections(tb testing.TB, amqpURL string) {
+	tb.Helper()
+	rabbitmqctl(tb, "close_all_connections", "-p", vhost(tb, amqpURL), "eventstest: connection closed by test")
+}
+
+// vhost returns the vhost named in amqpURL.
+func vhost(tb testing.TB, amqpURL string) string {
+	tb.Helper()
+	u, err := url.Parse(amqpURL)
+	if err != nil {
+		tb.Fatalf("eventstest: %v", err)
+	}
+	if v := strings.TrimPrefix(u.Path, "/"); v != "" {
+		return v
+	}
+	return "/"
+}
+
+func rabbitmqctl(tb testing.TB, args ...string) {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "rabbitmqctl", append([]string{"--quiet"}, args...)...).CombinedOutput()
+	if err != nil {
+		tb.Fatalf("eventstest: rabbitmqctl %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+}

@@ -1,0 +1,237 @@
+// Package mongo connects services to MongoDB through the official driver,
+// starting an embedded FerretDB (SQLite files in the data directory) when no
+// server is configured, so a local run needs nothing installed.
+//
+// Code on top of this package must keep to what both MongoDB and FerretDB
+// v1.24 (SQLite backend) do. What FerretDB v1 lacks, as tried against it
+// (TestAggregationSupport and TestFerretDBDifferences pin these):
+//
+//   - no $text queries or text indexes: match title words with a
+//     case-insensitive $regex;
+//   - no multi-document transactions: one use case changes one document
+//     atomically, so state that must change together (a product and its
+//     pending events) lives in one document;
+//   - aggregation stages: only $match, $group, $sort, $skip, $limit,
+//     $project, $set/$addFields, $unset, $unwind (string form), $count and
+//     $collStats. Not $facet, $bucket, $bucketAuto, $sortByCount, $lookup,
+//     $graphLookup, $replaceRoot, $sample, $unionWith. $group accumulators:
+//     only $sum and $count. Expressions: only $sum and $type (no $cond,
+//     $switch, arithmetic, $toLower, $ifNull, $size), so no $expr in $match;
+//     and a bare field path in $project/$set yields the literal string
+//     "$field" instead of the field's value;
+//   - update: no arrayFilters, no positional "$", no pipeline updates;
+//     $push ignores $slice; $pull removes only elements equal to the whole
+//     given value (a partial document or an operator condition silently
+//     removes nothing); $pullAll works;
+//   - indexes: createIndexes naming two or more indexes that all exist
+//     already crashes the connection (hence EnsureIndexes); no TTL, partial,
+//     wildcard, text or collation options, nor collation on queries; a
+//     unique index ignores documents missing the field (as if sparse);
+//   - the SQLite backend pushes down only {_id: value} filters: every other
+//     query scans the collection and filters and sorts in Go, so indexes
+//     matter for MongoDB but not for speed on FerretDB.
+//
+// Facet counts therefore need one $match+$group(+$sort) per facet, or one
+// $unwind+$group over an array of "name=value" strings stored with each
+// document; price buckets need one count per bucket or a $group on price
+// folded into buckets in Go.
+package mongo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/FerretDB/FerretDB/ferretdb"
+	mongodrv "go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+)
+
+// pingTimeout bounds the start-up and readiness checks.
+const pingTimeout = 10 * time.Second
+
+// startMu serializes ferretdb.New, which writes a package-level variable of
+// FerretDB's, for processes (tests) that start several embedded servers.
+var startMu sync.Mutex
+
+// Config says which server to use.
+type Config struct {
+	// URI of a MongoDB server (MONGODB_URI); empty starts an embedded FerretDB.
+	URI string
+	// Database is the service's database name, such as "products".
+	Database string
+	// DataDir holds the embedded server's files, under DataDir/ferretdb.
+	DataDir string
+}
+
+// DB is an open connection to the service's database.
+type DB struct {
+	Client   *mongodrv.Client
+	Database *mongodrv.Database
+
+	embedded *embedded
+}
+
+// embedded is a running in-process FerretDB.
+type embedded struct {
+	uri  string
+	stop context.CancelFunc
+	done chan struct{}
+}
+
+// Open connects to cfg.URI, or when it is empty starts an embedded FerretDB
+// and connects to that, then checks that the server answers.
+func Open(ctx context.Context, cfg Config, log *slog.Logger) (*DB, error) {
+	if cfg.Database == "" {
+		return nil, errors.New("mongo: database name is empty")
+	}
+	db := &DB{}
+	uri := cfg.URI
+	if uri == "" {
+		e, err := startEmbedded(cfg.DataDir, log)
+		if err != nil {
+			return nil, err
+		}
+		db.embedded, uri = e, e.uri
+		log.InfoContext(ctx, "MONGODB_URI is unset: using embedded FerretDB", "dir", filepath.Join(cfg.DataDir, "ferretdb"), "uri", e.uri)
+	}
+	client, err := mongodrv.Connect(options.Client().ApplyURI(uri).SetServerSelectionTimeout(pingTimeout))
+	if err != nil {
+		db.stopEmbedded(ctx)
+		return nil, fmt.Errorf("mongo: connect: %w", err)
+	}
+	db.Client, db.Database = client, client.Database(cfg.Database)
+	if err := db.Ping(ctx); err != nil {
+		_ = db.Close(ctx)
+		return nil, err
+	}
+	return db, nil
+}
+
+// startEmbedded runs FerretDB with its SQLite files in dataDir/ferretdb on a
+// free loopback port. Of FerretDB's own logs only errors (such as a panic in
+// a handler) reach log: it logs every failed command, a duplicate key
+// included, at warning level with the whole message.
+func startEmbedded(dataDir string, log *slog.Logger) (*embedded, error) {
+	if dataDir == "" {
+		return nil, errors.New("mongo: no MONGODB_URI and no data directory for the embedded FerretDB")
+	}
+	dir, err := filepath.Abs(filepath.Join(dataDir, "ferretdb"))
+	if err != nil {
+		return nil, fmt.Errorf("mongo: embedded FerretDB directory: %w", err)
+	}
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, fmt.Errorf("mongo: create embedded FerretDB directory: %w", err)
+	}
+	startMu.Lock()
+	defer startMu.Unlock()
+	f, err := ferretdb.New(&ferretdb.Config{
+		Listener:  ferretdb.ListenerConfig{TCP: "127.0.0.1:0"},
+		Logger:    slog.New(minLevel{log.Handler().WithAttrs([]slog.Attr{slog.String("component", "ferretdb")}), slog.LevelError}),
+		Handler:   "sqlite",
+		SQLiteURL: (&url.URL{Scheme: "file", Path: filepath.ToSlash(dir) + "/"}).String(),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("mongo: start embedded FerretDB: %w", err)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	e := &embedded{uri: f.MongoDBURI(), stop: stop, done: make(chan struct{})}
+	go func() {
+		defer close(e.done)
+		_ = f.Run(ctx) // returns only after ctx is cancelled
+	}()
+	return e, nil
+}
+
+// Embedded reports whether the server is an in-process FerretDB.
+func (db *DB) Embedded() bool { return db.embedded != nil }
+
+// EmbeddedURI is the connection string of the in-process FerretDB, so that
+// other clients (a test starting a whole service) can share it; it is empty
+// when the server is external.
+func (db *DB) EmbeddedURI() string {
+	if db.embedded == nil {
+		return ""
+	}
+	return db.embedded.uri
+}
+
+// Ping checks that the server answers within a few seconds; /readyz uses it.
+func (db *DB) Ping(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, pingTimeout)
+	defer cancel()
+	if err := db.Client.Ping(ctx, nil); err != nil {
+		return fmt.Errorf("mongo: ping: %w", err)
+	}
+	return nil
+}
+
+// Close disconnects and, for an embedded server, stops it and waits until
+// its listener and files are closed (or ctx ends).
+func (db *DB) Close(ctx context.Context) error {
+	var err error
+	if db.Client != nil {
+		if e := db.Client.Disconnect(ctx); e != nil && !errors.Is(e, mongodrv.ErrClientDisconnected) {
+			err = fmt.Errorf("mongo: disconnect: %w", e)
+		}
+	}
+	return errors.Join(err, db.stopEmbedded(ctx))
+}
+
+func (db *DB) stopEmbedded(ctx context.Context) error {
+	if db.embedded == nil {
+		return nil
+	}
+	db.embedded.stop()
+	select {
+	case <-db.embedded.done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("mongo: stop embedded FerretDB: %w", ctx.Err())
+	}
+}
+
+// EnsureIndexes creates the indexes that do not exist yet; an index that
+// exists with the same keys and options is left alone, so services call it
+// at every start. It creates them one at a time because FerretDB 1.24 drops
+// the connection (a server panic) when one createIndexes command names two
+// or more indexes that all exist already.
+func EnsureIndexes(ctx context.Context, c *mongodrv.Collection, models ...mongodrv.IndexModel) error {
+	for _, m := range models {
+		if _, err := c.Indexes().CreateOne(ctx, m); err != nil {
+			return fmt.Errorf("mongo: create index %v on %s: %w", m.Keys, c.Name(), err)
+		}
+	}
+	return nil
+}
+
+// IsDuplicateKey reports whether err is a unique index violation (code
+// 11000), also when it is one of the errors of a bulk write.
+func IsDuplicateKey(err error) bool {
+	return err != nil && mongodrv.IsDuplicateKeyError(err)
+}
+
+// minLevel is a slog handler that drops records below a level, used to keep
+// FerretDB's chatty info and debug logs out of ours.
+type minLevel struct {
+	slog.Handler
+	min slog.Level
+}
+
+func (h minLevel) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= h.min && h.Handler.Enabled(ctx, l)
+}
+
+func (h minLevel) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return minLevel{h.Handler.WithAttrs(attrs), h.min}
+}
+
+func (h minLevel) WithGroup(name string) slog.Handler {
+	return minLevel{h.Handler.WithGroup(name), h.min}
+}

@@ -1,0 +1,247 @@
+package mongo_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"go.mongodb.org/mongo-driver/v2/bson"
+	mongodrv "go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/marketplace-go/marketplace/internal/platform/mongo"
+	"github.com/marketplace-go/marketplace/internal/platform/mongo/mongotest"
+)
+
+// logBuffer is a concurrency-safe sink for a test's logs.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *logBuffer) lines() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return strings.Split(strings.TrimSpace(b.buf.String()), "\n")
+}
+
+// openEmbedded starts an embedded server in a temporary directory, logging
+// at debug level into the returned buffer, and closes it at cleanup.
+func openEmbedded(t *testing.T) (*mongo.DB, *logBuffer) {
+	t.Helper()
+	logs := &logBuffer{}
+	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	db, err := mongo.Open(context.Background(), mongo.Config{Database: "shop", DataDir: t.TempDir()}, log)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := db.Close(context.Background()); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	return db, logs
+}
+
+type item struct {
+	ID    string   `bson:"_id"`
+	Title string   `bson:"title"`
+	Stock int      `bson:"stock"`
+	Tags  []string `bson:"tags,omitempty"`
+	V     int      `bson:"v"`
+}
+
+func TestOpenEmbeddedLogsOneLineAndServesCRUD(t *testing.T) {
+	ctx := context.Background()
+	db, logs := openEmbedded(t)
+
+	if !db.Embedded() || db.Database.Name() != "shop" {
+		t.Fatalf("Embedded() = %v, database %q; want true, shop", db.Embedded(), db.Database.Name())
+	}
+	if err := db.Ping(ctx); err != nil {
+		t.Fatalf("Ping: %v", err)
+	}
+	c := db.Database.Collection("items")
+	if _, err := c.InsertOne(ctx, item{ID: "a", Title: "Lamp", Stock: 1}); err != nil {
+		t.Fatalf("InsertOne: %v", err)
+	}
+	update := bson.D{{Key: "$inc", Value: bson.D{{Key: "stock", Value: 2}, {Key: "v", Value: 1}}},
+		{Key: "$set", Value: bson.D{{Key: "title", Value: "Desk lamp"}}},
+		{Key: "$push", Value: bson.D{{Key: "tags", Value: "light"}}}}
+	res, err := c.UpdateOne(ctx, bson.D{{Key: "_id", Value: "a"}, {Key: "v", Value: 0}}, update)
+	if err != nil || res.ModifiedCount != 1 {
+		t.Fatalf("UpdateOne = %+v, %v; want one modified", res, err)
+	}
+	// The same version check now matches nothing: optimistic concurrency.
+	if res, err := c.UpdateOne(ctx, bson.D{{Key: "_id", Value: "a"}, {Key: "v", Value: 0}}, update); err != nil || res.MatchedCount != 0 {
+		t.Fatalf("stale UpdateOne = %+v, %v; want no match", res, err)
+	}
+	var got item
+	if err := c.FindOne(ctx, bson.D{{Key: "_id", Value: "a"}}).Decode(&got); err != nil {
+		t.Fatalf("FindOne: %v", err)
+	}
+	if diff := cmp.Diff(item{ID: "a", Title: "Desk lamp", Stock: 3, Tags: []string{"light"}, V: 1}, got); diff != "" {
+		t.Errorf("document after update (-want +got):\n%s", diff)
+	}
+
+	lines := logs.lines()
+	if len(lines) != 1 || !strings.Contains(lines[0], "embedded FerretDB") || !strings.Contains(lines[0], "level=INFO") {
+		t.Errorf("logs = %q; want exactly one info line about the embedded FerretDB", lines)
+	}
+}
+
+func TestOpenUsesURIWhenSet(t *testing.T) {
+	logs := &logBuffer{}
+	db, err := mongo.Open(context.Background(), mongo.Config{URI: mongotest.URI(t), Database: mongotest.Name(t)}, slog.New(slog.NewTextHandler(logs, nil)))
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	if db.Embedded() || db.EmbeddedURI() != "" {
+		t.Errorf("Embedded() = true with a URI set")
+	}
+	if err := db.Close(context.Background()); err != nil {
+		t.Errorf("Close: %v", err)
+	}
+	if got := logs.lines(); len(got) != 1 || got[0] != "" {
+		t.Errorf("logs = %q, want none", got)
+	}
+	// Closing a client leaves the shared server running for other tests.
+	if err := mongotest.New(t).Client().Ping(context.Background(), nil); err != nil {
+		t.Errorf("shared server after Close: %v", err)
+	}
+}
+
+func TestOpenFailsWhenServerDoesNotAnswer(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err = mongo.Open(ctx, mongo.Config{URI: "mongodb://" + addr + "/", Database: "x"}, slog.New(slog.DiscardHandler))
+	if err == nil || !strings.Contains(err.Error(), "ping") {
+		t.Errorf("Open = %v, want a ping error", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("Open took %v; want it bounded by the context", d)
+	}
+}
+
+func TestOpenRejectsIncompleteConfig(t *testing.T) {
+	for name, cfg := range map[string]mongo.Config{
+		"no database":             {URI: "mongodb://127.0.0.1:1/"},
+		"no URI and no data dir":  {Database: "x"},
+		"data dir is a file path": {Database: "x", DataDir: "/dev/null"},
+	} {
+		if _, err := mongo.Open(context.Background(), cfg, slog.New(slog.DiscardHandler)); err == nil {
+			t.Errorf("%s: Open succeeded, want an error", name)
+		}
+	}
+}
+
+func TestCloseStopsTheEmbeddedServer(t *testing.T) {
+	logs := &logBuffer{}
+	db, err := mongo.Open(context.Background(), mongo.Config{Database: "shop", DataDir: t.TempDir()}, slog.New(slog.NewTextHandler(logs, nil)))
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	u, err := url.Parse(db.EmbeddedURI())
+	if err != nil || u.Host == "" {
+		t.Fatalf("EmbeddedURI() = %q, %v", db.EmbeddedURI(), err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := db.Close(ctx); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if conn, err := net.DialTimeout("tcp", u.Host, time.Second); err == nil {
+		conn.Close()
+		t.Errorf("%s still accepts connections after Close", u.Host)
+	}
+}
+
+func TestIndexesAreIdempotentAndDuplicatesAreDetected(t *testing.T) {
+	ctx := context.Background()
+	c := mongotest.New(t).Collection("products")
+	models := []mongodrv.IndexModel{
+		{Keys: bson.D{{Key: "sku", Value: 1}}, Options: options.Index().SetUnique(true).SetName("sku_unique")},
+		{Keys: bson.D{{Key: "category", Value: 1}, {Key: "price", Value: -1}, {Key: "_id", Value: -1}}},
+		{Keys: bson.D{{Key: "attrs.colour", Value: 1}}},
+	}
+	for range 2 { // as at every service start
+		if err := mongo.EnsureIndexes(ctx, c, models...); err != nil {
+			t.Fatalf("EnsureIndexes: %v", err)
+		}
+	}
+	specs, err := c.Indexes().ListSpecifications(ctx)
+	if err != nil {
+		t.Fatalf("ListSpecifications: %v", err)
+	}
+	if len(specs) != len(models)+1 { // and _id
+		t.Errorf("got %d indexes, want %d", len(specs), len(models)+1)
+	}
+
+	if _, err := c.InsertOne(ctx, bson.D{{Key: "_id", Value: 1}, {Key: "sku", Value: "A-1"}}); err != nil {
+		t.Fatalf("InsertOne: %v", err)
+	}
+	_, errSKU := c.InsertOne(ctx, bson.D{{Key: "_id", Value: 2}, {Key: "sku", Value: "A-1"}})
+	_, errID := c.InsertOne(ctx, bson.D{{Key: "_id", Value: 1}, {Key: "sku", Value: "B-1"}})
+	_, errBulk := c.InsertMany(ctx, []any{bson.D{{Key: "_id", Value: 3}}, bson.D{{Key: "_id", Value: 1}}})
+	for name, err := range map[string]error{"unique index": errSKU, "_id": errID, "bulk insert": errBulk} {
+		if !mongo.IsDuplicateKey(err) {
+			t.Errorf("%s: IsDuplicateKey(%v) = false, want true", name, err)
+		}
+	}
+	for _, err := range []error{nil, errors.New("E11000 lookalike"), mongodrv.ErrNoDocuments} {
+		if mongo.IsDuplicateKey(err) {
+			t.Errorf("IsDuplicateKey(%v) = true, want false", err)
+		}
+	}
+}
+
+func TestMongotestDatabasesAreIsolatedAndDropped(t *testing.T) {
+	ctx := context.Background()
+	var first string
+	t.Run("writer", func(t *testing.T) {
+		db := mongotest.New(t)
+		first = db.Name()
+		if _, err := db.Collection("c").InsertOne(ctx, bson.D{{Key: "_id", Value: "mine"}}); err != nil {
+			t.Fatalf("InsertOne: %v", err)
+		}
+	})
+	t.Run("reader", func(t *testing.T) {
+		db := mongotest.New(t)
+		if db.Name() == first {
+			t.Fatalf("both tests got database %q", first)
+		}
+		n, err := db.Collection("c").CountDocuments(ctx, bson.D{})
+		if err != nil || n != 0 {
+			t.Errorf("CountDocuments = %d, %v; want 0 (another test's data)", n, err)
+		}
+		names, err := db.Client().ListDatabaseNames(ctx, bson.D{})
+		if err != nil {
+			t.Fatalf("ListDatabaseNames: %v", err)
+		}
+		if slices.Contains(names, first) {
+			t.Errorf("database %s of a finished test was not dropped", first)
+		}
+	})
+}

@@ -1,0 +1,90 @@
+// Package mongotest gives each test its own throwaway MongoDB database,
+// dropped when the test ends.
+//
+// The server is MONGODB_URI when it is set. Otherwise it is one embedded
+// FerretDB per test binary, started by the first test that asks for it (in a
+// fresh temporary directory) and left running until the process exits, so
+// tests do not each pay its start-up. Its directory is not removed at exit;
+// it only holds the SQLite files of databases a test did not get to drop.
+package mongotest
+
+import (
+	"cmp"
+	"context"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	mongodrv "go.mongodb.org/mongo-driver/v2/mongo"
+
+	"github.com/marketplace-go/marketplace/internal/platform/mongo"
+)
+
+// shared is the process-wide connection every test database hangs off.
+var shared struct {
+	once sync.Once
+	db   *mongo.DB
+	uri  string
+	err  error
+}
+
+// server connects to the test server on first use.
+func server(tb testing.TB) (*mongo.DB, string) {
+	tb.Helper()
+	shared.once.Do(func() {
+		cfg := mongo.Config{URI: os.Getenv("MONGODB_URI"), Database: "mongotest"}
+		if cfg.URI == "" {
+			if cfg.DataDir, shared.err = os.MkdirTemp("", "mongotest-"); shared.err != nil {
+				return
+			}
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		shared.db, shared.err = mongo.Open(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		if shared.err == nil {
+			shared.uri = cmp.Or(cfg.URI, shared.db.EmbeddedURI())
+		}
+	})
+	if shared.err != nil {
+		tb.Fatalf("mongotest: start test server: %v", shared.err)
+	}
+	return shared.db, shared.uri
+}
+
+// URI is the connection string of the test server, for tests that start a
+// whole service with MONGODB_URI set to it.
+func URI(tb testing.TB) string {
+	tb.Helper()
+	_, uri := server(tb)
+	return uri
+}
+
+// New returns a fresh, uniquely named database on the test server; it is
+// dropped when the test ends.
+func New(tb testing.TB) *mongodrv.Database {
+	tb.Helper()
+	db, _ := server(tb)
+	return db.Client.Database(Name(tb))
+}
+
+// Name returns a database name no other test uses and drops that database
+// on the test server when the test ends, for tests that start a whole
+// service on URI and let it create its own database.
+func Name(tb testing.TB) string {
+	tb.Helper()
+	db, _ := server(tb)
+	name := "test_" + strings.ReplaceAll(uuid.NewString(), "-", "")[:20]
+	tb.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := db.Client.Database(name).Drop(ctx); err != nil {
+			tb.Errorf("mongotest: drop database %s: %v", name, err)
+		}
+	})
+	return name
+}

@@ -1,0 +1,191 @@
+package products
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/marketplace-go/marketplace/internal/platform/auth"
+)
+
+// List returns one page of products matching q, with facet counts for the
+// category's attributes and price buckets. Buyers and anonymous callers see
+// active products; a seller listing their own shop (seller=<own id>) and an
+// admin naming a seller also see drafts and archived ones.
+func (s *Service) List(ctx context.Context, c *auth.Claims, q Query) (ListPage, error) {
+	q.Statuses = []string{StatusActive}
+	if q.Seller != "" && c != nil && (c.UserID == q.Seller || c.HasRole(auth.RoleAdmin)) {
+		q.Statuses = []string{StatusDraft, StatusActive, StatusArchived}
+	}
+	facets, err := s.scope(ctx, &q)
+	if err != nil {
+		return ListPage{}, err
+	}
+	var page ListPage
+	key := s.listingKey(ctx, q.fingerprint()+":"+cursorKey(q)+":"+fmt.Sprint(q.Statuses, q.Limit))
+	err = s.cached(ctx, key, &page, func(ctx context.Context) (any, error) { return s.loadPage(ctx, q, facets) })
+	return page, err
+}
+
+func cursorKey(q Query) string {
+	if q.After == nil {
+		return "first"
+	}
+	return fmt.Sprint(q.After.Key, "/", q.After.ID)
+}
+
+// scope expands q's category to its subtree and returns the facet
+// attributes it offers, its own and its ancestors'.
+func (s *Service) scope(ctx context.Context, q *Query) ([]string, error) {
+	if q.Category == "" {
+		return nil, nil
+	}
+	tree, err := s.Categories(ctx)
+	if err != nil {
+		return nil, err
+	}
+	byID := map[string]Category{}
+	for _, c := range tree {
+		byID[c.ID] = c
+	}
+	if _, ok := byID[q.Category]; !ok {
+		return nil, errUnknownCategory
+	}
+	q.Categories = subtree(tree, q.Category)
+	var facets []string
+	for id := q.Category; id != ""; id = byID[id].Parent {
+		facets = append(facets, byID[id].Facets...)
+		if len(facets) > 4*MaxAttributes { // a cycle would never end
+			break
+		}
+	}
+	slices.Sort(facets)
+	return slices.Compact(facets), nil
+}
+
+// subtree returns root and every category below it.
+func subtree(tree []Category, root string) []string {
+	children := map[string][]string{}
+	for _, c := range tree {
+		children[c.Parent] = append(children[c.Parent], c.ID)
+	}
+	out, queue := []string{}, []string{root}
+	seen := map[string]bool{}
+	for len(queue) > 0 {
+		id := queue[0]
+		queue = queue[1:]
+		if seen[id] {
+			continue
+		}
+		seen[id] = true
+		out = append(out, id)
+		queue = append(queue, children[id]...)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func (s *Service) loadPage(ctx context.Context, q Query, facetAttrs []string) (ListPage, error) {
+	limit := q.Limit
+	q.Limit = limit + 1
+	items, err := s.store.ListProducts(ctx, q)
+	if err != nil {
+		return ListPage{}, fmt.Errorf("list products: %w", err)
+	}
+	q.Limit = limit
+	page := ListPage{Items: items}
+	if len(items) > limit {
+		page.Items = items[:limit]
+		page.Next = EncodeCursor(q, items[limit-1])
+	}
+	if page.Items == nil {
+		page.Items = []Product{}
+	}
+	q.After = nil // facets count the whole result, not the page
+	page.Facets, err = s.store.Facets(ctx, q, facetAttrs)
+	if err != nil {
+		return ListPage{}, fmt.Errorf("facet counts: %w", err)
+	}
+	return page, nil
+}
+
+// Categories returns the whole category tree.
+func (s *Service) Categories(ctx context.Context) ([]Category, error) {
+	var list []Category
+	err := s.cached(ctx, s.listingKey(ctx, "categories"), &list, func(ctx context.Context) (any, error) {
+		return s.store.Categories(ctx)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("load categories: %w", err)
+	}
+	return list, nil
+}
+
+func (s *Service) checkCategory(ctx context.Context, id string) error {
+	list, err := s.Categories(ctx)
+	if err != nil {
+		return err
+	}
+	if !slices.ContainsFunc(list, func(c Category) bool { return c.ID == id }) {
+		return errUnknownCategory
+	}
+	return nil
+}
+
+// PutCategory creates or replaces a category, for admins. A parent must
+// exist and the tree must stay a tree.
+func (s *Service) PutCategory(ctx context.Context, c auth.Claims, cat Category) (Category, bool, error) {
+	if !c.HasRole(auth.RoleAdmin) {
+		return Category{}, false, errAdminOnly
+	}
+	if cat.Facets == nil {
+		cat.Facets = []string{}
+	}
+	if err := cat.validate(); err != nil {
+		return Category{}, false, err
+	}
+	list, err := s.store.Categories(ctx)
+	if err != nil {
+		return Category{}, false, fmt.Errorf("load categories: %w", err)
+	}
+	if err := checkParent(list, cat); err != nil {
+		return Category{}, false, err
+	}
+	created := !slices.ContainsFunc(list, func(x Category) bool { return x.ID == cat.ID })
+	if created {
+		err = s.store.InsertCategory(ctx, cat)
+	} else {
+		err = s.store.ReplaceCategory(ctx, cat)
+	}
+	if errors.Is(err, ErrDuplicate) {
+		err = s.store.ReplaceCategory(ctx, cat) // created concurrently: the last write wins
+	}
+	if err != nil {
+		return Category{}, false, fmt.Errorf("save category: %w", err)
+	}
+	if err := s.cache.Bump(ctx, listingsGroup); err != nil {
+		s.log.WarnContext(ctx, "cache invalidation failed", "err", err)
+	}
+	return cat, created, nil
+}
+
+func checkParent(list []Category, cat Category) error {
+	parent := map[string]string{}
+	for _, c := range list {
+		parent[c.ID] = c.Parent
+	}
+	if cat.Parent == "" {
+		return nil
+	}
+	if _, ok := parent[cat.Parent]; !ok {
+		return errUnknownParent
+	}
+	parent[cat.ID] = cat.Parent
+	for id, steps := cat.Parent, 0; id != ""; id, steps = parent[id], steps+1 {
+		if id == cat.ID || steps > len(parent) {
+			return errCycle
+		}
+	}
+	return nil
+}

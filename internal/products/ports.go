@@ -1,0 +1,45 @@
+package products
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Store results the service reacts to.
+var (
+	ErrNotFound        = errors.New("not found")
+	ErrVersionConflict = errors.New("version conflict")
+	ErrDuplicate       = errors.New("duplicate")
+)
+
+// Store keeps products and categories. A product and its pending events are
+// written together in one document write: there are no multi-document
+// transactions to rely on (FerretDB v1 has none).
+type Store interface {
+	InsertProduct(ctx context.Context, p Product, ev PendingEvent) error
+	// ReplaceProduct writes p if the stored version is p.Version-1, or
+	// returns ErrVersionConflict; ErrNotFound if there is no such product.
+	ReplaceProduct(ctx context.Context, p Product, ev PendingEvent) error
+	Product(ctx context.Context, id string) (Product, error)
+	ListProducts(ctx context.Context, q Query) ([]Product, error)
+	Facets(ctx context.Context, q Query, attributes []string) (Facets, error)
+
+	InsertCategory(ctx context.Context, c Category) error
+	ReplaceCategory(ctx context.Context, c Category) error
+	Categories(ctx context.Context) ([]Category, error)
+
+	// PendingEvents returns up to limit products' unpublished events,
+	// oldest change first.
+	PendingEvents(ctx context.Context, limit int) ([]PendingEvent, error)
+	// MarkPublished removes a published event from its product.
+	MarkPublished(ctx context.Context, productID, eventID string) error
+}
+
+// Cache holds read results for a short time. Keys that include a group's
+// generation are invalidated, for every instance, by bumping it.
+type Cache interface {
+	GetOrLoad(ctx context.Context, key string, ttl time.Duration, dst any, load func(context.Context) (any, error)) error
+	Generation(ctx context.Context, group string) (int64, error)
+	Bump(ctx context.Context, group string) error
+}

@@ -1,0 +1,187 @@
+// Package productsrv assembles the products service: MongoDB (or an
+// embedded FerretDB), the Redis cache, the event relay to RabbitMQ, token
+// verification against the users service's JWKS, and the HTTP API.
+package productsrv
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/marketplace-go/marketplace/internal/platform/auth"
+	"github.com/marketplace-go/marketplace/internal/platform/cache"
+	"github.com/marketplace-go/marketplace/internal/platform/config"
+	"github.com/marketplace-go/marketplace/internal/platform/events"
+	"github.com/marketplace-go/marketplace/internal/platform/httpx"
+	"github.com/marketplace-go/marketplace/internal/platform/mongo"
+	"github.com/marketplace-go/marketplace/internal/platform/server"
+	"github.com/marketplace-go/marketplace/internal/products"
+	"github.com/marketplace-go/marketplace/internal/products/productapi"
+	"github.com/marketplace-go/marketplace/internal/products/productdb"
+)
+
+// Config is the products service's configuration.
+type Config struct {
+	Addr          string
+	Mongo         mongo.Config
+	RedisURL      string
+	CachePrefix   string
+	CacheTTL      time.Duration
+	Events        events.Config
+	RelayInterval time.Duration
+	JWKSURL       string
+	Issuer        string
+	Audience      string
+}
+
+// Shared are settings the service takes from the root configuration.
+type Shared struct {
+	DataDir  string
+	Issuer   string
+	Audience string
+	JWKSURL  string
+	RedisURL string
+	AMQPURL  string
+}
+
+// LoadConfig reads the PRODUCTS_*, MONGODB_* variables.
+func LoadConfig(e *config.Env, sh Shared) Config {
+	return Config{
+		Addr:          e.String("PRODUCTS_ADDR", ":8082"),
+		Mongo:         mongo.Config{URI: e.URL("MONGODB_URI", "", "mongodb", "mongodb+srv"), Database: e.String("MONGODB_DATABASE", "catalog"), DataDir: sh.DataDir},
+		RedisURL:      sh.RedisURL,
+		CachePrefix:   e.String("PRODUCTS_CACHE_PREFIX", "products:"),
+		CacheTTL:      e.Duration("PRODUCTS_CACHE_TTL", 30*time.Second),
+		Events:        events.Config{URL: sh.AMQPURL, Name: "products"},
+		RelayInterval: e.Duration("PRODUCTS_RELAY_INTERVAL", 250*time.Millisecond),
+		JWKSURL:       sh.JWKSURL,
+		Issuer:        sh.Issuer,
+		Audience:      sh.Audience,
+	}
+}
+
+// Products is the assembled service.
+type Products struct {
+	Service *products.Service
+	Store   *productdb.Store
+	Relay   *products.Relay
+	db      *mongo.DB
+	redis   *redis.Client
+	pub     *lazyPublisher
+	api     *productapi.API
+	stop    context.CancelFunc
+	wg      sync.WaitGroup
+}
+
+// New connects to its stores and the broker and starts the event relay.
+func New(ctx context.Context, cfg Config, log *slog.Logger, reg prometheus.Registerer) (_ *Products, err error) {
+	log = log.With("service", "products")
+	p := &Products{}
+	defer func() {
+		if err != nil {
+			p.close()
+		}
+	}()
+	if p.db, err = mongo.Open(ctx, cfg.Mongo, log); err != nil {
+		return nil, fmt.Errorf("products: %w", err)
+	}
+	p.Store = productdb.New(p.db.Database)
+	if err = p.Store.EnsureIndexes(ctx); err != nil {
+		return nil, fmt.Errorf("products: %w", err)
+	}
+	opts, err := redis.ParseURL(cfg.RedisURL)
+	if err != nil {
+		return nil, fmt.Errorf("products: REDIS_URL: %w", err)
+	}
+	p.redis = redis.NewClient(opts)
+	c := cache.New(p.redis, cfg.CachePrefix, reg, log)
+	cfg.Events.Metrics = events.NewMetrics(reg)
+	if err := cfg.Events.Validate(); err != nil {
+		return nil, fmt.Errorf("products: RABBITMQ_URL: %w", err)
+	}
+	p.pub = &lazyPublisher{cfg: cfg.Events, log: log}
+	p.Service = products.NewService(p.Store, c, log, cfg.CacheTTL)
+	verifier := auth.NewVerifier(auth.NewJWKS(auth.JWKSConfig{URL: cfg.JWKSURL}), auth.VerifierConfig{Issuer: cfg.Issuer, Audience: cfg.Audience})
+	p.api = productapi.New(p.Service, verifier, log)
+	p.Relay = products.NewRelay(p.Store, p.pub, log, cfg.RelayInterval)
+	runCtx, stop := context.WithCancel(context.Background())
+	p.stop = stop
+	p.wg.Go(func() { p.Relay.Run(runCtx) })
+	return p, nil
+}
+
+// Module returns the service as the server runs it.
+func (p *Products) Module(addr string) server.Module {
+	return server.Module{Name: "products", Addr: addr, Routes: p.Routes, Ready: p.Ready, Close: p.Close}
+}
+
+// Routes registers the HTTP endpoints.
+func (p *Products) Routes(rt *httpx.Router) { p.api.Routes(rt) }
+
+// Ready reports whether the catalog database answers. Redis and RabbitMQ
+// are not required: reads fall back to the database and events wait in
+// their documents until the broker is back.
+func (p *Products) Ready(ctx context.Context) error { return p.db.Ping(ctx) }
+
+// Close stops the relay and closes every connection.
+func (p *Products) Close() {
+	if p.stop != nil {
+		p.stop()
+	}
+	p.wg.Wait()
+	p.close()
+}
+
+func (p *Products) close() {
+	if p.pub != nil {
+		p.pub.Close()
+	}
+	if p.redis != nil {
+		_ = p.redis.Close()
+	}
+	if p.db != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = p.db.Close(ctx)
+	}
+}
+
+// lazyPublisher connects to the broker on first use, so the service starts
+// and takes writes while RabbitMQ is down; the relay delivers the waiting
+// events once it is back.
+type lazyPublisher struct {
+	cfg events.Config
+	log *slog.Logger
+	mu  sync.Mutex
+	pub *events.Publisher
+}
+
+// Publish connects if needed, then publishes with confirms.
+func (l *lazyPublisher) Publish(ctx context.Context, e events.Event) error {
+	l.mu.Lock()
+	if l.pub == nil {
+		pub, err := events.NewPublisher(ctx, l.cfg, l.log)
+		if err != nil {
+			l.mu.Unlock()
+			return err
+		}
+		l.pub = pub
+	}
+	pub := l.pub
+	l.mu.Unlock()
+	return pub.Publish(ctx, e)
+}
+
+// Close closes the connection, if one was made.
+func (l *lazyPublisher) Close() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.pub != nil {
+		_ = l.pub.Close()
+	}
+}

@@ -1,0 +1,83 @@
+package products
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/marketplace-go/marketplace/internal/platform/events"
+)
+
+// Publisher hands an event to the broker and returns once the broker has
+// confirmed it.
+type Publisher interface {
+	Publish(ctx context.Context, e events.Event) error
+}
+
+// Relay publishes the events products carry until the broker confirms
+// them, then removes them. If the process dies between the publish and the
+// removal, the event is published again after restart: delivery is at least
+// once, and consumers de-duplicate by event id (and product version).
+type Relay struct {
+	store    Store
+	pub      Publisher
+	log      *slog.Logger
+	interval time.Duration
+	batch    int
+}
+
+// publishTimeout bounds one publish, connection included, so a dead broker
+// turns into a retry with backoff rather than a relay stuck for good.
+const publishTimeout = 10 * time.Second
+
+// NewRelay returns a relay that looks for pending events every interval.
+func NewRelay(store Store, pub Publisher, log *slog.Logger, interval time.Duration) *Relay {
+	return &Relay{store: store, pub: pub, log: log, interval: interval, batch: 100}
+}
+
+// Run relays until ctx ends, backing off while the broker is unreachable.
+func (r *Relay) Run(ctx context.Context) {
+	wait := r.interval
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		n, err := r.Flush(ctx)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			r.log.WarnContext(ctx, "event relay paused", "err", err, "retry_in", wait.String())
+			wait = min(wait*2, 30*time.Second)
+		case n == r.batch:
+			wait = 0 // more are waiting
+		default:
+			wait = r.interval
+		}
+	}
+}
+
+// Flush publishes one batch of pending events in order and returns how many
+// it published. It stops at the first failure so a product's events are
+// never published out of order.
+func (r *Relay) Flush(ctx context.Context) (int, error) {
+	pending, err := r.store.PendingEvents(ctx, r.batch)
+	if err != nil {
+		return 0, fmt.Errorf("load pending events: %w", err)
+	}
+	for i, ev := range pending {
+		e := events.Event{ID: ev.ID, Type: ev.Type, Version: ev.Version, Source: "products",
+			Time: ev.Time, Subject: ev.Subject, Sequence: ev.Seq, Data: ev.Data}
+		pctx, cancel := context.WithTimeout(ctx, publishTimeout)
+		err := r.pub.Publish(pctx, e)
+		cancel()
+		if err != nil {
+			return i, fmt.Errorf("publish %s %s: %w", ev.Type, ev.ID, err)
+		}
+		if err := r.store.MarkPublished(ctx, ev.Subject, ev.ID); err != nil {
+			return i, fmt.Errorf("mark %s published: %w", ev.ID, err)
+		}
+	}
+	return len(pending), nil
+}
