@@ -27,3 +27,15 @@ func (v *Verifier) FromRequest(r *http.Request) (Claims, error) {
 	}
 	return c, err
 }
+
+// SetChallenge sets the WWW-Authenticate header RFC 6750 asks for on a 401
+// from FromRequest: a bare "Bearer" when no token was sent, with
+// error="invalid_token" when one was rejected; nothing for other errors.
+func SetChallenge(w http.ResponseWriter, err error) {
+	switch {
+	case errs.Is(err, errNoToken.Code):
+		w.Header().Set("WWW-Authenticate", `Bearer`)
+	case errs.Is(err, errBadToken.Code):
+		w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
+	}
+}

@@ -40,7 +40,12 @@ func (a *API) Routes(rt *httpx.Router) {
 	rt.HandleFunc("POST /v1/products/{id}/archive", a.authed(a.archive))
 }
 
-func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) { httpx.Error(w, r, a.log, err) }
+// fail answers with the problem err describes, and the RFC 6750 challenge
+// when a token was missing or rejected.
+func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
+	auth.SetChallenge(w, err)
+	httpx.Error(w, r, a.log, err)
+}
 
 // authed wraps a handler that needs a verified access token.
 func (a *API) authed(h func(http.ResponseWriter, *http.Request, auth.Claims)) http.HandlerFunc {

@@ -56,7 +56,12 @@ func (a *API) Routes(rt *httpx.Router) {
 	rt.HandleFunc("POST /v1/admin/users/{id}/enable", a.authed(a.enable))
 }
 
-func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) { httpx.Error(w, r, a.log, err) }
+// fail answers with the problem err describes, and the RFC 6750 challenge
+// when a token was missing or rejected.
+func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
+	auth.SetChallenge(w, err)
+	httpx.Error(w, r, a.log, err)
+}
 
 func (a *API) jwks(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "public, max-age=300")
@@ -96,13 +101,6 @@ func (a *API) authed(h func(http.ResponseWriter, *http.Request, auth.Claims)) ht
 	return func(w http.ResponseWriter, r *http.Request) {
 		c, err := a.verifier.FromRequest(r)
 		if err != nil {
-			// RFC 6750: no error code when no credentials were sent.
-			switch {
-			case errs.Is(err, "missing_token"):
-				w.Header().Set("WWW-Authenticate", `Bearer`)
-			case errs.Is(err, "invalid_token"):
-				w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
-			}
 			a.fail(w, r, err)
 			return
 		}
