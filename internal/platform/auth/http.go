@@ -39,3 +39,17 @@ func SetChallenge(w http.ResponseWriter, err error) {
 		w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
 	}
 }
+
+// Require returns a handler that runs h with the verified claims of the
+// request's bearer token (also put in the request context), or answers
+// through fail when there is no valid token.
+func (v *Verifier) Require(fail func(http.ResponseWriter, *http.Request, error), h func(http.ResponseWriter, *http.Request, Claims)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		c, err := v.FromRequest(r)
+		if err != nil {
+			fail(w, r, err)
+			return
+		}
+		h(w, r.WithContext(WithClaims(r.Context(), c)), c)
+	}
+}

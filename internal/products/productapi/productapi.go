@@ -49,14 +49,7 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 
 // authed wraps a handler that needs a verified access token.
 func (a *API) authed(h func(http.ResponseWriter, *http.Request, auth.Claims)) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		c, err := a.verifier.FromRequest(r)
-		if err != nil {
-			a.fail(w, r, err)
-			return
-		}
-		h(w, r, c)
-	}
+	return a.verifier.Require(a.fail, h)
 }
 
 // optionalClaims verifies a token when one is sent. A bad token is an

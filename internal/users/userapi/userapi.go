@@ -98,14 +98,7 @@ func nonEmpty(s string) *string {
 
 // authed wraps a handler that needs a verified access token.
 func (a *API) authed(h func(http.ResponseWriter, *http.Request, auth.Claims)) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		c, err := a.verifier.FromRequest(r)
-		if err != nil {
-			a.fail(w, r, err)
-			return
-		}
-		h(w, r.WithContext(auth.WithClaims(r.Context(), c)), c)
-	}
+	return a.verifier.Require(a.fail, h)
 }
 
 func pathID(r *http.Request) (uuid.UUID, error) {
