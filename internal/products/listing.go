@@ -164,9 +164,7 @@ func (s *Service) PutCategory(ctx context.Context, c auth.Claims, cat Category) 
 	if err != nil {
 		return Category{}, false, fmt.Errorf("save category: %w", err)
 	}
-	if err := s.cache.Bump(ctx, listingsGroup); err != nil {
-		s.log.WarnContext(ctx, "cache invalidation failed", "err", err)
-	}
+	s.bump(ctx, listingsGroup)
 	return cat, created, nil
 }
 

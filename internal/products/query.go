@@ -43,11 +43,13 @@ type Query struct {
 	Limit      int
 }
 
-// AttributeFilter keeps products whose attribute Name equals Equals, or for
+// AttributeFilter keeps products whose attribute Name equals Equals (or
+// Text, the value as sent, since "2024" may be stored as a string), and for
 // numbers lies within [Min, Max].
 type AttributeFilter struct {
 	Name   string
 	Equals any
+	Text   string
 	Min    *float64
 	Max    *float64
 }
@@ -201,7 +203,8 @@ func parseAttributeFilters(v url.Values, fields map[string]string) []AttributeFi
 				f.Max = &n
 			}
 		default:
-			get(rest).Equals = attributeValue(val)
+			f := get(rest)
+			f.Equals, f.Text = attributeValue(val), val
 		}
 	}
 	if len(names) > MaxAttributes {

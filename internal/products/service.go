@@ -30,11 +30,12 @@ var (
 
 // Service implements the catalog use cases.
 type Service struct {
-	store Store
-	cache Cache
-	log   *slog.Logger
-	ttl   time.Duration
-	now   func() time.Time
+	store    Store
+	cache    Cache
+	log      *slog.Logger
+	ttl      time.Duration
+	now      func() time.Time
+	unbumped unbumped // invalidations Redis missed; see cacheCurrent
 }
 
 // NewService returns a Service. Cached reads live at most ttl.

@@ -49,6 +49,11 @@ const (
 	// warnEvery limits the "Redis unavailable" warning; the error counter
 	// counts every failure.
 	warnEvery = 30 * time.Second
+	// GenerationTTL is how long a group's counter outlives its last Bump.
+	GenerationTTL = 24 * time.Hour
+	// MaxTTL is the longest entry TTL GetOrLoad accepts: far below
+	// GenerationTTL, which the correctness of generations relies on.
+	MaxTTL = time.Hour
 	// versionTTL keeps a key's invalidation counter alive well beyond the
 	// longest load that could still be racing the Delete that bumped it.
 	versionTTL = time.Hour
@@ -70,16 +75,13 @@ return 1`)
 redis.call('INCR', KEYS[2])
 redis.call('PEXPIRE', KEYS[2], ARGV[1])
 return redis.call('DEL', KEYS[1])`)
-	// generationScript returns the counter KEYS[1], creating it as ARGV[1].
-	generationScript = redis.NewScript(`
-local v = redis.call('GET', KEYS[1])
-if v then return v end
-redis.call('SET', KEYS[1], ARGV[1])
-return ARGV[1]`)
-	// bumpScript increments KEYS[1], creating it as ARGV[1] first.
+	// bumpScript increments KEYS[1], creating it as ARGV[1] first, and
+	// keeps it for ARGV[2] ms after the last bump.
 	bumpScript = redis.NewScript(`
 if redis.call('EXISTS', KEYS[1]) == 0 then redis.call('SET', KEYS[1], ARGV[1]) end
-return redis.call('INCR', KEYS[1])`)
+local v = redis.call('INCR', KEYS[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return v`)
 )
 
 // Cache is a cache-aside store for one family of keys, such as "products:".
@@ -145,6 +147,7 @@ func (c *Cache) keysFor(key string) keys {
 // into dst. Errors from load, or from encoding and decoding, are returned;
 // Redis errors never are: without Redis the value is simply loaded.
 func (c *Cache) GetOrLoad(ctx context.Context, key string, ttl time.Duration, dst any, load func(ctx context.Context) (any, error)) error {
+	ttl = min(ttl, MaxTTL)
 	k := c.keysFor(key)
 	data, version, ok := c.lookup(ctx, k)
 	if data != nil {
@@ -283,22 +286,30 @@ func (c *Cache) Delete(ctx context.Context, keys ...string) error {
 	return nil
 }
 
-// Generation returns the current generation of group, creating it when
-// missing. Callers build the keys of the group's entries as
+// Generation returns the current generation of group: 0 until its first
+// Bump. Callers build the keys of the group's entries as
 // group + ":" + generation + ":" + rest, so that Bump invalidates them all
 // at once for every instance. On error (Redis unavailable) callers should
 // load without the cache.
 //
-// A new counter starts at the current time in microseconds, above any value
-// an earlier, lost counter of the group (Redis restarted without its data)
-// can have reached, so its old entries are never read again.
+// Reading never creates a key, so lookups of arbitrary groups (product ids
+// that do not exist, say) cost Redis no memory. Bump starts a counter at
+// the current time in microseconds, above any value an earlier counter of
+// the group can have reached, and the counter expires GenerationTTL after
+// the last Bump; entries must live much shorter than that (MaxTTL), so that
+// no entry stored under generation 0 before the first Bump, or under an
+// expired counter, is still there when the group falls back to 0.
 func (c *Cache) Generation(ctx context.Context, group string) (int64, error) {
 	if c.down() {
 		return 0, fmt.Errorf("cache: generation of %s%s: %w", c.prefix, group, ErrUnavailable)
 	}
 	var gen int64
 	err := c.call(ctx, "generation", func(ctx context.Context) error {
-		s, err := generationScript.Run(ctx, c.rdb, []string{c.generationKey(group)}, time.Now().UnixMicro()).Text()
+		s, err := c.rdb.Get(ctx, c.generationKey(group)).Result()
+		if errors.Is(err, redis.Nil) {
+			gen = 0
+			return nil
+		}
 		if err != nil {
 			return err
 		}
@@ -314,7 +325,7 @@ func (c *Cache) Generation(ctx context.Context, group string) (int64, error) {
 // Bump moves group to a new generation, invalidating all its entries.
 func (c *Cache) Bump(ctx context.Context, group string) error {
 	err := c.call(ctx, "bump", func(ctx context.Context) error {
-		return bumpScript.Run(ctx, c.rdb, []string{c.generationKey(group)}, time.Now().UnixMicro()).Err()
+		return bumpScript.Run(ctx, c.rdb, []string{c.generationKey(group)}, time.Now().UnixMicro(), GenerationTTL.Milliseconds()).Err()
 	})
 	if err != nil {
 		return fmt.Errorf("cache: bump %s%s: %w", c.prefix, group, err)

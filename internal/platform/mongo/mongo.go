@@ -103,7 +103,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*DB, error) {
 	}
 	client, err := mongodrv.Connect(options.Client().ApplyURI(uri).SetServerSelectionTimeout(pingTimeout))
 	if err != nil {
-		db.stopEmbedded(ctx)
+		_ = db.stopEmbedded(ctx)
 		return nil, fmt.Errorf("mongo: connect: %w", err)
 	}
 	db.Client, db.Database = client, client.Database(cfg.Database)

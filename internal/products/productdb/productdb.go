@@ -9,7 +9,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"strings"
+	"sync"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -23,6 +25,7 @@ import (
 type Store struct {
 	products   *mongo.Collection
 	categories *mongo.Collection
+	writes     [64]sync.Mutex // by product id; see lock
 }
 
 var _ products.Store = (*Store)(nil)
@@ -30,6 +33,19 @@ var _ products.Store = (*Store)(nil)
 // New returns a store over db's "products" and "categories" collections.
 func New(db *mongo.Database) *Store {
 	return &Store{products: db.Collection("products"), categories: db.Collection("categories")}
+}
+
+// lock serialises this process's updates of one product. FerretDB v1
+// runs an update as a query followed by a write of the whole document by
+// _id, so its conditional updates are not atomic: two concurrent ones can
+// both match the same version, and the second write loses the first
+// (with its pending event). MongoDB makes them atomic across processes.
+func (s *Store) lock(productID string) func() {
+	h := fnv.New32a()
+	h.Write([]byte(productID))
+	m := &s.writes[h.Sum32()%uint32(len(s.writes))]
+	m.Lock()
+	return m.Unlock
 }
 
 // EnsureIndexes creates the indexes every query path uses; it is idempotent.
@@ -164,6 +180,7 @@ func (s *Store) InsertProduct(ctx context.Context, p products.Product, ev produc
 // ReplaceProduct writes p over version p.Version-1 and appends ev to the
 // product's pending events, in one single-document update.
 func (s *Store) ReplaceProduct(ctx context.Context, p products.Product, ev products.PendingEvent) error {
+	defer s.lock(p.ID)()
 	d := toDoc(p)
 	set := bson.M{"title": d.Title, "title_lower": d.TitleLower, "title_words": d.TitleWords, "description": d.Description,
 		"category": d.Category, "price": d.Price, "price_bucket": d.PriceBucket, "images": d.Images, "attrs": d.Attributes,
@@ -227,6 +244,7 @@ func (s *Store) PendingEvents(ctx context.Context, limit int) ([]products.Pendin
 // conditional on the pending list being the one read, so an event appended
 // meanwhile is never lost; it retries when the list changed.
 func (s *Store) MarkPublished(ctx context.Context, productID, eventID string) error {
+	defer s.lock(productID)()
 	for range 10 {
 		var d doc
 		err := s.products.FindOne(ctx, bson.M{"_id": productID}, options.FindOne().SetProjection(bson.M{"pending": 1, "pending_count": 1, "version": 1})).Decode(&d)

@@ -97,10 +97,14 @@ func filterOf(q products.Query) bson.M {
 }
 
 func attributeCondition(a products.AttributeFilter) any {
-	if a.Min == nil && a.Max == nil {
-		return a.Equals
-	}
 	r := bson.M{}
+	if a.Equals != nil {
+		values := bson.A{a.Equals}
+		if _, isString := a.Equals.(string); !isString && a.Text != "" {
+			values = append(values, a.Text) // a number or boolean sent for a string attribute
+		}
+		r["$in"] = values
+	}
 	if a.Min != nil {
 		r["$gte"] = *a.Min
 	}

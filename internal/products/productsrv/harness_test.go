@@ -516,23 +516,6 @@ func (l *eventLog) snapshot() []events.Event {
 	return slices.Clone(l.events)
 }
 
-// waitUnique waits until n events with distinct ids have arrived and
-// returns everything received, duplicates included.
-func (l *eventLog) waitUnique(t *testing.T, n int) []events.Event {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		got := l.snapshot()
-		if len(dedupe(got)) >= n {
-			return got
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d distinct events after 30s, want %d: %v", len(dedupe(got)), n, describe(got))
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // dedupe keeps the first event of each id, as a consumer would.
 func dedupe(evs []events.Event) []events.Event {
 	seen := map[string]bool{}

@@ -51,7 +51,7 @@ type Shared struct {
 
 // LoadConfig reads the PRODUCTS_*, MONGODB_* variables.
 func LoadConfig(e *config.Env, sh Shared) Config {
-	return Config{
+	c := Config{
 		Addr:          e.String("PRODUCTS_ADDR", ":8082"),
 		Mongo:         mongo.Config{URI: e.URL("MONGODB_URI", "", "mongodb", "mongodb+srv"), Database: e.String("MONGODB_DATABASE", "catalog"), DataDir: sh.DataDir},
 		RedisURL:      sh.RedisURL,
@@ -63,6 +63,10 @@ func LoadConfig(e *config.Env, sh Shared) Config {
 		Issuer:        sh.Issuer,
 		Audience:      sh.Audience,
 	}
+	if c.CacheTTL > cache.MaxTTL {
+		e.Fail("PRODUCTS_CACHE_TTL", "at most %s: cached pages must not outlive their invalidation", cache.MaxTTL)
+	}
+	return c
 }
 
 // Products is the assembled service.

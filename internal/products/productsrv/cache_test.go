@@ -1,0 +1,181 @@
+package productsrv_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/uuid"
+
+	"github.com/marketplace-go/marketplace/internal/platform/cache/cachetest"
+	"github.com/marketplace-go/marketplace/internal/platform/contracts"
+	"github.com/marketplace-go/marketplace/internal/products"
+	"github.com/marketplace-go/marketplace/internal/products/productsrv"
+)
+
+// changeBehindTheService rewrites a product's title in the database
+// without telling the cache, so that a read showing the old title proves
+// it came from the cache.
+func (e *testEnv) changeBehindTheService(t *testing.T, id, title string) {
+	t.Helper()
+	ctx := context.Background()
+	p, err := e.Products.Store.Product(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Title, p.Version = title, p.Version+1
+	ev := products.PendingEvent{ID: uuid.NewString(), Type: contracts.ProductUpdated, Version: 1, Subject: id, Seq: p.Version,
+		Time: time.Now().UTC(), Data: json.RawMessage(`{}`)}
+	if err := e.Products.Store.ReplaceProduct(ctx, p, ev); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// The cache tests are not parallel: the cache gives up on a Redis call
+// after 100ms, and CPU starved by other tests' FerretDB work would make
+// reads bypass the cache and writes miss invalidations at random.
+
+func TestTwoInstancesSeeEachOthersWrites(t *testing.T) {
+	cfg, issuer := testConfig(t)
+	a, b := startEnv(t, cfg, issuer), startEnv(t, cfg, issuer)
+	a.mustCategory(t, "shared", "", "colour")
+	seller := a.seller(t)
+	p := a.mustCreate(t, seller, productOf("shared", map[string]any{"title": "Shared lamp", "attributes": map[string]any{"colour": "red"}}))
+	const listing = "category=shared&limit=100"
+
+	// Warm b's view, twice: the second reads are cache hits.
+	hits := b.cacheCount(t, "hits")
+	for range 2 {
+		b.mustGet(t, anonymous, p.ID)
+		b.mustList(t, anonymous, listing)
+	}
+	if got := b.cacheCount(t, "hits"); got < hits+2 {
+		t.Errorf("cache hits went from %v to %v over two repeated reads, want at least 2 more", hits, got)
+	}
+	b.changeBehindTheService(t, p.ID, "Changed behind the cache")
+	if got := b.mustGet(t, anonymous, p.ID); got.Title != "Shared lamp" {
+		t.Fatalf("detail %q, want the cached %q: the read did not come from the cache", got.Title, "Shared lamp")
+	}
+	if got := titles(b.mustList(t, anonymous, listing).Items); !slices.Equal(got, []string{"Shared lamp"}) {
+		t.Fatalf("listing %v, want the cached one", got)
+	}
+
+	t.Run("an update on a is the next read on b", func(t *testing.T) {
+		a.mustPatch(t, seller, p.ID, 2, map[string]any{"title": "Updated lamp", "price": price(2999, "EUR"), "attributes": map[string]any{"colour": "blue"}})
+		got := b.mustGet(t, anonymous, p.ID)
+		if got.Title != "Updated lamp" || got.Version != 3 || got.Price.Amount != 2999 {
+			t.Errorf("b reads %+v, want a's update at version 3", got)
+		}
+		page := b.mustList(t, anonymous, listing)
+		if len(page.Items) != 1 || page.Items[0].Title != "Updated lamp" || page.Items[0].Price.Amount != 2999 {
+			t.Errorf("b lists %+v, want a's update", page.Items)
+		}
+		colours := page.Facets.Attributes["colour"]
+		if len(colours) != 1 || colours[0].Value != "blue" || colours[0].Count != 1 {
+			t.Errorf("b's facets %+v, want one blue", colours)
+		}
+	})
+	t.Run("a product created on a is listed on b", func(t *testing.T) {
+		q := a.mustCreate(t, seller, productOf("shared", map[string]any{"title": "Second lamp"}))
+		if got := titles(b.mustList(t, anonymous, listing).Items); !slices.Equal(got, []string{"Second lamp", "Updated lamp"}) {
+			t.Errorf("b lists %v", got)
+		}
+		b.mustGet(t, anonymous, q.ID)
+	})
+	t.Run("a product archived on a is gone on b", func(t *testing.T) {
+		a.mustArchive(t, seller, p.ID, 3)
+		b.do(t, anonymous, "GET", "/v1/products/"+p.ID, nil).wantProblem(t, http.StatusNotFound, "product_not_found")
+		if got := b.mustGet(t, seller, p.ID); got.Status != "archived" {
+			t.Errorf("its seller reads status %q on b", got.Status)
+		}
+		if got := titles(b.mustList(t, anonymous, listing).Items); !slices.Equal(got, []string{"Second lamp"}) {
+			t.Errorf("b lists %v", got)
+		}
+	})
+	t.Run("a category changed on a is seen on b", func(t *testing.T) {
+		b.mustList(t, anonymous, listing)
+		a.do(t, a.admin(t), "PUT", "/v1/categories/shared", map[string]any{"name": "Shared", "facets": []string{"colour", "watts"}}).
+			want(t, http.StatusOK)
+		if _, ok := b.mustList(t, anonymous, listing).Facets.Attributes["watts"]; !ok {
+			t.Error("b's listing has no watts facet after a added it")
+		}
+	})
+}
+
+func TestReadsAndWritesSurviveARedisOutage(t *testing.T) {
+	redis := cachetest.NewProxy(t, cachetest.Addr())
+	e := newEnv(t, func(c *productsrv.Config) { c.RedisURL = "redis://" + redis.Addr() + "/0" })
+	e.mustCategory(t, "outage", "", "colour")
+	seller := e.seller(t)
+	p := e.mustCreate(t, seller, productOf("outage", map[string]any{"title": "Before", "attributes": map[string]any{"colour": "red"}}))
+	gone := e.mustCreate(t, seller, productOf("outage", map[string]any{"title": "Doomed"}))
+	const listing = "category=outage&limit=100"
+	for range 2 { // cached before the outage
+		e.mustGet(t, anonymous, p.ID)
+		e.mustGet(t, anonymous, gone.ID)
+		e.mustList(t, anonymous, listing)
+	}
+	if e.cacheCount(t, "hits") == 0 {
+		t.Fatal("no cache hits before the outage")
+	}
+
+	// check reads everything written so far, as it must be.
+	var added []string
+	check := func(t *testing.T, wantTitle string, wantVersion int64) {
+		t.Helper()
+		if got := e.mustGet(t, anonymous, p.ID); got.Title != wantTitle || got.Version != wantVersion {
+			t.Errorf("detail %q at version %d, want %q at %d", got.Title, got.Version, wantTitle, wantVersion)
+		}
+		e.do(t, anonymous, "GET", "/v1/products/"+gone.ID, nil).wantProblem(t, http.StatusNotFound, "product_not_found")
+		want := append(slices.Clone(added), wantTitle)
+		slices.Reverse(want[:len(added)])
+		if diff := cmp.Diff(want, titles(e.mustList(t, anonymous, listing).Items)); diff != "" {
+			t.Errorf("listing (-want +got):\n%s", diff)
+		}
+	}
+
+	redis.Stop()
+	t.Run("while redis is down every read and write succeeds", func(t *testing.T) {
+		if got := e.mustGet(t, anonymous, p.ID); got.Title != "Before" {
+			t.Errorf("detail %q", got.Title)
+		}
+		e.mustPatch(t, seller, p.ID, 1, map[string]any{"title": "During"})
+		e.mustArchive(t, seller, gone.ID, 1)
+		q := e.mustCreate(t, seller, productOf("outage", map[string]any{"title": "Added during"}))
+		added = append(added, q.Title)
+		e.mustGet(t, anonymous, q.ID)
+		e.do(t, e.admin(t), "PUT", "/v1/categories/outage", map[string]any{"name": "Outage", "facets": []string{"colour", "size"}}).
+			want(t, http.StatusOK)
+		check(t, "During", 2)
+		if _, ok := e.mustList(t, anonymous, listing).Facets.Attributes["size"]; !ok {
+			t.Error("the listing has no size facet after it was added")
+		}
+		if e.cacheCount(t, "errors") == 0 {
+			t.Error("no cache errors counted: was redis down at all?")
+		}
+	})
+	redis.Start(t)
+	t.Run("after redis is back reads show every write made without it", func(t *testing.T) {
+		check(t, "During", 2)
+		if _, ok := e.mustList(t, anonymous, listing).Facets.Attributes["size"]; !ok {
+			t.Error("the listing lost the size facet added during the outage")
+		}
+	})
+	t.Run("after redis is back caching resumes", func(t *testing.T) {
+		hits := e.cacheCount(t, "hits")
+		deadline := time.Now().Add(10 * time.Second)
+		for e.cacheCount(t, "hits") == hits {
+			if time.Now().After(deadline) {
+				t.Fatal("no cache hit within 10s of redis coming back")
+			}
+			check(t, "During", 2)
+			time.Sleep(100 * time.Millisecond)
+		}
+		e.mustPatch(t, seller, p.ID, 2, map[string]any{"title": "After"})
+		check(t, "After", 3)
+	})
+}
