@@ -44,6 +44,8 @@ const (
 	// opTimeout bounds each Redis round trip, so a hanging Redis adds at
 	// most this much to a request.
 	opTimeout = 100 * time.Millisecond
+	// invalidationTimeout bounds a Delete or Bump, which is worth waiting for.
+	invalidationTimeout = 2 * time.Second
 	// retryAfter is how long reads bypass Redis after it failed.
 	retryAfter = time.Second
 	// warnEvery limits the "Redis unavailable" warning; the error counter
@@ -270,7 +272,7 @@ func (c *Cache) Delete(ctx context.Context, keys ...string) error {
 	if len(keys) == 0 {
 		return nil
 	}
-	err := c.call(ctx, "delete", func(ctx context.Context) error {
+	err := c.invalidation(ctx, "delete", func(ctx context.Context) error {
 		_, err := c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 			for _, key := range keys {
 				k := c.keysFor(key)
@@ -324,7 +326,7 @@ func (c *Cache) Generation(ctx context.Context, group string) (int64, error) {
 
 // Bump moves group to a new generation, invalidating all its entries.
 func (c *Cache) Bump(ctx context.Context, group string) error {
-	err := c.call(ctx, "bump", func(ctx context.Context) error {
+	err := c.invalidation(ctx, "bump", func(ctx context.Context) error {
 		return bumpScript.Run(ctx, c.rdb, []string{c.generationKey(group)}, time.Now().UnixMicro(), GenerationTTL.Milliseconds()).Err()
 	})
 	if err != nil {
@@ -341,7 +343,18 @@ func (c *Cache) generationKey(group string) string { return c.prefix + "gen:" + 
 // logged, and makes reads skip Redis for a while; the caller's own context
 // ending is not a Redis failure.
 func (c *Cache) call(ctx context.Context, op string, fn func(context.Context) error) error {
-	opCtx, cancel := context.WithTimeout(ctx, c.timeout)
+	return c.callWithin(ctx, op, c.timeout, fn)
+}
+
+// invalidation runs a Delete or Bump. It may wait longer than a read: a
+// read that gives up only costs a database query, but an invalidation that
+// gives up leaves other instances serving stale entries until their TTL.
+func (c *Cache) invalidation(ctx context.Context, op string, fn func(context.Context) error) error {
+	return c.callWithin(ctx, op, max(c.timeout, invalidationTimeout), fn)
+}
+
+func (c *Cache) callWithin(ctx context.Context, op string, timeout time.Duration, fn func(context.Context) error) error {
+	opCtx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	done := make(chan error, 1)
 	go func() { done <- fn(opCtx) }()
