@@ -25,35 +25,57 @@ type Relay struct {
 	log      *slog.Logger
 	interval time.Duration
 	batch    int
+	wake     chan struct{}
 }
 
 // publishTimeout bounds one publish, connection included, so a dead broker
 // turns into a retry with backoff rather than a relay stuck for good.
 const publishTimeout = 10 * time.Second
 
-// NewRelay returns a relay that looks for pending events every interval.
+// NewRelay returns a relay that looks for pending events when notified of
+// a write, and every interval for the ones it was not told about (left by a
+// crash, or by another instance that stopped).
 func NewRelay(store Store, pub Publisher, log *slog.Logger, interval time.Duration) *Relay {
-	return &Relay{store: store, pub: pub, log: log, interval: interval, batch: 100}
+	return &Relay{store: store, pub: pub, log: log, interval: interval, batch: 100, wake: make(chan struct{}, 1)}
 }
 
-// Run relays until ctx ends, backing off while the broker is unreachable.
+// Notify wakes the relay: a write has left an event to publish. It never
+// blocks. Looking only when told matters: a search for pending events is a
+// collection scan on FerretDB.
+func (r *Relay) Notify() {
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run relays until ctx ends, backing off while the broker is unreachable
+// (notifications do not cut a back-off short).
 func (r *Relay) Run(ctx context.Context) {
-	wait := r.interval
+	wait, failing := time.Duration(0), false // look at once: a crash may have left events
 	for {
+		wake := r.wake
+		if failing {
+			wake = nil
+		}
+		timer := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
+			timer.Stop()
 			return
-		case <-time.After(wait):
+		case <-timer.C:
+		case <-wake:
+			timer.Stop()
 		}
 		n, err := r.Flush(ctx)
 		switch {
 		case err != nil && ctx.Err() == nil:
+			wait, failing = min(max(wait*2, r.interval/8, 100*time.Millisecond), 30*time.Second), true
 			r.log.WarnContext(ctx, "event relay paused", "err", err, "retry_in", wait.String())
-			wait = min(wait*2, 30*time.Second)
 		case n == r.batch:
-			wait = 0 // more are waiting
+			wait, failing = 0, false // more are waiting
 		default:
-			wait = r.interval
+			wait, failing = r.interval, false
 		}
 	}
 }

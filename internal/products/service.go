@@ -36,7 +36,12 @@ type Service struct {
 	ttl      time.Duration
 	now      func() time.Time
 	unbumped unbumped // invalidations Redis missed; see cacheCurrent
+	onWrite  func()
 }
+
+// OnWrite registers f to be called after every write that left an event
+// to publish (the relay's Notify). Call it before the service is used.
+func (s *Service) OnWrite(f func()) { s.onWrite = f }
 
 // NewService returns a Service. Cached reads live at most ttl.
 func NewService(store Store, cache Cache, log *slog.Logger, ttl time.Duration) *Service {
@@ -66,7 +71,7 @@ func (s *Service) Create(ctx context.Context, c auth.Claims, d Draft) (Product, 
 	if err := s.store.InsertProduct(ctx, p, ev); err != nil {
 		return Product{}, fmt.Errorf("create product: %w", err)
 	}
-	s.invalidate(ctx, p.ID)
+	s.written(ctx, p.ID)
 	return p, nil
 }
 
@@ -84,6 +89,14 @@ func (s *Service) Get(ctx context.Context, c *auth.Claims, id string) (Product, 
 		return Product{}, fmt.Errorf("get product %s: %w", id, err)
 	}
 	return p, nil
+}
+
+// written runs what follows every product write.
+func (s *Service) written(ctx context.Context, id string) {
+	s.invalidate(ctx, id)
+	if s.onWrite != nil {
+		s.onWrite()
+	}
 }
 
 func canSee(c *auth.Claims, p Product) bool {
@@ -153,7 +166,7 @@ func (s *Service) change(ctx context.Context, c auth.Claims, id string, ifMatch 
 	case err != nil:
 		return Product{}, fmt.Errorf("update product %s: %w", id, err)
 	}
-	s.invalidate(ctx, p.ID)
+	s.written(ctx, p.ID)
 	return p, nil
 }
 

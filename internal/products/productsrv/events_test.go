@@ -19,6 +19,7 @@ import (
 	"github.com/marketplace-go/marketplace/internal/platform/contracts"
 	"github.com/marketplace-go/marketplace/internal/platform/events"
 	"github.com/marketplace-go/marketplace/internal/products"
+	"github.com/marketplace-go/marketplace/internal/products/productsrv"
 )
 
 // change is what one event announces: its type, product and version.
@@ -127,7 +128,9 @@ func deadBroker(t *testing.T) string {
 
 func TestEvents(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
+	// An hour between polls: only the wake-up each write sends can deliver
+	// these events in time.
+	e := newEnv(t, func(c *productsrv.Config) { c.RelayInterval = time.Hour })
 	log := consume(t, e.Config.Events.URL)
 	runScenarios(t, e,
 		scenario{"create, update and archive are announced in order", func(t *testing.T, e *testEnv) {

@@ -58,7 +58,7 @@ func LoadConfig(e *config.Env, sh Shared) Config {
 		CachePrefix:   e.String("PRODUCTS_CACHE_PREFIX", "products:"),
 		CacheTTL:      e.Duration("PRODUCTS_CACHE_TTL", 30*time.Second),
 		Events:        events.Config{URL: sh.AMQPURL, Name: "products"},
-		RelayInterval: e.Duration("PRODUCTS_RELAY_INTERVAL", 250*time.Millisecond),
+		RelayInterval: e.Duration("PRODUCTS_RELAY_INTERVAL", 10*time.Second),
 		JWKSURL:       sh.JWKSURL,
 		Issuer:        sh.Issuer,
 		Audience:      sh.Audience,
@@ -113,6 +113,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, reg prometheus.Regis
 	verifier := auth.NewVerifier(auth.NewJWKS(auth.JWKSConfig{URL: cfg.JWKSURL}), auth.VerifierConfig{Issuer: cfg.Issuer, Audience: cfg.Audience})
 	p.api = productapi.New(p.Service, verifier, log)
 	p.Relay = products.NewRelay(p.Store, p.pub, log, cfg.RelayInterval)
+	p.Service.OnWrite(p.Relay.Notify)
 	runCtx, stop := context.WithCancel(context.Background())
 	p.stop = stop
 	p.wg.Go(func() { p.Relay.Run(runCtx) })
