@@ -21,6 +21,10 @@ import (
 	"github.com/marketplace-go/marketplace/internal/products"
 )
 
+// codeNamespaceExists is the server's answer to creating a collection that
+// exists.
+const codeNamespaceExists = 48
+
 // Store implements products.Store.
 type Store struct {
 	products   *mongo.Collection
@@ -48,8 +52,20 @@ func (s *Store) lock(productID string) func() {
 	return m.Unlock
 }
 
-// EnsureIndexes creates the indexes every query path uses; it is idempotent.
+// EnsureIndexes creates the collections and the indexes every query path
+// uses; it is idempotent. Creating the collections up front matters with an
+// embedded FerretDB: a second process on the same files (`marketplace seed`
+// next to `marketplace serve`) creates collections the first one would not
+// know of until it restarts.
 func (s *Store) EnsureIndexes(ctx context.Context) error {
+	db := s.products.Database()
+	for _, name := range []string{s.products.Name(), s.categories.Name()} {
+		err := db.CreateCollection(ctx, name)
+		var cmdErr mongo.CommandError
+		if err != nil && !(errors.As(err, &cmdErr) && cmdErr.Code == codeNamespaceExists) {
+			return fmt.Errorf("create collection %s: %w", name, err)
+		}
+	}
 	models := []mongo.IndexModel{
 		{Keys: bson.D{{Key: "status", Value: 1}, {Key: "category", Value: 1}, {Key: "created_at", Value: -1}}},
 		{Keys: bson.D{{Key: "status", Value: 1}, {Key: "price.amount", Value: 1}}},
