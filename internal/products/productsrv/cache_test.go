@@ -39,12 +39,23 @@ func (e *testEnv) changeBehindTheService(t *testing.T, id, title string) {
 // after 100ms, and CPU starved by other tests' FerretDB work would make
 // reads bypass the cache and writes miss invalidations at random.
 
+// settle waits until every instance's relay has removed the events it
+// published. Two instances over one embedded FerretDB are outside what
+// it supports (its conditional updates are not atomic across stores, so
+// a relay's removal could undo another instance's write); the tests that
+// run two instances keep one writer at a time to stay inside it.
+func settle(t *testing.T, e *testEnv) {
+	t.Helper()
+	waitNonePending(t, e.Products.Store)
+}
+
 func TestTwoInstancesSeeEachOthersWrites(t *testing.T) {
 	cfg, issuer := testConfig(t)
 	a, b := startEnv(t, cfg, issuer), startEnv(t, cfg, issuer)
 	a.mustCategory(t, "shared", "", "colour")
 	seller := a.seller(t)
 	p := a.mustCreate(t, seller, productOf("shared", map[string]any{"title": "Shared lamp", "attributes": map[string]any{"colour": "red"}}))
+	settle(t, a)
 	const listing = "category=shared&limit=100"
 
 	// Warm b's view, twice: the second reads are cache hits.
@@ -57,6 +68,7 @@ func TestTwoInstancesSeeEachOthersWrites(t *testing.T) {
 		t.Errorf("cache hits went from %v to %v over two repeated reads, want at least 2 more", hits, got)
 	}
 	b.changeBehindTheService(t, p.ID, "Changed behind the cache")
+	settle(t, b)
 	if got := b.mustGet(t, anonymous, p.ID); got.Title != "Shared lamp" {
 		t.Fatalf("detail %q, want the cached %q: the read did not come from the cache", got.Title, "Shared lamp")
 	}
@@ -66,6 +78,7 @@ func TestTwoInstancesSeeEachOthersWrites(t *testing.T) {
 
 	t.Run("an update on a is the next read on b", func(t *testing.T) {
 		a.mustPatch(t, seller, p.ID, 2, map[string]any{"title": "Updated lamp", "price": price(2999, "EUR"), "attributes": map[string]any{"colour": "blue"}})
+		settle(t, a)
 		got := b.mustGet(t, anonymous, p.ID)
 		if got.Title != "Updated lamp" || got.Version != 3 || got.Price.Amount != 2999 {
 			t.Errorf("b reads %+v, want a's update at version 3", got)
@@ -81,6 +94,7 @@ func TestTwoInstancesSeeEachOthersWrites(t *testing.T) {
 	})
 	t.Run("a product created on a is listed on b", func(t *testing.T) {
 		q := a.mustCreate(t, seller, productOf("shared", map[string]any{"title": "Second lamp"}))
+		settle(t, a)
 		if got := titles(b.mustList(t, anonymous, listing).Items); !slices.Equal(got, []string{"Second lamp", "Updated lamp"}) {
 			t.Errorf("b lists %v", got)
 		}
@@ -88,6 +102,7 @@ func TestTwoInstancesSeeEachOthersWrites(t *testing.T) {
 	})
 	t.Run("a product archived on a is gone on b", func(t *testing.T) {
 		a.mustArchive(t, seller, p.ID, 3)
+		settle(t, a)
 		b.do(t, anonymous, "GET", "/v1/products/"+p.ID, nil).wantProblem(t, http.StatusNotFound, "product_not_found")
 		if got := b.mustGet(t, seller, p.ID); got.Status != "archived" {
 			t.Errorf("its seller reads status %q on b", got.Status)
