@@ -13,7 +13,7 @@ run: services
 	$(GO) run ./cmd/marketplace serve
 
 ## test: run every test, with the race detector, against the local servers
-test: services
+test: services tools
 	@unformatted=$$(gofmt -l .); if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) test -race -count=1 $(TESTARGS) ./...
@@ -29,6 +29,12 @@ migrate: services
 ## services: start PostgreSQL, Redis and RabbitMQ if they are not running
 services:
 	@./scripts/local-services.sh
+
+## tools: install the test tools this machine lacks (stripe-mock, the Stripe API mock)
+.PHONY: tools
+tools:
+	@command -v stripe-mock >/dev/null 2>&1 || [ -x "$$($(GO) env GOPATH | cut -d: -f1)/bin/stripe-mock" ] || \
+		$(GO) install github.com/stripe/stripe-mock@v0.203.0
 
 ## vet / fmt: static checks
 vet:

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/marketplace-go/marketplace/internal/orders/ordersrv"
 	"github.com/marketplace-go/marketplace/internal/platform/observability"
 	"github.com/marketplace-go/marketplace/internal/users/usersrv"
 )
@@ -24,6 +25,9 @@ func migrate(ctx context.Context, args []string, getenv func(string) (string, bo
 	}
 	log := observability.NewLogger(out, cfg.LogLevel)
 	if err := usersrv.Migrate(ctx, cfg.Users, log); err != nil {
+		return err
+	}
+	if err := ordersrv.Migrate(ctx, cfg.Orders, log); err != nil {
 		return err
 	}
 	log.Info("migrations applied")

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/marketplace-go/marketplace/internal/orders/ordersrv"
 	"github.com/marketplace-go/marketplace/internal/platform/config"
 	"github.com/marketplace-go/marketplace/internal/products/productsrv"
 	"github.com/marketplace-go/marketplace/internal/users/usersrv"
@@ -19,6 +20,10 @@ type rootConfig struct {
 	ShutdownDelay   time.Duration
 	Users           usersrv.Config
 	Products        productsrv.Config
+	Orders          ordersrv.Config
+	// derived lists the URLs between services that were not configured:
+	// in one process they point at the listeners actually bound.
+	derived map[string]bool
 }
 
 func loadConfig(getenv func(string) (string, bool)) (rootConfig, error) {
@@ -40,14 +45,31 @@ func loadConfig(getenv func(string) (string, bool)) (rootConfig, error) {
 		Audience:       e.String("AUTH_AUDIENCE", "marketplace"),
 	}
 	c.Users = usersrv.LoadConfig(e, shared)
+	jwks := e.URL("AUTH_JWKS_URL", "http://localhost:8081/.well-known/jwks.json", "http", "https")
+	amqpURL := e.URL("RABBITMQ_URL", "amqp://guest:guest@localhost:5672/", "amqp", "amqps")
 	c.Products = productsrv.LoadConfig(e, productsrv.Shared{
 		DataDir:  shared.DataDir,
 		Issuer:   shared.Issuer,
 		Audience: shared.Audience,
-		JWKSURL:  e.URL("AUTH_JWKS_URL", "http://localhost:8081/.well-known/jwks.json", "http", "https"),
+		JWKSURL:  jwks,
 		RedisURL: e.URL("REDIS_URL", "redis://localhost:6379/0", "redis", "rediss"),
-		AMQPURL:  e.URL("RABBITMQ_URL", "amqp://guest:guest@localhost:5672/", "amqp", "amqps"),
+		AMQPURL:  amqpURL,
 	})
+	c.Orders = ordersrv.LoadConfig(e, ordersrv.Shared{
+		PostgresURL: shared.PostgresURL,
+		Migrate:     shared.Migrate,
+		Issuer:      shared.Issuer,
+		Audience:    shared.Audience,
+		JWKSURL:     jwks,
+		AMQPURL:     amqpURL,
+		ProductsURL: e.URL("ORDERS_PRODUCTS_URL", "http://localhost:8082", "http", "https"),
+	})
+	c.derived = map[string]bool{}
+	for _, name := range []string{"AUTH_JWKS_URL", "ORDERS_PRODUCTS_URL"} {
+		if _, set := getenv(name); !set {
+			c.derived[name] = true
+		}
+	}
 	if err := e.Err(); err != nil {
 		return c, fmt.Errorf("configuration: %w", err)
 	}

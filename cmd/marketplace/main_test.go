@@ -15,6 +15,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/marketplace-go/marketplace/internal/platform/events/eventstest"
 	"github.com/marketplace-go/marketplace/internal/platform/pg/pgtest"
 )
 
@@ -28,7 +29,9 @@ func testEnv(t *testing.T, extra map[string]string) func(string) (string, bool) 
 		t.Fatal(err)
 	}
 	u.Path = "/" + name
-	t.Cleanup(func() { dropDatabase(t, name) })
+	orders := *u
+	orders.Path = "/" + name + "_orders"
+	t.Cleanup(func() { dropDatabase(t, name); dropDatabase(t, name+"_orders") })
 	env := map[string]string{
 		"USERS_DATABASE_URL":      u.String(),
 		"DATA_DIR":                t.TempDir(),
@@ -37,6 +40,9 @@ func testEnv(t *testing.T, extra map[string]string) func(string) (string, bool) 
 		"LOG_LEVEL":               "warn",
 		"PRODUCTS_ADDR":           "127.0.0.1:0",
 		"PRODUCTS_CACHE_PREFIX":   name + ":",
+		"ORDERS_ADDR":             "127.0.0.1:0",
+		"ORDERS_DATABASE_URL":     orders.String(),
+		"RABBITMQ_URL":            eventstest.NewVhost(t),
 	}
 	for k, v := range extra {
 		env[k] = v

@@ -7,11 +7,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/netip"
 	"slices"
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/marketplace-go/marketplace/internal/orders/ordersrv"
 	"github.com/marketplace-go/marketplace/internal/platform/observability"
 	"github.com/marketplace-go/marketplace/internal/platform/server"
 	"github.com/marketplace-go/marketplace/internal/products/productsrv"
@@ -19,7 +22,8 @@ import (
 )
 
 // targets are the services serve can run; "all" means every one of them.
-var targets = []string{"products", "users"}
+// They start in this order, each before those that call it.
+var targets = []string{"users", "products", "orders"}
 
 func serve(ctx context.Context, args []string, getenv func(string) (string, bool), out io.Writer, ready func(map[string]string)) error {
 	cfg, err := loadConfig(getenv)
@@ -31,11 +35,13 @@ func serve(ctx context.Context, args []string, getenv func(string) (string, bool
 	target := fs.String("target", "all", "services to run: all, or a comma-separated list of "+strings.Join(targets, ", "))
 	fs.StringVar(&cfg.Users.Addr, "users-addr", cfg.Users.Addr, "listen address of the users service (USERS_ADDR)")
 	fs.StringVar(&cfg.Products.Addr, "products-addr", cfg.Products.Addr, "listen address of the products service (PRODUCTS_ADDR)")
+	fs.StringVar(&cfg.Orders.Addr, "orders-addr", cfg.Orders.Addr, "listen address of the orders service (ORDERS_ADDR)")
 	noMigrate := fs.Bool("no-migrate", !cfg.Users.Migrate, "do not apply migrations on start (MIGRATE_ON_START=false)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	cfg.Users.Migrate = !*noMigrate
+	cfg.Orders.Migrate = !*noMigrate
 	chosen, err := parseTargets(*target)
 	if err != nil {
 		return err
@@ -55,20 +61,27 @@ func serve(ctx context.Context, args []string, getenv func(string) (string, bool
 }
 
 func parseTargets(s string) ([]string, error) {
-	var chosen []string
+	want := map[string]bool{}
 	for _, t := range strings.Split(s, ",") {
 		t = strings.TrimSpace(t)
 		switch {
 		case t == "all":
-			chosen = append(chosen, targets...)
+			for _, name := range targets {
+				want[name] = true
+			}
 		case slices.Contains(targets, t):
-			chosen = append(chosen, t)
+			want[t] = true
 		default:
 			return nil, fmt.Errorf("--target: unknown service %q (want all or %s)", t, strings.Join(targets, ", "))
 		}
 	}
-	slices.Sort(chosen)
-	return slices.Compact(chosen), nil
+	var chosen []string
+	for _, name := range targets {
+		if want[name] {
+			chosen = append(chosen, name)
+		}
+	}
+	return chosen, nil
 }
 
 // startModules builds each chosen service and binds its listener. On error
@@ -93,6 +106,7 @@ func startModules(ctx context.Context, cfg rootConfig, chosen []string, log *slo
 			return fail(err)
 		}
 		addrs[name] = addr.String()
+		cfg.pointAt(name, addr)
 	}
 	return addrs, nil
 }
@@ -111,6 +125,40 @@ func buildModule(ctx context.Context, cfg rootConfig, name string, log *slog.Log
 			return server.Module{}, err
 		}
 		return u.Module(cfg.Users.Addr), nil
+	case "orders":
+		o, err := ordersrv.New(ctx, cfg.Orders, log, reg, nil)
+		if err != nil {
+			return server.Module{}, err
+		}
+		return o.Module(cfg.Orders.Addr), nil
 	}
 	return server.Module{}, errors.New("unknown module " + name)
+}
+
+// pointAt makes the URLs other services use to reach the one just bound
+// point at its listener, unless they were configured: in one process a
+// service finds the others wherever they listen (port 0 included).
+func (c *rootConfig) pointAt(name string, addr net.Addr) {
+	base := "http://" + loopback(addr)
+	switch name {
+	case "users":
+		if c.derived["AUTH_JWKS_URL"] {
+			c.Products.JWKSURL = base + "/.well-known/jwks.json"
+			c.Orders.JWKSURL = c.Products.JWKSURL
+		}
+	case "products":
+		if c.derived["ORDERS_PRODUCTS_URL"] {
+			c.Orders.ProductsURL = base
+		}
+	}
+}
+
+// loopback turns a listener's address into one to dial: an unspecified
+// host (":8081" binds every interface) becomes the loopback address.
+func loopback(addr net.Addr) string {
+	ap, err := netip.ParseAddrPort(addr.String())
+	if err != nil || !ap.Addr().IsUnspecified() {
+		return addr.String()
+	}
+	return netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), ap.Port()).String()
 }

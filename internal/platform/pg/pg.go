@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -112,4 +113,17 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, fsys fs.FS, log *slog.Logg
 		log.InfoContext(ctx, "migration applied", "database", pool.Config().ConnConfig.Database, "migration", r.Source.Path)
 	}
 	return nil
+}
+
+// WithDatabase returns the PostgreSQL URL u pointing at database name, so
+// that one server URL gives each service its own database.
+func WithDatabase(u, name string) string {
+	base, query, _ := strings.Cut(u, "?")
+	if i := strings.LastIndex(base, "/"); i > len("postgres://") {
+		base = base[:i]
+	}
+	if query != "" {
+		return base + "/" + name + "?" + query
+	}
+	return base + "/" + name
 }

@@ -1,0 +1,46 @@
+package orders
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/marketplace-go/marketplace/internal/platform/errs"
+)
+
+// Errors a Store reports; the service turns them into errs values.
+var (
+	// ErrNotFound is a missing row.
+	ErrNotFound = errors.New("not found")
+	// ErrInsufficientStock is a reservation that would take more than is
+	// available.
+	ErrInsufficientStock = errors.New("insufficient stock")
+	// ErrBelowReserved is a stock level lower than what orders hold.
+	ErrBelowReserved = errors.New("stock below reserved")
+)
+
+// Errors the service returns, mapped to HTTP in one place by httpx.
+var (
+	errOrderNotFound    = errs.New(errs.NotFound, "order_not_found", "no such order")
+	errSubOrderNotFound = errs.New(errs.NotFound, "sub_order_not_found", "no such sub-order")
+	errProductNotFound  = errs.New(errs.NotFound, "product_not_found", "no such product")
+	errEmptyCart        = errs.New(errs.Unprocessable, "empty_order", "the cart is empty and no items were given")
+	errMixedCurrencies  = errs.New(errs.Unprocessable, "mixed_currencies", "one order takes one currency; check out each currency on its own")
+	errSellerOnly       = errs.New(errs.Forbidden, "seller_only", "only sellers may manage stock")
+	errReservationGone  = errs.New(errs.Conflict, "reservation_expired", "the stock held for this order was released; check out again")
+	errPaymentRunning   = errs.New(errs.Conflict, "payment_in_progress", "a payment for this order is being processed; read the order again shortly")
+	errAlreadyShipped   = errs.New(errs.Conflict, "already_shipped", "an order cannot be cancelled once a sub-order has shipped")
+	errBelowReserved    = errs.New(errs.Conflict, "stock_below_reserved", "on_hand cannot go below what unpaid orders hold")
+	errPaymentMethod    = errs.Validation(map[string]string{"payment_method": "was refused by the payment provider"})
+)
+
+func errUnavailable(productID string) error {
+	return errs.New(errs.Conflict, "insufficient_stock", "not enough of product %s is available", productID)
+}
+
+func errNotForSale(productID string) error {
+	return &errs.Error{Kind: errs.Unprocessable, Code: "product_unavailable",
+		Message: fmt.Sprintf("product %s is not for sale", productID)}
+}
+
+// ErrCartFull is a cart line that would go past the cap on lines.
+var ErrCartFull = errs.New(errs.Unprocessable, "cart_full", "a cart holds at most 100 products")

@@ -1,0 +1,182 @@
+package orderapi
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/marketplace-go/marketplace/internal/orders"
+	"github.com/marketplace-go/marketplace/internal/platform/auth"
+	"github.com/marketplace-go/marketplace/internal/platform/httpx"
+)
+
+func (a *API) cart(w http.ResponseWriter, r *http.Request, c auth.Claims) {
+	cart, err := a.svc.Cart(r.Context(), c)
+	a.reply(w, r, http.StatusOK, cart, err)
+}
+
+func (a *API) clearCart(w http.ResponseWriter, r *http.Request, c auth.Claims) {
+	if err := a.svc.ClearCart(r.Context(), c); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (a *API) setCartItem(w http.ResponseWriter, r *http.Request, c auth.Claims) {
+	var body struct {
+		Quantity int `json:"quantity"`
+	}
+	if err := httpx.Decode(w, r, &body, maxBody); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	cart, err := a.svc.SetCartItem(r.Context(), c, r.PathValue("product_id"), body.Quantity)
+	a.reply(w, r, http.StatusOK, cart, err)
+}
+
+func (a *API) removeCartItem(w http.ResponseWriter, r *http.Request, c auth.Claims) {
+	cart, err := a.svc.RemoveCartItem(r.Context(), c, r.PathValue("product_id"))
+	a.reply(w, r, http.StatusOK, cart, err)
+}
+
+func (a *API) checkout(w http.ResponseWriter, r *http.Request, c auth.Claims) {
+	a.idempotent(w, r, c, "checkout", func(w http.ResponseWriter, r *http.Request, key string) {
+		var body struct {
+			Items *[]orders.Item `json:"items"`
+		}
+		if r.ContentLength != 0 {
+			if err := httpx.Decode(w, r, &body, maxBody); err != nil {
+				a.fail(w, r, err)
+				return
+			}
+		}
+		req := orders.CheckoutRequest{IdempotencyKey: key}
+		if body.Items != nil {
+			req.Items = *body.Items
+			if req.Items == nil {
+				req.Items = []orders.Item{} // "items": null asks for nothing, not for the cart
+			}
+		}
+		o, err := a.svc.Checkout(r.Context(), c, req)
+		if err != nil {
+			a.fail(w, r, err)
+			return
+		}
+		w.Header().Set("Location", "/v1/orders/"+o.ID)
+		httpx.JSON(w, http.StatusCreated, o)
+	})
+}
+
+func (a *API) listOrders(w http.ResponseWriter, r *http.Request, c auth.Claims) {
+	after, limit, all, err := pageParams(r)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	list, err := a.svc.Orders(r.Context(), c, all, after, limit)
+	a.reply(w, r, http.StatusOK, newPage(list, limit, func(o orders.Order) (time.Time, string) { return o.CreatedAt, o.ID }), err)
+}
+
+func (a *API) order(w http.ResponseWriter, r *http.Request, c auth.Claims) {
+	o, err := a.svc.Order(r.Context(), c, r.PathValue("id"))
+	a.reply(w, r, http.StatusOK, o, err)
+}
+
+// pay answers 200 with the order once the provider's answer is recorded
+// (paid or payment_failed), and 202 while it is not known yet.
+func (a *API) pay(w http.ResponseWriter, r *http.Request, c auth.Claims) {
+	a.idempotent(w, r, c, "pay:"+r.PathValue("id"), func(w http.ResponseWriter, r *http.Request, _ string) {
+		var body struct {
+			PaymentMethod string `json:"payment_method"`
+		}
+		if err := httpx.Decode(w, r, &body, maxBody); err != nil {
+			a.fail(w, r, err)
+			return
+		}
+		o, err := a.svc.Pay(r.Context(), c, r.PathValue("id"), body.PaymentMethod)
+		status := http.StatusOK
+		if err == nil && o.Status == orders.PendingPayment {
+			status = http.StatusAccepted
+		}
+		a.reply(w, r, status, o, err)
+	})
+}
+
+func (a *API) cancel(w http.ResponseWriter, r *http.Request, c auth.Claims) {
+	var body struct {
+		Reason string `json:"reason"`
+	}
+	if r.ContentLength != 0 {
+		if err := httpx.Decode(w, r, &body, maxBody); err != nil {
+			a.fail(w, r, err)
+			return
+		}
+	}
+	o, err := a.svc.Cancel(r.Context(), c, r.PathValue("id"), body.Reason)
+	a.reply(w, r, http.StatusOK, o, err)
+}
+
+func (a *API) listSubOrders(w http.ResponseWriter, r *http.Request, c auth.Claims) {
+	after, limit, all, err := pageParams(r)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	list, err := a.svc.SubOrders(r.Context(), c, all, after, limit)
+	a.reply(w, r, http.StatusOK, newPage(list, limit, func(s orders.SubOrder) (time.Time, string) { return s.CreatedAt, s.ID }), err)
+}
+
+func (a *API) subOrder(w http.ResponseWriter, r *http.Request, c auth.Claims) {
+	s, err := a.svc.SubOrder(r.Context(), c, r.PathValue("id"))
+	a.reply(w, r, http.StatusOK, s, err)
+}
+
+func (a *API) ship(w http.ResponseWriter, r *http.Request, c auth.Claims) {
+	var body struct {
+		TrackingNumber string `json:"tracking_number"`
+	}
+	if err := httpx.Decode(w, r, &body, maxBody); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	s, err := a.svc.Ship(r.Context(), c, r.PathValue("id"), body.TrackingNumber)
+	a.reply(w, r, http.StatusOK, s, err)
+}
+
+func (a *API) deliver(w http.ResponseWriter, r *http.Request, c auth.Claims) {
+	s, err := a.svc.Deliver(r.Context(), c, r.PathValue("id"))
+	a.reply(w, r, http.StatusOK, s, err)
+}
+
+func (a *API) stock(w http.ResponseWriter, r *http.Request, c auth.Claims) {
+	st, err := a.svc.Stock(r.Context(), c, r.PathValue("product_id"))
+	a.reply(w, r, http.StatusOK, st, err)
+}
+
+func (a *API) setStock(w http.ResponseWriter, r *http.Request, c auth.Claims) {
+	var body struct {
+		OnHand httpx.Optional[int64] `json:"on_hand"`
+	}
+	if err := httpx.Decode(w, r, &body, maxBody); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	if !body.OnHand.Set || body.OnHand.Null {
+		a.fail(w, r, fieldRequired("on_hand"))
+		return
+	}
+	st, err := a.svc.SetStock(r.Context(), c, r.PathValue("product_id"), body.OnHand.Value)
+	a.reply(w, r, http.StatusOK, st, err)
+}
+
+func (a *API) adjustStock(w http.ResponseWriter, r *http.Request, c auth.Claims) {
+	var body struct {
+		Delta int64 `json:"delta"`
+	}
+	if err := httpx.Decode(w, r, &body, maxBody); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	st, err := a.svc.AdjustStock(r.Context(), c, r.PathValue("product_id"), body.Delta)
+	a.reply(w, r, http.StatusOK, st, err)
+}

@@ -1,0 +1,217 @@
+// Package orderdb is the PostgreSQL store of the orders service.
+package orderdb
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/marketplace-go/marketplace/internal/orders"
+	"github.com/marketplace-go/marketplace/internal/platform/outbox"
+)
+
+// Store implements orders.Store.
+type Store struct {
+	pool *pgxpool.Pool
+}
+
+var _ orders.Store = (*Store)(nil)
+
+// New returns a store over pool.
+func New(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
+
+// Pool is the store's connection pool, for the outbox relay.
+func (s *Store) Pool() *pgxpool.Pool { return s.pool }
+
+// InTx runs fn in a read-committed transaction. Row locks, taken in a
+// fixed order (orders before stock, stock by product id), keep concurrent
+// transactions from deadlocking.
+func (s *Store) InTx(ctx context.Context, fn func(orders.Tx) error) error {
+	return pgx.BeginFunc(ctx, s.pool, func(t pgx.Tx) error { return fn(&tx{t}) })
+}
+
+// querier is what pool and transaction have in common.
+type querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+}
+
+const productColumns = `p.id, p.seller_id, p.title, p.price, p.currency, p.status, p.version`
+
+func scanProduct(row pgx.Row, extra ...any) (orders.Product, error) {
+	var p orders.Product
+	err := row.Scan(append([]any{&p.ID, &p.SellerID, &p.Title, &p.Price.Amount, &p.Price.Currency, &p.Status, &p.Version}, extra...)...)
+	return p, err
+}
+
+// Products returns the projection's copies of the products asked for.
+func (s *Store) Products(ctx context.Context, ids []string) (map[string]orders.Product, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+productColumns+` FROM products p WHERE p.id = ANY($1::uuid[])`, ids)
+	if err != nil {
+		return nil, fmt.Errorf("select products: %w", err)
+	}
+	defer rows.Close()
+	out := make(map[string]orders.Product, len(ids))
+	for rows.Next() {
+		p, err := scanProduct(rows)
+		if err != nil {
+			return nil, fmt.Errorf("scan product: %w", err)
+		}
+		out[p.ID] = p
+	}
+	return out, rows.Err()
+}
+
+// inboxConsumer names the product events' consumer in the inbox.
+const inboxConsumer = "orders.products"
+
+// SaveProduct stores p unless the copy held is as new or newer.
+func (s *Store) SaveProduct(ctx context.Context, p orders.Product, eventID string) (bool, error) {
+	saved := false
+	err := pgx.BeginFunc(ctx, s.pool, func(t pgx.Tx) error {
+		if eventID != "" {
+			seen, err := outbox.Seen(ctx, t, inboxConsumer, eventID)
+			if err != nil || seen {
+				return err
+			}
+		}
+		tag, err := t.Exec(ctx, `INSERT INTO products (id, seller_id, title, price, currency, status, version)
+			VALUES ($1, $2, $3, $4, $5, $6, $7)
+			ON CONFLICT (id) DO UPDATE SET seller_id = EXCLUDED.seller_id, title = EXCLUDED.title, price = EXCLUDED.price,
+				currency = EXCLUDED.currency, status = EXCLUDED.status, version = EXCLUDED.version, synced_at = now()
+			WHERE products.version < EXCLUDED.version`,
+			p.ID, p.SellerID, p.Title, p.Price.Amount, p.Price.Currency, p.Status, p.Version)
+		if err != nil {
+			return fmt.Errorf("upsert product: %w", err)
+		}
+		saved = tag.RowsAffected() == 1
+		return nil
+	})
+	return saved, err
+}
+
+const stockColumns = `product_id, on_hand, reserved, on_hand - reserved, updated_at`
+
+func scanStock(row pgx.Row) (orders.Stock, error) {
+	var st orders.Stock
+	err := row.Scan(&st.ProductID, &st.OnHand, &st.Reserved, &st.Available, &st.UpdatedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return st, orders.ErrNotFound
+	}
+	return st, err
+}
+
+// Stock returns a product's inventory.
+func (s *Store) Stock(ctx context.Context, productID string) (orders.Stock, error) {
+	return scanStock(s.pool.QueryRow(ctx, `SELECT `+stockColumns+` FROM stock WHERE product_id = $1`, productID))
+}
+
+// maxCartLines caps a cart, so that a cart (and the order made from it)
+// stays a sensible size.
+const maxCartLines = 100
+
+// Cart returns a buyer's cart, oldest line first.
+func (s *Store) Cart(ctx context.Context, buyerID string) ([]orders.CartLine, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+productColumns+`, c.quantity, coalesce(st.on_hand - st.reserved, 0)
+		FROM cart_items c JOIN products p ON p.id = c.product_id LEFT JOIN stock st ON st.product_id = c.product_id
+		WHERE c.buyer_id = $1 ORDER BY c.added_at, c.product_id`, buyerID)
+	if err != nil {
+		return nil, fmt.Errorf("select cart: %w", err)
+	}
+	defer rows.Close()
+	lines := []orders.CartLine{}
+	for rows.Next() {
+		var l orders.CartLine
+		if l.Product, err = scanProduct(rows, &l.Quantity, &l.Available); err != nil {
+			return nil, fmt.Errorf("scan cart line: %w", err)
+		}
+		lines = append(lines, l)
+	}
+	return lines, rows.Err()
+}
+
+// SetCartItem adds or changes a cart line; a full cart gives
+// orders.ErrCartFull.
+func (s *Store) SetCartItem(ctx context.Context, buyerID, productID string, quantity int) error {
+	tag, err := s.pool.Exec(ctx, `INSERT INTO cart_items (buyer_id, product_id, quantity)
+		SELECT $1, $2, $3 WHERE (SELECT count(*) FROM cart_items WHERE buyer_id = $1 AND product_id <> $2) < $4
+		ON CONFLICT (buyer_id, product_id) DO UPDATE SET quantity = EXCLUDED.quantity`, buyerID, productID, quantity, maxCartLines)
+	if err != nil {
+		return fmt.Errorf("upsert cart item: %w", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return orders.ErrCartFull
+	}
+	return nil
+}
+
+// RemoveCartItem deletes a cart line.
+func (s *Store) RemoveCartItem(ctx context.Context, buyerID, productID string) error {
+	_, err := s.pool.Exec(ctx, `DELETE FROM cart_items WHERE buyer_id = $1 AND product_id = $2`, buyerID, productID)
+	return err
+}
+
+// ClearCart deletes every line of a cart.
+func (s *Store) ClearCart(ctx context.Context, buyerID string) error {
+	_, err := s.pool.Exec(ctx, `DELETE FROM cart_items WHERE buyer_id = $1`, buyerID)
+	return err
+}
+
+// ExpiredOrders returns unpaid orders past their reservation with no
+// charge in flight.
+func (s *Store) ExpiredOrders(ctx context.Context, now time.Time, limit int) ([]string, error) {
+	rows, err := s.pool.Query(ctx, `SELECT o.id FROM orders o
+		WHERE o.status = 'pending_payment' AND o.reserved_until < $1
+		AND NOT EXISTS (SELECT 1 FROM payments p WHERE p.order_id = o.id AND p.status = 'processing')
+		ORDER BY o.reserved_until LIMIT $2`, now, limit)
+	if err != nil {
+		return nil, fmt.Errorf("select expired orders: %w", err)
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[string])
+}
+
+// UnresolvedPayments returns charges and refunds left without an outcome.
+func (s *Store) UnresolvedPayments(ctx context.Context, before time.Time, limit int) ([]orders.Payment, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+paymentColumns+` FROM payments
+		WHERE (status = 'processing' OR refund_status = 'pending') AND updated_at < $1 ORDER BY updated_at LIMIT $2`, before, limit)
+	if err != nil {
+		return nil, fmt.Errorf("select unresolved payments: %w", err)
+	}
+	defer rows.Close()
+	var out []orders.Payment
+	for rows.Next() {
+		p, err := scanPayment(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, rows.Err()
+}
+
+const paymentColumns = `order_id, provider, charge_key, payment_method, amount, currency, status, coalesce(charge_id, ''),
+	coalesce(decline_reason, ''), attempts, coalesce(refund_status, ''), coalesce(refund_id, ''), updated_at`
+
+func scanPayment(row pgx.Row) (orders.Payment, error) {
+	var p orders.Payment
+	err := row.Scan(&p.OrderID, &p.Provider, &p.ChargeKey, &p.PaymentMethod, &p.Amount.Amount, &p.Amount.Currency, &p.Status,
+		&p.ChargeID, &p.DeclineReason, &p.Attempts, &p.RefundStatus, &p.RefundID, &p.UpdatedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return p, orders.ErrNotFound
+	}
+	if err != nil {
+		return p, fmt.Errorf("scan payment: %w", err)
+	}
+	return p, nil
+}
+
+func isCheckViolation(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "23514"
+}

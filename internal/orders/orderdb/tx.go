@@ -1,0 +1,187 @@
+package orderdb
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/marketplace-go/marketplace/internal/orders"
+	"github.com/marketplace-go/marketplace/internal/platform/events"
+	"github.com/marketplace-go/marketplace/internal/platform/outbox"
+)
+
+// tx implements orders.Tx.
+type tx struct{ pgx.Tx }
+
+func (t *tx) SetStock(ctx context.Context, productID string, onHand int64) (orders.Stock, error) {
+	return t.stockChange(ctx, `INSERT INTO stock (product_id, on_hand) VALUES ($1, $2)
+		ON CONFLICT (product_id) DO UPDATE SET on_hand = EXCLUDED.on_hand, updated_at = now()
+		RETURNING `+stockColumns, productID, onHand)
+}
+
+func (t *tx) AdjustStock(ctx context.Context, productID string, delta int64) (orders.Stock, error) {
+	return t.stockChange(ctx, `INSERT INTO stock (product_id, on_hand) VALUES ($1, $2)
+		ON CONFLICT (product_id) DO UPDATE SET on_hand = stock.on_hand + EXCLUDED.on_hand, updated_at = now()
+		RETURNING `+stockColumns, productID, delta)
+}
+
+func (t *tx) stockChange(ctx context.Context, sql string, args ...any) (orders.Stock, error) {
+	st, err := scanStock(t.QueryRow(ctx, sql, args...))
+	if isCheckViolation(err) {
+		return st, orders.ErrBelowReserved
+	}
+	if err != nil {
+		return st, fmt.Errorf("change stock: %w", err)
+	}
+	return st, nil
+}
+
+// sorted returns items in product order: every transaction locks stock
+// rows in that order, so two can never wait on each other.
+func sorted(items []orders.Item) []orders.Item {
+	s := slices.Clone(items)
+	slices.SortFunc(s, func(a, b orders.Item) int { return cmp.Compare(a.ProductID, b.ProductID) })
+	return s
+}
+
+// Reserve holds stock with one conditional update per product, sent in
+// one round trip: a row whose available units are too few is not
+// updated, and the whole transaction is rolled back.
+func (t *tx) Reserve(ctx context.Context, items []orders.Item) error {
+	items = sorted(items)
+	b := &pgx.Batch{}
+	for _, it := range items {
+		b.Queue(`UPDATE stock SET reserved = reserved + $2, updated_at = now() WHERE product_id = $1 AND on_hand - reserved >= $2`,
+			it.ProductID, it.Quantity)
+	}
+	br := t.SendBatch(ctx, b)
+	defer br.Close()
+	for _, it := range items {
+		tag, err := br.Exec()
+		if err != nil {
+			return fmt.Errorf("reserve stock: %w", err)
+		}
+		if tag.RowsAffected() == 0 {
+			return &orders.InsufficientStockError{ProductID: it.ProductID}
+		}
+	}
+	return br.Close()
+}
+
+func (t *tx) Release(ctx context.Context, items []orders.Item) error {
+	return t.eachStock(ctx, items, `UPDATE stock SET reserved = reserved - $2, updated_at = now() WHERE product_id = $1`)
+}
+
+func (t *tx) Consume(ctx context.Context, items []orders.Item) error {
+	return t.eachStock(ctx, items, `UPDATE stock SET on_hand = on_hand - $2, reserved = reserved - $2, updated_at = now() WHERE product_id = $1`)
+}
+
+func (t *tx) Restock(ctx context.Context, items []orders.Item) error {
+	return t.eachStock(ctx, items, `UPDATE stock SET on_hand = on_hand + $2, updated_at = now() WHERE product_id = $1`)
+}
+
+func (t *tx) eachStock(ctx context.Context, items []orders.Item, sql string) error {
+	items = sorted(items)
+	b := &pgx.Batch{}
+	for _, it := range items {
+		b.Queue(sql, it.ProductID, it.Quantity)
+	}
+	if err := t.SendBatch(ctx, b).Close(); err != nil {
+		return fmt.Errorf("update stock: %w", err)
+	}
+	return nil
+}
+
+func (t *tx) CreateOrder(ctx context.Context, o orders.Order, idempotencyKey string) error {
+	b := &pgx.Batch{}
+	b.Queue(`INSERT INTO orders (id, buyer_id, status, currency, total, version, reserved_until, created_at, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+		o.ID, o.BuyerID, o.Status, o.Total.Currency, o.Total.Amount, o.Version, o.ReservedUntil, o.CreatedAt, o.UpdatedAt)
+	for _, s := range o.SubOrders {
+		b.Queue(`INSERT INTO sub_orders (id, order_id, seller_id, status, subtotal, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+			s.ID, o.ID, s.SellerID, s.Status, s.Subtotal.Amount, s.CreatedAt, s.UpdatedAt)
+		for _, l := range s.Lines {
+			b.Queue(`INSERT INTO order_lines (order_id, sub_order_id, product_id, title, unit_price, quantity) VALUES ($1, $2, $3, $4, $5, $6)`,
+				o.ID, s.ID, l.ProductID, l.Title, l.UnitPrice.Amount, l.Quantity)
+		}
+	}
+	if idempotencyKey != "" {
+		b.Queue(`UPDATE idempotency_keys SET resource_id = $3 WHERE user_id = $1 AND key = $2`, o.BuyerID, idempotencyKey, o.ID)
+	}
+	if err := t.SendBatch(ctx, b).Close(); err != nil {
+		return fmt.Errorf("insert order: %w", err)
+	}
+	return nil
+}
+
+func (t *tx) RemoveFromCart(ctx context.Context, buyerID string, productIDs []string) error {
+	if _, err := t.Exec(ctx, `DELETE FROM cart_items WHERE buyer_id = $1 AND product_id = ANY($2::uuid[])`, buyerID, productIDs); err != nil {
+		return fmt.Errorf("empty cart: %w", err)
+	}
+	return nil
+}
+
+func (t *tx) LockOrder(ctx context.Context, id string) (orders.Order, error) {
+	return loadOrder(ctx, t, id, true)
+}
+
+func (t *tx) OrderOfSubOrder(ctx context.Context, subOrderID string) (string, error) {
+	var id string
+	err := t.QueryRow(ctx, `SELECT order_id FROM sub_orders WHERE id = $1`, subOrderID).Scan(&id)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", orders.ErrNotFound
+	}
+	return id, err
+}
+
+func (t *tx) UpdateOrder(ctx context.Context, o orders.Order) error {
+	b := &pgx.Batch{}
+	b.Queue(`UPDATE orders SET status = $2, version = $3, updated_at = $4 WHERE id = $1`, o.ID, o.Status, o.Version, o.UpdatedAt)
+	for _, s := range o.SubOrders {
+		b.Queue(`UPDATE sub_orders SET status = $2, tracking_number = nullif($3, ''), updated_at = $4 WHERE id = $1`,
+			s.ID, s.Status, s.TrackingNumber, s.UpdatedAt)
+	}
+	if err := t.SendBatch(ctx, b).Close(); err != nil {
+		return fmt.Errorf("update order: %w", err)
+	}
+	return nil
+}
+
+func (t *tx) AddHistory(ctx context.Context, orderID string, changes []orders.Change) error {
+	b := &pgx.Batch{}
+	for _, c := range changes {
+		b.Queue(`INSERT INTO order_history (order_id, sub_order_id, from_status, to_status, actor, reason, at)
+			VALUES ($1, nullif($2, '')::uuid, nullif($3, ''), $4, $5, $6, $7)`, orderID, c.SubOrderID, c.From, c.To, c.Actor, c.Reason, c.At)
+	}
+	if err := t.SendBatch(ctx, b).Close(); err != nil {
+		return fmt.Errorf("insert history: %w", err)
+	}
+	return nil
+}
+
+func (t *tx) AddEvents(ctx context.Context, evs ...events.Event) error {
+	return outbox.Add(ctx, t.Tx, evs...)
+}
+
+func (t *tx) Payment(ctx context.Context, orderID string) (orders.Payment, error) {
+	return scanPayment(t.QueryRow(ctx, `SELECT `+paymentColumns+` FROM payments WHERE order_id = $1`, orderID))
+}
+
+func (t *tx) SavePayment(ctx context.Context, p orders.Payment) error {
+	_, err := t.Exec(ctx, `INSERT INTO payments (order_id, provider, charge_key, payment_method, amount, currency, status,
+			charge_id, decline_reason, attempts, refund_status, refund_id, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, nullif($8, ''), nullif($9, ''), $10, nullif($11, ''), nullif($12, ''), $13)
+		ON CONFLICT (order_id) DO UPDATE SET status = EXCLUDED.status, charge_id = EXCLUDED.charge_id,
+			decline_reason = EXCLUDED.decline_reason, attempts = EXCLUDED.attempts, refund_status = EXCLUDED.refund_status,
+			refund_id = EXCLUDED.refund_id, updated_at = EXCLUDED.updated_at`,
+		p.OrderID, p.Provider, p.ChargeKey, p.PaymentMethod, p.Amount.Amount, p.Amount.Currency, p.Status,
+		p.ChargeID, p.DeclineReason, p.Attempts, p.RefundStatus, p.RefundID, p.UpdatedAt)
+	if err != nil {
+		return fmt.Errorf("save payment: %w", err)
+	}
+	return nil
+}

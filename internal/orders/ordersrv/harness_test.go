@@ -1,0 +1,297 @@
+package ordersrv_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/marketplace-go/marketplace/internal/orders"
+	"github.com/marketplace-go/marketplace/internal/orders/orderdb"
+	"github.com/marketplace-go/marketplace/internal/orders/ordersrv"
+	"github.com/marketplace-go/marketplace/internal/orders/payment"
+	"github.com/marketplace-go/marketplace/internal/platform/auth"
+	"github.com/marketplace-go/marketplace/internal/platform/auth/authtest"
+	"github.com/marketplace-go/marketplace/internal/platform/contracts"
+	"github.com/marketplace-go/marketplace/internal/platform/events"
+	"github.com/marketplace-go/marketplace/internal/platform/events/eventstest"
+	"github.com/marketplace-go/marketplace/internal/platform/httpx/httpxtest"
+	"github.com/marketplace-go/marketplace/internal/platform/observability"
+	"github.com/marketplace-go/marketplace/internal/platform/pg/pgtest"
+	"github.com/marketplace-go/marketplace/internal/platform/server"
+)
+
+type caller = httpxtest.Caller
+
+var anonymous = httpxtest.Anonymous
+
+// world is what one test's instances share: a database, a broker vhost,
+// a token issuer and a catalog.
+type world struct {
+	cfg     ordersrv.Config
+	issuer  *authtest.Issuer
+	catalog *catalogStub
+	pub     *events.Publisher
+}
+
+func newWorld(t *testing.T) *world {
+	t.Helper()
+	dbURL, _ := pgtest.New(t, orderdb.Migrations())
+	vhost := eventstest.NewVhost(t)
+	cat := newCatalogStub(t)
+	issuer := authtest.NewIssuer(t)
+	pub, err := events.NewPublisher(context.Background(), events.Config{URL: vhost, Name: "test-products"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pub.Close() })
+	cfg := ordersrv.Config{
+		Addr:           "127.0.0.1:0",
+		DatabaseURL:    dbURL,
+		ProductsURL:    cat.URL,
+		JWKSURL:        issuer.JWKSURL,
+		Issuer:         authtest.IssuerName,
+		Audience:       authtest.Audience,
+		Events:         events.Config{URL: vhost, Name: "orders-test"},
+		ReservationTTL: 15 * time.Minute,
+		ChargeTimeout:  2 * time.Second,
+		SweepInterval:  100 * time.Millisecond,
+		ResolveGrace:   3 * time.Second,
+		RelayInterval:  100 * time.Millisecond,
+		KeyRetention:   48 * time.Hour,
+		Gateway:        "simulated",
+	}
+	return &world{cfg: cfg, issuer: issuer, catalog: cat, pub: pub}
+}
+
+// testEnv is one running orders instance.
+type testEnv struct {
+	httpxtest.Client
+	*world
+	Orders *ordersrv.Orders
+	stop   func()
+}
+
+// newEnv starts an instance with a fresh world and the simulated gateway.
+func newEnv(t *testing.T) (*testEnv, *payment.Simulated) {
+	t.Helper()
+	gw := payment.NewSimulated(payment.SimulatedConfig{Seed: 1})
+	return newWorld(t).start(t, gw), gw
+}
+
+// start runs an instance of the world's service with gateway gw.
+func (w *world) start(t *testing.T, gw orders.PaymentGateway) *testEnv {
+	t.Helper()
+	return w.startWith(t, w.cfg, gw)
+}
+
+func (w *world) startWith(t *testing.T, cfg ordersrv.Config, gw orders.PaymentGateway) *testEnv {
+	t.Helper()
+	log := slog.New(slog.DiscardHandler)
+	reg := observability.NewRegistry()
+	o, err := ordersrv.New(context.Background(), cfg, log, reg, gw)
+	if err != nil {
+		t.Fatalf("start orders service: %v", err)
+	}
+	srv := server.New(log, reg, 5*time.Second)
+	addr, err := srv.Add(o.Module(cfg.Addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx) }()
+	stop := sync.OnceFunc(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("server shutdown: %v", err)
+		}
+	})
+	t.Cleanup(stop)
+	e := &testEnv{Client: httpxtest.Client{BaseURL: "http://" + addr.String()}, world: w, Orders: o, stop: stop}
+	if cfg.Events.URL == w.cfg.Events.URL {
+		e.waitSubscribed(t)
+	}
+	return e
+}
+
+// waitSubscribed waits until the instance's product consumer has bound its
+// queue: events published before that reach no queue.
+func (e *testEnv) waitSubscribed(t *testing.T) {
+	t.Helper()
+	probe := contracts.ProductV1{ID: uuid.Must(uuid.NewV7()).String(), SellerID: uuid.NewString(), Title: "Probe",
+		Price: 1, Currency: "EUR", Status: "draft", Version: 1}
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		e.publishProduct(t, contracts.ProductCreated, probe)
+		for range 10 {
+			if ps, err := e.Orders.Store.Products(context.Background(), []string{probe.ID}); err == nil && len(ps) == 1 {
+				return
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	t.Fatal("the product consumer did not subscribe within 15s")
+}
+
+// Stop shuts the instance down before the test ends.
+func (e *testEnv) Stop() { e.stop() }
+
+func (w *world) newCaller(t *testing.T, roles ...string) caller {
+	t.Helper()
+	id := uuid.NewString()
+	return caller{ID: id, Token: w.issuer.Token(t, id, roles...)}
+}
+
+func (w *world) buyer(t *testing.T) caller  { return w.newCaller(t, auth.RoleBuyer) }
+func (w *world) seller(t *testing.T) caller { return w.newCaller(t, auth.RoleBuyer, auth.RoleSeller) }
+func (w *world) admin(t *testing.T) caller  { return w.newCaller(t, auth.RoleBuyer, auth.RoleAdmin) }
+
+// publishProduct sends a product event as the products service would.
+func (w *world) publishProduct(t *testing.T, typ string, p contracts.ProductV1) {
+	t.Helper()
+	var data any = contracts.ProductCreatedV1{Product: p}
+	if typ == contracts.ProductUpdated {
+		data = contracts.ProductUpdatedV1{Changed: []string{"title", "price"}, Product: p}
+	}
+	ev, err := events.New(typ, "products", p.ID, p.Version, contracts.ProductEventVersion, data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.pub.Publish(context.Background(), ev); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// product makes an active product of seller's known to the instance (by
+// its event) with onHand units in stock.
+func (e *testEnv) product(t *testing.T, seller caller, price int64, currency string, onHand int64) contracts.ProductV1 {
+	t.Helper()
+	p := contracts.ProductV1{ID: uuid.Must(uuid.NewV7()).String(), SellerID: seller.ID, Title: "Product " + uuid.NewString()[:8],
+		Category: "test", Price: price, Currency: currency, Status: "active", Version: 1, UpdatedAt: time.Now().UTC()}
+	e.publishProduct(t, contracts.ProductCreated, p)
+	e.waitProjection(t, p.ID, p.Version)
+	e.Do(t, seller, "PUT", "/v1/stock/"+p.ID, map[string]any{"on_hand": onHand}).Want(t, http.StatusOK)
+	return p
+}
+
+// waitProjection waits until the projection holds the product at version.
+func (e *testEnv) waitProjection(t *testing.T, id string, version int64) orders.Product {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ps, err := e.Orders.Store.Products(context.Background(), []string{id})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p, ok := ps[id]; ok && p.Version >= version {
+			return p
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("product %s version %d never reached the projection", id, version)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// orderBody is an order as the API returns it.
+type orderBody = orders.Order
+
+type subOrderBody = orders.SubOrder
+
+func item(p contracts.ProductV1, q int) map[string]any {
+	return map[string]any{"product_id": p.ID, "quantity": q}
+}
+
+func (e *testEnv) checkout(t *testing.T, buyer caller, items ...map[string]any) httpxtest.Response {
+	t.Helper()
+	return e.Do(t, buyer, "POST", "/v1/orders", map[string]any{"items": items})
+}
+
+func (e *testEnv) mustCheckout(t *testing.T, buyer caller, items ...map[string]any) orderBody {
+	t.Helper()
+	var o orderBody
+	e.checkout(t, buyer, items...).Want(t, http.StatusCreated).Decode(t, &o)
+	return o
+}
+
+func (e *testEnv) mustPay(t *testing.T, buyer caller, orderID, method string) orderBody {
+	t.Helper()
+	var o orderBody
+	e.Do(t, buyer, "POST", "/v1/orders/"+orderID+"/payment", map[string]any{"payment_method": method}).Want(t, http.StatusOK).Decode(t, &o)
+	return o
+}
+
+func (e *testEnv) mustOrder(t *testing.T, c caller, id string) orderBody {
+	t.Helper()
+	var o orderBody
+	e.Do(t, c, "GET", "/v1/orders/"+id, nil).Want(t, http.StatusOK).Decode(t, &o)
+	return o
+}
+
+func (e *testEnv) stock(t *testing.T, productID string) orders.Stock {
+	t.Helper()
+	st, err := e.Orders.Store.Stock(context.Background(), productID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+// catalogStub stands in for the products service's GET /v1/products/{id},
+// for products the projection has not heard of; it can be made to fail.
+type catalogStub struct {
+	*httptest.Server
+	mu       sync.Mutex
+	products map[string]orders.Product
+	failing  bool
+	calls    int
+}
+
+func newCatalogStub(t *testing.T) *catalogStub {
+	t.Helper()
+	c := &catalogStub{products: map[string]orders.Product{}}
+	c.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		c.calls++
+		if c.failing {
+			http.Error(w, "down", http.StatusServiceUnavailable)
+			return
+		}
+		var id string
+		if _, err := fmt.Sscanf(r.URL.Path, "/v1/products/%s", &id); err != nil {
+			http.NotFound(w, r)
+			return
+		}
+		p, ok := c.products[id]
+		if !ok || p.Status != orders.ProductActive {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(p)
+	}))
+	t.Cleanup(c.Close)
+	return c
+}
+
+func (c *catalogStub) put(p orders.Product) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.products[p.ID] = p
+}
+
+func (c *catalogStub) setFailing(f bool) (calls int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.failing = f
+	return c.calls
+}

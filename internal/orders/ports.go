@@ -1,0 +1,123 @@
+package orders
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/marketplace-go/marketplace/internal/platform/events"
+)
+
+// Store keeps the service's state in its own database. Reads stand alone;
+// every change that must hold together runs in InTx.
+type Store interface {
+	// InTx runs fn in one transaction, committed if fn returns nil.
+	InTx(ctx context.Context, fn func(Tx) error) error
+
+	// Products returns the projection's copies of the products asked for;
+	// missing ones are absent from the map.
+	Products(ctx context.Context, ids []string) (map[string]Product, error)
+	// SaveProduct stores p unless a copy at the same or a newer version is
+	// there. eventID, when set, is recorded in the inbox in the same
+	// transaction, and a repeated event changes nothing.
+	SaveProduct(ctx context.Context, p Product, eventID string) (saved bool, err error)
+
+	Stock(ctx context.Context, productID string) (Stock, error)
+
+	Cart(ctx context.Context, buyerID string) ([]CartLine, error)
+	SetCartItem(ctx context.Context, buyerID, productID string, quantity int) error
+	RemoveCartItem(ctx context.Context, buyerID, productID string) error
+	ClearCart(ctx context.Context, buyerID string) error
+
+	// Order returns an order with its sub-orders, lines, history and payment.
+	Order(ctx context.Context, id string) (Order, error)
+	// SubOrder returns a sub-order with its lines and history.
+	SubOrder(ctx context.Context, id string) (SubOrder, error)
+	// Orders lists orders newest first, with their sub-orders and lines.
+	Orders(ctx context.Context, f OrderFilter) ([]Order, error)
+	// SubOrders lists a seller's sub-orders newest first, with their lines.
+	SubOrders(ctx context.Context, f OrderFilter) ([]SubOrder, error)
+
+	// ExpiredOrders returns unpaid orders whose reservation ran out and
+	// whose payment is not being processed.
+	ExpiredOrders(ctx context.Context, now time.Time, limit int) ([]string, error)
+	// UnresolvedPayments returns charges with no recorded outcome and
+	// refunds not yet made, last touched before the given time.
+	UnresolvedPayments(ctx context.Context, before time.Time, limit int) ([]Payment, error)
+}
+
+// OrderFilter selects a page of orders or sub-orders.
+type OrderFilter struct {
+	// UserID is the buyer (orders) or the seller (sub-orders); empty means
+	// everyone's, for admins.
+	UserID string
+	After  *Cursor
+	Limit  int
+}
+
+// Cursor is the position after the last item of a page.
+type Cursor struct {
+	CreatedAt time.Time
+	ID        string
+}
+
+// Tx is a transaction's view of the store. Every method takes row locks
+// held until the transaction ends.
+type Tx interface {
+	// SetStock sets on_hand, creating the row if needed.
+	SetStock(ctx context.Context, productID string, onHand int64) (Stock, error)
+	// AdjustStock adds delta (which may be negative) to on_hand.
+	AdjustStock(ctx context.Context, productID string, delta int64) (Stock, error)
+	// Reserve holds the quantities for an order, all or nothing, failing
+	// with *InsufficientStockError.
+	Reserve(ctx context.Context, items []Item) error
+	// Release gives back what an unpaid order held.
+	Release(ctx context.Context, items []Item) error
+	// Consume turns a paid order's reservation into a sale: on_hand and
+	// reserved both go down.
+	Consume(ctx context.Context, items []Item) error
+	// Restock puts a cancelled paid order's units back on hand.
+	Restock(ctx context.Context, items []Item) error
+
+	// CreateOrder inserts an order with its sub-orders and lines. A
+	// non-empty idempotency key of the buyer's is linked to it in the same
+	// transaction.
+	CreateOrder(ctx context.Context, o Order, idempotencyKey string) error
+	// RemoveFromCart removes the products from the buyer's cart.
+	RemoveFromCart(ctx context.Context, buyerID string, productIDs []string) error
+	// LockOrder loads an order with its sub-orders and lines and locks it.
+	LockOrder(ctx context.Context, id string) (Order, error)
+	// OrderOfSubOrder returns the id of the order a sub-order belongs to.
+	OrderOfSubOrder(ctx context.Context, subOrderID string) (string, error)
+	// UpdateOrder writes the order's status, version and time, and those
+	// of its sub-orders with their tracking numbers.
+	UpdateOrder(ctx context.Context, o Order) error
+	// AddHistory records status changes.
+	AddHistory(ctx context.Context, orderID string, changes []Change) error
+	// AddEvents puts events in the outbox, to be published after commit.
+	AddEvents(ctx context.Context, evs ...events.Event) error
+
+	// Payment returns an order's payment; lock the order first.
+	Payment(ctx context.Context, orderID string) (Payment, error)
+	// SavePayment inserts or updates an order's payment.
+	SavePayment(ctx context.Context, p Payment) error
+}
+
+// Catalog reads products from the products service, for those the
+// projection has not seen yet.
+type Catalog interface {
+	// Product returns an active product, or ErrNotFound.
+	Product(ctx context.Context, id string) (Product, error)
+}
+
+// InsufficientStockError names the product a reservation failed on.
+type InsufficientStockError struct {
+	ProductID string
+}
+
+func (e *InsufficientStockError) Error() string {
+	return fmt.Sprintf("insufficient stock of product %s", e.ProductID)
+}
+
+// Unwrap makes errors.Is(err, ErrInsufficientStock) hold.
+func (e *InsufficientStockError) Unwrap() error { return ErrInsufficientStock }

@@ -1,0 +1,402 @@
+package orders
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/marketplace-go/marketplace/internal/platform/auth"
+	"github.com/marketplace-go/marketplace/internal/platform/contracts"
+	"github.com/marketplace-go/marketplace/internal/platform/events"
+)
+
+// Config holds the service's business settings.
+type Config struct {
+	// ReservationTTL is how long checkout holds stock for an unpaid order.
+	ReservationTTL time.Duration
+	// ChargeTimeout bounds one call to the payment provider; past it the
+	// outcome is unknown and the payment is resolved in the background.
+	ChargeTimeout time.Duration
+	// Provider names the payment gateway in payment records.
+	Provider string
+}
+
+// Service is the orders business core.
+type Service struct {
+	store    Store
+	catalog  Catalog
+	gateway  PaymentGateway
+	log      *slog.Logger
+	cfg      Config
+	now      func() time.Time
+	onCommit func()
+}
+
+// NewService returns the service.
+func NewService(store Store, catalog Catalog, gateway PaymentGateway, log *slog.Logger, cfg Config) *Service {
+	return &Service{store: store, catalog: catalog, gateway: gateway, log: log, cfg: cfg, now: time.Now, onCommit: func() {}}
+}
+
+// OnEvents registers f, called after every commit that left events in the
+// outbox, so a relay can publish them at once.
+func (s *Service) OnEvents(f func()) { s.onCommit = f }
+
+// SetClock replaces the clock, for tests of expiry.
+func (s *Service) SetClock(now func() time.Time) { s.now = now }
+
+// Limits on what one request may ask for.
+const (
+	maxLines    = 100
+	maxQuantity = 1000
+)
+
+// products returns the products asked for, from the projection or, for
+// those it lacks, from the catalog (stored for next time).
+func (s *Service) products(ctx context.Context, ids []string) (map[string]Product, error) {
+	have, err := s.store.Products(ctx, ids)
+	if err != nil {
+		return nil, fmt.Errorf("load products: %w", err)
+	}
+	for _, id := range ids {
+		if _, ok := have[id]; ok {
+			continue
+		}
+		p, err := s.catalog.Product(ctx, id)
+		if errors.Is(err, ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("fetch product %s: %w", id, err)
+		}
+		if _, err := s.store.SaveProduct(ctx, p, ""); err != nil {
+			return nil, fmt.Errorf("save product %s: %w", id, err)
+		}
+		have[id] = p
+	}
+	return have, nil
+}
+
+func (s *Service) product(ctx context.Context, id string) (Product, error) {
+	if err := checkID("product_id", id); err != nil {
+		return Product{}, errProductNotFound
+	}
+	ps, err := s.products(ctx, []string{id})
+	if err != nil {
+		return Product{}, err
+	}
+	p, ok := ps[id]
+	if !ok {
+		return Product{}, errProductNotFound
+	}
+	return p, nil
+}
+
+// Cart returns the buyer's cart with current prices and availability.
+func (s *Service) Cart(ctx context.Context, c auth.Claims) (Cart, error) {
+	lines, err := s.store.Cart(ctx, c.UserID)
+	if err != nil {
+		return Cart{}, fmt.Errorf("load cart: %w", err)
+	}
+	cart := Cart{Lines: lines, Totals: []Money{}}
+	for i := range cart.Lines {
+		l := &cart.Lines[i]
+		l.Subtotal = Money{Amount: l.Product.Price.Amount * int64(l.Quantity), Currency: l.Product.Price.Currency}
+		j := slices.IndexFunc(cart.Totals, func(m Money) bool { return m.Currency == l.Subtotal.Currency })
+		if j < 0 {
+			cart.Totals = append(cart.Totals, Money{Currency: l.Subtotal.Currency})
+			j = len(cart.Totals) - 1
+		}
+		cart.Totals[j].Amount += l.Subtotal.Amount
+	}
+	return cart, nil
+}
+
+// SetCartItem puts a product in the cart with the given quantity.
+func (s *Service) SetCartItem(ctx context.Context, c auth.Claims, productID string, quantity int) (Cart, error) {
+	if err := checkQuantity("quantity", quantity); err != nil {
+		return Cart{}, err
+	}
+	p, err := s.product(ctx, productID)
+	if err != nil {
+		return Cart{}, err
+	}
+	if p.Status != ProductActive {
+		return Cart{}, errNotForSale(p.ID)
+	}
+	if err := s.store.SetCartItem(ctx, c.UserID, p.ID, quantity); err != nil {
+		return Cart{}, fmt.Errorf("set cart item: %w", err)
+	}
+	return s.Cart(ctx, c)
+}
+
+// RemoveCartItem takes a product out of the cart; removing one that is not
+// there is not an error.
+func (s *Service) RemoveCartItem(ctx context.Context, c auth.Claims, productID string) (Cart, error) {
+	if err := checkID("product_id", productID); err != nil {
+		return Cart{}, errProductNotFound
+	}
+	if err := s.store.RemoveCartItem(ctx, c.UserID, productID); err != nil {
+		return Cart{}, fmt.Errorf("remove cart item: %w", err)
+	}
+	return s.Cart(ctx, c)
+}
+
+// ClearCart empties the cart.
+func (s *Service) ClearCart(ctx context.Context, c auth.Claims) error {
+	if err := s.store.ClearCart(ctx, c.UserID); err != nil {
+		return fmt.Errorf("clear cart: %w", err)
+	}
+	return nil
+}
+
+// Stock returns a product's inventory to its seller or an admin.
+func (s *Service) Stock(ctx context.Context, c auth.Claims, productID string) (Stock, error) {
+	if _, err := s.ownProduct(ctx, c, productID); err != nil {
+		return Stock{}, err
+	}
+	st, err := s.store.Stock(ctx, productID)
+	if errors.Is(err, ErrNotFound) {
+		return Stock{ProductID: productID}, nil
+	}
+	return st, err
+}
+
+// SetStock sets how many units of a product are on hand.
+func (s *Service) SetStock(ctx context.Context, c auth.Claims, productID string, onHand int64) (Stock, error) {
+	if onHand < 0 || onHand > 1_000_000_000 {
+		return Stock{}, fieldError("on_hand", "must be between 0 and 1000000000")
+	}
+	return s.changeStock(ctx, c, productID, func(tx Tx) (Stock, error) { return tx.SetStock(ctx, productID, onHand) })
+}
+
+// AdjustStock adds delta units (negative to remove), as when a delivery
+// arrives or goods are found damaged.
+func (s *Service) AdjustStock(ctx context.Context, c auth.Claims, productID string, delta int64) (Stock, error) {
+	if delta == 0 || delta < -1_000_000_000 || delta > 1_000_000_000 {
+		return Stock{}, fieldError("delta", "must be a non-zero number between -1000000000 and 1000000000")
+	}
+	return s.changeStock(ctx, c, productID, func(tx Tx) (Stock, error) { return tx.AdjustStock(ctx, productID, delta) })
+}
+
+func (s *Service) changeStock(ctx context.Context, c auth.Claims, productID string, change func(Tx) (Stock, error)) (Stock, error) {
+	if _, err := s.ownProduct(ctx, c, productID); err != nil {
+		return Stock{}, err
+	}
+	var st Stock
+	err := s.store.InTx(ctx, func(tx Tx) (err error) {
+		st, err = change(tx)
+		return err
+	})
+	if errors.Is(err, ErrBelowReserved) {
+		return Stock{}, errBelowReserved
+	}
+	return st, err
+}
+
+// ownProduct loads a product that the caller sells (or any, for an admin);
+// others are told it does not exist, as the products service does.
+func (s *Service) ownProduct(ctx context.Context, c auth.Claims, productID string) (Product, error) {
+	if !c.HasRole(auth.RoleSeller) && !c.HasRole(auth.RoleAdmin) {
+		return Product{}, errSellerOnly
+	}
+	p, err := s.product(ctx, productID)
+	if err != nil {
+		return Product{}, err
+	}
+	if p.SellerID != c.UserID && !c.HasRole(auth.RoleAdmin) {
+		return Product{}, errProductNotFound
+	}
+	return p, nil
+}
+
+// CheckoutRequest is what a buyer checks out.
+type CheckoutRequest struct {
+	// Items to buy; nil means the cart's content.
+	Items []Item
+	// IdempotencyKey, when set, is linked to the order in its transaction.
+	IdempotencyKey string
+}
+
+// Checkout turns items into an order: prices are frozen from the
+// projection, stock is reserved and the order written in one transaction,
+// so no concurrency can oversell. Items bought from the cart leave it.
+func (s *Service) Checkout(ctx context.Context, c auth.Claims, req CheckoutRequest) (Order, error) {
+	fromCart := req.Items == nil
+	items := req.Items
+	if fromCart {
+		lines, err := s.store.Cart(ctx, c.UserID)
+		if err != nil {
+			return Order{}, fmt.Errorf("load cart: %w", err)
+		}
+		for _, l := range lines {
+			items = append(items, Item{ProductID: l.Product.ID, Quantity: l.Quantity})
+		}
+	}
+	if err := checkItems(items); err != nil {
+		return Order{}, err
+	}
+	ids := make([]string, len(items))
+	for i, it := range items {
+		ids[i] = it.ProductID
+	}
+	ps, err := s.products(ctx, ids)
+	if err != nil {
+		return Order{}, err
+	}
+	o, err := s.newOrder(c.UserID, items, ps)
+	if err != nil {
+		return Order{}, err
+	}
+	ev, err := orderEvent(contracts.OrderCreated, o, "", "")
+	if err != nil {
+		return Order{}, err
+	}
+	err = s.store.InTx(ctx, func(tx Tx) error {
+		if err := tx.Reserve(ctx, items); err != nil {
+			return err
+		}
+		if err := tx.CreateOrder(ctx, o, req.IdempotencyKey); err != nil {
+			return err
+		}
+		if fromCart {
+			if err := tx.RemoveFromCart(ctx, c.UserID, ids); err != nil {
+				return err
+			}
+		}
+		if err := tx.AddHistory(ctx, o.ID, o.History); err != nil {
+			return err
+		}
+		return tx.AddEvents(ctx, ev)
+	})
+	if ise := (*InsufficientStockError)(nil); errors.As(err, &ise) {
+		return Order{}, errUnavailable(ise.ProductID)
+	}
+	if err != nil {
+		return Order{}, fmt.Errorf("place order: %w", err)
+	}
+	s.onCommit()
+	return o, nil
+}
+
+// newOrder prices items and splits them by seller.
+func (s *Service) newOrder(buyerID string, items []Item, ps map[string]Product) (Order, error) {
+	now := s.now().UTC().Truncate(time.Microsecond)
+	o := Order{ID: newID(), BuyerID: buyerID, Status: PendingPayment, Version: 1,
+		ReservedUntil: now.Add(s.cfg.ReservationTTL), CreatedAt: now, UpdatedAt: now}
+	bySeller := map[string]*SubOrder{}
+	for _, it := range items {
+		p, ok := ps[it.ProductID]
+		if !ok || p.Status != ProductActive {
+			return Order{}, errNotForSale(it.ProductID)
+		}
+		if o.Total.Currency == "" {
+			o.Total.Currency = p.Price.Currency
+		}
+		if p.Price.Currency != o.Total.Currency {
+			return Order{}, errMixedCurrencies
+		}
+		sub := bySeller[p.SellerID]
+		if sub == nil {
+			sub = &SubOrder{ID: newID(), OrderID: o.ID, SellerID: p.SellerID, Status: PendingPayment,
+				Subtotal: Money{Currency: p.Price.Currency}, CreatedAt: now, UpdatedAt: now}
+			bySeller[p.SellerID] = sub
+		}
+		amount := p.Price.Amount * int64(it.Quantity)
+		sub.Lines = append(sub.Lines, Line{ProductID: p.ID, Title: p.Title, UnitPrice: p.Price, Quantity: it.Quantity})
+		sub.Subtotal.Amount += amount
+		o.Total.Amount += amount
+	}
+	for _, sub := range bySeller {
+		o.SubOrders = append(o.SubOrders, *sub)
+	}
+	slices.SortFunc(o.SubOrders, func(a, b SubOrder) int { return cmp.Compare(a.SellerID, b.SellerID) })
+	o.History = []Change{{To: PendingPayment, Actor: buyerID, Reason: "checkout", At: now}}
+	return o, nil
+}
+
+// Order returns an order to its buyer or an admin; a seller reads its part
+// through SubOrder.
+func (s *Service) Order(ctx context.Context, c auth.Claims, id string) (Order, error) {
+	if checkID("id", id) != nil {
+		return Order{}, errOrderNotFound
+	}
+	o, err := s.store.Order(ctx, id)
+	if errors.Is(err, ErrNotFound) || err == nil && o.BuyerID != c.UserID && !c.HasRole(auth.RoleAdmin) {
+		return Order{}, errOrderNotFound
+	}
+	return o, err
+}
+
+// SubOrder returns a sub-order to its seller or an admin.
+func (s *Service) SubOrder(ctx context.Context, c auth.Claims, id string) (SubOrder, error) {
+	if checkID("id", id) != nil {
+		return SubOrder{}, errSubOrderNotFound
+	}
+	sub, err := s.store.SubOrder(ctx, id)
+	if errors.Is(err, ErrNotFound) || err == nil && sub.SellerID != c.UserID && !c.HasRole(auth.RoleAdmin) {
+		return SubOrder{}, errSubOrderNotFound
+	}
+	return sub, err
+}
+
+// Page limits.
+const (
+	DefaultPageSize = 20
+	MaxPageSize     = 100
+)
+
+// Orders lists the caller's orders, or everyone's for an admin asking for
+// all.
+func (s *Service) Orders(ctx context.Context, c auth.Claims, all bool, after *Cursor, limit int) ([]Order, error) {
+	f := OrderFilter{UserID: c.UserID, After: after, Limit: limit}
+	if all {
+		if !c.HasRole(auth.RoleAdmin) {
+			return nil, errAdminOnly
+		}
+		f.UserID = ""
+	}
+	return s.store.Orders(ctx, f)
+}
+
+// SubOrders lists the sub-orders a seller has to fulfil, or everyone's for
+// an admin asking for all.
+func (s *Service) SubOrders(ctx context.Context, c auth.Claims, all bool, after *Cursor, limit int) ([]SubOrder, error) {
+	f := OrderFilter{UserID: c.UserID, After: after, Limit: limit}
+	if all {
+		if !c.HasRole(auth.RoleAdmin) {
+			return nil, errAdminOnly
+		}
+		f.UserID = ""
+	}
+	return s.store.SubOrders(ctx, f)
+}
+
+// newID returns a UUIDv7: time-ordered, so new rows land at the end of
+// indexes.
+func newID() string { return uuid.Must(uuid.NewV7()).String() }
+
+// orderEvent builds the outbox event for a change of o.
+func orderEvent(typ string, o Order, subOrderID, reason string) (events.Event, error) {
+	v := contracts.OrderV1{ID: o.ID, BuyerID: o.BuyerID, Status: string(o.Status), Total: o.Total.Amount,
+		Currency: o.Total.Currency, Version: o.Version, UpdatedAt: o.UpdatedAt}
+	for _, sub := range o.SubOrders {
+		sv := contracts.SubOrderV1{ID: sub.ID, SellerID: sub.SellerID, Status: string(sub.Status),
+			Subtotal: sub.Subtotal.Amount, TrackingNumber: sub.TrackingNumber}
+		for _, l := range sub.Lines {
+			sv.Lines = append(sv.Lines, contracts.OrderLineV1{ProductID: l.ProductID, Quantity: l.Quantity, UnitPrice: l.UnitPrice.Amount})
+		}
+		v.SubOrders = append(v.SubOrders, sv)
+	}
+	ev, err := events.New(typ, "orders", o.ID, o.Version, contracts.OrderEventVersion,
+		contracts.OrderChangedV1{Order: v, SubOrderID: subOrderID, Reason: reason})
+	if err != nil {
+		return events.Event{}, fmt.Errorf("build %s event: %w", typ, err)
+	}
+	return ev, nil
+}
