@@ -71,6 +71,7 @@ func (s *Service) fulfil(ctx context.Context, c auth.Claims, subOrderID string, 
 		}
 		evs := []events.Event{ev}
 		if o.Status == Delivered {
+			o.Version++ // a second change, so each event has its own sequence
 			done, err := orderEvent(contracts.OrderDelivered, o, "", "every sub-order delivered")
 			if err != nil {
 				return err

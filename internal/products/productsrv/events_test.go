@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"slices"
 	"strconv"
 	"strings"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/marketplace-go/marketplace/internal/platform/contracts"
 	"github.com/marketplace-go/marketplace/internal/platform/events"
+	"github.com/marketplace-go/marketplace/internal/platform/events/eventstest"
 	"github.com/marketplace-go/marketplace/internal/products"
 	"github.com/marketplace-go/marketplace/internal/products/productsrv"
 )
@@ -114,17 +114,6 @@ func waitNonePending(t *testing.T, s products.Store) {
 	}
 }
 
-// deadBroker returns an AMQP URL on a loopback port nothing listens on.
-func deadBroker(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return "amqp://guest:guest@" + addr + "/"
-}
 
 func TestEvents(t *testing.T) {
 	t.Parallel()
@@ -241,7 +230,7 @@ func TestNoEventIsLostWhileTheBrokerIsUnreachable(t *testing.T) {
 	cfg, issuer := testConfig(t)
 	live := cfg.Events.URL
 	offline := cfg
-	offline.Events.URL = deadBroker(t)
+	offline.Events.URL = eventstest.DeadURL(t)
 	log := consume(t, live)
 
 	// The first instance cannot reach the broker: writes succeed and their
@@ -286,7 +275,7 @@ func TestARepublishedEventKeepsItsID(t *testing.T) {
 	t.Parallel()
 	cfg, issuer := testConfig(t)
 	live := cfg.Events.URL
-	cfg.Events.URL = deadBroker(t) // the service's own relay stays out of the way
+	cfg.Events.URL = eventstest.DeadURL(t) // the service's own relay stays out of the way
 	e := startEnv(t, cfg, issuer)
 	log := consume(t, live)
 	ctx := context.Background()

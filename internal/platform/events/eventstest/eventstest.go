@@ -7,6 +7,7 @@ package eventstest
 
 import (
 	"context"
+	"net"
 	"net/url"
 	"os"
 	"os/exec"
@@ -74,4 +75,17 @@ func rabbitmqctl(tb testing.TB, args ...string) {
 	if err != nil {
 		tb.Fatalf("eventstest: rabbitmqctl %s: %v\n%s", strings.Join(args, " "), err, out)
 	}
+}
+
+// DeadURL returns an AMQP URL on a loopback port nothing listens on: a
+// broker that is down.
+func DeadURL(tb testing.TB) string {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return "amqp://guest:guest@" + addr + "/"
 }

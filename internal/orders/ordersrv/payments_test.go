@@ -1,0 +1,240 @@
+package ordersrv_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/marketplace-go/marketplace/internal/orders"
+	"github.com/marketplace-go/marketplace/internal/orders/orderdb"
+	"github.com/marketplace-go/marketplace/internal/orders/payment"
+)
+
+// lostAnswers charges through the provider, then loses the provider's
+// answer for the first n charges, as a timeout or a crash would: the money
+// is taken, and the service does not know it.
+type lostAnswers struct {
+	*payment.Simulated
+	n       atomic.Int32
+	charged chan struct{}
+	hang    bool
+}
+
+func (g *lostAnswers) Charge(ctx context.Context, req orders.ChargeRequest) (orders.Charge, error) {
+	ch, err := g.Simulated.Charge(ctx, req)
+	if err != nil || g.n.Add(-1) < 0 {
+		return ch, err
+	}
+	if g.charged != nil {
+		g.charged <- struct{}{}
+	}
+	if g.hang {
+		<-ctx.Done() // the process is going away with the answer unrecorded
+		return orders.Charge{}, ctx.Err()
+	}
+	return orders.Charge{}, errors.New("read tcp: i/o timeout")
+}
+
+// waitStatus polls an order until it reaches status.
+func (e *testEnv) waitStatus(t *testing.T, c caller, id string, status orders.Status) orderBody {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		o := e.mustOrder(t, c, id)
+		if o.Status == status {
+			return o
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("order %s is %s after 20s, want %s", id, o.Status, status)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func TestAChargeWhoseAnswerWasLostIsResolvedWithoutChargingAgain(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	gw := &lostAnswers{Simulated: payment.NewSimulated(payment.SimulatedConfig{Seed: 2})}
+	gw.n.Store(1)
+	e := w.start(t, gw)
+	seller, buyer := w.seller(t), w.buyer(t)
+	p := e.product(t, seller, 900, "EUR", 5)
+	o := e.mustCheckout(t, buyer, item(p, 2))
+
+	var pending orderBody
+	e.Do(t, buyer, "POST", "/v1/orders/"+o.ID+"/payment", map[string]any{"payment_method": "pm_card_visa"}).
+		Want(t, http.StatusAccepted).Decode(t, &pending)
+	if pending.Status != orders.PendingPayment || pending.Payment.Status != orders.PaymentProcessing {
+		t.Fatalf("after a lost answer: %s with payment %+v, want pending and processing", pending.Status, pending.Payment)
+	}
+	// Cancelling now could refund nothing or leave money taken: refused.
+	e.Do(t, buyer, "POST", "/v1/orders/"+o.ID+"/cancel", nil).WantProblem(t, http.StatusConflict, "payment_in_progress")
+
+	paid := e.waitStatus(t, buyer, o.ID, orders.Paid)
+	if gw.ChargeCount() != 1 {
+		t.Errorf("%d charges, want 1", gw.ChargeCount())
+	}
+	if paid.Payment.Status != orders.PaymentSucceeded {
+		t.Errorf("payment %+v", paid.Payment)
+	}
+	if st := e.stock(t, p.ID); st.OnHand != 3 || st.Reserved != 0 {
+		t.Errorf("stock %+v, want 3 on hand", st)
+	}
+}
+
+func TestAnInstanceKilledAfterChargingLeavesAnOrderThatAnotherInstancePays(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	provider := payment.NewSimulated(payment.SimulatedConfig{Seed: 3})
+	dying := &lostAnswers{Simulated: provider, charged: make(chan struct{}, 1), hang: true}
+	dying.n.Store(1)
+	a := w.start(t, dying)
+	seller, buyer := w.seller(t), w.buyer(t)
+	p := a.product(t, seller, 700, "EUR", 10)
+	o := a.mustCheckout(t, buyer, item(p, 4))
+
+	go func() {
+		// The client sees its connection drop; what it gets does not matter.
+		_, _ = a.Request(buyer, "POST", "/v1/orders/"+o.ID+"/payment", map[string]any{"payment_method": "pm_card_visa"})
+	}()
+	<-dying.charged
+	a.Stop() // with the charge made and not recorded
+
+	pool, err := pgxpool.New(context.Background(), w.cfg.DatabaseURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	st, err := orderdb.New(pool).Order(context.Background(), o.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Status != orders.PendingPayment || st.Payment == nil || st.Payment.Status != orders.PaymentProcessing {
+		t.Fatalf("after the crash: %s, payment %+v; want pending with the payment processing", st.Status, st.Payment)
+	}
+
+	// A new instance, talking to the same provider, resolves it.
+	b := w.start(t, provider)
+	b.waitStatus(t, buyer, o.ID, orders.Paid)
+	if n := provider.ChargeCount(); n != 1 {
+		t.Errorf("%d charges, want 1", n)
+	}
+	// Stock is conserved: what was on hand is what is left plus what the
+	// paid order took.
+	if s := b.stock(t, p.ID); s.OnHand != 10-4 || s.Reserved != 0 {
+		t.Errorf("stock %+v, want 6 on hand, none reserved", s)
+	}
+}
+
+func TestACheckoutWhoseTransactionAbortsLeavesNoTrace(t *testing.T) {
+	t.Parallel()
+	e, _ := newEnv(t)
+	seller, buyer := e.seller(t), e.buyer(t)
+	p := e.product(t, seller, 500, "EUR", 5)
+	e.Do(t, buyer, "PUT", "/v1/cart/items/"+p.ID, map[string]any{"quantity": 2}).Want(t, http.StatusOK)
+
+	// The last write of the checkout transaction fails, after the stock was
+	// reserved and the order written.
+	conn, err := pgx.Connect(context.Background(), e.cfg.DatabaseURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	for _, sql := range []string{
+		`CREATE FUNCTION doomed() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'injected failure'; END $$`,
+		`CREATE TRIGGER doomed BEFORE INSERT ON outbox FOR EACH ROW EXECUTE FUNCTION doomed()`,
+	} {
+		if _, err := conn.Exec(context.Background(), sql); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.Do(t, buyer, "POST", "/v1/orders", nil).Want(t, http.StatusInternalServerError)
+	if _, err := conn.Exec(context.Background(), `DROP TRIGGER doomed ON outbox`); err != nil {
+		t.Fatal(err)
+	}
+
+	if st := e.stock(t, p.ID); st.Reserved != 0 || st.OnHand != 5 {
+		t.Errorf("stock %+v after an aborted checkout, want it untouched", st)
+	}
+	var n int
+	if err := conn.QueryRow(context.Background(), `SELECT (SELECT count(*) FROM orders) + (SELECT count(*) FROM order_lines) + (SELECT count(*) FROM order_history)`).Scan(&n); err != nil || n != 0 {
+		t.Errorf("%d order rows after an aborted checkout (%v), want none", n, err)
+	}
+	var cart orders.Cart
+	e.Do(t, buyer, "GET", "/v1/cart", nil).Want(t, http.StatusOK).Decode(t, &cart)
+	if len(cart.Lines) != 1 {
+		t.Errorf("the cart has %d lines after an aborted checkout, want it kept", len(cart.Lines))
+	}
+	// And the same checkout works once the fault is gone.
+	e.Do(t, buyer, "POST", "/v1/orders", nil).Want(t, http.StatusCreated)
+}
+
+func TestUnpaidOrdersExpireOnceAcrossInstances(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	cfg := w.cfg
+	cfg.ReservationTTL = 500 * time.Millisecond
+	gw := payment.NewSimulated(payment.SimulatedConfig{})
+	a, b := w.startWith(t, cfg, gw), w.startWith(t, cfg, gw)
+	seller, buyer := w.seller(t), w.buyer(t)
+	p := a.product(t, seller, 300, "EUR", 40)
+	var ids []string
+	for range 20 {
+		ids = append(ids, a.mustCheckout(t, buyer, item(p, 2)).ID)
+	}
+	for _, id := range ids {
+		o := b.waitStatus(t, buyer, id, orders.Cancelled)
+		n := 0
+		for _, h := range o.History {
+			if h.SubOrderID == "" && h.To == orders.Cancelled {
+				n++
+				if h.Reason != "reservation expired" || h.Actor != orders.ActorSystem {
+					t.Errorf("cancellation %+v", h)
+				}
+			}
+		}
+		if n != 1 {
+			t.Errorf("order %s was cancelled %d times", id, n)
+		}
+	}
+	if st := a.stock(t, p.ID); st.Reserved != 0 || st.OnHand != 40 {
+		t.Errorf("stock %+v after every reservation expired, want all back", st)
+	}
+	a.Do(t, buyer, "POST", "/v1/orders/"+ids[0]+"/payment", map[string]any{"payment_method": "pm_card_visa"}).
+		WantProblem(t, http.StatusConflict, "illegal_transition")
+	if gw.ChargeCount() != 0 {
+		t.Errorf("%d charges for expired orders", gw.ChargeCount())
+	}
+}
+
+func TestCancellingAPaidOrderRefundsItOnceAndRestocks(t *testing.T) {
+	t.Parallel()
+	e, gw := newEnv(t)
+	seller, buyer := e.seller(t), e.buyer(t)
+	p := e.product(t, seller, 2500, "USD", 4)
+	o := e.mustCheckout(t, buyer, item(p, 3))
+	e.mustPay(t, buyer, o.ID, "pm_card_visa")
+	var c orderBody
+	e.Do(t, buyer, "POST", "/v1/orders/"+o.ID+"/cancel", map[string]any{"reason": "changed my mind"}).Want(t, http.StatusOK).Decode(t, &c)
+	if c.Status != orders.Cancelled || c.Payment.RefundStatus != orders.RefundRefunded {
+		t.Fatalf("after cancelling: %s, payment %+v", c.Status, c.Payment)
+	}
+	for _, s := range c.SubOrders {
+		if s.Status != orders.Cancelled {
+			t.Errorf("sub-order %s is %s", s.ID, s.Status)
+		}
+	}
+	if st := e.stock(t, p.ID); st.OnHand != 4 || st.Reserved != 0 {
+		t.Errorf("stock %+v, want the 3 units back on hand", st)
+	}
+	e.Do(t, buyer, "POST", "/v1/orders/"+o.ID+"/cancel", nil).WantProblem(t, http.StatusConflict, "illegal_transition")
+	if len(gw.Refunds()) != 1 || gw.ChargeCount() != 1 {
+		t.Errorf("%d refunds and %d charges, want one of each", len(gw.Refunds()), gw.ChargeCount())
+	}
+}

@@ -1,0 +1,201 @@
+package ordersrv_test
+
+import (
+	"net/http"
+	"sync"
+	"testing"
+
+	"github.com/marketplace-go/marketplace/internal/orders"
+	"github.com/marketplace-go/marketplace/internal/platform/httpx/httpxtest"
+)
+
+// race runs f from n goroutines released at once and returns the answers.
+func race(t *testing.T, n int, f func(i int) (httpxtest.Response, error)) []httpxtest.Response {
+	t.Helper()
+	out := make([]httpxtest.Response, n)
+	errs := make([]error, n)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			<-start
+			out[i], errs[i] = f(i)
+		})
+	}
+	close(start)
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("request %d: %v", i, err)
+		}
+	}
+	return out
+}
+
+func statuses(rs []httpxtest.Response) map[int]int {
+	m := map[int]int{}
+	for _, r := range rs {
+		m[r.Status]++
+	}
+	return m
+}
+
+func TestTwoHundredBuyersCannotOversellFiftyUnits(t *testing.T) {
+	t.Parallel()
+	e, gw := newEnv(t)
+	seller := e.seller(t)
+	p := e.product(t, seller, 1500, "EUR", 50)
+	buyers := make([]caller, 200)
+	for i := range buyers {
+		buyers[i] = e.buyer(t)
+	}
+	rs := race(t, len(buyers), func(i int) (httpxtest.Response, error) {
+		return e.Request(buyers[i], "POST", "/v1/orders", map[string]any{"items": []any{item(p, 1)}})
+	})
+	got := statuses(rs)
+	if got[http.StatusCreated] != 50 || got[http.StatusConflict] != 150 || len(got) != 2 {
+		t.Fatalf("answers %v, want 50 created and 150 conflicts", got)
+	}
+	for _, r := range rs {
+		if r.Status == http.StatusConflict && r.Problem() != "insufficient_stock" {
+			t.Fatalf("conflict %s, want insufficient_stock", r.Body)
+		}
+	}
+	if st := e.stock(t, p.ID); st.OnHand != 50 || st.Reserved != 50 || st.Available != 0 {
+		t.Fatalf("stock %+v after the rush, want 50 on hand, all reserved", st)
+	}
+
+	// Everyone who got an order pays at once.
+	rs = race(t, len(buyers), func(i int) (httpxtest.Response, error) {
+		if rs[i].Status != http.StatusCreated {
+			return httpxtest.Response{Status: http.StatusOK}, nil
+		}
+		var o orderBody
+		rs[i].Decode(t, &o)
+		return e.Request(buyers[i], "POST", "/v1/orders/"+o.ID+"/payment", map[string]any{"payment_method": "pm_card_visa"})
+	})
+	if got := statuses(rs); got[http.StatusOK] != 200 {
+		t.Fatalf("payment answers %v", got)
+	}
+	if st := e.stock(t, p.ID); st.OnHand != 0 || st.Reserved != 0 {
+		t.Errorf("stock %+v after 50 paid orders, want none left and none reserved", st)
+	}
+	if gw.ChargeCount() != 50 {
+		t.Errorf("%d charges, want 50", gw.ChargeCount())
+	}
+}
+
+func TestBuyersRacingForSeveralProductsNeverDriveStockNegative(t *testing.T) {
+	t.Parallel()
+	e, _ := newEnv(t)
+	seller := e.seller(t)
+	a, b := e.product(t, seller, 100, "EUR", 30), e.product(t, seller, 200, "EUR", 30)
+	buyer := e.buyer(t)
+	// Orders take the two products in both orders and in several amounts,
+	// which would deadlock if rows were locked in request order.
+	rs := race(t, 100, func(i int) (httpxtest.Response, error) {
+		items := []any{item(a, 1+i%3), item(b, 1+(i+1)%3)}
+		if i%2 == 1 {
+			items[0], items[1] = items[1], items[0]
+		}
+		return e.Request(buyer, "POST", "/v1/orders", map[string]any{"items": items})
+	})
+	var soldA, soldB int64
+	for _, r := range rs {
+		switch r.Status {
+		case http.StatusCreated:
+			var o orderBody
+			r.Decode(t, &o)
+			for _, l := range o.SubOrders[0].Lines {
+				if l.ProductID == a.ID {
+					soldA += int64(l.Quantity)
+				} else {
+					soldB += int64(l.Quantity)
+				}
+			}
+		case http.StatusConflict:
+		default:
+			t.Fatalf("status %d: %s", r.Status, r.Body)
+		}
+	}
+	for _, c := range []struct {
+		p    string
+		sold int64
+	}{{a.ID, soldA}, {b.ID, soldB}} {
+		st := e.stock(t, c.p)
+		if st.Reserved != c.sold || st.Reserved > st.OnHand || st.OnHand != 30 {
+			t.Errorf("product %s: stock %+v, orders hold %d", c.p, st, c.sold)
+		}
+	}
+}
+
+func TestFiftyRetriesOfOneCheckoutMakeOneOrderAndOneCharge(t *testing.T) {
+	t.Parallel()
+	e, gw := newEnv(t)
+	seller, buyer := e.seller(t), e.buyer(t)
+	p := e.product(t, seller, 4200, "EUR", 100)
+	body := map[string]any{"items": []any{item(p, 2)}}
+
+	rs := race(t, 50, func(int) (httpxtest.Response, error) {
+		return e.Request(buyer, "POST", "/v1/orders", body, "Idempotency-Key", "checkout-1")
+	})
+	ids := map[string]bool{}
+	for _, r := range rs {
+		var o orderBody
+		r.Want(t, http.StatusCreated).Decode(t, &o)
+		ids[o.ID] = true
+	}
+	if len(ids) != 1 {
+		t.Fatalf("%d different orders from one key", len(ids))
+	}
+	list, err := e.Orders.Store.Orders(t.Context(), orders.OrderFilter{UserID: buyer.ID, Limit: 100})
+	if err != nil || len(list) != 1 {
+		t.Fatalf("%d orders stored (%v), want 1", len(list), err)
+	}
+	if st := e.stock(t, p.ID); st.Reserved != 2 {
+		t.Errorf("%d units reserved, want 2", st.Reserved)
+	}
+	var orderID string
+	for id := range ids {
+		orderID = id
+	}
+
+	// Fifty payments with one key, and fifty more with keys of their own or
+	// none: the order is charged once.
+	rs = race(t, 100, func(i int) (httpxtest.Response, error) {
+		var h []string
+		switch {
+		case i < 50:
+			h = []string{"Idempotency-Key", "pay-1"}
+		case i < 75:
+			h = []string{"Idempotency-Key", "pay-other-" + string(rune('a'+i-50))}
+		}
+		return e.Request(buyer, "POST", "/v1/orders/"+orderID+"/payment", map[string]any{"payment_method": "pm_card_visa"}, h...)
+	})
+	for _, r := range rs {
+		var o orderBody
+		r.Want(t, http.StatusOK).Decode(t, &o)
+		if o.Status != orders.Paid {
+			t.Fatalf("a payment answered with status %s", o.Status)
+		}
+	}
+	if n := gw.ChargeCount(); n != 1 {
+		t.Fatalf("%d charges, want 1", n)
+	}
+
+	// The same key with another body is refused, and a later retry gets the
+	// stored answer.
+	e.Do(t, buyer, "POST", "/v1/orders", map[string]any{"items": []any{item(p, 3)}}, "Idempotency-Key", "checkout-1").
+		WantProblem(t, http.StatusUnprocessableEntity, "idempotency_key_reused")
+	r := e.Do(t, buyer, "POST", "/v1/orders", body, "Idempotency-Key", "checkout-1").Want(t, http.StatusCreated)
+	if r.Header.Get("Idempotent-Replayed") != "true" {
+		t.Error("a retry after completion was not marked as replayed")
+	}
+	// Keys belong to their user: another buyer's identical key is theirs.
+	other := e.buyer(t)
+	var o orderBody
+	e.Do(t, other, "POST", "/v1/orders", body, "Idempotency-Key", "checkout-1").Want(t, http.StatusCreated).Decode(t, &o)
+	if ids[o.ID] {
+		t.Error("another buyer's request with the same key got the first buyer's order")
+	}
+}
