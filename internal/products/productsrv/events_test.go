@@ -114,7 +114,6 @@ func waitNonePending(t *testing.T, s products.Store) {
 	}
 }
 
-
 func TestEvents(t *testing.T) {
 	t.Parallel()
 	// An hour between polls: only the wake-up each write sends can deliver

@@ -76,7 +76,7 @@ type Products struct {
 	Relay   *products.Relay
 	db      *mongo.DB
 	redis   *redis.Client
-	pub     *lazyPublisher
+	pub     *events.LazyPublisher
 	api     *productapi.API
 	stop    context.CancelFunc
 	wg      sync.WaitGroup
@@ -108,7 +108,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, reg prometheus.Regis
 	if err := cfg.Events.Validate(); err != nil {
 		return nil, fmt.Errorf("products: RABBITMQ_URL: %w", err)
 	}
-	p.pub = &lazyPublisher{cfg: cfg.Events, log: log}
+	p.pub = events.NewLazyPublisher(cfg.Events, log)
 	p.Service = products.NewService(p.Store, c, log, cfg.CacheTTL)
 	verifier := auth.NewVerifier(auth.NewJWKS(auth.JWKSConfig{URL: cfg.JWKSURL}), auth.VerifierConfig{Issuer: cfg.Issuer, Audience: cfg.Audience})
 	p.api = productapi.New(p.Service, verifier, log)
@@ -153,40 +153,5 @@ func (p *Products) close() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		_ = p.db.Close(ctx)
-	}
-}
-
-// lazyPublisher connects to the broker on first use, so the service starts
-// and takes writes while RabbitMQ is down; the relay delivers the waiting
-// events once it is back.
-type lazyPublisher struct {
-	cfg events.Config
-	log *slog.Logger
-	mu  sync.Mutex
-	pub *events.Publisher
-}
-
-// Publish connects if needed, then publishes with confirms.
-func (l *lazyPublisher) Publish(ctx context.Context, e events.Event) error {
-	l.mu.Lock()
-	if l.pub == nil {
-		pub, err := events.NewPublisher(ctx, l.cfg, l.log)
-		if err != nil {
-			l.mu.Unlock()
-			return err
-		}
-		l.pub = pub
-	}
-	pub := l.pub
-	l.mu.Unlock()
-	return pub.Publish(ctx, e)
-}
-
-// Close closes the connection, if one was made.
-func (l *lazyPublisher) Close() {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.pub != nil {
-		_ = l.pub.Close()
 	}
 }

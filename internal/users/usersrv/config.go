@@ -17,6 +17,7 @@ import (
 	"github.com/marketplace-go/marketplace/internal/platform/config"
 	"github.com/marketplace-go/marketplace/internal/platform/fieldcrypt"
 	"github.com/marketplace-go/marketplace/internal/platform/mail"
+	"github.com/marketplace-go/marketplace/internal/platform/pg"
 	"github.com/marketplace-go/marketplace/internal/users/password"
 )
 
@@ -65,7 +66,7 @@ type Shared struct {
 func LoadConfig(e *config.Env, sh Shared) Config {
 	c := Config{
 		Addr:           e.String("USERS_ADDR", ":8081"),
-		DatabaseURL:    e.URL("USERS_DATABASE_URL", withDatabase(sh.PostgresURL, "users"), "postgres", "postgresql"),
+		DatabaseURL:    e.URL("USERS_DATABASE_URL", pg.WithDatabase(sh.PostgresURL, "users"), "postgres", "postgresql"),
 		Migrate:        sh.Migrate,
 		DataDir:        sh.DataDir,
 		TrustedProxies: sh.TrustedProxies,
@@ -116,18 +117,6 @@ func (c *Config) validate(e *config.Env) {
 	if c.AccessTTL > time.Hour {
 		e.Fail("AUTH_ACCESS_TOKEN_TTL", "access tokens must be short-lived: at most 1h")
 	}
-}
-
-// withDatabase returns the PostgreSQL URL u pointing at database name.
-func withDatabase(u, name string) string {
-	base, query, _ := strings.Cut(u, "?")
-	if i := strings.LastIndex(base, "/"); i > len("postgres://") {
-		base = base[:i]
-	}
-	if query != "" {
-		return base + "/" + name + "?" + query
-	}
-	return base + "/" + name
 }
 
 // piiKeys returns the configured keys, or for local runs a key generated
