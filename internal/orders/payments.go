@@ -46,12 +46,9 @@ func (s *Service) Pay(ctx context.Context, c auth.Claims, orderID, method string
 		default:
 			return checkOrderMove(o.Status, Paid)
 		}
-		pay, err = tx.Payment(ctx, orderID)
-		if err == nil {
+		if o.Payment != nil {
+			pay = *o.Payment
 			return nil // an earlier attempt's outcome is unknown: ask again under its key
-		}
-		if !errors.Is(err, ErrNotFound) {
-			return err
 		}
 		if !s.now().Before(o.ReservedUntil) {
 			return errReservationGone
@@ -110,13 +107,10 @@ func (s *Service) recordCharge(ctx context.Context, orderID string, ch Charge, a
 		if err != nil {
 			return err
 		}
-		pay, err := tx.Payment(ctx, orderID)
-		if err != nil {
-			return err
+		if o.Payment == nil || o.Payment.Status != PaymentProcessing {
+			return nil // recorded already, or no charge was asked for
 		}
-		if pay.Status != PaymentProcessing {
-			return nil // recorded already
-		}
+		pay := *o.Payment
 		now := s.now().UTC().Truncate(time.Microsecond)
 		pay.ChargeID, pay.UpdatedAt, pay.Attempts = ch.ID, now, pay.Attempts+1
 		var typ, reason string
@@ -219,12 +213,8 @@ func (s *Service) Cancel(ctx context.Context, c auth.Claims, orderID, reason str
 func (s *Service) cancel(ctx context.Context, tx Tx, o Order, actor, reason string) error {
 	switch o.Status {
 	case PendingPayment:
-		pay, err := tx.Payment(ctx, o.ID)
-		if err == nil && pay.Status == PaymentProcessing {
+		if o.Payment != nil && o.Payment.Status == PaymentProcessing {
 			return errPaymentRunning
-		}
-		if err != nil && !errors.Is(err, ErrNotFound) {
-			return err
 		}
 		if err := tx.Release(ctx, o.items()); err != nil {
 			return err
@@ -236,17 +226,13 @@ func (s *Service) cancel(ctx context.Context, tx Tx, o Order, actor, reason stri
 				return errAlreadyShipped
 			}
 		}
-		pay, err := tx.Payment(ctx, o.ID)
-		if err != nil {
-			return err
-		}
 		if err := tx.Restock(ctx, o.items()); err != nil {
 			return err
 		}
 		if err := s.move(ctx, tx, &o, Cancelled, actor, reason, contracts.OrderCancelled); err != nil {
 			return err
 		}
-		return s.refundLater(ctx, tx, o, pay)
+		return s.refundLater(ctx, tx, o, *o.Payment)
 	default:
 		return checkOrderMove(o.Status, Cancelled)
 	}
@@ -286,13 +272,11 @@ func (s *Service) refund(ctx context.Context, pay Payment) error {
 		return fmt.Errorf("refund order %s: %w", pay.OrderID, err)
 	}
 	return s.store.InTx(context.WithoutCancel(ctx), func(tx Tx) error {
-		if _, err := tx.LockOrder(ctx, pay.OrderID); err != nil {
+		o, err := tx.LockOrder(ctx, pay.OrderID)
+		if err != nil || o.Payment == nil || o.Payment.RefundStatus != RefundPending {
 			return err
 		}
-		p, err := tx.Payment(ctx, pay.OrderID)
-		if err != nil || p.RefundStatus != RefundPending {
-			return err
-		}
+		p := *o.Payment
 		p.RefundStatus, p.RefundID, p.UpdatedAt = status, r.ID, s.now().UTC()
 		return tx.SavePayment(ctx, p)
 	})

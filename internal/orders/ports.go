@@ -85,7 +85,8 @@ type Tx interface {
 	CreateOrder(ctx context.Context, o Order, idempotencyKey string) error
 	// RemoveFromCart removes the products from the buyer's cart.
 	RemoveFromCart(ctx context.Context, buyerID string, productIDs []string) error
-	// LockOrder loads an order with its sub-orders and lines and locks it.
+	// LockOrder loads an order with its sub-orders, lines and payment, and
+	// locks it.
 	LockOrder(ctx context.Context, id string) (Order, error)
 	// OrderOfSubOrder returns the id of the order a sub-order belongs to.
 	OrderOfSubOrder(ctx context.Context, subOrderID string) (string, error)
@@ -97,8 +98,6 @@ type Tx interface {
 	// AddEvents puts events in the outbox, to be published after commit.
 	AddEvents(ctx context.Context, evs ...events.Event) error
 
-	// Payment returns an order's payment; lock the order first.
-	Payment(ctx context.Context, orderID string) (Payment, error)
 	// SavePayment inserts or updates an order's payment.
 	SavePayment(ctx context.Context, p Payment) error
 }

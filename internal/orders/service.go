@@ -127,7 +127,7 @@ func (s *Service) SetCartItem(ctx context.Context, c auth.Claims, productID stri
 		return Cart{}, err
 	}
 	if p.Status != ProductActive {
-		return Cart{}, errNotForSale(p.ID)
+		return Cart{}, errProductNotFound // as for anyone but its seller in the catalog
 	}
 	if err := s.store.SetCartItem(ctx, c.UserID, p.ID, quantity); err != nil {
 		return Cart{}, fmt.Errorf("set cart item: %w", err)

@@ -42,7 +42,7 @@ func (a *API) removeCartItem(w http.ResponseWriter, r *http.Request, c auth.Clai
 func (a *API) checkout(w http.ResponseWriter, r *http.Request, c auth.Claims) {
 	a.idempotent(w, r, c, "checkout", func(w http.ResponseWriter, r *http.Request, key string) {
 		var body struct {
-			Items *[]orders.Item `json:"items"`
+			Items httpx.Optional[[]orders.Item] `json:"items"`
 		}
 		if r.ContentLength != 0 {
 			if err := httpx.Decode(w, r, &body, maxBody); err != nil {
@@ -51,10 +51,12 @@ func (a *API) checkout(w http.ResponseWriter, r *http.Request, c auth.Claims) {
 			}
 		}
 		req := orders.CheckoutRequest{IdempotencyKey: key}
-		if body.Items != nil {
-			req.Items = *body.Items
+		if body.Items.Set {
+			// Present, even null or empty, the items are the order: only
+			// their absence means the cart.
+			req.Items = body.Items.Value
 			if req.Items == nil {
-				req.Items = []orders.Item{} // "items": null asks for nothing, not for the cart
+				req.Items = []orders.Item{}
 			}
 		}
 		o, err := a.svc.Checkout(r.Context(), c, req)

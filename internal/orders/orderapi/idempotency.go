@@ -33,6 +33,7 @@ var (
 
 func validKey(k string) bool {
 	if len(k) == 0 || len(k) > 255 {
+		// A blank key would be a retry-safe request that is not.
 		return false
 	}
 	for i := 0; i < len(k); i++ {
@@ -50,12 +51,13 @@ func validKey(k string) bool {
 // header, h simply runs.
 func (a *API) idempotent(w http.ResponseWriter, r *http.Request, c auth.Claims, operation string,
 	h func(w http.ResponseWriter, r *http.Request, key string)) {
-	key := r.Header.Get(IdempotencyKeyHeader)
-	if key == "" {
+	values, sent := r.Header[http.CanonicalHeaderKey(IdempotencyKeyHeader)]
+	if !sent {
 		h(w, r, "")
 		return
 	}
-	if !validKey(key) {
+	key := values[0]
+	if len(values) != 1 || !validKey(key) {
 		a.fail(w, r, errKeyInvalid)
 		return
 	}

@@ -121,6 +121,9 @@ func pageParams(r *http.Request) (after *orders.Cursor, limit int, all bool, err
 	return after, limit, all, nil
 }
 
+// maxCursorMicros is the year 9999 in Unix microseconds.
+const maxCursorMicros = 253402300799999999
+
 // A cursor is the creation time and id of the last item of a page.
 func encodeCursor(t time.Time, id string) string {
 	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(t.UnixMicro(), 10) + "." + id))
@@ -133,7 +136,10 @@ func decodeCursor(s string) (orders.Cursor, bool) {
 	}
 	micros, id, ok := strings.Cut(string(b), ".")
 	n, err := strconv.ParseInt(micros, 10, 64)
-	if !ok || err != nil || uuid.Validate(id) != nil {
+	u, uerr := uuid.Parse(id)
+	// Only what encodeCursor makes: a time PostgreSQL can hold and an id
+	// in canonical form.
+	if !ok || err != nil || n < 0 || n > maxCursorMicros || uerr != nil || u.String() != id {
 		return orders.Cursor{}, false
 	}
 	return orders.Cursor{CreatedAt: time.UnixMicro(n).UTC(), ID: id}, true

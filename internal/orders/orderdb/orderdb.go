@@ -32,7 +32,13 @@ func (s *Store) Pool() *pgxpool.Pool { return s.pool }
 // fixed order (orders before stock, stock by product id), keep concurrent
 // transactions from deadlocking.
 func (s *Store) InTx(ctx context.Context, fn func(orders.Tx) error) error {
-	return pgx.BeginFunc(ctx, s.pool, func(t pgx.Tx) error { return fn(&tx{t}) })
+	return pgx.BeginFunc(ctx, s.pool, func(pt pgx.Tx) error {
+		t := &tx{Tx: pt}
+		if err := fn(t); err != nil {
+			return err
+		}
+		return t.flush(ctx)
+	})
 }
 
 // querier is what pool and transaction have in common.

@@ -38,97 +38,132 @@ func scanSubOrder(row pgx.Row) (orders.SubOrder, error) {
 	return s, nil
 }
 
-// loadOrder reads an order's header (locking it when lock is set), its
-// sub-orders and their lines.
-func loadOrder(ctx context.Context, q querier, id string, lock bool) (orders.Order, error) {
-	sql := `SELECT ` + orderColumns + ` FROM orders WHERE id = $1`
+// loadOrder reads an order (locking it when lock is set) with its
+// sub-orders, lines and payment, and its history when full is set, in one
+// round trip.
+func loadOrder(ctx context.Context, q batcher, id string, lock, full bool) (orders.Order, error) {
+	header := `SELECT ` + orderColumns + ` FROM orders WHERE id = $1`
 	if lock {
-		sql += ` FOR UPDATE`
+		header += ` FOR UPDATE`
 	}
+	b := &pgx.Batch{}
+	b.Queue(header, id)
+	b.Queue(`SELECT `+subOrderColumns+` FROM sub_orders s JOIN orders o ON o.id = s.order_id WHERE s.order_id = $1 ORDER BY s.seller_id`, id)
+	b.Queue(lineQuery+`l.order_id = $1 ORDER BY l.product_id`, id)
+	b.Queue(`SELECT `+paymentColumns+` FROM payments WHERE order_id = $1`, id)
+	if full {
+		b.Queue(historyQuery+`order_id = $1 ORDER BY id`, id)
+	}
+	br := q.SendBatch(ctx, b)
+	defer br.Close()
 	var o orders.Order
-	if err := scanOrder(q.QueryRow(ctx, sql, id), &o); err != nil {
+	if err := scanOrder(br.QueryRow(), &o); err != nil {
 		return o, err
 	}
-	subs, err := subOrders(ctx, q, `s.order_id = ANY($1::uuid[]) ORDER BY s.seller_id`, []string{id})
+	subs, err := collectSubOrders(br)
 	if err != nil {
+		return o, err
+	}
+	if err := attachLines(br, subs); err != nil {
 		return o, err
 	}
 	o.SubOrders = subs
-	return o, nil
-}
-
-// subOrders reads the sub-orders a condition selects, with their lines.
-func subOrders(ctx context.Context, q querier, where string, args ...any) ([]orders.SubOrder, error) {
-	rows, err := q.Query(ctx, `SELECT `+subOrderColumns+` FROM sub_orders s JOIN orders o ON o.id = s.order_id WHERE `+where, args...)
-	if err != nil {
-		return nil, fmt.Errorf("select sub-orders: %w", err)
-	}
-	defer rows.Close()
-	subs := []orders.SubOrder{}
-	index := map[string]int{}
-	for rows.Next() {
-		s, err := scanSubOrder(rows)
-		if err != nil {
-			return nil, err
-		}
-		index[s.ID] = len(subs)
-		subs = append(subs, s)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("select sub-orders: %w", err)
-	}
-	ids := make([]string, len(subs))
-	for i, s := range subs {
-		ids[i] = s.ID
-	}
-	lines, err := q.Query(ctx, `SELECT l.sub_order_id, l.product_id, l.title, l.unit_price, o.currency, l.quantity
-		FROM order_lines l JOIN orders o ON o.id = l.order_id WHERE l.sub_order_id = ANY($1::uuid[]) ORDER BY l.product_id`, ids)
-	if err != nil {
-		return nil, fmt.Errorf("select lines: %w", err)
-	}
-	defer lines.Close()
-	for lines.Next() {
-		var subID string
-		var l orders.Line
-		if err := lines.Scan(&subID, &l.ProductID, &l.Title, &l.UnitPrice.Amount, &l.UnitPrice.Currency, &l.Quantity); err != nil {
-			return nil, fmt.Errorf("scan line: %w", err)
-		}
-		s := &subs[index[subID]]
-		s.Lines = append(s.Lines, l)
-	}
-	return subs, lines.Err()
-}
-
-func history(ctx context.Context, q querier, where string, arg string) ([]orders.Change, error) {
-	rows, err := q.Query(ctx, `SELECT coalesce(sub_order_id::text, ''), coalesce(from_status, ''), to_status, actor, reason, at
-		FROM order_history WHERE `+where+` ORDER BY id`, arg)
-	if err != nil {
-		return nil, fmt.Errorf("select history: %w", err)
-	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (orders.Change, error) {
-		var c orders.Change
-		err := r.Scan(&c.SubOrderID, &c.From, &c.To, &c.Actor, &c.Reason, &c.At)
-		return c, err
-	})
-}
-
-// Order returns an order with everything about it.
-func (s *Store) Order(ctx context.Context, id string) (orders.Order, error) {
-	o, err := loadOrder(ctx, s.pool, id, false)
-	if err != nil {
-		return o, err
-	}
-	if o.History, err = history(ctx, s.pool, `order_id = $1`, id); err != nil {
-		return o, err
-	}
-	p, err := scanPayment(s.pool.QueryRow(ctx, `SELECT `+paymentColumns+` FROM payments WHERE order_id = $1`, id))
-	switch {
+	switch p, err := scanPayment(br.QueryRow()); {
 	case err == nil:
 		o.Payment = &p
 	case !errors.Is(err, orders.ErrNotFound):
 		return o, err
 	}
-	return o, nil
+	if full {
+		if o.History, err = collectHistory(br); err != nil {
+			return o, err
+		}
+	}
+	return o, br.Close()
+}
+
+// batcher sends a batch: a pool or a transaction.
+type batcher interface {
+	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
+}
+
+const lineQuery = `SELECT l.sub_order_id, l.product_id, l.title, l.unit_price, o.currency, l.quantity
+	FROM order_lines l JOIN orders o ON o.id = l.order_id WHERE `
+
+const historyQuery = `SELECT coalesce(sub_order_id::text, ''), coalesce(from_status, ''), to_status, actor, reason, at
+	FROM order_history WHERE `
+
+func collectSubOrders(br pgx.BatchResults) ([]orders.SubOrder, error) {
+	rows, err := br.Query()
+	if err != nil {
+		return nil, fmt.Errorf("select sub-orders: %w", err)
+	}
+	subs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (orders.SubOrder, error) { return scanSubOrder(r) })
+	if subs == nil {
+		subs = []orders.SubOrder{}
+	}
+	return subs, err
+}
+
+// attachLines reads lines and puts each in its sub-order.
+func attachLines(br pgx.BatchResults, subs []orders.SubOrder) error {
+	index := make(map[string]int, len(subs))
+	for i, s := range subs {
+		index[s.ID] = i
+	}
+	rows, err := br.Query()
+	if err != nil {
+		return fmt.Errorf("select lines: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var subID string
+		var l orders.Line
+		if err := rows.Scan(&subID, &l.ProductID, &l.Title, &l.UnitPrice.Amount, &l.UnitPrice.Currency, &l.Quantity); err != nil {
+			return fmt.Errorf("scan line: %w", err)
+		}
+		if i, ok := index[subID]; ok {
+			subs[i].Lines = append(subs[i].Lines, l)
+		}
+	}
+	return rows.Err()
+}
+
+func collectHistory(br pgx.BatchResults) ([]orders.Change, error) {
+	rows, err := br.Query()
+	if err != nil {
+		return nil, fmt.Errorf("select history: %w", err)
+	}
+	return pgx.CollectRows(rows, scanChange)
+}
+
+func scanChange(r pgx.CollectableRow) (orders.Change, error) {
+	var c orders.Change
+	err := r.Scan(&c.SubOrderID, &c.From, &c.To, &c.Actor, &c.Reason, &c.At)
+	return c, err
+}
+
+// subOrders reads the sub-orders a condition selects, with their lines,
+// in one round trip.
+func subOrders(ctx context.Context, q batcher, where string, args ...any) ([]orders.SubOrder, error) {
+	b := &pgx.Batch{}
+	b.Queue(`SELECT `+subOrderColumns+` FROM sub_orders s JOIN orders o ON o.id = s.order_id WHERE `+where, args...)
+	b.Queue(lineQuery+`l.sub_order_id IN (SELECT s.id FROM sub_orders s WHERE `+where+`) ORDER BY l.product_id`, args...)
+	br := q.SendBatch(ctx, b)
+	defer br.Close()
+	subs, err := collectSubOrders(br)
+	if err != nil {
+		return nil, err
+	}
+	if err := attachLines(br, subs); err != nil {
+		return nil, err
+	}
+	return subs, br.Close()
+}
+
+// Order returns an order with everything about it.
+func (s *Store) Order(ctx context.Context, id string) (orders.Order, error) {
+	return loadOrder(ctx, s.pool, id, false, true)
 }
 
 // SubOrder returns a sub-order with its lines and history.
@@ -141,7 +176,11 @@ func (s *Store) SubOrder(ctx context.Context, id string) (orders.SubOrder, error
 		return orders.SubOrder{}, orders.ErrNotFound
 	}
 	sub := subs[0]
-	sub.History, err = history(ctx, s.pool, `sub_order_id = $1`, id)
+	rows, err := s.pool.Query(ctx, historyQuery+`sub_order_id = $1 ORDER BY id`, id)
+	if err != nil {
+		return sub, fmt.Errorf("select history: %w", err)
+	}
+	sub.History, err = pgx.CollectRows(rows, scanChange)
 	return sub, err
 }
 

@@ -14,8 +14,27 @@ import (
 	"github.com/marketplace-go/marketplace/internal/platform/outbox"
 )
 
-// tx implements orders.Tx.
-type tx struct{ pgx.Tx }
+// tx implements orders.Tx. Writes whose results nobody reads are queued
+// and sent together, in one round trip, before the next read or the
+// commit: a checkout or a payment costs a handful of round trips, not one
+// per row.
+type tx struct {
+	pgx.Tx
+	writes pgx.Batch
+}
+
+// flush sends the queued writes.
+func (t *tx) flush(ctx context.Context) error {
+	if t.writes.Len() == 0 {
+		return nil
+	}
+	b := t.writes
+	t.writes = pgx.Batch{}
+	if err := t.SendBatch(ctx, &b).Close(); err != nil {
+		return fmt.Errorf("write: %w", err)
+	}
+	return nil
+}
 
 func (t *tx) SetStock(ctx context.Context, productID string, onHand int64) (orders.Stock, error) {
 	return t.stockChange(ctx, `INSERT INTO stock (product_id, on_hand) VALUES ($1, $2)
@@ -30,6 +49,9 @@ func (t *tx) AdjustStock(ctx context.Context, productID string, delta int64) (or
 }
 
 func (t *tx) stockChange(ctx context.Context, sql string, args ...any) (orders.Stock, error) {
+	if err := t.flush(ctx); err != nil {
+		return orders.Stock{}, err
+	}
 	st, err := scanStock(t.QueryRow(ctx, sql, args...))
 	if isCheckViolation(err) {
 		return st, orders.ErrBelowReserved
@@ -52,6 +74,9 @@ func sorted(items []orders.Item) []orders.Item {
 // one round trip: a row whose available units are too few is not
 // updated, and the whole transaction is rolled back.
 func (t *tx) Reserve(ctx context.Context, items []orders.Item) error {
+	if err := t.flush(ctx); err != nil {
+		return err
+	}
 	items = sorted(items)
 	b := &pgx.Batch{}
 	for _, it := range items {
@@ -84,20 +109,15 @@ func (t *tx) Restock(ctx context.Context, items []orders.Item) error {
 	return t.eachStock(ctx, items, `UPDATE stock SET on_hand = on_hand + $2, updated_at = now() WHERE product_id = $1`)
 }
 
-func (t *tx) eachStock(ctx context.Context, items []orders.Item, sql string) error {
-	items = sorted(items)
-	b := &pgx.Batch{}
-	for _, it := range items {
-		b.Queue(sql, it.ProductID, it.Quantity)
-	}
-	if err := t.SendBatch(ctx, b).Close(); err != nil {
-		return fmt.Errorf("update stock: %w", err)
+func (t *tx) eachStock(_ context.Context, items []orders.Item, sql string) error {
+	for _, it := range sorted(items) {
+		t.writes.Queue(sql, it.ProductID, it.Quantity)
 	}
 	return nil
 }
 
-func (t *tx) CreateOrder(ctx context.Context, o orders.Order, idempotencyKey string) error {
-	b := &pgx.Batch{}
+func (t *tx) CreateOrder(_ context.Context, o orders.Order, idempotencyKey string) error {
+	b := &t.writes
 	b.Queue(`INSERT INTO orders (id, buyer_id, status, currency, total, version, reserved_until, created_at, updated_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
 		o.ID, o.BuyerID, o.Status, o.Total.Currency, o.Total.Amount, o.Version, o.ReservedUntil, o.CreatedAt, o.UpdatedAt)
@@ -112,24 +132,25 @@ func (t *tx) CreateOrder(ctx context.Context, o orders.Order, idempotencyKey str
 	if idempotencyKey != "" {
 		b.Queue(`UPDATE idempotency_keys SET resource_id = $3 WHERE user_id = $1 AND key = $2`, o.BuyerID, idempotencyKey, o.ID)
 	}
-	if err := t.SendBatch(ctx, b).Close(); err != nil {
-		return fmt.Errorf("insert order: %w", err)
-	}
 	return nil
 }
 
-func (t *tx) RemoveFromCart(ctx context.Context, buyerID string, productIDs []string) error {
-	if _, err := t.Exec(ctx, `DELETE FROM cart_items WHERE buyer_id = $1 AND product_id = ANY($2::uuid[])`, buyerID, productIDs); err != nil {
-		return fmt.Errorf("empty cart: %w", err)
-	}
+func (t *tx) RemoveFromCart(_ context.Context, buyerID string, productIDs []string) error {
+	t.writes.Queue(`DELETE FROM cart_items WHERE buyer_id = $1 AND product_id = ANY($2::uuid[])`, buyerID, productIDs)
 	return nil
 }
 
 func (t *tx) LockOrder(ctx context.Context, id string) (orders.Order, error) {
-	return loadOrder(ctx, t, id, true)
+	if err := t.flush(ctx); err != nil {
+		return orders.Order{}, err
+	}
+	return loadOrder(ctx, t.Tx, id, true, false)
 }
 
 func (t *tx) OrderOfSubOrder(ctx context.Context, subOrderID string) (string, error) {
+	if err := t.flush(ctx); err != nil {
+		return "", err
+	}
 	var id string
 	err := t.QueryRow(ctx, `SELECT order_id FROM sub_orders WHERE id = $1`, subOrderID).Scan(&id)
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -138,41 +159,30 @@ func (t *tx) OrderOfSubOrder(ctx context.Context, subOrderID string) (string, er
 	return id, err
 }
 
-func (t *tx) UpdateOrder(ctx context.Context, o orders.Order) error {
-	b := &pgx.Batch{}
+func (t *tx) UpdateOrder(_ context.Context, o orders.Order) error {
+	b := &t.writes
 	b.Queue(`UPDATE orders SET status = $2, version = $3, updated_at = $4 WHERE id = $1`, o.ID, o.Status, o.Version, o.UpdatedAt)
 	for _, s := range o.SubOrders {
 		b.Queue(`UPDATE sub_orders SET status = $2, tracking_number = nullif($3, ''), updated_at = $4 WHERE id = $1`,
 			s.ID, s.Status, s.TrackingNumber, s.UpdatedAt)
 	}
-	if err := t.SendBatch(ctx, b).Close(); err != nil {
-		return fmt.Errorf("update order: %w", err)
-	}
 	return nil
 }
 
-func (t *tx) AddHistory(ctx context.Context, orderID string, changes []orders.Change) error {
-	b := &pgx.Batch{}
+func (t *tx) AddHistory(_ context.Context, orderID string, changes []orders.Change) error {
 	for _, c := range changes {
-		b.Queue(`INSERT INTO order_history (order_id, sub_order_id, from_status, to_status, actor, reason, at)
+		t.writes.Queue(`INSERT INTO order_history (order_id, sub_order_id, from_status, to_status, actor, reason, at)
 			VALUES ($1, nullif($2, '')::uuid, nullif($3, ''), $4, $5, $6, $7)`, orderID, c.SubOrderID, c.From, c.To, c.Actor, c.Reason, c.At)
 	}
-	if err := t.SendBatch(ctx, b).Close(); err != nil {
-		return fmt.Errorf("insert history: %w", err)
-	}
 	return nil
 }
 
-func (t *tx) AddEvents(ctx context.Context, evs ...events.Event) error {
-	return outbox.Add(ctx, t.Tx, evs...)
+func (t *tx) AddEvents(_ context.Context, evs ...events.Event) error {
+	return outbox.Queue(&t.writes, evs...)
 }
 
-func (t *tx) Payment(ctx context.Context, orderID string) (orders.Payment, error) {
-	return scanPayment(t.QueryRow(ctx, `SELECT `+paymentColumns+` FROM payments WHERE order_id = $1`, orderID))
-}
-
-func (t *tx) SavePayment(ctx context.Context, p orders.Payment) error {
-	_, err := t.Exec(ctx, `INSERT INTO payments (order_id, provider, charge_key, payment_method, amount, currency, status,
+func (t *tx) SavePayment(_ context.Context, p orders.Payment) error {
+	t.writes.Queue(`INSERT INTO payments (order_id, provider, charge_key, payment_method, amount, currency, status,
 			charge_id, decline_reason, attempts, refund_status, refund_id, updated_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, nullif($8, ''), nullif($9, ''), $10, nullif($11, ''), nullif($12, ''), $13)
 		ON CONFLICT (order_id) DO UPDATE SET status = EXCLUDED.status, charge_id = EXCLUDED.charge_id,
@@ -180,8 +190,5 @@ func (t *tx) SavePayment(ctx context.Context, p orders.Payment) error {
 			refund_id = EXCLUDED.refund_id, updated_at = EXCLUDED.updated_at`,
 		p.OrderID, p.Provider, p.ChargeKey, p.PaymentMethod, p.Amount.Amount, p.Amount.Currency, p.Status,
 		p.ChargeID, p.DeclineReason, p.Attempts, p.RefundStatus, p.RefundID, p.UpdatedAt)
-	if err != nil {
-		return fmt.Errorf("save payment: %w", err)
-	}
 	return nil
 }

@@ -41,7 +41,7 @@ type world struct {
 	pub     *events.Publisher
 }
 
-func newWorld(t *testing.T) *world {
+func newWorld(t testing.TB) *world {
 	t.Helper()
 	dbURL, _ := pgtest.New(t, orderdb.Migrations())
 	vhost := eventstest.NewVhost(t)
@@ -80,19 +80,19 @@ type testEnv struct {
 }
 
 // newEnv starts an instance with a fresh world and the simulated gateway.
-func newEnv(t *testing.T) (*testEnv, *payment.Simulated) {
+func newEnv(t testing.TB) (*testEnv, *payment.Simulated) {
 	t.Helper()
 	gw := payment.NewSimulated(payment.SimulatedConfig{Seed: 1})
 	return newWorld(t).start(t, gw), gw
 }
 
 // start runs an instance of the world's service with gateway gw.
-func (w *world) start(t *testing.T, gw orders.PaymentGateway) *testEnv {
+func (w *world) start(t testing.TB, gw orders.PaymentGateway) *testEnv {
 	t.Helper()
 	return w.startWith(t, w.cfg, gw)
 }
 
-func (w *world) startWith(t *testing.T, cfg ordersrv.Config, gw orders.PaymentGateway) *testEnv {
+func (w *world) startWith(t testing.TB, cfg ordersrv.Config, gw orders.PaymentGateway) *testEnv {
 	t.Helper()
 	log := slog.New(slog.DiscardHandler)
 	reg := observability.NewRegistry()
@@ -124,7 +124,7 @@ func (w *world) startWith(t *testing.T, cfg ordersrv.Config, gw orders.PaymentGa
 
 // waitSubscribed waits until the instance's product consumer has bound its
 // queue: events published before that reach no queue.
-func (e *testEnv) waitSubscribed(t *testing.T) {
+func (e *testEnv) waitSubscribed(t testing.TB) {
 	t.Helper()
 	probe := contracts.ProductV1{ID: uuid.Must(uuid.NewV7()).String(), SellerID: uuid.NewString(), Title: "Probe",
 		Price: 1, Currency: "EUR", Status: "draft", Version: 1}
@@ -144,18 +144,18 @@ func (e *testEnv) waitSubscribed(t *testing.T) {
 // Stop shuts the instance down before the test ends.
 func (e *testEnv) Stop() { e.stop() }
 
-func (w *world) newCaller(t *testing.T, roles ...string) caller {
+func (w *world) newCaller(t testing.TB, roles ...string) caller {
 	t.Helper()
 	id := uuid.NewString()
 	return caller{ID: id, Token: w.issuer.Token(t, id, roles...)}
 }
 
-func (w *world) buyer(t *testing.T) caller  { return w.newCaller(t, auth.RoleBuyer) }
-func (w *world) seller(t *testing.T) caller { return w.newCaller(t, auth.RoleBuyer, auth.RoleSeller) }
-func (w *world) admin(t *testing.T) caller  { return w.newCaller(t, auth.RoleBuyer, auth.RoleAdmin) }
+func (w *world) buyer(t testing.TB) caller  { return w.newCaller(t, auth.RoleBuyer) }
+func (w *world) seller(t testing.TB) caller { return w.newCaller(t, auth.RoleBuyer, auth.RoleSeller) }
+func (w *world) admin(t testing.TB) caller  { return w.newCaller(t, auth.RoleBuyer, auth.RoleAdmin) }
 
 // publishProduct sends a product event as the products service would.
-func (w *world) publishProduct(t *testing.T, typ string, p contracts.ProductV1) {
+func (w *world) publishProduct(t testing.TB, typ string, p contracts.ProductV1) {
 	t.Helper()
 	var data any = contracts.ProductCreatedV1{Product: p}
 	if typ == contracts.ProductUpdated {
@@ -172,7 +172,7 @@ func (w *world) publishProduct(t *testing.T, typ string, p contracts.ProductV1) 
 
 // product makes an active product of seller's known to the instance (by
 // its event) with onHand units in stock.
-func (e *testEnv) product(t *testing.T, seller caller, price int64, currency string, onHand int64) contracts.ProductV1 {
+func (e *testEnv) product(t testing.TB, seller caller, price int64, currency string, onHand int64) contracts.ProductV1 {
 	t.Helper()
 	p := contracts.ProductV1{ID: uuid.Must(uuid.NewV7()).String(), SellerID: seller.ID, Title: "Product " + uuid.NewString()[:8],
 		Category: "test", Price: price, Currency: currency, Status: "active", Version: 1, UpdatedAt: time.Now().UTC()}
@@ -183,7 +183,7 @@ func (e *testEnv) product(t *testing.T, seller caller, price int64, currency str
 }
 
 // waitProjection waits until the projection holds the product at version.
-func (e *testEnv) waitProjection(t *testing.T, id string, version int64) orders.Product {
+func (e *testEnv) waitProjection(t testing.TB, id string, version int64) orders.Product {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -210,33 +210,33 @@ func item(p contracts.ProductV1, q int) map[string]any {
 	return map[string]any{"product_id": p.ID, "quantity": q}
 }
 
-func (e *testEnv) checkout(t *testing.T, buyer caller, items ...map[string]any) httpxtest.Response {
+func (e *testEnv) checkout(t testing.TB, buyer caller, items ...map[string]any) httpxtest.Response {
 	t.Helper()
 	return e.Do(t, buyer, "POST", "/v1/orders", map[string]any{"items": items})
 }
 
-func (e *testEnv) mustCheckout(t *testing.T, buyer caller, items ...map[string]any) orderBody {
+func (e *testEnv) mustCheckout(t testing.TB, buyer caller, items ...map[string]any) orderBody {
 	t.Helper()
 	var o orderBody
 	e.checkout(t, buyer, items...).Want(t, http.StatusCreated).Decode(t, &o)
 	return o
 }
 
-func (e *testEnv) mustPay(t *testing.T, buyer caller, orderID, method string) orderBody {
+func (e *testEnv) mustPay(t testing.TB, buyer caller, orderID, method string) orderBody {
 	t.Helper()
 	var o orderBody
 	e.Do(t, buyer, "POST", "/v1/orders/"+orderID+"/payment", map[string]any{"payment_method": method}).Want(t, http.StatusOK).Decode(t, &o)
 	return o
 }
 
-func (e *testEnv) mustOrder(t *testing.T, c caller, id string) orderBody {
+func (e *testEnv) mustOrder(t testing.TB, c caller, id string) orderBody {
 	t.Helper()
 	var o orderBody
 	e.Do(t, c, "GET", "/v1/orders/"+id, nil).Want(t, http.StatusOK).Decode(t, &o)
 	return o
 }
 
-func (e *testEnv) stock(t *testing.T, productID string) orders.Stock {
+func (e *testEnv) stock(t testing.TB, productID string) orders.Stock {
 	t.Helper()
 	st, err := e.Orders.Store.Stock(context.Background(), productID)
 	if err != nil {
@@ -255,7 +255,7 @@ type catalogStub struct {
 	calls    int
 }
 
-func newCatalogStub(t *testing.T) *catalogStub {
+func newCatalogStub(t testing.TB) *catalogStub {
 	t.Helper()
 	c := &catalogStub{products: map[string]orders.Product{}}
 	c.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

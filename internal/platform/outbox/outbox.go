@@ -89,6 +89,19 @@ CREATE INDEX inbox_received_at_idx ON inbox (received_at);
 // Call it after the statement that locks the changed aggregate's row, so
 // that the events of one aggregate take ids in commit order.
 func Add(ctx context.Context, tx pgx.Tx, evs ...events.Event) error {
+	b := &pgx.Batch{}
+	if err := Queue(b, evs...); err != nil || b.Len() == 0 {
+		return err
+	}
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return fmt.Errorf("outbox: add %d events: %w", len(evs), err)
+	}
+	return nil
+}
+
+// Queue is Add for a caller that sends its transaction's writes as one
+// batch: it appends the insert to b, to be sent within the transaction.
+func Queue(b *pgx.Batch, evs ...events.Event) error {
 	if len(evs) == 0 {
 		return nil
 	}
@@ -107,12 +120,9 @@ func Add(ctx context.Context, tx pgx.Tx, evs ...events.Event) error {
 	}
 	// WITH ORDINALITY and ORDER BY make the identity values follow the
 	// order of evs.
-	_, err := tx.Exec(ctx, `
+	b.Queue(`
 		INSERT INTO outbox (event)
 		SELECT doc FROM unnest($1::jsonb[]) WITH ORDINALITY AS t(doc, n)
 		ORDER BY n`, docs)
-	if err != nil {
-		return fmt.Errorf("outbox: add %d events: %w", len(evs), err)
-	}
 	return nil
 }
