@@ -12,6 +12,9 @@ import (
 	"golang.org/x/sync/errgroup"
 	"golang.org/x/term"
 
+	"github.com/marketplace-go/marketplace/internal/orders"
+	"github.com/marketplace-go/marketplace/internal/orders/orderdb"
+	"github.com/marketplace-go/marketplace/internal/orders/ordersrv"
 	"github.com/marketplace-go/marketplace/internal/platform/auth"
 	"github.com/marketplace-go/marketplace/internal/platform/errs"
 	"github.com/marketplace-go/marketplace/internal/platform/observability"
@@ -69,7 +72,12 @@ func seedCmd(ctx context.Context, args []string, getenv func(string) (string, bo
 		fmt.Fprintln(out, "the demo catalog is already loaded")
 		return nil
 	}
-	if err := seedProducts(ctx, p.Service, ids, seed.Products(*n, len(ids))); err != nil {
+	stock, closeStock, err := ordersrv.OpenStore(ctx, cfg.Orders, log)
+	if err != nil {
+		return err
+	}
+	defer closeStock()
+	if err := seedProducts(ctx, p.Service, stock, ids, seed.Products(*n, len(ids))); err != nil {
 		return err
 	}
 	fmt.Fprintf(out, "loaded %d categories and %d products from %d sellers (%s ... password %q)\n",
@@ -102,8 +110,9 @@ func seedSellers(ctx context.Context, svc *users.Service, n int) ([]string, erro
 }
 
 // seedProducts creates the products on a few workers, with a progress bar
-// when stderr is a terminal.
-func seedProducts(ctx context.Context, svc *products.Service, sellers []string, list []seed.Product) error {
+// when stderr is a terminal, and gives each some stock in the orders
+// service (its product copy is written too, so it can be bought at once).
+func seedProducts(ctx context.Context, svc *products.Service, stock *orderdb.Store, sellers []string, list []seed.Product) error {
 	bar := progressbar.NewOptions(len(list), progressbar.OptionSetWriter(os.Stderr), progressbar.OptionSetDescription("products"),
 		progressbar.OptionSetVisibility(term.IsTerminal(int(os.Stderr.Fd()))), progressbar.OptionShowCount())
 	defer bar.Close()
@@ -121,12 +130,28 @@ func seedProducts(ctx context.Context, svc *products.Service, sellers []string, 
 					return nil
 				}
 				c := auth.Claims{UserID: sellers[list[i].Seller], Roles: []string{auth.RoleSeller}}
-				if _, err := svc.Create(ctx, c, list[i].Draft); err != nil {
+				p, err := svc.Create(ctx, c, list[i].Draft)
+				if err != nil {
 					return fmt.Errorf("seed product %d: %w", i, err)
+				}
+				if err := seedStock(ctx, stock, p, int64(5+i*7%50)); err != nil {
+					return fmt.Errorf("seed stock of product %d: %w", i, err)
 				}
 				_ = bar.Add(1)
 			}
 		})
 	}
 	return g.Wait()
+}
+
+func seedStock(ctx context.Context, store *orderdb.Store, p products.Product, onHand int64) error {
+	cp := orders.Product{ID: p.ID, SellerID: p.SellerID, Title: p.Title, Status: p.Status, Version: p.Version,
+		Price: orders.Money{Amount: p.Price.Amount, Currency: p.Price.Currency}}
+	if _, err := store.SaveProduct(ctx, cp, ""); err != nil {
+		return err
+	}
+	return store.InTx(ctx, func(tx orders.Tx) error {
+		_, err := tx.SetStock(ctx, p.ID, onHand)
+		return err
+	})
 }

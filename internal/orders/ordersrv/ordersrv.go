@@ -178,3 +178,17 @@ func Migrate(ctx context.Context, cfg Config, log *slog.Logger) error {
 	defer pool.Close()
 	return pg.Migrate(ctx, pool, orderdb.Migrations(), log)
 }
+
+// OpenStore connects to the orders database and migrates it, for tools
+// such as the demo seeder; close releases it.
+func OpenStore(ctx context.Context, cfg Config, log *slog.Logger) (_ *orderdb.Store, close func(), err error) {
+	pool, err := pg.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return nil, nil, fmt.Errorf("orders: %w", err)
+	}
+	if err := pg.Migrate(ctx, pool, orderdb.Migrations(), log); err != nil {
+		pool.Close()
+		return nil, nil, fmt.Errorf("orders: %w", err)
+	}
+	return orderdb.New(pool), pool.Close, nil
+}
