@@ -257,10 +257,9 @@ func (s *Service) Checkout(ctx context.Context, c auth.Claims, req CheckoutReque
 	if err != nil {
 		return Order{}, err
 	}
+	// The stock is reserved last: its row locks are then held for the
+	// commit's round trip only, however many buyers want the product.
 	err = s.store.InTx(ctx, func(tx Tx) error {
-		if err := tx.Reserve(ctx, items); err != nil {
-			return err
-		}
 		if err := tx.CreateOrder(ctx, o, req.IdempotencyKey); err != nil {
 			return err
 		}
@@ -272,7 +271,10 @@ func (s *Service) Checkout(ctx context.Context, c auth.Claims, req CheckoutReque
 		if err := tx.AddHistory(ctx, o.ID, o.History); err != nil {
 			return err
 		}
-		return tx.AddEvents(ctx, ev)
+		if err := tx.AddEvents(ctx, ev); err != nil {
+			return err
+		}
+		return tx.Reserve(ctx, items)
 	})
 	if ise := (*InsufficientStockError)(nil); errors.As(err, &ise) {
 		return Order{}, errUnavailable(ise.ProductID)

@@ -70,21 +70,28 @@ func sorted(items []orders.Item) []orders.Item {
 	return s
 }
 
-// Reserve holds stock with one conditional update per product, sent in
-// one round trip: a row whose available units are too few is not
-// updated, and the whole transaction is rolled back.
+// Reserve holds stock with one conditional update per product: a row
+// whose available units are too few is not updated, and the whole
+// transaction is rolled back. The updates go in one round trip with the
+// writes queued before them, so a caller that writes first and reserves
+// last holds the stock rows' locks only until its commit, which matters
+// when every buyer wants the same product.
 func (t *tx) Reserve(ctx context.Context, items []orders.Item) error {
-	if err := t.flush(ctx); err != nil {
-		return err
-	}
 	items = sorted(items)
-	b := &pgx.Batch{}
+	queued := t.writes.Len()
+	b := t.writes
+	t.writes = pgx.Batch{}
 	for _, it := range items {
 		b.Queue(`UPDATE stock SET reserved = reserved + $2, updated_at = now() WHERE product_id = $1 AND on_hand - reserved >= $2`,
 			it.ProductID, it.Quantity)
 	}
-	br := t.SendBatch(ctx, b)
+	br := t.SendBatch(ctx, &b)
 	defer br.Close()
+	for range queued {
+		if _, err := br.Exec(); err != nil {
+			return fmt.Errorf("write: %w", err)
+		}
+	}
 	for _, it := range items {
 		tag, err := br.Exec()
 		if err != nil {
