@@ -30,7 +30,6 @@ var (
 	errPaymentRunning   = errs.New(errs.Conflict, "payment_in_progress", "a payment for this order is being processed; read the order again shortly")
 	errAlreadyShipped   = errs.New(errs.Conflict, "already_shipped", "an order cannot be cancelled once a sub-order has shipped")
 	errBelowReserved    = errs.New(errs.Conflict, "stock_below_reserved", "on_hand cannot go below what unpaid orders hold")
-	errPaymentMethod    = errs.Validation(map[string]string{"payment_method": "was refused by the payment provider"})
 )
 
 func errUnavailable(productID string) error {

@@ -28,11 +28,12 @@ const ProductActive = "active"
 // Stock is a product's inventory. Available is what may still be
 // reserved: OnHand minus what unpaid orders hold.
 type Stock struct {
-	ProductID string    `json:"product_id"`
-	OnHand    int64     `json:"on_hand"`
-	Reserved  int64     `json:"reserved"`
-	Available int64     `json:"available"`
-	UpdatedAt time.Time `json:"updated_at"`
+	ProductID string `json:"product_id"`
+	OnHand    int64  `json:"on_hand"`
+	Reserved  int64  `json:"reserved"`
+	Available int64  `json:"available"`
+	// UpdatedAt is absent for a product never stocked.
+	UpdatedAt time.Time `json:"updated_at,omitzero"`
 }
 
 // CartLine is one product in a buyer's cart, priced now.

@@ -183,14 +183,13 @@ func (s *Service) move(ctx context.Context, tx Tx, o *Order, to Status, actor, r
 // shipped. Unpaid, its stock is released; paid, its units go back on hand
 // and the money is refunded.
 func (s *Service) Cancel(ctx context.Context, c auth.Claims, orderID, reason string) (Order, error) {
-	if len(reason) > 500 {
-		return Order{}, fieldError("reason", "at most 500 characters")
+	if reason != "" {
+		if err := checkText("reason", reason, 500); err != nil {
+			return Order{}, err
+		}
 	}
 	if checkID("id", orderID) != nil {
 		return Order{}, errOrderNotFound
-	}
-	if reason == "" {
-		reason = "cancelled by the buyer"
 	}
 	err := s.store.InTx(ctx, func(tx Tx) error {
 		o, err := tx.LockOrder(ctx, orderID)
@@ -199,6 +198,12 @@ func (s *Service) Cancel(ctx context.Context, c auth.Claims, orderID, reason str
 		}
 		if err != nil {
 			return err
+		}
+		if reason == "" {
+			reason = "cancelled by the buyer"
+			if o.BuyerID != c.UserID {
+				reason = "cancelled by an admin"
+			}
 		}
 		return s.cancel(ctx, tx, o, c.UserID, reason)
 	})

@@ -400,5 +400,6 @@ func orderEvent(typ string, o Order, subOrderID, reason string) (events.Event, e
 	if err != nil {
 		return events.Event{}, fmt.Errorf("build %s event: %w", typ, err)
 	}
+	ev.Time = o.UpdatedAt // when it happened, as product events have it
 	return ev, nil
 }

@@ -2,6 +2,8 @@ package orders
 
 import (
 	"fmt"
+	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/google/uuid"
@@ -61,10 +63,11 @@ func checkItems(items []Item) error {
 	return nil
 }
 
-// checkText accepts a non-empty string of at most max characters.
+// checkText accepts a non-empty string of at most max characters, none
+// of them control characters (which could forge lines in logs and mails).
 func checkText(field, s string, max int) error {
-	if s == "" || utf8.RuneCountInString(s) > max || !utf8.ValidString(s) {
-		return fieldError(field, fmt.Sprintf("must be 1 to %d characters", max))
+	if s == "" || utf8.RuneCountInString(s) > max || !utf8.ValidString(s) || strings.IndexFunc(s, unicode.IsControl) >= 0 {
+		return fieldError(field, fmt.Sprintf("must be 1 to %d characters, none of them control characters", max))
 	}
 	return nil
 }

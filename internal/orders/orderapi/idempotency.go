@@ -89,6 +89,10 @@ func (a *API) idempotent(w http.ResponseWriter, r *http.Request, c auth.Claims, 
 			// The first request created the order but died before storing
 			// its answer: answer with the order as it is now.
 			o, err := a.svc.Order(ctx, c, claim.ResourceID)
+			if err == nil {
+				w.Header().Set("Location", "/v1/orders/"+o.ID)
+				w.Header().Set("Idempotent-Replayed", "true")
+			}
 			a.reply(w, r, http.StatusCreated, o, err)
 			return
 		}
