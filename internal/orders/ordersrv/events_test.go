@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"slices"
 	"sync"
 	"testing"
@@ -20,6 +21,7 @@ import (
 	"github.com/marketplace-go/marketplace/internal/platform/events"
 	"github.com/marketplace-go/marketplace/internal/platform/events/eventstest"
 	"github.com/marketplace-go/marketplace/internal/platform/outbox"
+	"github.com/marketplace-go/marketplace/internal/platform/proxytest"
 )
 
 // orderEvents is a consumer of order events that de-duplicates through an
@@ -249,4 +251,60 @@ func TestProductsTheProjectionLacksAreFetchedAndABrokenCatalogFailsFast(t *testi
 	// Products the projection holds still sell.
 	e.Do(t, seller, "PUT", "/v1/stock/"+p.ID, map[string]any{"on_hand": 5}).Want(t, http.StatusOK)
 	e.mustCheckout(t, buyer, map[string]any{"product_id": p.ID, "quantity": 1})
+}
+
+func TestOrdersPlacedWhileRabbitMQIsStoppedHaveTheirEventsDeliveredOnceItIsBack(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	log := w.consumeOrders(t)
+	u, err := url.Parse(w.cfg.Events.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	broker := proxytest.NewProxy(t, u.Host)
+	u.Host = broker.Addr()
+	cfg := w.cfg
+	cfg.Events.URL = u.String()
+	e := w.startWith(t, cfg, payment.NewSimulated(payment.SimulatedConfig{}))
+	e.waitSubscribed(t)
+	seller, buyer := w.seller(t), w.buyer(t)
+	p := e.product(t, seller, 250, "EUR", 100)
+	before := e.mustCheckout(t, buyer, item(p, 1))
+	log.waitFor(t, 1)
+
+	broker.Stop()
+	var during []string
+	for i := range 6 {
+		o := e.mustCheckout(t, buyer, item(p, 1))
+		if i%2 == 0 {
+			e.mustPay(t, buyer, o.ID, "pm_card_visa")
+		}
+		during = append(during, o.ID)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if got := log.waitFor(t, 1); len(got) != 1 {
+		t.Fatalf("%d events got through a stopped broker", len(got))
+	}
+
+	broker.Start(t)
+	got := log.waitFor(t, 1+6+3)
+	time.Sleep(500 * time.Millisecond) // room for a duplicate to show up
+	got = log.waitFor(t, 10)
+	seen := map[string]int{}
+	for _, ev := range got {
+		seen[ev.Type+" "+ev.Subject]++
+	}
+	for key, n := range seen {
+		if n != 1 {
+			t.Errorf("%s applied %d times", key, n)
+		}
+	}
+	if len(got) != 10 || seen["order.created "+before.ID] != 1 {
+		t.Errorf("%d events applied, want 10: %v", len(got), describe(got))
+	}
+	for i, id := range during {
+		if seen["order.created "+id] != 1 || (i%2 == 0) != (seen["order.paid "+id] == 1) {
+			t.Errorf("order %d placed while the broker was down: events %v", i, describe(got))
+		}
+	}
 }

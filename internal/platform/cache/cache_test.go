@@ -18,6 +18,7 @@ import (
 
 	"github.com/marketplace-go/marketplace/internal/platform/cache"
 	"github.com/marketplace-go/marketplace/internal/platform/cache/cachetest"
+	"github.com/marketplace-go/marketplace/internal/platform/proxytest"
 )
 
 type product struct {
@@ -313,7 +314,7 @@ func TestBumpInvalidatesEveryPageOfAGroupForEveryInstance(t *testing.T) {
 }
 
 func TestRedisOutageServesLoadedValuesThenCachingResumes(t *testing.T) {
-	proxy := cachetest.NewProxy(t, cachetest.Addr())
+	proxy := proxytest.NewProxy(t, cachetest.Addr())
 	// Default options: the client ignores context deadlines; the cache must
 	// still give up on Redis quickly.
 	rdb := redis.NewClient(&redis.Options{Addr: proxy.Addr()})
@@ -356,7 +357,7 @@ func TestRedisOutageServesLoadedValuesThenCachingResumes(t *testing.T) {
 }
 
 func TestHangingRedisDoesNotStallReads(t *testing.T) {
-	proxy := cachetest.NewProxy(t, cachetest.Addr())
+	proxy := proxytest.NewProxy(t, cachetest.Addr())
 	rdb := redis.NewClient(&redis.Options{Addr: proxy.Addr()}) // ignores context deadlines
 	t.Cleanup(func() { rdb.Close() })
 	f := newOutageCache(t, rdb)

@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"net"
 	"net/url"
 	"strings"
 	"sync"
@@ -23,6 +21,7 @@ import (
 	"github.com/marketplace-go/marketplace/internal/platform/events/eventstest"
 	"github.com/marketplace-go/marketplace/internal/platform/outbox"
 	"github.com/marketplace-go/marketplace/internal/platform/pg/pgtest"
+	"github.com/marketplace-go/marketplace/internal/platform/proxytest"
 )
 
 // testTimeout bounds every test that talks to the servers.
@@ -299,64 +298,15 @@ func eventually(t *testing.T, timeout time.Duration, what string, cond func() bo
 	}
 }
 
-// proxy forwards TCP connections from a loopback port to a target, until
-// Close shuts the port and cuts every connection: a broker that went away.
-type proxy struct {
-	ln    net.Listener
-	mu    sync.Mutex
-	conns []net.Conn
-}
-
-// startProxy forwards a fresh loopback port to target until the test ends.
-func startProxy(t *testing.T, target string) *proxy {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("listen: %v", err)
-	}
-	p := &proxy{ln: ln}
-	t.Cleanup(p.Close)
-	go func() {
-		for {
-			in, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			out, err := net.Dial("tcp", target)
-			if err != nil {
-				_ = in.Close()
-				continue
-			}
-			p.mu.Lock()
-			p.conns = append(p.conns, in, out)
-			p.mu.Unlock()
-			go func() { _, _ = io.Copy(out, in); _ = out.Close() }()
-			go func() { _, _ = io.Copy(in, out); _ = in.Close() }()
-		}
-	}()
-	return p
-}
-
-// Close closes the port and every forwarded connection.
-func (p *proxy) Close() {
-	_ = p.ln.Close()
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for _, c := range p.conns {
-		_ = c.Close()
-	}
-	p.conns = nil
-}
-
 // viaProxy returns cfg with its broker address replaced by the proxy's.
-func viaProxy(t *testing.T, cfg events.Config) (events.Config, *proxy) {
+func viaProxy(t *testing.T, cfg events.Config) (events.Config, *proxytest.Proxy) {
 	t.Helper()
 	u, err := url.Parse(cfg.URL)
 	if err != nil {
 		t.Fatalf("parse broker url: %v", err)
 	}
-	p := startProxy(t, u.Host)
-	u.Host = p.ln.Addr().String()
+	p := proxytest.NewProxy(t, u.Host)
+	u.Host = p.Addr()
 	cfg.URL = u.String()
 	return cfg, p
 }

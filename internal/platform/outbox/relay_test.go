@@ -108,7 +108,7 @@ func TestFlushKeepsEventsWhileTheBrokerIsUnreachableAndALivePublisherDeliversThe
 	// port it uses is closed.
 	deadCfg, gone := viaProxy(t, cfg)
 	dead := mustPublisher(t, deadCfg)
-	gone.Close()
+	gone.Stop()
 
 	var want []events.Event
 	for seq := range int64(5) {

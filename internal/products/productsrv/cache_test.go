@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/marketplace-go/marketplace/internal/platform/cache/cachetest"
+	"github.com/marketplace-go/marketplace/internal/platform/proxytest"
 	"github.com/marketplace-go/marketplace/internal/platform/contracts"
 	"github.com/marketplace-go/marketplace/internal/products"
 	"github.com/marketplace-go/marketplace/internal/products/productsrv"
@@ -122,7 +123,7 @@ func TestTwoInstancesSeeEachOthersWrites(t *testing.T) {
 }
 
 func TestReadsAndWritesSurviveARedisOutage(t *testing.T) {
-	redis := cachetest.NewProxy(t, cachetest.Addr())
+	redis := proxytest.NewProxy(t, cachetest.Addr())
 	e := newEnv(t, func(c *productsrv.Config) { c.RedisURL = "redis://" + redis.Addr() + "/0" })
 	e.mustCategory(t, "outage", "", "colour")
 	seller := e.seller(t)
