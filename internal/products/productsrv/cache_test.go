@@ -12,8 +12,8 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/marketplace-go/marketplace/internal/platform/cache/cachetest"
-	"github.com/marketplace-go/marketplace/internal/platform/proxytest"
 	"github.com/marketplace-go/marketplace/internal/platform/contracts"
+	"github.com/marketplace-go/marketplace/internal/platform/proxytest"
 	"github.com/marketplace-go/marketplace/internal/products"
 	"github.com/marketplace-go/marketplace/internal/products/productsrv"
 )
