@@ -1,11 +1,9 @@
 package productsrv_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -23,6 +21,7 @@ import (
 	"github.com/marketplace-go/marketplace/internal/platform/cache/cachetest"
 	"github.com/marketplace-go/marketplace/internal/platform/events"
 	"github.com/marketplace-go/marketplace/internal/platform/events/eventstest"
+	"github.com/marketplace-go/marketplace/internal/platform/httpx/httpxtest"
 	"github.com/marketplace-go/marketplace/internal/platform/mongo"
 	"github.com/marketplace-go/marketplace/internal/platform/mongo/mongotest"
 	"github.com/marketplace-go/marketplace/internal/platform/observability"
@@ -142,38 +141,8 @@ func (e *testEnv) do(t *testing.T, c caller, method, path string, body any, head
 
 // request is do without a test, for goroutines.
 func (e *testEnv) request(c caller, method, path string, body any, header ...string) (response, error) {
-	var r io.Reader
-	switch b := body.(type) {
-	case nil:
-	case string:
-		r = strings.NewReader(b)
-	default:
-		j, err := json.Marshal(b)
-		if err != nil {
-			return response{}, err
-		}
-		r = bytes.NewReader(j)
-	}
-	req, err := http.NewRequest(method, e.URL+path, r)
-	if err != nil {
-		return response{}, err
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if c.Token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.Token)
-	}
-	for i := 0; i+1 < len(header); i += 2 {
-		req.Header.Set(header[i], header[i+1])
-	}
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return response{}, err
-	}
-	defer res.Body.Close()
-	b, err := io.ReadAll(res.Body)
-	return response{Status: res.StatusCode, Header: res.Header, Body: b}, err
+	r, err := httpxtest.Client{BaseURL: e.URL}.Request(httpxtest.Caller(c), method, path, body, header...)
+	return response(r), err
 }
 
 // want fails the test unless the response has the given status.

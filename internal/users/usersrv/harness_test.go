@@ -5,16 +5,15 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/marketplace-go/marketplace/internal/platform/httpx/httpxtest"
 	"github.com/marketplace-go/marketplace/internal/platform/mail"
 	"github.com/marketplace-go/marketplace/internal/platform/mail/mailtest"
 	"github.com/marketplace-go/marketplace/internal/platform/observability"
@@ -85,7 +84,7 @@ func newEnv(t *testing.T, change ...func(*usersrv.Config)) *testEnv {
 	return e
 }
 
-// response is what a request got back.
+// response is what a request got back, with this package's checks.
 type response struct {
 	Status int
 	Header http.Header
@@ -125,41 +124,11 @@ func (e *testEnv) do(t *testing.T, method, path, token string, body any, header 
 // request is do for goroutines other than the test's own, which must not
 // call t.Fatal: it returns the error instead.
 func (e *testEnv) request(method, path, token string, body any, header ...string) (response, error) {
-	var r io.Reader
-	switch b := body.(type) {
-	case nil:
-	case string:
-		r = strings.NewReader(b)
-	default:
-		j, err := json.Marshal(b)
-		if err != nil {
-			return response{}, err
-		}
-		r = bytes.NewReader(j)
-	}
-	req, err := http.NewRequest(method, e.URL+path, r)
-	if err != nil {
-		return response{}, err
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	for i := 0; i+1 < len(header); i += 2 {
-		req.Header.Set(header[i], header[i+1])
-	}
-	res, err := http.DefaultClient.Do(req)
+	r, err := httpxtest.Client{BaseURL: e.URL}.Request(httpxtest.Caller{Token: token}, method, path, body, header...)
 	if err != nil {
 		return response{}, fmt.Errorf("%s %s: %w", method, path, err)
 	}
-	defer res.Body.Close()
-	b, err := io.ReadAll(res.Body)
-	if err != nil {
-		return response{}, fmt.Errorf("%s %s: read body: %w", method, path, err)
-	}
-	return response{Status: res.StatusCode, Header: res.Header, Body: b}, nil
+	return response(r), nil
 }
 
 // want fails the test unless the response has the given status.
