@@ -47,8 +47,8 @@ func validKey(k string) bool {
 // idempotent runs h at most once per Idempotency-Key of the caller: a
 // retry with the same body gets the first answer (waiting for it while the
 // first request runs), a retry with another body gets 422. Answers of our
-// own failures (5xx) are not kept, so a retry runs again. Without the
-// header, h simply runs.
+// own failures (5xx) and answers that are not final (202) are not kept, so
+// a retry runs again. Without the header, h simply runs.
 func (a *API) idempotent(w http.ResponseWriter, r *http.Request, c auth.Claims, operation string,
 	h func(w http.ResponseWriter, r *http.Request, key string)) {
 	values, sent := r.Header[http.CanonicalHeaderKey(IdempotencyKeyHeader)]
@@ -114,7 +114,10 @@ func (a *API) runOnce(w http.ResponseWriter, r *http.Request, c auth.Claims, key
 	h(rec, r, key)
 	// Store the answer even if the client has gone: its retry wants it.
 	ctx := context.WithoutCancel(r.Context())
-	if rec.status >= 500 {
+	// Neither our failures (5xx) nor answers that are not final (202: the
+	// payment's outcome is pending) are kept: a retry runs again, and the
+	// operation, idempotent in itself, then says how it stands.
+	if rec.status >= 500 || rec.status == http.StatusAccepted {
 		if err := a.keys.ReleaseKey(ctx, c.UserID, key); err != nil {
 			a.log.WarnContext(ctx, "release idempotency key", "err", err)
 		}

@@ -75,8 +75,8 @@ func (s *Store) CompleteKey(ctx context.Context, userID, key string, status int,
 	return nil
 }
 
-// ReleaseKey forgets a key whose request failed on our side, so that a
-// retry runs it again.
+// ReleaseKey forgets a key whose answer is not to be kept (a failure on
+// our side, an outcome still pending), so that a retry runs again.
 func (s *Store) ReleaseKey(ctx context.Context, userID, key string) error {
 	_, err := s.pool.Exec(ctx, `DELETE FROM idempotency_keys WHERE user_id = $1 AND key = $2 AND resource_id IS NULL`, userID, key)
 	if err != nil {

@@ -68,7 +68,8 @@ func TestAChargeWhoseAnswerWasLostIsResolvedWithoutChargingAgain(t *testing.T) {
 	o := e.mustCheckout(t, buyer, item(p, 2))
 
 	var pending orderBody
-	e.Do(t, buyer, "POST", "/v1/orders/"+o.ID+"/payment", map[string]any{"payment_method": "pm_card_visa"}).
+	pay := map[string]any{"payment_method": "pm_card_visa"}
+	e.Do(t, buyer, "POST", "/v1/orders/"+o.ID+"/payment", pay, "Idempotency-Key", "pay-once").
 		Want(t, http.StatusAccepted).Decode(t, &pending)
 	if pending.Status != orders.PendingPayment || pending.Payment.Status != orders.PaymentProcessing {
 		t.Fatalf("after a lost answer: %s with payment %+v, want pending and processing", pending.Status, pending.Payment)
@@ -77,6 +78,13 @@ func TestAChargeWhoseAnswerWasLostIsResolvedWithoutChargingAgain(t *testing.T) {
 	e.Do(t, buyer, "POST", "/v1/orders/"+o.ID+"/cancel", nil).WantProblem(t, http.StatusConflict, "payment_in_progress")
 
 	paid := e.waitStatus(t, buyer, o.ID, orders.Paid)
+	// A 202 is not a final answer: the client's retry under its key learns
+	// the outcome instead of the stale "pending".
+	var retried orderBody
+	e.Do(t, buyer, "POST", "/v1/orders/"+o.ID+"/payment", pay, "Idempotency-Key", "pay-once").Want(t, http.StatusOK).Decode(t, &retried)
+	if retried.Status != orders.Paid {
+		t.Errorf("a retry after the outcome answers %s", retried.Status)
+	}
 	if gw.ChargeCount() != 1 {
 		t.Errorf("%d charges, want 1", gw.ChargeCount())
 	}
