@@ -25,7 +25,7 @@ import (
 	"github.com/marketplace-go/marketplace/internal/platform/httpx/httpxtest"
 	"github.com/marketplace-go/marketplace/internal/platform/observability"
 	"github.com/marketplace-go/marketplace/internal/platform/pg/pgtest"
-	"github.com/marketplace-go/marketplace/internal/platform/server"
+	"github.com/marketplace-go/marketplace/internal/platform/server/servertest"
 )
 
 type caller = httpxtest.Caller
@@ -100,22 +100,8 @@ func (w *world) startWith(t testing.TB, cfg ordersrv.Config, gw orders.PaymentGa
 	if err != nil {
 		t.Fatalf("start orders service: %v", err)
 	}
-	srv := server.New(log, reg, 5*time.Second)
-	addr, err := srv.Add(o.Module(cfg.Addr))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx) }()
-	stop := sync.OnceFunc(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("server shutdown: %v", err)
-		}
-	})
-	t.Cleanup(stop)
-	e := &testEnv{Client: httpxtest.Client{BaseURL: "http://" + addr.String()}, world: w, Orders: o, stop: stop}
+	url, stop := servertest.Start(t, log, reg, o.Module(cfg.Addr))
+	e := &testEnv{Client: httpxtest.Client{BaseURL: url}, world: w, Orders: o, stop: stop}
 	if cfg.Events.URL == w.cfg.Events.URL {
 		e.waitSubscribed(t)
 	}

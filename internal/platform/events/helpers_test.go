@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/marketplace-go/marketplace/internal/platform/events"
 	"github.com/marketplace-go/marketplace/internal/platform/events/eventstest"
+	"github.com/marketplace-go/marketplace/internal/platform/observability/logtest"
 )
 
 // testTimeout bounds every test that talks to the broker.
@@ -43,28 +43,10 @@ func testContext(t *testing.T) context.Context {
 	return ctx
 }
 
-// testLogger logs to the test's output until the test's cleanups have run;
-// goroutines that outlive the test must not call t.Log.
+// testLogger logs to the test's output until the test ends.
 func testLogger(t *testing.T) *slog.Logger {
 	t.Helper()
-	w := &testWriter{t: t}
-	t.Cleanup(func() { w.mu.Lock(); w.done = true; w.mu.Unlock() })
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
-}
-
-type testWriter struct {
-	mu   sync.Mutex
-	t    *testing.T
-	done bool
-}
-
-func (w *testWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if !w.done {
-		w.t.Log(strings.TrimSpace(string(p)))
-	}
-	return len(p), nil
+	return logtest.New(t, slog.LevelDebug)
 }
 
 // mustPublisher connects a publisher that is closed when the test ends.

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
-	"strings"
 	"sync"
 	"testing"
 	"testing/fstest"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/marketplace-go/marketplace/internal/platform/events"
 	"github.com/marketplace-go/marketplace/internal/platform/events/eventstest"
+	"github.com/marketplace-go/marketplace/internal/platform/observability/logtest"
 	"github.com/marketplace-go/marketplace/internal/platform/outbox"
 	"github.com/marketplace-go/marketplace/internal/platform/pg/pgtest"
 	"github.com/marketplace-go/marketplace/internal/platform/proxytest"
@@ -47,28 +47,10 @@ func testContext(t *testing.T) context.Context {
 	return ctx
 }
 
-// testLogger logs to the test's output until the test ends; relays and
-// consumers may outlive it by a moment and must not call t.Log then.
+// testLogger logs to the test's output until the test ends.
 func testLogger(t *testing.T) *slog.Logger {
 	t.Helper()
-	w := &testWriter{t: t}
-	t.Cleanup(func() { w.mu.Lock(); w.done = true; w.mu.Unlock() })
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelInfo}))
-}
-
-type testWriter struct {
-	mu   sync.Mutex
-	t    *testing.T
-	done bool
-}
-
-func (w *testWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if !w.done {
-		w.t.Log(strings.TrimSpace(string(p)))
-	}
-	return len(p), nil
+	return logtest.New(t, slog.LevelInfo)
 }
 
 // newBroker returns a configuration on a fresh vhost.

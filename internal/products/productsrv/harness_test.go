@@ -25,7 +25,7 @@ import (
 	"github.com/marketplace-go/marketplace/internal/platform/mongo"
 	"github.com/marketplace-go/marketplace/internal/platform/mongo/mongotest"
 	"github.com/marketplace-go/marketplace/internal/platform/observability"
-	"github.com/marketplace-go/marketplace/internal/platform/server"
+	"github.com/marketplace-go/marketplace/internal/platform/server/servertest"
 	"github.com/marketplace-go/marketplace/internal/products/productsrv"
 )
 
@@ -80,22 +80,8 @@ func startEnv(t *testing.T, cfg productsrv.Config, issuer *authtest.Issuer) *tes
 	if err != nil {
 		t.Fatalf("start products service: %v", err)
 	}
-	srv := server.New(log, reg, 5*time.Second)
-	addr, err := srv.Add(p.Module(cfg.Addr))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx) }()
-	stop := sync.OnceFunc(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("server shutdown: %v", err)
-		}
-	})
-	t.Cleanup(stop)
-	return &testEnv{URL: "http://" + addr.String(), Products: p, Issuer: issuer, Config: cfg, stop: stop}
+	url, stop := servertest.Start(t, log, reg, p.Module(cfg.Addr))
+	return &testEnv{URL: url, Products: p, Issuer: issuer, Config: cfg, stop: stop}
 }
 
 // Stop shuts the instance down before the test ends, closing its relay,

@@ -18,7 +18,7 @@ import (
 	"github.com/marketplace-go/marketplace/internal/platform/mail/mailtest"
 	"github.com/marketplace-go/marketplace/internal/platform/observability"
 	"github.com/marketplace-go/marketplace/internal/platform/pg/pgtest"
-	"github.com/marketplace-go/marketplace/internal/platform/server"
+	"github.com/marketplace-go/marketplace/internal/platform/server/servertest"
 	"github.com/marketplace-go/marketplace/internal/users/password"
 	"github.com/marketplace-go/marketplace/internal/users/userdb"
 	"github.com/marketplace-go/marketplace/internal/users/usersrv"
@@ -66,21 +66,7 @@ func newEnv(t *testing.T, change ...func(*usersrv.Config)) *testEnv {
 		t.Fatalf("start users service: %v", err)
 	}
 	e.Users = u
-	srv := server.New(log, observability.NewRegistry(), 5*time.Second)
-	addr, err := srv.Add(u.Module(cfg.Addr))
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.URL = "http://" + addr.String()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("server shutdown: %v", err)
-		}
-	})
+	e.URL, _ = servertest.Start(t, log, observability.NewRegistry(), u.Module(cfg.Addr))
 	return e
 }
 
