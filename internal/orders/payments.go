@@ -75,27 +75,44 @@ func (s *Service) charge(ctx context.Context, pay Payment) error {
 	defer cancel()
 	ch, err := s.gateway.Charge(cctx, ChargeRequest{Key: pay.ChargeKey, OrderID: pay.OrderID, Amount: pay.Amount.Amount,
 		Currency: pay.Amount.Currency, PaymentMethod: pay.PaymentMethod})
+	// A refusal proves nothing was taken only on the first attempt: after
+	// an attempt whose answer was lost, the money may have moved then.
+	first := pay.Attempts == 0
 	switch {
-	case errors.Is(err, ErrPaymentMethodInvalid):
+	case first && errors.Is(err, ErrPaymentMethodInvalid):
 		ch, err = Charge{Status: ChargeDeclined, DeclineReason: "invalid_payment_method"}, nil
-	case errors.Is(err, ErrPaymentRejected):
+	case first && errors.Is(err, ErrPaymentRejected):
 		// Final, and nothing was taken: fail the payment rather than ask
 		// again for ever.
 		s.log.ErrorContext(ctx, "payment provider rejected a charge", "order_id", pay.OrderID, "err", err)
 		ch, err = Charge{Status: ChargeDeclined, DeclineReason: "rejected_by_provider"}, nil
 	}
 	if err != nil {
-		if rerr := s.store.InTx(context.WithoutCancel(ctx), func(tx Tx) error {
-			pay.Attempts++
-			pay.UpdatedAt = s.now().UTC()
-			return tx.SavePayment(ctx, pay)
-		}); rerr != nil {
-			s.log.WarnContext(ctx, "record payment attempt", "order_id", pay.OrderID, "err", rerr)
-		}
+		s.countAttempt(context.WithoutCancel(ctx), pay.OrderID)
 		return fmt.Errorf("charge order %s: %w", pay.OrderID, err)
 	}
 	// The provider has answered: record it even if the caller has gone.
 	return s.recordCharge(context.WithoutCancel(ctx), pay.OrderID, ch, ActorSystem)
+}
+
+// countAttempt records an attempt whose outcome is unknown. It reads the
+// payment under the order's lock: an outcome recorded meanwhile (by a
+// webhook, by another instance) must not be overwritten by the stale copy
+// this attempt started from.
+func (s *Service) countAttempt(ctx context.Context, orderID string) {
+	err := s.store.InTx(ctx, func(tx Tx) error {
+		o, err := tx.LockOrder(ctx, orderID)
+		if err != nil || o.Payment == nil || o.Payment.Status != PaymentProcessing {
+			return err
+		}
+		p := *o.Payment
+		p.Attempts++
+		p.UpdatedAt = s.now().UTC()
+		return tx.SavePayment(ctx, p)
+	})
+	if err != nil {
+		s.log.WarnContext(ctx, "record payment attempt", "order_id", orderID, "err", err)
+	}
 }
 
 // recordCharge applies a charge's outcome to its order: paid, with the
@@ -107,10 +124,21 @@ func (s *Service) recordCharge(ctx context.Context, orderID string, ch Charge, a
 		if err != nil {
 			return err
 		}
-		if o.Payment == nil || o.Payment.Status != PaymentProcessing {
-			return nil // recorded already, or no charge was asked for
+		if o.Payment == nil {
+			return nil // no charge was asked for
 		}
 		pay := *o.Payment
+		if pay.Status == PaymentDeclined && ch.Status == ChargeSucceeded {
+			// The provider took the money after all (a late answer to an
+			// attempt recorded as declined): keep the order as it is and
+			// give the money back.
+			pay.Status, pay.ChargeID, pay.UpdatedAt = PaymentSucceeded, ch.ID, s.now().UTC()
+			s.log.ErrorContext(ctx, "a charge recorded as declined succeeded; refunding it", "order_id", orderID)
+			return s.refundLater(ctx, tx, o, pay)
+		}
+		if pay.Status != PaymentProcessing {
+			return nil // recorded already
+		}
 		now := s.now().UTC().Truncate(time.Microsecond)
 		pay.ChargeID, pay.UpdatedAt, pay.Attempts = ch.ID, now, pay.Attempts+1
 		var typ, reason string
@@ -276,7 +304,8 @@ func (s *Service) refund(ctx context.Context, pay Payment) error {
 	case err != nil:
 		return fmt.Errorf("refund order %s: %w", pay.OrderID, err)
 	}
-	return s.store.InTx(context.WithoutCancel(ctx), func(tx Tx) error {
+	ctx = context.WithoutCancel(ctx) // the refund is made: record it even if the caller has gone
+	return s.store.InTx(ctx, func(tx Tx) error {
 		o, err := tx.LockOrder(ctx, pay.OrderID)
 		if err != nil || o.Payment == nil || o.Payment.RefundStatus != RefundPending {
 			return err

@@ -20,6 +20,9 @@ const (
 	// keyLease is how long a request holds its key before another may take
 	// it over; longer than any request runs.
 	keyLease = 2 * time.Minute
+	// keyMargin is how long before its lease ends the holder's work is cut
+	// off, room for its transaction to roll back.
+	keyMargin = 15 * time.Second
 	// keyWait is how long a retry waits for the first request's answer
 	// before giving up with 409.
 	keyWait = 15 * time.Second
@@ -111,7 +114,11 @@ func (a *API) idempotent(w http.ResponseWriter, r *http.Request, c auth.Claims, 
 // runOnce runs h for the key's holder and keeps its answer.
 func (a *API) runOnce(w http.ResponseWriter, r *http.Request, c auth.Claims, key string, h func(http.ResponseWriter, *http.Request, string)) {
 	rec := &recorder{header: w.Header(), status: http.StatusOK}
-	h(rec, r, key)
+	// The work must end before the lease does, or a retry could take the
+	// key over while it still runs.
+	work, cancel := context.WithTimeout(r.Context(), keyLease-keyMargin)
+	defer cancel()
+	h(rec, r.WithContext(work), key)
 	// Store the answer even if the client has gone: its retry wants it.
 	ctx := context.WithoutCancel(r.Context())
 	// Neither our failures (5xx) nor answers that are not final (202: the

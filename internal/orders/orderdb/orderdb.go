@@ -182,10 +182,19 @@ func (s *Store) ExpiredOrders(ctx context.Context, now time.Time, limit int) ([]
 	return pgx.CollectRows(rows, pgx.RowTo[string])
 }
 
-// UnresolvedPayments returns charges and refunds left without an outcome.
+// UnresolvedPayments claims charges and refunds left without an outcome:
+// their updated_at is set to now, so another instance's resolver leaves
+// them alone for as long as this one's grace. Payments older than the
+// provider keeps idempotency keys (Stripe: 24 hours) are not returned: a
+// retry could then charge again, so they need reconciling by hand (by the
+// order id in the provider's metadata).
 func (s *Store) UnresolvedPayments(ctx context.Context, before time.Time, limit int) ([]orders.Payment, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+paymentColumns+` FROM payments
-		WHERE (status = 'processing' OR refund_status = 'pending') AND updated_at < $1 ORDER BY updated_at LIMIT $2`, before, limit)
+	rows, err := s.pool.Query(ctx, `UPDATE payments SET updated_at = now() WHERE order_id IN (
+			SELECT order_id FROM payments
+			WHERE (status = 'processing' OR refund_status = 'pending') AND updated_at < $1
+				AND created_at > now() - interval '23 hours'
+			ORDER BY updated_at LIMIT $2 FOR UPDATE SKIP LOCKED)
+		RETURNING `+paymentColumns, before, limit)
 	if err != nil {
 		return nil, fmt.Errorf("select unresolved payments: %w", err)
 	}

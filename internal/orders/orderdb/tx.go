@@ -137,7 +137,7 @@ func (t *tx) CreateOrder(_ context.Context, o orders.Order, idempotencyKey strin
 		}
 	}
 	if idempotencyKey != "" {
-		b.Queue(`UPDATE idempotency_keys SET resource_id = $3 WHERE user_id = $1 AND key = $2`, o.BuyerID, idempotencyKey, o.ID)
+		b.Queue(`UPDATE idempotency_keys SET resource_id = $3 WHERE user_id = $1 AND key = $2 AND resource_id IS NULL`, o.BuyerID, idempotencyKey, o.ID)
 	}
 	return nil
 }
@@ -194,7 +194,8 @@ func (t *tx) SavePayment(_ context.Context, p orders.Payment) error {
 		VALUES ($1, $2, $3, $4, $5, $6, $7, nullif($8, ''), nullif($9, ''), $10, nullif($11, ''), nullif($12, ''), $13)
 		ON CONFLICT (order_id) DO UPDATE SET status = EXCLUDED.status, charge_id = EXCLUDED.charge_id,
 			decline_reason = EXCLUDED.decline_reason, attempts = EXCLUDED.attempts, refund_status = EXCLUDED.refund_status,
-			refund_id = EXCLUDED.refund_id, updated_at = EXCLUDED.updated_at`,
+			refund_id = EXCLUDED.refund_id, updated_at = EXCLUDED.updated_at
+		WHERE payments.status = 'processing' OR EXCLUDED.status <> 'processing'`,
 		p.OrderID, p.Provider, p.ChargeKey, p.PaymentMethod, p.Amount.Amount, p.Amount.Currency, p.Status,
 		p.ChargeID, p.DeclineReason, p.Attempts, p.RefundStatus, p.RefundID, p.UpdatedAt)
 	return nil

@@ -246,3 +246,51 @@ func TestCancellingAPaidOrderRefundsItOnceAndRestocks(t *testing.T) {
 		t.Errorf("%d refunds and %d charges, want one of each", len(gw.Refunds()), gw.ChargeCount())
 	}
 }
+
+// slowAnswer charges at once, then holds its answer until released and
+// loses it, as a provider whose response outlives the charge timeout.
+type slowAnswer struct {
+	*payment.Simulated
+	charged chan struct{}
+	release chan struct{}
+}
+
+func (g *slowAnswer) Charge(ctx context.Context, req orders.ChargeRequest) (orders.Charge, error) {
+	if _, err := g.Simulated.Charge(ctx, req); err != nil {
+		return orders.Charge{}, err
+	}
+	g.charged <- struct{}{}
+	<-g.release
+	return orders.Charge{}, errors.New("context deadline exceeded")
+}
+
+func TestALateTimeoutDoesNotUndoAnOutcomeTheWebhookRecorded(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	gw := &slowAnswer{Simulated: payment.NewSimulated(payment.SimulatedConfig{}), charged: make(chan struct{}), release: make(chan struct{})}
+	e := w.start(t, gw)
+	seller, buyer := w.seller(t), w.buyer(t)
+	p := e.product(t, seller, 1000, "EUR", 5)
+	o := e.mustCheckout(t, buyer, item(p, 1))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_, _ = e.Request(buyer, "POST", "/v1/orders/"+o.ID+"/payment", map[string]any{"payment_method": "pm_card_visa"})
+	}()
+	<-gw.charged
+	// The provider's webhook reports the charge while the request still waits.
+	if err := e.Orders.Service.RecordPaymentNotice(context.Background(),
+		orders.PaymentNotice{OrderID: o.ID, ChargeID: "ch_webhook", Status: orders.ChargeSucceeded}); err != nil {
+		t.Fatal(err)
+	}
+	close(gw.release)
+	<-done
+	time.Sleep(w.cfg.ResolveGrace + 2*w.cfg.SweepInterval) // a resolver would have acted by now
+	got := e.mustOrder(t, buyer, o.ID)
+	if got.Status != orders.Paid || got.Payment.Status != orders.PaymentSucceeded || got.Payment.RefundStatus != "" {
+		t.Errorf("order %s, payment %+v: the late timeout undid the recorded outcome", got.Status, got.Payment)
+	}
+	if len(gw.Refunds()) != 0 || gw.ChargeCount() != 1 {
+		t.Errorf("%d refunds and %d charges, want none and one", len(gw.Refunds()), gw.ChargeCount())
+	}
+}

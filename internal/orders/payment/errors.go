@@ -17,8 +17,9 @@ import (
 // payment method is refused wraps orders.ErrPaymentMethodInvalid.
 var (
 	// ErrRejected means the request was refused before any money could move
-	// (for example a non-positive amount, an empty idempotency key, a bad API
-	// key, or a refund of an unknown charge). Repeating it with the same key
+	// (for example a non-positive amount, an empty idempotency key, or a
+	// refund of an unknown charge; not a bad API key, which says nothing of
+	// what an earlier attempt under the same key did). Repeating it with the same key
 	// gets the same answer, so the caller should give up rather than retry.
 	// It is orders.ErrPaymentRejected, which the orders service acts on.
 	ErrRejected = orders.ErrPaymentRejected

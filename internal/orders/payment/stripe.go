@@ -304,6 +304,9 @@ func classify(op string, err error) error {
 	switch {
 	case se.HTTPStatusCode == http.StatusTooManyRequests,
 		se.HTTPStatusCode == http.StatusConflict, // the same key is in flight
+		// A rotated or revoked key says nothing of what an earlier attempt
+		// under this idempotency key did.
+		se.HTTPStatusCode == http.StatusUnauthorized, se.HTTPStatusCode == http.StatusForbidden,
 		se.HTTPStatusCode >= http.StatusInternalServerError,
 		se.Type == stripe.ErrorTypeAPI:
 		return &apiError{op: op, se: se}

@@ -215,10 +215,10 @@ func TestStripeChargeOutcomes(t *testing.T) {
 			wantErr: orders.ErrPaymentMethodInvalid,
 		},
 		{
-			name:    "a bad API key is ErrRejected",
+			name:    "a bad API key is an unknown outcome: it says nothing of an earlier attempt under the key",
 			status:  http.StatusUnauthorized,
 			body:    `{"error":{"type":"invalid_request_error","message":"Invalid API Key provided: sk_test_***"}}`,
-			wantErr: payment.ErrRejected,
+			wantErr: errUnknown,
 		},
 		{
 			name:    "a key reused with other parameters is ErrKeyReused",
