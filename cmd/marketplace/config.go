@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/marketplace-go/marketplace/internal/gateway"
 	"github.com/marketplace-go/marketplace/internal/orders/ordersrv"
 	"github.com/marketplace-go/marketplace/internal/platform/config"
 	"github.com/marketplace-go/marketplace/internal/products/productsrv"
@@ -21,6 +22,7 @@ type rootConfig struct {
 	Users           usersrv.Config
 	Products        productsrv.Config
 	Orders          ordersrv.Config
+	Gateway         gateway.Settings
 	// derived lists the URLs between services that were not configured:
 	// in one process they point at the listeners actually bound.
 	derived map[string]bool
@@ -64,8 +66,9 @@ func loadConfig(getenv func(string) (string, bool)) (rootConfig, error) {
 		AMQPURL:     amqpURL,
 		ProductsURL: e.URL("ORDERS_PRODUCTS_URL", "http://localhost:8082", "http", "https"),
 	})
+	c.Gateway = gateway.LoadSettings(e, jwks, shared.Issuer, shared.Audience)
 	c.derived = map[string]bool{}
-	for _, name := range []string{"AUTH_JWKS_URL", "ORDERS_PRODUCTS_URL"} {
+	for _, name := range []string{"AUTH_JWKS_URL", "ORDERS_PRODUCTS_URL", "GATEWAY_USERS_URLS", "GATEWAY_PRODUCTS_URLS", "GATEWAY_ORDERS_URLS"} {
 		if _, set := getenv(name); !set {
 			c.derived[name] = true
 		}

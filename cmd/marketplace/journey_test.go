@@ -57,6 +57,20 @@ func TestABuyerBuysFromTheSeededCatalogAndFromANewProductInOneProcess(t *testing
 		t.Fatalf("order %s after paying", order.Status)
 	}
 
+	// The gateway answers for every service on one address.
+	edge := httpxtest.Client{BaseURL: "http://" + addrs["gateway"]}
+	var mine struct {
+		Items []struct {
+			ID string `json:"id"`
+		} `json:"items"`
+	}
+	edge.Do(t, buyer, "GET", "/v1/orders", nil).Want(t, http.StatusOK).Decode(t, &mine)
+	if len(mine.Items) != 1 || mine.Items[0].ID != order.ID {
+		t.Errorf("through the gateway the buyer lists %+v", mine.Items)
+	}
+	edge.Do(t, httpxtest.Anonymous, "GET", "/v1/products?limit=1", nil).Want(t, http.StatusOK)
+	edge.Do(t, httpxtest.Caller{Token: buyer.Token + "x"}, "GET", "/v1/orders", nil).WantProblem(t, http.StatusUnauthorized, "invalid_token")
+
 	// A product a seller lists now reaches the orders service through the
 	// products service (its event, or a read of its API) and can be sold.
 	seller := login(t, users, sellerEmail(1), seedPassword)

@@ -41,6 +41,7 @@ func testEnv(t *testing.T, extra map[string]string) func(string) (string, bool) 
 		"PRODUCTS_ADDR":           "127.0.0.1:0",
 		"PRODUCTS_CACHE_PREFIX":   name + ":",
 		"ORDERS_ADDR":             "127.0.0.1:0",
+		"GATEWAY_ADDR":            "127.0.0.1:0",
 		"ORDERS_DATABASE_URL":     orders.String(),
 		"RABBITMQ_URL":            eventstest.NewVhost(t),
 	}

@@ -14,7 +14,10 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/marketplace-go/marketplace/api"
+	"github.com/marketplace-go/marketplace/internal/gateway"
 	"github.com/marketplace-go/marketplace/internal/orders/ordersrv"
+	"github.com/marketplace-go/marketplace/internal/platform/auth"
 	"github.com/marketplace-go/marketplace/internal/platform/observability"
 	"github.com/marketplace-go/marketplace/internal/platform/server"
 	"github.com/marketplace-go/marketplace/internal/products/productsrv"
@@ -23,7 +26,7 @@ import (
 
 // targets are the services serve can run; "all" means every one of them.
 // They start in this order, each before those that call it.
-var targets = []string{"users", "products", "orders"}
+var targets = []string{"users", "products", "orders", "gateway"}
 
 func serve(ctx context.Context, args []string, getenv func(string) (string, bool), out io.Writer, ready func(map[string]string)) error {
 	cfg, err := loadConfig(getenv)
@@ -36,6 +39,7 @@ func serve(ctx context.Context, args []string, getenv func(string) (string, bool
 	fs.StringVar(&cfg.Users.Addr, "users-addr", cfg.Users.Addr, "listen address of the users service (USERS_ADDR)")
 	fs.StringVar(&cfg.Products.Addr, "products-addr", cfg.Products.Addr, "listen address of the products service (PRODUCTS_ADDR)")
 	fs.StringVar(&cfg.Orders.Addr, "orders-addr", cfg.Orders.Addr, "listen address of the orders service (ORDERS_ADDR)")
+	fs.StringVar(&cfg.Gateway.Addr, "gateway-addr", cfg.Gateway.Addr, "listen address of the API gateway (GATEWAY_ADDR)")
 	noMigrate := fs.Bool("no-migrate", !cfg.Users.Migrate, "do not apply migrations on start (MIGRATE_ON_START=false)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -131,6 +135,14 @@ func buildModule(ctx context.Context, cfg rootConfig, name string, log *slog.Log
 			return server.Module{}, err
 		}
 		return o.Module(cfg.Orders.Addr), nil
+	case "gateway":
+		gw := cfg.Gateway
+		verifier := auth.NewVerifier(auth.NewJWKS(auth.JWKSConfig{URL: gw.JWKSURL}), auth.VerifierConfig{Issuer: gw.Issuer, Audience: gw.Audience})
+		g, err := gateway.New(gw.Config, verifier, api.OpenAPI(), log.With("service", "gateway"))
+		if err != nil {
+			return server.Module{}, err
+		}
+		return g.Module(gw.Addr), nil
 	}
 	return server.Module{}, errors.New("unknown module " + name)
 }
@@ -145,11 +157,15 @@ func (c *rootConfig) pointAt(name string, addr net.Addr) {
 		if c.derived["AUTH_JWKS_URL"] {
 			c.Products.JWKSURL = base + "/.well-known/jwks.json"
 			c.Orders.JWKSURL = c.Products.JWKSURL
+			c.Gateway.JWKSURL = c.Products.JWKSURL
 		}
 	case "products":
 		if c.derived["ORDERS_PRODUCTS_URL"] {
 			c.Orders.ProductsURL = base
 		}
+	}
+	if c.derived["GATEWAY_"+strings.ToUpper(name)+"_URLS"] {
+		c.Gateway.Config.Upstreams[name] = []string{base}
 	}
 }
 

@@ -1,0 +1,253 @@
+package gateway_test
+
+import (
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/marketplace-go/marketplace/internal/gateway"
+	"github.com/marketplace-go/marketplace/internal/platform/auth"
+	"github.com/marketplace-go/marketplace/internal/platform/auth/authtest"
+	"github.com/marketplace-go/marketplace/internal/platform/httpx/httpxtest"
+	"github.com/marketplace-go/marketplace/internal/platform/observability"
+	"github.com/marketplace-go/marketplace/internal/platform/server/servertest"
+)
+
+// upstream stands in for one instance of a service: it answers status
+// and echoes what it received.
+type upstream struct {
+	*httptest.Server
+	name   string
+	hits   atomic.Int32
+	status atomic.Int32
+}
+
+type echo struct {
+	Service string      `json:"service"`
+	Path    string      `json:"path"`
+	Header  http.Header `json:"header"`
+	Body    string      `json:"body"`
+}
+
+func newUpstream(t *testing.T, name string) *upstream {
+	t.Helper()
+	u := &upstream{name: name}
+	u.status.Store(http.StatusOK)
+	u.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		u.hits.Add(1)
+		body, _ := io.ReadAll(r.Body)
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(int(u.status.Load()))
+		_ = json.NewEncoder(w).Encode(echo{Service: name, Path: r.URL.RequestURI(), Header: r.Header, Body: string(body)})
+	}))
+	t.Cleanup(u.Close)
+	return u
+}
+
+// deadURL is a base URL nothing listens on.
+func deadURL(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return "http://" + addr
+}
+
+type env struct {
+	httpxtest.Client
+	issuer *authtest.Issuer
+}
+
+func start(t *testing.T, upstreams map[string][]string, change ...func(*gateway.Config)) env {
+	t.Helper()
+	issuer := authtest.NewIssuer(t)
+	verifier := auth.NewVerifier(auth.NewJWKS(auth.JWKSConfig{URL: issuer.JWKSURL}),
+		auth.VerifierConfig{Issuer: authtest.IssuerName, Audience: authtest.Audience})
+	cfg := gateway.Config{Upstreams: upstreams, EjectFor: time.Minute}
+	for _, f := range change {
+		f(&cfg)
+	}
+	log := slog.New(slog.DiscardHandler)
+	g, err := gateway.New(cfg, verifier, []byte("openapi: 3.1.0\n"), log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	url, _ := servertest.Start(t, log, observability.NewRegistry(), g.Module("127.0.0.1:0"))
+	return env{Client: httpxtest.Client{BaseURL: url}, issuer: issuer}
+}
+
+func services(t *testing.T) (map[string][]string, map[string]*upstream) {
+	t.Helper()
+	ups := map[string]*upstream{}
+	urls := map[string][]string{}
+	for _, name := range []string{"users", "products", "orders"} {
+		ups[name] = newUpstream(t, name)
+		urls[name] = []string{ups[name].URL}
+	}
+	return urls, ups
+}
+
+func TestEachPathReachesItsService(t *testing.T) {
+	t.Parallel()
+	urls, _ := services(t)
+	e := start(t, urls)
+	tests := []struct{ path, service string }{
+		{"/v1/auth/login", "users"},
+		{"/v1/users/me", "users"},
+		{"/v1/admin/users?limit=5", "users"},
+		{"/.well-known/jwks.json", "users"},
+		{"/v1/categories", "products"},
+		{"/v1/products?category=lamps&attr.colour=red", "products"},
+		{"/v1/products/0193a6d0-0000-7000-8000-000000000001", "products"},
+		{"/v1/cart/items/0193a6d0-0000-7000-8000-000000000001", "orders"},
+		{"/v1/orders", "orders"},
+		{"/v1/sub-orders/x/ship", "orders"},
+		{"/v1/stock/x/adjustments", "orders"},
+		{"/v1/payments/webhook", "orders"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.path+" goes to "+tt.service, func(t *testing.T) {
+			var got echo
+			e.Do(t, httpxtest.Anonymous, "GET", tt.path, nil).Want(t, http.StatusOK).Decode(t, &got)
+			if got.Service != tt.service || got.Path != tt.path {
+				t.Errorf("reached %s at %s", got.Service, got.Path)
+			}
+		})
+	}
+	e.Do(t, httpxtest.Anonymous, "GET", "/v2/nothing", nil).WantProblem(t, http.StatusNotFound, "route_not_found")
+	if r := e.Do(t, httpxtest.Anonymous, "GET", "/api/openapi.yaml", nil).Want(t, http.StatusOK); !strings.HasPrefix(string(r.Body), "openapi:") {
+		t.Errorf("/api/openapi.yaml = %q", r.Body)
+	}
+}
+
+func TestBadTokensStopAtTheEdge(t *testing.T) {
+	t.Parallel()
+	urls, ups := services(t)
+	e := start(t, urls)
+	forged := authtest.NewIssuer(t).Token(t, "someone", auth.RoleAdmin) // signed by a key the users service never had
+	r := e.Do(t, httpxtest.Caller{Token: forged}, "GET", "/v1/orders", nil)
+	r.WantProblem(t, http.StatusUnauthorized, "invalid_token")
+	if r.Header.Get("WWW-Authenticate") == "" {
+		t.Error("401 without a WWW-Authenticate challenge")
+	}
+	if n := ups["orders"].hits.Load(); n != 0 {
+		t.Errorf("a forged token reached the service %d times", n)
+	}
+	var got echo
+	good := e.issuer.Token(t, "buyer-1", auth.RoleBuyer)
+	e.Do(t, httpxtest.Caller{Token: good}, "GET", "/v1/orders", nil).Want(t, http.StatusOK).Decode(t, &got)
+	if got.Header.Get("Authorization") != "Bearer "+good {
+		t.Error("the service did not get the token to verify itself")
+	}
+	e.Do(t, httpxtest.Anonymous, "GET", "/v1/products", nil).Want(t, http.StatusOK)
+}
+
+func TestClientHeadersCannotPoseAsTheGatewayOrAService(t *testing.T) {
+	t.Parallel()
+	urls, _ := services(t)
+	e := start(t, urls)
+	var got echo
+	r := e.Do(t, httpxtest.Anonymous, "POST", "/v1/auth/login", `{"email":"a@example.com"}`,
+		"X-Internal-User", "admin", "X-Forwarded-For", "10.9.8.7", "Forwarded", "for=10.9.8.7",
+		"Connection", "X-Secret", "X-Secret", "s3cr3t", "X-Request-ID", "client-req-1").Want(t, http.StatusOK)
+	r.Decode(t, &got)
+	for _, name := range []string{"X-Internal-User", "Forwarded", "X-Secret"} {
+		if v := got.Header.Get(name); v != "" {
+			t.Errorf("the service got %s: %q", name, v)
+		}
+	}
+	if v := got.Header.Get("X-Forwarded-For"); v != "127.0.0.1" {
+		t.Errorf("X-Forwarded-For %q, want the client's own address", v)
+	}
+	if got.Header.Get("X-Request-ID") != "client-req-1" || r.Header.Get("X-Request-ID") != "client-req-1" {
+		t.Errorf("request id %q upstream, %q returned", got.Header.Get("X-Request-ID"), r.Header.Get("X-Request-ID"))
+	}
+	if got.Body != `{"email":"a@example.com"}` {
+		t.Errorf("body %q", got.Body)
+	}
+}
+
+func TestRequestsAreRetriedOnAnotherInstanceOnlyWhenThatIsSafe(t *testing.T) {
+	t.Parallel()
+	urls, _ := services(t)
+	busy, good := newUpstream(t, "busy"), newUpstream(t, "good")
+	busy.status.Store(http.StatusServiceUnavailable)
+	urls["orders"] = []string{deadURL(t), busy.URL, good.URL}
+	e := start(t, urls, func(c *gateway.Config) { c.EjectAfter = 1000 })
+
+	// A dead instance never received the request: even a POST moves on.
+	// A busy one may have acted: a POST without a key gets its answer.
+	statuses := map[int]int{}
+	for range 9 {
+		statuses[e.Do(t, httpxtest.Anonymous, "POST", "/v1/orders", `{}`).Status]++
+	}
+	if statuses[http.StatusOK]+statuses[http.StatusServiceUnavailable] != 9 || statuses[http.StatusServiceUnavailable] == 0 {
+		t.Errorf("POSTs without a key: %v", statuses)
+	}
+	for _, tc := range []struct {
+		name   string
+		method string
+		header []string
+	}{
+		{"a GET", "GET", nil},
+		{"a POST with an Idempotency-Key", "POST", []string{"Idempotency-Key", "k1"}},
+	} {
+		t.Run(tc.name+" always reaches the good instance", func(t *testing.T) {
+			for range 9 {
+				var got echo
+				e.Do(t, httpxtest.Anonymous, tc.method, "/v1/orders", `{}`, tc.header...).Want(t, http.StatusOK).Decode(t, &got)
+				if got.Service != "good" {
+					t.Fatalf("answered by %s", got.Service)
+				}
+			}
+		})
+	}
+}
+
+func TestAFailingInstanceIsLeftOutForAWhile(t *testing.T) {
+	t.Parallel()
+	urls, _ := services(t)
+	sick, good := newUpstream(t, "sick"), newUpstream(t, "good")
+	sick.status.Store(http.StatusBadGateway)
+	urls["products"] = []string{sick.URL, good.URL}
+	e := start(t, urls, func(c *gateway.Config) { c.EjectAfter = 3 })
+	for range 30 {
+		e.Do(t, httpxtest.Anonymous, "GET", "/v1/products", nil).Want(t, http.StatusOK)
+	}
+	if n := sick.hits.Load(); n != 3 {
+		t.Errorf("the failing instance got %d of 30 requests, want 3 before it was left out", n)
+	}
+}
+
+func TestWhenNoInstanceCanServeTheAnswerIs503WithRetryAfter(t *testing.T) {
+	t.Parallel()
+	urls, _ := services(t)
+	urls["users"] = []string{deadURL(t), deadURL(t)}
+	e := start(t, urls)
+	r := e.Do(t, httpxtest.Anonymous, "GET", "/v1/users/me", nil)
+	r.WantProblem(t, http.StatusServiceUnavailable, "service_unavailable")
+	if r.Header.Get("Retry-After") == "" {
+		t.Error("503 without Retry-After")
+	}
+	e.Do(t, httpxtest.Anonymous, "POST", "/v1/products", strings.Repeat("x", 2<<20)).WantProblem(t, http.StatusRequestEntityTooLarge, "body_too_large")
+}
+
+func TestAnUpstreamURLThatIsNotABaseIsRefused(t *testing.T) {
+	t.Parallel()
+	for _, bad := range []string{"", "localhost:8081", "ftp://x", "http://x/v1"} {
+		_, err := gateway.New(gateway.Config{Upstreams: map[string][]string{"users": {bad}, "products": {"http://p"}, "orders": {"http://o"}}}, nil, nil, nil)
+		if err == nil {
+			t.Errorf("upstream %q accepted", bad)
+		}
+	}
+}
