@@ -49,35 +49,13 @@ func (r *Relay) Notify() {
 	}
 }
 
-// Run relays until ctx ends, backing off while the broker is unreachable
-// (notifications do not cut a back-off short).
+// Run relays until ctx ends, as events.RelayLoop describes.
 func (r *Relay) Run(ctx context.Context) {
-	wait, failing := time.Duration(0), false // look at once: a crash may have left events
-	for {
-		wake := r.wake
-		if failing {
-			wake = nil
-		}
-		timer := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			timer.Stop()
-			return
-		case <-timer.C:
-		case <-wake:
-			timer.Stop()
-		}
+	flush := func(ctx context.Context) (int, bool, error) {
 		n, err := r.Flush(ctx)
-		switch {
-		case err != nil && ctx.Err() == nil:
-			wait, failing = min(max(wait*2, r.interval/8, 100*time.Millisecond), 30*time.Second), true
-			r.log.WarnContext(ctx, "event relay paused", "err", err, "retry_in", wait.String())
-		case n == r.batch:
-			wait, failing = 0, false // more are waiting
-		default:
-			wait, failing = r.interval, false
-		}
+		return n, false, err
 	}
+	events.RelayLoop{Name: "event relay", Interval: r.interval, Batch: r.batch, Wake: r.wake, Flush: flush, Log: r.log}.Run(ctx)
 }
 
 // Flush publishes one batch of pending events in order and returns how many

@@ -82,9 +82,6 @@ const (
 	// again: the flush in progress may have started before this
 	// instance's latest commit and so not see it.
 	lockRetry = 50 * time.Millisecond
-	// maxBackoff caps the wait between flushes while publishing fails, so
-	// that the relay resumes soon after the broker comes back.
-	maxBackoff = 30 * time.Second
 )
 
 // NewRelay returns a relay with default Options; see NewRelayWithOptions.
@@ -146,56 +143,14 @@ func (r *Relay) Notify() {
 	}
 }
 
-// Run relays until ctx ends: at once, when notified, every interval, and
-// straight away again while full batches are waiting. While publishing
-// fails it backs off exponentially up to 30 seconds, and notifications do
-// not cut a back-off short: hammering a broker that is down helps nobody.
+// Run relays until ctx ends, as events.RelayLoop describes.
 //
 // Ending ctx abandons the publishes in flight; those already confirmed are
 // still deleted, and the rest are published again by the next flush, here
 // or in another instance.
 func (r *Relay) Run(ctx context.Context) {
-	wait, failing := time.Duration(0), false // look at once: a crash may have left events
-	for {
-		wake := r.wake
-		if failing {
-			wake = nil
-		}
-		timer := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			timer.Stop()
-			return
-		case <-timer.C:
-		case <-wake:
-			timer.Stop()
-		}
-		n, busy, err := r.flush(ctx)
-		if ctx.Err() != nil {
-			return
-		}
-		switch {
-		case err != nil:
-			wait, failing = min(max(wait*2, r.interval/8, 100*time.Millisecond), maxBackoff), true
-			r.log.WarnContext(ctx, "outbox relay paused", "err", err, "relayed", n, "retry_in", wait.String())
-			continue
-		case busy:
-			// Another instance is flushing; while failing, keep backing
-			// off, since it most likely fails against the same broker.
-			if !failing {
-				wait = min(lockRetry, r.interval)
-			}
-			continue
-		case n == r.batch:
-			wait = 0 // more are waiting
-		default:
-			wait = r.interval
-		}
-		if failing {
-			failing = false
-			r.log.InfoContext(ctx, "outbox relay resumed", "relayed", n)
-		}
-	}
+	events.RelayLoop{Name: "outbox relay", Interval: r.interval, Batch: r.batch, BusyWait: lockRetry,
+		Wake: r.wake, Flush: r.flush, Log: r.log}.Run(ctx)
 }
 
 // Flush publishes up to one batch of pending events, the oldest ids first,
