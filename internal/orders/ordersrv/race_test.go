@@ -2,43 +2,11 @@ package ordersrv_test
 
 import (
 	"net/http"
-	"sync"
 	"testing"
 
 	"github.com/marketplace-go/marketplace/internal/orders"
 	"github.com/marketplace-go/marketplace/internal/platform/httpx/httpxtest"
 )
-
-// race runs f from n goroutines released at once and returns the answers.
-func race(t *testing.T, n int, f func(i int) (httpxtest.Response, error)) []httpxtest.Response {
-	t.Helper()
-	out := make([]httpxtest.Response, n)
-	errs := make([]error, n)
-	start := make(chan struct{})
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Go(func() {
-			<-start
-			out[i], errs[i] = f(i)
-		})
-	}
-	close(start)
-	wg.Wait()
-	for i, err := range errs {
-		if err != nil {
-			t.Fatalf("request %d: %v", i, err)
-		}
-	}
-	return out
-}
-
-func statuses(rs []httpxtest.Response) map[int]int {
-	m := map[int]int{}
-	for _, r := range rs {
-		m[r.Status]++
-	}
-	return m
-}
 
 func TestTwoHundredBuyersCannotOversellFiftyUnits(t *testing.T) {
 	t.Parallel()
@@ -49,10 +17,10 @@ func TestTwoHundredBuyersCannotOversellFiftyUnits(t *testing.T) {
 	for i := range buyers {
 		buyers[i] = e.buyer(t)
 	}
-	rs := race(t, len(buyers), func(i int) (httpxtest.Response, error) {
+	rs := httpxtest.Race(t, len(buyers), func(i int) (httpxtest.Response, error) {
 		return e.Request(buyers[i], "POST", "/v1/orders", map[string]any{"items": []any{item(p, 1)}})
 	})
-	got := statuses(rs)
+	got := httpxtest.Statuses(rs)
 	if got[http.StatusCreated] != 50 || got[http.StatusConflict] != 150 || len(got) != 2 {
 		t.Fatalf("answers %v, want 50 created and 150 conflicts", got)
 	}
@@ -66,7 +34,7 @@ func TestTwoHundredBuyersCannotOversellFiftyUnits(t *testing.T) {
 	}
 
 	// Everyone who got an order pays at once.
-	rs = race(t, len(buyers), func(i int) (httpxtest.Response, error) {
+	rs = httpxtest.Race(t, len(buyers), func(i int) (httpxtest.Response, error) {
 		if rs[i].Status != http.StatusCreated {
 			return httpxtest.Response{Status: http.StatusOK}, nil
 		}
@@ -74,7 +42,7 @@ func TestTwoHundredBuyersCannotOversellFiftyUnits(t *testing.T) {
 		rs[i].Decode(t, &o)
 		return e.Request(buyers[i], "POST", "/v1/orders/"+o.ID+"/payment", map[string]any{"payment_method": "pm_card_visa"})
 	})
-	if got := statuses(rs); got[http.StatusOK] != 200 {
+	if got := httpxtest.Statuses(rs); got[http.StatusOK] != 200 {
 		t.Fatalf("payment answers %v", got)
 	}
 	if st := e.stock(t, p.ID); st.OnHand != 0 || st.Reserved != 0 {
@@ -93,7 +61,7 @@ func TestBuyersRacingForSeveralProductsNeverDriveStockNegative(t *testing.T) {
 	buyer := e.buyer(t)
 	// Orders take the two products in both orders and in several amounts,
 	// which would deadlock if rows were locked in request order.
-	rs := race(t, 100, func(i int) (httpxtest.Response, error) {
+	rs := httpxtest.Race(t, 100, func(i int) (httpxtest.Response, error) {
 		items := []any{item(a, 1+i%3), item(b, 1+(i+1)%3)}
 		if i%2 == 1 {
 			items[0], items[1] = items[1], items[0]
@@ -136,7 +104,7 @@ func TestFiftyRetriesOfOneCheckoutMakeOneOrderAndOneCharge(t *testing.T) {
 	p := e.product(t, seller, 4200, "EUR", 100)
 	body := map[string]any{"items": []any{item(p, 2)}}
 
-	rs := race(t, 50, func(int) (httpxtest.Response, error) {
+	rs := httpxtest.Race(t, 50, func(int) (httpxtest.Response, error) {
 		return e.Request(buyer, "POST", "/v1/orders", body, "Idempotency-Key", "checkout-1")
 	})
 	ids := map[string]bool{}
@@ -162,7 +130,7 @@ func TestFiftyRetriesOfOneCheckoutMakeOneOrderAndOneCharge(t *testing.T) {
 
 	// Fifty payments with one key, and fifty more with keys of their own or
 	// none: the order is charged once.
-	rs = race(t, 100, func(i int) (httpxtest.Response, error) {
+	rs = httpxtest.Race(t, 100, func(i int) (httpxtest.Response, error) {
 		var h []string
 		switch {
 		case i < 50:

@@ -24,15 +24,9 @@ const testTimeout = 60 * time.Second
 // and metrics on a registry of the test's own.
 func newConfig(t *testing.T) events.Config {
 	t.Helper()
-	return events.Config{
-		URL:          eventstest.NewVhost(t),
-		Exchange:     "test.events",
-		Name:         t.Name(),
-		DialTimeout:  5 * time.Second,
-		ReconnectMin: 20 * time.Millisecond,
-		ReconnectMax: 500 * time.Millisecond,
-		Metrics:      events.NewMetrics(prometheus.NewRegistry()),
-	}
+	cfg := eventstest.Config(t)
+	cfg.Metrics = events.NewMetrics(prometheus.NewRegistry())
+	return cfg
 }
 
 // testContext is the test's deadline, cancelled at cleanup.

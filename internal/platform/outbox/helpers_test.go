@@ -56,27 +56,13 @@ func testLogger(t *testing.T) *slog.Logger {
 // newBroker returns a configuration on a fresh vhost.
 func newBroker(t *testing.T) events.Config {
 	t.Helper()
-	return events.Config{
-		URL:          eventstest.NewVhost(t),
-		Exchange:     "test.events",
-		Name:         t.Name(),
-		DialTimeout:  2 * time.Second,
-		ReconnectMin: 20 * time.Millisecond,
-		ReconnectMax: 200 * time.Millisecond,
-	}
+	return eventstest.Config(t)
 }
 
 // mustPublisher connects a publisher that is closed when the test ends.
 func mustPublisher(t *testing.T, cfg events.Config) *events.Publisher {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
-	defer cancel()
-	p, err := events.NewPublisher(ctx, cfg, testLogger(t))
-	if err != nil {
-		t.Fatalf("NewPublisher: %v", err)
-	}
-	t.Cleanup(func() { _ = p.Close() })
-	return p
+	return eventstest.Publisher(t, cfg, testLogger(t))
 }
 
 // receiver records every delivery of the events it consumes, duplicates

@@ -22,7 +22,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -42,6 +41,7 @@ import (
 	"github.com/marketplace-go/marketplace/internal/platform/mongo"
 	"github.com/marketplace-go/marketplace/internal/platform/mongo/mongotest"
 	"github.com/marketplace-go/marketplace/internal/platform/observability"
+	"github.com/marketplace-go/marketplace/internal/platform/observability/cputime"
 	"github.com/marketplace-go/marketplace/internal/platform/server"
 	"github.com/marketplace-go/marketplace/internal/products"
 	"github.com/marketplace-go/marketplace/internal/products/productsrv"
@@ -473,8 +473,8 @@ func (e *benchEnv) startMeter(service bool) *benchMeter {
 	m := &benchMeter{env: e, service: service}
 	m.misses, m.errs = e.cacheCounters()
 	m.redis = e.redisCPU()
-	m.busy, m.idle = benchMachineCPU()
-	m.proc = benchProcessCPU()
+	m.busy, m.idle = cputime.Machine()
+	m.proc = cputime.Process()
 	return m
 }
 
@@ -483,8 +483,8 @@ func (e *benchEnv) startMeter(service bool) *benchMeter {
 // service, miss (cache misses) and cache-err (failed Redis calls, after
 // which reads skip the cache for a second); and idle-% of the machine.
 func (m *benchMeter) report(b *testing.B, bytes int64) {
-	proc := benchProcessCPU() - m.proc
-	busy, idle := benchMachineCPU()
+	proc := cputime.Process() - m.proc
+	busy, idle := cputime.Machine()
 	busy, idle = busy-m.busy, idle-m.idle
 	redisCPU := m.env.redisCPU() - m.redis
 	n := float64(b.N)
@@ -542,35 +542,4 @@ func (e *benchEnv) redisCPU() time.Duration {
 		}
 	}
 	return time.Duration(total * float64(time.Second))
-}
-
-const benchTicksPerSecond = 100 // USER_HZ, the unit of /proc CPU times on Linux
-
-// benchMachineCPU is the busy and idle CPU time of the whole machine since boot,
-// from /proc/stat; zero where it cannot be read.
-func benchMachineCPU() (busy, idle time.Duration) {
-	stat, err := os.ReadFile("/proc/stat")
-	if err != nil {
-		return 0, 0
-	}
-	line, _, _ := strings.Cut(string(stat), "\n")
-	f := strings.Fields(line) // cpu user nice system idle iowait irq softirq steal ...
-	if len(f) < 9 || f[0] != "cpu" {
-		return 0, 0
-	}
-	var t [8]int64
-	for i := range t {
-		t[i], _ = strconv.ParseInt(f[i+1], 10, 64)
-	}
-	tick := func(n int64) time.Duration { return time.Duration(n) * time.Second / benchTicksPerSecond }
-	return tick(t[0] + t[1] + t[2] + t[5] + t[6] + t[7]), tick(t[3] + t[4])
-}
-
-// benchProcessCPU is the user and system CPU time this process has used.
-func benchProcessCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -322,27 +322,10 @@ func titles(items []productBody) []string {
 // returns the answers in order. Transport errors fail the test.
 func (e *testEnv) concurrently(t *testing.T, n int, req func(i int) (c caller, method, path string, body any, header []string)) []response {
 	t.Helper()
-	var (
-		wg    sync.WaitGroup
-		start = make(chan struct{})
-		out   = make([]response, n)
-		errs  = make([]error, n)
-	)
-	for i := range n {
+	return httpxtest.Race(t, n, func(i int) (response, error) {
 		c, method, path, body, header := req(i)
-		wg.Go(func() {
-			<-start
-			out[i], errs[i] = e.request(c, method, path, body, header...)
-		})
-	}
-	close(start)
-	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	return out
+		return e.request(c, method, path, body, header...)
+	})
 }
 
 // statuses counts responses by status.

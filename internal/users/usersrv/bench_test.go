@@ -19,7 +19,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -29,6 +28,7 @@ import (
 	"github.com/marketplace-go/marketplace/internal/platform/mail"
 	"github.com/marketplace-go/marketplace/internal/platform/mail/mailtest"
 	"github.com/marketplace-go/marketplace/internal/platform/observability"
+	"github.com/marketplace-go/marketplace/internal/platform/observability/cputime"
 	"github.com/marketplace-go/marketplace/internal/platform/pg/pgtest"
 	"github.com/marketplace-go/marketplace/internal/platform/server"
 	"github.com/marketplace-go/marketplace/internal/users/password"
@@ -134,8 +134,8 @@ type cpuMeter struct {
 }
 
 func startCPUMeter(db *pgxpool.Pool) *cpuMeter {
-	m := &cpuMeter{db: db, proc: processCPU(), pg: pgBackendCPU(db)}
-	m.busy, m.idle = machineCPU()
+	m := &cpuMeter{db: db, proc: cputime.Process(), pg: pgBackendCPU(db)}
+	m.busy, m.idle = cputime.Machine()
 	return m
 }
 
@@ -145,8 +145,8 @@ func startCPUMeter(db *pgxpool.Pool) *cpuMeter {
 // the machine did meanwhile); and idle-% of the machine's CPU time.
 func (m *cpuMeter) report(b *testing.B) {
 	perOp := func(d time.Duration) float64 { return d.Seconds() * 1000 / float64(b.N) }
-	proc := processCPU() - m.proc
-	busy, idle := machineCPU()
+	proc := cputime.Process() - m.proc
+	busy, idle := cputime.Machine()
 	busy, idle = busy-m.busy, idle-m.idle
 	b.ReportMetric(perOp(proc), "cpu-ms/op")
 	var pg time.Duration
@@ -160,37 +160,6 @@ func (m *cpuMeter) report(b *testing.B) {
 		b.ReportMetric(perOp(max(busy-proc-pg, 0)), "other-cpu-ms/op")
 		b.ReportMetric(100*idle.Seconds()/(busy+idle).Seconds(), "idle-%")
 	}
-}
-
-const ticksPerSecond = 100 // USER_HZ, the unit of /proc CPU times on Linux
-
-// machineCPU is the busy and idle CPU time of the whole machine since boot,
-// from /proc/stat; zero where it cannot be read.
-func machineCPU() (busy, idle time.Duration) {
-	stat, err := os.ReadFile("/proc/stat")
-	if err != nil {
-		return 0, 0
-	}
-	line, _, _ := strings.Cut(string(stat), "\n")
-	f := strings.Fields(line) // cpu user nice system idle iowait irq softirq steal ...
-	if len(f) < 9 || f[0] != "cpu" {
-		return 0, 0
-	}
-	var t [8]int64
-	for i := range t {
-		t[i], _ = strconv.ParseInt(f[i+1], 10, 64)
-	}
-	tick := func(n int64) time.Duration { return time.Duration(n) * time.Second / ticksPerSecond }
-	return tick(t[0] + t[1] + t[2] + t[5] + t[6] + t[7]), tick(t[3] + t[4])
-}
-
-// processCPU is the user and system CPU time this process has used.
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // pgBackendCPU is the CPU time of each PostgreSQL backend connected to the
@@ -225,7 +194,7 @@ func pgBackendCPU(db *pgxpool.Pool) map[int]time.Duration {
 		if err1 != nil || err2 != nil {
 			return nil
 		}
-		cpu[int(pid)] = time.Duration(ut+st) * time.Second / ticksPerSecond
+		cpu[int(pid)] = cputime.Ticks(ut + st)
 	}
 	return cpu
 }

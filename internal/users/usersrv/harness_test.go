@@ -273,27 +273,10 @@ func (e *testEnv) exec(t *testing.T, sql string, args ...any) {
 // returns the answers in order. Transport errors fail the test.
 func (e *testEnv) concurrently(t *testing.T, n int, req func(i int) (method, path, token string, body any)) []response {
 	t.Helper()
-	var (
-		wg    sync.WaitGroup
-		start = make(chan struct{})
-		out   = make([]response, n)
-		errs  = make([]error, n)
-	)
-	for i := range n {
+	return httpxtest.Race(t, n, func(i int) (response, error) {
 		method, path, token, body := req(i)
-		wg.Go(func() {
-			<-start
-			out[i], errs[i] = e.request(method, path, token, body)
-		})
-	}
-	close(start)
-	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	return out
+		return e.request(method, path, token, body)
+	})
 }
 
 // statuses counts responses by status.

@@ -7,6 +7,7 @@ package eventstest
 
 import (
 	"context"
+	"log/slog"
 	"net"
 	"net/url"
 	"os"
@@ -16,6 +17,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/marketplace-go/marketplace/internal/platform/events"
 )
 
 // ServerURL is the broker tests use: TEST_AMQP_URL, or the local default.
@@ -88,4 +91,31 @@ func DeadURL(tb testing.TB) string {
 	addr := ln.Addr().String()
 	ln.Close()
 	return "amqp://guest:guest@" + addr + "/"
+}
+
+// Config returns a configuration on a fresh vhost with a test exchange, a
+// connection name from the test and quick reconnects.
+func Config(tb testing.TB) events.Config {
+	tb.Helper()
+	return events.Config{
+		URL:          NewVhost(tb),
+		Exchange:     "test.events",
+		Name:         tb.Name(),
+		DialTimeout:  5 * time.Second,
+		ReconnectMin: 20 * time.Millisecond,
+		ReconnectMax: 500 * time.Millisecond,
+	}
+}
+
+// Publisher connects a publisher that is closed when the test ends.
+func Publisher(tb testing.TB, cfg events.Config, log *slog.Logger) *events.Publisher {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	p, err := events.NewPublisher(ctx, cfg, log)
+	if err != nil {
+		tb.Fatalf("eventstest: NewPublisher: %v", err)
+	}
+	tb.Cleanup(func() { _ = p.Close() })
+	return p
 }

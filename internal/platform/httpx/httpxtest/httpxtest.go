@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -120,4 +121,38 @@ func (r Response) Problem() string {
 	}
 	_ = json.Unmarshal(r.Body, &p)
 	return p.Code
+}
+
+// Race calls f from n goroutines released at once and returns the results
+// in order; an error from any of them fails the test. f must not call
+// t.Fatal: it runs outside the test's goroutine.
+func Race[T any](tb testing.TB, n int, f func(i int) (T, error)) []T {
+	tb.Helper()
+	out := make([]T, n)
+	errs := make([]error, n)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			<-start
+			out[i], errs[i] = f(i)
+		})
+	}
+	close(start)
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			tb.Fatalf("call %d: %v", i, err)
+		}
+	}
+	return out
+}
+
+// Statuses counts responses by status.
+func Statuses(rs []Response) map[int]int {
+	counts := map[int]int{}
+	for _, r := range rs {
+		counts[r.Status]++
+	}
+	return counts
 }
