@@ -23,6 +23,12 @@ type rootConfig struct {
 	Products        productsrv.Config
 	Orders          ordersrv.Config
 	Gateway         gateway.Settings
+	// EtcdEndpoints is the service registry (ETCD_ENDPOINTS); none means
+	// services do not register.
+	EtcdEndpoints []string
+	// AdvertiseHost is the address other processes reach this one at, as
+	// registered in etcd (ADVERTISE_HOST; default the loopback address).
+	AdvertiseHost string
 	// derived lists the URLs between services that were not configured:
 	// in one process they point at the listeners actually bound.
 	derived map[string]bool
@@ -49,12 +55,13 @@ func loadConfig(getenv func(string) (string, bool)) (rootConfig, error) {
 	c.Users = usersrv.LoadConfig(e, shared)
 	jwks := e.URL("AUTH_JWKS_URL", "http://localhost:8081/.well-known/jwks.json", "http", "https")
 	amqpURL := e.URL("RABBITMQ_URL", "amqp://guest:guest@localhost:5672/", "amqp", "amqps")
+	redisURL := e.URL("REDIS_URL", "redis://localhost:6379/0", "redis", "rediss")
 	c.Products = productsrv.LoadConfig(e, productsrv.Shared{
 		DataDir:  shared.DataDir,
 		Issuer:   shared.Issuer,
 		Audience: shared.Audience,
 		JWKSURL:  jwks,
-		RedisURL: e.URL("REDIS_URL", "redis://localhost:6379/0", "redis", "rediss"),
+		RedisURL: redisURL,
 		AMQPURL:  amqpURL,
 	})
 	c.Orders = ordersrv.LoadConfig(e, ordersrv.Shared{
@@ -66,7 +73,9 @@ func loadConfig(getenv func(string) (string, bool)) (rootConfig, error) {
 		AMQPURL:     amqpURL,
 		ProductsURL: e.URL("ORDERS_PRODUCTS_URL", "http://localhost:8082", "http", "https"),
 	})
-	c.Gateway = gateway.LoadSettings(e, jwks, shared.Issuer, shared.Audience)
+	c.EtcdEndpoints = strings.FieldsFunc(e.String("ETCD_ENDPOINTS", ""), func(r rune) bool { return r == ',' || r == ' ' })
+	c.AdvertiseHost = e.String("ADVERTISE_HOST", "")
+	c.Gateway = gateway.LoadSettings(e, jwks, shared.Issuer, shared.Audience, redisURL, c.EtcdEndpoints, shared.TrustedProxies)
 	c.derived = map[string]bool{}
 	for _, name := range []string{"AUTH_JWKS_URL", "ORDERS_PRODUCTS_URL", "GATEWAY_USERS_URLS", "GATEWAY_PRODUCTS_URLS", "GATEWAY_ORDERS_URLS"} {
 		if _, set := getenv(name); !set {

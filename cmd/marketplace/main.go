@@ -30,7 +30,7 @@ func main() {
 const usage = `usage: marketplace <command> [flags]
 
 commands:
-  serve       run services (--target=all|users|products, comma-separated)
+  serve       run services (--target=all, or some of users,products,orders,gateway)
   migrate     apply every service's database migrations and exit
   seed        load the demo catalog (sellers, categories, 2,000 products)
   grant-role  give a role to an account: grant-role --email=E --role=admin

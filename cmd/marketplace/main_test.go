@@ -23,6 +23,13 @@ import (
 // the test server (serve must create it) and is dropped after the test.
 func testEnv(t *testing.T, extra map[string]string) func(string) (string, bool) {
 	t.Helper()
+	env := testVars(t, extra)
+	return func(k string) (string, bool) { v, ok := env[k]; return v, ok }
+}
+
+// testVars are testEnv's variables, for tests that start processes.
+func testVars(t *testing.T, extra map[string]string) map[string]string {
+	t.Helper()
 	name := "test_cmd_" + strings.ReplaceAll(uuid.NewString(), "-", "")[:16]
 	u, err := url.Parse(pgtest.ServerURL())
 	if err != nil {
@@ -51,7 +58,7 @@ func testEnv(t *testing.T, extra map[string]string) func(string) (string, bool) 
 	for k, v := range extra {
 		env[k] = v
 	}
-	return func(k string) (string, bool) { v, ok := env[k]; return v, ok }
+	return env
 }
 
 func dropDatabase(t *testing.T, name string) {

@@ -11,13 +11,17 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+	clientv3 "go.etcd.io/etcd/client/v3"
 
-	"github.com/marketplace-go/marketplace/api"
 	"github.com/marketplace-go/marketplace/internal/gateway"
+	"github.com/marketplace-go/marketplace/internal/gateway/ratelimit"
 	"github.com/marketplace-go/marketplace/internal/orders/ordersrv"
 	"github.com/marketplace-go/marketplace/internal/platform/auth"
+	"github.com/marketplace-go/marketplace/internal/platform/discovery"
 	"github.com/marketplace-go/marketplace/internal/platform/observability"
 	"github.com/marketplace-go/marketplace/internal/platform/server"
 	"github.com/marketplace-go/marketplace/internal/products/productsrv"
@@ -54,14 +58,43 @@ func serve(ctx context.Context, args []string, getenv func(string) (string, bool
 	reg := observability.NewRegistry()
 	srv := server.New(log, reg, cfg.ShutdownTimeout)
 	srv.SetDrainDelay(cfg.ShutdownDelay)
-	addrs, err := startModules(ctx, cfg, chosen, log, reg, srv)
+	var etcd *clientv3.Client
+	if len(cfg.EtcdEndpoints) > 0 {
+		if etcd, err = discovery.Dial(ctx, cfg.EtcdEndpoints); err != nil {
+			return fmt.Errorf("etcd: %w", err)
+		}
+		defer etcd.Close()
+	}
+	addrs, regs, err := startModules(ctx, cfg, chosen, log, reg, srv, etcd)
 	if err != nil {
 		return err
 	}
 	if ready != nil {
 		ready(addrs)
 	}
-	return srv.Run(ctx)
+	// Instances leave the registry before they start draining, so the
+	// gateway stops picking them while they still answer.
+	running, stop := context.WithCancel(context.WithoutCancel(ctx))
+	defer stop()
+	go func() {
+		select {
+		case <-ctx.Done():
+		case <-running.Done():
+		}
+		deregister(regs, log)
+		stop()
+	}()
+	return srv.Run(running)
+}
+
+func deregister(regs []*discovery.Registration, log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	for _, r := range regs {
+		if err := r.Close(ctx); err != nil {
+			log.Warn("deregister", "err", err)
+		}
+	}
 }
 
 func parseTargets(s string) ([]string, error) {
@@ -88,19 +121,25 @@ func parseTargets(s string) ([]string, error) {
 	return chosen, nil
 }
 
-// startModules builds each chosen service and binds its listener. On error
-// the modules already built are closed.
-func startModules(ctx context.Context, cfg rootConfig, chosen []string, log *slog.Logger, reg prometheus.Registerer, srv *server.Server) (map[string]string, error) {
+// startModules builds each chosen service, binds its listener and, with a
+// registry, registers it there. On error the modules already built are
+// closed and the registrations removed.
+func startModules(ctx context.Context, cfg rootConfig, chosen []string, log *slog.Logger, reg prometheus.Registerer,
+	srv *server.Server, etcd *clientv3.Client) (map[string]string, []*discovery.Registration, error) {
 	addrs := map[string]string{}
-	var built []server.Module
-	fail := func(err error) (map[string]string, error) {
+	var (
+		built []server.Module
+		regs  []*discovery.Registration
+	)
+	fail := func(err error) (map[string]string, []*discovery.Registration, error) {
+		deregister(regs, log)
 		for _, m := range built {
 			m.Close()
 		}
-		return nil, err
+		return nil, nil, err
 	}
 	for _, name := range chosen {
-		m, err := buildModule(ctx, cfg, name, log, reg)
+		m, err := buildModule(ctx, cfg, name, log, reg, etcd)
 		if err != nil {
 			return fail(err)
 		}
@@ -111,11 +150,18 @@ func startModules(ctx context.Context, cfg rootConfig, chosen []string, log *slo
 		}
 		addrs[name] = addr.String()
 		cfg.pointAt(name, addr)
+		if etcd != nil && name != "gateway" {
+			r, err := discovery.Register(ctx, etcd, discovery.DefaultPrefix, name, cfg.advertise(addr), 10*time.Second, log)
+			if err != nil {
+				return fail(fmt.Errorf("%s: register: %w", name, err))
+			}
+			regs = append(regs, r)
+		}
 	}
-	return addrs, nil
+	return addrs, regs, nil
 }
 
-func buildModule(ctx context.Context, cfg rootConfig, name string, log *slog.Logger, reg prometheus.Registerer) (server.Module, error) {
+func buildModule(ctx context.Context, cfg rootConfig, name string, log *slog.Logger, reg prometheus.Registerer, etcd *clientv3.Client) (server.Module, error) {
 	switch name {
 	case "products":
 		p, err := productsrv.New(ctx, cfg.Products, log, reg)
@@ -136,15 +182,55 @@ func buildModule(ctx context.Context, cfg rootConfig, name string, log *slog.Log
 		}
 		return o.Module(cfg.Orders.Addr), nil
 	case "gateway":
-		gw := cfg.Gateway
-		verifier := auth.NewVerifier(auth.NewJWKS(auth.JWKSConfig{URL: gw.JWKSURL}), auth.VerifierConfig{Issuer: gw.Issuer, Audience: gw.Audience})
-		g, err := gateway.New(gw.Config, verifier, api.OpenAPI(), log.With("service", "gateway"))
-		if err != nil {
-			return server.Module{}, err
-		}
-		return g.Module(gw.Addr), nil
+		return gatewayModule(cfg.Gateway, log.With("service", "gateway"), reg, etcd)
 	}
 	return server.Module{}, errors.New("unknown module " + name)
+}
+
+// gatewayModule wires the gateway: token verification, the Redis of the
+// rate limits, and each service's source of instances.
+func gatewayModule(gw gateway.Settings, log *slog.Logger, reg prometheus.Registerer, etcd *clientv3.Client) (server.Module, error) {
+	sources, err := gw.Sources(etcd, log)
+	if err != nil {
+		return server.Module{}, err
+	}
+	gw.Config.Upstreams = sources
+	deps := gateway.Deps{
+		Verifier: auth.NewVerifier(auth.NewJWKS(auth.JWKSConfig{URL: gw.JWKSURL}), auth.VerifierConfig{Issuer: gw.Issuer, Audience: gw.Audience}),
+		Log:      log,
+		Registry: reg,
+	}
+	var rdb *redis.Client
+	if gw.RateLimits {
+		opts, err := redis.ParseURL(gw.RedisURL)
+		if err != nil {
+			return server.Module{}, fmt.Errorf("gateway: redis: %w", err)
+		}
+		opts.ContextTimeoutEnabled = true
+		rdb = redis.NewClient(opts)
+		deps.Limiter = ratelimit.New(rdb, "gateway:", log, reg)
+	}
+	g, err := gateway.New(gw.Config, deps)
+	if err != nil {
+		if rdb != nil {
+			rdb.Close()
+		}
+		return server.Module{}, err
+	}
+	m := g.Module(gw.Addr)
+	if rdb != nil {
+		m.Close = func() { g.Close(); rdb.Close() }
+	}
+	return m, nil
+}
+
+// advertise is the base URL other processes reach a listener at.
+func (c *rootConfig) advertise(addr net.Addr) string {
+	if c.AdvertiseHost == "" {
+		return "http://" + loopback(addr)
+	}
+	_, port, _ := net.SplitHostPort(addr.String())
+	return "http://" + net.JoinHostPort(c.AdvertiseHost, port)
 }
 
 // pointAt makes the URLs other services use to reach the one just bound
@@ -165,7 +251,7 @@ func (c *rootConfig) pointAt(name string, addr net.Addr) {
 		}
 	}
 	if c.derived["GATEWAY_"+strings.ToUpper(name)+"_URLS"] {
-		c.Gateway.Config.Upstreams[name] = []string{base}
+		c.Gateway.Instances[name] = []string{base}
 	}
 }
 

@@ -1,61 +1,155 @@
 package gateway
 
 import (
+	"fmt"
+	"log/slog"
+	"net/netip"
 	"strings"
 	"time"
 
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/marketplace-go/marketplace/internal/gateway/ratelimit"
 	"github.com/marketplace-go/marketplace/internal/platform/config"
+	"github.com/marketplace-go/marketplace/internal/platform/discovery"
 )
 
 // Settings is the gateway's configuration as the binary reads it.
 type Settings struct {
-	Addr     string
-	Config   Config
-	JWKSURL  string
-	Issuer   string
-	Audience string
+	Addr   string
+	Config Config // Upstreams are built by Sources
+	// Instances are each service's GATEWAY_<SERVICE>_URLS: base URLs, or
+	// one dns+http://name:port whose A records are the instances. None
+	// means the etcd registry.
+	Instances map[string][]string
+	// EtcdEndpoints is the registry instances register in (ETCD_ENDPOINTS).
+	EtcdEndpoints []string
+	// RedisURL holds the rate limits' counters; RateLimits false turns the
+	// limits off.
+	RedisURL   string
+	RateLimits bool
+	JWKSURL    string
+	Issuer     string
+	Audience   string
 }
 
-// LoadSettings reads the GATEWAY_* variables. Each service's instances are
-// a comma-separated list of base URLs.
-func LoadSettings(e *config.Env, jwksURL, issuer, audience string) Settings {
+// LoadSettings reads the GATEWAY_* variables.
+func LoadSettings(e *config.Env, jwksURL, issuer, audience, redisURL string, etcd []string, trusted []netip.Prefix) Settings {
 	s := Settings{
-		Addr:     e.String("GATEWAY_ADDR", ":8080"),
-		JWKSURL:  jwksURL,
-		Issuer:   issuer,
-		Audience: audience,
+		Addr:          e.String("GATEWAY_ADDR", ":8080"),
+		Instances:     map[string][]string{},
+		EtcdEndpoints: etcd,
+		RedisURL:      e.URL("GATEWAY_REDIS_URL", redisURL, "redis", "rediss"),
+		RateLimits:    e.String("GATEWAY_RATE_LIMITS", "on") != "off",
+		JWKSURL:       jwksURL,
+		Issuer:        issuer,
+		Audience:      audience,
 		Config: Config{
-			Upstreams: map[string][]string{
-				"users":    urls(e, "GATEWAY_USERS_URLS", "http://localhost:8081"),
-				"products": urls(e, "GATEWAY_PRODUCTS_URLS", "http://localhost:8082"),
-				"orders":   urls(e, "GATEWAY_ORDERS_URLS", "http://localhost:8083"),
+			Balance:        e.String("GATEWAY_BALANCE", RoundRobin),
+			Timeout:        e.Duration("GATEWAY_TIMEOUT", 10*time.Second),
+			Retries:        e.Int("GATEWAY_RETRIES", 2, 0, 10),
+			EjectAfter:     e.Int("GATEWAY_EJECT_AFTER", 3, 1, 100),
+			EjectFor:       e.Duration("GATEWAY_EJECT_FOR", 10*time.Second),
+			HealthInterval: e.Duration("GATEWAY_HEALTH_INTERVAL", 2*time.Second),
+			BreakerOpenFor: e.Duration("GATEWAY_BREAKER_OPEN_FOR", 5*time.Second),
+			TrustedProxies: trusted,
+			CORS:           CORS{Origins: list(e.String("GATEWAY_CORS_ORIGINS", ""))},
+			Limits: Limits{
+				Anonymous:     limit(e, "GATEWAY_RATE_ANONYMOUS", "300/1m burst 100"),
+				User:          limit(e, "GATEWAY_RATE_USER", "600/1m burst 200"),
+				Login:         limit(e, "GATEWAY_RATE_LOGIN", "10/1m burst 5"),
+				PasswordReset: limit(e, "GATEWAY_RATE_PASSWORD_RESET", "5/15m burst 3"),
+				Checkout:      limit(e, "GATEWAY_RATE_CHECKOUT", "30/1m burst 10"),
 			},
-			Timeout:    e.Duration("GATEWAY_TIMEOUT", 10*time.Second),
-			Retries:    e.Int("GATEWAY_RETRIES", 2, 0, 10),
-			EjectAfter: e.Int("GATEWAY_EJECT_AFTER", 3, 1, 100),
-			EjectFor:   e.Duration("GATEWAY_EJECT_FOR", 10*time.Second),
 		},
+	}
+	if v := e.String("GATEWAY_RATE_LIMITS", "on"); v != "on" && v != "off" {
+		e.Fail("GATEWAY_RATE_LIMITS", "want on or off, got %q", v)
 	}
 	if s.Config.Retries == 0 {
 		s.Config.Retries = -1 // zero in Config means the default
 	}
+	if b := s.Config.Balance; b != RoundRobin && b != LeastInFlight {
+		e.Fail("GATEWAY_BALANCE", "want %s or %s, got %q", RoundRobin, LeastInFlight, b)
+	}
+	for _, svc := range Services() {
+		name := "GATEWAY_" + strings.ToUpper(svc) + "_URLS"
+		def := map[string]string{"users": "http://localhost:8081", "products": "http://localhost:8082", "orders": "http://localhost:8083"}[svc]
+		if len(etcd) > 0 {
+			def = "" // the registry, unless set
+		}
+		s.Instances[svc] = instances(e, name, def)
+	}
 	return s
 }
 
-func urls(e *config.Env, name, def string) []string {
-	var list []string
-	for _, u := range strings.Split(e.String(name, def), ",") {
-		if u = strings.TrimSpace(u); u == "" {
+func list(s string) []string {
+	var out []string
+	for _, v := range strings.Split(s, ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+func limit(e *config.Env, name, def string) ratelimit.Limit {
+	l, err := ratelimit.ParseLimit(e.String(name, def))
+	if err != nil {
+		e.Fail(name, "%v", err)
+	}
+	return l
+}
+
+// instances reads a list of base URLs, or a single DNS name.
+func instances(e *config.Env, name, def string) []string {
+	urls := list(e.String(name, def))
+	for _, u := range urls {
+		if strings.HasPrefix(u, "dns+") {
+			if _, err := discovery.ParseDNS(u); err != nil || len(urls) > 1 {
+				e.Fail(name, "want one dns+http://name:port, or base URLs, got %q", strings.Join(urls, ","))
+			}
 			continue
 		}
 		if err := checkBase(u); err != nil {
 			e.Fail(name, "%v", err)
-			continue
 		}
-		list = append(list, u)
 	}
-	if len(list) == 0 {
-		e.Fail(name, "want one or more base URLs, comma-separated")
+	return urls
+}
+
+// Sources turns the settings into each service's source of instances:
+// static URLs, a DNS name, or the etcd registry (cli, which may be nil
+// when no service reads from it).
+func (s Settings) Sources(cli *clientv3.Client, log *slog.Logger) (map[string]Source, error) {
+	out := map[string]Source{}
+	for _, svc := range Services() {
+		urls := s.Instances[svc]
+		switch {
+		case len(urls) == 1 && strings.HasPrefix(urls[0], "dns+"):
+			d, err := discovery.ParseDNS(urls[0])
+			if err != nil {
+				return nil, fmt.Errorf("gateway: %s: %w", svc, err)
+			}
+			d.Log = log
+			out[svc] = d
+		case len(urls) > 0:
+			out[svc] = discovery.Static(urls...)
+		case cli != nil:
+			out[svc] = discovery.Etcd{Client: cli, Prefix: discovery.DefaultPrefix, Service: svc, Log: log}
+		default:
+			return nil, fmt.Errorf("gateway: no instances of %s configured and no etcd registry", svc)
+		}
 	}
-	return list
+	return out, nil
+}
+
+// UsesEtcd reports whether some service's instances come from the registry.
+func (s Settings) UsesEtcd() bool {
+	for _, svc := range Services() {
+		if len(s.Instances[svc]) == 0 {
+			return true
+		}
+	}
+	return false
 }

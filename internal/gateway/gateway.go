@@ -1,9 +1,11 @@
 // Package gateway is the single entry point for clients. It routes /v1/...
 // to the users, products and orders services by path, rejects bad access
 // tokens before they reach a service (which still verifies them itself),
-// and spreads each service's requests over its instances: an instance that
-// fails several times in a row is left out for a while, and a request that
-// is safe to repeat is retried on another instance.
+// limits request rates, and spreads each service's requests over the
+// instances its discovery source reports: an instance that fails its
+// health checks or several requests in a row is left out for a while, a
+// request that is safe to repeat is retried on another instance, and a
+// service that keeps failing has its breaker opened.
 package gateway
 
 import (
@@ -14,9 +16,14 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/marketplace-go/marketplace/api"
+	"github.com/marketplace-go/marketplace/internal/gateway/ratelimit"
 	"github.com/marketplace-go/marketplace/internal/platform/auth"
 	"github.com/marketplace-go/marketplace/internal/platform/errs"
 	"github.com/marketplace-go/marketplace/internal/platform/httpx"
@@ -48,27 +55,76 @@ func Routes() []Route {
 	}
 }
 
-// Config tunes the gateway.
+// Services are the upstreams the routes name.
+func Services() []string { return []string{"users", "products", "orders"} }
+
+// A Source reports a service's instances (base URLs) each time they change,
+// until ctx ends. The discovery package has static, DNS and etcd sources.
+type Source interface {
+	Watch(ctx context.Context, update func(urls []string)) error
+}
+
+// Config tunes the gateway. Zero values mean the defaults.
 type Config struct {
-	// Upstreams lists each service's instances as base URLs.
-	Upstreams map[string][]string
+	// Upstreams says where each service's instances are found.
+	Upstreams map[string]Source
+	// Balance is RoundRobin (default) or LeastInFlight.
+	Balance string
 	// Timeout bounds one attempt at an upstream (default 10s).
 	Timeout time.Duration
 	// MaxBody caps request bodies (default 1 MiB); services cap theirs lower.
 	MaxBody int64
 	// Retries is how many other instances a request safe to repeat may try
-	// (default 2).
+	// (default 2; negative for none).
 	Retries int
-	// EjectAfter consecutive failures leave an instance out for EjectFor
-	// (defaults 3 and 10s).
+	// EjectAfter consecutive failed requests leave an instance out for
+	// EjectFor (defaults 3 and 10s).
 	EjectAfter int
 	EjectFor   time.Duration
+	// Each instance's /readyz is asked every HealthInterval (default 2s,
+	// timeout HealthTimeout, 1s); HealthFailures failures in a row (default
+	// 2) leave it out until it passes again.
+	HealthInterval time.Duration
+	HealthTimeout  time.Duration
+	HealthFailures int
+	// A service's breaker opens after BreakerFailures failed requests in a
+	// row (default 5), or when half of 20 or more in BreakerWindow (default
+	// 10s) failed, and stays open BreakerOpenFor (default 5s).
+	BreakerFailures int
+	BreakerWindow   time.Duration
+	BreakerOpenFor  time.Duration
+	// Limits are the request rates allowed, by class.
+	Limits Limits
+	// TrustedProxies may set X-Forwarded-For: the client address that
+	// anonymous limits count against.
+	TrustedProxies []netip.Prefix
+	// CORS lists the browser origins allowed to call the API.
+	CORS CORS
+	// GzipMinSize is the smallest response compressed (default 1 KiB).
+	GzipMinSize int
 }
 
 func (c Config) withDefaults() Config {
-	if c.Timeout <= 0 {
-		c.Timeout = 10 * time.Second
+	def := func(v *time.Duration, d time.Duration) {
+		if *v <= 0 {
+			*v = d
+		}
 	}
+	defInt := func(v *int, d int) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	def(&c.Timeout, 10*time.Second)
+	def(&c.EjectFor, 10*time.Second)
+	def(&c.HealthInterval, 2*time.Second)
+	def(&c.HealthTimeout, time.Second)
+	def(&c.BreakerWindow, 10*time.Second)
+	def(&c.BreakerOpenFor, 5*time.Second)
+	defInt(&c.EjectAfter, 3)
+	defInt(&c.HealthFailures, 2)
+	defInt(&c.BreakerFailures, 5)
+	defInt(&c.GzipMinSize, 1024)
 	if c.MaxBody <= 0 {
 		c.MaxBody = 1 << 20
 	}
@@ -77,58 +133,134 @@ func (c Config) withDefaults() Config {
 	} else if c.Retries == 0 {
 		c.Retries = 2
 	}
-	if c.EjectAfter <= 0 {
-		c.EjectAfter = 3
-	}
-	if c.EjectFor <= 0 {
-		c.EjectFor = 10 * time.Second
+	if c.Balance == "" {
+		c.Balance = RoundRobin
 	}
 	return c
+}
+
+// Validate reports a configuration the gateway cannot run with.
+func (c Config) Validate() error {
+	var problems []error
+	for _, s := range Services() {
+		if c.Upstreams[s] == nil {
+			problems = append(problems, errors.New("gateway: no source of "+s+" instances"))
+		}
+	}
+	if c.Balance != "" && c.Balance != RoundRobin && c.Balance != LeastInFlight {
+		problems = append(problems, errors.New("gateway: balance "+c.Balance+" is neither "+RoundRobin+" nor "+LeastInFlight))
+	}
+	return errors.Join(problems...)
+}
+
+// Deps are what the gateway works with.
+type Deps struct {
+	// Verifier checks access tokens at the edge.
+	Verifier *auth.Verifier
+	// Limiter counts request rates (in Redis, or locally while Redis is
+	// down); nil means no limits.
+	Limiter  *ratelimit.Limiter
+	Log      *slog.Logger
+	Registry prometheus.Registerer
 }
 
 // Gateway forwards client requests to the services.
 type Gateway struct {
 	cfg       Config
+	deps      Deps
 	pools     map[string]*pool
-	verifier  *auth.Verifier
 	transport http.RoundTripper
-	log       *slog.Logger
-	openAPI   []byte
+	metrics   *metrics
+	edge      func(http.Handler) http.Handler
+	stop      context.CancelFunc
+	done      chan struct{}
 }
 
-// New returns a gateway over cfg's upstreams. verifier checks tokens at
-// the edge; openAPI is served at /api/openapi.yaml.
-func New(cfg Config, verifier *auth.Verifier, openAPI []byte, log *slog.Logger) (*Gateway, error) {
-	cfg = cfg.withDefaults()
-	g := &Gateway{cfg: cfg, pools: map[string]*pool{}, verifier: verifier, log: log, openAPI: openAPI,
-		transport: &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 64, IdleConnTimeout: 90 * time.Second,
-			DialContext: (&net.Dialer{Timeout: 2 * time.Second}).DialContext}}
-	for _, r := range Routes() {
-		if g.pools[r.Service] != nil {
-			continue
-		}
-		p, err := newPool(r.Service, cfg.Upstreams[r.Service], cfg.EjectAfter, cfg.EjectFor)
-		if err != nil {
-			return nil, err
-		}
-		g.pools[r.Service] = p
+// New returns a gateway over cfg's upstreams. It watches their sources
+// and checks their instances until Close.
+func New(cfg Config, deps Deps) (*Gateway, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
 	}
+	cfg = cfg.withDefaults()
+	edge, err := edgeMiddleware(cfg)
+	if err != nil {
+		return nil, err
+	}
+	transport := &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 256, IdleConnTimeout: 90 * time.Second,
+		DialContext: (&net.Dialer{Timeout: 2 * time.Second}).DialContext}
+	ctx, stop := context.WithCancel(context.Background())
+	g := &Gateway{cfg: cfg, deps: deps, pools: map[string]*pool{}, transport: transport,
+		metrics: newMetrics(deps.Registry), edge: edge, stop: stop, done: make(chan struct{})}
+	health := &http.Client{Transport: transport, Timeout: cfg.HealthTimeout}
+	watching := make(chan struct{}, len(Services()))
+	for _, s := range Services() {
+		p := newPool(ctx, s, cfg, g.metrics, health, deps.Log)
+		g.pools[s] = p
+		go func() {
+			g.watch(ctx, s, p)
+			watching <- struct{}{}
+		}()
+	}
+	go func() {
+		for range Services() {
+			<-watching
+		}
+		close(g.done)
+	}()
 	return g, nil
+}
+
+// watch keeps a pool's instances up to date with its source until ctx
+// ends; a source that fails is watched again after a pause.
+func (g *Gateway) watch(ctx context.Context, service string, p *pool) {
+	for {
+		err := g.cfg.Upstreams[service].Watch(ctx, p.set)
+		if ctx.Err() != nil {
+			return
+		}
+		g.deps.Log.WarnContext(ctx, "upstream discovery failed; retrying", "service", service, "err", err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// Close stops watching and checking the upstreams.
+func (g *Gateway) Close() {
+	g.stop()
+	<-g.done
 }
 
 // Routes registers the public paths and the API description.
 func (g *Gateway) Routes(rt *httpx.Router) {
 	for _, r := range Routes() {
-		h := g.forward(r)
+		h := g.edge(g.forward(r))
 		rt.Handle(r.Prefix, h)
 		if !strings.HasSuffix(r.Prefix, ".json") {
 			rt.Handle(r.Prefix+"/", h)
 		}
 	}
-	rt.HandleFunc("GET /api/openapi.yaml", func(w http.ResponseWriter, r *http.Request) {
+	rt.Handle("GET /api/openapi.yaml", g.edge(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/yaml")
-		_, _ = w.Write(g.openAPI)
-	})
+		_, _ = w.Write(api.OpenAPI())
+	})))
+	rt.Handle("GET /api/{$}", g.edge(http.HandlerFunc(g.reference)))
+}
+
+// reference serves the rendered API reference. The page has no scripts,
+// so it may load nothing but its own inline style.
+func (g *Gateway) reference(w http.ResponseWriter, r *http.Request) {
+	page, err := api.Reference()
+	if err != nil {
+		httpx.Error(w, r, g.deps.Log, err)
+		return
+	}
+	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	_, _ = w.Write(page)
 }
 
 var (
@@ -145,55 +277,103 @@ func (g *Gateway) forward(route Route) http.Handler {
 		timeout = g.cfg.Timeout
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Header.Get("Authorization") != "" {
-			if _, err := g.verifier.FromRequest(r); err != nil {
-				auth.SetChallenge(w, err)
-				httpx.Error(w, r, g.log, err)
-				return
-			}
+		claims, authErr := g.authenticate(r)
+		if !g.admit(w, r, claims) {
+			return
+		}
+		if authErr != nil {
+			auth.SetChallenge(w, authErr)
+			httpx.Error(w, r, g.deps.Log, authErr)
+			return
 		}
 		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, g.cfg.MaxBody))
 		if err != nil {
-			httpx.Error(w, r, g.log, errTooLarge)
+			httpx.Error(w, r, g.deps.Log, errTooLarge)
 			return
 		}
-		out := outboundHeader(r, w.Header().Get(httpx.RequestIDHeader))
-		// A request the upstream never received may always go elsewhere; one
-		// it may have acted on only if repeating it is harmless.
-		safe := idempotent(r)
-		tried := map[*instance]bool{}
-		for attempt := 0; ; attempt++ {
-			inst := p.pick(tried)
-			if inst == nil {
-				httpx.Error(w, r, g.log, errNoUpstream)
-				return
-			}
-			tried[inst] = true
-			res, err := g.try(r.Context(), inst, r, out, body, timeout)
-			retry := attempt < g.cfg.Retries && (neverSent(err) || safe && (err != nil || retryableStatus(res)))
-			if err != nil || retryableStatus(res) {
-				inst.failed()
-			} else {
-				inst.succeeded()
-			}
-			if retry {
-				if res != nil {
-					res.Body.Close()
-				}
-				continue
-			}
-			if err != nil {
-				g.log.WarnContext(r.Context(), "upstream failed", "service", route.Service, "err", err)
-				httpx.Error(w, r, g.log, errNoUpstream)
-				return
-			}
-			copyResponse(w, res)
+		done, err := p.breaker.Allow()
+		if err != nil {
+			httpx.Error(w, r, g.deps.Log, &errs.Error{Kind: errs.Unavailable, Code: "service_unavailable",
+				Message: "the service is failing; try again shortly", RetryAfter: g.cfg.BreakerOpenFor})
 			return
 		}
+		res, err := g.send(r, p, outboundHeader(r, w.Header().Get(httpx.RequestIDHeader)), body, timeout)
+		done(breakerOutcome(r, res, err))
+		if err != nil {
+			g.deps.Log.WarnContext(r.Context(), "upstream failed", "service", route.Service, "err", err)
+			httpx.Error(w, r, g.deps.Log, errNoUpstream)
+			return
+		}
+		copyResponse(w, res)
 	})
 }
 
-func (g *Gateway) try(ctx context.Context, inst *instance, r *http.Request, h http.Header, body []byte, timeout time.Duration) (*http.Response, error) {
+// authenticate verifies the access token a request carries, if any.
+func (g *Gateway) authenticate(r *http.Request) (*auth.Claims, error) {
+	if r.Header.Get("Authorization") == "" {
+		return nil, nil
+	}
+	c, err := g.deps.Verifier.FromRequest(r)
+	if err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+// send tries instances until one answers or retrying is no longer safe. A
+// request the upstream never received may always go elsewhere; one it may
+// have acted on only if repeating it is harmless.
+func (g *Gateway) send(r *http.Request, p *pool, h http.Header, body []byte, timeout time.Duration) (*http.Response, error) {
+	ctx, cancel := context.WithTimeout(r.Context(), timeout)
+	found := p.discovered(ctx)
+	cancel()
+	if !found {
+		return nil, errNoInstance
+	}
+	safe := idempotent(r)
+	var tried []*instance
+	for attempt := 0; ; attempt++ {
+		inst := p.pick(tried)
+		if inst == nil {
+			return nil, errNoInstance
+		}
+		tried = append(tried, inst)
+		res, err := g.try(r.Context(), p, inst, r, h, body, timeout)
+		switch {
+		case r.Context().Err() != nil: // the client left; the instance may be fine
+		case err != nil || unavailable(res):
+			inst.failed(g.cfg.EjectAfter, g.cfg.EjectFor)
+		default:
+			inst.succeeded()
+		}
+		if attempt < g.cfg.Retries && (neverSent(err) || safe && (err != nil || unavailable(res))) && r.Context().Err() == nil {
+			if res != nil {
+				res.Body.Close()
+			}
+			g.metrics.retries.WithLabelValues(p.service).Inc()
+			continue
+		}
+		return res, err
+	}
+}
+
+var errNoInstance = errors.New("no healthy instance")
+
+// breakerOutcome is what a request tells its service's breaker: a failure
+// when no instance could serve it, nothing when the client left.
+func breakerOutcome(r *http.Request, res *http.Response, err error) error {
+	switch {
+	case r.Context().Err() != nil:
+		return context.Canceled
+	case err != nil:
+		return err
+	case unavailable(res):
+		return errNoUpstream
+	}
+	return nil
+}
+
+func (g *Gateway) try(ctx context.Context, p *pool, inst *instance, r *http.Request, h http.Header, body []byte, timeout time.Duration) (*http.Response, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	req, err := http.NewRequestWithContext(ctx, r.Method, inst.base+r.URL.RequestURI(), bytes.NewReader(body))
 	if err != nil {
@@ -202,24 +382,31 @@ func (g *Gateway) try(ctx context.Context, inst *instance, r *http.Request, h ht
 	}
 	req.Header = h.Clone()
 	req.ContentLength = int64(len(body))
+	inst.inFlight.Add(1)
+	start := time.Now()
 	res, err := g.transport.RoundTrip(req)
+	g.metrics.latency.WithLabelValues(p.service).Observe(time.Since(start).Seconds())
 	if err != nil {
+		g.metrics.attempts.WithLabelValues(p.service, outcome(0, err)).Inc()
+		inst.inFlight.Add(-1)
 		cancel()
 		return nil, err
 	}
-	res.Body = &cancelOnClose{ReadCloser: res.Body, cancel: cancel}
+	g.metrics.attempts.WithLabelValues(p.service, outcome(res.StatusCode, nil)).Inc()
+	res.Body = &attemptBody{ReadCloser: res.Body, end: func() { inst.inFlight.Add(-1); cancel() }}
 	return res, nil
 }
 
-// cancelOnClose ends an attempt's context once its body is read.
-type cancelOnClose struct {
+// attemptBody ends an attempt (its context, its in-flight count) once its
+// body is closed.
+type attemptBody struct {
 	io.ReadCloser
-	cancel context.CancelFunc
+	end func()
 }
 
-func (c *cancelOnClose) Close() error {
-	err := c.ReadCloser.Close()
-	c.cancel()
+func (b *attemptBody) Close() error {
+	err := b.ReadCloser.Close()
+	b.end()
 	return err
 }
 
@@ -234,10 +421,12 @@ func idempotent(r *http.Request) bool {
 // neverSent reports whether a request failed before reaching the upstream.
 func neverSent(err error) bool {
 	var op *net.OpError
-	return err != nil && errors.As(err, &op) && op.Op == "dial"
+	return errors.Is(err, errNoInstance) || err != nil && errors.As(err, &op) && op.Op == "dial"
 }
 
-func retryableStatus(res *http.Response) bool {
+// unavailable reports an answer that says the instance could not serve,
+// as opposed to an answer about the request.
+func unavailable(res *http.Response) bool {
 	return res != nil && (res.StatusCode == http.StatusBadGateway || res.StatusCode == http.StatusServiceUnavailable ||
 		res.StatusCode == http.StatusGatewayTimeout)
 }
@@ -287,9 +476,21 @@ func copyResponse(w http.ResponseWriter, res *http.Response) {
 	_, _ = io.Copy(w, res.Body) // the status is sent; a failure here means the client left
 }
 
-// Module returns the gateway as the server runs it. It holds no state, so
-// it is ready as soon as it listens.
+// Ready reports whether every service's instances have been discovered
+// once; it does not depend on their health, so that a failing service
+// does not take the whole gateway out of its load balancer.
+func (g *Gateway) Ready(context.Context) error {
+	for _, s := range Services() {
+		select {
+		case <-g.pools[s].found:
+		default:
+			return errors.New("gateway: " + s + " instances not discovered yet")
+		}
+	}
+	return nil
+}
+
+// Module returns the gateway as the server runs it.
 func (g *Gateway) Module(addr string) server.Module {
-	return server.Module{Name: "gateway", Addr: addr, Routes: g.Routes,
-		Ready: func(context.Context) error { return nil }, Close: func() {}}
+	return server.Module{Name: "gateway", Addr: addr, Routes: g.Routes, Ready: g.Ready, Close: g.Close}
 }

@@ -1,62 +1,164 @@
 package gateway
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"log/slog"
+	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"github.com/sony/gobreaker/v2"
 )
 
-// pool is one service's instances, picked in turn among the healthy ones.
+// Balancing policies: which healthy instance a request goes to.
+const (
+	RoundRobin    = "round-robin"
+	LeastInFlight = "least-in-flight"
+)
+
+// pool is one service's instances as its Source last reported them. It
+// picks among the healthy ones, checks each on /readyz, and keeps one
+// breaker for the whole service.
 type pool struct {
-	service    string
-	instances  []*instance
-	ejectAfter int
-	ejectFor   time.Duration
-	mu         sync.Mutex
-	next       int
+	service string
+	cfg     Config
+	metrics *metrics
+	client  *http.Client // for health checks
+	log     *slog.Logger
+	breaker *gobreaker.TwoStepCircuitBreaker[struct{}]
+
+	mu        sync.Mutex
+	instances []*instance
+	next      int
+	known     bool          // the source has reported at least once
+	found     chan struct{} // closed when it has
+	ctx       context.Context
 }
 
-// instance is one upstream, with its run of failures.
+// instance is one upstream: its run of failures (passive ejection), its
+// last health check (active), and the requests it is serving.
 type instance struct {
-	base         string
+	base     string
+	inFlight atomic.Int64
+	down     atomic.Bool // failed its last health checks
+	stop     context.CancelFunc
+
 	mu           sync.Mutex
 	failures     int
 	ejectedUntil time.Time
-	pool         *pool
 }
 
-func newPool(service string, bases []string, ejectAfter int, ejectFor time.Duration) (*pool, error) {
-	if len(bases) == 0 {
-		return nil, fmt.Errorf("gateway: no instance of the %s service", service)
-	}
-	p := &pool{service: service, ejectAfter: ejectAfter, ejectFor: ejectFor}
-	for _, b := range bases {
-		if err := checkBase(b); err != nil {
-			return nil, fmt.Errorf("gateway: %s instance: %w", service, err)
-		}
-		p.instances = append(p.instances, &instance{base: strings.TrimSuffix(b, "/"), pool: p})
-	}
-	return p, nil
+func newPool(ctx context.Context, service string, cfg Config, m *metrics, client *http.Client, log *slog.Logger) *pool {
+	p := &pool{service: service, cfg: cfg, metrics: m, client: client, log: log, ctx: ctx, found: make(chan struct{})}
+	p.breaker = gobreaker.NewTwoStepCircuitBreaker[struct{}](gobreaker.Settings{
+		Name:        service,
+		MaxRequests: 3,
+		Interval:    cfg.BreakerWindow,
+		Timeout:     cfg.BreakerOpenFor,
+		// A few failures in a row, or most requests failing over the
+		// window, mean the service is down rather than one instance.
+		ReadyToTrip: func(c gobreaker.Counts) bool {
+			return c.ConsecutiveFailures >= uint32(cfg.BreakerFailures) ||
+				c.Requests >= 20 && c.TotalFailures*2 >= c.Requests
+		},
+		// A client that gave up says nothing about the service.
+		IsExcluded:    func(err error) bool { return errors.Is(err, context.Canceled) },
+		OnStateChange: func(name string, _, to gobreaker.State) { m.breakerState(name, to) },
+	})
+	m.breakerState(service, gobreaker.StateClosed)
+	return p
 }
 
-// pick returns the next healthy instance not tried yet, or nil.
-func (p *pool) pick(tried map[*instance]bool) *instance {
+// set replaces the instance list. Instances still listed keep their state;
+// new ones start healthy and are checked at once; gone ones stop being
+// checked.
+func (p *pool) set(bases []string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	now := time.Now()
-	for range p.instances {
-		inst := p.instances[p.next%len(p.instances)]
-		p.next++
-		if !tried[inst] && inst.healthy(now) {
-			return inst
+	if !p.known {
+		p.known = true
+		close(p.found)
+	}
+	keep := make([]*instance, 0, len(bases))
+	for _, b := range bases {
+		b = strings.TrimSuffix(b, "/")
+		if checkBase(b) != nil || slices.ContainsFunc(keep, func(i *instance) bool { return i.base == b }) {
+			continue
+		}
+		i := p.find(b)
+		if i == nil {
+			i = &instance{base: b}
+			ctx, cancel := context.WithCancel(p.ctx)
+			i.stop = cancel
+			go p.check(ctx, i)
+		}
+		keep = append(keep, i)
+	}
+	for _, old := range p.instances {
+		if !slices.Contains(keep, old) {
+			old.stop()
+			p.metrics.forget(p.service, old.base)
+		}
+	}
+	p.instances = keep
+}
+
+func (p *pool) find(base string) *instance {
+	for _, i := range p.instances {
+		if i.base == base {
+			return i
 		}
 	}
 	return nil
 }
 
+// pick returns a healthy instance not tried yet, or nil: the next in turn,
+// or under LeastInFlight the least busy, ties going to the next in turn.
+func (p *pool) pick(tried []*instance) *instance {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	now := time.Now()
+	n := len(p.instances)
+	var best *instance
+	for k := range n {
+		i := p.instances[(p.next+k)%n]
+		if slices.Contains(tried, i) || !i.healthy(now) {
+			continue
+		}
+		if best == nil || p.cfg.Balance == LeastInFlight && i.inFlight.Load() < best.inFlight.Load() {
+			best = i
+		}
+		if p.cfg.Balance != LeastInFlight {
+			break
+		}
+	}
+	if n > 0 {
+		p.next = (p.next + 1) % n
+	}
+	return best
+}
+
+// discovered waits until the source has reported once, so that requests
+// arriving just after start wait for the instances rather than fail.
+func (p *pool) discovered(ctx context.Context) bool {
+	select {
+	case <-p.found:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
 func (i *instance) healthy(now time.Time) bool {
+	if i.down.Load() {
+		return false
+	}
 	i.mu.Lock()
 	defer i.mu.Unlock()
 	return !now.Before(i.ejectedUntil)
@@ -65,13 +167,13 @@ func (i *instance) healthy(now time.Time) bool {
 // failed counts a failure; enough in a row leave the instance out for a
 // while, after which it gets requests again (and is left out again at
 // once if it still fails).
-func (i *instance) failed() {
+func (i *instance) failed(after int, ejectFor time.Duration) {
 	i.mu.Lock()
 	defer i.mu.Unlock()
 	i.failures++
-	if i.failures >= i.pool.ejectAfter {
-		i.ejectedUntil = time.Now().Add(i.pool.ejectFor)
-		i.failures = i.pool.ejectAfter - 1
+	if i.failures >= after {
+		i.ejectedUntil = time.Now().Add(ejectFor)
+		i.failures = after - 1
 	}
 }
 
@@ -79,6 +181,58 @@ func (i *instance) succeeded() {
 	i.mu.Lock()
 	defer i.mu.Unlock()
 	i.failures = 0
+}
+
+// check asks an instance's /readyz every HealthInterval until ctx ends. An
+// instance that fails HealthFailures checks in a row gets no requests until
+// it passes one: this finds an instance that is draining or lost a
+// dependency before any client request fails on it.
+func (p *pool) check(ctx context.Context, i *instance) {
+	t := time.NewTicker(p.cfg.HealthInterval)
+	defer t.Stop()
+	failures := 0
+	for {
+		if err := p.probe(ctx, i); err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			failures++
+			if failures >= p.cfg.HealthFailures && !i.down.Swap(true) {
+				p.log.WarnContext(ctx, "upstream failed its health checks", "service", p.service, "instance", i.base, "err", err)
+			}
+		} else {
+			failures = 0
+			if i.down.Swap(false) {
+				p.log.InfoContext(ctx, "upstream healthy again", "service", p.service, "instance", i.base)
+			}
+		}
+		p.metrics.healthy(p.service, i.base, !i.down.Load())
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+var errNotReady = errors.New("not ready")
+
+func (p *pool) probe(ctx context.Context, i *instance) error {
+	ctx, cancel := context.WithTimeout(ctx, p.cfg.HealthTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, i.base+"/readyz", nil)
+	if err != nil {
+		return err
+	}
+	res, err := p.client.Do(req)
+	if err != nil {
+		return err
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		return fmt.Errorf("%w: status %d", errNotReady, res.StatusCode)
+	}
+	return nil
 }
 
 // checkBase accepts a service's base URL: http or https, a host, no path.

@@ -1,0 +1,75 @@
+package gateway
+
+import (
+	"strconv"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/sony/gobreaker/v2"
+)
+
+// metrics are the gateway's view of its upstreams. Requests and latency per
+// route are counted by the server's router, as for every service.
+type metrics struct {
+	attempts *prometheus.CounterVec   // by service, outcome
+	latency  *prometheus.HistogramVec // by service
+	retries  *prometheus.CounterVec   // by service
+	breaker  *prometheus.GaugeVec     // by service: 0 closed, 1 half-open, 2 open
+	up       *prometheus.GaugeVec     // by service, instance: 1 passes its health checks
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		attempts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gateway_upstream_attempts_total",
+			Help: "Requests sent to upstream instances, by service and outcome (status class, or error).",
+		}, []string{"upstream", "outcome"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "gateway_upstream_duration_seconds",
+			Help:    "Time until an upstream instance's response headers arrived.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}, []string{"upstream"}),
+		retries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gateway_upstream_retries_total",
+			Help: "Requests sent again to another instance after a failure.",
+		}, []string{"upstream"}),
+		breaker: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "gateway_upstream_breaker_state",
+			Help: "The upstream's circuit breaker: 0 closed, 1 half-open, 2 open.",
+		}, []string{"upstream"}),
+		up: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "gateway_upstream_instance_up",
+			Help: "1 while an instance passes its health checks.",
+		}, []string{"upstream", "instance"}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.attempts, m.latency, m.retries, m.breaker, m.up)
+	}
+	return m
+}
+
+func (m *metrics) breakerState(service string, s gobreaker.State) {
+	v := map[gobreaker.State]float64{gobreaker.StateClosed: 0, gobreaker.StateHalfOpen: 1, gobreaker.StateOpen: 2}[s]
+	m.breaker.WithLabelValues(service).Set(v)
+}
+
+func (m *metrics) healthy(service, instance string, up bool) {
+	v := 0.0
+	if up {
+		v = 1
+	}
+	m.up.WithLabelValues(service, instance).Set(v)
+}
+
+// forget drops a removed instance's series, so instances that come and go
+// under discovery do not pile up.
+func (m *metrics) forget(service, instance string) {
+	m.up.DeleteLabelValues(service, instance)
+}
+
+// outcome names an attempt's result for the attempts counter.
+func outcome(status int, err error) string {
+	if err != nil {
+		return "error"
+	}
+	return strconv.Itoa(status/100) + "xx"
+}
