@@ -219,7 +219,7 @@ func (g *Gateway) watch(ctx context.Context, service string, p *pool) {
 		if ctx.Err() != nil {
 			return
 		}
-		g.deps.Log.WarnContext(ctx, "upstream discovery failed; retrying", "service", service, "err", err)
+		g.deps.Log.WarnContext(ctx, "upstream discovery failed; retrying", "upstream", service, "err", err)
 		select {
 		case <-ctx.Done():
 			return
@@ -300,7 +300,7 @@ func (g *Gateway) forward(route Route) http.Handler {
 		res, err := g.send(r, p, outboundHeader(r, w.Header().Get(httpx.RequestIDHeader)), body, timeout)
 		done(breakerOutcome(r, res, err))
 		if err != nil {
-			g.deps.Log.WarnContext(r.Context(), "upstream failed", "service", route.Service, "err", err)
+			g.deps.Log.WarnContext(r.Context(), "upstream failed", "upstream", route.Service, "err", err)
 			httpx.Error(w, r, g.deps.Log, errNoUpstream)
 			return
 		}

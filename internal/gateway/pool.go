@@ -198,12 +198,12 @@ func (p *pool) check(ctx context.Context, i *instance) {
 			}
 			failures++
 			if failures >= p.cfg.HealthFailures && !i.down.Swap(true) {
-				p.log.WarnContext(ctx, "upstream failed its health checks", "service", p.service, "instance", i.base, "err", err)
+				p.log.WarnContext(ctx, "upstream failed its health checks", "upstream", p.service, "instance", i.base, "err", err)
 			}
 		} else {
 			failures = 0
 			if i.down.Swap(false) {
-				p.log.InfoContext(ctx, "upstream healthy again", "service", p.service, "instance", i.base)
+				p.log.InfoContext(ctx, "upstream healthy again", "upstream", p.service, "instance", i.base)
 			}
 		}
 		p.metrics.healthy(p.service, i.base, !i.down.Load())
