@@ -182,8 +182,8 @@ func TestE2EJourneyWithEachServiceInItsOwnProcess(t *testing.T) {
 // readLoad sends GET requests to one URL from a few goroutines until
 // stopped, keeping what failed.
 type readLoad struct {
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
 	ok, bad atomic.Int64
 	mu      sync.Mutex
 	failed  []string // the first few failures
