@@ -105,7 +105,8 @@ type Tx interface {
 // Catalog reads products from the products service, for those the
 // projection has not seen yet.
 type Catalog interface {
-	// Product returns an active product, or ErrNotFound.
+	// Product returns a product anyone may see (or the caller in ctx may
+	// see, such as its own draft), or ErrNotFound.
 	Product(ctx context.Context, id string) (Product, error)
 }
 

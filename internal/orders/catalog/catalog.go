@@ -20,6 +20,7 @@ import (
 	"github.com/sony/gobreaker/v2"
 
 	"github.com/marketplace-go/marketplace/internal/orders"
+	"github.com/marketplace-go/marketplace/internal/platform/auth"
 	"github.com/marketplace-go/marketplace/internal/platform/errs"
 )
 
@@ -82,7 +83,8 @@ func New(cfg Config, hc *http.Client) *Client {
 	return &Client{cfg: cfg, http: hc, breaker: cb}
 }
 
-// Product fetches an active product.
+// Product fetches a product: an active one, or one the caller whose token
+// ctx carries (auth.WithBearer) may see.
 func (c *Client) Product(ctx context.Context, id string) (orders.Product, error) {
 	p, err := c.breaker.Execute(func() (orders.Product, error) { return c.withRetries(ctx, id) })
 	if errors.Is(err, gobreaker.ErrOpenState) || errors.Is(err, gobreaker.ErrTooManyRequests) {
@@ -123,6 +125,11 @@ func (c *Client) fetch(ctx context.Context, id string) (p orders.Product, retry 
 		return p, false, fmt.Errorf("build request: %w", err)
 	}
 	req.Header.Set("Accept", "application/json")
+	// On a user's behalf, the catalog shows what that user may see: a
+	// seller stocking a draft the projection has not heard of yet finds it.
+	if token := auth.BearerFrom(ctx); token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
 	resp, err := c.http.Do(req)
 	if err != nil {
 		return p, ctx.Err() == nil || errors.Is(ctx.Err(), context.DeadlineExceeded), fmt.Errorf("get product %s: %w", id, err)

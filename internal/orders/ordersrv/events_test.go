@@ -234,6 +234,15 @@ func TestProductsTheProjectionLacksAreFetchedAndABrokenCatalogFailsFast(t *testi
 		t.Errorf("order total %+v", o.Total)
 	}
 
+	// A seller stocks its own draft before the projection hears of it:
+	// the catalog is asked on the seller's behalf. A buyer still cannot
+	// buy it.
+	draft := orders.Product{ID: "0193a6d0-0000-7000-8000-0000000000ab", SellerID: seller.ID, Title: "Draft",
+		Price: orders.Money{Amount: 100, Currency: "GBP"}, Status: "draft", Version: 1}
+	e.catalog.put(draft)
+	e.Do(t, seller, "PUT", "/v1/stock/"+draft.ID, map[string]any{"on_hand": 3}).Want(t, http.StatusOK)
+	e.checkout(t, buyer, map[string]any{"product_id": draft.ID, "quantity": 1}).WantProblem(t, http.StatusUnprocessableEntity, "product_unavailable")
+
 	// The catalog goes down: unknown products get 503 with Retry-After,
 	// and after a few failures the breaker stops calling it at all.
 	before := e.catalog.setFailing(true)

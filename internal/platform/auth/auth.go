@@ -67,6 +67,22 @@ func WithClaims(ctx context.Context, c Claims) context.Context {
 	return context.WithValue(ctx, claimsKey{}, c)
 }
 
+// bearerKey keys the caller's access token in a context.
+type bearerKey struct{}
+
+// WithBearer stores the caller's access token, for calls a service makes
+// to another on the caller's behalf (so that the other sees what the
+// caller may see, such as a seller's own drafts).
+func WithBearer(ctx context.Context, token string) context.Context {
+	return context.WithValue(ctx, bearerKey{}, token)
+}
+
+// BearerFrom returns the token stored by WithBearer, or "".
+func BearerFrom(ctx context.Context) string {
+	t, _ := ctx.Value(bearerKey{}).(string)
+	return t
+}
+
 // FromContext returns the claims stored by WithClaims, and false when the
 // request was not authenticated.
 func FromContext(ctx context.Context) (Claims, bool) {

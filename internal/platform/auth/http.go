@@ -17,15 +17,22 @@ var (
 // rejection is an *errs.Error of kind Unauthenticated; a failure to reach the
 // keys is returned as is (a server fault, not the client's).
 func (v *Verifier) FromRequest(r *http.Request) (Claims, error) {
-	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
+	token, ok := bearer(r)
+	if !ok {
 		return Claims{}, errNoToken
 	}
-	c, err := v.Verify(r.Context(), strings.TrimSpace(token))
+	c, err := v.Verify(r.Context(), token)
 	if errors.Is(err, ErrInvalidToken) {
 		return Claims{}, errBadToken
 	}
 	return c, err
+}
+
+// bearer returns the request's "Authorization: Bearer" token.
+func bearer(r *http.Request) (string, bool) {
+	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	token = strings.TrimSpace(token)
+	return token, ok && strings.EqualFold(scheme, "Bearer") && token != ""
 }
 
 // SetChallenge sets the WWW-Authenticate header RFC 6750 asks for on a 401
@@ -41,8 +48,8 @@ func SetChallenge(w http.ResponseWriter, err error) {
 }
 
 // Require returns a handler that runs h with the verified claims of the
-// request's bearer token (also put in the request context), or answers
-// through fail when there is no valid token.
+// request's bearer token (also put in the request context, with the token
+// itself), or answers through fail when there is no valid token.
 func (v *Verifier) Require(fail func(http.ResponseWriter, *http.Request, error), h func(http.ResponseWriter, *http.Request, Claims)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		c, err := v.FromRequest(r)
@@ -50,6 +57,7 @@ func (v *Verifier) Require(fail func(http.ResponseWriter, *http.Request, error),
 			fail(w, r, err)
 			return
 		}
-		h(w, r.WithContext(WithClaims(r.Context(), c)), c)
+		token, _ := bearer(r)
+		h(w, r.WithContext(WithBearer(WithClaims(r.Context(), c), token)), c)
 	}
 }
