@@ -19,10 +19,13 @@ type rootConfig struct {
 	LogLevel        slog.Level
 	ShutdownTimeout time.Duration
 	ShutdownDelay   time.Duration
-	Users           usersrv.Config
-	Products        productsrv.Config
-	Orders          ordersrv.Config
-	Gateway         gateway.Settings
+	// MetricsAddr, if set, serves /metrics on a listener of its own; the
+	// gateway, which faces clients, serves it nowhere else.
+	MetricsAddr string
+	Users       usersrv.Config
+	Products    productsrv.Config
+	Orders      ordersrv.Config
+	Gateway     gateway.Settings
 	// EtcdEndpoints is the service registry (ETCD_ENDPOINTS); none means
 	// services do not register.
 	EtcdEndpoints []string
@@ -39,6 +42,7 @@ func loadConfig(getenv func(string) (string, bool)) (rootConfig, error) {
 	c := rootConfig{
 		ShutdownTimeout: e.Duration("SHUTDOWN_TIMEOUT", 20*time.Second),
 		ShutdownDelay:   e.DurationOrZero("SHUTDOWN_DELAY", 0),
+		MetricsAddr:     e.String("METRICS_ADDR", ""),
 	}
 	if err := c.LogLevel.UnmarshalText([]byte(e.String("LOG_LEVEL", "info"))); err != nil {
 		e.Fail("LOG_LEVEL", "want debug, info, warn or error")

@@ -69,6 +69,14 @@ func serve(ctx context.Context, args []string, getenv func(string) (string, bool
 	if err != nil {
 		return err
 	}
+	if cfg.MetricsAddr != "" {
+		addr, err := srv.AddMetrics(cfg.MetricsAddr)
+		if err != nil {
+			deregister(regs, log)
+			return err
+		}
+		addrs["metrics"] = addr.String()
+	}
 	if ready != nil {
 		ready(addrs)
 	}

@@ -6,9 +6,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -33,10 +35,11 @@ func TestMain(m *testing.M) {
 
 // process is one `marketplace serve` running as its own OS process.
 type process struct {
-	name string
-	cmd  *exec.Cmd
-	addr string // the address its service listens on
-	done chan struct{}
+	name    string
+	cmd     *exec.Cmd
+	addr    string // the address its service listens on
+	metrics string // the address of its metrics listener, if any
+	done    chan struct{}
 }
 
 // startProcess runs `marketplace serve --target=target` with vars (on top
@@ -59,15 +62,20 @@ func startProcess(t *testing.T, name, target string, vars map[string]string) *pr
 		t.Fatal(err)
 	}
 	p := &process{name: name, cmd: cmd, done: make(chan struct{})}
-	listening := make(chan string, 1)
+	want := []string{target}
+	if vars["METRICS_ADDR"] != "" {
+		want = append(want, "metrics")
+	}
+	listening := make(chan map[string]string, 1)
 	go func() {
-		p.readLog(t, stdout, target, listening) // until the process exits
+		p.readLog(t, stdout, want, listening) // until the process exits
 		_ = cmd.Wait()
 		close(p.done)
 	}()
 	t.Cleanup(func() { p.stop(t) })
 	select {
-	case p.addr = <-listening:
+	case addrs := <-listening:
+		p.addr, p.metrics = addrs[target], addrs["metrics"]
 		return p
 	case <-p.done:
 		t.Fatalf("%s exited before listening", name)
@@ -78,8 +86,10 @@ func startProcess(t *testing.T, name, target string, vars map[string]string) *pr
 }
 
 // readLog passes the process's log lines to the test log (warnings and
-// worse) and reports the address it listens on.
-func (p *process) readLog(t *testing.T, r io.Reader, target string, listening chan<- string) {
+// worse) and reports the addresses it listens on, by service, once those
+// of the wanted services are known.
+func (p *process) readLog(t *testing.T, r io.Reader, want []string, listening chan<- map[string]string) {
+	addrs := map[string]string{}
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
@@ -90,10 +100,13 @@ func (p *process) readLog(t *testing.T, r io.Reader, target string, listening ch
 			t.Logf("%s: %s", p.name, sc.Text())
 			continue
 		}
-		if line.Msg == "listening" && line.Service == target {
-			select {
-			case listening <- line.Addr:
-			default:
+		if line.Msg == "listening" {
+			addrs[line.Service] = line.Addr
+			if !slices.ContainsFunc(want, func(s string) bool { return addrs[s] == "" }) {
+				select {
+				case listening <- maps.Clone(addrs):
+				default:
+				}
 			}
 		}
 		if line.Level == "WARN" || line.Level == "ERROR" {
@@ -147,7 +160,7 @@ func TestE2EJourneyWithEachServiceInItsOwnProcess(t *testing.T) {
 	users := startProcess(t, "users", "users", vars)
 	vars["AUTH_JWKS_URL"] = "http://" + users.addr + "/.well-known/jwks.json"
 	productsA := startProcess(t, "products-a", "products", vars)
-	gateway := startProcess(t, "gateway", "gateway", vars)
+	gateway := startProcess(t, "gateway", "gateway", withVar(vars, "METRICS_ADDR", "127.0.0.1:0"))
 	base := "http://" + gateway.addr
 	// Orders reads the catalog through the gateway, over every products
 	// instance.
@@ -174,9 +187,15 @@ func TestE2EJourneyWithEachServiceInItsOwnProcess(t *testing.T) {
 	}
 	t.Logf("%d catalog reads, none failed, while a products instance was killed", ok)
 	up := fmt.Sprintf(`gateway_upstream_instance_up{instance="http://%s",upstream="products"} 1`, productsB.addr)
-	if _, metrics := get(t, base+"/metrics"); !strings.Contains(metrics, up) {
+	if _, metrics := get(t, "http://"+gateway.metrics+"/metrics"); !strings.Contains(metrics, up) {
 		t.Errorf("the gateway does not count the second products instance as up: no %s", up)
 	}
+}
+
+func withVar(vars map[string]string, k, v string) map[string]string {
+	out := maps.Clone(vars)
+	out[k] = v
+	return out
 }
 
 // readLoad sends GET requests to one URL from a few goroutines until

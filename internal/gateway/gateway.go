@@ -492,5 +492,5 @@ func (g *Gateway) Ready(context.Context) error {
 
 // Module returns the gateway as the server runs it.
 func (g *Gateway) Module(addr string) server.Module {
-	return server.Module{Name: "gateway", Addr: addr, Routes: g.Routes, Ready: g.Ready, Close: g.Close}
+	return server.Module{Name: "gateway", Addr: addr, Routes: g.Routes, Ready: g.Ready, Close: g.Close, Public: true}
 }

@@ -29,6 +29,9 @@ type Module struct {
 	Routes func(rt *httpx.Router)          // registers the service's endpoints
 	Ready  func(ctx context.Context) error // nil when the dependencies answer
 	Close  func()                          // releases resources once requests have drained
+	// Public modules face clients directly (the gateway): their listener
+	// does not serve /metrics, which is scraped on the metrics address.
+	Public bool
 }
 
 // Server runs modules until its context ends.
@@ -82,14 +85,28 @@ func (s *Server) Add(m Module) (net.Addr, error) {
 	return ln.Addr(), nil
 }
 
+func (s *Server) metricsHandler() http.Handler {
+	return promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{})
+}
+
+// AddMetrics serves /metrics (and /healthz, /readyz) on a listener of its
+// own, for operators and Prometheus only, and returns the bound address.
+func (s *Server) AddMetrics(addr string) (net.Addr, error) {
+	return s.Add(Module{Name: "metrics", Addr: addr})
+}
+
 func (s *Server) handler(m Module) http.Handler {
 	rt := httpx.NewRouter(m.Name, s.metrics)
 	rt.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		httpx.JSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	rt.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) { s.ready(w, r, m) })
-	rt.Handle("GET /metrics", promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{}))
-	m.Routes(rt)
+	if !m.Public {
+		rt.Handle("GET /metrics", s.metricsHandler())
+	}
+	if m.Routes != nil {
+		m.Routes(rt)
+	}
 	log := s.log.With("service", m.Name)
 	return httpx.Chain(rt, httpx.RequestID, httpx.SecurityHeaders, httpx.AccessLog(log), httpx.Recover(log))
 }

@@ -289,6 +289,29 @@ func TestModulesRunOnTheirOwnListeners(t *testing.T) {
 	}
 }
 
+func TestAPublicModuleLeavesMetricsToTheMetricsListener(t *testing.T) {
+	t.Parallel()
+	srv := server.New(slog.New(slog.DiscardHandler), prometheus.NewRegistry(), 5*time.Second)
+	public, err := srv.Add(server.Module{Name: "gateway", Addr: "127.0.0.1:0", Public: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, err := srv.AddMetrics("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	if res := fetch(t, http.MethodGet, "http://"+public.String()+"/metrics"); res.status != http.StatusNotFound {
+		t.Errorf("a public listener answered /metrics with %d", res.status)
+	}
+	if res := fetch(t, http.MethodGet, "http://"+metrics.String()+"/metrics"); res.status != http.StatusOK || !strings.Contains(res.body, "http_requests_total") {
+		t.Errorf("the metrics listener answered %d %.80q", res.status, res.body)
+	}
+}
+
 func TestAddReportsAnAddressInUse(t *testing.T) {
 	t.Parallel()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
