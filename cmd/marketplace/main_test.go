@@ -21,14 +21,14 @@ import (
 
 // testEnv returns an environment whose users database is a fresh name on
 // the test server (serve must create it) and is dropped after the test.
-func testEnv(t *testing.T, extra map[string]string) func(string) (string, bool) {
+func testEnv(t testing.TB, extra map[string]string) func(string) (string, bool) {
 	t.Helper()
 	env := testVars(t, extra)
 	return func(k string) (string, bool) { v, ok := env[k]; return v, ok }
 }
 
 // testVars are testEnv's variables, for tests that start processes.
-func testVars(t *testing.T, extra map[string]string) map[string]string {
+func testVars(t testing.TB, extra map[string]string) map[string]string {
 	t.Helper()
 	name := "test_cmd_" + strings.ReplaceAll(uuid.NewString(), "-", "")[:16]
 	u, err := url.Parse(pgtest.ServerURL())
@@ -61,7 +61,7 @@ func testVars(t *testing.T, extra map[string]string) map[string]string {
 	return env
 }
 
-func dropDatabase(t *testing.T, name string) {
+func dropDatabase(t testing.TB, name string) {
 	t.Helper()
 	ctx := context.Background()
 	conn, err := pgx.Connect(ctx, pgtest.ServerURL())
