@@ -88,7 +88,11 @@ func (p *pool) set(bases []string) {
 	keep := make([]*instance, 0, len(bases))
 	for _, b := range bases {
 		b = strings.TrimSuffix(b, "/")
-		if checkBase(b) != nil || slices.ContainsFunc(keep, func(i *instance) bool { return i.base == b }) {
+		if err := checkBase(b); err != nil {
+			p.log.Warn("upstream instance ignored", "upstream", p.service, "err", err)
+			continue
+		}
+		if slices.ContainsFunc(keep, func(i *instance) bool { return i.base == b }) {
 			continue
 		}
 		i := p.find(b)
@@ -205,6 +209,9 @@ func (p *pool) check(ctx context.Context, i *instance) {
 			if i.down.Swap(false) {
 				p.log.InfoContext(ctx, "upstream healthy again", "upstream", p.service, "instance", i.base)
 			}
+		}
+		if ctx.Err() != nil {
+			return // removed: its series is gone and must stay gone
 		}
 		p.metrics.healthy(p.service, i.base, !i.down.Load())
 		select {
