@@ -153,6 +153,7 @@ func TestBadConfigurationStopsWithOneLineNamingTheVariable(t *testing.T) {
 		{"argon2 memory below the OWASP floor", "USERS_ARGON2_MEMORY_KIB", "1024"},
 		{"a PII key of the wrong size", "USERS_PII_KEYS", "k1:c2hvcnQ="},
 		{"an unknown SMTP TLS mode", "SMTP_TLS", "maybe"},
+		{"an SMTP sender that is not an address", "SMTP_FROM", "no-reply at localhost"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

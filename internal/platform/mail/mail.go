@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	netmail "net/mail"
 	"strconv"
 	"strings"
 	"sync"
@@ -81,7 +82,12 @@ func (s *SMTP) Send(ctx context.Context, m Message) error {
 			return fmt.Errorf("smtp auth: %w", err)
 		}
 	}
-	if err := c.SendMail(s.cfg.From, []string{m.To}, strings.NewReader(format(s.cfg.From, m))); err != nil {
+	// The envelope takes the bare address; the header keeps the name.
+	sender, err := netmail.ParseAddress(s.cfg.From)
+	if err != nil {
+		return fmt.Errorf("sender %q: %w", s.cfg.From, err)
+	}
+	if err := c.SendMail(sender.Address, []string{m.To}, strings.NewReader(format(s.cfg.From, m))); err != nil {
 		return fmt.Errorf("send mail: %w", err)
 	}
 	return c.Quit()

@@ -55,6 +55,20 @@ func parse(t *testing.T, m mailtest.Message) (netmail.Header, string) {
 	return msg.Header, string(body)
 }
 
+func TestASenderWithADisplayNameGoesOnTheEnvelopeAsItsAddress(t *testing.T) {
+	t.Parallel()
+	srv := mailtest.NewServer(t)
+	s := mail.NewSMTP(mail.Config{Host: srv.Host, Port: srv.Port, From: "Marketplace <no-reply@marketplace.test>", TLS: "none"})
+	send(t, s, mail.Message{To: "ada@example.com", Subject: "Hi", Body: "Hello\n"})
+	got := srv.WaitFor(t, "ada@example.com")
+	if got.From != "no-reply@marketplace.test" {
+		t.Errorf("envelope from = %q", got.From)
+	}
+	if h, _ := parse(t, got); h.Get("From") != "Marketplace <no-reply@marketplace.test>" {
+		t.Errorf("From header = %q", h.Get("From"))
+	}
+}
+
 func TestSMTPDeliversWithHeadersAndBody(t *testing.T) {
 	t.Parallel()
 	s, srv := newSender(t)

@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"fmt"
+	netmail "net/mail"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -110,6 +111,9 @@ func (c *Config) validate(e *config.Env) {
 	case "starttls", "tls", "none":
 	default:
 		e.Fail("SMTP_TLS", "want starttls, tls or none, got %q", c.Mail.TLS)
+	}
+	if _, err := netmail.ParseAddress(c.Mail.From); err != nil {
+		e.Fail("SMTP_FROM", "want an address such as Shop <no-reply@shop.example>, got %q", c.Mail.From)
 	}
 	if c.KeysJSON != "" && c.KeysFile != "" {
 		e.Fail("AUTH_SIGNING_KEYS", "set either AUTH_SIGNING_KEYS or AUTH_SIGNING_KEYS_FILE, not both")
