@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -201,6 +202,36 @@ func TestBadTokensStopAtTheEdge(t *testing.T) {
 		t.Error("the service did not get the token to verify itself")
 	}
 	e.Do(t, httpxtest.Anonymous, "GET", "/v1/products", nil).Want(t, http.StatusOK)
+}
+
+func TestATokenIsNotCheckedWhereTheAPINeedsNone(t *testing.T) {
+	t.Parallel()
+	urls, ups := services(t)
+	e := start(t, urls)
+	stale := httpxtest.Caller{Token: "expired-or-garbage"}
+	tests := []struct {
+		method, path string
+		status       int
+	}{
+		{"POST", "/v1/auth/login", http.StatusOK},
+		{"POST", "/v1/auth/refresh", http.StatusOK},
+		{"GET", "/v1/categories", http.StatusOK},
+		{"GET", "/.well-known/jwks.json", http.StatusOK},
+		{"GET", "/api/", http.StatusOK},
+		// Where a token is optional the service reads it, so a bad one
+		// stops at the edge as where it is required.
+		{"GET", "/v1/products", http.StatusUnauthorized},
+		{"PUT", "/v1/categories/x", http.StatusUnauthorized},
+		{"GET", "/v1/orders", http.StatusUnauthorized},
+	}
+	for _, tt := range tests {
+		t.Run(tt.method+" "+tt.path+" with a bad token answers "+strconv.Itoa(tt.status), func(t *testing.T) {
+			e.Do(t, stale, tt.method, tt.path, nil).Want(t, tt.status)
+		})
+	}
+	if ups["orders"].hits.Load() != 0 {
+		t.Error("a bad token reached the orders service")
+	}
 }
 
 func TestClientHeadersCannotPoseAsTheGatewayOrAService(t *testing.T) {
