@@ -216,7 +216,7 @@ func gatewayModule(gw gateway.Settings, log *slog.Logger, reg prometheus.Registe
 		}
 		opts.ContextTimeoutEnabled = true
 		rdb = redis.NewClient(opts)
-		deps.Limiter = ratelimit.New(rdb, "gateway:", log, reg)
+		deps.Limiter = ratelimit.New(rdb, gw.RatePrefix, log, reg)
 	}
 	g, err := gateway.New(gw.Config, deps)
 	if err != nil {

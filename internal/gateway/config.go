@@ -28,6 +28,9 @@ type Settings struct {
 	// limits off.
 	RedisURL   string
 	RateLimits bool
+	// RatePrefix starts the counters' keys, so that platforms sharing a
+	// Redis keep their budgets apart.
+	RatePrefix string
 	JWKSURL    string
 	Issuer     string
 	Audience   string
@@ -41,6 +44,7 @@ func LoadSettings(e *config.Env, jwksURL, issuer, audience, redisURL string, etc
 		EtcdEndpoints: etcd,
 		RedisURL:      e.URL("GATEWAY_REDIS_URL", redisURL, "redis", "rediss"),
 		RateLimits:    e.String("GATEWAY_RATE_LIMITS", "on") != "off",
+		RatePrefix:    e.String("GATEWAY_RATE_PREFIX", "gateway:"),
 		JWKSURL:       jwksURL,
 		Issuer:        issuer,
 		Audience:      audience,
