@@ -58,24 +58,29 @@ func serve(ctx context.Context, args []string, getenv func(string) (string, bool
 	reg := observability.NewRegistry()
 	srv := server.New(log, reg, cfg.ShutdownTimeout)
 	srv.SetDrainDelay(cfg.ShutdownDelay)
+	if slices.Contains(chosen, "users") && slices.Contains(chosen, "gateway") && len(cfg.Users.TrustedProxies) == 0 {
+		// The gateway in this process calls users over loopback: users
+		// must believe the client address it forwards, or every login
+		// would count against the gateway's own address.
+		cfg.Users.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+	}
 	var etcd *clientv3.Client
 	if len(cfg.EtcdEndpoints) > 0 {
 		if etcd, err = discovery.Dial(ctx, cfg.EtcdEndpoints); err != nil {
 			return fmt.Errorf("etcd: %w", err)
 		}
-		defer etcd.Close()
+		defer etcd.Close() // after deregistration, below
+	}
+	metricsAddr, err := addMetrics(srv, cfg.MetricsAddr)
+	if err != nil {
+		return err
 	}
 	addrs, regs, err := startModules(ctx, cfg, chosen, log, reg, srv, etcd)
 	if err != nil {
 		return err
 	}
-	if cfg.MetricsAddr != "" {
-		addr, err := srv.AddMetrics(cfg.MetricsAddr)
-		if err != nil {
-			deregister(regs, log)
-			return err
-		}
-		addrs["metrics"] = addr.String()
+	if metricsAddr != "" {
+		addrs["metrics"] = metricsAddr
 	}
 	if ready != nil {
 		ready(addrs)
@@ -83,8 +88,9 @@ func serve(ctx context.Context, args []string, getenv func(string) (string, bool
 	// Instances leave the registry before they start draining, so the
 	// gateway stops picking them while they still answer.
 	running, stop := context.WithCancel(context.WithoutCancel(ctx))
-	defer stop()
+	deregistered := make(chan struct{})
 	go func() {
+		defer close(deregistered)
 		select {
 		case <-ctx.Done():
 		case <-running.Done():
@@ -92,7 +98,22 @@ func serve(ctx context.Context, args []string, getenv func(string) (string, bool
 		deregister(regs, log)
 		stop()
 	}()
-	return srv.Run(running)
+	err = srv.Run(running)
+	stop()
+	<-deregistered
+	return err
+}
+
+// addMetrics binds the metrics listener, if there is to be one.
+func addMetrics(srv *server.Server, addr string) (string, error) {
+	if addr == "" {
+		return "", nil
+	}
+	a, err := srv.AddMetrics(addr)
+	if err != nil {
+		return "", err
+	}
+	return a.String(), nil
 }
 
 func deregister(regs []*discovery.Registration, log *slog.Logger) {
@@ -258,7 +279,9 @@ func (c *rootConfig) pointAt(name string, addr net.Addr) {
 			c.Orders.ProductsURL = base
 		}
 	}
-	if c.derived["GATEWAY_"+strings.ToUpper(name)+"_URLS"] {
+	// With a registry the gateway finds every instance there, this one
+	// included.
+	if c.derived["GATEWAY_"+strings.ToUpper(name)+"_URLS"] && len(c.EtcdEndpoints) == 0 {
 		c.Gateway.Instances[name] = []string{base}
 	}
 }

@@ -17,7 +17,9 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -25,6 +27,7 @@ import (
 	"github.com/marketplace-go/marketplace/api"
 	"github.com/marketplace-go/marketplace/internal/gateway/ratelimit"
 	"github.com/marketplace-go/marketplace/internal/platform/auth"
+	"github.com/marketplace-go/marketplace/internal/platform/discovery"
 	"github.com/marketplace-go/marketplace/internal/platform/errs"
 	"github.com/marketplace-go/marketplace/internal/platform/httpx"
 	"github.com/marketplace-go/marketplace/internal/platform/server"
@@ -58,11 +61,9 @@ func Routes() []Route {
 // Services are the upstreams the routes name.
 func Services() []string { return []string{"users", "products", "orders"} }
 
-// A Source reports a service's instances (base URLs) each time they change,
-// until ctx ends. The discovery package has static, DNS and etcd sources.
-type Source interface {
-	Watch(ctx context.Context, update func(urls []string)) error
-}
+// A Source reports a service's instances (base URLs) each time they change:
+// static, DNS or etcd, from the discovery package.
+type Source = discovery.Source
 
 // Config tunes the gateway. Zero values mean the defaults.
 type Config struct {
@@ -169,10 +170,10 @@ type Gateway struct {
 	cfg       Config
 	deps      Deps
 	pools     map[string]*pool
-	transport http.RoundTripper
+	transport *http.Transport
 	metrics   *metrics
 	edge      func(http.Handler) http.Handler
-	public    *http.ServeMux // the operations that need no token
+	ops       operations
 	stop      context.CancelFunc
 	done      chan struct{}
 }
@@ -183,12 +184,15 @@ func New(cfg Config, deps Deps) (*Gateway, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	if deps.Verifier == nil || deps.Log == nil {
+		return nil, errors.New("gateway: a token verifier and a logger are required")
+	}
 	cfg = cfg.withDefaults()
 	edge, err := edgeMiddleware(cfg)
 	if err != nil {
 		return nil, err
 	}
-	public, err := publicOperations(api.OpenAPI())
+	ops, err := readOperations(api.OpenAPI())
 	if err != nil {
 		return nil, err
 	}
@@ -196,7 +200,7 @@ func New(cfg Config, deps Deps) (*Gateway, error) {
 		DialContext: (&net.Dialer{Timeout: 2 * time.Second}).DialContext}
 	ctx, stop := context.WithCancel(context.Background())
 	g := &Gateway{cfg: cfg, deps: deps, pools: map[string]*pool{}, transport: transport,
-		metrics: newMetrics(deps.Registry), edge: edge, public: public, stop: stop, done: make(chan struct{})}
+		metrics: newMetrics(deps.Registry), edge: edge, ops: ops, stop: stop, done: make(chan struct{})}
 	health := &http.Client{Transport: transport, Timeout: cfg.HealthTimeout}
 	watching := make(chan struct{}, len(Services()))
 	for _, s := range Services() {
@@ -237,6 +241,10 @@ func (g *Gateway) watch(ctx context.Context, service string, p *pool) {
 func (g *Gateway) Close() {
 	g.stop()
 	<-g.done
+	for _, p := range g.pools {
+		p.checks.Wait()
+	}
+	g.transport.CloseIdleConnections()
 }
 
 // Routes registers the public paths and the API description.
@@ -271,17 +279,30 @@ func (g *Gateway) reference(w http.ResponseWriter, r *http.Request) {
 var (
 	errNoUpstream = &errs.Error{Kind: errs.Unavailable, Code: "service_unavailable",
 		Message: "the service cannot be reached; try again shortly", RetryAfter: time.Second}
+	errTimeout = &errs.Error{Kind: errs.Unavailable, Code: "upstream_timeout",
+		Message: "the service did not answer in time; try again shortly", RetryAfter: time.Second}
+	errKeys = &errs.Error{Kind: errs.Unavailable, Code: "auth_unavailable",
+		Message: "access tokens cannot be checked right now; try again shortly", RetryAfter: time.Second}
 	errTooLarge = errs.New(errs.TooLarge, "body_too_large", "the body is too large")
+	errBadBody  = errs.New(errs.Invalid, "body_unreadable", "the body could not be read")
+	errMethod   = errs.New(errs.Invalid, "method_not_allowed", "the gateway does not forward this method")
 )
 
-// forward returns the handler of one route.
+// forwarded are the methods the API uses; CONNECT and TRACE are not.
+var forwarded = []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+	http.MethodDelete, http.MethodOptions}
+
+// forward returns the handler of one route. A route's own timeout is a
+// floor: payments may wait for the provider whatever GATEWAY_TIMEOUT says.
 func (g *Gateway) forward(route Route) http.Handler {
 	p := g.pools[route.Service]
-	timeout := route.Timeout
-	if timeout <= 0 {
-		timeout = g.cfg.Timeout
-	}
+	timeout := max(route.Timeout, g.cfg.Timeout)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !slices.Contains(forwarded, r.Method) {
+			w.Header().Set("Allow", strings.Join(forwarded, ", "))
+			httpx.Error(w, r, g.deps.Log, errMethod)
+			return
+		}
 		claims, authErr := g.authenticate(r)
 		if !g.admit(w, r, claims) {
 			return
@@ -293,7 +314,11 @@ func (g *Gateway) forward(route Route) http.Handler {
 		}
 		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, g.cfg.MaxBody))
 		if err != nil {
-			httpx.Error(w, r, g.deps.Log, errTooLarge)
+			if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+				httpx.Error(w, r, g.deps.Log, errTooLarge)
+			} else {
+				httpx.Error(w, r, g.deps.Log, errBadBody)
+			}
 			return
 		}
 		done, err := p.breaker.Allow()
@@ -302,41 +327,55 @@ func (g *Gateway) forward(route Route) http.Handler {
 				Message: "the service is failing; try again shortly", RetryAfter: g.cfg.BreakerOpenFor})
 			return
 		}
-		res, err := g.send(r, p, outboundHeader(r, w.Header().Get(httpx.RequestIDHeader)), body, timeout)
+		ctx, cancel := context.WithTimeout(r.Context(), timeout)
+		defer cancel()
+		out := outboundHeader(r, httpx.ClientIP(r, g.cfg.TrustedProxies), w.Header().Get(httpx.RequestIDHeader))
+		res, err := g.send(ctx, r, p, out, body)
 		done(breakerOutcome(r, res, err))
-		if err != nil {
+		switch {
+		case err == nil:
+			copyResponse(w, res)
+		case r.Context().Err() != nil: // the client left: nobody to answer
+		case errors.Is(err, context.DeadlineExceeded):
+			httpx.Error(w, r, g.deps.Log, errTimeout)
+		default:
 			g.deps.Log.WarnContext(r.Context(), "upstream failed", "upstream", route.Service, "err", err)
 			httpx.Error(w, r, g.deps.Log, errNoUpstream)
-			return
 		}
-		copyResponse(w, res)
 	})
 }
 
-// authenticate verifies the access token a request carries, if any and
-// if the operation looks at it.
+// authenticate verifies the access token a request carries, if any. Where
+// the operation needs none, a token that does not verify is ignored (as
+// the service ignores it) and one that does still names the caller for
+// the rate limits. A failure to fetch the keys is no fault of the client.
 func (g *Gateway) authenticate(r *http.Request) (*auth.Claims, error) {
-	if r.Header.Get("Authorization") == "" || isPublic(g.public, r) {
+	if r.Header.Get("Authorization") == "" {
 		return nil, nil
 	}
 	c, err := g.deps.Verifier.FromRequest(r)
-	if err != nil {
-		return nil, err
+	switch {
+	case err == nil:
+		return &c, nil
+	case g.ops.public(r):
+		return nil, nil
 	}
-	return &c, nil
+	if _, ok := errors.AsType[*errs.Error](err); !ok {
+		g.deps.Log.WarnContext(r.Context(), "access token keys unavailable", "err", err)
+		return nil, errKeys
+	}
+	return nil, err
 }
 
-// send tries instances until one answers or retrying is no longer safe. A
-// request the upstream never received may always go elsewhere; one it may
-// have acted on only if repeating it is harmless.
-func (g *Gateway) send(r *http.Request, p *pool, h http.Header, body []byte, timeout time.Duration) (*http.Response, error) {
-	ctx, cancel := context.WithTimeout(r.Context(), timeout)
-	found := p.discovered(ctx)
-	cancel()
-	if !found {
-		return nil, errNoInstance
+// send tries instances until one answers, the request's time is up, or
+// repeating it is no longer safe. A request no instance received may
+// always go elsewhere; one an instance may have acted on only if the
+// operation is idempotent (by method, or by its Idempotency-Key).
+func (g *Gateway) send(ctx context.Context, r *http.Request, p *pool, h http.Header, body []byte) (*http.Response, error) {
+	if !p.discovered(ctx) {
+		return nil, errors.Join(errNoInstance, ctx.Err())
 	}
-	safe := idempotent(r)
+	safe := g.ops.idempotent(r)
 	var tried []*instance
 	for attempt := 0; ; attempt++ {
 		inst := p.pick(tried)
@@ -344,15 +383,15 @@ func (g *Gateway) send(r *http.Request, p *pool, h http.Header, body []byte, tim
 			return nil, errNoInstance
 		}
 		tried = append(tried, inst)
-		res, err := g.try(r.Context(), p, inst, r, h, body, timeout)
+		res, err := g.try(ctx, p, inst, r, h, body)
 		switch {
-		case r.Context().Err() != nil: // the client left; the instance may be fine
+		case ctx.Err() != nil: // out of time, or the client left: the instance may be fine
 		case err != nil || unavailable(res):
 			inst.failed(g.cfg.EjectAfter, g.cfg.EjectFor)
 		default:
 			inst.succeeded()
 		}
-		if attempt < g.cfg.Retries && (neverSent(err) || safe && (err != nil || unavailable(res))) && r.Context().Err() == nil {
+		if ctx.Err() == nil && attempt < g.cfg.Retries && (neverSent(err) || safe && (err != nil || unavailable(res))) {
 			if res != nil {
 				res.Body.Close()
 			}
@@ -379,11 +418,9 @@ func breakerOutcome(r *http.Request, res *http.Response, err error) error {
 	return nil
 }
 
-func (g *Gateway) try(ctx context.Context, p *pool, inst *instance, r *http.Request, h http.Header, body []byte, timeout time.Duration) (*http.Response, error) {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
+func (g *Gateway) try(ctx context.Context, p *pool, inst *instance, r *http.Request, h http.Header, body []byte) (*http.Response, error) {
 	req, err := http.NewRequestWithContext(ctx, r.Method, inst.base+r.URL.RequestURI(), bytes.NewReader(body))
 	if err != nil {
-		cancel()
 		return nil, err
 	}
 	req.Header = h.Clone()
@@ -395,71 +432,71 @@ func (g *Gateway) try(ctx context.Context, p *pool, inst *instance, r *http.Requ
 	if err != nil {
 		g.metrics.attempts.WithLabelValues(p.service, outcome(0, err)).Inc()
 		inst.inFlight.Add(-1)
-		cancel()
 		return nil, err
 	}
 	g.metrics.attempts.WithLabelValues(p.service, outcome(res.StatusCode, nil)).Inc()
-	res.Body = &attemptBody{ReadCloser: res.Body, end: func() { inst.inFlight.Add(-1); cancel() }}
+	res.Body = &attemptBody{ReadCloser: res.Body, end: func() { inst.inFlight.Add(-1) }}
 	return res, nil
 }
 
-// attemptBody ends an attempt (its context, its in-flight count) once its
-// body is closed.
+// attemptBody ends an attempt (its in-flight count) once its body is
+// closed.
 type attemptBody struct {
 	io.ReadCloser
-	end func()
+	end  func()
+	once sync.Once
 }
 
 func (b *attemptBody) Close() error {
 	err := b.ReadCloser.Close()
-	b.end()
+	b.once.Do(b.end)
 	return err
-}
-
-func idempotent(r *http.Request) bool {
-	switch r.Method {
-	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodPut, http.MethodDelete:
-		return true
-	}
-	return r.Header.Get("Idempotency-Key") != ""
 }
 
 // neverSent reports whether a request failed before reaching the upstream.
 func neverSent(err error) bool {
-	var op *net.OpError
-	return errors.Is(err, errNoInstance) || err != nil && errors.As(err, &op) && op.Op == "dial"
+	op, ok := errors.AsType[*net.OpError](err)
+	return ok && op.Op == "dial"
 }
 
-// unavailable reports an answer that says the instance could not serve,
-// as opposed to an answer about the request.
+// unavailable reports an answer that says no instance stood behind it (a
+// proxy in between could not reach it). A service's own 503 (busy, or a
+// dependency down) is an answer about the request: it is passed on with
+// its Retry-After, and neither retried nor held against the instance.
 func unavailable(res *http.Response) bool {
-	return res != nil && (res.StatusCode == http.StatusBadGateway || res.StatusCode == http.StatusServiceUnavailable ||
-		res.StatusCode == http.StatusGatewayTimeout)
+	return res != nil && (res.StatusCode == http.StatusBadGateway || res.StatusCode == http.StatusGatewayTimeout)
 }
 
 // hopByHop are headers of one connection, never forwarded (RFC 9110 7.6.1).
 var hopByHop = []string{"Connection", "Keep-Alive", "Proxy-Connection", "Proxy-Authenticate", "Proxy-Authorization",
 	"Te", "Trailer", "Transfer-Encoding", "Upgrade"}
 
-// outboundHeader is what an upstream receives: the client's headers minus
-// hop-by-hop ones and any it might use to pose as the gateway or as
-// another service, plus the request id and where the request came from.
-func outboundHeader(r *http.Request, requestID string) http.Header {
-	h := r.Header.Clone()
+// removeHopByHop deletes h's hop-by-hop headers, those its Connection
+// header names included.
+func removeHopByHop(h http.Header) {
+	for _, line := range h.Values("Connection") {
+		for _, name := range strings.Split(line, ",") {
+			h.Del(strings.TrimSpace(name))
+		}
+	}
 	for _, name := range hopByHop {
 		h.Del(name)
 	}
-	for _, name := range strings.Split(r.Header.Get("Connection"), ",") {
-		h.Del(strings.TrimSpace(name))
-	}
+}
+
+// outboundHeader is what an upstream receives: the client's headers minus
+// hop-by-hop ones and any it might use to pose as the gateway or as
+// another service, plus the request id and where the request came from:
+// client is the address the gateway counts the client as.
+func outboundHeader(r *http.Request, client, requestID string) http.Header {
+	h := r.Header.Clone()
+	removeHopByHop(h)
 	for name := range h {
 		if strings.HasPrefix(name, "X-Internal-") || strings.HasPrefix(name, "X-Forwarded-") || name == "Forwarded" {
 			h.Del(name)
 		}
 	}
-	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
-		h.Set("X-Forwarded-For", host)
-	}
+	h.Set("X-Forwarded-For", client)
 	h.Set("X-Forwarded-Host", r.Host)
 	proto := "http"
 	if r.TLS != nil {
@@ -472,10 +509,11 @@ func outboundHeader(r *http.Request, requestID string) http.Header {
 
 func copyResponse(w http.ResponseWriter, res *http.Response) {
 	defer res.Body.Close()
-	for _, name := range hopByHop {
-		res.Header.Del(name)
-	}
+	removeHopByHop(res.Header)
 	for name, values := range res.Header {
+		if name == "Vary" {
+			values = append(w.Header().Values("Vary"), values...) // CORS varies by Origin
+		}
 		w.Header()[name] = values
 	}
 	w.WriteHeader(res.StatusCode)

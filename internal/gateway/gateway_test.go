@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -259,22 +260,39 @@ func TestClientHeadersCannotPoseAsTheGatewayOrAService(t *testing.T) {
 	}
 }
 
+func TestBehindATrustedProxyTheServiceLearnsTheClientsAddress(t *testing.T) {
+	t.Parallel()
+	urls, _ := services(t)
+	e := start(t, urls, func(c *gateway.Config, _ *gateway.Deps) {
+		c.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
+	})
+	var got echo
+	e.Do(t, httpxtest.Anonymous, "POST", "/v1/auth/login", `{}`, "X-Forwarded-For", "198.51.100.1, 203.0.113.7").
+		Want(t, http.StatusOK).Decode(t, &got)
+	if v := got.Header.Values("X-Forwarded-For"); len(v) != 1 || v[0] != "203.0.113.7" {
+		t.Errorf("X-Forwarded-For %q, want the address the trusted proxy saw", v)
+	}
+}
+
 func TestRequestsAreRetriedOnAnotherInstanceOnlyWhenThatIsSafe(t *testing.T) {
 	t.Parallel()
 	urls, _ := services(t)
-	busy, good := newUpstream(t, "busy"), newUpstream(t, "good")
-	busy.status.Store(http.StatusServiceUnavailable)
-	urls["orders"] = []string{deadURL(t), busy.URL, good.URL}
+	lost, good := newUpstream(t, "lost"), newUpstream(t, "good")
+	lost.status.Store(http.StatusBadGateway) // as from a proxy that lost the instance behind it
+	urls["orders"] = []string{deadURL(t), lost.URL, good.URL}
 	e := start(t, urls, func(c *gateway.Config, _ *gateway.Deps) { c.EjectAfter = 1000; c.BreakerFailures = 1000 })
 
 	// A dead instance never received the request: even a POST moves on.
-	// A busy one may have acted: a POST without a key gets its answer.
-	statuses := map[int]int{}
-	for range 9 {
-		statuses[e.Do(t, httpxtest.Anonymous, "POST", "/v1/orders", `{}`).Status]++
-	}
-	if statuses[http.StatusOK]+statuses[http.StatusServiceUnavailable] != 9 || statuses[http.StatusServiceUnavailable] == 0 {
-		t.Errorf("POSTs without a key: %v", statuses)
+	// A lost one may have acted: a POST that is not idempotent gets its
+	// answer, and so does one whose key the operation does not honour.
+	for _, path := range []string{"/v1/stock/x/adjustments", "/v1/cart"} {
+		statuses := map[int]int{}
+		for range 9 {
+			statuses[e.Do(t, httpxtest.Anonymous, "POST", path, `{}`, "Idempotency-Key", "k0").Status]++
+		}
+		if statuses[http.StatusOK]+statuses[http.StatusBadGateway] != 9 || statuses[http.StatusBadGateway] == 0 {
+			t.Errorf("POST %s: %v", path, statuses)
+		}
 	}
 	for _, tc := range []struct {
 		name   string
@@ -282,7 +300,7 @@ func TestRequestsAreRetriedOnAnotherInstanceOnlyWhenThatIsSafe(t *testing.T) {
 		header []string
 	}{
 		{"a GET", "GET", nil},
-		{"a POST with an Idempotency-Key", "POST", []string{"Idempotency-Key", "k1"}},
+		{"a checkout with an Idempotency-Key", "POST", []string{"Idempotency-Key", "k1"}},
 	} {
 		t.Run(tc.name+" always reaches the good instance", func(t *testing.T) {
 			for range 9 {
@@ -293,6 +311,56 @@ func TestRequestsAreRetriedOnAnotherInstanceOnlyWhenThatIsSafe(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestAServicesOwn503IsPassedOnNotRetriedAndNotHeldAgainstIt(t *testing.T) {
+	t.Parallel()
+	urls, ups := services(t)
+	busy := ups["users"]
+	busy.status.Store(http.StatusServiceUnavailable)
+	e := start(t, urls, func(c *gateway.Config, _ *gateway.Deps) { c.EjectAfter, c.BreakerFailures = 2, 2 })
+	for range 10 {
+		var got echo
+		e.Do(t, httpxtest.Anonymous, "GET", "/v1/users/me", nil).Want(t, http.StatusServiceUnavailable).Decode(t, &got)
+		if got.Service != "users" {
+			t.Fatalf("the answer is not the service's: %+v", got)
+		}
+	}
+	if n := busy.hits.Load(); n != 10 {
+		t.Errorf("the busy service got %d requests for 10, want no retries and no ejection", n)
+	}
+}
+
+func TestARequestGetsOneDeadlineForAllItsAttempts(t *testing.T) {
+	t.Parallel()
+	urls, _ := services(t)
+	slow1, slow2 := newUpstream(t, "slow1"), newUpstream(t, "slow2")
+	slow1.hold, slow2.hold = make(chan struct{}), make(chan struct{})
+	t.Cleanup(func() { close(slow1.hold); close(slow2.hold) })
+	urls["products"] = []string{slow1.URL, slow2.URL}
+	e := start(t, urls, func(c *gateway.Config, _ *gateway.Deps) { c.Timeout = 300 * time.Millisecond })
+	began := time.Now()
+	e.Do(t, httpxtest.Anonymous, "GET", "/v1/products", nil).WantProblem(t, http.StatusServiceUnavailable, "upstream_timeout")
+	if took := time.Since(began); took > 2*time.Second {
+		t.Errorf("the answer took %s for a 300ms timeout", took)
+	}
+	if n := slow1.hits.Load() + slow2.hits.Load(); n != 1 {
+		t.Errorf("a request that ran out of time was tried %d times", n)
+	}
+}
+
+func TestRoundRobinSharesEvenlyWhenAnInstanceIsLeftOut(t *testing.T) {
+	t.Parallel()
+	urls, _ := services(t)
+	b, c := newUpstream(t, "b"), newUpstream(t, "c")
+	urls["products"] = []string{deadURL(t), b.URL, c.URL}
+	e := start(t, urls, func(c *gateway.Config, _ *gateway.Deps) { c.EjectAfter = 1 })
+	for range 100 {
+		e.Do(t, httpxtest.Anonymous, "GET", "/v1/products", nil).Want(t, http.StatusOK)
+	}
+	if nb, nc := b.hits.Load(), c.hits.Load(); nb < 45 || nc < 45 {
+		t.Errorf("with one instance left out the others got %d and %d of 100", nb, nc)
 	}
 }
 

@@ -5,6 +5,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/sony/gobreaker/v2"
+
+	"github.com/marketplace-go/marketplace/internal/platform/observability"
 )
 
 // metrics are the gateway's view of its upstreams. Requests and latency per
@@ -42,7 +44,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}, []string{"upstream", "instance"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.attempts, m.latency, m.retries, m.breaker, m.up)
+		m.attempts = observability.Register(reg, m.attempts)
+		m.latency = observability.Register(reg, m.latency)
+		m.retries = observability.Register(reg, m.retries)
+		m.breaker = observability.Register(reg, m.breaker)
+		m.up = observability.Register(reg, m.up)
 	}
 	return m
 }

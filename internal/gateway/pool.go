@@ -39,6 +39,7 @@ type pool struct {
 	known     bool          // the source has reported at least once
 	found     chan struct{} // closed when it has
 	ctx       context.Context
+	checks    sync.WaitGroup // the instances' health checks
 }
 
 // instance is one upstream: its run of failures (passive ejection), its
@@ -100,7 +101,7 @@ func (p *pool) set(bases []string) {
 			i = &instance{base: b}
 			ctx, cancel := context.WithCancel(p.ctx)
 			i.stop = cancel
-			go p.check(ctx, i)
+			p.checks.Go(func() { p.check(ctx, i) })
 		}
 		keep = append(keep, i)
 	}
@@ -129,23 +130,27 @@ func (p *pool) pick(tried []*instance) *instance {
 	defer p.mu.Unlock()
 	now := time.Now()
 	n := len(p.instances)
-	var best *instance
+	best := -1
 	for k := range n {
-		i := p.instances[(p.next+k)%n]
+		j := (p.next + k) % n
+		i := p.instances[j]
 		if slices.Contains(tried, i) || !i.healthy(now) {
 			continue
 		}
-		if best == nil || p.cfg.Balance == LeastInFlight && i.inFlight.Load() < best.inFlight.Load() {
-			best = i
+		if best < 0 || p.cfg.Balance == LeastInFlight && i.inFlight.Load() < p.instances[best].inFlight.Load() {
+			best = j
 		}
 		if p.cfg.Balance != LeastInFlight {
 			break
 		}
 	}
-	if n > 0 {
-		p.next = (p.next + 1) % n
+	if best < 0 {
+		return nil
 	}
-	return best
+	// The turn passes to the one after the chosen one, so that an
+	// instance left out does not hand its turns to its neighbour.
+	p.next = (best + 1) % n
+	return p.instances[best]
 }
 
 // discovered waits until the source has reported once, so that requests
@@ -210,10 +215,13 @@ func (p *pool) check(ctx context.Context, i *instance) {
 				p.log.InfoContext(ctx, "upstream healthy again", "upstream", p.service, "instance", i.base)
 			}
 		}
-		if ctx.Err() != nil {
-			return // removed: its series is gone and must stay gone
+		// Under the lock set takes to remove an instance, so that a
+		// removed instance's series, once forgotten, stays gone.
+		p.mu.Lock()
+		if ctx.Err() == nil {
+			p.metrics.healthy(p.service, i.base, !i.down.Load())
 		}
-		p.metrics.healthy(p.service, i.base, !i.down.Load())
+		p.mu.Unlock()
 		select {
 		case <-ctx.Done():
 			return

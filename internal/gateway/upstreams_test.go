@@ -43,12 +43,12 @@ func TestTheBreakerOpensWhenAServiceKeepsFailingAndClosesWhenItRecovers(t *testi
 	t.Parallel()
 	urls, ups := services(t)
 	orders := ups["orders"]
-	orders.status.Store(http.StatusServiceUnavailable)
+	orders.status.Store(http.StatusBadGateway)
 	e := start(t, urls, func(c *gateway.Config, _ *gateway.Deps) {
 		c.BreakerFailures, c.BreakerOpenFor, c.EjectAfter = 3, 300*time.Millisecond, 1000
 	})
 	for range 3 {
-		e.Do(t, httpxtest.Anonymous, "POST", "/v1/orders", `{}`).Want(t, http.StatusServiceUnavailable)
+		e.Do(t, httpxtest.Anonymous, "POST", "/v1/orders", `{}`).Want(t, http.StatusBadGateway)
 	}
 	hits := orders.hits.Load()
 	r := e.Do(t, httpxtest.Anonymous, "POST", "/v1/orders", `{}`)

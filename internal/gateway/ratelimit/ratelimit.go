@@ -15,7 +15,6 @@ package ratelimit
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -24,6 +23,8 @@ import (
 	"github.com/go-redis/redis_rate/v10"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/marketplace-go/marketplace/internal/platform/observability"
 )
 
 // Defaults of the Options.
@@ -261,8 +262,8 @@ func newMetrics(reg prometheus.Registerer) metrics {
 		}),
 	}
 	if reg != nil {
-		m.decisions = register(reg, m.decisions)
-		m.degraded = register(reg, m.degraded)
+		m.decisions = observability.Register(reg, m.decisions)
+		m.degraded = observability.Register(reg, m.degraded)
 	}
 	return m
 }
@@ -273,22 +274,4 @@ func (m metrics) count(class string, allowed bool, backend string) {
 		result = "allowed"
 	}
 	m.decisions.WithLabelValues(class, result, backend).Inc()
-}
-
-// register registers c with reg, or returns the equal collector already
-// registered there, so that limiters sharing a registry (tests, several
-// gateways in one process) share the series.
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(C); ok {
-				return existing
-			}
-		}
-		// Only a programming error gets here: a name clash with another
-		// package's metric of a different kind.
-		panic(fmt.Sprintf("ratelimit: register metrics: %v", err))
-	}
-	return c
 }

@@ -38,6 +38,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 	"golang.org/x/sync/singleflight"
+
+	"github.com/marketplace-go/marketplace/internal/platform/observability"
 )
 
 const (
@@ -123,13 +125,7 @@ func New(client redis.UniversalClient, prefix string, reg prometheus.Registerer,
 func counter(reg prometheus.Registerer, metric, help, cache string) prometheus.Counter {
 	vec := prometheus.NewCounterVec(prometheus.CounterOpts{Name: metric, Help: help}, []string{"cache"})
 	if reg != nil {
-		if err := reg.Register(vec); err != nil {
-			var exists prometheus.AlreadyRegisteredError
-			if !errors.As(err, &exists) {
-				panic(err)
-			}
-			vec = exists.ExistingCollector.(*prometheus.CounterVec)
-		}
+		vec = observability.Register(reg, vec)
 	}
 	return vec.WithLabelValues(cache)
 }

@@ -82,6 +82,10 @@ func (r *Registration) register(ctx context.Context) (clientv3.LeaseID, error) {
 		return 0, fmt.Errorf("grant lease: %w", err)
 	}
 	if _, err := r.cli.Put(ctx, r.key, r.url, clientv3.WithLease(lease.ID)); err != nil {
+		// The lease would expire anyway; revoking it frees it now.
+		revoke, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+		defer cancel()
+		_, _ = r.cli.Revoke(revoke, lease.ID)
 		return 0, fmt.Errorf("put: %w", err)
 	}
 	return lease.ID, nil

@@ -1,9 +1,9 @@
 package events
 
 import (
-	"errors"
-
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/marketplace-go/marketplace/internal/platform/observability"
 )
 
 // Metrics counts what publishers and consumers do. One value serves every
@@ -26,15 +26,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		return nil
 	}
 	counter := func(name, help string, labels ...string) *prometheus.CounterVec {
-		c := prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, labels)
-		if err := reg.Register(c); err != nil {
-			var are prometheus.AlreadyRegisteredError
-			if !errors.As(err, &are) {
-				panic(err)
-			}
-			return are.ExistingCollector.(*prometheus.CounterVec)
-		}
-		return c
+		return observability.Register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, labels))
 	}
 	return &Metrics{
 		Published:       counter("events_published_total", "Events the broker confirmed.", "type"),

@@ -1,6 +1,8 @@
 package observability
 
 import (
+	"errors"
+	"fmt"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
@@ -40,4 +42,22 @@ func NewHTTPMetrics(reg prometheus.Registerer) *HTTPMetrics {
 	}
 	reg.MustRegister(m.Requests, m.Duration, m.InFlight)
 	return m
+}
+
+// Register registers c with reg, or returns the equal collector already
+// registered there, so that the parts of one process sharing a registry
+// (services in "all" mode, relays, limiters, tests) share the series
+// instead of panicking.
+func Register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
+	if err := reg.Register(c); err != nil {
+		if are, ok := errors.AsType[prometheus.AlreadyRegisteredError](err); ok {
+			if existing, ok := are.ExistingCollector.(C); ok {
+				return existing
+			}
+		}
+		// Only a programming error gets here: a name clash between
+		// metrics of different kinds.
+		panic(fmt.Sprintf("register metrics: %v", err))
+	}
+	return c
 }

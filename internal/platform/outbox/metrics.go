@@ -1,11 +1,11 @@
 package outbox
 
 import (
-	"errors"
-	"fmt"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/marketplace-go/marketplace/internal/platform/observability"
 )
 
 // metrics counts one relay's work; a nil *metrics counts nothing.
@@ -23,15 +23,15 @@ func newMetrics(reg prometheus.Registerer, name string) *metrics {
 	if reg == nil {
 		return nil
 	}
-	relayed := register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+	relayed := observability.Register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "outbox_events_relayed_total",
 		Help: "Outbox events the broker confirmed and the relay deleted.",
 	}, []string{"outbox"}))
-	failures := register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+	failures := observability.Register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "outbox_relay_failures_total",
 		Help: "Relay flushes that failed; their unconfirmed events stay for the next one.",
 	}, []string{"outbox"}))
-	delay := register(reg, prometheus.NewHistogramVec(prometheus.HistogramOpts{
+	delay := observability.Register(reg, prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name: "outbox_relay_delay_seconds",
 		Help: "Time from the start of the transaction that added an event to the broker's confirm.",
 		// From a notified relay (milliseconds) to a broker outage (minutes).
@@ -42,23 +42,6 @@ func newMetrics(reg prometheus.Registerer, name string) *metrics {
 		failures: failures.WithLabelValues(name),
 		delay:    delay.WithLabelValues(name),
 	}
-}
-
-// register registers c with reg, or returns the equal collector already
-// registered there, so that relays sharing a registry share the series.
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(C); ok {
-				return existing
-			}
-		}
-		// Only a programming error gets here: a name clash with another
-		// package's metric of a different kind.
-		panic(fmt.Sprintf("outbox: register metrics: %v", err))
-	}
-	return c
 }
 
 // The methods below are no-ops on a nil *metrics.
