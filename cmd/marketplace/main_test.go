@@ -23,7 +23,11 @@ import (
 // the test server (serve must create it) and is dropped after the test.
 func testEnv(t testing.TB, extra map[string]string) func(string) (string, bool) {
 	t.Helper()
-	env := testVars(t, extra)
+	return lookup(testVars(t, extra))
+}
+
+// lookup reads env as serve reads its environment.
+func lookup(env map[string]string) func(string) (string, bool) {
 	return func(k string) (string, bool) { v, ok := env[k]; return v, ok }
 }
 
@@ -77,7 +81,7 @@ func dropDatabase(t testing.TB, name string) {
 
 // startServe runs `marketplace serve` in the background and returns the
 // bound addresses, and a stop function that returns what run returned.
-func startServe(t *testing.T, getenv func(string) (string, bool), args ...string) (map[string]string, func() error) {
+func startServe(t testing.TB, getenv func(string) (string, bool), args ...string) (map[string]string, func() error) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	addrs := make(chan map[string]string, 1)
@@ -158,7 +162,7 @@ func TestBadConfigurationStopsWithOneLineNamingTheVariable(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			env := map[string]string{tt.variable: tt.value}
-			err := run(context.Background(), []string{"serve"}, func(k string) (string, bool) { v, ok := env[k]; return v, ok }, io.Discard, nil)
+			err := run(context.Background(), []string{"serve"}, lookup(env), io.Discard, nil)
 			if err == nil {
 				t.Fatal("serve started with a bad value")
 			}

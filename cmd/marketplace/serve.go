@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/netip"
 	"slices"
 	"strings"
@@ -168,7 +169,7 @@ func startModules(ctx context.Context, cfg rootConfig, chosen []string, log *slo
 		return nil, nil, err
 	}
 	for _, name := range chosen {
-		m, err := buildModule(ctx, cfg, name, log, reg, etcd)
+		m, err := buildModule(ctx, cfg, name, log, reg, srv, etcd)
 		if err != nil {
 			return fail(err)
 		}
@@ -190,7 +191,8 @@ func startModules(ctx context.Context, cfg rootConfig, chosen []string, log *slo
 	return addrs, regs, nil
 }
 
-func buildModule(ctx context.Context, cfg rootConfig, name string, log *slog.Logger, reg prometheus.Registerer, etcd *clientv3.Client) (server.Module, error) {
+func buildModule(ctx context.Context, cfg rootConfig, name string, log *slog.Logger, reg prometheus.Registerer,
+	srv *server.Server, etcd *clientv3.Client) (server.Module, error) {
 	switch name {
 	case "products":
 		p, err := productsrv.New(ctx, cfg.Products, log, reg)
@@ -211,23 +213,26 @@ func buildModule(ctx context.Context, cfg rootConfig, name string, log *slog.Log
 		}
 		return o.Module(cfg.Orders.Addr), nil
 	case "gateway":
-		return gatewayModule(cfg.Gateway, log.With("service", "gateway"), reg, etcd)
+		// Services in this process are reached without a socket.
+		return gatewayModule(cfg.Gateway, log.With("service", "gateway"), reg, srv.Local(gateway.NewTransport()), etcd)
 	}
 	return server.Module{}, errors.New("unknown module " + name)
 }
 
 // gatewayModule wires the gateway: token verification, the Redis of the
 // rate limits, and each service's source of instances.
-func gatewayModule(gw gateway.Settings, log *slog.Logger, reg prometheus.Registerer, etcd *clientv3.Client) (server.Module, error) {
+func gatewayModule(gw gateway.Settings, log *slog.Logger, reg prometheus.Registerer, transport http.RoundTripper,
+	etcd *clientv3.Client) (server.Module, error) {
 	sources, err := gw.Sources(etcd, log)
 	if err != nil {
 		return server.Module{}, err
 	}
 	gw.Config.Upstreams = sources
 	deps := gateway.Deps{
-		Verifier: auth.NewVerifier(auth.NewJWKS(auth.JWKSConfig{URL: gw.JWKSURL}), auth.VerifierConfig{Issuer: gw.Issuer, Audience: gw.Audience}),
-		Log:      log,
-		Registry: reg,
+		Verifier:  auth.NewVerifier(auth.NewJWKS(auth.JWKSConfig{URL: gw.JWKSURL}), auth.VerifierConfig{Issuer: gw.Issuer, Audience: gw.Audience}),
+		Log:       log,
+		Registry:  reg,
+		Transport: transport,
 	}
 	var rdb *redis.Client
 	if gw.RateLimits {

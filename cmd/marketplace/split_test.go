@@ -153,7 +153,7 @@ func TestE2EJourneyWithEachServiceInItsOwnProcess(t *testing.T) {
 		"SHUTDOWN_DELAY":          "500ms",
 		"GATEWAY_HEALTH_INTERVAL": "500ms",
 	})
-	getenv := func(k string) (string, bool) { v, ok := vars[k]; return v, ok }
+	getenv := lookup(vars)
 	if err := run(context.Background(), []string{"seed", "--products=12", "--sellers=1"}, getenv, io.Discard, nil); err != nil {
 		t.Fatalf("seed: %v", err)
 	}

@@ -163,6 +163,10 @@ type Deps struct {
 	Limiter  *ratelimit.Limiter
 	Log      *slog.Logger
 	Registry prometheus.Registerer
+	// Transport reaches the instances; nil means NewTransport. In one
+	// process it is the server's Local transport, which serves the
+	// services' own addresses without a socket.
+	Transport http.RoundTripper
 }
 
 // Gateway forwards client requests to the services.
@@ -170,7 +174,7 @@ type Gateway struct {
 	cfg       Config
 	deps      Deps
 	pools     map[string]*pool
-	transport *http.Transport
+	transport http.RoundTripper
 	metrics   *metrics
 	edge      func(http.Handler) http.Handler
 	ops       operations
@@ -196,8 +200,10 @@ func New(cfg Config, deps Deps) (*Gateway, error) {
 	if err != nil {
 		return nil, err
 	}
-	transport := &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 256, IdleConnTimeout: 90 * time.Second,
-		DialContext: (&net.Dialer{Timeout: 2 * time.Second}).DialContext}
+	transport := deps.Transport
+	if transport == nil {
+		transport = NewTransport()
+	}
 	ctx, stop := context.WithCancel(context.Background())
 	g := &Gateway{cfg: cfg, deps: deps, pools: map[string]*pool{}, transport: transport,
 		metrics: newMetrics(deps.Registry), edge: edge, ops: ops, stop: stop, done: make(chan struct{})}
@@ -244,7 +250,18 @@ func (g *Gateway) Close() {
 	for _, p := range g.pools {
 		p.checks.Wait()
 	}
-	g.transport.CloseIdleConnections()
+	if c, ok := g.transport.(interface{ CloseIdleConnections() }); ok {
+		c.CloseIdleConnections()
+	}
+}
+
+// NewTransport returns the transport the gateway uses unless told
+// otherwise: it keeps enough idle connections per instance for a busy
+// gateway (the default keeps 2) and gives up dialling an instance soon, so
+// that the request can go to another.
+func NewTransport() *http.Transport {
+	return &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 256, IdleConnTimeout: 90 * time.Second,
+		DialContext: (&net.Dialer{Timeout: 2 * time.Second}).DialContext}
 }
 
 // Routes registers the public paths and the API description.
@@ -395,7 +412,7 @@ func (g *Gateway) send(ctx context.Context, r *http.Request, p *pool, h http.Hea
 			if res != nil {
 				res.Body.Close()
 			}
-			g.metrics.retries.WithLabelValues(p.service).Inc()
+			p.stats.retries.Inc()
 			continue
 		}
 		return res, err
@@ -423,18 +440,18 @@ func (g *Gateway) try(ctx context.Context, p *pool, inst *instance, r *http.Requ
 	if err != nil {
 		return nil, err
 	}
-	req.Header = h.Clone()
+	req.Header = h // shared by the attempts: a transport does not change a request
 	req.ContentLength = int64(len(body))
 	inst.inFlight.Add(1)
 	start := time.Now()
 	res, err := g.transport.RoundTrip(req)
-	g.metrics.latency.WithLabelValues(p.service).Observe(time.Since(start).Seconds())
+	p.stats.latency.Observe(time.Since(start).Seconds())
 	if err != nil {
-		g.metrics.attempts.WithLabelValues(p.service, outcome(0, err)).Inc()
+		p.stats.attempt(0, err)
 		inst.inFlight.Add(-1)
 		return nil, err
 	}
-	g.metrics.attempts.WithLabelValues(p.service, outcome(res.StatusCode, nil)).Inc()
+	p.stats.attempt(res.StatusCode, nil)
 	res.Body = &attemptBody{ReadCloser: res.Body, end: func() { inst.inFlight.Add(-1) }}
 	return res, nil
 }
@@ -453,10 +470,11 @@ func (b *attemptBody) Close() error {
 	return err
 }
 
-// neverSent reports whether a request failed before reaching the upstream.
+// neverSent reports whether a request failed before reaching the upstream:
+// no connection, or a module in this process that is shutting down.
 func neverSent(err error) bool {
 	op, ok := errors.AsType[*net.OpError](err)
-	return ok && op.Op == "dial"
+	return ok && op.Op == "dial" || errors.Is(err, server.ErrClosed)
 }
 
 // unavailable reports an answer that says no instance stood behind it (a
@@ -517,8 +535,16 @@ func copyResponse(w http.ResponseWriter, res *http.Response) {
 		w.Header()[name] = values
 	}
 	w.WriteHeader(res.StatusCode)
-	_, _ = io.Copy(w, res.Body) // the status is sent; a failure here means the client left
+	buf := copyBuffers.Get().(*[]byte)
+	defer copyBuffers.Put(buf)
+	// The status is sent; a failure here means the client left.
+	_, _ = io.CopyBuffer(w, res.Body, *buf)
 }
+
+// copyBuffers saves a 32 KiB allocation per response: io.Copy makes one
+// whenever neither side offers WriterTo or ReaderFrom, and neither the
+// middleware's writers nor the transports' bodies do.
+var copyBuffers = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
 
 // Ready reports whether every service's instances have been discovered
 // once; it does not depend on their health, so that a failing service

@@ -72,10 +72,33 @@ func (m *metrics) forget(service, instance string) {
 	m.up.DeleteLabelValues(service, instance)
 }
 
-// outcome names an attempt's result for the attempts counter.
-func outcome(status int, err error) string {
-	if err != nil {
-		return "error"
+// upstreamMetrics are one service's series, resolved once rather than
+// looked up by label on every request.
+type upstreamMetrics struct {
+	latency  prometheus.Observer
+	retries  prometheus.Counter
+	failed   prometheus.Counter    // attempts that got no answer
+	answered [6]prometheus.Counter // attempts by status class: 1xx at 1 to 5xx at 5
+}
+
+func (m *metrics) upstream(service string) *upstreamMetrics {
+	u := &upstreamMetrics{
+		latency: m.latency.WithLabelValues(service),
+		retries: m.retries.WithLabelValues(service),
+		failed:  m.attempts.WithLabelValues(service, "error"),
 	}
-	return strconv.Itoa(status/100) + "xx"
+	for class := 1; class < len(u.answered); class++ {
+		u.answered[class] = m.attempts.WithLabelValues(service, strconv.Itoa(class)+"xx")
+	}
+	return u
+}
+
+// attempt counts one attempt's outcome: its status class, or an error.
+func (u *upstreamMetrics) attempt(status int, err error) {
+	class := status / 100
+	if err != nil || class < 1 || class >= len(u.answered) {
+		u.failed.Inc()
+		return
+	}
+	u.answered[class].Inc()
 }

@@ -29,6 +29,7 @@ type pool struct {
 	service string
 	cfg     Config
 	metrics *metrics
+	stats   *upstreamMetrics
 	client  *http.Client // for health checks
 	log     *slog.Logger
 	breaker *gobreaker.TwoStepCircuitBreaker[struct{}]
@@ -56,7 +57,7 @@ type instance struct {
 }
 
 func newPool(ctx context.Context, service string, cfg Config, m *metrics, client *http.Client, log *slog.Logger) *pool {
-	p := &pool{service: service, cfg: cfg, metrics: m, client: client, log: log, ctx: ctx, found: make(chan struct{})}
+	p := &pool{service: service, cfg: cfg, metrics: m, stats: m.upstream(service), client: client, log: log, ctx: ctx, found: make(chan struct{})}
 	p.breaker = gobreaker.NewTwoStepCircuitBreaker[struct{}](gobreaker.Settings{
 		Name:        service,
 		MaxRequests: 3,

@@ -1,7 +1,6 @@
 package ratelimit_test
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"strings"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/marketplace-go/marketplace/internal/gateway/ratelimit"
 	"github.com/marketplace-go/marketplace/internal/platform/cache/cachetest"
+	"github.com/marketplace-go/marketplace/internal/platform/observability/logtest"
 	"github.com/marketplace-go/marketplace/internal/platform/proxytest"
 )
 
@@ -85,9 +85,9 @@ func TestUnlimitedAllowsWithoutAskingRedis(t *testing.T) {
 	t.Parallel()
 	proxy := proxytest.NewProxy(t, cachetest.Addr())
 	proxy.Stop() // any call to Redis would fail and be logged
-	var logs logBuffer
+	var logs logtest.Buffer
 	reg := prometheus.NewPedanticRegistry()
-	l := ratelimit.New(cachetest.Client(t, proxy.Addr()), keyPrefix(t), logs.logger(), reg)
+	l := ratelimit.New(cachetest.Client(t, proxy.Addr()), keyPrefix(t), slog.New(slog.NewTextHandler(&logs, nil)), reg)
 
 	for range 100 {
 		if res := l.Allow(t.Context(), "login", "203.0.113.7", ratelimit.Limit{}); !res.Allowed || res.Degraded {
@@ -166,9 +166,9 @@ func TestConcurrentCallsNeverExceedTheBudget(t *testing.T) {
 func TestRedisStoppedFallsBackToLocalLimitsThenRecovers(t *testing.T) {
 	t.Parallel()
 	proxy := proxytest.NewProxy(t, cachetest.Addr())
-	var logs logBuffer
+	var logs logtest.Buffer
 	reg := prometheus.NewPedanticRegistry()
-	l := ratelimit.New(cachetest.Client(t, proxy.Addr()), keyPrefix(t), logs.logger(), reg,
+	l := ratelimit.New(cachetest.Client(t, proxy.Addr()), keyPrefix(t), slog.New(slog.NewTextHandler(&logs, nil)), reg,
 		ratelimit.WithTimeout(time.Second), ratelimit.WithCoolDown(50*time.Millisecond))
 	lim := ratelimit.Limit{Rate: 3, Period: time.Hour}
 	allow := func() ratelimit.Result { return l.Allow(t.Context(), "login", "203.0.113.7", lim) }
@@ -301,24 +301,3 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		}
 	}
 }
-
-// logBuffer collects a limiter's logs; slog handlers may write from many
-// goroutines.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-func (b *logBuffer) logger() *slog.Logger { return slog.New(slog.NewTextHandler(b, nil)) }

@@ -1,7 +1,6 @@
 package cache_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/marketplace-go/marketplace/internal/platform/cache"
 	"github.com/marketplace-go/marketplace/internal/platform/cache/cachetest"
+	"github.com/marketplace-go/marketplace/internal/platform/observability/logtest"
 	"github.com/marketplace-go/marketplace/internal/platform/proxytest"
 )
 
@@ -27,30 +27,12 @@ type product struct {
 	Version int    `json:"version"`
 }
 
-// logBuffer is a concurrency-safe sink for a cache's logs.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) count(s string) int {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return strings.Count(b.buf.String(), s)
-}
-
 // fixture is a cache with its own key prefix, registry and logs.
 type fixture struct {
 	*cache.Cache
 	prefix string
 	reg    *prometheus.Registry
-	logs   *logBuffer
+	logs   *logtest.Buffer
 }
 
 // newCache returns a cache over rdb under a fresh prefix whose keys are
@@ -59,7 +41,7 @@ type fixture struct {
 // outage tests use newOutageCache.
 func newCache(t *testing.T, rdb redis.UniversalClient) fixture {
 	t.Helper()
-	f := fixture{prefix: cachetest.Prefix(t), reg: prometheus.NewRegistry(), logs: &logBuffer{}}
+	f := fixture{prefix: cachetest.Prefix(t), reg: prometheus.NewRegistry(), logs: &logtest.Buffer{}}
 	f.Cache = cache.New(rdb, f.prefix, f.reg, slog.New(slog.NewTextHandler(f.logs, nil)))
 	cache.SetTimeout(f.Cache, time.Second)
 	return f
@@ -68,7 +50,7 @@ func newCache(t *testing.T, rdb redis.UniversalClient) fixture {
 // newOutageCache is newCache with the production Redis timeout (100ms).
 func newOutageCache(t *testing.T, rdb redis.UniversalClient) fixture {
 	t.Helper()
-	f := fixture{prefix: cachetest.Prefix(t), reg: prometheus.NewRegistry(), logs: &logBuffer{}}
+	f := fixture{prefix: cachetest.Prefix(t), reg: prometheus.NewRegistry(), logs: &logtest.Buffer{}}
 	f.Cache = cache.New(rdb, f.prefix, f.reg, slog.New(slog.NewTextHandler(f.logs, nil)))
 	return f
 }
@@ -344,7 +326,7 @@ func TestRedisOutageServesLoadedValuesThenCachingResumes(t *testing.T) {
 	if n := f.metric(t, "cache_errors_total"); n < 1 {
 		t.Errorf("cache_errors_total = %v, want at least 1", n)
 	}
-	if n := f.logs.count("redis unavailable"); n != 1 {
+	if n := strings.Count(f.logs.String(), "redis unavailable"); n != 1 {
 		t.Errorf("logged %d outage warnings, want 1", n)
 	}
 

@@ -1,7 +1,6 @@
 package mongo_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -9,7 +8,6 @@ import (
 	"net/url"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,31 +18,14 @@ import (
 
 	"github.com/marketplace-go/marketplace/internal/platform/mongo"
 	"github.com/marketplace-go/marketplace/internal/platform/mongo/mongotest"
+	"github.com/marketplace-go/marketplace/internal/platform/observability/logtest"
 )
-
-// logBuffer is a concurrency-safe sink for a test's logs.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) lines() []string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return strings.Split(strings.TrimSpace(b.buf.String()), "\n")
-}
 
 // openEmbedded starts an embedded server in a temporary directory, logging
 // at debug level into the returned buffer, and closes it at cleanup.
-func openEmbedded(t *testing.T) (*mongo.DB, *logBuffer) {
+func openEmbedded(t *testing.T) (*mongo.DB, *logtest.Buffer) {
 	t.Helper()
-	logs := &logBuffer{}
+	logs := &logtest.Buffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	db, err := mongo.Open(context.Background(), mongo.Config{Database: "shop", DataDir: t.TempDir()}, log)
 	if err != nil {
@@ -99,14 +80,14 @@ func TestOpenEmbeddedLogsOneLineAndServesCRUD(t *testing.T) {
 		t.Errorf("document after update (-want +got):\n%s", diff)
 	}
 
-	lines := logs.lines()
+	lines := logs.Lines()
 	if len(lines) != 1 || !strings.Contains(lines[0], "embedded FerretDB") || !strings.Contains(lines[0], "level=INFO") {
 		t.Errorf("logs = %q; want exactly one info line about the embedded FerretDB", lines)
 	}
 }
 
 func TestOpenUsesURIWhenSet(t *testing.T) {
-	logs := &logBuffer{}
+	logs := &logtest.Buffer{}
 	db, err := mongo.Open(context.Background(), mongo.Config{URI: mongotest.URI(t), Database: mongotest.Name(t)}, slog.New(slog.NewTextHandler(logs, nil)))
 	if err != nil {
 		t.Fatalf("Open: %v", err)
@@ -117,7 +98,7 @@ func TestOpenUsesURIWhenSet(t *testing.T) {
 	if err := db.Close(context.Background()); err != nil {
 		t.Errorf("Close: %v", err)
 	}
-	if got := logs.lines(); len(got) != 1 || got[0] != "" {
+	if got := logs.Lines(); len(got) != 0 {
 		t.Errorf("logs = %q, want none", got)
 	}
 	// Closing a client leaves the shared server running for other tests.
@@ -158,7 +139,7 @@ func TestOpenRejectsIncompleteConfig(t *testing.T) {
 }
 
 func TestCloseStopsTheEmbeddedServer(t *testing.T) {
-	logs := &logBuffer{}
+	logs := &logtest.Buffer{}
 	db, err := mongo.Open(context.Background(), mongo.Config{Database: "shop", DataDir: t.TempDir()}, slog.New(slog.NewTextHandler(logs, nil)))
 	if err != nil {
 		t.Fatalf("Open: %v", err)

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -41,20 +42,27 @@ type Server struct {
 	metrics  *observability.HTTPMetrics
 	timeout  time.Duration
 	delay    time.Duration
-	running  []*running
 	draining atomic.Bool
+
+	mu      sync.RWMutex // guards running and locals, added to while a Local transport serves
+	running []*running
+	locals  map[string]localTarget // by host:port, for Local
+	// handlers run the requests of Local transports.
+	handlers workers
 }
 
 type running struct {
 	module   Module
 	listener net.Listener
 	http     *http.Server
+	inFlight inFlight // requests served through Local
 }
 
 // New returns a server that exposes registry on /metrics and gives requests
 // in flight up to shutdownTimeout to finish when it stops.
 func New(log *slog.Logger, registry *prometheus.Registry, shutdownTimeout time.Duration) *Server {
-	return &Server{log: log, registry: registry, metrics: observability.NewHTTPMetrics(registry), timeout: shutdownTimeout}
+	return &Server{log: log, registry: registry, metrics: observability.NewHTTPMetrics(registry), timeout: shutdownTimeout,
+		handlers: workers{jobs: make(chan func())}}
 }
 
 // SetDrainDelay makes shutdown answer 503 on /readyz for d while still
@@ -81,7 +89,16 @@ func (s *Server) Add(m Module) (net.Addr, error) {
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
-	s.running = append(s.running, &running{module: m, listener: ln, http: srv})
+	r := &running{module: m, listener: ln, http: srv}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.running = append(s.running, r)
+	if s.locals == nil {
+		s.locals = map[string]localTarget{}
+	}
+	for host, peer := range localAddrs(ln.Addr()) {
+		s.locals[host] = localTarget{run: r, peer: peer}
+	}
 	return ln.Addr(), nil
 }
 
@@ -132,8 +149,11 @@ func (s *Server) ready(w http.ResponseWriter, r *http.Request, m Module) {
 // turns 503 so load balancers stop sending, listeners close, requests in
 // flight finish (up to the timeout), and modules close.
 func (s *Server) Run(ctx context.Context) error {
-	errc := make(chan error, len(s.running))
-	for _, r := range s.running {
+	s.mu.RLock()
+	all := slices.Clone(s.running)
+	s.mu.RUnlock()
+	errc := make(chan error, len(all))
+	for _, r := range all {
 		s.log.Info("listening", "service", r.module.Name, "addr", r.listener.Addr().String())
 		go func() {
 			if err := r.http.Serve(r.listener); !errors.Is(err, http.ErrServerClosed) {
@@ -146,23 +166,34 @@ func (s *Server) Run(ctx context.Context) error {
 	case <-ctx.Done():
 	case err = <-errc:
 	}
-	return errors.Join(err, s.shutdown())
+	return errors.Join(err, s.shutdown(all))
 }
 
-func (s *Server) shutdown() error {
+// shutdown drains the public modules before the others: a gateway's
+// requests in flight still reach the services in this process while they
+// finish.
+func (s *Server) shutdown(all []*running) error {
 	s.draining.Store(true)
 	s.log.Info("shutting down", "drain_delay", s.delay.String(), "timeout", s.timeout.String())
 	time.Sleep(s.delay)
 	ctx, cancel := context.WithTimeout(context.Background(), s.timeout)
 	defer cancel()
+	isPublic := func(r *running) bool { return r.module.Public }
+	public := slices.DeleteFunc(slices.Clone(all), func(r *running) bool { return !isPublic(r) })
+	return errors.Join(stop(ctx, public), stop(ctx, slices.DeleteFunc(all, isPublic)))
+}
+
+// stop shuts the modules down together: each drains its connections and
+// in-process requests, then closes.
+func stop(ctx context.Context, modules []*running) error {
 	var (
 		wg   sync.WaitGroup
 		mu   sync.Mutex
 		errs []error
 	)
-	for _, r := range s.running {
+	for _, r := range modules {
 		wg.Go(func() {
-			err := r.http.Shutdown(ctx)
+			err := errors.Join(r.http.Shutdown(ctx), r.inFlight.drain(ctx))
 			if r.module.Close != nil {
 				r.module.Close()
 			}

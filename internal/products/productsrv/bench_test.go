@@ -15,11 +15,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"runtime"
-	"runtime/pprof"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -220,23 +217,11 @@ func benchRequests(b *testing.B, client *http.Client, env *benchEnv, service boo
 // $BENCH_PROFILE_DIR/<sub-benchmark>.pprof when that variable is set; the
 // last run of each sub-benchmark is the one left. It returns the stop.
 func benchProfile(b *testing.B) (stop func()) {
-	dir := os.Getenv("BENCH_PROFILE_DIR")
-	if dir == "" {
-		return func() {}
-	}
-	name := strings.NewReplacer("/", "_", " ", "_").Replace(b.Name())
-	f, err := os.Create(filepath.Join(dir, name+".pprof"))
+	stop, err := cputime.Profile(os.Getenv("BENCH_PROFILE_DIR"), b.Name())
 	if err != nil {
 		b.Fatal(err)
 	}
-	if err := pprof.StartCPUProfile(f); err != nil {
-		f.Close()
-		b.Fatal(err)
-	}
-	return func() {
-		pprof.StopCPUProfile()
-		f.Close()
-	}
+	return stop
 }
 
 // benchBurst sends n requests at once and waits for them, so that the
@@ -525,21 +510,9 @@ func (e *benchEnv) counter(name string) float64 {
 	return sum
 }
 
-// redisCPU is the Redis server's user and system CPU time (INFO cpu).
+// redisCPU is the Redis server's CPU time so far.
 func (e *benchEnv) redisCPU() time.Duration {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	info, err := e.redis.Info(ctx, "cpu").Result()
-	if err != nil {
-		return 0
-	}
-	var total float64
-	for line := range strings.SplitSeq(info, "\n") {
-		name, val, ok := strings.Cut(strings.TrimSpace(line), ":")
-		if ok && (name == "used_cpu_user" || name == "used_cpu_sys") {
-			f, _ := strconv.ParseFloat(val, 64)
-			total += f
-		}
-	}
-	return time.Duration(total * float64(time.Second))
+	return cputime.Redis(ctx, e.redis)
 }

@@ -102,6 +102,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, reg prometheus.Regis
 	if err != nil {
 		return nil, fmt.Errorf("products: REDIS_URL: %w", err)
 	}
+	opts.ContextTimeoutEnabled = true // a call the cache gave up on stops too
 	p.redis = redis.NewClient(opts)
 	c := cache.New(p.redis, cfg.CachePrefix, reg, log)
 	cfg.Events.Metrics = events.NewMetrics(reg)

@@ -1,0 +1,250 @@
+package server_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/marketplace-go/marketplace/internal/platform/httpx"
+	"github.com/marketplace-go/marketplace/internal/platform/server"
+)
+
+// echoModule answers /echo with what its handler saw, and changes the
+// request's headers, which must not reach the caller's request.
+func echoModule() server.Module {
+	return server.Module{Name: "echo", Addr: "127.0.0.1:0", Routes: func(rt *httpx.Router) {
+		rt.HandleFunc("POST /echo", func(w http.ResponseWriter, r *http.Request) {
+			body, _ := io.ReadAll(r.Body)
+			r.Header.Set("X-Changed", "by the handler")
+			w.Header().Set("Content-Type", "text/plain")
+			w.Header().Set("X-Seen", strings.Join([]string{r.RequestURI, r.Host, r.RemoteAddr, r.Header.Get("X-In"),
+				r.Header.Get("Content-Length")}, " "))
+			w.WriteHeader(http.StatusCreated)
+			_, _ = w.Write(body)
+		})
+		rt.HandleFunc("GET /empty", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) })
+		rt.HandleFunc("GET /wait", func(w http.ResponseWriter, r *http.Request) {
+			<-r.Context().Done()
+		})
+		rt.HandleFunc("GET /abort", func(http.ResponseWriter, *http.Request) { panic(http.ErrAbortHandler) })
+	}}
+}
+
+// addUnserved adds m to a server that is never Run: a request reaches
+// its handler only in-process, as nothing accepts on the listener.
+func addUnserved(t *testing.T, m server.Module) (*server.Server, string) {
+	t.Helper()
+	srv := server.New(slog.New(slog.DiscardHandler), prometheus.NewRegistry(), time.Second)
+	addr, err := srv.Add(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return srv, addr.String()
+}
+
+func roundTrip(t *testing.T, rt http.RoundTripper, method, url, body string, header http.Header) (*http.Response, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if header != nil {
+		req.Header = header
+	}
+	res, err := rt.RoundTrip(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	defer res.Body.Close()
+	got, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatalf("%s %s: read: %v", method, url, err)
+	}
+	return res, string(got)
+}
+
+func TestLocalServesAModuleInProcessAsItsListenerWould(t *testing.T) {
+	t.Parallel()
+	srv, addr := addUnserved(t, echoModule())
+	local := srv.Local(http.DefaultTransport)
+	header := http.Header{"X-In": {"hello"}}
+
+	res, body := roundTrip(t, local, http.MethodPost, "http://"+addr+"/echo?q=1", "the body", header)
+
+	if res.StatusCode != http.StatusCreated || body != "the body" {
+		t.Errorf("answer = %d %q, want 201 %q", res.StatusCode, body, "the body")
+	}
+	if want := "/echo?q=1 " + addr + " 127.0.0.1:0 hello 8"; res.Header.Get("X-Seen") != want {
+		t.Errorf("the handler saw %q, want %q", res.Header.Get("X-Seen"), want)
+	}
+	if res.Header.Get(httpx.RequestIDHeader) == "" || res.Header.Get("X-Content-Type-Options") == "" {
+		t.Errorf("headers %v lack the module's middleware (request id, security headers)", res.Header)
+	}
+	if header.Get("X-Changed") != "" {
+		t.Error("the handler's change to its request's headers reached the caller's request")
+	}
+}
+
+func TestLocalAnswersWithoutABodyWhereHTTPHasNone(t *testing.T) {
+	t.Parallel()
+	srv, addr := addUnserved(t, echoModule())
+	local := srv.Local(http.DefaultTransport)
+	for _, tt := range []struct {
+		name, method, path string
+		status             int
+	}{
+		{"no content", http.MethodGet, "/empty", http.StatusNoContent},
+		{"HEAD of a readiness check", http.MethodHead, "/healthz", http.StatusOK},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			res, body := roundTrip(t, local, tt.method, "http://"+addr+tt.path, "", nil)
+			if res.StatusCode != tt.status || body != "" {
+				t.Errorf("answer = %d %q, want %d and no body", res.StatusCode, body, tt.status)
+			}
+		})
+	}
+}
+
+func TestLocalSendsOtherAddressesToTheNextTransport(t *testing.T) {
+	t.Parallel()
+	elsewhere := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = io.WriteString(w, "elsewhere")
+	}))
+	t.Cleanup(elsewhere.Close)
+	srv, _ := addUnserved(t, echoModule())
+
+	_, body := roundTrip(t, srv.Local(http.DefaultTransport), http.MethodGet, elsewhere.URL+"/", "", nil)
+
+	if body != "elsewhere" {
+		t.Errorf("body = %q, want the other server's answer", body)
+	}
+}
+
+func TestLocalFailsARequestWhoseHandlerGivesNoAnswer(t *testing.T) {
+	t.Parallel()
+	srv, addr := addUnserved(t, echoModule())
+	local := srv.Local(http.DefaultTransport)
+
+	t.Run("the caller gives up", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		defer cancel()
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/wait", nil)
+		if _, err := local.RoundTrip(req); !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("RoundTrip = %v, want the deadline", err)
+		}
+	})
+	t.Run("the handler aborts", func(t *testing.T) {
+		req, _ := http.NewRequest(http.MethodGet, "http://"+addr+"/abort", nil)
+		if res, err := local.RoundTrip(req); err == nil {
+			res.Body.Close()
+			t.Errorf("RoundTrip = %d, want an error as from a dropped connection", res.StatusCode)
+		}
+	})
+}
+
+func TestShutdownDrainsInProcessRequestsThenRefusesThem(t *testing.T) {
+	t.Parallel()
+	slow := newSlowModule()
+	r := startServer(t, 5*time.Second, slow.module())
+	local := r.srv.Local(http.DefaultTransport)
+	base := r.addrs[0]
+
+	result := make(chan string, 1)
+	go func() {
+		req, _ := http.NewRequest(http.MethodGet, base+"/slow", nil)
+		res, err := local.RoundTrip(req)
+		if err != nil {
+			result <- err.Error()
+			return
+		}
+		defer res.Body.Close()
+		body, _ := io.ReadAll(res.Body)
+		result <- string(body)
+	}()
+	<-slow.started
+	r.cancel()
+
+	var refused atomic.Bool
+	for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline) && !refused.Load(); time.Sleep(10 * time.Millisecond) {
+		req, _ := http.NewRequest(http.MethodGet, base+"/healthz", nil)
+		res, err := local.RoundTrip(req)
+		if err == nil {
+			res.Body.Close()
+		}
+		refused.Store(errors.Is(err, server.ErrClosed))
+	}
+	if !refused.Load() {
+		t.Error("in-process requests were still served 2s after shutdown began, want ErrClosed")
+	}
+	if slow.closed.Load() {
+		t.Error("module closed while an in-process request was still in flight")
+	}
+	close(slow.release)
+	if got := <-result; got != "done" {
+		t.Errorf("in-process request in flight during shutdown = %q, want done", got)
+	}
+	if err := r.wait(t); err != nil {
+		t.Errorf("Run = %v, want nil after a clean shutdown", err)
+	}
+	if slow.closedEarly.Load() {
+		t.Error("module closed before its in-process request finished")
+	}
+}
+
+func TestShutdownDrainsPublicModulesBeforeTheServicesBehindThem(t *testing.T) {
+	t.Parallel()
+	// The gateway's request reaches the service only after shutdown began.
+	slow := newSlowModule()
+	gateway := slow.module()
+	gateway.Name, gateway.Public = "gateway", true
+	var (
+		srv  *server.Server
+		base string
+	)
+	gateway.Routes = func(rt *httpx.Router) {
+		rt.HandleFunc("GET /through", func(w http.ResponseWriter, r *http.Request) {
+			slow.started <- struct{}{}
+			<-slow.release
+			req, _ := http.NewRequestWithContext(r.Context(), http.MethodGet, base+"/healthz", nil)
+			res, err := srv.Local(http.DefaultTransport).RoundTrip(req)
+			if err != nil {
+				http.Error(w, err.Error(), http.StatusBadGateway)
+				return
+			}
+			defer res.Body.Close()
+			w.WriteHeader(res.StatusCode)
+		})
+	}
+	r := startServer(t, 5*time.Second, server.Module{Name: "service"}, gateway)
+	srv, base = r.srv, r.addrs[0]
+
+	result := make(chan response, 1)
+	go func() {
+		res, err := tryFetch(http.MethodGet, r.addrs[1]+"/through", nil)
+		if err != nil {
+			res.body = err.Error()
+		}
+		result <- res
+	}()
+	<-slow.started
+	r.cancel()
+	time.Sleep(100 * time.Millisecond) // long enough for the service to drain, had it not waited
+	close(slow.release)
+	if res := <-result; res.status != http.StatusOK {
+		t.Errorf("request through the gateway during shutdown = %d %q, want the service's 200", res.status, res.body)
+	}
+	if err := r.wait(t); err != nil {
+		t.Errorf("Run = %v, want nil", err)
+	}
+}
