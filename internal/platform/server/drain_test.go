@@ -19,7 +19,8 @@ import (
 func TestReadyzAnswers503WhileDraining(t *testing.T) {
 	t.Parallel()
 	s := New(slog.New(slog.DiscardHandler), prometheus.NewRegistry(), time.Second)
-	h := s.handler(Module{Name: "users", Routes: func(*httpx.Router) {}, Ready: func(context.Context) error { return nil }})
+	run := &running{module: Module{Name: "users", Routes: func(*httpx.Router) {}, Ready: func(context.Context) error { return nil }}}
+	h := s.handler(run)
 	serve := func(path string) *httptest.ResponseRecorder {
 		w := httptest.NewRecorder()
 		h.ServeHTTP(w, httptest.NewRequest(http.MethodGet, path, nil))
@@ -29,7 +30,7 @@ func TestReadyzAnswers503WhileDraining(t *testing.T) {
 	if w := serve("/readyz"); w.Code != http.StatusOK {
 		t.Fatalf("/readyz before draining = %d, want 200", w.Code)
 	}
-	s.draining.Store(true)
+	run.draining.Store(true)
 
 	w := serve("/readyz")
 	if w.Code != http.StatusServiceUnavailable {

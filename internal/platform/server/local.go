@@ -6,10 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
 	"net/url"
+	"runtime/debug"
 	"strconv"
 	"sync"
 	"time"
@@ -48,34 +50,51 @@ func (s *Server) Local(next http.RoundTripper) *LocalTransport {
 
 // RoundTrip implements http.RoundTripper.
 func (t *LocalTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.URL == nil || req.Header == nil {
+		closeBody(req)
+		return nil, errors.New("server: a request needs a URL and a Header")
+	}
 	target, ok := t.s.local(req.URL.Host)
 	if !ok || req.URL.Scheme != "http" {
 		return t.next.RoundTrip(req)
 	}
-	if !target.run.inFlight.enter() {
+	run := target.run
+	if !run.calledLocally.Load() {
+		run.calledLocally.Store(true)
+	}
+	if !run.inFlight.enter() {
 		closeBody(req)
 		return nil, fmt.Errorf("%s %s: %w", req.Method, req.URL, ErrClosed)
 	}
-	ctx, cancel := context.WithCancel(req.Context())
+	caller := req.Context()
+	ctx, cancel := handlerContext(caller)
 	in := inbound(ctx, req, target.peer)
 	pr, pw := io.Pipe()
-	w := &localWriter{header: http.Header{}, head: make(chan struct{}), body: pw, method: req.Method}
+	w := &localWriter{header: http.Header{}, head: make(chan struct{}), body: pw, method: req.Method, log: t.s.log}
 	t.s.handlers.run(func() {
-		defer target.run.inFlight.leave()
+		defer run.inFlight.leave()
 		defer cancel() // as the server does once the handler returns
 		defer closeBody(req)
 		defer w.finish()
-		target.run.http.Handler.ServeHTTP(w, in)
+		run.http.Handler.ServeHTTP(w, in)
 	})
 	select {
 	case <-w.head:
-	case <-ctx.Done():
-		pr.CloseWithError(ctx.Err())
-		return nil, fmt.Errorf("%s %s: %w", req.Method, req.URL, context.Cause(ctx))
+	case <-caller.Done():
+	}
+	// A caller that has gone has no use for an answer, even one that came
+	// at the same moment: it could not read its body.
+	if err := context.Cause(caller); err != nil {
+		cancel()
+		pr.CloseWithError(err)
+		return nil, fmt.Errorf("%s %s: %w", req.Method, req.URL, err)
 	}
 	if w.err != nil {
 		return nil, fmt.Errorf("%s %s: %w", req.Method, req.URL, w.err)
 	}
+	// Once the caller's context ends, reading the body fails, as it does
+	// on a connection the transport closed.
+	stop := context.AfterFunc(caller, func() { pr.CloseWithError(context.Cause(caller)) })
 	contentLength := int64(-1)
 	if n, err := strconv.ParseInt(w.sent.Get("Content-Length"), 10, 64); err == nil {
 		contentLength = n
@@ -85,10 +104,48 @@ func (t *LocalTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		StatusCode: w.status,
 		Proto:      "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
 		Header:        w.sent,
-		Body:          pr,
+		Body:          &localBody{r: pr, stop: stop, cancel: cancel},
 		ContentLength: contentLength,
 		Request:       req,
 	}, nil
+}
+
+// handlerContext is the context a handler serving parent's request runs
+// in: parent's deadline and cancellation, but none of its values, so that a
+// service sees what it would see over a socket.
+func handlerContext(parent context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancelCause := context.WithCancelCause(context.Background())
+	stop := context.AfterFunc(parent, func() { cancelCause(context.Cause(parent)) })
+	cancelDeadline := context.CancelFunc(func() {})
+	if d, ok := parent.Deadline(); ok {
+		ctx, cancelDeadline = context.WithDeadline(ctx, d)
+	}
+	return ctx, func() { stop(); cancelDeadline(); cancelCause(context.Canceled) }
+}
+
+// localBody is an answer's body. Closed before its end, it cancels the
+// handler, as a server does when its client goes away.
+type localBody struct {
+	r      *io.PipeReader
+	stop   func() bool // stops closing r when the caller's context ends
+	cancel context.CancelFunc
+	ended  bool
+}
+
+func (b *localBody) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	if err == io.EOF {
+		b.ended = true
+	}
+	return n, err
+}
+
+func (b *localBody) Close() error {
+	b.stop()
+	if !b.ended {
+		b.cancel()
+	}
+	return b.r.Close()
 }
 
 // CloseIdleConnections closes the next transport's idle connections.
@@ -112,8 +169,12 @@ func inbound(ctx context.Context, req *http.Request, peer string) *http.Request 
 	if in.Body == nil {
 		in.Body = http.NoBody
 	}
-	if req.ContentLength > 0 {
+	switch {
+	case req.ContentLength > 0:
 		in.Header.Set("Content-Length", strconv.FormatInt(req.ContentLength, 10))
+	case in.Body != http.NoBody && req.ContentLength == 0:
+		// A body of unknown length, which a transport would send chunked.
+		in.ContentLength, in.TransferEncoding = -1, []string{"chunked"}
 	}
 	return in
 }
@@ -132,22 +193,32 @@ type localWriter struct {
 	method string
 	body   *io.PipeWriter
 	head   chan struct{} // closed once status and sent (or err) are set
+	log    *slog.Logger
 
-	wrote  bool
-	status int
-	sent   http.Header
-	err    error
+	wrote    bool
+	status   int
+	sent     http.Header
+	err      error
+	declared int64 // the Content-Length sent, or -1
+	written  int64
 }
 
 func (w *localWriter) Header() http.Header { return w.header }
 
 // WriteHeader ignores informational statuses, which a handler may send
-// before its answer.
+// before its answer, and panics on invalid ones, as net/http does.
 func (w *localWriter) WriteHeader(status int) {
+	if status < 100 || status > 999 {
+		panic(fmt.Sprintf("invalid WriteHeader code %v", status))
+	}
 	if w.wrote || status < http.StatusOK {
 		return
 	}
 	w.wrote, w.status, w.sent = true, status, w.header.Clone()
+	w.declared = -1
+	if n, err := strconv.ParseInt(w.sent.Get("Content-Length"), 10, 64); err == nil && n >= 0 {
+		w.declared = n
+	}
 	close(w.head)
 }
 
@@ -162,10 +233,19 @@ func (w *localWriter) Write(p []byte) (int, error) {
 	if !bodyAllowed(w.status) {
 		return 0, http.ErrBodyNotAllowed
 	}
-	if w.method == http.MethodHead {
-		return len(p), nil
+	var tooLong error
+	if w.declared >= 0 && w.written+int64(len(p)) > w.declared {
+		p, tooLong = p[:w.declared-w.written], http.ErrContentLength
 	}
-	return w.body.Write(p)
+	if w.method == http.MethodHead {
+		return len(p), tooLong
+	}
+	n, err := w.body.Write(p)
+	w.written += int64(n)
+	if err != nil {
+		return n, err
+	}
+	return n, tooLong
 }
 
 // Flush sends the status and headers; the body is never buffered.
@@ -176,10 +256,13 @@ func (w *localWriter) Flush() {
 }
 
 // finish ends the answer once the handler returned. A handler that
-// panicked past the module's own recovery ends it with an error, as a
-// dropped connection would.
+// panicked past the module's own recovery, or wrote less than the length
+// it declared, ends it with an error, as a dropped connection would.
 func (w *localWriter) finish() {
 	if p := recover(); p != nil {
+		if p != http.ErrAbortHandler {
+			w.log.Error("panic serving an in-process request", "panic", p, "stack", string(debug.Stack()))
+		}
 		if !w.wrote {
 			w.wrote, w.err = true, errHandlerAborted
 			close(w.head)
@@ -188,6 +271,10 @@ func (w *localWriter) finish() {
 		return
 	}
 	w.Flush()
+	if w.declared > w.written && w.method != http.MethodHead && bodyAllowed(w.status) {
+		w.body.CloseWithError(io.ErrUnexpectedEOF)
+		return
+	}
 	_ = w.body.Close()
 }
 
@@ -282,8 +369,11 @@ func localAddrs(addr net.Addr) map[string]string {
 		return map[string]string{ap.String(): netip.AddrPortFrom(ap.Addr(), 0).String()}
 	}
 	port := strconv.Itoa(int(ap.Port()))
-	v4, v6 := "127.0.0.1:0", "[::1]:0"
-	return map[string]string{"127.0.0.1:" + port: v4, "localhost:" + port: v4, "[::1]:" + port: v6}
+	addrs := map[string]string{"127.0.0.1:" + port: "127.0.0.1:0", "localhost:" + port: "127.0.0.1:0"}
+	if ap.Addr().Is6() { // "[::]" listens on both families, "0.0.0.0" on IPv4 only
+		addrs["[::1]:"+port] = "[::1]:0"
+	}
+	return addrs
 }
 
 func (s *Server) local(host string) (localTarget, bool) {

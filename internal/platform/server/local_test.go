@@ -3,10 +3,12 @@ package server_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -36,6 +38,40 @@ func echoModule() server.Module {
 			<-r.Context().Done()
 		})
 		rt.HandleFunc("GET /abort", func(http.ResponseWriter, *http.Request) { panic(http.ErrAbortHandler) })
+		rt.HandleFunc("GET /short", func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Length", "10")
+			_, _ = io.WriteString(w, "12345")
+		})
+		rt.HandleFunc("POST /length", func(w http.ResponseWriter, r *http.Request) {
+			_, _ = io.WriteString(w, strconv.FormatInt(r.ContentLength, 10))
+		})
+		rt.HandleFunc("GET /values", func(w http.ResponseWriter, r *http.Request) {
+			_, _ = fmt.Fprint(w, r.Context().Value(callerKey{}) != nil)
+		})
+	}}
+}
+
+// callerKey marks a value of the caller's context.
+type callerKey struct{}
+
+// streamModule answers /stream with a body that never ends, and reports on
+// returned how its handler ended: when its writes failed or its context
+// was cancelled.
+func streamModule(returned chan<- error) server.Module {
+	return server.Module{Name: "stream", Addr: "127.0.0.1:0", Routes: func(rt *httpx.Router) {
+		rt.HandleFunc("GET /stream", func(w http.ResponseWriter, r *http.Request) {
+			chunk := make([]byte, 1024)
+			for {
+				if _, err := w.Write(chunk); err != nil {
+					returned <- err
+					return
+				}
+				if err := r.Context().Err(); err != nil {
+					returned <- err
+					return
+				}
+			}
+		})
 	}}
 }
 
@@ -153,6 +189,106 @@ func TestLocalFailsARequestWhoseHandlerGivesNoAnswer(t *testing.T) {
 	})
 }
 
+func TestLocalBehavesAsASocketWouldAtTheEdges(t *testing.T) {
+	t.Parallel()
+	srv, addr := addUnserved(t, echoModule())
+	local := srv.Local(http.DefaultTransport)
+	base := "http://" + addr
+
+	t.Run("an answer without a body is never taken for a cancellation", func(t *testing.T) {
+		for range 2000 {
+			if status, err := roundTripStatus(context.Background(), local, base+"/empty"); err != nil || status != http.StatusNoContent {
+				t.Fatalf("GET /empty = %d, %v; want 204", status, err)
+			}
+		}
+	})
+	t.Run("a body shorter than its Content-Length fails to read", func(t *testing.T) {
+		req, _ := http.NewRequest(http.MethodGet, base+"/short", nil)
+		res, err := local.RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		if _, err := io.ReadAll(res.Body); !errors.Is(err, io.ErrUnexpectedEOF) {
+			t.Errorf("reading a truncated body = %v, want io.ErrUnexpectedEOF", err)
+		}
+	})
+	t.Run("a body of unknown length shows as -1", func(t *testing.T) {
+		req, _ := http.NewRequest(http.MethodPost, base+"/length", io.MultiReader(strings.NewReader("abc")))
+		_, body := roundTrip(t, local, http.MethodPost, base+"/length", "", nil)
+		if body != "0" {
+			t.Errorf("an empty body's length = %s, want 0", body)
+		}
+		res, err := local.RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		if got, _ := io.ReadAll(res.Body); string(got) != "-1" {
+			t.Errorf("a body of unknown length = %s, want -1", got)
+		}
+	})
+	t.Run("the caller's context values stay with the caller", func(t *testing.T) {
+		ctx := context.WithValue(context.Background(), callerKey{}, "claims")
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/values", nil)
+		res, err := local.RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		if got, _ := io.ReadAll(res.Body); string(got) != "false" {
+			t.Errorf("the handler saw the caller's context values: %s", got)
+		}
+	})
+	t.Run("a request without headers is an error, not a panic", func(t *testing.T) {
+		req, _ := http.NewRequest(http.MethodGet, base+"/empty", nil)
+		req.Header = nil
+		if _, err := local.RoundTrip(req); err == nil {
+			t.Error("RoundTrip of a request without a Header succeeded")
+		}
+	})
+}
+
+func TestLocalEndsTheHandlerWhenItsCallerGoesAway(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name  string
+		leave func(cancel context.CancelFunc, body io.ReadCloser) error // returns what reading then gives
+	}{
+		{"the caller's context ends while it does not read", func(cancel context.CancelFunc, body io.ReadCloser) error {
+			cancel()
+			_, err := io.ReadAll(body)
+			return err
+		}},
+		{"the caller closes the body before its end", func(_ context.CancelFunc, body io.ReadCloser) error {
+			body.Close()
+			_, err := body.Read(make([]byte, 1))
+			return err
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			returned := make(chan error, 1)
+			srv, addr := addUnserved(t, streamModule(returned))
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/stream", nil)
+			res, err := srv.Local(http.DefaultTransport).RoundTrip(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer res.Body.Close()
+			if err := tt.leave(cancel, res.Body); err == nil {
+				t.Error("reading after the caller left succeeded, want an error")
+			}
+			select {
+			case <-returned:
+			case <-time.After(2 * time.Second):
+				t.Error("the handler still ran 2s after its caller left")
+			}
+		})
+	}
+}
+
 func TestShutdownDrainsInProcessRequestsThenRefusesThem(t *testing.T) {
 	t.Parallel()
 	slow := newSlowModule()
@@ -202,49 +338,73 @@ func TestShutdownDrainsInProcessRequestsThenRefusesThem(t *testing.T) {
 	}
 }
 
-func TestShutdownDrainsPublicModulesBeforeTheServicesBehindThem(t *testing.T) {
+func TestModulesCalledInProcessDrainAfterTheirCallers(t *testing.T) {
 	t.Parallel()
-	// The gateway's request reaches the service only after shutdown began.
-	slow := newSlowModule()
-	gateway := slow.module()
-	gateway.Name, gateway.Public = "gateway", true
-	var (
-		srv  *server.Server
-		base string
-	)
-	gateway.Routes = func(rt *httpx.Router) {
-		rt.HandleFunc("GET /through", func(w http.ResponseWriter, r *http.Request) {
-			slow.started <- struct{}{}
-			<-slow.release
-			req, _ := http.NewRequestWithContext(r.Context(), http.MethodGet, base+"/healthz", nil)
-			res, err := srv.Local(http.DefaultTransport).RoundTrip(req)
-			if err != nil {
-				http.Error(w, err.Error(), http.StatusBadGateway)
-				return
-			}
-			defer res.Body.Close()
-			w.WriteHeader(res.StatusCode)
-		})
+	srv := server.New(slog.New(slog.DiscardHandler), prometheus.NewRegistry(), 5*time.Second)
+	srv.SetDrainDelay(300 * time.Millisecond)
+	local := srv.Local(http.DefaultTransport)
+	service, err := srv.Add(server.Module{Name: "service", Addr: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
 	}
-	r := startServer(t, 5*time.Second, server.Module{Name: "service"}, gateway)
-	srv, base = r.srv, r.addrs[0]
+	serviceReady := "http://" + service.String() + "/readyz"
+	// The gateway's request reaches the service only after shutdown began.
+	started, release := make(chan struct{}), make(chan struct{})
+	gateway, err := srv.Add(server.Module{Name: "gateway", Addr: "127.0.0.1:0", Public: true, Routes: func(rt *httpx.Router) {
+		rt.HandleFunc("GET /through", func(w http.ResponseWriter, r *http.Request) {
+			close(started)
+			<-release
+			res, _ := roundTripStatus(r.Context(), local, serviceReady)
+			w.WriteHeader(res)
+		})
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx) }()
+	if status, err := roundTripStatus(context.Background(), local, serviceReady); status != http.StatusOK {
+		t.Fatalf("service /readyz in-process = %d, %v; want 200", status, err) // as the gateway's health checks ask
+	}
 
 	result := make(chan response, 1)
 	go func() {
-		res, err := tryFetch(http.MethodGet, r.addrs[1]+"/through", nil)
+		res, err := tryFetch(http.MethodGet, "http://"+gateway.String()+"/through", nil)
 		if err != nil {
 			res.body = err.Error()
 		}
 		result <- res
 	}()
-	<-slow.started
-	r.cancel()
-	time.Sleep(100 * time.Millisecond) // long enough for the service to drain, had it not waited
-	close(slow.release)
+	<-started
+	cancel()
+	time.Sleep(100 * time.Millisecond) // inside the drain delay
+	if res := fetch(t, http.MethodGet, "http://"+gateway.String()+"/readyz"); res.status != http.StatusServiceUnavailable {
+		t.Errorf("gateway /readyz during the drain delay = %d, want 503", res.status)
+	}
+	if status, err := roundTripStatus(context.Background(), local, serviceReady); status != http.StatusOK {
+		t.Errorf("service /readyz during its caller's drain delay = %d, %v; want 200, so the gateway keeps it", status, err)
+	}
+	time.Sleep(400 * time.Millisecond) // past the delay: the gateway drains, the service must wait for it
+	close(release)
 	if res := <-result; res.status != http.StatusOK {
 		t.Errorf("request through the gateway during shutdown = %d %q, want the service's 200", res.status, res.body)
 	}
-	if err := r.wait(t); err != nil {
+	if err := <-done; err != nil {
 		t.Errorf("Run = %v, want nil", err)
 	}
+}
+
+func roundTripStatus(ctx context.Context, rt http.RoundTripper, url string) (int, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return 0, err
+	}
+	res, err := rt.RoundTrip(req)
+	if err != nil {
+		return 0, err
+	}
+	defer res.Body.Close()
+	_, err = io.Copy(io.Discard, res.Body)
+	return res.StatusCode, err
 }

@@ -42,7 +42,6 @@ type Server struct {
 	metrics  *observability.HTTPMetrics
 	timeout  time.Duration
 	delay    time.Duration
-	draining atomic.Bool
 
 	mu      sync.RWMutex // guards running and locals, added to while a Local transport serves
 	running []*running
@@ -56,6 +55,10 @@ type running struct {
 	listener net.Listener
 	http     *http.Server
 	inFlight inFlight // requests served through Local
+	// calledLocally is set once a Local transport served the module: it
+	// then drains after the modules that are not, its callers among them.
+	calledLocally atomic.Bool
+	draining      atomic.Bool // /readyz answers 503
 }
 
 // New returns a server that exposes registry on /metrics and gives requests
@@ -80,8 +83,9 @@ func (s *Server) Add(m Module) (net.Addr, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: listen on %s: %w", m.Name, m.Addr, err)
 	}
-	srv := &http.Server{
-		Handler:           s.handler(m),
+	r := &running{module: m, listener: ln}
+	r.http = &http.Server{
+		Handler:           s.handler(r),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,
@@ -89,7 +93,6 @@ func (s *Server) Add(m Module) (net.Addr, error) {
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
-	r := &running{module: m, listener: ln, http: srv}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.running = append(s.running, r)
@@ -112,12 +115,13 @@ func (s *Server) AddMetrics(addr string) (net.Addr, error) {
 	return s.Add(Module{Name: "metrics", Addr: addr})
 }
 
-func (s *Server) handler(m Module) http.Handler {
+func (s *Server) handler(run *running) http.Handler {
+	m := run.module
 	rt := httpx.NewRouter(m.Name, s.metrics)
 	rt.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		httpx.JSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
-	rt.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) { s.ready(w, r, m) })
+	rt.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) { s.ready(w, r, run) })
 	if !m.Public {
 		rt.Handle("GET /metrics", s.metricsHandler())
 	}
@@ -128,8 +132,9 @@ func (s *Server) handler(m Module) http.Handler {
 	return httpx.Chain(rt, httpx.RequestID, httpx.SecurityHeaders, httpx.AccessLog(log), httpx.Recover(log))
 }
 
-func (s *Server) ready(w http.ResponseWriter, r *http.Request, m Module) {
-	if s.draining.Load() {
+func (s *Server) ready(w http.ResponseWriter, r *http.Request, run *running) {
+	m := run.module
+	if run.draining.Load() {
 		httpx.Error(w, r, s.log, errs.New(errs.Unavailable, "shutting_down", "the service is shutting down"))
 		return
 	}
@@ -169,18 +174,35 @@ func (s *Server) Run(ctx context.Context) error {
 	return errors.Join(err, s.shutdown(all))
 }
 
-// shutdown drains the public modules before the others: a gateway's
-// requests in flight still reach the services in this process while they
-// finish.
+// shutdown stops the modules in two waves. First those no module of this
+// process calls in-process (the gateway, the metrics listener, or every
+// module of a split process): /readyz turns 503 for the drain delay, then
+// they drain and close. Then the services those called: until their
+// callers are done they keep answering, readiness included, so that a
+// gateway's requests still reach them while it drains.
 func (s *Server) shutdown(all []*running) error {
-	s.draining.Store(true)
 	s.log.Info("shutting down", "drain_delay", s.delay.String(), "timeout", s.timeout.String())
+	calledLocally := func(r *running) bool { return r.calledLocally.Load() }
+	callees := slices.DeleteFunc(slices.Clone(all), func(r *running) bool { return !calledLocally(r) })
+	callers := slices.DeleteFunc(all, calledLocally)
+	waves := slices.DeleteFunc([][]*running{callers, callees}, func(w []*running) bool { return len(w) == 0 })
+	if len(waves) == 0 {
+		return nil
+	}
+	for _, r := range waves[0] {
+		r.draining.Store(true)
+	}
 	time.Sleep(s.delay)
-	ctx, cancel := context.WithTimeout(context.Background(), s.timeout)
+	ctx, cancel := context.WithTimeout(context.Background(), s.timeout) // for both waves
 	defer cancel()
-	isPublic := func(r *running) bool { return r.module.Public }
-	public := slices.DeleteFunc(slices.Clone(all), func(r *running) bool { return !isPublic(r) })
-	return errors.Join(stop(ctx, public), stop(ctx, slices.DeleteFunc(all, isPublic)))
+	var errs []error
+	for _, wave := range waves {
+		for _, r := range wave {
+			r.draining.Store(true)
+		}
+		errs = append(errs, stop(ctx, wave))
+	}
+	return errors.Join(errs...)
 }
 
 // stop shuts the modules down together: each drains its connections and

@@ -22,6 +22,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/marketplace-go/marketplace/internal/platform/observability/logtest"
 )
 
 const (
@@ -113,7 +115,7 @@ func StartStripeMock(tb testing.TB, opts ...Option) string {
 	}
 
 	cmd := exec.Command(bin, args...)
-	output := &syncBuffer{}
+	output := &logtest.Buffer{} // written from two goroutines
 	cmd.Stderr = output
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -137,7 +139,7 @@ func StartStripeMock(tb testing.TB, opts ...Option) string {
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
 			line := sc.Text()
-			output.WriteString(line + "\n")
+			_, _ = io.WriteString(output, line+"\n")
 			if addr, ok := strings.CutPrefix(line, listeningPrefix); ok {
 				select {
 				case addrc <- strings.TrimSpace(addr):
@@ -316,28 +318,4 @@ func writeFixtures(dir string, overrides map[string]map[string]any) (string, err
 		return "", fmt.Errorf("write fixtures: %w", err)
 	}
 	return path, nil
-}
-
-// syncBuffer collects stripe-mock's output from two goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) WriteString(s string) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.buf.WriteString(s)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
