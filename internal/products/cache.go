@@ -9,26 +9,25 @@ import (
 	"sync"
 )
 
-// Cache keys carry a generation: a product's own for its detail, one shared
-// by all listings. A write bumps both, so the next read on any instance
-// uses a new key, and a load that raced the write can only have stored its
-// stale value under a key nobody reads any more.
+// A product's detail is one cache entry, removed by every write to the
+// product: the cache's per-key counter makes the next read on any instance
+// load it afresh, and a warm read costs one Redis round trip. Listings
+// carry a generation shared by all of them, which every write bumps, so
+// the next read on any instance uses a new key, and a load that raced the
+// write can only have stored its stale value under a key nobody reads any
+// more.
 const listingsGroup = "listings"
 
-func productGroup(id string) string { return "product:" + id }
-
 // detailKey returns the cache key of a product's detail, or "" when the
-// cache cannot say its generation (then the read goes to the store).
+// cache may not be used (then the read goes to the store).
 func (s *Service) detailKey(ctx context.Context, id string) string {
 	if !s.cacheCurrent(ctx) {
 		return ""
 	}
-	gen, err := s.cache.Generation(ctx, productGroup(id))
-	if err != nil {
-		return ""
-	}
-	return "detail:" + id + ":" + strconv.FormatInt(gen, 10)
+	return detailEntry(id)
 }
+
+func detailEntry(id string) string { return "detail:" + id }
 
 func (s *Service) listingKey(ctx context.Context, fingerprint string) string {
 	if !s.cacheCurrent(ctx) {
@@ -53,21 +52,33 @@ func (s *Service) cached(ctx context.Context, key string, dst any, load func(con
 	return s.cache.GetOrLoad(ctx, key, s.ttl, dst, load)
 }
 
-// invalidate bumps the generations a write to product id affects. Failing
-// to is logged, not returned: the write happened. The group is bumped
-// again before this instance next uses the cache (see cacheCurrent);
-// other instances may serve the old entries until then or their TTL.
-func (s *Service) invalidate(ctx context.Context, id string) {
-	for _, g := range []string{productGroup(id), listingsGroup} {
-		s.bump(ctx, g)
+// invalidateProduct removes the cached detail of product id and bumps the
+// listings' generation.
+func (s *Service) invalidateProduct(ctx context.Context, id string) {
+	s.invalidate(ctx, invalidation{entry: detailEntry(id)}, invalidation{group: listingsGroup})
+}
+
+// invalidate applies invs. Failing to is logged, not returned: the write
+// happened. A failed invalidation is done again before this instance next
+// uses the cache (see cacheCurrent); other instances may serve the old
+// entries until then or their TTL.
+func (s *Service) invalidate(ctx context.Context, invs ...invalidation) {
+	for _, inv := range invs {
+		if err := s.apply(ctx, inv); err != nil {
+			s.log.WarnContext(ctx, "cache invalidation failed; retried when redis answers", "entry", inv.entry, "group", inv.group, "err", err)
+			s.unbumped.add(inv)
+		}
 	}
 }
 
-func (s *Service) bump(ctx context.Context, group string) {
-	if err := s.cache.Bump(ctx, group); err != nil {
-		s.log.WarnContext(ctx, "cache invalidation failed; retried when redis answers", "group", group, "err", err)
-		s.unbumped.add(group)
+// invalidation is one entry to delete or one group to bump.
+type invalidation struct{ entry, group string }
+
+func (s *Service) apply(ctx context.Context, inv invalidation) error {
+	if inv.group != "" {
+		return s.cache.Bump(ctx, inv.group)
 	}
+	return s.cache.Delete(ctx, inv.entry)
 }
 
 // cacheCurrent reports whether reads may use the cache: no invalidation is
@@ -82,45 +93,44 @@ func (s *Service) cacheCurrent(ctx context.Context) bool {
 	if _, err := s.cache.Generation(ctx, listingsGroup); err != nil {
 		return false
 	}
-	for group, seq := range pending {
-		if s.cache.Bump(ctx, group) != nil {
+	for inv, seq := range pending {
+		if s.apply(ctx, inv) != nil {
 			return false
 		}
-		s.unbumped.done(group, seq)
+		s.unbumped.done(inv, seq)
 	}
 	return true
 }
 
-// unbumped are the groups whose invalidation failed, each with a sequence
-// number so that a retry does not clear a failure that happened after it
-// began.
+// unbumped are the invalidations that failed, each with a sequence number
+// so that a retry does not clear a failure that happened after it began.
 type unbumped struct {
-	mu     sync.Mutex
-	seq    uint64
-	groups map[string]uint64
+	mu      sync.Mutex
+	seq     uint64
+	pending map[invalidation]uint64
 }
 
-func (u *unbumped) add(group string) {
+func (u *unbumped) add(inv invalidation) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	if u.groups == nil {
-		u.groups = map[string]uint64{}
+	if u.pending == nil {
+		u.pending = map[invalidation]uint64{}
 	}
 	u.seq++
-	u.groups[group] = u.seq
+	u.pending[inv] = u.seq
 }
 
-func (u *unbumped) list() map[string]uint64 {
+func (u *unbumped) list() map[invalidation]uint64 {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	return maps.Clone(u.groups)
+	return maps.Clone(u.pending)
 }
 
-func (u *unbumped) done(group string, seq uint64) {
+func (u *unbumped) done(inv invalidation, seq uint64) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	if u.groups[group] == seq {
-		delete(u.groups, group)
+	if u.pending[inv] == seq {
+		delete(u.pending, inv)
 	}
 }
 

@@ -164,7 +164,7 @@ func (s *Service) PutCategory(ctx context.Context, c auth.Claims, cat Category) 
 	if err != nil {
 		return Category{}, false, fmt.Errorf("save category: %w", err)
 	}
-	s.bump(ctx, listingsGroup)
+	s.invalidate(ctx, invalidation{group: listingsGroup})
 	return cat, created, nil
 }
 

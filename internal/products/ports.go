@@ -36,10 +36,12 @@ type Store interface {
 	MarkPublished(ctx context.Context, productID, eventID string) error
 }
 
-// Cache holds read results for a short time. Keys that include a group's
-// generation are invalidated, for every instance, by bumping it.
+// Cache holds read results for a short time. An entry is invalidated, for
+// every instance, by deleting it; keys that include a group's generation,
+// by bumping the group.
 type Cache interface {
 	GetOrLoad(ctx context.Context, key string, ttl time.Duration, dst any, load func(context.Context) (any, error)) error
+	Delete(ctx context.Context, keys ...string) error
 	Generation(ctx context.Context, group string) (int64, error)
 	Bump(ctx context.Context, group string) error
 }

@@ -93,7 +93,7 @@ func (s *Service) Get(ctx context.Context, c *auth.Claims, id string) (Product, 
 
 // written runs what follows every product write.
 func (s *Service) written(ctx context.Context, id string) {
-	s.invalidate(ctx, id)
+	s.invalidateProduct(ctx, id)
 	if s.onWrite != nil {
 		s.onWrite()
 	}
