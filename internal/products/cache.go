@@ -64,9 +64,9 @@ func (s *Service) invalidateProduct(ctx context.Context, id string) {
 // entries until then or their TTL.
 func (s *Service) invalidate(ctx context.Context, invs ...invalidation) {
 	for _, inv := range invs {
-		if err := s.apply(ctx, inv); err != nil {
+		if err := inv.apply(ctx, s.cache); err != nil {
 			s.log.WarnContext(ctx, "cache invalidation failed; retried when redis answers", "entry", inv.entry, "group", inv.group, "err", err)
-			s.unbumped.add(inv)
+			s.missed.add(inv)
 		}
 	}
 }
@@ -74,18 +74,18 @@ func (s *Service) invalidate(ctx context.Context, invs ...invalidation) {
 // invalidation is one entry to delete or one group to bump.
 type invalidation struct{ entry, group string }
 
-func (s *Service) apply(ctx context.Context, inv invalidation) error {
+func (inv invalidation) apply(ctx context.Context, c Cache) error {
 	if inv.group != "" {
-		return s.cache.Bump(ctx, inv.group)
+		return c.Bump(ctx, inv.group)
 	}
-	return s.cache.Delete(ctx, inv.entry)
+	return c.Delete(ctx, inv.entry)
 }
 
 // cacheCurrent reports whether reads may use the cache: no invalidation is
 // outstanding. Without this, entries cached before a write made while Redis
 // was unreachable would be served again once it is back.
 func (s *Service) cacheCurrent(ctx context.Context) bool {
-	pending := s.unbumped.list()
+	pending := s.missed.list()
 	if len(pending) == 0 {
 		return true
 	}
@@ -94,23 +94,23 @@ func (s *Service) cacheCurrent(ctx context.Context) bool {
 		return false
 	}
 	for inv, seq := range pending {
-		if s.apply(ctx, inv) != nil {
+		if inv.apply(ctx, s.cache) != nil {
 			return false
 		}
-		s.unbumped.done(inv, seq)
+		s.missed.done(inv, seq)
 	}
 	return true
 }
 
-// unbumped are the invalidations that failed, each with a sequence number
+// missed are the invalidations that failed, each with a sequence number
 // so that a retry does not clear a failure that happened after it began.
-type unbumped struct {
+type missed struct {
 	mu      sync.Mutex
 	seq     uint64
 	pending map[invalidation]uint64
 }
 
-func (u *unbumped) add(inv invalidation) {
+func (u *missed) add(inv invalidation) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	if u.pending == nil {
@@ -120,13 +120,13 @@ func (u *unbumped) add(inv invalidation) {
 	u.pending[inv] = u.seq
 }
 
-func (u *unbumped) list() map[invalidation]uint64 {
+func (u *missed) list() map[invalidation]uint64 {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	return maps.Clone(u.pending)
 }
 
-func (u *unbumped) done(inv invalidation, seq uint64) {
+func (u *missed) done(inv invalidation, seq uint64) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	if u.pending[inv] == seq {

@@ -30,13 +30,13 @@ var (
 
 // Service implements the catalog use cases.
 type Service struct {
-	store    Store
-	cache    Cache
-	log      *slog.Logger
-	ttl      time.Duration
-	now      func() time.Time
-	unbumped unbumped // invalidations Redis missed; see cacheCurrent
-	onWrite  func()
+	store   Store
+	cache   Cache
+	log     *slog.Logger
+	ttl     time.Duration
+	now     func() time.Time
+	missed  missed // invalidations Redis missed; see cacheCurrent
+	onWrite func()
 }
 
 // OnWrite registers f to be called after every write that left an event
