@@ -43,7 +43,8 @@ type LocalTransport struct {
 // for any other address go to next.
 //
 // A module's address matches its bound one exactly, or, for a listener on
-// every interface, 127.0.0.1, [::1] or localhost with its port.
+// every interface, 127.0.0.1 or localhost with its port, and [::1] too when
+// it listens on both families ("[::]").
 func (s *Server) Local(next http.RoundTripper) *LocalTransport {
 	return &LocalTransport{s: s, next: next}
 }
@@ -95,6 +96,12 @@ func (t *LocalTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	// Once the caller's context ends, reading the body fails, as it does
 	// on a connection the transport closed.
 	stop := context.AfterFunc(caller, func() { pr.CloseWithError(context.Cause(caller)) })
+	return w.response(req, &localBody{r: pr, caller: caller, stop: stop, cancel: cancel}), nil
+}
+
+// response is the answer as a transport returns it, once its status and
+// headers are written.
+func (w *localWriter) response(req *http.Request, body io.ReadCloser) *http.Response {
 	contentLength := int64(-1)
 	if n, err := strconv.ParseInt(w.sent.Get("Content-Length"), 10, 64); err == nil {
 		contentLength = n
@@ -104,29 +111,27 @@ func (t *LocalTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		StatusCode: w.status,
 		Proto:      "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
 		Header:        w.sent,
-		Body:          &localBody{r: pr, stop: stop, cancel: cancel},
+		Body:          body,
 		ContentLength: contentLength,
 		Request:       req,
-	}, nil
+	}
 }
 
 // handlerContext is the context a handler serving parent's request runs
-// in: parent's deadline and cancellation, but none of its values, so that a
-// service sees what it would see over a socket.
+// in: it ends when parent does, but carries none of parent's values or its
+// deadline, so that a service sees what it would see over a socket.
 func handlerContext(parent context.Context) (context.Context, context.CancelFunc) {
-	ctx, cancelCause := context.WithCancelCause(context.Background())
-	stop := context.AfterFunc(parent, func() { cancelCause(context.Cause(parent)) })
-	cancelDeadline := context.CancelFunc(func() {})
-	if d, ok := parent.Deadline(); ok {
-		ctx, cancelDeadline = context.WithDeadline(ctx, d)
-	}
-	return ctx, func() { stop(); cancelDeadline(); cancelCause(context.Canceled) }
+	ctx, cancel := context.WithCancelCause(context.Background())
+	stop := context.AfterFunc(parent, func() { cancel(context.Cause(parent)) })
+	return ctx, func() { stop(); cancel(context.Canceled) }
 }
 
 // localBody is an answer's body. Closed before its end, it cancels the
-// handler, as a server does when its client goes away.
+// handler, as a server does when its client goes away; once the caller's
+// context has ended, reading it fails.
 type localBody struct {
 	r      *io.PipeReader
+	caller context.Context
 	stop   func() bool // stops closing r when the caller's context ends
 	cancel context.CancelFunc
 	ended  bool
@@ -135,6 +140,10 @@ type localBody struct {
 func (b *localBody) Read(p []byte) (int, error) {
 	n, err := b.r.Read(p)
 	if err == io.EOF {
+		// The handler may have ended because the caller left.
+		if cause := context.Cause(b.caller); cause != nil {
+			return n, cause
+		}
 		b.ended = true
 	}
 	return n, err
