@@ -1,7 +1,6 @@
 package httpx_test
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,7 +8,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,6 +16,7 @@ import (
 	"github.com/marketplace-go/marketplace/internal/platform/errs"
 	"github.com/marketplace-go/marketplace/internal/platform/httpx"
 	"github.com/marketplace-go/marketplace/internal/platform/observability"
+	"github.com/marketplace-go/marketplace/internal/platform/observability/logtest"
 )
 
 func TestErrorMapsEachKindToItsStatus(t *testing.T) {
@@ -65,7 +64,7 @@ func TestErrorMapsEachKindToItsStatus(t *testing.T) {
 			if diff := cmp.Diff(want, p); diff != "" {
 				t.Errorf("problem mismatch (-want +got):\n%s", diff)
 			}
-			if logs.Len() != 0 {
+			if logs.String() != "" {
 				t.Errorf("a client error was logged: %q", logs)
 			}
 		})
@@ -208,33 +207,8 @@ func decodeProblem(t *testing.T, w *httptest.ResponseRecorder) httpx.Problem {
 }
 
 // newTestLogger returns a JSON logger and the buffer it writes to.
-func newTestLogger(t *testing.T) (*slog.Logger, *syncBuffer) {
+func newTestLogger(t *testing.T) (*slog.Logger, *logtest.Buffer) {
 	t.Helper()
-	buf := &syncBuffer{}
+	buf := &logtest.Buffer{}
 	return observability.NewLogger(buf, slog.LevelDebug), buf
-}
-
-// syncBuffer is a bytes.Buffer that server goroutines and the test may
-// share.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-func (b *syncBuffer) Len() int {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Len()
 }

@@ -20,6 +20,7 @@ import (
 
 	"github.com/marketplace-go/marketplace/internal/platform/mail"
 	"github.com/marketplace-go/marketplace/internal/platform/mail/mailtest"
+	"github.com/marketplace-go/marketplace/internal/platform/observability/logtest"
 )
 
 const from = "shop@marketplace.test"
@@ -316,7 +317,7 @@ func TestQueueRefusesMessagesWhenFull(t *testing.T) {
 
 func TestQueueLogsFailedSends(t *testing.T) {
 	t.Parallel()
-	var buf syncBuffer
+	var buf logtest.Buffer
 	q := mail.NewQueue(failingSender{}, slog.New(slog.NewJSONHandler(&buf, nil)), 4, 1)
 	if err := q.Enqueue(mail.Message{To: "hank@example.com", Subject: "Receipt"}); err != nil {
 		t.Fatalf("Enqueue: %v", err)
@@ -404,21 +405,3 @@ func (failingSender) Send(context.Context, mail.Message) error {
 }
 
 func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
-
-// syncBuffer is a bytes.Buffer that queue workers and the test may share.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}

@@ -1,13 +1,11 @@
 package usersrv_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,6 +15,7 @@ import (
 	"github.com/marketplace-go/marketplace/internal/platform/mail"
 	"github.com/marketplace-go/marketplace/internal/platform/mail/mailtest"
 	"github.com/marketplace-go/marketplace/internal/platform/observability"
+	"github.com/marketplace-go/marketplace/internal/platform/observability/logtest"
 	"github.com/marketplace-go/marketplace/internal/platform/pg/pgtest"
 	"github.com/marketplace-go/marketplace/internal/platform/server/servertest"
 	"github.com/marketplace-go/marketplace/internal/users/password"
@@ -31,7 +30,7 @@ type testEnv struct {
 	Users *usersrv.Users
 	Mail  *mailtest.Server
 	DB    *pgxpool.Pool
-	Logs  *lockedBuffer // every log line the service wrote
+	Logs  *logtest.Buffer // every log line the service wrote
 }
 
 // fastArgon keeps the many hashes of the test suite cheap; the production
@@ -55,7 +54,7 @@ func testConfig(t *testing.T, dbURL string, smtp *mailtest.Server) usersrv.Confi
 func newEnv(t *testing.T, change ...func(*usersrv.Config)) *testEnv {
 	t.Helper()
 	dbURL, db := pgtest.New(t, userdb.Migrations())
-	e := &testEnv{Mail: mailtest.NewServer(t), DB: db, Logs: &lockedBuffer{}}
+	e := &testEnv{Mail: mailtest.NewServer(t), DB: db, Logs: &logtest.Buffer{}}
 	cfg := testConfig(t, dbURL, e.Mail)
 	for _, f := range change {
 		f(&cfg)
@@ -186,24 +185,6 @@ func (e *testEnv) mustAdmin(t *testing.T, email string) (userBody, tokenBody) {
 		t.Fatalf("grant admin: %v", err)
 	}
 	return u, e.mustLogin(t, email)
-}
-
-// lockedBuffer lets the service's goroutines and the test share a log.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // wantProblem fails the test unless the response is a problem+json with
