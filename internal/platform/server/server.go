@@ -43,7 +43,7 @@ type Server struct {
 	timeout  time.Duration
 	delay    time.Duration
 
-	mu      sync.RWMutex // guards running and locals, added to while a Local transport serves
+	mu      sync.RWMutex // guards running and locals: Add may run while a Local transport reads them
 	running []*running
 	locals  map[string]localTarget // by host:port, for Local
 	// handlers run the requests of Local transports.
@@ -182,9 +182,14 @@ func (s *Server) Run(ctx context.Context) error {
 // gateway's requests still reach them while it drains.
 func (s *Server) shutdown(all []*running) error {
 	s.log.Info("shutting down", "drain_delay", s.delay.String(), "timeout", s.timeout.String())
-	calledLocally := func(r *running) bool { return r.calledLocally.Load() }
-	callees := slices.DeleteFunc(slices.Clone(all), func(r *running) bool { return !calledLocally(r) })
-	callers := slices.DeleteFunc(all, calledLocally)
+	var callers, callees []*running
+	for _, r := range all {
+		if r.calledLocally.Load() {
+			callees = append(callees, r)
+		} else {
+			callers = append(callers, r)
+		}
+	}
 	waves := slices.DeleteFunc([][]*running{callers, callees}, func(w []*running) bool { return len(w) == 0 })
 	if len(waves) == 0 {
 		return nil
