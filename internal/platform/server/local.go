@@ -323,6 +323,11 @@ func (f *inFlight) drain(ctx context.Context) error {
 	case <-done:
 		return nil
 	case <-ctx.Done():
+	}
+	select {
+	case <-done: // none were running: ctx had ended before the call
+		return nil
+	default:
 		return fmt.Errorf("in-process requests still running: %w", ctx.Err())
 	}
 }

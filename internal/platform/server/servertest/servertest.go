@@ -20,7 +20,10 @@ import (
 // /metrics serves; pass the one the service registered on.
 func Start(tb testing.TB, log *slog.Logger, reg *prometheus.Registry, m server.Module) (baseURL string, stop func()) {
 	tb.Helper()
-	srv := server.New(log, reg, 5*time.Second)
+	// Longer than the 5s net/http gives a connection that was opened but
+	// never sent a request (a client's spare dial) before Shutdown stops
+	// waiting for it.
+	srv := server.New(log, reg, 10*time.Second)
 	addr, err := srv.Add(m)
 	if err != nil {
 		tb.Fatalf("servertest: %v", err)
