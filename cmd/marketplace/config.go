@@ -61,12 +61,12 @@ func loadConfig(getenv func(string) (string, bool)) (rootConfig, error) {
 	amqpURL := e.URL("RABBITMQ_URL", "amqp://guest:guest@localhost:5672/", "amqp", "amqps")
 	redisURL := e.URL("REDIS_URL", "redis://localhost:6379/0", "redis", "rediss")
 	c.Products = productsrv.LoadConfig(e, productsrv.Shared{
-		DataDir:  shared.DataDir,
-		Issuer:   shared.Issuer,
-		Audience: shared.Audience,
-		JWKSURL:  jwks,
-		RedisURL: redisURL,
-		AMQPURL:  amqpURL,
+		PostgresURL: shared.PostgresURL,
+		Issuer:      shared.Issuer,
+		Audience:    shared.Audience,
+		JWKSURL:     jwks,
+		RedisURL:    redisURL,
+		AMQPURL:     amqpURL,
 	})
 	c.Orders = ordersrv.LoadConfig(e, ordersrv.Shared{
 		PostgresURL: shared.PostgresURL,

@@ -32,8 +32,9 @@ type Store interface {
 	// PendingEvents returns up to limit products' unpublished events,
 	// oldest change first.
 	PendingEvents(ctx context.Context, limit int) ([]PendingEvent, error)
-	// MarkPublished removes a published event from its product.
-	MarkPublished(ctx context.Context, productID, eventID string) error
+	// MarkPublished removes a published event, as PendingEvents returned
+	// it, from its product; an event already removed is no error.
+	MarkPublished(ctx context.Context, ev PendingEvent) error
 }
 
 // Cache holds read results for a short time. An entry is invalidated, for

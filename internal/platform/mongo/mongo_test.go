@@ -19,15 +19,25 @@ import (
 	"github.com/marketplace-go/marketplace/internal/platform/mongo"
 	"github.com/marketplace-go/marketplace/internal/platform/mongo/mongotest"
 	"github.com/marketplace-go/marketplace/internal/platform/observability/logtest"
+	"github.com/marketplace-go/marketplace/internal/platform/pg/pgtest"
 )
 
-// openEmbedded starts an embedded server in a temporary directory, logging
+// embeddedConfig is an embedded server's configuration on a throwaway
+// PostgreSQL database, dropped at cleanup.
+func embeddedConfig(t *testing.T) mongo.Config {
+	t.Helper()
+	u, pool := pgtest.New(t, nil)
+	pool.Close() // FerretDB opens its own
+	return mongo.Config{Database: "shop", EmbeddedPostgresURL: u}
+}
+
+// openEmbedded starts an embedded server on a throwaway database, logging
 // at debug level into the returned buffer, and closes it at cleanup.
 func openEmbedded(t *testing.T) (*mongo.DB, *logtest.Buffer) {
 	t.Helper()
 	logs := &logtest.Buffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	db, err := mongo.Open(context.Background(), mongo.Config{Database: "shop", DataDir: t.TempDir()}, log)
+	db, err := mongo.Open(context.Background(), embeddedConfig(t), log)
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
@@ -128,9 +138,9 @@ func TestOpenFailsWhenServerDoesNotAnswer(t *testing.T) {
 
 func TestOpenRejectsIncompleteConfig(t *testing.T) {
 	for name, cfg := range map[string]mongo.Config{
-		"no database":             {URI: "mongodb://127.0.0.1:1/"},
-		"no URI and no data dir":  {Database: "x"},
-		"data dir is a file path": {Database: "x", DataDir: "/dev/null"},
+		"no database":                           {URI: "mongodb://127.0.0.1:1/"},
+		"no URI and no PostgreSQL database":     {Database: "x"},
+		"a PostgreSQL server that is not there": {Database: "x", EmbeddedPostgresURL: "postgres://127.0.0.1:1/x?connect_timeout=1"},
 	} {
 		if _, err := mongo.Open(context.Background(), cfg, slog.New(slog.DiscardHandler)); err == nil {
 			t.Errorf("%s: Open succeeded, want an error", name)
@@ -140,7 +150,7 @@ func TestOpenRejectsIncompleteConfig(t *testing.T) {
 
 func TestCloseStopsTheEmbeddedServer(t *testing.T) {
 	logs := &logtest.Buffer{}
-	db, err := mongo.Open(context.Background(), mongo.Config{Database: "shop", DataDir: t.TempDir()}, slog.New(slog.NewTextHandler(logs, nil)))
+	db, err := mongo.Open(context.Background(), embeddedConfig(t), slog.New(slog.NewTextHandler(logs, nil)))
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}

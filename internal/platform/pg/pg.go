@@ -54,6 +54,25 @@ func Open(ctx context.Context, url string) (*pgxpool.Pool, error) {
 	return pool, nil
 }
 
+// EnsureDatabase creates the database url names when it does not exist, as
+// Open does, for clients that open their own pools (the embedded FerretDB).
+func EnsureDatabase(ctx context.Context, url string) error {
+	cfg, err := pgx.ParseConfig(url)
+	if err != nil {
+		return fmt.Errorf("parse database url: %w", err)
+	}
+	return ensureDatabase(ctx, cfg)
+}
+
+// DatabaseName is the database url names, for logs; "" if url is not valid.
+func DatabaseName(url string) string {
+	cfg, err := pgx.ParseConfig(url)
+	if err != nil {
+		return ""
+	}
+	return cfg.Database
+}
+
 func ensureDatabase(ctx context.Context, cfg *pgx.ConnConfig) error {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -234,7 +235,9 @@ func (s *Store) Product(ctx context.Context, id string) (products.Product, error
 
 // PendingEvents returns up to limit unpublished events, oldest change first.
 func (s *Store) PendingEvents(ctx context.Context, limit int) ([]products.PendingEvent, error) {
-	cur, err := s.products.Find(ctx, bson.M{"pending_count": bson.M{"$gt": 0}},
+	// $ne rather than $gt: FerretDB hands PostgreSQL $ne (and equality)
+	// conditions but filters ranges itself, after reading every document.
+	cur, err := s.products.Find(ctx, bson.M{"pending_count": bson.M{"$ne": 0}},
 		options.Find().SetSort(bson.D{{Key: "updated_at", Value: 1}}).SetLimit(int64(limit)).
 			SetProjection(bson.M{"pending": 1}))
 	if err != nil {
@@ -258,30 +261,27 @@ func (s *Store) PendingEvents(ctx context.Context, limit int) ([]products.Pendin
 
 // MarkPublished removes a published event from its product. The update is
 // conditional on the pending list being the one read, so an event appended
-// meanwhile is never lost; it retries when the list changed.
-func (s *Store) MarkPublished(ctx context.Context, productID, eventID string) error {
-	defer s.lock(productID)()
+// meanwhile is never lost; it retries when the list changed. (A $pull with
+// a condition on "pending.id" would take one round trip instead of two,
+// but FerretDB v1 matches no document with that condition in an update.)
+func (s *Store) MarkPublished(ctx context.Context, ev products.PendingEvent) error {
+	defer s.lock(ev.Subject)()
 	for range 10 {
 		var d doc
-		err := s.products.FindOne(ctx, bson.M{"_id": productID}, options.FindOne().SetProjection(bson.M{"pending": 1, "pending_count": 1, "version": 1})).Decode(&d)
+		err := s.products.FindOne(ctx, bson.M{"_id": ev.Subject}, options.FindOne().SetProjection(bson.M{"pending": 1, "pending_count": 1, "version": 1})).Decode(&d)
 		if errors.Is(err, mongo.ErrNoDocuments) {
 			return nil
 		}
 		if err != nil {
 			return fmt.Errorf("find product: %w", err)
 		}
-		rest := make([]products.PendingEvent, 0, len(d.Pending))
-		for _, ev := range d.Pending {
-			if ev.ID != eventID {
-				rest = append(rest, ev)
-			}
-		}
+		rest := slices.DeleteFunc(slices.Clone(d.Pending), func(p products.PendingEvent) bool { return p.ID == ev.ID })
 		if len(rest) == len(d.Pending) {
 			return nil // already removed
 		}
 		// A write appending an event raises the version; another relay's
 		// removal lowers the count: either makes this update miss and retry.
-		res, err := s.products.UpdateOne(ctx, bson.M{"_id": productID, "version": d.Version, "pending_count": d.PendingN},
+		res, err := s.products.UpdateOne(ctx, bson.M{"_id": ev.Subject, "version": d.Version, "pending_count": d.PendingN},
 			bson.M{"$set": bson.M{"pending": rest, "pending_count": len(rest)}})
 		if err != nil {
 			return fmt.Errorf("remove published event: %w", err)
@@ -290,5 +290,5 @@ func (s *Store) MarkPublished(ctx context.Context, productID, eventID string) er
 			return nil
 		}
 	}
-	return fmt.Errorf("remove published event %s: product %s keeps changing", eventID, productID)
+	return fmt.Errorf("remove published event %s: product %s keeps changing", ev.ID, ev.Subject)
 }

@@ -68,11 +68,14 @@ func after(field string, dir int, key any, id string) bson.M {
 	}}
 }
 
-// filterOf translates a query's filters (not its cursor).
+// filterOf translates a query's filters (not its cursor). A condition that
+// can be a plain equality is written as one: FerretDB hands equalities to
+// PostgreSQL and filters everything else itself after reading each
+// document, so they decide how many documents a query reads.
 func filterOf(q products.Query) bson.M {
-	f := bson.M{"status": bson.M{"$in": q.Statuses}}
+	f := bson.M{"status": oneOf(q.Statuses)}
 	if len(q.Categories) > 0 {
-		f["category"] = bson.M{"$in": q.Categories}
+		f["category"] = oneOf(q.Categories)
 	}
 	if q.Seller != "" {
 		f["seller_id"] = q.Seller
@@ -96,11 +99,23 @@ func filterOf(q products.Query) bson.M {
 	return f
 }
 
+// oneOf matches any of values: an equality when there is one.
+func oneOf(values []string) any {
+	if len(values) == 1 {
+		return values[0]
+	}
+	return bson.M{"$in": values}
+}
+
 func attributeCondition(a products.AttributeFilter) any {
 	r := bson.M{}
 	if a.Equals != nil {
+		_, isString := a.Equals.(string)
+		if isString && a.Min == nil && a.Max == nil {
+			return a.Equals
+		}
 		values := bson.A{a.Equals}
-		if _, isString := a.Equals.(string); !isString && a.Text != "" {
+		if !isString && a.Text != "" {
 			values = append(values, a.Text) // a number or boolean sent for a string attribute
 		}
 		r["$in"] = values

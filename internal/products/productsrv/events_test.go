@@ -268,7 +268,7 @@ func TestNoEventIsLostWhileTheBrokerIsUnreachable(t *testing.T) {
 // the broker's confirm and the removal of the published event.
 type forgetfulStore struct{ products.Store }
 
-func (forgetfulStore) MarkPublished(context.Context, string, string) error { return nil }
+func (forgetfulStore) MarkPublished(context.Context, products.PendingEvent) error { return nil }
 
 func TestARepublishedEventKeepsItsID(t *testing.T) {
 	t.Parallel()

@@ -19,6 +19,7 @@ import (
 	"github.com/marketplace-go/marketplace/internal/platform/events"
 	"github.com/marketplace-go/marketplace/internal/platform/httpx"
 	"github.com/marketplace-go/marketplace/internal/platform/mongo"
+	"github.com/marketplace-go/marketplace/internal/platform/pg"
 	"github.com/marketplace-go/marketplace/internal/platform/server"
 	"github.com/marketplace-go/marketplace/internal/products"
 	"github.com/marketplace-go/marketplace/internal/products/productapi"
@@ -41,19 +42,22 @@ type Config struct {
 
 // Shared are settings the service takes from the root configuration.
 type Shared struct {
-	DataDir  string
-	Issuer   string
-	Audience string
-	JWKSURL  string
-	RedisURL string
-	AMQPURL  string
+	// PostgresURL is the platform's PostgreSQL server (POSTGRES_URL), where
+	// the embedded FerretDB keeps the catalog when MONGODB_URI is unset.
+	PostgresURL string
+	Issuer      string
+	Audience    string
+	JWKSURL     string
+	RedisURL    string
+	AMQPURL     string
 }
 
-// LoadConfig reads the PRODUCTS_*, MONGODB_* variables.
+// LoadConfig reads the PRODUCTS_*, MONGODB_* and FERRETDB_* variables.
 func LoadConfig(e *config.Env, sh Shared) Config {
 	c := Config{
-		Addr:          e.String("PRODUCTS_ADDR", ":8082"),
-		Mongo:         mongo.Config{URI: e.URL("MONGODB_URI", "", "mongodb", "mongodb+srv"), Database: e.String("MONGODB_DATABASE", "catalog"), DataDir: sh.DataDir},
+		Addr: e.String("PRODUCTS_ADDR", ":8082"),
+		Mongo: mongo.Config{URI: e.URL("MONGODB_URI", "", "mongodb", "mongodb+srv"), Database: e.String("MONGODB_DATABASE", "catalog"),
+			EmbeddedPostgresURL: e.URL("FERRETDB_POSTGRES_URL", pg.WithDatabase(sh.PostgresURL, "catalog"), "postgres", "postgresql")},
 		RedisURL:      sh.RedisURL,
 		CachePrefix:   e.String("PRODUCTS_CACHE_PREFIX", "products:"),
 		CacheTTL:      e.Duration("PRODUCTS_CACHE_TTL", 30*time.Second),

@@ -2,10 +2,11 @@
 // dropped when the test ends.
 //
 // The server is MONGODB_URI when it is set. Otherwise it is one embedded
-// FerretDB per test binary, started by the first test that asks for it (in a
-// fresh temporary directory) and left running until the process exits, so
-// tests do not each pay its start-up. Its directory is not removed at exit;
-// it only holds the SQLite files of databases a test did not get to drop.
+// FerretDB per test binary, started by the first test that asks for it on a
+// fresh PostgreSQL database of the test server (TEST_POSTGRES_URL) and left
+// running until the process exits, so tests do not each pay its start-up.
+// A process cannot drop its own database as it exits, so each start first
+// drops the databases of earlier test binaries that no one uses any more.
 package mongotest
 
 import (
@@ -20,10 +21,16 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	mongodrv "go.mongodb.org/mongo-driver/v2/mongo"
 
 	"github.com/marketplace-go/marketplace/internal/platform/mongo"
+	"github.com/marketplace-go/marketplace/internal/platform/pg"
+	"github.com/marketplace-go/marketplace/internal/platform/pg/pgtest"
 )
+
+// pgPrefix names the PostgreSQL databases of embedded test servers.
+const pgPrefix = "mongotest_"
 
 // shared is the process-wide connection every test database hangs off.
 var shared struct {
@@ -38,13 +45,12 @@ func server(tb testing.TB) (*mongo.DB, string) {
 	tb.Helper()
 	shared.once.Do(func() {
 		cfg := mongo.Config{URI: os.Getenv("MONGODB_URI"), Database: "mongotest"}
-		if cfg.URI == "" {
-			if cfg.DataDir, shared.err = os.MkdirTemp("", "mongotest-"); shared.err != nil {
-				return
-			}
-		}
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
+		if cfg.URI == "" {
+			dropAbandoned(ctx)
+			cfg.EmbeddedPostgresURL = pg.WithDatabase(pgtest.ServerURL(), pgPrefix+strings.ReplaceAll(uuid.NewString(), "-", "")[:20])
+		}
 		shared.db, shared.err = mongo.Open(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 		if shared.err == nil {
 			shared.uri = cmp.Or(cfg.URI, shared.db.EmbeddedURI())
@@ -87,4 +93,26 @@ func Name(tb testing.TB) string {
 		}
 	})
 	return name
+}
+
+// dropAbandoned drops the embedded servers' databases that earlier test
+// binaries left. One still in use (another package's tests are running)
+// refuses to be dropped, and is left alone.
+func dropAbandoned(ctx context.Context) {
+	conn, err := pgx.Connect(ctx, pgtest.ServerURL())
+	if err != nil {
+		return // the start that follows reports the server
+	}
+	defer conn.Close(ctx)
+	rows, err := conn.Query(ctx, "SELECT datname FROM pg_database WHERE starts_with(datname, $1)", pgPrefix)
+	if err != nil {
+		return
+	}
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return
+	}
+	for _, name := range names {
+		_, _ = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize())
+	}
 }
