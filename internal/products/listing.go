@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/marketplace-go/marketplace/internal/platform/auth"
 )
@@ -22,9 +23,13 @@ func (s *Service) List(ctx context.Context, c *auth.Claims, q Query) (ListPage, 
 	if err != nil {
 		return ListPage{}, err
 	}
+	if s.listings != nil && slices.Equal(q.Statuses, []string{StatusActive}) {
+		// The index answers faster than a Redis round trip would.
+		return s.loadPage(ctx, s.listings, q, facets)
+	}
 	var page ListPage
 	key := s.listingKey(ctx, q.fingerprint()+":"+cursorKey(q)+":"+fmt.Sprint(q.Statuses, q.Limit))
-	err = s.cached(ctx, key, &page, func(ctx context.Context) (any, error) { return s.loadPage(ctx, q, facets) })
+	err = s.cached(ctx, key, &page, func(ctx context.Context) (any, error) { return s.loadPage(ctx, s.store, q, facets) })
 	return page, err
 }
 
@@ -86,10 +91,16 @@ func subtree(tree []Category, root string) []string {
 	return out
 }
 
-func (s *Service) loadPage(ctx context.Context, q Query, facetAttrs []string) (ListPage, error) {
+// pageSource answers listings: the store, or the Listings read model.
+type pageSource interface {
+	ListProducts(ctx context.Context, q Query) ([]Product, error)
+	Facets(ctx context.Context, q Query, attributes []string) (Facets, error)
+}
+
+func (s *Service) loadPage(ctx context.Context, src pageSource, q Query, facetAttrs []string) (ListPage, error) {
 	limit := q.Limit
 	q.Limit = limit + 1
-	items, err := s.store.ListProducts(ctx, q)
+	items, err := src.ListProducts(ctx, q)
 	if err != nil {
 		return ListPage{}, fmt.Errorf("list products: %w", err)
 	}
@@ -103,7 +114,7 @@ func (s *Service) loadPage(ctx context.Context, q Query, facetAttrs []string) (L
 		page.Items = []Product{}
 	}
 	q.After = nil // facets count the whole result, not the page
-	page.Facets, err = s.store.Facets(ctx, q, facetAttrs)
+	page.Facets, err = src.Facets(ctx, q, facetAttrs)
 	if err != nil {
 		return ListPage{}, fmt.Errorf("facet counts: %w", err)
 	}
@@ -185,5 +196,71 @@ func checkParent(list []Category, cat Category) error {
 			return errCycle
 		}
 	}
+	return nil
+}
+
+// catchUpOverlap is how far before the last catch-up began the next one
+// reads: a write stamped before that moment may have become visible only
+// after it, so long as it took less than this.
+const catchUpOverlap = time.Minute
+
+// maxQuiet is how long FollowWrites goes without a catch-up even when no
+// write was signalled (Redis down, or a signal lost).
+const maxQuiet = time.Minute
+
+// ServeListingsFrom fills l with every product of the store and from then
+// on answers the public listings from it. Call it before the service is
+// used, then run FollowWrites.
+func (s *Service) ServeListingsFrom(ctx context.Context, l Listings) error {
+	start := s.now()
+	all, err := s.store.ChangedSince(ctx, time.Time{})
+	if err != nil {
+		return fmt.Errorf("load the listings: %w", err)
+	}
+	l.Put(all...)
+	s.listings, s.caughtUp = l, start
+	return nil
+}
+
+// FollowWrites keeps the listings current with the writes of other
+// instances and processes (this instance's own reach them at once) until
+// ctx ends. Every interval it reads the listings' cache generation, which
+// every write bumps: one Redis round trip. Only when it moved, or after
+// maxQuiet, does it read the products changed since the last catch-up: on
+// the embedded FerretDB that read scans the collection, so it runs after
+// writes, not on every tick.
+func (s *Service) FollowWrites(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	seen, last := int64(-1), time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		gen, genErr := s.cache.Generation(ctx, listingsGroup)
+		if genErr == nil && gen == seen && time.Since(last) < maxQuiet {
+			continue
+		}
+		if err := s.catchUp(ctx); err != nil {
+			s.log.WarnContext(ctx, "listings catch-up failed; retried", "err", err)
+			continue
+		}
+		if genErr == nil {
+			seen = gen
+		}
+		last = time.Now()
+	}
+}
+
+func (s *Service) catchUp(ctx context.Context) error {
+	start := s.now()
+	changed, err := s.store.ChangedSince(ctx, s.caughtUp.Add(-catchUpOverlap))
+	if err != nil {
+		return err
+	}
+	s.listings.Put(changed...)
+	s.caughtUp = start
 	return nil
 }

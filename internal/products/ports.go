@@ -22,6 +22,9 @@ type Store interface {
 	// returns ErrVersionConflict; ErrNotFound if there is no such product.
 	ReplaceProduct(ctx context.Context, p Product, ev PendingEvent) error
 	Product(ctx context.Context, id string) (Product, error)
+	// ChangedSince returns every product, whatever its status, written at
+	// or after since (every product for the zero time).
+	ChangedSince(ctx context.Context, since time.Time) ([]Product, error)
 	ListProducts(ctx context.Context, q Query) ([]Product, error)
 	Facets(ctx context.Context, q Query, attributes []string) (Facets, error)
 
@@ -35,6 +38,16 @@ type Store interface {
 	// MarkPublished removes a published event, as PendingEvents returned
 	// it, from its product; an event already removed is no error.
 	MarkPublished(ctx context.Context, ev PendingEvent) error
+}
+
+// Listings answers the public listings (active products only) from a read
+// model kept beside the store, as the store would answer them.
+type Listings interface {
+	ListProducts(ctx context.Context, q Query) ([]Product, error)
+	Facets(ctx context.Context, q Query, attributes []string) (Facets, error)
+	// Put records products as written; a version older than one seen
+	// already changes nothing, and a product that is not active leaves.
+	Put(ps ...Product)
 }
 
 // Cache holds read results for a short time. An entry is invalidated, for

@@ -37,6 +37,10 @@ type Service struct {
 	now     func() time.Time
 	missed  missed // invalidations Redis missed; see cacheCurrent
 	onWrite func()
+	// listings, when set, answers the public listings; see
+	// ServeListingsFrom.
+	listings Listings
+	caughtUp time.Time // when the last catch-up of listings began
 }
 
 // OnWrite registers f to be called after every write that left an event
@@ -71,7 +75,7 @@ func (s *Service) Create(ctx context.Context, c auth.Claims, d Draft) (Product, 
 	if err := s.store.InsertProduct(ctx, p, ev); err != nil {
 		return Product{}, fmt.Errorf("create product: %w", err)
 	}
-	s.written(ctx, p.ID)
+	s.written(ctx, p)
 	return p, nil
 }
 
@@ -92,8 +96,11 @@ func (s *Service) Get(ctx context.Context, c *auth.Claims, id string) (Product, 
 }
 
 // written runs what follows every product write.
-func (s *Service) written(ctx context.Context, id string) {
-	s.invalidateProduct(ctx, id)
+func (s *Service) written(ctx context.Context, p Product) {
+	s.invalidateProduct(ctx, p.ID)
+	if s.listings != nil {
+		s.listings.Put(p)
+	}
 	if s.onWrite != nil {
 		s.onWrite()
 	}
@@ -166,7 +173,7 @@ func (s *Service) change(ctx context.Context, c auth.Claims, id string, ifMatch 
 	case err != nil:
 		return Product{}, fmt.Errorf("update product %s: %w", id, err)
 	}
-	s.written(ctx, p.ID)
+	s.written(ctx, p)
 	return p, nil
 }
 

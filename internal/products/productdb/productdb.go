@@ -74,6 +74,7 @@ func (s *Store) EnsureIndexes(ctx context.Context) error {
 		{Keys: bson.D{{Key: "seller_id", Value: 1}, {Key: "created_at", Value: -1}}},
 		{Keys: bson.D{{Key: "title_words", Value: 1}}},
 		{Keys: bson.D{{Key: "pending_count", Value: 1}}},
+		{Keys: bson.D{{Key: "updated_at", Value: 1}}},
 	}
 	// Only missing indexes are created: FerretDB 1.24 (SQLite) fails on a
 	// createIndexes that names an index which exists already.
@@ -291,4 +292,26 @@ func (s *Store) MarkPublished(ctx context.Context, ev products.PendingEvent) err
 		}
 	}
 	return fmt.Errorf("remove published event %s: product %s keeps changing", ev.ID, ev.Subject)
+}
+
+// ChangedSince returns every product written at or after since, whatever
+// its status, without its pending events.
+func (s *Store) ChangedSince(ctx context.Context, since time.Time) ([]products.Product, error) {
+	filter := bson.M{}
+	if !since.IsZero() {
+		filter["updated_at"] = bson.M{"$gte": since}
+	}
+	cur, err := s.products.Find(ctx, filter, options.Find().SetProjection(bson.M{"pending": 0}))
+	if err != nil {
+		return nil, fmt.Errorf("find changed products: %w", err)
+	}
+	var docs []doc
+	if err := cur.All(ctx, &docs); err != nil {
+		return nil, fmt.Errorf("read changed products: %w", err)
+	}
+	out := make([]products.Product, len(docs))
+	for i, d := range docs {
+		out[i] = d.product()
+	}
+	return out, nil
 }

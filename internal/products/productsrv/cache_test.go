@@ -50,8 +50,12 @@ func settle(t *testing.T, e *testEnv) {
 	waitNonePending(t, e.Products.Store)
 }
 
+// TestTwoInstancesSeeEachOthersWrites is about the cache: listings come
+// from the store through the cache here, as when the index is off. With
+// the index, see TestTwoInstancesListEachOthersWritesFromTheirIndexes.
 func TestTwoInstancesSeeEachOthersWrites(t *testing.T) {
 	cfg, issuer := testConfig(t)
+	cfg.ListingsIndex = false
 	a, b := startEnv(t, cfg, issuer), startEnv(t, cfg, issuer)
 	a.mustCategory(t, "shared", "", "colour")
 	seller := a.seller(t)
@@ -120,6 +124,42 @@ func TestTwoInstancesSeeEachOthersWrites(t *testing.T) {
 			t.Error("b's listing has no watts facet after a added it")
 		}
 	})
+}
+
+func TestTwoInstancesListEachOthersWritesFromTheirIndexes(t *testing.T) {
+	cfg, issuer := testConfig(t)
+	a, b := startEnv(t, cfg, issuer), startEnv(t, cfg, issuer)
+	a.mustCategory(t, "indexed", "", "colour")
+	seller := a.seller(t)
+	const listing = "category=indexed&limit=100"
+	// b learns of a's writes from its catch-up, within moments.
+	listedOnB := func(t *testing.T, what string, ok func(pageBody) bool) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for page := b.mustList(t, anonymous, listing); !ok(page); page = b.mustList(t, anonymous, listing) {
+			if time.Now().After(deadline) {
+				t.Fatalf("b lists %v after 10s; want %s", titles(page.Items), what)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+
+	p := a.mustCreate(t, seller, productOf("indexed", map[string]any{"title": "Indexed lamp", "attributes": map[string]any{"colour": "red"}}))
+	if got := titles(a.mustList(t, anonymous, listing).Items); !slices.Equal(got, []string{"Indexed lamp"}) {
+		t.Fatalf("a lists %v right after its own write, want the new product", got)
+	}
+	listedOnB(t, "the product created on a", func(pg pageBody) bool { return slices.Equal(titles(pg.Items), []string{"Indexed lamp"}) })
+	settle(t, a)
+
+	a.mustPatch(t, seller, p.ID, 1, map[string]any{"title": "Blue lamp", "attributes": map[string]any{"colour": "blue"}})
+	listedOnB(t, "the update made on a, with its facet", func(pg pageBody) bool {
+		colours := pg.Facets.Attributes["colour"]
+		return slices.Equal(titles(pg.Items), []string{"Blue lamp"}) && len(colours) == 1 && colours[0].Value == "blue"
+	})
+	settle(t, a)
+
+	a.mustArchive(t, seller, p.ID, 2)
+	listedOnB(t, "nothing once a archived the product", func(pg pageBody) bool { return len(pg.Items) == 0 })
 }
 
 func TestReadsAndWritesSurviveARedisOutage(t *testing.T) {

@@ -45,16 +45,18 @@ func testConfig(t *testing.T) (productsrv.Config, *authtest.Issuer) {
 	t.Helper()
 	issuer := authtest.NewIssuer(t)
 	return productsrv.Config{
-		Addr:          "127.0.0.1:0",
-		Mongo:         mongo.Config{URI: mongotest.URI(t), Database: mongotest.Name(t)},
-		RedisURL:      "redis://" + cachetest.Addr() + "/0",
-		CachePrefix:   cachetest.Prefix(t),
-		CacheTTL:      time.Minute,
-		Events:        events.Config{URL: eventstest.NewVhost(t), Name: "products-test"},
-		RelayInterval: 50 * time.Millisecond,
-		JWKSURL:       issuer.JWKSURL,
-		Issuer:        authtest.IssuerName,
-		Audience:      authtest.Audience,
+		Addr:           "127.0.0.1:0",
+		Mongo:          mongo.Config{URI: mongotest.URI(t), Database: mongotest.Name(t)},
+		RedisURL:       "redis://" + cachetest.Addr() + "/0",
+		CachePrefix:    cachetest.Prefix(t),
+		CacheTTL:       time.Minute,
+		Events:         events.Config{URL: eventstest.NewVhost(t), Name: "products-test"},
+		RelayInterval:  50 * time.Millisecond,
+		ListingsIndex:  true,
+		ListingsFollow: 50 * time.Millisecond,
+		JWKSURL:        issuer.JWKSURL,
+		Issuer:         authtest.IssuerName,
+		Audience:       authtest.Audience,
 	}, issuer
 }
 

@@ -12,18 +12,28 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/marketplace-go/marketplace/internal/products/productsrv"
 )
 
+// TestListing runs every listing scenario twice: answered by the in-memory
+// index, as in production, and by the store, which answers when the index
+// is off and for sellers' own listings. Both must give the same pages.
 func TestListing(t *testing.T) {
 	t.Parallel()
-	runScenarios(t, newEnv(t),
-		scenario{"each filter and sort selects and orders the right products", testEachFilterAndSortSelectsAndOrdersTheRightProducts},
-		scenario{"walking every page returns each product once in order", testWalkingEveryPageReturnsEachProductOnceInOrder},
-		scenario{"a walk neither skips nor repeats while products are added", testAWalkNeitherSkipsNorRepeatsWhileProductsAreAdded},
-		scenario{"bad cursors are refused", testBadCursorsAreRefused},
-		scenario{"facet counts match the filtered products", testFacetCountsMatchTheFilteredProducts},
-		scenario{"bad query parameters are refused", testBadQueryParametersAreRefused},
-	)
+	for _, index := range []bool{true, false} {
+		t.Run(map[bool]string{true: "from the index", false: "from the store"}[index], func(t *testing.T) {
+			t.Parallel()
+			runScenarios(t, newEnv(t, func(c *productsrv.Config) { c.ListingsIndex = index }),
+				scenario{"each filter and sort selects and orders the right products", testEachFilterAndSortSelectsAndOrdersTheRightProducts},
+				scenario{"walking every page returns each product once in order", testWalkingEveryPageReturnsEachProductOnceInOrder},
+				scenario{"a walk neither skips nor repeats while products are added", testAWalkNeitherSkipsNorRepeatsWhileProductsAreAdded},
+				scenario{"bad cursors are refused", testBadCursorsAreRefused},
+				scenario{"facet counts match the filtered products", testFacetCountsMatchTheFilteredProducts},
+				scenario{"bad query parameters are refused", testBadQueryParametersAreRefused},
+			)
+		})
+	}
 }
 
 // listed creates one product per spec for the scenario's catalog.

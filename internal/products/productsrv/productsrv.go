@@ -24,6 +24,7 @@ import (
 	"github.com/marketplace-go/marketplace/internal/products"
 	"github.com/marketplace-go/marketplace/internal/products/productapi"
 	"github.com/marketplace-go/marketplace/internal/products/productdb"
+	"github.com/marketplace-go/marketplace/internal/products/productindex"
 )
 
 // Config is the products service's configuration.
@@ -35,9 +36,14 @@ type Config struct {
 	CacheTTL      time.Duration
 	Events        events.Config
 	RelayInterval time.Duration
-	JWKSURL       string
-	Issuer        string
-	Audience      string
+	// ListingsIndex answers public listings from an in-memory index of the
+	// active catalog (PRODUCTS_LISTINGS_INDEX); ListingsFollow is how often
+	// it looks for other instances' writes (PRODUCTS_LISTINGS_FOLLOW).
+	ListingsIndex  bool
+	ListingsFollow time.Duration
+	JWKSURL        string
+	Issuer         string
+	Audience       string
 }
 
 // Shared are settings the service takes from the root configuration.
@@ -58,14 +64,16 @@ func LoadConfig(e *config.Env, sh Shared) Config {
 		Addr: e.String("PRODUCTS_ADDR", ":8082"),
 		Mongo: mongo.Config{URI: e.URL("MONGODB_URI", "", "mongodb", "mongodb+srv"), Database: e.String("MONGODB_DATABASE", "catalog"),
 			EmbeddedPostgresURL: e.URL("FERRETDB_POSTGRES_URL", pg.WithDatabase(sh.PostgresURL, "catalog"), "postgres", "postgresql")},
-		RedisURL:      sh.RedisURL,
-		CachePrefix:   e.String("PRODUCTS_CACHE_PREFIX", "products:"),
-		CacheTTL:      e.Duration("PRODUCTS_CACHE_TTL", 30*time.Second),
-		Events:        events.Config{URL: sh.AMQPURL, Name: "products"},
-		RelayInterval: e.Duration("PRODUCTS_RELAY_INTERVAL", 10*time.Second),
-		JWKSURL:       sh.JWKSURL,
-		Issuer:        sh.Issuer,
-		Audience:      sh.Audience,
+		RedisURL:       sh.RedisURL,
+		CachePrefix:    e.String("PRODUCTS_CACHE_PREFIX", "products:"),
+		CacheTTL:       e.Duration("PRODUCTS_CACHE_TTL", 30*time.Second),
+		Events:         events.Config{URL: sh.AMQPURL, Name: "products"},
+		RelayInterval:  e.Duration("PRODUCTS_RELAY_INTERVAL", 10*time.Second),
+		ListingsIndex:  e.Bool("PRODUCTS_LISTINGS_INDEX", true),
+		ListingsFollow: e.Duration("PRODUCTS_LISTINGS_FOLLOW", time.Second),
+		JWKSURL:        sh.JWKSURL,
+		Issuer:         sh.Issuer,
+		Audience:       sh.Audience,
 	}
 	if c.CacheTTL > cache.MaxTTL {
 		e.Fail("PRODUCTS_CACHE_TTL", "at most %s: cached pages must not outlive their invalidation", cache.MaxTTL)
@@ -115,6 +123,11 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, reg prometheus.Regis
 	}
 	p.pub = events.NewLazyPublisher(cfg.Events, log)
 	p.Service = products.NewService(p.Store, c, log, cfg.CacheTTL)
+	if cfg.ListingsIndex {
+		if err := p.Service.ServeListingsFrom(ctx, productindex.New()); err != nil {
+			return nil, fmt.Errorf("products: %w", err)
+		}
+	}
 	verifier := auth.NewVerifier(auth.NewJWKS(auth.JWKSConfig{URL: cfg.JWKSURL}), auth.VerifierConfig{Issuer: cfg.Issuer, Audience: cfg.Audience})
 	p.api = productapi.New(p.Service, verifier, log)
 	p.Relay = products.NewRelay(p.Store, p.pub, log, cfg.RelayInterval)
@@ -122,6 +135,9 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, reg prometheus.Regis
 	runCtx, stop := context.WithCancel(context.Background())
 	p.stop = stop
 	p.wg.Go(func() { p.Relay.Run(runCtx) })
+	if cfg.ListingsIndex {
+		p.wg.Go(func() { p.Service.FollowWrites(runCtx, cfg.ListingsFollow) })
+	}
 	return p, nil
 }
 
