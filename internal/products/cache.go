@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"strconv"
 	"sync"
+	"sync/atomic"
 )
 
 // A product's detail is one cache entry, removed by every write to the
@@ -143,4 +144,23 @@ func assign(dst, v any) error {
 	}
 	d.Set(val)
 	return nil
+}
+
+// countingBumps counts the service's own bumps of the listings generation,
+// for FollowWrites: before each is sent, and back down if it fails.
+type countingBumps struct {
+	Cache
+	n *atomic.Int64
+}
+
+func (c countingBumps) Bump(ctx context.Context, group string) error {
+	if group != listingsGroup {
+		return c.Cache.Bump(ctx, group)
+	}
+	c.n.Add(1)
+	err := c.Cache.Bump(ctx, group)
+	if err != nil {
+		c.n.Add(-1)
+	}
+	return err
 }

@@ -225,14 +225,19 @@ func (s *Service) ServeListingsFrom(ctx context.Context, l Listings) error {
 // FollowWrites keeps the listings current with the writes of other
 // instances and processes (this instance's own reach them at once) until
 // ctx ends. Every interval it reads the listings' cache generation, which
-// every write bumps: one Redis round trip. Only when it moved, or after
-// maxQuiet, does it read the products changed since the last catch-up: on
-// the embedded FerretDB that read scans the collection, so it runs after
-// writes, not on every tick.
+// every write bumps: one Redis round trip. Only when it moved by more than
+// this instance's own bumps, or after maxQuiet, does it read the products
+// changed since the last catch-up: on the embedded FerretDB that read
+// decodes the whole collection, so it runs after others' writes only.
+//
+// The generation minus this instance's bumps counts the others' writes. A
+// bump is counted before it is sent (and uncounted if it fails), so while
+// one is in flight the difference is at most one low: a write of another
+// instance made meanwhile is seen on a later tick, never lost.
 func (s *Service) FollowWrites(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
-	seen, last := int64(-1), time.Now()
+	seen, last := int64(-1<<62), time.Now()
 	for {
 		select {
 		case <-ctx.Done():
@@ -240,7 +245,8 @@ func (s *Service) FollowWrites(ctx context.Context, interval time.Duration) {
 		case <-t.C:
 		}
 		gen, genErr := s.cache.Generation(ctx, listingsGroup)
-		if genErr == nil && gen == seen && time.Since(last) < maxQuiet {
+		others := gen - s.bumps.Load() // generation first, then own bumps
+		if genErr == nil && others <= seen && time.Since(last) < maxQuiet {
 			continue
 		}
 		if err := s.catchUp(ctx); err != nil {
@@ -248,7 +254,7 @@ func (s *Service) FollowWrites(ctx context.Context, interval time.Duration) {
 			continue
 		}
 		if genErr == nil {
-			seen = gen
+			seen = others
 		}
 		last = time.Now()
 	}

@@ -32,8 +32,8 @@ type Store interface {
 	ReplaceCategory(ctx context.Context, c Category) error
 	Categories(ctx context.Context) ([]Category, error)
 
-	// PendingEvents returns up to limit products' unpublished events,
-	// oldest change first.
+	// PendingEvents returns up to limit unpublished events, each product's
+	// in order (products in no particular order).
 	PendingEvents(ctx context.Context, limit int) ([]PendingEvent, error)
 	// MarkPublished removes a published event, as PendingEvents returned
 	// it, from its product; an event already removed is no error.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -40,7 +41,8 @@ type Service struct {
 	// listings, when set, answers the public listings; see
 	// ServeListingsFrom.
 	listings Listings
-	caughtUp time.Time // when the last catch-up of listings began
+	caughtUp time.Time    // when the last catch-up of listings began
+	bumps    atomic.Int64 // this instance's bumps of the listings generation
 }
 
 // OnWrite registers f to be called after every write that left an event
@@ -49,7 +51,9 @@ func (s *Service) OnWrite(f func()) { s.onWrite = f }
 
 // NewService returns a Service. Cached reads live at most ttl.
 func NewService(store Store, cache Cache, log *slog.Logger, ttl time.Duration) *Service {
-	return &Service{store: store, cache: cache, log: log, ttl: ttl, now: time.Now}
+	s := &Service{store: store, log: log, ttl: ttl, now: time.Now}
+	s.cache = countingBumps{Cache: cache, n: &s.bumps}
+	return s
 }
 
 // Create lists a new product for the calling seller (or admin); the seller

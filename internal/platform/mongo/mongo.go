@@ -48,10 +48,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"regexp"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/FerretDB/FerretDB/ferretdb"
+	"github.com/jackc/pgx/v5"
 	mongodrv "go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
@@ -87,7 +90,8 @@ type DB struct {
 
 // embedded is a running in-process FerretDB.
 type embedded struct {
-	uri  string
+	uri   string
+	pgURL string // its PostgreSQL database
 	stop context.CancelFunc
 	done chan struct{}
 }
@@ -145,7 +149,7 @@ func startEmbedded(ctx context.Context, pgURL string, log *slog.Logger) (*embedd
 		return nil, fmt.Errorf("mongo: start embedded FerretDB: %w", err)
 	}
 	runCtx, stop := context.WithCancel(context.Background())
-	e := &embedded{uri: f.MongoDBURI(), stop: stop, done: make(chan struct{})}
+	e := &embedded{uri: f.MongoDBURI(), pgURL: pgURL, stop: stop, done: make(chan struct{})}
 	go func() {
 		defer close(e.done)
 		_ = f.Run(runCtx) // returns only after runCtx is cancelled
@@ -214,6 +218,55 @@ func EnsureIndexes(ctx context.Context, c *mongodrv.Collection, models ...mongod
 	}
 	return nil
 }
+
+// IndexEqualities lets the embedded FerretDB find documents by equality on
+// fields without reading the whole collection; on a MongoDB server it does
+// nothing (the collection's own indexes serve).
+//
+// FerretDB stores each document as one jsonb value and hands PostgreSQL an
+// equality as containment, _jsonb->'field' @> value, which its own indexes
+// (btree, on _jsonb->'field') cannot serve: every find by _id was a
+// sequential scan, detoasting each row (18 ms with 2,000 products, against
+// 0.25 ms with this index). So this adds, beside FerretDB's tables, a GIN
+// index on each field's jsonb value, which serves containment. FerretDB
+// does not know these indexes; PostgreSQL keeps them current.
+func (db *DB) IndexEqualities(ctx context.Context, collection string, fields ...string) error {
+	if db.embedded == nil {
+		return nil
+	}
+	conn, err := pgx.Connect(ctx, db.embedded.pgURL)
+	if err != nil {
+		return fmt.Errorf("mongo: index equalities: %w", err)
+	}
+	defer conn.Close(ctx)
+	schema := db.Database.Name()
+	var table string
+	err = conn.QueryRow(ctx, "SELECT _jsonb->>'table' FROM "+pgx.Identifier{schema, "_ferretdb_database_metadata"}.Sanitize()+
+		" WHERE _jsonb->>'_id' = $1", collection).Scan(&table)
+	if err != nil {
+		return fmt.Errorf("mongo: index equalities: the table of %s.%s: %w", schema, collection, err)
+	}
+	for _, f := range fields {
+		if !plainField.MatchString(f) {
+			return fmt.Errorf("mongo: index equalities: field %q is not a plain (dotted) name", f)
+		}
+		// The expression must be FerretDB's own: -> for a top-level
+		// field, #> with a path for a dotted one.
+		expr := fmt.Sprintf("(_jsonb -> '%s')", f)
+		if strings.Contains(f, ".") {
+			expr = fmt.Sprintf("(_jsonb #> '{%s}')", strings.ReplaceAll(f, ".", ","))
+		}
+		name := pgx.Identifier{table + "_" + strings.ReplaceAll(f, ".", "_") + "_eq"}.Sanitize()
+		sql := fmt.Sprintf("CREATE INDEX IF NOT EXISTS %s ON %s USING gin (%s)", name, pgx.Identifier{schema, table}.Sanitize(), expr)
+		if _, err := conn.Exec(ctx, sql); err != nil {
+			return fmt.Errorf("mongo: index %s.%s on %s: %w", schema, collection, f, err)
+		}
+	}
+	return nil
+}
+
+// plainField is a field name IndexEqualities puts in SQL.
+var plainField = regexp.MustCompile(`^[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)*$`)
 
 // IsDuplicateKey reports whether err is a unique index violation (code
 // 11000), also when it is one of the errors of a bulk write.

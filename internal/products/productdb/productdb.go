@@ -88,6 +88,10 @@ func (s *Store) EnsureIndexes(ctx context.Context) error {
 	return nil
 }
 
+// EqualityFields are the fields the store's queries match by equality, the
+// ones an embedded FerretDB needs indexed its own way (mongo.IndexEqualities).
+var EqualityFields = []string{"_id", "seller_id"}
+
 func missingIndexes(ctx context.Context, coll *mongo.Collection, models []mongo.IndexModel) ([]mongo.IndexModel, error) {
 	cur, err := coll.Indexes().List(ctx)
 	if err != nil {
@@ -234,13 +238,17 @@ func (s *Store) Product(ctx context.Context, id string) (products.Product, error
 	return d.product(), nil
 }
 
-// PendingEvents returns up to limit unpublished events, oldest change first.
+// PendingEvents returns up to limit unpublished events, each product's in
+// order. Products come in no particular order: sorting them would make
+// FerretDB read and decode every pending document to return a batch (after
+// a bulk load, the whole catalog for each batch), while unsorted it stops
+// at the limit. Consumers need each product's events in order, not an
+// order across products.
 func (s *Store) PendingEvents(ctx context.Context, limit int) ([]products.PendingEvent, error) {
 	// $ne rather than $gt: FerretDB hands PostgreSQL $ne (and equality)
 	// conditions but filters ranges itself, after reading every document.
 	cur, err := s.products.Find(ctx, bson.M{"pending_count": bson.M{"$ne": 0}},
-		options.Find().SetSort(bson.D{{Key: "updated_at", Value: 1}}).SetLimit(int64(limit)).
-			SetProjection(bson.M{"pending": 1}))
+		options.Find().SetLimit(int64(limit)).SetProjection(bson.M{"pending": 1}))
 	if err != nil {
 		return nil, fmt.Errorf("find pending events: %w", err)
 	}

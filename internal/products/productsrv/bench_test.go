@@ -308,25 +308,32 @@ type benchEnv struct {
 	products *productsrv.Products
 	metrics  *prometheus.Registry // the service's own: cache hits, misses, errors
 	redis    *redis.Client        // for the Redis server's CPU time
+	stop     func()               // shuts the service down; idempotent
 }
 
 // newBenchEnv is newEnv for any testing.TB (testConfig and startEnv take a
-// *testing.T), with production logging and relay interval and a cache TTL
-// that outlives the benchmark.
-func newBenchEnv(tb testing.TB) *benchEnv {
+// *testing.T), with production logging, relay interval and listings index,
+// and a cache TTL that outlives the benchmark; change adjusts the
+// configuration.
+func newBenchEnv(tb testing.TB, change ...func(*productsrv.Config)) *benchEnv {
 	tb.Helper()
 	issuer := authtest.NewIssuer(tb)
 	cfg := productsrv.Config{
-		Addr:          "127.0.0.1:0",
-		Mongo:         mongo.Config{URI: mongotest.URI(tb), Database: mongotest.Name(tb)},
-		RedisURL:      "redis://" + cachetest.Addr() + "/0",
-		CachePrefix:   cachetest.Prefix(tb),
-		CacheTTL:      benchCacheTTL,
-		Events:        events.Config{URL: eventstest.NewVhost(tb), Name: "products-bench"},
-		RelayInterval: benchRelayInterval,
-		JWKSURL:       issuer.JWKSURL,
-		Issuer:        authtest.IssuerName,
-		Audience:      authtest.Audience,
+		Addr:           "127.0.0.1:0",
+		Mongo:          mongo.Config{URI: mongotest.URI(tb), Database: mongotest.Name(tb)},
+		RedisURL:       "redis://" + cachetest.Addr() + "/0",
+		CachePrefix:    cachetest.Prefix(tb),
+		CacheTTL:       benchCacheTTL,
+		Events:         events.Config{URL: eventstest.NewVhost(tb), Name: "products-bench"},
+		RelayInterval:  benchRelayInterval,
+		ListingsIndex:  true,
+		ListingsFollow: time.Second,
+		JWKSURL:        issuer.JWKSURL,
+		Issuer:         authtest.IssuerName,
+		Audience:       authtest.Audience,
+	}
+	for _, f := range change {
+		f(&cfg)
 	}
 	// Production logs at info; the lines are formatted and thrown away.
 	log := observability.NewLogger(io.Discard, slog.LevelInfo)
@@ -344,13 +351,14 @@ func newBenchEnv(tb testing.TB) *benchEnv {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- srv.Run(ctx) }()
-	tb.Cleanup(func() {
+	stop := sync.OnceFunc(func() {
 		cancel()
 		if err := <-done; err != nil {
 			tb.Errorf("server shutdown: %v", err)
 		}
 	})
-	return &benchEnv{url: "http://" + addr.String(), cfg: cfg, products: p, metrics: reg, redis: cachetest.Client(tb, cachetest.Addr())}
+	tb.Cleanup(stop)
+	return &benchEnv{url: "http://" + addr.String(), cfg: cfg, products: p, metrics: reg, redis: cachetest.Client(tb, cachetest.Addr()), stop: stop}
 }
 
 // seed loads the demo category tree and n demo products from 4 sellers,

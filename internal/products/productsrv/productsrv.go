@@ -110,6 +110,9 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, reg prometheus.Regis
 	if err = p.Store.EnsureIndexes(ctx); err != nil {
 		return nil, fmt.Errorf("products: %w", err)
 	}
+	if err = p.db.IndexEqualities(ctx, "products", productdb.EqualityFields...); err != nil {
+		return nil, fmt.Errorf("products: %w", err)
+	}
 	opts, err := redis.ParseURL(cfg.RedisURL)
 	if err != nil {
 		return nil, fmt.Errorf("products: REDIS_URL: %w", err)
