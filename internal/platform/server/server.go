@@ -42,6 +42,8 @@ type Server struct {
 	metrics  *observability.HTTPMetrics
 	timeout  time.Duration
 	delay    time.Duration
+	// readyInterval and readyTimeout pace the background readiness checks.
+	readyInterval, readyTimeout time.Duration
 
 	mu      sync.RWMutex // guards running and locals: Add may run while a Local transport reads them
 	running []*running
@@ -59,6 +61,10 @@ type running struct {
 	// then drains after the modules that are not, its callers among them.
 	calledLocally atomic.Bool
 	draining      atomic.Bool // /readyz answers 503
+	ready         readiness   // the last readiness check's result
+	// checking is closed when the last Ready call returned; only the
+	// module's checker goroutine uses it.
+	checking chan struct{}
 }
 
 // New returns a server that exposes registry on /metrics and gives requests
@@ -84,6 +90,7 @@ func (s *Server) Add(m Module) (net.Addr, error) {
 		return nil, fmt.Errorf("%s: listen on %s: %w", m.Name, m.Addr, err)
 	}
 	r := &running{module: m, listener: ln}
+	r.ready.init(m.Ready)
 	r.http = &http.Server{
 		Handler:           s.handler(r),
 		ReadHeaderTimeout: 5 * time.Second,
@@ -132,31 +139,33 @@ func (s *Server) handler(run *running) http.Handler {
 	return httpx.Chain(rt, httpx.RequestID, httpx.SecurityHeaders, httpx.AccessLog(log), httpx.Recover(log))
 }
 
+// ready answers /readyz from the last background check (see
+// readiness.go), never by running one: it must not wait behind the load.
 func (s *Server) ready(w http.ResponseWriter, r *http.Request, run *running) {
-	m := run.module
 	if run.draining.Load() {
 		httpx.Error(w, r, s.log, errs.New(errs.Unavailable, "shutting_down", "the service is shutting down"))
 		return
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-	defer cancel()
-	if m.Ready != nil {
-		if err := m.Ready(ctx); err != nil {
-			s.log.WarnContext(ctx, "not ready", "service", m.Name, "err", err)
-			httpx.Error(w, r, s.log, errs.New(errs.Unavailable, "not_ready", "a dependency of the service is unreachable"))
-			return
-		}
+	if run.ready.last() != nil {
+		httpx.Error(w, r, s.log, errs.New(errs.Unavailable, "not_ready", "a dependency of the service is unreachable"))
+		return
 	}
 	httpx.JSON(w, http.StatusOK, map[string]string{"status": "ready"})
 }
 
 // Run serves every added module until ctx ends, then shuts down: /readyz
 // turns 503 so load balancers stop sending, listeners close, requests in
-// flight finish (up to the timeout), and modules close.
+// flight finish (up to the timeout), and modules close. Each module's
+// readiness is checked once before its listener serves (connections wait
+// in the backlog meanwhile, for at most the check timeout), so /readyz
+// reports a result from its first answer.
 func (s *Server) Run(ctx context.Context) error {
 	s.mu.RLock()
 	all := slices.Clone(s.running)
 	s.mu.RUnlock()
+	checks, stopChecks := context.WithCancel(ctx)
+	defer stopChecks()
+	checked := s.startChecks(checks, all)
 	errc := make(chan error, len(all))
 	for _, r := range all {
 		s.log.Info("listening", "service", r.module.Name, "addr", r.listener.Addr().String())
@@ -171,6 +180,9 @@ func (s *Server) Run(ctx context.Context) error {
 	case <-ctx.Done():
 	case err = <-errc:
 	}
+	// No check may run on a module that is closing its dependencies.
+	stopChecks()
+	<-checked
 	return errors.Join(err, s.shutdown(all))
 }
 
