@@ -562,5 +562,8 @@ func (g *Gateway) Ready(context.Context) error {
 
 // Module returns the gateway as the server runs it.
 func (g *Gateway) Module(addr string) server.Module {
-	return server.Module{Name: "gateway", Addr: addr, Routes: g.Routes, Ready: g.Ready, Close: g.Close, Public: true}
+	// Unbounded: the services bound their own work and shed what they have
+	// no room for; a bound here as tight as theirs would let a slow route's
+	// requests hold the slots of the fast ones.
+	return server.Module{Name: "gateway", Addr: addr, Routes: g.Routes, Ready: g.Ready, Close: g.Close, Public: true, Unbounded: true}
 }

@@ -33,6 +33,11 @@ type Module struct {
 	// Public modules face clients directly (the gateway): their listener
 	// does not serve /metrics, which is scraped on the metrics address.
 	Public bool
+	// Unbounded modules are not held to the server's Limits: the gateway,
+	// whose requests mostly wait on services that bound their own work
+	// (a bound of its own would let slow routes' requests take the slots
+	// fast routes need), and the metrics listener.
+	Unbounded bool
 }
 
 // Server runs modules until its context ends.
@@ -44,6 +49,9 @@ type Server struct {
 	delay    time.Duration
 	// readyInterval and readyTimeout pace the background readiness checks.
 	readyInterval, readyTimeout time.Duration
+	limits                      Limits
+	shed                        *prometheus.CounterVec // requests refused, by service and reason
+	queued                      *prometheus.GaugeVec   // requests waiting for a slot, by service
 
 	mu      sync.RWMutex // guards running and locals: Add may run while a Local transport reads them
 	running []*running
@@ -69,9 +77,12 @@ type running struct {
 
 // New returns a server that exposes registry on /metrics and gives requests
 // in flight up to shutdownTimeout to finish when it stops.
+// Modules are held to DefaultLimits unless SetLimits says otherwise.
 func New(log *slog.Logger, registry *prometheus.Registry, shutdownTimeout time.Duration) *Server {
-	return &Server{log: log, registry: registry, metrics: observability.NewHTTPMetrics(registry), timeout: shutdownTimeout,
-		handlers: workers{jobs: make(chan func())}}
+	s := &Server{log: log, registry: registry, metrics: observability.NewHTTPMetrics(registry), timeout: shutdownTimeout,
+		handlers: workers{jobs: make(chan func())}, limits: DefaultLimits()}
+	s.shed, s.queued = limitMetrics(registry)
+	return s
 }
 
 // SetDrainDelay makes shutdown answer 503 on /readyz for d while still
@@ -119,7 +130,7 @@ func (s *Server) metricsHandler() http.Handler {
 // AddMetrics serves /metrics (and /healthz, /readyz) on a listener of its
 // own, for operators and Prometheus only, and returns the bound address.
 func (s *Server) AddMetrics(addr string) (net.Addr, error) {
-	return s.Add(Module{Name: "metrics", Addr: addr})
+	return s.Add(Module{Name: "metrics", Addr: addr, Unbounded: true})
 }
 
 func (s *Server) handler(run *running) http.Handler {
@@ -136,7 +147,9 @@ func (s *Server) handler(run *running) http.Handler {
 		m.Routes(rt)
 	}
 	log := s.log.With("service", m.Name)
-	return httpx.Chain(rt, httpx.RequestID, httpx.SecurityHeaders, httpx.AccessLog(log), httpx.Recover(log))
+	// The limit is innermost: a shed request still gets its request id,
+	// headers and log line, and is answered within microseconds.
+	return httpx.Chain(rt, httpx.RequestID, httpx.SecurityHeaders, httpx.AccessLog(log), httpx.Recover(log), s.limit(m))
 }
 
 // ready answers /readyz from the last background check (see
