@@ -23,6 +23,8 @@ type rootConfig struct {
 	// MetricsAddr, if set, serves /metrics on a listener of its own; the
 	// gateway, which faces clients, serves it nowhere else.
 	MetricsAddr string
+	// Pprof serves /debug/pprof on the metrics listener (PPROF_ENABLED).
+	Pprof bool
 	// Limits bound the requests each service module works on at once.
 	Limits   server.Limits
 	Users    usersrv.Config
@@ -47,6 +49,10 @@ func loadConfig(getenv func(string) (string, bool)) (rootConfig, error) {
 		ShutdownDelay:   e.DurationOrZero("SHUTDOWN_DELAY", 0),
 		MetricsAddr:     e.String("METRICS_ADDR", ""),
 		Limits:          server.LoadLimits(e),
+		Pprof:           e.Bool("PPROF_ENABLED", false),
+	}
+	if c.Pprof && c.MetricsAddr == "" {
+		e.Fail("PPROF_ENABLED", "needs METRICS_ADDR: the profiles are served on the metrics listener only")
 	}
 	if err := c.LogLevel.UnmarshalText([]byte(e.String("LOG_LEVEL", "info"))); err != nil {
 		e.Fail("LOG_LEVEL", "want debug, info, warn or error")

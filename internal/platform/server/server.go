@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -50,6 +51,7 @@ type Server struct {
 	// readyInterval and readyTimeout pace the background readiness checks.
 	readyInterval, readyTimeout time.Duration
 	limits                      Limits
+	pprof                       bool                   // the metrics listener serves /debug/pprof
 	shed                        *prometheus.CounterVec // requests refused, by service and reason
 	queued                      *prometheus.GaugeVec   // requests waiting for a slot, by service
 
@@ -127,10 +129,32 @@ func (s *Server) metricsHandler() http.Handler {
 	return promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{})
 }
 
-// AddMetrics serves /metrics (and /healthz, /readyz) on a listener of its
-// own, for operators and Prometheus only, and returns the bound address.
+// AddMetrics serves /metrics (and /healthz, /readyz, and /debug/pprof
+// when SetPprof enabled it) on a listener of its own, for operators and
+// Prometheus only, and returns the bound address.
 func (s *Server) AddMetrics(addr string) (net.Addr, error) {
-	return s.Add(Module{Name: "metrics", Addr: addr, Unbounded: true})
+	m := Module{Name: "metrics", Addr: addr, Unbounded: true}
+	if s.pprof {
+		m.Routes = pprofRoutes
+	}
+	return s.Add(m)
+}
+
+// SetPprof serves the runtime profiles under /debug/pprof/ on the metrics
+// listener added from now on. They are off by default and never served on
+// a module's own port: a profile costs CPU while it runs and shows the
+// program's insides, so only whoever may reach the operators' listener
+// gets them.
+func (s *Server) SetPprof(enabled bool) { s.pprof = enabled }
+
+// pprofRoutes mounts the profiles. Importing net/http/pprof also
+// registers them on http.DefaultServeMux, which nothing here serves.
+func pprofRoutes(rt *httpx.Router) {
+	rt.HandleFunc("/debug/pprof/", pprof.Index) // the named profiles too: heap, goroutine, ...
+	rt.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	rt.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	rt.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	rt.HandleFunc("/debug/pprof/trace", pprof.Trace)
 }
 
 func (s *Server) handler(run *running) http.Handler {
