@@ -26,6 +26,13 @@ func TestProfilesAreServedOnTheMetricsListenerOnlyAndOnlyWhenEnabled(t *testing.
 		{name: "enabled, a service's own port does not", enabled: true, listener: "service", want: http.StatusNotFound},
 		{name: "disabled, the metrics listener does not", enabled: false, listener: "metrics", want: http.StatusNotFound},
 	}
+	t.Run("an unknown profile is a 404 problem", func(t *testing.T) {
+		t.Parallel()
+		res := fetch(t, http.MethodGet, startWithMetrics(t, true)["metrics"]+"/debug/pprof/no-such-profile")
+		if res.status != http.StatusNotFound || problemCode(t, res) != "profile_not_found" {
+			t.Errorf("unknown profile = %d %s, want 404 profile_not_found", res.status, res.body)
+		}
+	})
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	runtimepprof "runtime/pprof"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -135,7 +136,7 @@ func (s *Server) metricsHandler() http.Handler {
 func (s *Server) AddMetrics(addr string) (net.Addr, error) {
 	m := Module{Name: "metrics", Addr: addr, Unbounded: true}
 	if s.pprof {
-		m.Routes = pprofRoutes
+		m.Routes = s.pprofRoutes
 	}
 	return s.Add(m)
 }
@@ -147,14 +148,29 @@ func (s *Server) AddMetrics(addr string) (net.Addr, error) {
 // gets them.
 func (s *Server) SetPprof(enabled bool) { s.pprof = enabled }
 
-// pprofRoutes mounts the profiles. Importing net/http/pprof also
-// registers them on http.DefaultServeMux, which nothing here serves.
-func pprofRoutes(rt *httpx.Router) {
-	rt.HandleFunc("/debug/pprof/", pprof.Index) // the named profiles too: heap, goroutine, ...
-	rt.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-	rt.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	rt.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-	rt.HandleFunc("/debug/pprof/trace", pprof.Trace)
+// pprofRoutes mounts the profiles: the index, and each profile by name.
+// Importing net/http/pprof also registers them on http.DefaultServeMux,
+// which nothing here serves.
+func (s *Server) pprofRoutes(rt *httpx.Router) {
+	rt.HandleFunc("GET /debug/pprof/{$}", pprof.Index)
+	rt.HandleFunc("GET /debug/pprof/{profile}", func(w http.ResponseWriter, r *http.Request) {
+		switch r.PathValue("profile") {
+		case "cmdline":
+			pprof.Cmdline(w, r)
+		case "profile":
+			pprof.Profile(w, r)
+		case "symbol":
+			pprof.Symbol(w, r)
+		case "trace":
+			pprof.Trace(w, r)
+		default: // heap, goroutine, allocs, block, mutex, threadcreate
+			if runtimepprof.Lookup(r.PathValue("profile")) == nil {
+				httpx.Error(w, r, s.log, errs.New(errs.NotFound, "profile_not_found", "no such profile"))
+				return
+			}
+			pprof.Index(w, r)
+		}
+	})
 }
 
 func (s *Server) handler(run *running) http.Handler {
