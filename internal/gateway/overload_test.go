@@ -3,6 +3,7 @@ package gateway_test
 import (
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -15,8 +16,14 @@ import (
 
 // catalog is a products instance whose listing takes longer than any
 // gateway timeout in these tests and whose product detail answers at once.
-func catalog(t *testing.T) string {
+type catalog struct {
+	url     string
+	details atomic.Int32 // detail reads answered
+}
+
+func newCatalog(t *testing.T) *catalog {
 	t.Helper()
+	c := &catalog{}
 	stop := make(chan struct{})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch {
@@ -26,8 +33,8 @@ func catalog(t *testing.T) string {
 			case <-r.Context().Done():
 			case <-stop:
 			}
-			return
 		case strings.HasPrefix(r.URL.Path, "/v1/products/"):
+			c.details.Add(1)
 			w.Header().Set("Content-Type", "application/json")
 			_, _ = w.Write([]byte(`{"id":"p1"}`))
 		default:
@@ -35,35 +42,64 @@ func catalog(t *testing.T) string {
 		}
 	}))
 	t.Cleanup(func() { close(stop); srv.Close() })
-	return srv.URL
+	c.url = srv.URL
+	return c
 }
 
 func TestAListingThatTakesLongNeverTakesProductDetailReadsDownWithIt(t *testing.T) {
 	t.Parallel()
-	urls, _ := services(t)
-	urls["products"] = []string{catalog(t)}
-	e := start(t, urls, func(c *gateway.Config, _ *gateway.Deps) {
-		c.Timeout, c.EjectAfter, c.BreakerFailures = 500*time.Millisecond, 2, 3
-	})
-	const detail = "/v1/products/0193a6d0-0000-7000-8000-000000000001"
+	for _, instances := range []int{1, 2} {
+		t.Run(strconv.Itoa(instances)+" instances", func(t *testing.T) {
+			t.Parallel()
+			urls, _ := services(t)
+			var catalogs []*catalog
+			urls["products"] = nil
+			for range instances {
+				c := newCatalog(t)
+				catalogs = append(catalogs, c)
+				urls["products"] = append(urls["products"], c.url)
+			}
+			e := start(t, urls, func(c *gateway.Config, _ *gateway.Deps) {
+				c.Timeout, c.EjectAfter, c.BreakerFailures = 500*time.Millisecond, 1, 3
+			})
+			slowListingsBesideDetails(t, e)
+			var before []int32
+			for _, c := range catalogs {
+				before = append(before, c.details.Load())
+			}
+			for range 10 {
+				e.Do(t, httpxtest.Anonymous, "GET", detail, nil).Want(t, http.StatusOK)
+			}
+			for i, c := range catalogs {
+				if c.details.Load() == before[i] {
+					t.Errorf("instance %d got none of the last 10 detail reads: the listing timeouts left it out", i)
+				}
+			}
+			if got := metricValue(t, e, "gateway_upstream_breaker_state", "upstream", "products"); got != 0 {
+				t.Errorf("after 12 listing timeouts the products breaker is in state %v, want 0 (closed)", got)
+			}
+		})
+	}
+}
+
+const detail = "/v1/products/0193a6d0-0000-7000-8000-000000000001"
+
+// slowListingsBesideDetails has four clients time out on listings, three
+// each, while product details are read: every detail read must answer 200.
+func slowListingsBesideDetails(t *testing.T, e env) {
+	t.Helper()
 	var wg sync.WaitGroup
-	for range 4 { // listings time out, one after another, on four clients
+	for range 4 {
 		wg.Go(func() {
 			for range 3 {
 				e.Do(t, httpxtest.Anonymous, "GET", "/v1/products", nil).WantProblem(t, http.StatusServiceUnavailable, "upstream_timeout")
 			}
 		})
 	}
-	for range 40 { // meanwhile and after, product details answer
+	for range 40 {
 		e.Do(t, httpxtest.Anonymous, "GET", detail, nil).Want(t, http.StatusOK)
 	}
 	wg.Wait()
-	for range 10 {
-		e.Do(t, httpxtest.Anonymous, "GET", detail, nil).Want(t, http.StatusOK)
-	}
-	if got := metricValue(t, e, "gateway_upstream_breaker_state", "upstream", "products"); got != 0 {
-		t.Errorf("after 12 listing timeouts the products breaker is in state %v, want 0 (closed)", got)
-	}
 }
 
 func TestTheLastInstanceIsNeverEjected(t *testing.T) {
