@@ -10,6 +10,7 @@ import (
 	"github.com/marketplace-go/marketplace/internal/gateway"
 	"github.com/marketplace-go/marketplace/internal/orders/ordersrv"
 	"github.com/marketplace-go/marketplace/internal/platform/config"
+	"github.com/marketplace-go/marketplace/internal/platform/server"
 	"github.com/marketplace-go/marketplace/internal/products/productsrv"
 	"github.com/marketplace-go/marketplace/internal/users/usersrv"
 )
@@ -22,10 +23,14 @@ type rootConfig struct {
 	// MetricsAddr, if set, serves /metrics on a listener of its own; the
 	// gateway, which faces clients, serves it nowhere else.
 	MetricsAddr string
-	Users       usersrv.Config
-	Products    productsrv.Config
-	Orders      ordersrv.Config
-	Gateway     gateway.Settings
+	// Pprof serves /debug/pprof on the metrics listener (PPROF_ENABLED).
+	Pprof bool
+	// Limits bound the requests each service module works on at once.
+	Limits   server.Limits
+	Users    usersrv.Config
+	Products productsrv.Config
+	Orders   ordersrv.Config
+	Gateway  gateway.Settings
 	// EtcdEndpoints is the service registry (ETCD_ENDPOINTS); none means
 	// services do not register.
 	EtcdEndpoints []string
@@ -43,6 +48,11 @@ func loadConfig(getenv func(string) (string, bool)) (rootConfig, error) {
 		ShutdownTimeout: e.Duration("SHUTDOWN_TIMEOUT", 20*time.Second),
 		ShutdownDelay:   e.DurationOrZero("SHUTDOWN_DELAY", 0),
 		MetricsAddr:     e.String("METRICS_ADDR", ""),
+		Limits:          server.LoadLimits(e),
+		Pprof:           e.Bool("PPROF_ENABLED", false),
+	}
+	if c.Pprof && c.MetricsAddr == "" {
+		e.Fail("PPROF_ENABLED", "needs METRICS_ADDR: the profiles are served on the metrics listener only")
 	}
 	if err := c.LogLevel.UnmarshalText([]byte(e.String("LOG_LEVEL", "info"))); err != nil {
 		e.Fail("LOG_LEVEL", "want debug, info, warn or error")

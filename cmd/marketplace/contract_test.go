@@ -44,6 +44,9 @@ func TestContractEveryOperationThroughTheGatewayMatchesTheSpec(t *testing.T) {
 		"SMTP_PORT":  strconv.Itoa(mail.Port),
 		"SMTP_TLS":   "none",
 		"PUBLIC_URL": "http://shop.test",
+		// The profiles are served on the metrics listener only.
+		"METRICS_ADDR":  "127.0.0.1:0",
+		"PPROF_ENABLED": "true",
 	})
 	addrs, _ := startServe(t, getenv)
 	spec := loadContract(t)
@@ -63,6 +66,13 @@ func TestContractEveryOperationThroughTheGatewayMatchesTheSpec(t *testing.T) {
 	// addresses.
 	t.Run("getMetrics on the users service's own address", func(t *testing.T) {
 		spec.edge(addrs["users"]).send(t, "getMetrics", contractCase{call: "GET /metrics", status: 200})
+	})
+
+	t.Run("the profiles on the metrics listener", func(t *testing.T) {
+		ops := spec.edge(addrs["metrics"])
+		ops.send(t, "getProfiles", contractCase{call: "GET /debug/pprof/", status: 200})
+		ops.send(t, "getProfile", contractCase{call: "GET /debug/pprof/heap", status: 200})
+		ops.send(t, "getProfile", contractCase{call: "GET /debug/pprof/no-such-profile", status: 404, code: "profile_not_found"})
 	})
 
 	// The webhook is only served with the Stripe gateway, which the

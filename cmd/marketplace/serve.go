@@ -59,6 +59,8 @@ func serve(ctx context.Context, args []string, getenv func(string) (string, bool
 	reg := observability.NewRegistry()
 	srv := server.New(log, reg, cfg.ShutdownTimeout)
 	srv.SetDrainDelay(cfg.ShutdownDelay)
+	srv.SetLimits(cfg.Limits)
+	srv.SetPprof(cfg.Pprof)
 	if slices.Contains(chosen, "users") && slices.Contains(chosen, "gateway") && len(cfg.Users.TrustedProxies) == 0 {
 		// The gateway in this process calls users over loopback: users
 		// must believe the client address it forwards, or every login

@@ -3,9 +3,12 @@
 // tokens before they reach a service (which still verifies them itself),
 // limits request rates, and spreads each service's requests over the
 // instances its discovery source reports: an instance that fails its
-// health checks or several requests in a row is left out for a while, a
-// request that is safe to repeat is retried on another instance, and a
-// service that keeps failing has its breaker opened.
+// health checks or several requests in a row is left out for a while
+// (never the last healthy one, and when most look unhealthy all of them
+// get requests again), a request that is safe to repeat is retried on
+// another instance, and a service that cannot be reached has its breaker
+// opened. Slowness is none of these: a request that times out counts
+// against neither the instance nor the breaker.
 package gateway
 
 import (
@@ -348,7 +351,7 @@ func (g *Gateway) forward(route Route) http.Handler {
 		defer cancel()
 		out := outboundHeader(r, httpx.ClientIP(r, g.cfg.TrustedProxies), w.Header().Get(httpx.RequestIDHeader))
 		res, err := g.send(ctx, r, p, out, body)
-		done(breakerOutcome(r, res, err))
+		done(breakerOutcome(ctx, res, err))
 		switch {
 		case err == nil:
 			copyResponse(w, res)
@@ -393,40 +396,54 @@ func (g *Gateway) send(ctx context.Context, r *http.Request, p *pool, h http.Hea
 		return nil, errors.Join(errNoInstance, ctx.Err())
 	}
 	safe := g.ops.idempotent(r)
-	var tried []*instance
+	inst := p.pick(nil)
+	if inst == nil {
+		return nil, errNoInstance
+	}
+	tried := []*instance{inst}
 	for attempt := 0; ; attempt++ {
-		inst := p.pick(tried)
-		if inst == nil {
-			return nil, errNoInstance
-		}
-		tried = append(tried, inst)
 		res, err := g.try(ctx, p, inst, r, h, body)
 		switch {
 		case ctx.Err() != nil: // out of time, or the client left: the instance may be fine
 		case err != nil || unavailable(res):
-			inst.failed(g.cfg.EjectAfter, g.cfg.EjectFor)
+			p.failed(inst)
 		default:
 			inst.succeeded()
 		}
-		if ctx.Err() == nil && attempt < g.cfg.Retries && (neverSent(err) || safe && (err != nil || unavailable(res))) {
-			if res != nil {
-				res.Body.Close()
-			}
-			p.stats.retries.Inc()
-			continue
+		if ctx.Err() != nil || attempt >= g.cfg.Retries || !(neverSent(err) || safe && (err != nil || unavailable(res))) {
+			return res, err
 		}
-		return res, err
+		// With no other instance to try, the client gets this answer
+		// rather than a 503 of the gateway's own.
+		if inst = p.pick(tried); inst == nil {
+			return res, err
+		}
+		tried = append(tried, inst)
+		if res != nil {
+			res.Body.Close()
+		}
+		p.stats.retries.Inc()
 	}
 }
 
 var errNoInstance = errors.New("no healthy instance")
 
-// breakerOutcome is what a request tells its service's breaker: a failure
-// when no instance could serve it, nothing when the client left.
-func breakerOutcome(r *http.Request, res *http.Response, err error) error {
+// breakerOutcome is what a request tells its service's breaker. The
+// breaker is for a service that cannot be reached at all: connections
+// refused or reset, 502 or 504 from a proxy in front of it, no instance
+// left to try. A request that ran out of time (ctx ended: the route's
+// timeout, or the client left) is not counted: one breaker per service
+// counting timeouts would let a listing that takes longer than the
+// timeout open the breaker for product detail reads that take 16 ms. Per
+// route breakers would only move the problem (a slow and a fast query on
+// one route). A hung instance is still found by its health checks, which
+// time out on it while /readyz answers at once from memory on a busy one.
+// A service's own 503 (overloaded, not ready) is an answer: it reached
+// the service, so it counts as a success, like passive ejection does.
+func breakerOutcome(ctx context.Context, res *http.Response, err error) error {
 	switch {
-	case r.Context().Err() != nil:
-		return context.Canceled
+	case ctx.Err() != nil:
+		return errNotCounted
 	case err != nil:
 		return err
 	case unavailable(res):
@@ -434,6 +451,10 @@ func breakerOutcome(r *http.Request, res *http.Response, err error) error {
 	}
 	return nil
 }
+
+// errNotCounted is an outcome the breaker neither counts as a success nor
+// as a failure.
+var errNotCounted = errors.New("not counted")
 
 func (g *Gateway) try(ctx context.Context, p *pool, inst *instance, r *http.Request, h http.Header, body []byte) (*http.Response, error) {
 	req, err := http.NewRequestWithContext(ctx, r.Method, inst.base+r.URL.RequestURI(), bytes.NewReader(body))
@@ -562,5 +583,8 @@ func (g *Gateway) Ready(context.Context) error {
 
 // Module returns the gateway as the server runs it.
 func (g *Gateway) Module(addr string) server.Module {
-	return server.Module{Name: "gateway", Addr: addr, Routes: g.Routes, Ready: g.Ready, Close: g.Close, Public: true}
+	// Unbounded: the services bound their own work and shed what they have
+	// no room for; a bound here as tight as theirs would let a slow route's
+	// requests hold the slots of the fast ones.
+	return server.Module{Name: "gateway", Addr: addr, Routes: g.Routes, Ready: g.Ready, Close: g.Close, Public: true, Unbounded: true}
 }

@@ -15,6 +15,7 @@ type metrics struct {
 	attempts *prometheus.CounterVec   // by service, outcome
 	latency  *prometheus.HistogramVec // by service
 	retries  *prometheus.CounterVec   // by service
+	panicked *prometheus.CounterVec   // by service
 	breaker  *prometheus.GaugeVec     // by service: 0 closed, 1 half-open, 2 open
 	up       *prometheus.GaugeVec     // by service, instance: 1 passes its health checks
 }
@@ -34,6 +35,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "gateway_upstream_retries_total",
 			Help: "Requests sent again to another instance after a failure.",
 		}, []string{"upstream"}),
+		panicked: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gateway_upstream_panic_routed_total",
+			Help: "Requests sent to any instance, healthy or not, because fewer than half the service's instances looked healthy.",
+		}, []string{"upstream"}),
 		breaker: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "gateway_upstream_breaker_state",
 			Help: "The upstream's circuit breaker: 0 closed, 1 half-open, 2 open.",
@@ -47,6 +52,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		m.attempts = observability.Register(reg, m.attempts)
 		m.latency = observability.Register(reg, m.latency)
 		m.retries = observability.Register(reg, m.retries)
+		m.panicked = observability.Register(reg, m.panicked)
 		m.breaker = observability.Register(reg, m.breaker)
 		m.up = observability.Register(reg, m.up)
 	}
@@ -77,15 +83,17 @@ func (m *metrics) forget(service, instance string) {
 type upstreamMetrics struct {
 	latency  prometheus.Observer
 	retries  prometheus.Counter
+	panicked prometheus.Counter
 	failed   prometheus.Counter    // attempts that got no answer
 	answered [6]prometheus.Counter // attempts by status class: 1xx at 1 to 5xx at 5
 }
 
 func (m *metrics) upstream(service string) *upstreamMetrics {
 	u := &upstreamMetrics{
-		latency: m.latency.WithLabelValues(service),
-		retries: m.retries.WithLabelValues(service),
-		failed:  m.attempts.WithLabelValues(service, "error"),
+		latency:  m.latency.WithLabelValues(service),
+		retries:  m.retries.WithLabelValues(service),
+		panicked: m.panicked.WithLabelValues(service),
+		failed:   m.attempts.WithLabelValues(service, "error"),
 	}
 	for class := 1; class < len(u.answered); class++ {
 		u.answered[class] = m.attempts.WithLabelValues(service, strconv.Itoa(class)+"xx")

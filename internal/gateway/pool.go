@@ -37,6 +37,7 @@ type pool struct {
 	mu        sync.Mutex
 	instances []*instance
 	next      int
+	inPanic   bool          // fewer than half the instances look healthy
 	known     bool          // the source has reported at least once
 	found     chan struct{} // closed when it has
 	ctx       context.Context
@@ -69,8 +70,10 @@ func newPool(ctx context.Context, service string, cfg Config, m *metrics, client
 			return c.ConsecutiveFailures >= uint32(cfg.BreakerFailures) ||
 				c.Requests >= 20 && c.TotalFailures*2 >= c.Requests
 		},
-		// A client that gave up says nothing about the service.
-		IsExcluded:    func(err error) bool { return errors.Is(err, context.Canceled) },
+		// A client that gave up, or a request that outlived its timeout,
+		// says nothing about whether the service can be reached (see
+		// breakerOutcome).
+		IsExcluded:    func(err error) bool { return errors.Is(err, errNotCounted) },
 		OnStateChange: func(name string, _, to gobreaker.State) { m.breakerState(name, to) },
 	})
 	m.breakerState(service, gobreaker.StateClosed)
@@ -124,18 +127,25 @@ func (p *pool) find(base string) *instance {
 	return nil
 }
 
-// pick returns a healthy instance not tried yet, or nil: the next in turn,
-// or under LeastInFlight the least busy, ties going to the next in turn.
+// pick returns an instance not tried yet, or nil: the next in turn, or
+// under LeastInFlight the least busy, ties going to the next in turn. It
+// picks among the healthy ones, unless fewer than half look healthy: then
+// it picks among all of them (Envoy's panic threshold). When most
+// instances fail their health checks at once, the checks are more likely
+// wrong (timing out under load) than the instances all dead, and refusing
+// every request would turn a slowdown into an outage; an instance that is
+// really gone refuses the connection and the request moves on.
 func (p *pool) pick(tried []*instance) *instance {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	now := time.Now()
 	n := len(p.instances)
+	panicking := p.panicking(now)
 	best := -1
 	for k := range n {
 		j := (p.next + k) % n
 		i := p.instances[j]
-		if slices.Contains(tried, i) || !i.healthy(now) {
+		if slices.Contains(tried, i) || !panicking && !i.healthy(now) {
 			continue
 		}
 		if best < 0 || p.cfg.Balance == LeastInFlight && i.inFlight.Load() < p.instances[best].inFlight.Load() {
@@ -148,10 +158,36 @@ func (p *pool) pick(tried []*instance) *instance {
 	if best < 0 {
 		return nil
 	}
+	if panicking {
+		p.stats.panicked.Inc()
+	}
 	// The turn passes to the one after the chosen one, so that an
 	// instance left out does not hand its turns to its neighbour.
 	p.next = (best + 1) % n
 	return p.instances[best]
+}
+
+// panicking reports whether fewer than half the instances look healthy,
+// logging when that starts and ends rather than on every request. The
+// caller holds p.mu.
+func (p *pool) panicking(now time.Time) bool {
+	healthy := 0
+	for _, i := range p.instances {
+		if i.healthy(now) {
+			healthy++
+		}
+	}
+	panicking := len(p.instances) > 0 && healthy*2 < len(p.instances)
+	if panicking != p.inPanic {
+		p.inPanic = panicking
+		if panicking {
+			p.log.Warn("too few upstream instances look healthy: routing to all of them", "upstream", p.service,
+				"healthy", healthy, "instances", len(p.instances))
+		} else {
+			p.log.Info("enough upstream instances healthy again: routing to the healthy ones", "upstream", p.service)
+		}
+	}
+	return panicking
 }
 
 // discovered waits until the source has reported once, so that requests
@@ -174,15 +210,27 @@ func (i *instance) healthy(now time.Time) bool {
 	return !now.Before(i.ejectedUntil)
 }
 
-// failed counts a failure; enough in a row leave the instance out for a
-// while, after which it gets requests again (and is left out again at
-// once if it still fails).
-func (i *instance) failed(after int, ejectFor time.Duration) {
+// failed counts a failure of i. Enough in a row leave it out for a while,
+// after which it gets requests again (and is left out again at once if it
+// still fails), unless no other instance is healthy: leaving out the last
+// one would refuse every request for EjectFor, while sending to it lets
+// the requests it can serve succeed.
+func (p *pool) failed(i *instance) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	now := time.Now()
+	others := slices.ContainsFunc(p.instances, func(o *instance) bool { return o != i && o.healthy(now) })
+	i.failed(p.cfg.EjectAfter, p.cfg.EjectFor, others)
+}
+
+func (i *instance) failed(after int, ejectFor time.Duration, mayEject bool) {
 	i.mu.Lock()
 	defer i.mu.Unlock()
 	i.failures++
 	if i.failures >= after {
-		i.ejectedUntil = time.Now().Add(ejectFor)
+		if mayEject {
+			i.ejectedUntil = time.Now().Add(ejectFor)
+		}
 		i.failures = after - 1
 	}
 }

@@ -33,6 +33,11 @@ type Module struct {
 	// Public modules face clients directly (the gateway): their listener
 	// does not serve /metrics, which is scraped on the metrics address.
 	Public bool
+	// Unbounded modules are not held to the server's Limits: the gateway,
+	// whose requests mostly wait on services that bound their own work
+	// (a bound of its own would let slow routes' requests take the slots
+	// fast routes need), and the metrics listener.
+	Unbounded bool
 }
 
 // Server runs modules until its context ends.
@@ -42,6 +47,12 @@ type Server struct {
 	metrics  *observability.HTTPMetrics
 	timeout  time.Duration
 	delay    time.Duration
+	// readyInterval and readyTimeout pace the background readiness checks.
+	readyInterval, readyTimeout time.Duration
+	limits                      Limits
+	pprof                       bool                   // the metrics listener serves /debug/pprof
+	shed                        *prometheus.CounterVec // requests refused, by service and reason
+	queued                      *prometheus.GaugeVec   // requests waiting for a slot, by service
 
 	mu      sync.RWMutex // guards running and locals: Add may run while a Local transport reads them
 	running []*running
@@ -59,13 +70,20 @@ type running struct {
 	// then drains after the modules that are not, its callers among them.
 	calledLocally atomic.Bool
 	draining      atomic.Bool // /readyz answers 503
+	ready         readiness   // the last readiness check's result
+	// checking is closed when the last Ready call returned; only the
+	// module's checker goroutine uses it.
+	checking chan struct{}
 }
 
 // New returns a server that exposes registry on /metrics and gives requests
 // in flight up to shutdownTimeout to finish when it stops.
+// Modules are held to DefaultLimits unless SetLimits says otherwise.
 func New(log *slog.Logger, registry *prometheus.Registry, shutdownTimeout time.Duration) *Server {
-	return &Server{log: log, registry: registry, metrics: observability.NewHTTPMetrics(registry), timeout: shutdownTimeout,
-		handlers: workers{jobs: make(chan func())}}
+	s := &Server{log: log, registry: registry, metrics: observability.NewHTTPMetrics(registry), timeout: shutdownTimeout,
+		handlers: workers{jobs: make(chan func())}, limits: DefaultLimits()}
+	s.shed, s.queued = limitMetrics(registry)
+	return s
 }
 
 // SetDrainDelay makes shutdown answer 503 on /readyz for d while still
@@ -84,6 +102,7 @@ func (s *Server) Add(m Module) (net.Addr, error) {
 		return nil, fmt.Errorf("%s: listen on %s: %w", m.Name, m.Addr, err)
 	}
 	r := &running{module: m, listener: ln}
+	r.ready.init(m.Ready)
 	r.http = &http.Server{
 		Handler:           s.handler(r),
 		ReadHeaderTimeout: 5 * time.Second,
@@ -109,10 +128,15 @@ func (s *Server) metricsHandler() http.Handler {
 	return promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{})
 }
 
-// AddMetrics serves /metrics (and /healthz, /readyz) on a listener of its
-// own, for operators and Prometheus only, and returns the bound address.
+// AddMetrics serves /metrics (and /healthz, /readyz, and /debug/pprof
+// when SetPprof enabled it) on a listener of its own, for operators and
+// Prometheus only, and returns the bound address.
 func (s *Server) AddMetrics(addr string) (net.Addr, error) {
-	return s.Add(Module{Name: "metrics", Addr: addr})
+	m := Module{Name: "metrics", Addr: addr, Unbounded: true}
+	if s.pprof {
+		m.Routes = s.pprofRoutes
+	}
+	return s.Add(m)
 }
 
 func (s *Server) handler(run *running) http.Handler {
@@ -129,34 +153,38 @@ func (s *Server) handler(run *running) http.Handler {
 		m.Routes(rt)
 	}
 	log := s.log.With("service", m.Name)
-	return httpx.Chain(rt, httpx.RequestID, httpx.SecurityHeaders, httpx.AccessLog(log), httpx.Recover(log))
+	// The limit is innermost: a shed request still gets its request id,
+	// headers and log line, and is answered within microseconds.
+	return httpx.Chain(rt, httpx.RequestID, httpx.SecurityHeaders, httpx.AccessLog(log), httpx.Recover(log), s.limit(m))
 }
 
+// ready answers /readyz from the last background check (see
+// readiness.go), never by running one: it must not wait behind the load.
 func (s *Server) ready(w http.ResponseWriter, r *http.Request, run *running) {
-	m := run.module
 	if run.draining.Load() {
 		httpx.Error(w, r, s.log, errs.New(errs.Unavailable, "shutting_down", "the service is shutting down"))
 		return
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-	defer cancel()
-	if m.Ready != nil {
-		if err := m.Ready(ctx); err != nil {
-			s.log.WarnContext(ctx, "not ready", "service", m.Name, "err", err)
-			httpx.Error(w, r, s.log, errs.New(errs.Unavailable, "not_ready", "a dependency of the service is unreachable"))
-			return
-		}
+	if run.ready.last() != nil {
+		httpx.Error(w, r, s.log, errs.New(errs.Unavailable, "not_ready", "a dependency of the service is unreachable"))
+		return
 	}
 	httpx.JSON(w, http.StatusOK, map[string]string{"status": "ready"})
 }
 
 // Run serves every added module until ctx ends, then shuts down: /readyz
 // turns 503 so load balancers stop sending, listeners close, requests in
-// flight finish (up to the timeout), and modules close.
+// flight finish (up to the timeout), and modules close. Each module's
+// readiness is checked once before its listener serves (connections wait
+// in the backlog meanwhile, for at most the check timeout), so /readyz
+// reports a result from its first answer.
 func (s *Server) Run(ctx context.Context) error {
 	s.mu.RLock()
 	all := slices.Clone(s.running)
 	s.mu.RUnlock()
+	checks, stopChecks := context.WithCancel(ctx)
+	defer stopChecks()
+	checked := s.startChecks(checks, all)
 	errc := make(chan error, len(all))
 	for _, r := range all {
 		s.log.Info("listening", "service", r.module.Name, "addr", r.listener.Addr().String())
@@ -171,6 +199,9 @@ func (s *Server) Run(ctx context.Context) error {
 	case <-ctx.Done():
 	case err = <-errc:
 	}
+	// No check may run on a module that is closing its dependencies.
+	stopChecks()
+	<-checked
 	return errors.Join(err, s.shutdown(all))
 }
 

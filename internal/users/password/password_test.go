@@ -221,3 +221,67 @@ func TestPoolHashesAndVerifiesConcurrently(t *testing.T) {
 		t.Error("a malformed hash verified through the pool without an error")
 	}
 }
+
+func TestThePoolNeverRunsMoreHashesAtOnceThanItHasWorkers(t *testing.T) {
+	t.Parallel()
+	const workers, jobs = 2, 8
+	p := NewPool(fast, workers, jobs)
+	defer p.Close()
+	var running, most atomic.Int32
+	started := make(chan struct{}, jobs)
+	gate := make(chan struct{})
+	var wg sync.WaitGroup
+	for range jobs {
+		wg.Go(func() {
+			err := p.run(context.Background(), func() {
+				n := running.Add(1)
+				for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+				}
+				started <- struct{}{}
+				<-gate
+				running.Add(-1)
+			})
+			if err != nil {
+				t.Errorf("run: %v", err)
+			}
+		})
+	}
+	// Let the jobs finish one at a time, each time waiting for the next
+	// to start, so that a pool running more than workers would show it.
+	for range workers {
+		<-started
+	}
+	for range jobs - workers {
+		gate <- struct{}{}
+		select {
+		case <-started:
+		case <-time.After(5 * time.Second):
+			t.Fatal("a queued job did not start once a worker was free")
+		}
+	}
+	close(gate)
+	wg.Wait()
+	if got := most.Load(); got != workers {
+		t.Errorf("%d hashes ran at once, want at most (and here exactly) %d", got, workers)
+	}
+}
+
+func TestByDefaultHashingLeavesHalfTheCPUsToTheRest(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name         string
+		procs, wants int
+	}{
+		{name: "one CPU still gets a worker", procs: 1, wants: 1},
+		{name: "two CPUs get one worker", procs: 2, wants: 1},
+		{name: "eight CPUs get four", procs: 8, wants: 4},
+		{name: "an odd count rounds down", procs: 5, wants: 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := workersFor(tt.procs); got != tt.wants {
+				t.Errorf("workersFor(%d) = %d, want %d", tt.procs, got, tt.wants)
+			}
+		})
+	}
+}

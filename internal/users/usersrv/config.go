@@ -11,7 +11,6 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"time"
 
@@ -82,7 +81,7 @@ func LoadConfig(e *config.Env, sh Shared) Config {
 			Time:      uint32(e.Int("USERS_ARGON2_TIME", int(password.OWASP.Time), 2, 100)),
 			Threads:   uint8(e.Int("USERS_ARGON2_THREADS", int(password.OWASP.Threads), 1, 64)),
 		},
-		HashWorkers:        e.Int("USERS_HASH_WORKERS", runtime.NumCPU(), 1, 1024),
+		HashWorkers:        e.Int("USERS_HASH_WORKERS", password.DefaultWorkers(), 1, 1024),
 		HashQueue:          e.Int("USERS_HASH_QUEUE", 64, 1, 1<<16),
 		AccountMaxFailures: e.Int("USERS_LOGIN_MAX_FAILURES_PER_ACCOUNT", 5, 1, 1000),
 		AddressMaxFailures: e.Int("USERS_LOGIN_MAX_FAILURES_PER_ADDRESS", 20, 1, 100000),

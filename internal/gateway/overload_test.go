@@ -1,0 +1,211 @@
+package gateway_test
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/marketplace-go/marketplace/internal/gateway"
+	"github.com/marketplace-go/marketplace/internal/platform/httpx/httpxtest"
+)
+
+// catalog is a products instance whose listing takes longer than any
+// gateway timeout in these tests and whose product detail answers at once.
+type catalog struct {
+	url     string
+	details atomic.Int32 // detail reads answered
+}
+
+func newCatalog(t *testing.T) *catalog {
+	t.Helper()
+	c := &catalog{}
+	stop := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.URL.Path == "/readyz":
+		case r.URL.Path == "/v1/products": // a listing: as slow as a cold catalog
+			select {
+			case <-r.Context().Done():
+			case <-stop:
+			}
+		case strings.HasPrefix(r.URL.Path, "/v1/products/"):
+			c.details.Add(1)
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = w.Write([]byte(`{"id":"p1"}`))
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	t.Cleanup(func() { close(stop); srv.Close() })
+	c.url = srv.URL
+	return c
+}
+
+func TestAListingThatTakesLongNeverTakesProductDetailReadsDownWithIt(t *testing.T) {
+	t.Parallel()
+	for _, instances := range []int{1, 2} {
+		t.Run(strconv.Itoa(instances)+" instances", func(t *testing.T) {
+			t.Parallel()
+			urls, _ := services(t)
+			var catalogs []*catalog
+			urls["products"] = nil
+			for range instances {
+				c := newCatalog(t)
+				catalogs = append(catalogs, c)
+				urls["products"] = append(urls["products"], c.url)
+			}
+			e := start(t, urls, func(c *gateway.Config, _ *gateway.Deps) {
+				c.Timeout, c.EjectAfter, c.BreakerFailures = 500*time.Millisecond, 1, 3
+			})
+			slowListingsBesideDetails(t, e)
+			var before []int32
+			for _, c := range catalogs {
+				before = append(before, c.details.Load())
+			}
+			for range 10 {
+				e.Do(t, httpxtest.Anonymous, "GET", detail, nil).Want(t, http.StatusOK)
+			}
+			for i, c := range catalogs {
+				if c.details.Load() == before[i] {
+					t.Errorf("instance %d got none of the last 10 detail reads: the listing timeouts left it out", i)
+				}
+			}
+			if got := metricValue(t, e, "gateway_upstream_breaker_state", "upstream", "products"); got != 0 {
+				t.Errorf("after 12 listing timeouts the products breaker is in state %v, want 0 (closed)", got)
+			}
+		})
+	}
+}
+
+const detail = "/v1/products/0193a6d0-0000-7000-8000-000000000001"
+
+// slowListingsBesideDetails has four clients time out on listings, three
+// each, while product details are read: every detail read must answer 200.
+func slowListingsBesideDetails(t *testing.T, e env) {
+	t.Helper()
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for range 3 {
+				e.Do(t, httpxtest.Anonymous, "GET", "/v1/products", nil).WantProblem(t, http.StatusServiceUnavailable, "upstream_timeout")
+			}
+		})
+	}
+	for range 40 {
+		e.Do(t, httpxtest.Anonymous, "GET", detail, nil).Want(t, http.StatusOK)
+	}
+	wg.Wait()
+}
+
+func TestTheLastInstanceIsNeverEjected(t *testing.T) {
+	t.Parallel()
+	urls, ups := services(t)
+	sick := ups["products"]
+	sick.status.Store(http.StatusBadGateway)
+	e := start(t, urls, func(c *gateway.Config, _ *gateway.Deps) { c.EjectAfter, c.BreakerFailures = 1, 1000 })
+	for range 10 {
+		e.Do(t, httpxtest.Anonymous, "GET", "/v1/products", nil).Want(t, http.StatusBadGateway)
+	}
+	if n := sick.hits.Load(); n < 10 {
+		t.Errorf("the only instance got %d of 10 requests: it was left out", n)
+	}
+	sick.status.Store(http.StatusOK)
+	e.Do(t, httpxtest.Anonymous, "GET", "/v1/products", nil).Want(t, http.StatusOK)
+}
+
+func TestOfTwoFailingInstancesOneIsKept(t *testing.T) {
+	t.Parallel()
+	urls, _ := services(t)
+	a, b := newUpstream(t, "a"), newUpstream(t, "b")
+	a.status.Store(http.StatusBadGateway)
+	b.status.Store(http.StatusBadGateway)
+	urls["products"] = []string{a.URL, b.URL}
+	e := start(t, urls, func(c *gateway.Config, _ *gateway.Deps) {
+		c.EjectAfter, c.BreakerFailures, c.Retries = 1, 1000, -1
+	})
+	for range 10 {
+		e.Do(t, httpxtest.Anonymous, "GET", "/v1/products", nil)
+	}
+	a.status.Store(http.StatusOK)
+	b.status.Store(http.StatusOK)
+	for range 4 {
+		e.Do(t, httpxtest.Anonymous, "GET", "/v1/products", nil).Want(t, http.StatusOK)
+	}
+}
+
+func TestWhenEveryInstanceFailedItsHealthChecksTheGatewayStillRoutes(t *testing.T) {
+	t.Parallel()
+	urls, _ := services(t)
+	a, b := newUpstream(t, "a"), newUpstream(t, "b")
+	a.ready.Store(http.StatusServiceUnavailable)
+	b.ready.Store(http.StatusServiceUnavailable)
+	urls["products"] = []string{a.URL, b.URL}
+	e := start(t, urls)
+	eventually(t, "both instances are marked down", func() bool {
+		return instanceDown(t, e, a.URL) && instanceDown(t, e, b.URL)
+	})
+	for range 10 {
+		e.Do(t, httpxtest.Anonymous, "GET", "/v1/products", nil).Want(t, http.StatusOK)
+	}
+	if a.hits.Load() == 0 || b.hits.Load() == 0 {
+		t.Errorf("requests went to %d and %d of the instances, want both used", a.hits.Load(), b.hits.Load())
+	}
+	if n := metricValue(t, e, "gateway_upstream_panic_routed_total", "upstream", "products"); n < 10 {
+		t.Errorf("requests routed in panic counted %v, want 10", n)
+	}
+}
+
+func TestAServicesOverloadedAnswerIsPassedOnWithItsRetryAfterAndTripsNothing(t *testing.T) {
+	t.Parallel()
+	urls, _ := services(t)
+	var hits atomic.Int32
+	shedding := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/readyz" {
+			return
+		}
+		hits.Add(1)
+		w.Header().Set("Content-Type", "application/problem+json")
+		w.Header().Set("Retry-After", "3")
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = w.Write([]byte(`{"type":"about:blank","title":"Service Unavailable","status":503,"code":"overloaded"}`))
+	}))
+	t.Cleanup(shedding.Close)
+	urls["orders"] = []string{shedding.URL}
+	e := start(t, urls, func(c *gateway.Config, _ *gateway.Deps) { c.EjectAfter, c.BreakerFailures = 1, 2 })
+	for range 10 {
+		r := e.Do(t, httpxtest.Anonymous, "POST", "/v1/orders", `{}`)
+		r.WantProblem(t, http.StatusServiceUnavailable, "overloaded")
+		if got := r.Header.Get("Retry-After"); got != "3" {
+			t.Fatalf("Retry-After = %q, want the service's 3", got)
+		}
+	}
+	if n := hits.Load(); n != 10 {
+		t.Errorf("the service got %d of 10 requests: it was left out, or they were retried", n)
+	}
+	if got := metricValue(t, e, "gateway_upstream_breaker_state", "upstream", "orders"); got != 0 {
+		t.Errorf("breaker state %v after 10 overloaded answers, want 0 (closed)", got)
+	}
+}
+
+// instanceDown reports whether the gateway's health checks marked the
+// instance at base down.
+func instanceDown(t *testing.T, e env, base string) bool {
+	t.Helper()
+	families, err := e.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		for _, m := range f.GetMetric() {
+			if f.GetName() == "gateway_upstream_instance_up" && hasLabels(m, []string{"instance", base}) {
+				return m.GetGauge().GetValue() == 0
+			}
+		}
+	}
+	return false
+}

@@ -1,0 +1,158 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/marketplace-go/marketplace/internal/platform/config"
+	"github.com/marketplace-go/marketplace/internal/platform/errs"
+	"github.com/marketplace-go/marketplace/internal/platform/httpx"
+	"github.com/marketplace-go/marketplace/internal/platform/observability"
+)
+
+// Limits bound the requests each module works on at once. Past
+// MaxInFlight a request waits, in a queue of at most MaxQueue, for up to
+// QueueWait; past that it is refused at once with 503 and Retry-After.
+// The queue is what bounds memory under overload: without it every
+// request a client sends becomes a goroutine, a buffer and a database
+// wait, and a slow dependency turns into unbounded growth.
+type Limits struct {
+	MaxInFlight int
+	MaxQueue    int
+	QueueWait   time.Duration
+}
+
+// DefaultLimits suit a small machine (2 cores): 64 requests at once is
+// well past what the CPU and the database pools can overlap, so more
+// would only wait inside the service; 1024 may wait for up to 10s, enough
+// for a burst of several hundred checkouts to be served rather than shed.
+func DefaultLimits() Limits {
+	return Limits{MaxInFlight: 64, MaxQueue: 1024, QueueWait: 10 * time.Second}
+}
+
+// LoadLimits reads MAX_IN_FLIGHT, MAX_QUEUE and MAX_QUEUE_WAIT, one
+// setting for every module of the process.
+func LoadLimits(e *config.Env) Limits {
+	d := DefaultLimits()
+	return Limits{
+		MaxInFlight: e.Int("MAX_IN_FLIGHT", d.MaxInFlight, 1, 1<<20),
+		MaxQueue:    e.Int("MAX_QUEUE", d.MaxQueue, 0, 1<<20),
+		QueueWait:   e.Duration("MAX_QUEUE_WAIT", d.QueueWait),
+	}
+}
+
+// SetLimits bounds the work of the modules added from now on.
+func (s *Server) SetLimits(l Limits) { s.limits = l }
+
+// errOverloaded is the answer to a request the module has no room for.
+var errOverloaded = &errs.Error{Kind: errs.Unavailable, Code: "overloaded",
+	Message: "the service is busy; try again shortly", RetryAfter: time.Second}
+
+// Why a request was shed, as the metric counts it.
+const (
+	shedQueueFull = "queue_full"
+	shedWaited    = "queue_timeout"
+)
+
+var (
+	errQueueFull = errors.New(shedQueueFull)
+	errWaited    = errors.New(shedWaited)
+)
+
+// limiter admits up to cap(slots) requests at once and lets up to
+// maxQueue more wait for a slot.
+type limiter struct {
+	slots    chan struct{}
+	queued   atomic.Int64
+	maxQueue int64
+	wait     time.Duration
+}
+
+func newLimiter(l Limits) *limiter {
+	return &limiter{slots: make(chan struct{}, l.MaxInFlight), maxQueue: int64(l.MaxQueue), wait: l.QueueWait}
+}
+
+// acquire takes a slot, waiting in the queue if there is room in it. A
+// caller whose context ends while it waits leaves the queue at once,
+// making room for another.
+func (l *limiter) acquire(ctx context.Context, queued prometheus.Gauge) error {
+	select {
+	case l.slots <- struct{}{}:
+		return nil
+	default:
+	}
+	if l.queued.Add(1) > l.maxQueue {
+		l.queued.Add(-1)
+		return errQueueFull
+	}
+	queued.Inc()
+	defer func() { l.queued.Add(-1); queued.Dec() }()
+	timer := time.NewTimer(l.wait)
+	defer timer.Stop()
+	select {
+	case l.slots <- struct{}{}:
+		return nil
+	case <-timer.C:
+		return errWaited
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
+}
+
+func (l *limiter) release() { <-l.slots }
+
+// unlimited are the paths of the server's own endpoints: an operator and
+// a load balancer must be able to ask an overloaded service how it is.
+func unlimited(path string) bool {
+	return path == "/healthz" || path == "/readyz" || path == "/metrics" || strings.HasPrefix(path, "/debug/pprof/")
+}
+
+// limit bounds a module's requests, those that reach it in-process
+// through a Local transport included (they run the same handler).
+func (s *Server) limit(m Module) httpx.Middleware {
+	if m.Unbounded || s.limits.MaxInFlight <= 0 {
+		return func(h http.Handler) http.Handler { return h }
+	}
+	l := newLimiter(s.limits)
+	queued := s.queued.WithLabelValues(m.Name)
+	shed := map[error]prometheus.Counter{
+		errQueueFull: s.shed.WithLabelValues(m.Name, shedQueueFull),
+		errWaited:    s.shed.WithLabelValues(m.Name, shedWaited),
+	}
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if unlimited(r.URL.Path) {
+				next.ServeHTTP(w, r)
+				return
+			}
+			if err := l.acquire(r.Context(), queued); err != nil {
+				if c, ok := shed[err]; ok {
+					c.Inc()
+					httpx.Error(w, r, s.log, errOverloaded)
+				} // else the client left: there is no one to answer
+				return
+			}
+			defer l.release()
+			next.ServeHTTP(w, r)
+		})
+	}
+}
+
+// limitMetrics are the instruments of the limits.
+func limitMetrics(reg prometheus.Registerer) (*prometheus.CounterVec, *prometheus.GaugeVec) {
+	shed := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "http_requests_shed_total",
+		Help: "Requests refused with 503 overloaded, by service and reason (queue_full, queue_timeout).",
+	}, []string{"service", "reason"})
+	queued := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "http_requests_queued",
+		Help: "Requests waiting for one of the service's in-flight slots.",
+	}, []string{"service"})
+	return observability.Register(reg, shed), observability.Register(reg, queued)
+}

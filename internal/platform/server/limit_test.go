@@ -1,0 +1,285 @@
+package server_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/marketplace-go/marketplace/internal/platform/config"
+	"github.com/marketplace-go/marketplace/internal/platform/httpx"
+	"github.com/marketplace-go/marketplace/internal/platform/server"
+)
+
+// gated is a module whose /work requests wait until the test releases them,
+// counting how many run at once.
+type gated struct {
+	release chan struct{}
+	entered chan struct{} // receives once per request that starts
+	running atomic.Int32
+	most    atomic.Int32
+}
+
+func newGated() *gated {
+	return &gated{release: make(chan struct{}), entered: make(chan struct{}, 100)}
+}
+
+func (g *gated) routes(rt *httpx.Router) {
+	rt.HandleFunc("GET /work", func(w http.ResponseWriter, r *http.Request) {
+		n := g.running.Add(1)
+		defer g.running.Add(-1)
+		for m := g.most.Load(); n > m && !g.most.CompareAndSwap(m, n); m = g.most.Load() {
+		}
+		g.entered <- struct{}{}
+		<-g.release
+		w.WriteHeader(http.StatusOK)
+	})
+}
+
+// limited runs a gated module under limits and returns its base URL, the
+// server and its registry.
+func limited(t *testing.T, l server.Limits, g *gated) (string, *server.Server, *prometheus.Registry) {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	srv := server.New(slog.New(slog.DiscardHandler), reg, 5*time.Second)
+	srv.SetLimits(l)
+	addr, err := srv.Add(server.Module{Name: "svc", Addr: "127.0.0.1:0", Routes: g.routes})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return "http://" + addr.String(), srv, reg
+}
+
+// waitEntered waits until n more requests have started in the handler.
+func (g *gated) waitEntered(t *testing.T, n int) {
+	t.Helper()
+	for range n {
+		select {
+		case <-g.entered:
+		case <-time.After(5 * time.Second):
+			t.Fatal("a request did not start within 5s")
+		}
+	}
+}
+
+// background sends GET url with ctx and delivers its status (0 on error).
+func background(ctx context.Context, wg *sync.WaitGroup, url string) <-chan int {
+	status := make(chan int, 1)
+	wg.Go(func() {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			status <- 0
+			return
+		}
+		res.Body.Close()
+		status <- res.StatusCode
+	})
+	return status
+}
+
+// metricValue is the value of the series of name whose labels include
+// every given pair, or 0 when there is none.
+func metricValue(t *testing.T, reg *prometheus.Registry, name string, labels ...string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			have := map[string]string{}
+			for _, l := range m.GetLabel() {
+				have[l.GetName()] = l.GetValue()
+			}
+			match := true
+			for i := 0; i+1 < len(labels); i += 2 {
+				match = match && have[labels[i]] == labels[i+1]
+			}
+			if match {
+				return m.GetGauge().GetValue() + m.GetCounter().GetValue()
+			}
+		}
+	}
+	return 0
+}
+
+func queuedNow(t *testing.T, reg *prometheus.Registry) float64 {
+	t.Helper()
+	return metricValue(t, reg, "http_requests_queued", "service", "svc")
+}
+
+func wantOverloaded(t *testing.T, res response) {
+	t.Helper()
+	if res.status != http.StatusServiceUnavailable || problemCode(t, res) != "overloaded" {
+		t.Fatalf("answer = %d %s, want 503 overloaded", res.status, res.body)
+	}
+	if res.header.Get("Retry-After") == "" {
+		t.Error("a shed request's 503 has no Retry-After")
+	}
+}
+
+func TestNoMoreThanMaxInFlightRequestsRunAtOnce(t *testing.T) {
+	t.Parallel()
+	g := newGated()
+	base, _, reg := limited(t, server.Limits{MaxInFlight: 3, MaxQueue: 10, QueueWait: time.Minute}, g)
+	var wg sync.WaitGroup
+	var statuses []<-chan int
+	for range 8 {
+		statuses = append(statuses, background(context.Background(), &wg, base+"/work"))
+	}
+	g.waitEntered(t, 3)
+	eventually(t, "five requests wait in the queue", func() bool { return queuedNow(t, reg) == 5 })
+	close(g.release)
+	for _, s := range statuses {
+		if got := <-s; got != http.StatusOK {
+			t.Errorf("a queued request got %d, want 200 once a slot freed", got)
+		}
+	}
+	wg.Wait()
+	if most := g.most.Load(); most != 3 {
+		t.Errorf("%d requests ran at once, want at most (and here exactly) 3", most)
+	}
+}
+
+func TestPastTheQueueRequestsAreShedAtOnceWithRetryAfter(t *testing.T) {
+	t.Parallel()
+	g := newGated()
+	base, _, reg := limited(t, server.Limits{MaxInFlight: 1, MaxQueue: 1, QueueWait: time.Minute}, g)
+	var wg sync.WaitGroup
+	first := background(context.Background(), &wg, base+"/work")
+	g.waitEntered(t, 1)
+	second := background(context.Background(), &wg, base+"/work")
+	eventually(t, "the second request waits in the queue", func() bool { return queuedNow(t, reg) == 1 })
+
+	wantOverloaded(t, fetch(t, http.MethodGet, base+"/work"))
+	for _, path := range []string{"/healthz", "/readyz", "/metrics"} {
+		if res := fetch(t, http.MethodGet, base+path); res.status != http.StatusOK {
+			t.Errorf("%s while the module is full = %d, want 200: it is not limited", path, res.status)
+		}
+	}
+	if n := metricValue(t, reg, "http_requests_shed_total", "reason", "queue_full"); n != 1 {
+		t.Errorf("shed requests counted %v, want 1", n)
+	}
+	close(g.release)
+	if a, b := <-first, <-second; a != http.StatusOK || b != http.StatusOK {
+		t.Errorf("the running and the queued request got %d and %d, want 200 and 200", a, b)
+	}
+	wg.Wait()
+}
+
+func TestARequestThatWaitedTooLongIsShed(t *testing.T) {
+	t.Parallel()
+	g := newGated()
+	base, _, reg := limited(t, server.Limits{MaxInFlight: 1, MaxQueue: 1, QueueWait: 50 * time.Millisecond}, g)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer close(g.release)
+	background(context.Background(), &wg, base+"/work")
+	g.waitEntered(t, 1)
+	wantOverloaded(t, fetch(t, http.MethodGet, base+"/work"))
+	if n := metricValue(t, reg, "http_requests_shed_total", "reason", "queue_timeout"); n != 1 {
+		t.Errorf("requests shed after waiting counted %v, want 1", n)
+	}
+}
+
+func TestAClientThatLeavesTheQueueFreesItsPlace(t *testing.T) {
+	t.Parallel()
+	g := newGated()
+	base, _, reg := limited(t, server.Limits{MaxInFlight: 1, MaxQueue: 1, QueueWait: time.Minute}, g)
+	var wg sync.WaitGroup
+	first := background(context.Background(), &wg, base+"/work")
+	g.waitEntered(t, 1)
+	ctx, leave := context.WithCancel(context.Background())
+	background(ctx, &wg, base+"/work")
+	eventually(t, "the second request waits in the queue", func() bool { return queuedNow(t, reg) == 1 })
+	leave()
+	eventually(t, "the client that left frees its place", func() bool { return queuedNow(t, reg) == 0 })
+
+	third := background(context.Background(), &wg, base+"/work")
+	eventually(t, "a third request takes the freed place", func() bool { return queuedNow(t, reg) == 1 })
+	close(g.release)
+	if a, c := <-first, <-third; a != http.StatusOK || c != http.StatusOK {
+		t.Errorf("the running and the newly queued request got %d and %d, want 200 and 200", a, c)
+	}
+	wg.Wait()
+	if g.most.Load() != 1 {
+		t.Errorf("%d requests ran at once, want 1", g.most.Load())
+	}
+}
+
+func TestRequestsServedInProcessAreLimitedToo(t *testing.T) {
+	t.Parallel()
+	g := newGated()
+	base, srv, _ := limited(t, server.Limits{MaxInFlight: 1, MaxQueue: 0, QueueWait: time.Minute}, g)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer close(g.release)
+	background(context.Background(), &wg, base+"/work")
+	g.waitEntered(t, 1)
+	req, err := http.NewRequest(http.MethodGet, base+"/work", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := srv.Local(http.DefaultTransport).RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	body, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantOverloaded(t, response{status: res.StatusCode, header: res.Header, body: string(body)})
+}
+
+func TestLimitsAreReadFromTheEnvironment(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		env     map[string]string
+		want    server.Limits
+		wantErr string
+	}{
+		{name: "nothing set gives the defaults", want: server.DefaultLimits()},
+		{
+			name: "each variable sets its bound",
+			env:  map[string]string{"MAX_IN_FLIGHT": "8", "MAX_QUEUE": "0", "MAX_QUEUE_WAIT": "2s"},
+			want: server.Limits{MaxInFlight: 8, MaxQueue: 0, QueueWait: 2 * time.Second},
+		},
+		{name: "no request at a time is refused", env: map[string]string{"MAX_IN_FLIGHT": "0"}, wantErr: "MAX_IN_FLIGHT"},
+		{name: "a negative queue is refused", env: map[string]string{"MAX_QUEUE": "-1"}, wantErr: "MAX_QUEUE"},
+		{name: "a wait that is no duration is refused", env: map[string]string{"MAX_QUEUE_WAIT": "soon"}, wantErr: "MAX_QUEUE_WAIT"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := config.FromLookup(func(k string) (string, bool) { v, ok := tt.env[k]; return v, ok })
+			got := server.LoadLimits(e)
+			if err := e.Err(); tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("error %v, want one naming %s", err, tt.wantErr)
+				}
+				return
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			if got != tt.want {
+				t.Errorf("LoadLimits = %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+}
