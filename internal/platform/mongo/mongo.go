@@ -92,8 +92,8 @@ type DB struct {
 type embedded struct {
 	uri   string
 	pgURL string // its PostgreSQL database
-	stop context.CancelFunc
-	done chan struct{}
+	stop  context.CancelFunc
+	done  chan struct{}
 }
 
 // Open connects to cfg.URI, or when it is empty starts an embedded FerretDB
