@@ -34,6 +34,39 @@ func TestLoadgenRunsTheMixedScenarioThroughTheGatewayWithoutErrors(t *testing.T)
 	}
 	assertReportRows(t, report)
 	assertPNG(t, filepath.Join(dir, "plot.png"))
+
+	// A ramp of logins on the same platform: both steps meet a loose SLO.
+	dir = t.TempDir()
+	out.Reset()
+	args = []string{"loadgen", "--target", "http://" + addrs["gateway"], "--scenario=login", "--ramp=2:4:2", "--step=1s",
+		"--slo-p50=10s", "--slo-p99=10s", "--users=2", "--products=1", "--out", dir}
+	if err := run(context.Background(), args, getenv, &out, nil); err != nil {
+		t.Fatalf("loadgen ramp: %v\n%s", err, out.String())
+	}
+	for _, want := range []string{"| **login** | 4 | 0 |", "| 2 | ", "| 4 | ", "**Highest rate that met the SLO: 4 req/s.**"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("the ramp's report lacks %q:\n%s", want, out.String())
+		}
+	}
+	assertPNG(t, filepath.Join(dir, "plot.png"))
+}
+
+func TestLoadgenRefusesBadFlagsBeforeSendingAnything(t *testing.T) {
+	tests := []struct{ name, flag, want string }{
+		{"an unknown scenario", "--scenario=shop", `unknown scenario "shop"`},
+		{"a mix with an unknown scenario", "--mix=browse=1,pay=1", `unknown scenario "pay"`},
+		{"a ramp without a step", "--ramp=10:100", "not start:max:step"},
+		{"a target that is not a URL", "--target=localhost:8080", "not an http(s) URL"},
+		{"an error budget over 1", "--slo-errors=2", "slo-errors"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := run(context.Background(), []string{"loadgen", tt.flag}, lookup(nil), io.Discard, nil)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("err = %v, want one containing %q", err, tt.want)
+			}
+		})
+	}
 }
 
 // assertReportRows checks that every scenario of the default mix has a row

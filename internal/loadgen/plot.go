@@ -68,6 +68,12 @@ func writePlot(path string, r *Result) error {
 	if err := addLines(thr, "requested", s.requested, "sent", s.sent, "ok", s.ok); err != nil {
 		return err
 	}
+	for _, p := range []*plot.Plot{lat, thr} {
+		// From zero, so that a small change does not look like a big one;
+		// the legend top left, where lines starting low rarely are.
+		p.Y.Min = 0
+		p.Legend.Top, p.Legend.Left = true, true
+	}
 	img := vgimg.New(8*vg.Inch, 8*vg.Inch)
 	dc := draw.New(img)
 	tiles := draw.Tiles{Rows: 2, Cols: 1, PadX: vg.Millimeter, PadY: 4 * vg.Millimeter,

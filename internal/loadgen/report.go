@@ -72,7 +72,7 @@ func renderRamp(b *strings.Builder, r *Result) {
 	b.WriteString("|---:|---:|---:|---:|---:|---:|---|\n")
 	for i, st := range r.Steps {
 		fmt.Fprintf(b, "| %d | %.1f | %.1f | %s | %s | %.3f%% | %s |\n", st.Rate, st.SentRate(), st.Throughput(),
-			fmtDur(st.Reads.Quantile(50)), fmtDur(st.Reads.Quantile(99)), 100*st.All.ErrorRate(), verdictText(r.Verdicts[i]))
+			quantile(st.Reads, 50), quantile(st.Reads, 99), 100*st.All.ErrorRate(), verdictText(r.Verdicts[i]))
 	}
 	if r.Highest > 0 {
 		fmt.Fprintf(b, "\n**Highest rate that met the SLO: %d req/s.**\n\n", r.Highest)

@@ -126,3 +126,15 @@ func TestRenderCountsStatusesAndAnswersThatNeverCame(t *testing.T) {
 		t.Errorf("the report lacks %q:\n%s", want, b.String())
 	}
 }
+
+func TestPacerNoteOnlyWhenTheRateWasNotKept(t *testing.T) {
+	cfg := Config{MaxWorkers: 4}
+	kept := stepOf(t, 4, Browse, 200, 1, 1, 1, 1)
+	if note := pacerNote(kept, cfg); note != "" {
+		t.Errorf("a kept rate got the note %q", note)
+	}
+	slow := stepOf(t, 40, Browse, 200, 1, 1, 1, 1)
+	if note := pacerNote(slow, cfg); !strings.Contains(note, "--max-workers") || !strings.Contains(note, "not fully open loop") {
+		t.Errorf("a rate not kept got the note %q", note)
+	}
+}

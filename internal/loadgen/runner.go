@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"time"
 
@@ -84,7 +85,7 @@ func (r *runner) steps(ctx context.Context, res *Result, logf func(string, ...an
 			res.Notes = append(res.Notes, note)
 		}
 		logf("%d req/s: sent %.1f/s, reads p50 %s p99 %s, errors %.3f%%: %s", rate, st.SentRate(),
-			fmtDur(st.Reads.Quantile(50)), fmtDur(st.Reads.Quantile(99)), 100*st.All.ErrorRate(), verdictWord(v))
+			quantile(st.Reads, 50), quantile(st.Reads, 99), 100*st.All.ErrorRate(), verdictWord(v))
 		if ctx.Err() != nil {
 			res.Notes = append(res.Notes, fmt.Sprintf("interrupted during the %d req/s step", rate))
 			return
@@ -116,15 +117,17 @@ func (r *runner) step(ctx context.Context, rate int, du time.Duration) *Stats {
 }
 
 // pacerNote says when the requests went out slower than asked: then the
-// run was not open loop at that rate (workers ran out, or this machine
-// could not keep up), and its latencies flatter the target.
+// run was not open loop at that rate.
 func pacerNote(st *Stats, cfg Config) string {
 	if st.SentRate() >= 0.95*float64(st.Rate) {
 		return ""
 	}
-	return fmt.Sprintf("at %d req/s the pacer sent only %.1f req/s (%d requests in %s): the load generator could not keep the rate "+
-		"(all of its %d max workers busy, or this machine too slow), so that step was not fully open loop",
-		st.Rate, st.SentRate(), st.All.Requests, st.Duration, cfg.MaxWorkers)
+	why := "this machine could not keep up"
+	if cfg.MaxWorkers != math.MaxUint64 {
+		why = fmt.Sprintf("all %d of --max-workers were waiting for answers, or this machine could not keep up", cfg.MaxWorkers)
+	}
+	return fmt.Sprintf("at %d req/s the pacer sent only %.1f req/s (%d requests in %s): %s, so that step was not fully open loop "+
+		"and its latencies flatter the target", st.Rate, st.SentRate(), st.All.Requests, st.Duration, why)
 }
 
 func verdictWord(v Verdict) string {

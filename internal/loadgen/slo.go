@@ -51,3 +51,11 @@ func fmtDur(d time.Duration) string {
 		return fmt.Sprintf("%.2fms", ms)
 	}
 }
+
+// quantile prints a latency percentile of c, or "-" when c is empty.
+func quantile(c *Counts, q float64) string {
+	if c.Requests == 0 {
+		return "-"
+	}
+	return fmtDur(c.Quantile(q))
+}
