@@ -19,7 +19,8 @@ import (
 type apiClient struct {
 	base     string
 	http     *http.Client
-	maxWaits int // retries after 429/503 before giving up
+	maxWaits int           // retries after 429/503 before giving up
+	pause    time.Duration // the wait when Retry-After gives none
 }
 
 // apiError is an answer other than the one a preparation step expects.
@@ -61,7 +62,7 @@ func (c *apiClient) do(ctx context.Context, token, method, path string, body, ou
 		if !retry || attempt >= c.maxWaits {
 			return &apiError{Method: method, Path: path, Status: res.StatusCode, Body: string(data)}
 		}
-		if err := sleep(ctx, retryAfter(res.Header.Get("Retry-After"))); err != nil {
+		if err := sleep(ctx, retryAfter(res.Header.Get("Retry-After"), c.pause)); err != nil {
 			return err
 		}
 	}
@@ -97,13 +98,13 @@ func (c *apiClient) send(ctx context.Context, token, method, path string, payloa
 	return res, data, nil
 }
 
-// retryAfter reads a Retry-After in seconds, with a short default and a
-// cap, so that a missing or odd header neither spins nor stalls the run.
-func retryAfter(v string) time.Duration {
+// retryAfter reads a Retry-After in seconds, with a default and a cap, so
+// that a missing or odd header neither spins nor stalls the run.
+func retryAfter(v string, dflt time.Duration) time.Duration {
 	s, err := strconv.Atoi(strings.TrimSpace(v))
 	switch {
 	case err != nil || s <= 0:
-		return time.Second
+		return dflt
 	case s > 60:
 		return time.Minute
 	default:

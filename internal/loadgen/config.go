@@ -91,6 +91,9 @@ func (c Config) Validate() error {
 	check(c.Ramp == nil && c.Duration <= 0, "duration must be positive")
 	check(c.Ramp != nil && c.Step <= 0, "step must be positive")
 	check(c.Users < 1, "users must be at least 1")
+	// A checkout buys its buyer's whole cart, so the cart scenario's
+	// buyers must be others.
+	check(c.Users < 2 && weighs(c.Mix, Cart) && weighs(c.Mix, Checkout), "a mix of cart and checkout needs at least 2 users")
 	check(c.Products < 1, "products must be at least 1")
 	check(c.SLO.Errors < 0 || c.SLO.Errors > 1, "slo-errors must be from 0 to 1")
 	check(c.Workers == 0, "workers must be at least 1")
@@ -153,6 +156,11 @@ func ParseRamp(s string) (Ramp, error) {
 		return Ramp{}, fmt.Errorf("ramp %q: max is below start", s)
 	}
 	return r, nil
+}
+
+// weighs says whether the mix has the scenario.
+func weighs(mix []Weight, scenario string) bool {
+	return slices.ContainsFunc(mix, func(w Weight) bool { return w.Scenario == scenario })
 }
 
 // IsRead says whether a scenario is a catalog read, the part of the load

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
-	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -28,15 +27,12 @@ type generator struct {
 }
 
 // newGenerator builds the scenarios of the mix on the prepared fixture.
-// Buyers are split: the cart scenario's buyers and the checkout
-// scenario's never share a cart, since a checkout buys the whole cart.
+// Buyers are split (Config.Validate sees that there are two at least):
+// the cart scenario's buyers and the checkout scenario's never share a
+// cart, since a checkout buys the whole cart.
 func newGenerator(base string, f *Fixture, mix []Weight, seed uint64) (*generator, error) {
-	has := func(s string) bool { return slices.ContainsFunc(mix, func(w Weight) bool { return w.Scenario == s }) }
 	cartUsers, checkoutUsers := f.Buyers, f.Buyers
-	if has(Cart) && has(Checkout) {
-		if len(f.Buyers) < 2 {
-			return nil, fmt.Errorf("a mix of cart and checkout needs at least 2 users, got %d", len(f.Buyers))
-		}
+	if weighs(mix, Cart) && weighs(mix, Checkout) {
 		n := max(1, len(f.Buyers)/4)
 		cartUsers, checkoutUsers = f.Buyers[:n], f.Buyers[n:]
 	}

@@ -65,8 +65,8 @@ func merged(t *testing.T, cs ...*Counts) *Counts {
 // latency (ms) given, with status code.
 func stepOf(t *testing.T, rate int, scenario string, code uint16, latencies ...int) *Stats {
 	t.Helper()
-	st := newStats(rate, time.Second)
 	start := time.Now()
+	st := newStats(rate, time.Second, start)
 	for i, ms := range latencies {
 		op := map[string]string{Browse: "product", Checkout: opPay}[scenario]
 		st.add(tag{Scenario: scenario, Op: op}, &vegeta.Result{Code: code, Latency: time.Duration(ms) * time.Millisecond,
@@ -136,5 +136,15 @@ func TestPacerNoteOnlyWhenTheRateWasNotKept(t *testing.T) {
 	slow := stepOf(t, 40, Browse, 200, 1, 1, 1, 1)
 	if note := pacerNote(slow, cfg); !strings.Contains(note, "--max-workers") || !strings.Contains(note, "not fully open loop") {
 		t.Errorf("a rate not kept got the note %q", note)
+	}
+}
+
+func TestLimitsNoteOnlyWhenTheGatewayRefusedSomeLoad(t *testing.T) {
+	if note := limitsNote([]*Stats{stepOf(t, 2, Browse, 200, 1, 1)}); note != "" {
+		t.Errorf("a run without 429s got the note %q", note)
+	}
+	limited := []*Stats{stepOf(t, 2, Browse, 200, 1), stepOf(t, 2, Browse, 429, 1, 1)}
+	if note := limitsNote(limited); !strings.HasPrefix(note, "2 answers were 429") || !strings.Contains(note, "GATEWAY_RATE_LIMITS=off") {
+		t.Errorf("a run with 429s got the note %q", note)
 	}
 }

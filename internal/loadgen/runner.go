@@ -42,7 +42,7 @@ func Run(ctx context.Context, cfg Config, opt Options) (*Result, error) {
 			fmt.Fprintf(opt.Log, format+"\n", args...)
 		}
 	}
-	client := &apiClient{base: cfg.Target, http: &http.Client{Timeout: 30 * time.Second}, maxWaits: 30}
+	client := &apiClient{base: cfg.Target, http: &http.Client{Timeout: 30 * time.Second}, maxWaits: 30, pause: time.Second}
 	began := time.Now()
 	f, err := Prepare(ctx, client, cfg)
 	if err != nil {
@@ -61,7 +61,24 @@ func Run(ctx context.Context, cfg Config, opt Options) (*Result, error) {
 	r := &runner{cfg: cfg, gen: gen, bar: newBar(opt.Progress, cfg)}
 	defer r.bar.Close()
 	r.steps(ctx, res, logf)
+	if note := limitsNote(res.Steps); note != "" {
+		res.Notes = append(res.Notes, note)
+	}
 	return res, nil
+}
+
+// limitsNote points at the gateway's rate limits when they refused some
+// of the load: then the run measured the limits, not the capacity.
+func limitsNote(steps []*Stats) string {
+	n := 0
+	for _, st := range steps {
+		n += st.All.Statuses[http.StatusTooManyRequests]
+	}
+	if n == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%d answers were 429: the gateway's rate limits are on; for a capacity run, "+
+		"run the platform with GATEWAY_RATE_LIMITS=off (or generous GATEWAY_RATE_* limits)", n)
 }
 
 // runner sends the load of each step and collects its results.
@@ -105,7 +122,8 @@ func (r *runner) step(ctx context.Context, rate int, du time.Duration) *Stats {
 	atk := vegeta.NewAttacker(vegeta.Workers(r.cfg.Workers), vegeta.MaxWorkers(r.cfg.MaxWorkers),
 		vegeta.Timeout(r.cfg.Timeout), vegeta.KeepAlive(true), vegeta.Redirects(vegeta.NoFollow))
 	defer context.AfterFunc(ctx, func() { atk.Stop() })()
-	st := newStats(rate, du)
+	r.bar.Describe(fmt.Sprintf("%d req/s", rate))
+	st := newStats(rate, du, time.Now())
 	pacer := vegeta.ConstantPacer{Freq: rate, Per: time.Second}
 	for res := range atk.Attack(r.gen.targeter(), pacer, du, "loadgen") {
 		t, _ := parseTag(res.URL)

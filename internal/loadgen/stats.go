@@ -73,12 +73,13 @@ type Stats struct {
 	Ops       map[OpKey]*Counts
 	Seconds   []*Second
 
+	start       time.Time // when the step began: second 0 of Seconds
 	first, last time.Time // when the first and last requests were sent
 	end         time.Time // when the last answer came
 }
 
-func newStats(rate int, du time.Duration) *Stats {
-	return &Stats{Rate: rate, Duration: du, All: newCounts(), Reads: newCounts(),
+func newStats(rate int, du time.Duration, start time.Time) *Stats {
+	return &Stats{Rate: rate, Duration: du, start: start, All: newCounts(), Reads: newCounts(),
 		Scenarios: map[string]*Counts{}, Ops: map[OpKey]*Counts{}}
 }
 
@@ -98,12 +99,12 @@ func (s *Stats) add(t tag, res *vegeta.Result) {
 }
 
 func (s *Stats) second(res *vegeta.Result, t tag) {
-	i := int(res.Timestamp.Sub(s.first) / time.Second)
+	// Results come in the order of their answers, not of their requests,
+	// so the seconds count from the step's start rather than the first
+	// result seen.
+	i := max(0, int(res.Timestamp.Sub(s.start)/time.Second))
 	for i >= len(s.Seconds) {
 		s.Seconds = append(s.Seconds, &Second{Reads: newCounts()})
-	}
-	if i < 0 {
-		return // sent before the first result seen; too rare to matter
 	}
 	sec := s.Seconds[i]
 	sec.Sent++
