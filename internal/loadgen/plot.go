@@ -55,30 +55,14 @@ func (s *series) add(x float64, reads *Counts, sent, ok, requested float64) {
 // successful, requested), against the requested rate of a ramp or the
 // time of a constant run, into a PNG file.
 func writePlot(path string, r *Result) error {
-	s := seriesOf(r)
-	lat := plot.New()
-	lat.Title.Text = "catalog read latency"
-	lat.X.Label.Text, lat.Y.Label.Text = s.xLabel, "ms"
-	if err := addLines(lat, "p50", s.p50, "p99", s.p99); err != nil {
+	lat, thr, err := plots(seriesOf(r))
+	if err != nil {
 		return err
-	}
-	thr := plot.New()
-	thr.Title.Text = "throughput"
-	thr.X.Label.Text, thr.Y.Label.Text = s.xLabel, "req/s"
-	if err := addLines(thr, "requested", s.requested, "sent", s.sent, "ok", s.ok); err != nil {
-		return err
-	}
-	for _, p := range []*plot.Plot{lat, thr} {
-		// From zero, so that a small change does not look like a big one;
-		// the legend top left, where lines starting low rarely are.
-		p.Y.Min = 0
-		p.Legend.Top, p.Legend.Left = true, true
 	}
 	img := vgimg.New(8*vg.Inch, 8*vg.Inch)
-	dc := draw.New(img)
 	tiles := draw.Tiles{Rows: 2, Cols: 1, PadX: vg.Millimeter, PadY: 4 * vg.Millimeter,
 		PadTop: 2 * vg.Millimeter, PadBottom: 2 * vg.Millimeter, PadLeft: 2 * vg.Millimeter, PadRight: 4 * vg.Millimeter}
-	canvases := plot.Align([][]*plot.Plot{{lat}, {thr}}, tiles, dc)
+	canvases := plot.Align([][]*plot.Plot{{lat}, {thr}}, tiles, draw.New(img))
 	lat.Draw(canvases[0][0])
 	thr.Draw(canvases[1][0])
 	f, err := os.Create(path)
@@ -90,6 +74,27 @@ func writePlot(path string, r *Result) error {
 		return fmt.Errorf("write plot: %w", err)
 	}
 	return f.Close()
+}
+
+// plots are the latency and the throughput plots of s.
+func plots(s series) (lat, thr *plot.Plot, err error) {
+	lat, thr = plot.New(), plot.New()
+	lat.Title.Text, lat.Y.Label.Text = "catalog read latency", "ms"
+	thr.Title.Text, thr.Y.Label.Text = "throughput", "req/s"
+	if err := addLines(lat, "p50", s.p50, "p99", s.p99); err != nil {
+		return nil, nil, err
+	}
+	if err := addLines(thr, "requested", s.requested, "sent", s.sent, "ok", s.ok); err != nil {
+		return nil, nil, err
+	}
+	for _, p := range []*plot.Plot{lat, thr} {
+		p.X.Label.Text = s.xLabel
+		// From zero, so that a small change does not look like a big one;
+		// the legend top left, where lines starting low rarely are.
+		p.Y.Min = 0
+		p.Legend.Top, p.Legend.Left = true, true
+	}
+	return lat, thr, nil
 }
 
 // addLines adds named lines, leaving out empty ones (a run without

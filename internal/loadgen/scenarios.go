@@ -92,16 +92,8 @@ type search struct {
 
 func (s *search) next(tgt *vegeta.Target) {
 	p := s.f.Catalog[s.req.intn(len(s.f.Catalog))]
-	words := titleWords(p.Title)
-	if len(words) == 0 && len(s.f.Words) > 0 {
-		words = []string{s.f.Words[s.req.intn(len(s.f.Words))]}
-	}
 	q := url.Values{}
-	if len(words) > 0 {
-		w := words[s.req.intn(len(words))]
-		if len(words) > 1 && s.req.intn(10) < 3 {
-			w += " " + words[s.req.intn(len(words))]
-		}
+	if w := s.words(p); w != "" {
 		q.Set("q", w)
 	}
 	op := "search"
@@ -116,6 +108,22 @@ func (s *search) next(tgt *vegeta.Target) {
 		}
 	}
 	s.req.fill(tgt, tag{Scenario: Search, Op: op}, "GET", "/v1/products?"+q.Encode(), "", nil)
+}
+
+// words are one or two words of p's title (or of any title).
+func (s *search) words(p product) string {
+	words := titleWords(p.Title)
+	if len(words) == 0 && len(s.f.Words) > 0 {
+		words = []string{s.f.Words[s.req.intn(len(s.f.Words))]}
+	}
+	if len(words) == 0 {
+		return ""
+	}
+	w := words[s.req.intn(len(words))]
+	if len(words) > 1 && s.req.intn(10) < 3 {
+		w += " " + words[s.req.intn(len(words))]
+	}
+	return w
 }
 
 func (s *search) observe(tag, *vegeta.Result) {}
@@ -140,17 +148,29 @@ func newCart(r *req, f *Fixture, buyers []*account) *cart {
 
 func (c *cart) next(tgt *vegeta.Target) {
 	b := c.buyers[c.req.intn(len(c.buyers))]
+	op, id := c.change(b)
+	t := tag{Scenario: Cart, Op: op}
+	if op == "remove" {
+		c.req.fill(tgt, t, "DELETE", "/v1/cart/items/"+id, b.token(), nil)
+		return
+	}
+	body := fmt.Appendf(nil, `{"quantity":%d}`, 1+c.req.intn(3))
+	c.req.fill(tgt, t, "PUT", "/v1/cart/items/"+id, b.token(), body)
+}
+
+// change picks what to do to b's cart, and to which product, and notes it.
+func (c *cart) change(b *account) (op, id string) {
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	lines := c.lines[b]
-	op := "add"
 	switch {
 	case len(lines) == 0:
+		op = "add"
 	case len(lines) >= maxCartLines:
 		op = []string{"update", "remove"}[c.req.pick(60, 40)]
 	default:
 		op = []string{"add", "update", "remove"}[c.req.pick(50, 30, 20)]
 	}
-	var id string
 	switch op {
 	case "add":
 		id = c.product()
@@ -162,14 +182,7 @@ func (c *cart) next(tgt *vegeta.Target) {
 		id = lines[i]
 		c.lines[b] = append(lines[:i:i], lines[i+1:]...)
 	}
-	c.mu.Unlock()
-	t := tag{Scenario: Cart, Op: op}
-	if op == "remove" {
-		c.req.fill(tgt, t, "DELETE", "/v1/cart/items/"+id, b.token(), nil)
-		return
-	}
-	body := fmt.Appendf(nil, `{"quantity":%d}`, 1+c.req.intn(3))
-	c.req.fill(tgt, t, "PUT", "/v1/cart/items/"+id, b.token(), body)
+	return op, id
 }
 
 // product is any listed product, half the time one of the loadgen's own.
