@@ -20,7 +20,10 @@ Sends an open-loop load of shopper scenarios to a deployment's gateway,
 through the public API only: it first registers its own buyers and a seller
 with stocked products (so any deployment with a category tree will do), then
 reports latency percentiles and errors per scenario and operation into
-report.md (also printed) and plot.png.
+report.md (also printed) and plot.png. The SLO's latency is that of catalog
+reads (browse, search); its error rate counts every scenario. A ramp stops at
+the first step that fails the SLO and names the highest rate that met it.
+Each run leaves its accounts and products behind, named after its run id.
 
 A capacity run must not be cut short by the gateway's rate limits: run the
 platform with GATEWAY_RATE_LIMITS=off (or generous GATEWAY_RATE_* limits).
