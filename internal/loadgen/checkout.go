@@ -24,7 +24,7 @@ const (
 // A buyer does one journey at a time, since checkout buys the whole cart.
 type checkout struct {
 	req   *req
-	f     *Fixture
+	f     *fixture
 	flows *atomic.Uint64
 	all   []*account
 
@@ -44,7 +44,7 @@ type step struct {
 	op   string
 }
 
-func newCheckout(r *req, f *Fixture, buyers []*account, flows *atomic.Uint64) *checkout {
+func newCheckout(r *req, f *fixture, buyers []*account, flows *atomic.Uint64) *checkout {
 	return &checkout{req: r, f: f, flows: flows, all: buyers, idle: append([]*account(nil), buyers...), busy: map[uint64]*journey{}}
 }
 

@@ -30,7 +30,7 @@ type generator struct {
 // Buyers are split (Config.Validate sees that there are two at least):
 // the cart scenario's buyers and the checkout scenario's never share a
 // cart, since a checkout buys the whole cart.
-func newGenerator(base string, f *Fixture, mix []Weight, seed uint64) (*generator, error) {
+func newGenerator(base string, f *fixture, mix []Weight, seed uint64) (*generator, error) {
 	cartUsers, checkoutUsers := f.Buyers, f.Buyers
 	if weighs(mix, Cart) && weighs(mix, Checkout) {
 		n := max(1, len(f.Buyers)/4)

@@ -11,9 +11,9 @@ import (
 	vegeta "github.com/tsenart/vegeta/v12/lib"
 )
 
-func testFixture(t *testing.T, buyers int) *Fixture {
+func testFixture(t *testing.T, buyers int) *fixture {
 	t.Helper()
-	f := &Fixture{RunID: "run1", Categories: []string{"lamps"}, Seller: &account{access: "seller"}}
+	f := &fixture{RunID: "run1", Categories: []string{"lamps"}, Seller: &account{access: "seller"}}
 	for i := range buyers {
 		f.Buyers = append(f.Buyers, &account{Email: "b@x", access: "buyer" + string(rune('0'+i))})
 	}

@@ -59,9 +59,9 @@ type product struct {
 	Category string `json:"category"`
 }
 
-// Fixture is what preparation made and found: the accounts, the
+// fixture is what preparation made and found: the accounts, the
 // loadgen's own products (stocked for checkouts), and the catalog.
-type Fixture struct {
+type fixture struct {
 	RunID      string
 	Buyers     []*account
 	Seller     *account
@@ -71,11 +71,11 @@ type Fixture struct {
 	Words      []string // title words, for searches
 }
 
-// Prepare registers and logs in the buyers, makes a seller with stocked
+// prepare registers and logs in the buyers, makes a seller with stocked
 // products, waits until they are listed, and reads the catalog: all
 // through the public API, so that it works on any deployment.
-func Prepare(ctx context.Context, c *apiClient, cfg Config) (*Fixture, error) {
-	f := &Fixture{RunID: runID()}
+func prepare(ctx context.Context, c *apiClient, cfg Config) (*fixture, error) {
+	f := &fixture{RunID: runID()}
 	if err := f.readCategories(ctx, c); err != nil {
 		return nil, err
 	}
@@ -101,7 +101,7 @@ func runID() string {
 	return time.Now().UTC().Format("20060102t150405") + hex.EncodeToString(b)
 }
 
-func (f *Fixture) readCategories(ctx context.Context, c *apiClient) error {
+func (f *fixture) readCategories(ctx context.Context, c *apiClient) error {
 	var list struct {
 		Categories []struct {
 			ID string `json:"id"`
@@ -120,7 +120,7 @@ func (f *Fixture) readCategories(ctx context.Context, c *apiClient) error {
 }
 
 // newAccount registers an account and logs it in.
-func (f *Fixture) newAccount(ctx context.Context, c *apiClient, role string, i int) (*account, error) {
+func (f *fixture) newAccount(ctx context.Context, c *apiClient, role string, i int) (*account, error) {
 	a := &account{
 		Email:    fmt.Sprintf("loadgen-%s-%s%d@loadgen.example.com", f.RunID, role, i),
 		Password: "loadgen-" + f.RunID + "-secret",
@@ -159,7 +159,7 @@ func (a *account) renew(ctx context.Context, c *apiClient) error {
 	return nil
 }
 
-func (f *Fixture) prepareBuyers(ctx context.Context, c *apiClient, n int) error {
+func (f *fixture) prepareBuyers(ctx context.Context, c *apiClient, n int) error {
 	f.Buyers = make([]*account, n)
 	g, ctx := errgroup.WithContext(ctx)
 	g.SetLimit(prepConcurrency)
@@ -175,7 +175,7 @@ func (f *Fixture) prepareBuyers(ctx context.Context, c *apiClient, n int) error 
 
 // prepareSeller opens a shop, then lists and stocks the products that
 // checkouts buy, so that they never run out nor depend on a demo seed.
-func (f *Fixture) prepareSeller(ctx context.Context, c *apiClient, n int) error {
+func (f *fixture) prepareSeller(ctx context.Context, c *apiClient, n int) error {
 	s, err := f.newAccount(ctx, c, "seller", 1)
 	if err != nil {
 		return err
@@ -207,7 +207,7 @@ var (
 	nouns      = []string{"kettle", "lantern", "notebook", "backpack", "speaker", "blanket", "teapot", "compass"}
 )
 
-func (f *Fixture) listProduct(ctx context.Context, c *apiClient, i int) (product, error) {
+func (f *fixture) listProduct(ctx context.Context, c *apiClient, i int) (product, error) {
 	p := product{
 		Title:    fmt.Sprintf("Loadgen %s %s %d", adjectives[i%len(adjectives)], nouns[i/len(adjectives)%len(nouns)], i+1),
 		Category: f.Categories[i%len(f.Categories)],
@@ -229,7 +229,7 @@ func (f *Fixture) listProduct(ctx context.Context, c *apiClient, i int) (product
 
 // waitListed polls the seller's listing until every product is there, so
 // that browsing starts on a catalog that has them.
-func (f *Fixture) waitListed(ctx context.Context, c *apiClient) error {
+func (f *fixture) waitListed(ctx context.Context, c *apiClient) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	for {
@@ -245,7 +245,7 @@ func (f *Fixture) waitListed(ctx context.Context, c *apiClient) error {
 
 // readCatalog collects products and title words from the listings: the
 // whole catalog, up to a few pages, which is what shoppers would see.
-func (f *Fixture) readCatalog(ctx context.Context, c *apiClient) error {
+func (f *fixture) readCatalog(ctx context.Context, c *apiClient) error {
 	list, err := listAll(ctx, c, url.Values{}, 500)
 	if err != nil {
 		return fmt.Errorf("read the catalog: %w", err)
@@ -299,7 +299,7 @@ func titleWords(title string) []string {
 
 // keepFresh renews access tokens before they expire (15 minutes by
 // default), for runs longer than that, until ctx ends.
-func (f *Fixture) keepFresh(ctx context.Context, c *apiClient) {
+func (f *fixture) keepFresh(ctx context.Context, c *apiClient) {
 	all := append([]*account{f.Seller}, f.Buyers...)
 	tick := time.NewTicker(30 * time.Second)
 	defer tick.Stop()

@@ -44,7 +44,7 @@ func Run(ctx context.Context, cfg Config, opt Options) (*Result, error) {
 	}
 	client := &apiClient{base: cfg.Target, http: &http.Client{Timeout: 30 * time.Second}, maxWaits: 30, pause: time.Second}
 	began := time.Now()
-	f, err := Prepare(ctx, client, cfg)
+	f, err := prepare(ctx, client, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("prepare: %w", err)
 	}

@@ -16,7 +16,7 @@ var sorts = []string{"newest", "price_asc", "price_desc", "title"}
 // pages (a category, a sort, the next page) and the category tree.
 type browse struct {
 	req *req
-	f   *Fixture
+	f   *fixture
 
 	mu    sync.Mutex
 	pages []string // next-page queries seen in answers, newest last
@@ -87,7 +87,7 @@ func (b *browse) observe(t tag, res *vegeta.Result) {
 // a sort or a price cap.
 type search struct {
 	req *req
-	f   *Fixture
+	f   *fixture
 }
 
 func (s *search) next(tgt *vegeta.Target) {
@@ -133,7 +133,7 @@ func (s *search) observe(tag, *vegeta.Result) {}
 // (a cart holds at most 100 products).
 type cart struct {
 	req    *req
-	f      *Fixture
+	f      *fixture
 	buyers []*account
 
 	mu    sync.Mutex
@@ -142,7 +142,7 @@ type cart struct {
 
 const maxCartLines = 5
 
-func newCart(r *req, f *Fixture, buyers []*account) *cart {
+func newCart(r *req, f *fixture, buyers []*account) *cart {
 	return &cart{req: r, f: f, buyers: buyers, lines: map[*account][]string{}}
 }
 
@@ -199,7 +199,7 @@ func (c *cart) observe(tag, *vegeta.Result) {}
 // point of measuring it.
 type login struct {
 	req *req
-	f   *Fixture
+	f   *fixture
 }
 
 func (l *login) next(tgt *vegeta.Target) {

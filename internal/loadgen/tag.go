@@ -44,7 +44,7 @@ func withoutFragment(raw string) string {
 	return u
 }
 
-// pathQuery splits a URL (without fragment) into its query values.
+// queryOf is the query of a result's URL.
 func queryOf(raw string) url.Values {
 	u, err := url.Parse(withoutFragment(raw))
 	if err != nil {
