@@ -1,6 +1,7 @@
 // Command marketplace is the one binary of the marketplace platform. Its
 // subcommands serve the services (all in one process, or the ones chosen
-// with --target), apply database migrations, and administer accounts.
+// with --target), apply database migrations, administer accounts, and
+// generate load.
 package main
 
 import (
@@ -34,6 +35,7 @@ commands:
   migrate     apply every service's database migrations and exit
   seed        load the demo catalog (sellers, categories, 2,000 products)
   grant-role  give a role to an account: grant-role --email=E --role=admin
+  loadgen     send a load of shopper scenarios to a gateway and report (loadgen -h)
 `
 
 // run is main without the process: tests call it with their own
@@ -52,6 +54,8 @@ func run(ctx context.Context, args []string, getenv func(string) (string, bool),
 		return seedCmd(ctx, args[1:], getenv, out)
 	case "grant-role":
 		return grantRole(ctx, args[1:], getenv, out)
+	case "loadgen":
+		return loadgenCmd(ctx, args[1:], out)
 	case "help", "-h", "--help":
 		fmt.Fprint(out, usage)
 		return nil

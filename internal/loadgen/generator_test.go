@@ -1,0 +1,103 @@
+package loadgen
+
+import (
+	"image/png"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	vegeta "github.com/tsenart/vegeta/v12/lib"
+)
+
+func testFixture(t *testing.T, buyers int) *fixture {
+	t.Helper()
+	f := &fixture{RunID: "run1", Categories: []string{"lamps"}, Seller: &account{access: "seller"}}
+	for i := range buyers {
+		f.Buyers = append(f.Buyers, &account{Email: "b@x", access: "buyer" + string(rune('0'+i))})
+	}
+	f.Own = []product{{ID: "p1", Title: "Brass lamp", Category: "lamps"}}
+	f.Catalog = f.Own
+	return f
+}
+
+// nextOf asks the scenario for a target and returns it with its tag.
+func nextOf(t *testing.T, s scenario) (vegeta.Target, tag) {
+	t.Helper()
+	var tgt vegeta.Target
+	s.next(&tgt)
+	tg, ok := parseTag(tgt.URL)
+	if !ok {
+		t.Fatalf("target %s has no tag", tgt.URL)
+	}
+	return tgt, tg
+}
+
+func TestACheckoutJourneyGoesOnFromEachAnswerAndFreesItsBuyer(t *testing.T) {
+	f := testFixture(t, 1)
+	c := newCheckout(newReq("http://gw", 1), f, f.Buyers, &atomic.Uint64{})
+	tgt, add := nextOf(t, c)
+	if add.Op != opAddToCart || tgt.Method != "PUT" || !strings.Contains(tgt.URL, "/v1/cart/items/p1#") {
+		t.Fatalf("first step %s %s", tgt.Method, tgt.URL)
+	}
+	if _, busy := nextOf(t, c); busy.Op != opViewCart {
+		t.Errorf("with its only buyer mid-journey, checkout sent %s, want %s", busy.Op, opViewCart)
+	}
+	c.observe(add, &vegeta.Result{Code: 200})
+	tgt, order := nextOf(t, c)
+	if order.Op != opPlaceOrder || order.Flow != add.Flow || tgt.Header.Get("Idempotency-Key") == "" {
+		t.Fatalf("second step %+v with headers %v", order, tgt.Header)
+	}
+	c.observe(order, &vegeta.Result{Code: 201, Body: []byte(`{"id":"o1","status":"pending_payment"}`)})
+	tgt, pay := nextOf(t, c)
+	if pay.Op != opPay || !strings.Contains(tgt.URL, "/v1/orders/o1/payment#") {
+		t.Fatalf("third step %+v at %s", pay, tgt.URL)
+	}
+	c.observe(pay, &vegeta.Result{Code: 200})
+	if _, again := nextOf(t, c); again.Op != opAddToCart || again.Flow == add.Flow {
+		t.Errorf("after paying, checkout sent %+v, want a new journey", again)
+	}
+}
+
+func TestAFailedCheckoutStepEndsTheJourney(t *testing.T) {
+	f := testFixture(t, 1)
+	c := newCheckout(newReq("http://gw", 1), f, f.Buyers, &atomic.Uint64{})
+	_, add := nextOf(t, c)
+	c.observe(add, &vegeta.Result{Code: 503})
+	if _, next := nextOf(t, c); next.Op != opAddToCart || next.Flow == add.Flow {
+		t.Errorf("after a failed step checkout sent %+v, want a new journey", next)
+	}
+}
+
+func TestBrowseReadsTheNextPagesItWasGiven(t *testing.T) {
+	b := &browse{req: newReq("http://gw", 1), f: testFixture(t, 1)}
+	b.observe(tag{Scenario: Browse, Op: "listing"}, &vegeta.Result{Code: 200, URL: "http://gw/v1/products?category=lamps&sort=title#browse.listing.0",
+		Body: []byte(`{"items":[],"next_cursor":"c2"}`)})
+	q, ok := b.nextPage()
+	if !ok || q != "category=lamps&cursor=c2&sort=title" {
+		t.Errorf("next page %q, %v", q, ok)
+	}
+	if _, ok := b.nextPage(); ok {
+		t.Error("a next page was read twice")
+	}
+}
+
+func TestSavedPlotsArePNGsForRampsAndConstantRuns(t *testing.T) {
+	ramp := &Result{Config: Config{Ramp: &Ramp{10, 20, 10}}, Steps: []*Stats{stepOf(t, 10, Browse, 200, 1, 2), stepOf(t, 20, Browse, 200, 3, 4)}}
+	constant := &Result{Config: Config{Rate: 2}, Steps: []*Stats{stepOf(t, 2, Checkout, 201, 5, 6)}}
+	for name, r := range map[string]*Result{"ramp": ramp, "constant without reads": constant} {
+		path := filepath.Join(t.TempDir(), "plot.png")
+		if err := writePlot(path, r); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		f, err := os.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := png.Decode(f); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+		f.Close()
+	}
+}
