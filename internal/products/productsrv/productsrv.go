@@ -66,7 +66,7 @@ func LoadConfig(e *config.Env, sh Shared) Config {
 			EmbeddedPostgresURL: e.URL("FERRETDB_POSTGRES_URL", pg.WithDatabase(sh.PostgresURL, "catalog"), "postgres", "postgresql")},
 		RedisURL:       sh.RedisURL,
 		CachePrefix:    e.String("PRODUCTS_CACHE_PREFIX", "products:"),
-		CacheTTL:       e.Duration("PRODUCTS_CACHE_TTL", 30*time.Second),
+		CacheTTL:       e.Duration("PRODUCTS_CACHE_TTL", 10*time.Minute),
 		Events:         events.Config{URL: sh.AMQPURL, Name: "products"},
 		RelayInterval:  e.Duration("PRODUCTS_RELAY_INTERVAL", 10*time.Second),
 		ListingsIndex:  e.Bool("PRODUCTS_LISTINGS_INDEX", true),
