@@ -25,6 +25,13 @@ reads (browse, search); its error rate counts every scenario. A ramp stops at
 the first step that fails the SLO and names the highest rate that met it.
 Each run leaves its accounts and products behind, named after its run id.
 
+With --baseline, the same load (the same rates and steps or duration, SLO
+and client settings) goes, after preparation and before the platform's
+load, to a bare net/http handler served by the loadgen itself on
+127.0.0.1, which answers every GET with ~500 bytes of JSON; the report
+gives its steps and the platform's highest passing rate as a multiple of
+the handler's (the ramp's max caps both).
+
 A capacity run must not be cut short by the gateway's rate limits: run the
 platform with GATEWAY_RATE_LIMITS=off (or generous GATEWAY_RATE_* limits).
 With the limits on, preparation waits out 429s, but the load gets them.
@@ -32,6 +39,7 @@ With the limits on, preparation waits out 429s, but the load gets them.
 Examples:
   marketplace loadgen --rate=50 --duration=30s
   marketplace loadgen --ramp=10:400:10 --step=15s --slo-p99=50ms --out=bench/results/loadgen
+  marketplace loadgen --ramp=10:400:10 --step=15s --baseline
 
 flags:
 `
@@ -79,6 +87,7 @@ func loadgenConfig(args []string, out io.Writer) (loadgen.Config, error) {
 	fs.Uint64Var(&cfg.Workers, "workers", 10, "vegeta's initial workers")
 	maxWorkers := fs.Uint64("max-workers", 0, "most vegeta workers (0: no bound); a bound the rate needs slows the pacer, which the report notes")
 	fs.DurationVar(&cfg.Timeout, "timeout", 30*time.Second, "timeout of one request")
+	fs.BoolVar(&cfg.Baseline, "baseline", false, "before the platform's load, send the same load (rates, steps, SLO, client) to a bare net/http JSON handler in this process, and report the platform beside it")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}

@@ -75,6 +75,7 @@ type Config struct {
 	MaxWorkers uint64
 	Timeout    time.Duration // of one request
 	Out        string        // directory for report.md and plot.png; "" for none
+	Baseline   bool          // before the load, send the same load to a bare net/http handler in this process
 }
 
 // Validate says what is wrong with c, all at once.

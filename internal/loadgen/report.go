@@ -39,6 +39,9 @@ func Render(w io.Writer, r *Result) error {
 			renderScenarios(&b, st, r.Verdicts[i])
 		}
 	}
+	if r.Baseline != nil {
+		renderBaseline(&b, r)
+	}
 	if len(r.Notes) > 0 {
 		b.WriteString("## Notes\n\n")
 		for _, n := range r.Notes {
@@ -68,16 +71,22 @@ func renderHeader(b *strings.Builder, r *Result) {
 
 func renderRamp(b *strings.Builder, r *Result) {
 	b.WriteString("## Ramp\n\n")
+	stepTable(b, r)
+	if r.Highest > 0 {
+		fmt.Fprintf(b, "\n**Highest rate that met the SLO: %d req/s.**\n\n", r.Highest)
+	} else {
+		b.WriteString("\n**No step met the SLO.**\n\n")
+	}
+}
+
+// stepTable has a row for each step of r: the rate asked and achieved,
+// the read latencies, the errors and the verdict.
+func stepTable(b *strings.Builder, r *Result) {
 	b.WriteString("| rate (req/s) | sent (req/s) | ok (req/s) | reads p50 | reads p99 | errors | SLO |\n")
 	b.WriteString("|---:|---:|---:|---:|---:|---:|---|\n")
 	for i, st := range r.Steps {
 		fmt.Fprintf(b, "| %d | %.1f | %.1f | %s | %s | %.3f%% | %s |\n", st.Rate, st.SentRate(), st.Throughput(),
 			quantile(st.Reads, 50), quantile(st.Reads, 99), 100*st.All.ErrorRate(), verdictText(r.Verdicts[i]))
-	}
-	if r.Highest > 0 {
-		fmt.Fprintf(b, "\n**Highest rate that met the SLO: %d req/s.**\n\n", r.Highest)
-	} else {
-		b.WriteString("\n**No step met the SLO.**\n\n")
 	}
 }
 

@@ -23,6 +23,7 @@ type Result struct {
 	Verdicts []Verdict
 	Highest  int      // the highest rate that met the SLO; 0 if none did
 	Notes    []string // what the reader should know, such as a rate the pacer could not keep
+	Baseline *Result  // the same load against a bare net/http handler, with --baseline; else nil
 }
 
 // Options are where a run shows how it goes.
@@ -31,17 +32,21 @@ type Options struct {
 	Log      io.Writer // a few lines about preparation and steps, or nil
 }
 
-// Run prepares the fixture, then sends the load, and returns the results.
-// Interrupting ctx ends the load early with the results so far.
+// Run prepares the fixture, then (with cfg.Baseline) measures the bare
+// handler, then sends the load, and returns the results. Interrupting ctx
+// ends the load early with the results so far; during the baseline, it
+// ends the run with an error.
+//
+// The baseline comes after preparation, so that a target that does not
+// answer fails the run at once, and before the load, while the platform
+// is idle: on a shared machine the platform then neither takes CPU from
+// the baseline nor is still busy with the load's backlog (checkouts, cache
+// fills) when the baseline starts.
 func Run(ctx context.Context, cfg Config, opt Options) (*Result, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	logf := func(format string, args ...any) {
-		if opt.Log != nil {
-			fmt.Fprintf(opt.Log, format+"\n", args...)
-		}
-	}
+	logf := logger(opt.Log)
 	client := &apiClient{base: cfg.Target, http: &http.Client{Timeout: 30 * time.Second}, maxWaits: 30, pause: time.Second}
 	began := time.Now()
 	f, err := prepare(ctx, client, cfg)
@@ -58,13 +63,27 @@ func Run(ctx context.Context, cfg Config, opt Options) (*Result, error) {
 	fresh, stopFresh := context.WithCancel(ctx)
 	defer stopFresh()
 	go f.keepFresh(fresh, client)
-	r := &runner{cfg: cfg, gen: gen, bar: newBar(opt.Progress, cfg)}
+	if cfg.Baseline {
+		if res.Baseline, err = runBaseline(ctx, cfg, opt); err != nil {
+			return nil, fmt.Errorf("baseline: %w", err)
+		}
+	}
+	r := &runner{cfg: cfg, target: gen.targeter(), observe: gen.observe, bar: newBar(opt.Progress, cfg)}
 	defer r.bar.Close()
 	r.steps(ctx, res, logf)
 	if note := limitsNote(res.Steps); note != "" {
 		res.Notes = append(res.Notes, note)
 	}
 	return res, nil
+}
+
+// logger prints a line to w, or nowhere when w is nil.
+func logger(w io.Writer) func(string, ...any) {
+	return func(format string, args ...any) {
+		if w != nil {
+			fmt.Fprintf(w, format+"\n", args...)
+		}
+	}
 }
 
 // limitsNote points at the gateway's rate limits when they refused some
@@ -81,11 +100,13 @@ func limitsNote(steps []*Stats) string {
 		"run the platform with GATEWAY_RATE_LIMITS=off (or generous GATEWAY_RATE_* limits)", n)
 }
 
-// runner sends the load of each step and collects its results.
+// runner sends the load of each step to any targeter and collects its
+// results; observe sees every result (a journey goes on from its answers).
 type runner struct {
-	cfg Config
-	gen *generator
-	bar *progressbar.ProgressBar
+	cfg     Config
+	target  vegeta.Targeter
+	observe func(tag, *vegeta.Result)
+	bar     *progressbar.ProgressBar
 }
 
 // steps runs a constant rate, or the ramp until a step fails the SLO.
@@ -125,9 +146,9 @@ func (r *runner) step(ctx context.Context, rate int, du time.Duration) *Stats {
 	r.bar.Describe(fmt.Sprintf("%d req/s", rate))
 	st := newStats(rate, du, time.Now())
 	pacer := vegeta.ConstantPacer{Freq: rate, Per: time.Second}
-	for res := range atk.Attack(r.gen.targeter(), pacer, du, "loadgen") {
+	for res := range atk.Attack(r.target, pacer, du, "loadgen") {
 		t, _ := parseTag(res.URL)
-		r.gen.observe(t, res)
+		r.observe(t, res)
 		st.add(t, res)
 		_ = r.bar.Add(1)
 	}
