@@ -40,9 +40,10 @@ func testVars(t testing.TB, extra map[string]string) map[string]string {
 		t.Fatal(err)
 	}
 	u.Path = "/" + name
-	orders := *u
+	orders, catalog := *u, *u
 	orders.Path = "/" + name + "_orders"
-	t.Cleanup(func() { dropDatabase(t, name); dropDatabase(t, name+"_orders") })
+	catalog.Path = "/" + name + "_catalog"
+	t.Cleanup(func() { dropDatabase(t, name); dropDatabase(t, name+"_orders"); dropDatabase(t, name+"_catalog") })
 	env := map[string]string{
 		"USERS_DATABASE_URL":      u.String(),
 		"DATA_DIR":                t.TempDir(),
@@ -54,6 +55,7 @@ func testVars(t testing.TB, extra map[string]string) map[string]string {
 		"ORDERS_ADDR":             "127.0.0.1:0",
 		"GATEWAY_ADDR":            "127.0.0.1:0",
 		"ORDERS_DATABASE_URL":     orders.String(),
+		"FERRETDB_POSTGRES_URL":   catalog.String(),
 		"RABBITMQ_URL":            eventstest.NewVhost(t),
 		// Tests send many calls from one address; those that test the
 		// limits set them.

@@ -49,6 +49,7 @@ func seedCmd(ctx context.Context, args []string, getenv func(string) (string, bo
 		return err
 	}
 	defer u.Close()
+	cfg.Products.ListingsIndex = false // seeding reads no public listing
 	p, err := productsrv.New(ctx, cfg.Products, log, nil)
 	if err != nil {
 		return err

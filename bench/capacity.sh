@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Capacity run, as bench/results/capacity.md reports it: the platform as
+# `make run` starts it (every service in one process, local defaults) with
+# the demo seed, loaded through the gateway by `marketplace loadgen`:
+#
+#   1. mixed: a step ramp of the Online Boutique-like mix, beside the same
+#      ramp against a bare net/http handler (--baseline), to the highest rate
+#      meeting the SLO (errors < 0.1%, reads p50 <= 5 ms, p99 <= 50 ms);
+#   2. steady: the mix at 70% of that rate;
+#   3. overload: the mix at 3x that rate, with the process's RSS sampled
+#      every second before, during and after, then the mix at 70% again to
+#      see it recover;
+#   4. login flood: catalog reads alone, quiet, then beside a flood of logins.
+#
+# Usage: bench/capacity.sh [OUT_DIR]   (default bench/results/capacity-run)
+# Environment: RAMP (default 20:400:20), STEP (default 15s).
+# The servers of `make services` must be running; it starts none itself.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out=${1:-bench/results/capacity-run}
+ramp=${RAMP:-20:400:20}
+step=${STEP:-15s}
+mkdir -p "$out"
+go build -o bin/marketplace ./cmd/marketplace
+mp=bin/marketplace
+
+export GATEWAY_RATE_LIMITS=off # the load must meet the platform, not the limits
+data=$(mktemp -d)
+DATA_DIR=$data $mp serve >"$out/serve.log" 2>&1 &
+pid=$!
+trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$data"' EXIT
+for _ in $(seq 120); do
+	curl -sf localhost:8080/readyz >/dev/null && break
+	sleep 1
+done
+DATA_DIR=$data $mp seed >"$out/seed.log" 2>&1 # adds nothing when the demo catalog is there
+
+# The process's resident memory, once a second, for the whole run.
+(while kill -0 $pid 2>/dev/null; do echo "$(date +%s) $(ps -o rss= -p $pid)"; sleep 1; done) >"$out/rss.txt" &
+
+run() { # name, loadgen flags...
+	local name=$1
+	shift
+	echo "== $name $(date -u +%T)" | tee -a "$out/phases.txt"
+	$mp loadgen --out "$out/$name" "$@" >"$out/$name.md" 2>"$out/$name.log" || true
+}
+
+run mixed --scenario=mixed --ramp="$ramp" --step="$step" --baseline
+best=$(sed -n 's/.*highest passing rate: platform \([0-9]*\) req\/s.*/\1/p' "$out/mixed/report.md" | head -n 1)
+best=${best:-20}
+steady=$((best * 7 / 10))
+run steady --scenario=mixed --rate="$steady" --duration=60s
+run overload --scenario=mixed --rate=$((best * 3)) --duration=30s
+run recovery --scenario=mixed --rate="$steady" --duration=30s
+
+run reads-quiet --scenario=browse --rate="$steady" --duration=30s
+$mp loadgen --out "$out/login-flood" --scenario=login --rate=200 --duration=60s --users=32 >"$out/login-flood.md" 2>&1 &
+flood=$!
+sleep 15 # the flood's own preparation (32 accounts) comes first
+run reads-during-login-flood --scenario=browse --rate="$steady" --duration=30s
+wait $flood || true
+echo "== done $(date -u +%T); best=$best steady=$steady" | tee -a "$out/phases.txt"
