@@ -13,30 +13,45 @@
 #   4. login flood: catalog reads alone, quiet, then beside a flood of logins.
 #
 # Usage: bench/capacity.sh [OUT_DIR]   (default bench/results/capacity-run)
-# Environment: RAMP (default 20:400:20), STEP (default 15s).
+# Environment: RAMP (default 50:1000:50), STEP (default 10s), MODE=all (one
+# process, as `make run`) or split (one process per service, found at the
+# default addresses; RSS is then the sum of the four).
 # The servers of `make services` must be running; it starts none itself.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-bench/results/capacity-run}
-ramp=${RAMP:-20:400:20}
-step=${STEP:-15s}
+ramp=${RAMP:-50:1000:50}
+step=${STEP:-10s}
 mkdir -p "$out"
 go build -o bin/marketplace ./cmd/marketplace
 mp=bin/marketplace
 
 export GATEWAY_RATE_LIMITS=off # the load must meet the platform, not the limits
 data=$(mktemp -d)
-DATA_DIR=$data $mp serve >"$out/serve.log" 2>&1 &
-pid=$!
-trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$data"' EXIT
+pids=()
+if [ "${MODE:-all}" = split ]; then
+	for target in users products orders gateway; do
+		DATA_DIR=$data $mp serve --target=$target >"$out/serve-$target.log" 2>&1 &
+		pids+=($!)
+		sleep 3 # each after those it calls
+	done
+else
+	DATA_DIR=$data $mp serve >"$out/serve.log" 2>&1 &
+	pids+=($!)
+fi
+pid=${pids[0]}
+trap 'kill ${pids[*]} 2>/dev/null; wait ${pids[*]} 2>/dev/null; rm -rf "$data"' EXIT
 for _ in $(seq 120); do
 	curl -sf localhost:8080/readyz >/dev/null && break
 	sleep 1
 done
 DATA_DIR=$data $mp seed >"$out/seed.log" 2>&1 # adds nothing when the demo catalog is there
 
-# The process's resident memory, once a second, for the whole run.
-(while kill -0 $pid 2>/dev/null; do echo "$(date +%s) $(ps -o rss= -p $pid)"; sleep 1; done) >"$out/rss.txt" &
+# The processes' resident memory (KiB), once a second, for the whole run.
+(while kill -0 $pid 2>/dev/null; do
+	echo "$(date +%s) $(ps -o rss= -p "$(IFS=,; echo "${pids[*]}")" | awk '{s+=$1} END {print s}')"
+	sleep 1
+done) >"$out/rss.txt" &
 
 run() { # name, loadgen flags...
 	local name=$1
@@ -54,9 +69,11 @@ run overload --scenario=mixed --rate=$((best * 3)) --duration=30s
 run recovery --scenario=mixed --rate="$steady" --duration=30s
 
 run reads-quiet --scenario=browse --rate="$steady" --duration=30s
-$mp loadgen --out "$out/login-flood" --scenario=login --rate=200 --duration=60s --users=32 >"$out/login-flood.md" 2>&1 &
-flood=$!
-sleep 15 # the flood's own preparation (32 accounts) comes first
-run reads-during-login-flood --scenario=browse --rate="$steady" --duration=30s
-wait $flood || true
+# The reads prepare first (a flood would starve their logins), then the
+# flood starts: its preparation takes seconds, its load the rest.
+run reads-during-login-flood --scenario=browse --rate="$steady" --duration=45s &
+reads=$!
+until grep -q '^prepared' "$out/reads-during-login-flood.log" 2>/dev/null; do sleep 0.2; done
+$mp loadgen --out "$out/login-flood" --scenario=login --rate=200 --duration=40s --users=32 >"$out/login-flood.md" 2>&1 || true
+wait $reads
 echo "== done $(date -u +%T); best=$best steady=$steady" | tee -a "$out/phases.txt"

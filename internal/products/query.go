@@ -87,6 +87,19 @@ type PriceBucket struct {
 // PriceBucketEdges are the lower bounds of the price buckets, in minor units.
 var PriceBucketEdges = []int64{0, 1000, 2500, 5000, 10000, 25000, 50000}
 
+// PriceBuckets returns the price buckets with their counts, count(i) being
+// the count of the i-th.
+func PriceBuckets(count func(i int) int64) []PriceBucket {
+	out := make([]PriceBucket, len(PriceBucketEdges))
+	for i, lo := range PriceBucketEdges {
+		out[i] = PriceBucket{Min: lo, Count: count(i)}
+		if i+1 < len(PriceBucketEdges) {
+			out[i].Max = PriceBucketEdges[i+1]
+		}
+	}
+	return out
+}
+
 // BucketOf returns the index of the price bucket of amount.
 func BucketOf(amount int64) int {
 	i, found := slices.BinarySearch(PriceBucketEdges, amount)

@@ -309,17 +309,5 @@ func (s *Store) ChangedSince(ctx context.Context, since time.Time) ([]products.P
 	if !since.IsZero() {
 		filter["updated_at"] = bson.M{"$gte": since}
 	}
-	cur, err := s.products.Find(ctx, filter, options.Find().SetProjection(bson.M{"pending": 0}))
-	if err != nil {
-		return nil, fmt.Errorf("find changed products: %w", err)
-	}
-	var docs []doc
-	if err := cur.All(ctx, &docs); err != nil {
-		return nil, fmt.Errorf("read changed products: %w", err)
-	}
-	out := make([]products.Product, len(docs))
-	for i, d := range docs {
-		out[i] = d.product()
-	}
-	return out, nil
+	return s.find(ctx, filter, options.Find())
 }

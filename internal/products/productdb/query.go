@@ -31,9 +31,13 @@ func (s *Store) ListProducts(ctx context.Context, q products.Query) ([]products.
 	if q.After != nil {
 		filter = bson.M{"$and": bson.A{filter, after(order.field, order.dir, cursorKey(q.After), q.After.ID)}}
 	}
-	opts := options.Find().SetLimit(int64(q.Limit)).SetProjection(bson.M{"pending": 0}).
-		SetSort(bson.D{{Key: order.field, Value: order.dir}, {Key: "_id", Value: order.dir}})
-	cur, err := s.products.Find(ctx, filter, opts)
+	return s.find(ctx, filter, options.Find().SetLimit(int64(q.Limit)).
+		SetSort(bson.D{{Key: order.field, Value: order.dir}, {Key: "_id", Value: order.dir}}))
+}
+
+// find returns the products filter matches, without their pending events.
+func (s *Store) find(ctx context.Context, filter bson.M, opts *options.FindOptionsBuilder) ([]products.Product, error) {
+	cur, err := s.products.Find(ctx, filter, opts.SetProjection(bson.M{"pending": 0}))
 	if err != nil {
 		return nil, fmt.Errorf("find products: %w", err)
 	}
@@ -157,14 +161,7 @@ func (s *Store) Facets(ctx context.Context, q products.Query, attributes []strin
 			counts[int(n)] = g.Count
 		}
 	}
-	edges := products.PriceBucketEdges
-	for i, lo := range edges {
-		b := products.PriceBucket{Min: lo, Count: counts[i]}
-		if i+1 < len(edges) {
-			b.Max = edges[i+1]
-		}
-		out.Prices = append(out.Prices, b)
-	}
+	out.Prices = products.PriceBuckets(func(i int) int64 { return counts[i] })
 	return out, nil
 }
 

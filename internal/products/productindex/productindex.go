@@ -132,14 +132,7 @@ func (x *Index) Facets(_ context.Context, q products.Query, attributes []string)
 	for i, name := range attributes {
 		out.Attributes[name] = topValues(counts[i], 50)
 	}
-	edges := products.PriceBucketEdges
-	for i, lo := range edges {
-		b := products.PriceBucket{Min: lo, Count: buckets[i]}
-		if i+1 < len(edges) {
-			b.Max = edges[i+1]
-		}
-		out.Prices = append(out.Prices, b)
-	}
+	out.Prices = products.PriceBuckets(func(i int) int64 { return buckets[i] })
 	return out, nil
 }
 
