@@ -232,8 +232,8 @@ func (s *Service) ServeListingsFrom(ctx context.Context, l Listings) error {
 //
 // The generation minus this instance's bumps counts the others' writes. A
 // bump is counted before it is sent (and uncounted if it fails), so while
-// one is in flight the difference is at most one low: a write of another
-// instance made meanwhile is seen on a later tick, never lost.
+// one is in flight the difference is one low: at worst a needless
+// catch-up, or a write of another instance seen a tick later, never lost.
 func (s *Service) FollowWrites(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
@@ -246,7 +246,9 @@ func (s *Service) FollowWrites(ctx context.Context, interval time.Duration) {
 		}
 		gen, genErr := s.cache.Generation(ctx, listingsGroup)
 		others := gen - s.bumps.Load() // generation first, then own bumps
-		if genErr == nil && others <= seen && time.Since(last) < maxQuiet {
+		// Any move counts, down too: a generation that expired and started
+		// again must not hide the writes that follow.
+		if genErr == nil && others == seen && time.Since(last) < maxQuiet {
 			continue
 		}
 		if err := s.catchUp(ctx); err != nil {
