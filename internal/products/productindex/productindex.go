@@ -20,6 +20,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/marketplace-go/marketplace/internal/products"
 )
@@ -77,10 +78,17 @@ func (x *Index) Len() int {
 // which queries it takes.
 func (x *Index) ListProducts(_ context.Context, q products.Query) ([]products.Product, error) {
 	less := order(q.Sort)
+	var from entry
+	if q.After != nil {
+		var ok bool
+		if from, ok = cursorEntry(q.After, q.Sort); !ok {
+			return []products.Product{}, nil // a key of the wrong type: nothing follows it
+		}
+	}
 	var page []entry
 	x.mu.RLock()
 	for _, e := range x.byID {
-		if !matches(e, q) || q.After != nil && !after(e, q.After, q.Sort) {
+		if !matches(e, q) || q.After != nil && less(from, e) >= 0 {
 			continue
 		}
 		page = keepFirst(page, e, q.Limit, less)
@@ -187,22 +195,24 @@ func order(sort string) func(a, b entry) int {
 	}
 }
 
-// after reports whether e comes strictly after the cursor in sort's order.
-func after(e entry, c *products.Cursor, sort string) bool {
+// cursorEntry is where a cursor stands in sort's order: an entry with the
+// cursor's key and id, so that the order's own comparison decides what
+// comes after it.
+func cursorEntry(c *products.Cursor, sort string) (entry, bool) {
+	e := entry{p: products.Product{ID: c.ID}}
 	switch sort {
 	case products.SortPriceAsc, products.SortPriceDesc:
 		key, ok := c.Key.(int64)
-		if !ok {
-			return false
-		}
-		d := cmp.Or(cmp.Compare(e.p.Price.Amount, key), strings.Compare(e.p.ID, c.ID))
-		return sort == products.SortPriceAsc && d > 0 || sort == products.SortPriceDesc && d < 0
+		e.p.Price.Amount = key
+		return e, ok
 	case products.SortTitle:
 		key, ok := c.Key.(string)
-		return ok && cmp.Or(strings.Compare(e.title, key), strings.Compare(e.p.ID, c.ID)) > 0
+		e.title = key
+		return e, ok
 	default:
 		key, ok := c.Key.(int64)
-		return ok && cmp.Or(cmp.Compare(e.p.CreatedAt.UnixMicro(), key), strings.Compare(e.p.ID, c.ID)) < 0
+		e.p.CreatedAt = time.UnixMicro(key)
+		return e, ok
 	}
 }
 
