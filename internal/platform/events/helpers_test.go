@@ -13,6 +13,7 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/marketplace-go/marketplace/internal/platform/events"
+	"github.com/marketplace-go/marketplace/internal/platform/eventually"
 	"github.com/marketplace-go/marketplace/internal/platform/events/eventstest"
 	"github.com/marketplace-go/marketplace/internal/platform/observability/logtest"
 )
@@ -101,7 +102,7 @@ func startConsumer(t *testing.T, cfg events.Config, cc events.ConsumerConfig, h 
 func waitSubscribed(t *testing.T, url, queue string) {
 	t.Helper()
 	conn := mustDial(t, url)
-	eventually(t, 10*time.Second, "queue "+queue+" subscribed", func() bool {
+	eventually.True(t, "queue "+queue+" subscribed", func() bool {
 		ch, err := conn.Channel()
 		if err != nil {
 			t.Fatalf("open channel: %v", err)
@@ -138,7 +139,7 @@ func mustChannel(t *testing.T, url string) *amqp.Channel {
 func mustGet(t *testing.T, ch *amqp.Channel, queue string) amqp.Delivery {
 	t.Helper()
 	var d amqp.Delivery
-	eventually(t, 15*time.Second, "a message on "+queue, func() bool {
+	eventually.True(t, "a message on "+queue, func() bool {
 		var ok bool
 		var err error
 		d, ok, err = ch.Get(queue, true)
@@ -158,18 +159,6 @@ func queueLen(t *testing.T, ch *amqp.Channel, queue string) int {
 		t.Fatalf("inspect queue %s: %v", queue, err)
 	}
 	return q.Messages
-}
-
-// eventually polls cond until it holds, failing the test after timeout.
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 // collector is a handler that records the events it sees.
@@ -203,19 +192,14 @@ func (c *collector) missing(ids []string) []string {
 }
 
 // waitAll waits until every id has been handled.
-func (c *collector) waitAll(t *testing.T, ids []string, timeout time.Duration) {
+func (c *collector) waitAll(t *testing.T, ids []string) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		missing := c.missing(ids)
-		if len(missing) == 0 {
-			return
+	eventually.NoError(t, fmt.Sprintf("%d events handled", len(ids)), func() error {
+		if missing := c.missing(ids); len(missing) > 0 {
+			return fmt.Errorf("%d never handled (%v), first %s", len(missing), c, missing[0])
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %v, %d of %d events never handled (%v), first %s", timeout, len(missing), len(ids), c, missing[0])
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 func (c *collector) String() string {

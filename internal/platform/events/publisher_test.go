@@ -14,6 +14,7 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/marketplace-go/marketplace/internal/platform/events"
+	"github.com/marketplace-go/marketplace/internal/platform/eventually"
 	"github.com/marketplace-go/marketplace/internal/platform/events/eventstest"
 )
 
@@ -149,7 +150,7 @@ func TestUnroutableEventIsConfirmedAndCounted(t *testing.T) {
 	if err := p.Publish(testContext(t), mustEvent(t, "product.archived", "p-1", 3)); err != nil {
 		t.Fatalf("Publish of an unroutable event = %v, want nil", err)
 	}
-	eventually(t, 5*time.Second, "the unroutable event counted", func() bool {
+	eventually.True(t, "the unroutable event counted", func() bool {
 		return count(t, cfg.Metrics.Unroutable.WithLabelValues("product.archived")) == 1
 	})
 	if got := count(t, cfg.Metrics.Published.WithLabelValues("product.archived")); got != 1 {
@@ -167,7 +168,7 @@ func TestPublisherReady(t *testing.T) {
 	}
 	eventstest.CloseConnections(t, cfg.URL)
 	// Ready reconnects rather than reporting the dropped connection for ever.
-	eventually(t, 10*time.Second, "Ready after the connection was closed", func() bool { return p.Ready(ctx) == nil })
+	eventually.True(t, "Ready after the connection was closed", func() bool { return p.Ready(ctx) == nil })
 	if err := p.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
@@ -211,7 +212,7 @@ func TestConcurrentPublishersAreAllConfirmedAndConsumed(t *testing.T) {
 	if got := count(t, cfg.Metrics.Published.WithLabelValues("product.created")); got != publishers*each {
 		t.Errorf("published counter = %v, want %d", got, publishers*each)
 	}
-	got.waitAll(t, ids, 30*time.Second)
+	got.waitAll(t, ids)
 }
 
 func TestPublisherReopensAChannelTheBrokerClosed(t *testing.T) {

@@ -17,6 +17,7 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/marketplace-go/marketplace/internal/platform/events"
+	"github.com/marketplace-go/marketplace/internal/platform/eventually"
 	"github.com/marketplace-go/marketplace/internal/platform/events/eventstest"
 	"github.com/marketplace-go/marketplace/internal/platform/observability/logtest"
 	"github.com/marketplace-go/marketplace/internal/platform/outbox"
@@ -99,7 +100,7 @@ func (r *receiver) has(id string) bool {
 // waitFor waits until every event in want was delivered at least once.
 func (r *receiver) waitFor(t *testing.T, want []events.Event) {
 	t.Helper()
-	eventually(t, 30*time.Second, fmt.Sprintf("%d events delivered", len(want)), func() bool {
+	eventually.True(t, fmt.Sprintf("%d events delivered", len(want)), func() bool {
 		seen := make(map[string]bool)
 		for _, e := range r.events() {
 			seen[e.ID] = true
@@ -146,7 +147,7 @@ func startConsumerOn(t *testing.T, cfg events.Config, queue string) *receiver {
 		t.Fatalf("dial broker: %v", err)
 	}
 	defer conn.Close()
-	eventually(t, 10*time.Second, "queue subscribed", func() bool {
+	eventually.True(t, "queue subscribed", func() bool {
 		ch, err := conn.Channel()
 		if err != nil {
 			t.Fatalf("open channel: %v", err)
@@ -167,7 +168,7 @@ func fence(t *testing.T, pub *events.Publisher, rcv *receiver) {
 	if err := pub.Publish(testContext(t), e); err != nil {
 		t.Fatalf("publish fence: %v", err)
 	}
-	eventually(t, 30*time.Second, "fence delivered", func() bool { return rcv.has(e.ID) })
+	eventually.True(t, "fence delivered", func() bool { return rcv.has(e.ID) })
 }
 
 // withoutFences returns evs minus the events that fence published.
@@ -251,18 +252,6 @@ func checkOrder(t *testing.T, got, want []events.Event) {
 	}
 	if diff := cmp.Diff(bySubject(want), bySubject(got)); diff != "" {
 		t.Errorf("delivered event ids by subject (-want +got):\n%s", diff)
-	}
-}
-
-// eventually polls cond until it holds, failing the test after timeout.
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(20 * time.Millisecond)
 	}
 }
 

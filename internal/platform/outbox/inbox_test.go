@@ -7,6 +7,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/marketplace-go/marketplace/internal/platform/eventually"
 	"github.com/marketplace-go/marketplace/internal/platform/outbox"
 )
 
@@ -95,10 +96,18 @@ func TestSeenWaitsForAConcurrentRecordOfTheSameEvent(t *testing.T) {
 		}
 		second <- seen
 	}()
+	// The server says when the second transaction waits on the first's
+	// row lock: only then is "it did not return" a finding.
+	eventually.True(t, "the second Seen waits on a lock", func() bool {
+		var waiting int
+		err := pool.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
+			WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&waiting)
+		return err == nil && waiting > 0
+	})
 	select {
 	case seen := <-second:
 		t.Fatalf("second Seen returned %v before the first transaction ended", seen)
-	case <-time.After(200 * time.Millisecond):
+	default:
 	}
 	if err := first.Commit(ctx); err != nil {
 		t.Fatalf("commit: %v", err)

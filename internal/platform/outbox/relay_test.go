@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/marketplace-go/marketplace/internal/platform/events"
+	"github.com/marketplace-go/marketplace/internal/platform/eventually"
 	"github.com/marketplace-go/marketplace/internal/platform/outbox"
 )
 
@@ -200,7 +201,7 @@ func TestTwoRelaysRunningTogetherDeliverEveryEventExactlyOnceInOrder(t *testing.
 	// stopping one mid-flush leaves its unconfirmed events to be
 	// published again.
 	rcv.waitFor(t, want)
-	eventually(t, 10*time.Second, "outbox empty", func() bool { return pendingCount(t, pool) == 0 })
+	eventually.True(t, "outbox empty", func() bool { return pendingCount(t, pool) == 0 })
 	stopRelays()
 	fence(t, pub, rcv)
 	checkOrder(t, withoutFences(rcv.events()), want)
@@ -312,7 +313,7 @@ func TestRunRelaysWhatItIsNotifiedOfAndRecoversAfterAFailingPublisher(t *testing
 	relay.Notify()
 	rcv.waitFor(t, want)
 	checkOrder(t, rcv.events(), want)
-	eventually(t, 10*time.Second, "outbox empty", func() bool { return pendingCount(t, pool) == 0 })
+	eventually.True(t, "outbox empty", func() bool { return pendingCount(t, pool) == 0 })
 }
 
 func TestRelayCountsRelayedEventsAndFailedFlushes(t *testing.T) {
