@@ -14,8 +14,8 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/marketplace-go/marketplace/internal/platform/events"
-	"github.com/marketplace-go/marketplace/internal/platform/eventually"
 	"github.com/marketplace-go/marketplace/internal/platform/events/eventstest"
+	"github.com/marketplace-go/marketplace/internal/platform/eventually"
 )
 
 func TestConsumeDeliversEveryEnvelopeField(t *testing.T) {

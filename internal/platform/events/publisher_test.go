@@ -14,8 +14,8 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/marketplace-go/marketplace/internal/platform/events"
-	"github.com/marketplace-go/marketplace/internal/platform/eventually"
 	"github.com/marketplace-go/marketplace/internal/platform/events/eventstest"
+	"github.com/marketplace-go/marketplace/internal/platform/eventually"
 )
 
 // bindQueue declares a durable queue bound to the exchange with args,
