@@ -51,6 +51,9 @@ type JWKS struct {
 	minRefresh time.Duration
 	maxAge     time.Duration
 	now        func() time.Time // replaced by tests to step over the intervals
+	// joined is called once a lookup waits on the shared fetch; tests
+	// count the calls to know every caller is in before the fetch ends.
+	joined func()
 
 	group singleflight.Group
 
@@ -70,6 +73,7 @@ func NewJWKS(cfg JWKSConfig) *JWKS {
 		minRefresh: cfg.MinRefreshInterval,
 		maxAge:     cfg.MaxAge,
 		now:        time.Now,
+		joined:     func() {},
 	}
 	if j.client == nil {
 		j.client = &http.Client{Timeout: fetchTimeout}
@@ -126,6 +130,7 @@ func (j *JWKS) refresh(ctx context.Context) (map[string]jwk.Key, error) {
 	ch := j.group.DoChan("jwks", func() (any, error) {
 		return j.fetchIfDue(context.WithoutCancel(ctx))
 	})
+	j.joined()
 	select {
 	case <-ctx.Done():
 		keys, _ := j.cached()

@@ -1,6 +1,8 @@
 package auth
 
 import (
+	"github.com/marketplace-go/marketplace/internal/platform/eventually"
+
 	"context"
 	"encoding/json"
 	"errors"
@@ -196,6 +198,8 @@ func TestJWKSSharesOneFetchAmongConcurrentMisses(t *testing.T) {
 	// the throttle, so only the shared in-flight fetch can keep the count at one.
 	var leaps atomic.Int64
 	j.now = func() time.Time { return testNow.Add(time.Duration(leaps.Add(1)) * testMinRefresh) }
+	var waiting atomic.Int64
+	j.joined = func() { waiting.Add(1) }
 	release := srv.hold()
 
 	const callers = 50
@@ -206,8 +210,7 @@ func TestJWKSSharesOneFetchAmongConcurrentMisses(t *testing.T) {
 			errs <- err
 		}()
 	}
-	waitFor(t, func() bool { return srv.fetches.Load() > 0 })
-	time.Sleep(50 * time.Millisecond) // let the other callers queue on the fetch
+	eventually.True(t, "every caller waits on the held fetch", func() bool { return waiting.Load() == callers })
 	release()
 	for range callers {
 		if err := <-errs; err != nil {
@@ -215,16 +218,6 @@ func TestJWKSSharesOneFetchAmongConcurrentMisses(t *testing.T) {
 		}
 	}
 	assertFetches(t, srv, 1)
-}
-
-// waitFor polls cond for up to 5 seconds.
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); !cond(); time.Sleep(time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met in time")
-		}
-	}
 }
 
 func TestJWKSKeepsCachedKeysWhenTheServerFails(t *testing.T) {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/marketplace-go/marketplace/internal/platform/cache"
 	"github.com/marketplace-go/marketplace/internal/platform/cache/cachetest"
+	"github.com/marketplace-go/marketplace/internal/platform/eventually"
 	"github.com/marketplace-go/marketplace/internal/platform/observability/logtest"
 	"github.com/marketplace-go/marketplace/internal/platform/proxytest"
 )
@@ -94,16 +95,6 @@ func get(t *testing.T, c *cache.Cache, key string, ttl time.Duration, load func(
 	return p
 }
 
-// eventually polls cond every 20ms for up to 5s.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); !cond(); time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting until %s", what)
-		}
-	}
-}
-
 func TestGetOrLoadMissesThenHitsUntilTheTTLEnds(t *testing.T) {
 	rdb := cachetest.Client(t, cachetest.Addr())
 	f := newCache(t, rdb)
@@ -123,7 +114,7 @@ func TestGetOrLoadMissesThenHitsUntilTheTTLEnds(t *testing.T) {
 	if d := rdb.PTTL(context.Background(), f.prefix+"{detail:p1}").Val(); d <= 0 || d > ttl {
 		t.Errorf("TTL in Redis = %v, want in (0, %v]", d, ttl)
 	}
-	eventually(t, "the entry expires", func() bool {
+	eventually.True(t, "the entry expires", func() bool {
 		return rdb.Exists(context.Background(), f.prefix+"{detail:p1}").Val() == 0
 	})
 	if got := get(t, f.Cache, "detail:p1", ttl, load); got.Version != 2 {
@@ -331,7 +322,7 @@ func TestRedisOutageServesLoadedValuesThenCachingResumes(t *testing.T) {
 	}
 
 	proxy.Start(t)
-	eventually(t, "reads are cached again", func() bool {
+	eventually.True(t, "reads are cached again", func() bool {
 		before := calls.Load()
 		get(t, f.Cache, "detail:p1", time.Minute, load)
 		return calls.Load() == before
