@@ -9,6 +9,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/marketplace-go/marketplace/internal/platform/eventually"
 	"github.com/marketplace-go/marketplace/internal/platform/httpx"
 	"github.com/marketplace-go/marketplace/internal/platform/server"
 )
@@ -29,8 +30,10 @@ func TestShutdownKeepsServingWith503ReadinessDuringTheDrainDelay(t *testing.T) {
 	}
 	start := time.Now()
 	cancel()
-	time.Sleep(200 * time.Millisecond)
-	if res := fetch(t, "GET", base+"/readyz"); res.status != http.StatusServiceUnavailable || problemCode(t, res) != "shutting_down" {
+	eventually.True(t, "readyz answers 503 once shutdown begins", func() bool {
+		return fetch(t, "GET", base+"/readyz").status == http.StatusServiceUnavailable
+	})
+	if res := fetch(t, "GET", base+"/readyz"); problemCode(t, res) != "shutting_down" {
 		t.Errorf("readyz during the drain delay = %d %s, want 503 shutting_down", res.status, res.body)
 	}
 	if res := fetch(t, "GET", base+"/healthz"); res.status != http.StatusOK {

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/marketplace-go/marketplace/internal/platform/config"
+	"github.com/marketplace-go/marketplace/internal/platform/eventually"
 	"github.com/marketplace-go/marketplace/internal/platform/httpx"
 	"github.com/marketplace-go/marketplace/internal/platform/server"
 )
@@ -143,7 +144,7 @@ func TestNoMoreThanMaxInFlightRequestsRunAtOnce(t *testing.T) {
 		statuses = append(statuses, background(context.Background(), &wg, base+"/work"))
 	}
 	g.waitEntered(t, 3)
-	eventually(t, "five requests wait in the queue", func() bool { return queuedNow(t, reg) == 5 })
+	eventually.True(t, "five requests wait in the queue", func() bool { return queuedNow(t, reg) == 5 })
 	close(g.release)
 	for _, s := range statuses {
 		if got := <-s; got != http.StatusOK {
@@ -164,7 +165,7 @@ func TestPastTheQueueRequestsAreShedAtOnceWithRetryAfter(t *testing.T) {
 	first := background(context.Background(), &wg, base+"/work")
 	g.waitEntered(t, 1)
 	second := background(context.Background(), &wg, base+"/work")
-	eventually(t, "the second request waits in the queue", func() bool { return queuedNow(t, reg) == 1 })
+	eventually.True(t, "the second request waits in the queue", func() bool { return queuedNow(t, reg) == 1 })
 
 	wantOverloaded(t, fetch(t, http.MethodGet, base+"/work"))
 	for _, path := range []string{"/healthz", "/readyz", "/metrics"} {
@@ -206,12 +207,12 @@ func TestAClientThatLeavesTheQueueFreesItsPlace(t *testing.T) {
 	g.waitEntered(t, 1)
 	ctx, leave := context.WithCancel(context.Background())
 	background(ctx, &wg, base+"/work")
-	eventually(t, "the second request waits in the queue", func() bool { return queuedNow(t, reg) == 1 })
+	eventually.True(t, "the second request waits in the queue", func() bool { return queuedNow(t, reg) == 1 })
 	leave()
-	eventually(t, "the client that left frees its place", func() bool { return queuedNow(t, reg) == 0 })
+	eventually.True(t, "the client that left frees its place", func() bool { return queuedNow(t, reg) == 0 })
 
 	third := background(context.Background(), &wg, base+"/work")
-	eventually(t, "a third request takes the freed place", func() bool { return queuedNow(t, reg) == 1 })
+	eventually.True(t, "a third request takes the freed place", func() bool { return queuedNow(t, reg) == 1 })
 	close(g.release)
 	if a, c := <-first, <-third; a != http.StatusOK || c != http.StatusOK {
 		t.Errorf("the running and the newly queued request got %d and %d, want 200 and 200", a, c)

@@ -6,16 +6,17 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/marketplace-go/marketplace/internal/platform/eventually"
 	"github.com/marketplace-go/marketplace/internal/platform/httpx"
 	"github.com/marketplace-go/marketplace/internal/platform/server"
 )
@@ -311,18 +312,14 @@ func TestShutdownDrainsInProcessRequestsThenRefusesThem(t *testing.T) {
 	<-slow.started
 	r.cancel()
 
-	var refused atomic.Bool
-	for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline) && !refused.Load(); time.Sleep(10 * time.Millisecond) {
+	eventually.True(t, "in-process requests refused with ErrClosed once shutdown began", func() bool {
 		req, _ := http.NewRequest(http.MethodGet, base+"/healthz", nil)
 		res, err := local.RoundTrip(req)
 		if err == nil {
 			res.Body.Close()
 		}
-		refused.Store(errors.Is(err, server.ErrClosed))
-	}
-	if !refused.Load() {
-		t.Error("in-process requests were still served 2s after shutdown began, want ErrClosed")
-	}
+		return errors.Is(err, server.ErrClosed)
+	})
 	if slow.closed.Load() {
 		t.Error("module closed while an in-process request was still in flight")
 	}
@@ -378,14 +375,21 @@ func TestModulesCalledInProcessDrainAfterTheirCallers(t *testing.T) {
 	}()
 	<-started
 	cancel()
-	time.Sleep(100 * time.Millisecond) // inside the drain delay
-	if res := fetch(t, http.MethodGet, "http://"+gateway.String()+"/readyz"); res.status != http.StatusServiceUnavailable {
-		t.Errorf("gateway /readyz during the drain delay = %d, want 503", res.status)
-	}
+	eventually.True(t, "the gateway's /readyz answers 503 in its drain delay", func() bool {
+		return fetch(t, http.MethodGet, "http://"+gateway.String()+"/readyz").status == http.StatusServiceUnavailable
+	})
 	if status, err := roundTripStatus(context.Background(), local, serviceReady); status != http.StatusOK {
 		t.Errorf("service /readyz during its caller's drain delay = %d, %v; want 200, so the gateway keeps it", status, err)
 	}
-	time.Sleep(400 * time.Millisecond) // past the delay: the gateway drains, the service must wait for it
+	// Past the delay the gateway drains (its listener closes); the service,
+	// still called by the gateway's request in flight, must wait for it.
+	eventually.True(t, "the gateway stops listening after its drain delay", func() bool {
+		conn, err := net.Dial("tcp", gateway.String())
+		if err == nil {
+			conn.Close()
+		}
+		return err != nil
+	})
 	close(release)
 	if res := <-result; res.status != http.StatusOK {
 		t.Errorf("request through the gateway during shutdown = %d %q, want the service's 200", res.status, res.body)

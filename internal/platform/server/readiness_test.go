@@ -11,6 +11,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/marketplace-go/marketplace/internal/platform/eventually"
 	"github.com/marketplace-go/marketplace/internal/platform/httpx"
 	"github.com/marketplace-go/marketplace/internal/platform/server"
 )
@@ -37,16 +38,6 @@ func startChecked(t *testing.T, interval, timeout time.Duration, m server.Module
 		}
 	})
 	return "http://" + addr.String()
-}
-
-// eventually fails the test unless cond holds within 5s, polling.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); !cond(); time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("not within 5s: %s", what)
-		}
-	}
 }
 
 // quickFetch is fetch with a client that gives up after limit.
@@ -105,6 +96,6 @@ func TestReadyzFollowsTheBackgroundChecks(t *testing.T) {
 	}
 	for _, tt := range tests {
 		failing.Store(tt.failing)
-		eventually(t, tt.name, func() bool { return status() == tt.want })
+		eventually.True(t, tt.name, func() bool { return status() == tt.want })
 	}
 }

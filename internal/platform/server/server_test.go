@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/marketplace-go/marketplace/internal/platform/eventually"
 	"github.com/marketplace-go/marketplace/internal/platform/httpx"
 	"github.com/marketplace-go/marketplace/internal/platform/pg/pgtest"
 	"github.com/marketplace-go/marketplace/internal/platform/server"
@@ -380,16 +381,10 @@ func TestGracefulShutdownFinishesRequestsInFlight(t *testing.T) {
 	r.cancel()
 
 	// While the request drains, the listener is gone: new clients are refused.
-	refused := false
-	for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		if _, err := tryFetch(http.MethodGet, base+"/healthz", nil); err != nil {
-			refused = true
-			break
-		}
-	}
-	if !refused {
-		t.Error("new connections were still accepted 2s after shutdown began")
-	}
+	eventually.True(t, "new connections refused once shutdown began", func() bool {
+		_, err := tryFetch(http.MethodGet, base+"/healthz", nil)
+		return err != nil
+	})
 	if slow.closed.Load() {
 		t.Error("module closed while a request was still in flight")
 	}
