@@ -2,12 +2,13 @@ package discovery_test
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"slices"
 	"testing"
-	"time"
 
 	"github.com/marketplace-go/marketplace/internal/platform/discovery"
+	"github.com/marketplace-go/marketplace/internal/platform/eventually"
 )
 
 var quiet = slog.New(slog.DiscardHandler)
@@ -48,28 +49,23 @@ func watch(t *testing.T, src discovery.Source) <-chan []string {
 // next returns the next list reported on lists.
 func next(t *testing.T, lists <-chan []string) []string {
 	t.Helper()
-	select {
-	case got := <-lists:
-		return got
-	case <-time.After(15 * time.Second):
-		t.Fatal("no list reported in 15s")
-		return nil
-	}
+	return eventually.Receive(t, "a list reported", lists)
 }
 
 // waitFor reads lists until one equals want.
 func waitFor(t *testing.T, lists <-chan []string, want ...string) {
 	t.Helper()
-	timeout := time.After(15 * time.Second)
 	var last []string
-	for {
-		select {
-		case last = <-lists:
-			if slices.Equal(last, want) {
-				return
+	eventually.NoError(t, fmt.Sprintf("list %q reported", want), func() error {
+		for {
+			select {
+			case last = <-lists:
+				if slices.Equal(last, want) {
+					return nil
+				}
+			default:
+				return fmt.Errorf("the last was %q", last)
 			}
-		case <-timeout:
-			t.Fatalf("list %q not reported in 15s; last was %q", want, last)
 		}
-	}
+	})
 }
