@@ -4,6 +4,7 @@ import (
 	"compress/gzip"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -231,6 +232,22 @@ func metricValue(t *testing.T, e env, name string, labels ...string) float64 {
 	}
 	t.Fatalf("no series %s%v", name, labels)
 	return 0
+}
+
+// hasSeries reports whether the gateway's registry has a series name with
+// the given label pairs.
+func hasSeries(t *testing.T, e env, name string, labels ...string) bool {
+	t.Helper()
+	families, err := e.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() == name && slices.ContainsFunc(f.GetMetric(), func(m *dto.Metric) bool { return hasLabels(m, labels) }) {
+			return true
+		}
+	}
+	return false
 }
 
 func hasLabels(m *dto.Metric, labels []string) bool {

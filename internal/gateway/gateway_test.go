@@ -133,16 +133,6 @@ func services(t *testing.T) (map[string][]string, map[string]*upstream) {
 	return urls, ups
 }
 
-// eventually fails the test unless ok holds within 5s.
-func eventually(t *testing.T, what string, ok func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); !ok(); time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("not within 5s: %s", what)
-		}
-	}
-}
-
 func TestEachPathReachesItsService(t *testing.T) {
 	t.Parallel()
 	urls, _ := services(t)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/marketplace-go/marketplace/internal/gateway"
+	"github.com/marketplace-go/marketplace/internal/platform/eventually"
 	"github.com/marketplace-go/marketplace/internal/platform/httpx/httpxtest"
 )
 
@@ -146,7 +147,7 @@ func TestWhenEveryInstanceFailedItsHealthChecksTheGatewayStillRoutes(t *testing.
 	b.ready.Store(http.StatusServiceUnavailable)
 	urls["products"] = []string{a.URL, b.URL}
 	e := start(t, urls)
-	eventually(t, "both instances are marked down", func() bool {
+	eventually.True(t, "both instances are marked down", func() bool {
 		return instanceDown(t, e, a.URL) && instanceDown(t, e, b.URL)
 	})
 	for range 10 {

@@ -11,6 +11,7 @@ import (
 	"github.com/marketplace-go/marketplace/internal/gateway"
 	"github.com/marketplace-go/marketplace/internal/platform/discovery"
 	"github.com/marketplace-go/marketplace/internal/platform/discovery/etcdtest"
+	"github.com/marketplace-go/marketplace/internal/platform/eventually"
 	"github.com/marketplace-go/marketplace/internal/platform/httpx/httpxtest"
 	"github.com/marketplace-go/marketplace/internal/platform/observability/logtest"
 )
@@ -23,7 +24,10 @@ func TestAnInstanceFailingItsHealthChecksGetsNoRequestsUntilItPasses(t *testing.
 	e := start(t, urls)
 
 	draining.ready.Store(http.StatusServiceUnavailable)
-	time.Sleep(200 * time.Millisecond) // several health intervals
+	eventually.True(t, "the gateway marks the failing instance down", func() bool {
+		labels := []string{"upstream", "products", "instance", draining.URL}
+		return hasSeries(t, e, "gateway_upstream_instance_up", labels...) && metricValue(t, e, "gateway_upstream_instance_up", labels...) == 0
+	})
 	before := draining.hits.Load()
 	for range 20 {
 		e.Do(t, httpxtest.Anonymous, "GET", "/v1/products", nil).Want(t, http.StatusOK)
@@ -33,7 +37,7 @@ func TestAnInstanceFailingItsHealthChecksGetsNoRequestsUntilItPasses(t *testing.
 	}
 
 	draining.ready.Store(http.StatusOK)
-	eventually(t, "the instance gets requests again once it passes", func() bool {
+	eventually.True(t, "the instance gets requests again once it passes", func() bool {
 		e.Do(t, httpxtest.Anonymous, "GET", "/v1/products", nil).Want(t, http.StatusOK)
 		return draining.hits.Load() > before
 	})
@@ -66,7 +70,7 @@ func TestTheBreakerOpensWhenAServiceKeepsFailingAndClosesWhenItRecovers(t *testi
 	e.Do(t, httpxtest.Anonymous, "GET", "/v1/products", nil).Want(t, http.StatusOK)
 
 	orders.status.Store(http.StatusOK)
-	eventually(t, "the breaker lets requests through again", func() bool {
+	eventually.True(t, "the breaker lets requests through again", func() bool {
 		return e.Do(t, httpxtest.Anonymous, "POST", "/v1/orders", `{}`).Status == http.StatusOK
 	})
 }
@@ -125,7 +129,7 @@ func TestInstancesRegisteredInEtcdGetRequestsUntilTheyDeregister(t *testing.T) {
 		"products": discovery.Etcd{Client: cli, Prefix: prefix, Service: "products", Log: log},
 	}
 	e := startWith(t, sources)
-	eventually(t, "the registered instance gets requests", func() bool {
+	eventually.True(t, "the registered instance gets requests", func() bool {
 		return e.Do(t, httpxtest.Anonymous, "GET", "/v1/products", nil).Status == http.StatusOK
 	})
 
@@ -134,7 +138,7 @@ func TestInstancesRegisteredInEtcdGetRequestsUntilTheyDeregister(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = regB.Close(context.Background()) })
-	eventually(t, "a new instance gets requests", func() bool {
+	eventually.True(t, "a new instance gets requests", func() bool {
 		e.Do(t, httpxtest.Anonymous, "GET", "/v1/products", nil).Want(t, http.StatusOK)
 		return b.hits.Load() > 0
 	})
@@ -142,7 +146,11 @@ func TestInstancesRegisteredInEtcdGetRequestsUntilTheyDeregister(t *testing.T) {
 	if err := regA.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(200 * time.Millisecond) // the watch delivers the deletion
+	// The gateway forgets a removed instance's series under the lock that
+	// removes it from the pool: once the series is gone, so is the instance.
+	eventually.True(t, "the gateway drops the deregistered instance", func() bool {
+		return !hasSeries(t, e, "gateway_upstream_instance_up", "upstream", "products", "instance", a.URL)
+	})
 	before := a.hits.Load()
 	for range 10 {
 		e.Do(t, httpxtest.Anonymous, "GET", "/v1/products", nil).Want(t, http.StatusOK)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/marketplace-go/marketplace/internal/gateway/ratelimit"
 	"github.com/marketplace-go/marketplace/internal/platform/cache/cachetest"
+	"github.com/marketplace-go/marketplace/internal/platform/eventually"
 	"github.com/marketplace-go/marketplace/internal/platform/observability/logtest"
 	"github.com/marketplace-go/marketplace/internal/platform/proxytest"
 )
@@ -197,7 +198,7 @@ func TestRedisStoppedFallsBackToLocalLimitsThenRecovers(t *testing.T) {
 	}
 
 	proxy.Start(t)
-	waitFor(t, "Redis to answer again", func() bool {
+	eventually.True(t, "Redis to answer again", func() bool {
 		return !l.Allow(t.Context(), "probe", "probe", ratelimit.Limit{Rate: 1000, Period: time.Second}).Degraded
 	})
 	// Redis remembers the one event it counted before the outage.
@@ -290,14 +291,4 @@ func metric(t *testing.T, g prometheus.Gatherer, name string, labels ...string) 
 		}
 	}
 	return 0
-}
-
-// waitFor polls cond until it holds, failing the test after a few seconds.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); !cond(); time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("gave up waiting for %s", what)
-		}
-	}
 }

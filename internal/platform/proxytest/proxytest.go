@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/marketplace-go/marketplace/internal/platform/eventually"
 )
 
 // Proxy forwards TCP connections to a target until it is stopped or told
@@ -75,16 +77,10 @@ func (p *Proxy) Start(tb testing.TB) {
 		return
 	}
 	var ln net.Listener
-	var err error
-	for range 50 { // the port may take a moment to be free again
-		if ln, err = net.Listen("tcp", p.addr); err == nil {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	if err != nil {
-		tb.Fatalf("proxytest: restart on %s: %v", p.addr, err)
-	}
+	eventually.NoError(tb, "proxytest: listen again on "+p.addr, func() (err error) { // the port may take a moment to be free again
+		ln, err = net.Listen("tcp", p.addr)
+		return err
+	})
 	p.serve(ln)
 }
 
