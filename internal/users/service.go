@@ -66,6 +66,10 @@ func NewService(ctx context.Context, d Deps, p Policy) (*Service, error) {
 		log: d.Log, policy: p, now: d.Now, dummyHash: dummy}, nil
 }
 
+// SetClock replaces the clock, for tests that move time past a throttling
+// window or an expiry. Call it before the service takes requests.
+func (s *Service) SetClock(now func() time.Time) { s.now = now }
+
 // Registration is what a new user sends.
 type Registration struct {
 	Email       string

@@ -127,11 +127,16 @@ type Queue struct {
 	wg     sync.WaitGroup
 	mu     sync.RWMutex // guards closed against a late Enqueue during Close
 	closed bool
+
+	busy    sync.Mutex
+	idle    *sync.Cond // signalled when pending drops to zero
+	pending int        // queued or being sent
 }
 
 // NewQueue starts workers that send queued messages through sender.
 func NewQueue(sender Sender, log *slog.Logger, size, workers int) *Queue {
 	q := &Queue{sender: sender, log: log, ch: make(chan Message, size)}
+	q.idle = sync.NewCond(&q.busy)
 	for range workers {
 		q.wg.Go(q.work)
 	}
@@ -148,11 +153,34 @@ func (q *Queue) Enqueue(m Message) error {
 	if q.closed {
 		return ErrClosed
 	}
+	q.busy.Lock()
+	defer q.busy.Unlock()
 	select {
 	case q.ch <- m:
+		q.pending++
 		return nil
 	default:
 		return ErrQueueFull
+	}
+}
+
+// Flush waits until the queue is empty and no message is being sent: every
+// message queued before the call has been sent or logged as failed. Tests
+// call it before they assert that a message was not sent.
+func (q *Queue) Flush() {
+	q.busy.Lock()
+	defer q.busy.Unlock()
+	for q.pending > 0 {
+		q.idle.Wait()
+	}
+}
+
+// done counts a message off after its send.
+func (q *Queue) done() {
+	q.busy.Lock()
+	defer q.busy.Unlock()
+	if q.pending--; q.pending == 0 {
+		q.idle.Broadcast()
 	}
 }
 
@@ -163,6 +191,7 @@ func (q *Queue) work() {
 			q.log.Error("mail not sent", "to", m.To, "subject", m.Subject, "err", err)
 		}
 		cancel()
+		q.done()
 	}
 }
 

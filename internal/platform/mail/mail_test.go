@@ -18,6 +18,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 
+	"github.com/marketplace-go/marketplace/internal/platform/eventually"
 	"github.com/marketplace-go/marketplace/internal/platform/mail"
 	"github.com/marketplace-go/marketplace/internal/platform/mail/mailtest"
 	"github.com/marketplace-go/marketplace/internal/platform/observability/logtest"
@@ -287,6 +288,37 @@ func TestQueueDeliversEverythingBeforeCloseReturns(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, got, cmpopts.SortSlices(func(a, b string) bool { return a < b })); diff != "" {
 		t.Errorf("delivered after Close mismatch (-want +got):\n%s", diff)
+	}
+}
+
+func TestQueueFlushReturnsOnceEveryQueuedMessageIsSentAndTheQueueStaysOpen(t *testing.T) {
+	t.Parallel()
+	sender := newBlockingSender()
+	q := mail.NewQueue(sender, discardLogger(), 16, 2)
+	t.Cleanup(q.Close)
+	q.Flush() // an idle queue returns at once
+
+	for _, to := range []string{"a@example.com", "b@example.com", "c@example.com"} {
+		if err := q.Enqueue(mail.Message{To: to}); err != nil {
+			t.Fatalf("Enqueue %s: %v", to, err)
+		}
+	}
+	flushed := make(chan struct{})
+	go func() { q.Flush(); close(flushed) }()
+	<-sender.started
+	select {
+	case <-flushed:
+		t.Fatal("Flush returned while a send was held")
+	default:
+	}
+	sender.release()
+	eventually.Receive(t, "Flush to return after the sends", flushed)
+	if diff := cmp.Diff([]string{"a@example.com", "b@example.com", "c@example.com"}, sender.sent(),
+		cmpopts.SortSlices(func(a, b string) bool { return a < b })); diff != "" {
+		t.Errorf("sent by the time Flush returned (-want +got):\n%s", diff)
+	}
+	if err := q.Enqueue(mail.Message{To: "d@example.com"}); err != nil {
+		t.Errorf("Enqueue after Flush: %v, want the queue still open", err)
 	}
 }
 

@@ -3,6 +3,7 @@ package password
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/marketplace-go/marketplace/internal/platform/errs"
+	"github.com/marketplace-go/marketplace/internal/platform/eventually"
 )
 
 // fast keeps the unit tests quick; the format and logic do not depend on cost.
@@ -103,24 +105,19 @@ func block(t *testing.T, p *Pool) (release func()) {
 	t.Helper()
 	started, done := make(chan struct{}), make(chan struct{})
 	go func() { _ = p.run(context.Background(), func() { close(started); <-done }) }()
-	select {
-	case <-started:
-	case <-time.After(5 * time.Second):
-		t.Fatal("the worker did not take the job")
-	}
+	eventually.Receive(t, "the worker to take the job", started)
 	return sync.OnceFunc(func() { close(done) })
 }
 
 // waitQueued waits until n jobs wait in the queue.
 func waitQueued(t *testing.T, p *Pool, n int) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for len(p.jobs) != n {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d jobs queued, want %d", len(p.jobs), n)
+	eventually.NoError(t, fmt.Sprintf("%d jobs queued", n), func() error {
+		if got := len(p.jobs); got != n {
+			return fmt.Errorf("%d queued", got)
 		}
-		time.Sleep(time.Millisecond)
-	}
+		return nil
+	})
 }
 
 func TestPoolRefusesWorkAtOnceWhenTheQueueIsFull(t *testing.T) {
@@ -170,13 +167,8 @@ func TestPoolReleasesCallersWhoseContextEnds(t *testing.T) {
 	go func() { result <- p.run(ctx, func() { ran.Store(true) }) }()
 	waitQueued(t, p, 1)
 	cancel()
-	select {
-	case err := <-result:
-		if !errors.Is(err, context.Canceled) {
-			t.Errorf("run after cancel: %v, want context.Canceled", err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("a caller whose context ended was still waiting")
+	if err := eventually.Receive(t, "the cancelled caller to return", result); !errors.Is(err, context.Canceled) {
+		t.Errorf("run after cancel: %v, want context.Canceled", err)
 	}
 
 	release()
@@ -253,11 +245,7 @@ func TestThePoolNeverRunsMoreHashesAtOnceThanItHasWorkers(t *testing.T) {
 	}
 	for range jobs - workers {
 		gate <- struct{}{}
-		select {
-		case <-started:
-		case <-time.After(5 * time.Second):
-			t.Fatal("a queued job did not start once a worker was free")
-		}
+		eventually.Receive(t, "a queued job to start once a worker is free", started)
 	}
 	close(gate)
 	wg.Wait()

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -31,7 +32,17 @@ type testEnv struct {
 	Mail  *mailtest.Server
 	DB    *pgxpool.Pool
 	Logs  *logtest.Buffer // every log line the service wrote
+	Clock *clock          // the service's clock: real time plus what the test advanced
 }
+
+// clock is real time moved forward by the test, so that windows and
+// expiries end when the test says instead of after a sleep.
+type clock struct{ ahead atomic.Int64 }
+
+func (c *clock) Now() time.Time { return time.Now().Add(time.Duration(c.ahead.Load())) }
+
+// Advance moves the clock forward by d.
+func (c *clock) Advance(d time.Duration) { c.ahead.Add(int64(d)) }
 
 // fastArgon keeps the many hashes of the test suite cheap; the production
 // parameters have their own tests and the benchmark.
@@ -54,7 +65,7 @@ func testConfig(t *testing.T, dbURL string, smtp *mailtest.Server) usersrv.Confi
 func newEnv(t *testing.T, change ...func(*usersrv.Config)) *testEnv {
 	t.Helper()
 	dbURL, db := pgtest.New(t, userdb.Migrations())
-	e := &testEnv{Mail: mailtest.NewServer(t), DB: db, Logs: &logtest.Buffer{}}
+	e := &testEnv{Mail: mailtest.NewServer(t), DB: db, Logs: &logtest.Buffer{}, Clock: &clock{}}
 	cfg := testConfig(t, dbURL, e.Mail)
 	for _, f := range change {
 		f(&cfg)
@@ -64,6 +75,7 @@ func newEnv(t *testing.T, change ...func(*usersrv.Config)) *testEnv {
 	if err != nil {
 		t.Fatalf("start users service: %v", err)
 	}
+	u.Service.SetClock(e.Clock.Now) // before the server starts taking requests
 	e.Users = u
 	e.URL, _ = servertest.Start(t, log, observability.NewRegistry(), u.Module(cfg.Addr))
 	return e

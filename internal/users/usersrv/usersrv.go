@@ -161,6 +161,10 @@ func (u *Users) Routes(rt *httpx.Router) { u.api.Routes(rt) }
 // Ready reports whether PostgreSQL answers.
 func (u *Users) Ready(ctx context.Context) error { return u.pool.Ping(ctx) }
 
+// FlushMail waits until every mail queued so far has been sent (or logged
+// as failed), so a test can then assert what was not sent.
+func (u *Users) FlushMail() { u.mailer.Flush() }
+
 // Close stops background work, sends queued mail and closes the pool. Call
 // it once requests have drained.
 func (u *Users) Close() {

@@ -5,12 +5,14 @@ package mailtest
 import (
 	"io"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/emersion/go-smtp"
+
+	"github.com/marketplace-go/marketplace/internal/platform/eventually"
 )
 
 // Message is one received mail.
@@ -27,7 +29,6 @@ type Server struct {
 
 	mu       sync.Mutex
 	messages []Message
-	arrived  chan struct{}
 }
 
 // NewServer starts a server that is stopped when the test ends.
@@ -37,7 +38,7 @@ func NewServer(tb testing.TB) *Server {
 	if err != nil {
 		tb.Fatalf("mailtest: listen: %v", err)
 	}
-	s := &Server{arrived: make(chan struct{}, 1)}
+	s := &Server{}
 	addr := ln.Addr().(*net.TCPAddr)
 	s.Host, s.Port = addr.IP.String(), addr.Port
 	srv := smtp.NewServer(backend{s})
@@ -55,34 +56,23 @@ func (s *Server) Messages() []Message {
 	return append([]Message(nil), s.messages...)
 }
 
-// WaitFor returns the first message to rcpt, waiting up to 10 s for it.
+// WaitFor returns the first message to rcpt, waiting for it to arrive.
 func (s *Server) WaitFor(tb testing.TB, rcpt string) Message {
 	tb.Helper()
-	deadline := time.After(10 * time.Second)
-	for {
+	return eventually.Value(tb, "a mail to "+rcpt, func() (Message, bool) {
 		for _, m := range s.Messages() {
-			for _, to := range m.To {
-				if strings.EqualFold(to, rcpt) {
-					return m
-				}
+			if slices.ContainsFunc(m.To, func(to string) bool { return strings.EqualFold(to, rcpt) }) {
+				return m, true
 			}
 		}
-		select {
-		case <-s.arrived:
-		case <-deadline:
-			tb.Fatalf("mailtest: no mail to %s within 10s", rcpt)
-		}
-	}
+		return Message{}, false
+	})
 }
 
 func (s *Server) add(m Message) {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	s.messages = append(s.messages, m)
-	s.mu.Unlock()
-	select {
-	case s.arrived <- struct{}{}:
-	default:
-	}
 }
 
 type backend struct{ s *Server }
