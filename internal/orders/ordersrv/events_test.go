@@ -10,8 +10,8 @@ import (
 	"slices"
 	"sync"
 	"testing"
-	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -20,6 +20,7 @@ import (
 	"github.com/marketplace-go/marketplace/internal/platform/contracts"
 	"github.com/marketplace-go/marketplace/internal/platform/events"
 	"github.com/marketplace-go/marketplace/internal/platform/events/eventstest"
+	"github.com/marketplace-go/marketplace/internal/platform/eventually"
 	"github.com/marketplace-go/marketplace/internal/platform/outbox"
 	"github.com/marketplace-go/marketplace/internal/platform/proxytest"
 )
@@ -29,7 +30,11 @@ import (
 type orderEvents struct {
 	mu      sync.Mutex
 	applied []events.Event
+	fences  map[string]bool // ids of the fences seen, kept out of applied
 }
+
+// fenceType is the type of the events settle publishes.
+const fenceType = "order.test_fence"
 
 func (w *world) consumeOrders(t *testing.T) *orderEvents {
 	t.Helper()
@@ -42,7 +47,7 @@ func (w *world) consumeOrders(t *testing.T) *orderEvents {
 	if err != nil {
 		t.Fatal(err)
 	}
-	log := &orderEvents{}
+	log := &orderEvents{fences: map[string]bool{}}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
@@ -56,38 +61,61 @@ func (w *world) consumeOrders(t *testing.T) *orderEvents {
 				}
 				log.mu.Lock()
 				defer log.mu.Unlock()
-				log.applied = append(log.applied, e)
+				if e.Type == fenceType {
+					log.fences[e.ID] = true
+				} else {
+					log.applied = append(log.applied, e)
+				}
 				return nil
 			})
 		})
 	}()
 	t.Cleanup(func() { cancel(); <-done })
-	deadline := time.Now().Add(10 * time.Second)
-	for c.Ready(ctx) != nil || time.Now().Before(deadline.Add(-9500*time.Millisecond)) {
-		if time.Now().After(deadline) {
-			t.Fatal("test consumer not subscribed after 10s")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	eventually.True(t, "the test consumer subscribed", func() bool { return c.Ready(ctx) == nil })
 	return log
 }
 
 // waitFor waits until n events have been applied and returns them.
 func (l *orderEvents) waitFor(t *testing.T, n int) []events.Event {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		l.mu.Lock()
-		got := slices.Clone(l.applied)
-		l.mu.Unlock()
-		if len(got) >= n {
-			return got
+	return eventually.Value(t, fmt.Sprintf("%d events applied", n), func() ([]events.Event, bool) {
+		got := l.events()
+		return got, len(got) >= n
+	})
+}
+
+func (l *orderEvents) events() []events.Event {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.applied)
+}
+
+// settle waits until every order event has been relayed (the outbox of the
+// world's database is empty) and then until a fence published after that
+// has been applied. The queue is FIFO, so everything the relay published,
+// duplicates included, has been applied by then: what the log holds is
+// final, and a test may assert that something is not there.
+func (w *world) settle(t *testing.T, log *orderEvents) []events.Event {
+	t.Helper()
+	eventually.NoError(t, "the outbox relayed", func() error {
+		if n := w.queryInt(t, `SELECT count(*) FROM outbox`); n > 0 {
+			return fmt.Errorf("%d events waiting", n)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d events applied after 30s, want %d: %v", len(got), n, describe(got))
-		}
-		time.Sleep(20 * time.Millisecond)
+		return nil
+	})
+	fence, err := events.New(fenceType, "test", uuid.NewString(), 1, 1, struct{}{})
+	if err != nil {
+		t.Fatal(err)
 	}
+	if err := w.pub.Publish(context.Background(), fence); err != nil {
+		t.Fatal(err)
+	}
+	eventually.True(t, "the fence applied", func() bool {
+		log.mu.Lock()
+		defer log.mu.Unlock()
+		return log.fences[fence.ID]
+	})
+	return log.events()
 }
 
 func describe(evs []events.Event) []string {
@@ -172,9 +200,8 @@ func TestNoEventIsLostOrAppliedTwiceWhileTheBrokerIsDown(t *testing.T) {
 
 	// The next instance reaches the broker and relays what waited.
 	b := w.start(t, gw)
-	got := log.waitFor(t, 15)
-	time.Sleep(500 * time.Millisecond) // room for a duplicate to show up
-	got = log.waitFor(t, 15)
+	log.waitFor(t, 15)
+	got := w.settle(t, log)
 	if len(got) != 15 {
 		t.Fatalf("%d events applied, want 15 (10 created, 5 paid): %v", len(got), describe(got))
 	}
@@ -290,15 +317,18 @@ func TestOrdersPlacedWhileRabbitMQIsStoppedHaveTheirEventsDeliveredOnceItIsBack(
 		}
 		during = append(during, o.ID)
 	}
-	time.Sleep(300 * time.Millisecond)
-	if got := log.waitFor(t, 1); len(got) != 1 {
+	// Every change wrote its event to the outbox in its transaction; with
+	// the broker stopped, the relay can have published none of them.
+	if n := w.queryInt(t, `SELECT count(*) FROM outbox`); n != 6+3 {
+		t.Errorf("%d events waiting in the outbox while the broker is stopped, want 9", n)
+	}
+	if got := log.events(); len(got) != 1 {
 		t.Fatalf("%d events got through a stopped broker", len(got))
 	}
 
 	broker.Start(t)
-	got := log.waitFor(t, 1+6+3)
-	time.Sleep(500 * time.Millisecond) // room for a duplicate to show up
-	got = log.waitFor(t, 10)
+	log.waitFor(t, 1+6+3)
+	got := w.settle(t, log)
 	seen := map[string]int{}
 	for _, ev := range got {
 		seen[ev.Type+" "+ev.Subject]++

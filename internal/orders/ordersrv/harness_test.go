@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/marketplace-go/marketplace/internal/orders"
 	"github.com/marketplace-go/marketplace/internal/orders/orderdb"
@@ -22,6 +23,7 @@ import (
 	"github.com/marketplace-go/marketplace/internal/platform/contracts"
 	"github.com/marketplace-go/marketplace/internal/platform/events"
 	"github.com/marketplace-go/marketplace/internal/platform/events/eventstest"
+	"github.com/marketplace-go/marketplace/internal/platform/eventually"
 	"github.com/marketplace-go/marketplace/internal/platform/httpx/httpxtest"
 	"github.com/marketplace-go/marketplace/internal/platform/observability"
 	"github.com/marketplace-go/marketplace/internal/platform/pg/pgtest"
@@ -39,11 +41,12 @@ type world struct {
 	issuer  *authtest.Issuer
 	catalog *catalogStub
 	pub     *events.Publisher
+	db      *pgxpool.Pool // the test's own connections to the service's database
 }
 
 func newWorld(t testing.TB) *world {
 	t.Helper()
-	dbURL, _ := pgtest.New(t, orderdb.Migrations())
+	dbURL, db := pgtest.New(t, orderdb.Migrations())
 	vhost := eventstest.NewVhost(t)
 	cat := newCatalogStub(t)
 	issuer := authtest.NewIssuer(t)
@@ -68,7 +71,17 @@ func newWorld(t testing.TB) *world {
 		KeyRetention:   48 * time.Hour,
 		Gateway:        "simulated",
 	}
-	return &world{cfg: cfg, issuer: issuer, catalog: cat, pub: pub}
+	return &world{cfg: cfg, issuer: issuer, catalog: cat, pub: pub, db: db}
+}
+
+// queryInt runs a query that returns one integer on the world's database.
+func (w *world) queryInt(t testing.TB, sql string, args ...any) int {
+	t.Helper()
+	var n int
+	if err := w.db.QueryRow(context.Background(), sql, args...).Scan(&n); err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
+	return n
 }
 
 // testEnv is one running orders instance.
@@ -109,22 +122,23 @@ func (w *world) startWith(t testing.TB, cfg ordersrv.Config, gw orders.PaymentGa
 }
 
 // waitSubscribed waits until the instance's product consumer has bound its
-// queue: events published before that reach no queue.
+// queue: events published before that reach no queue, so the probe is
+// published again until one arrives.
 func (e *testEnv) waitSubscribed(t testing.TB) {
 	t.Helper()
 	probe := contracts.ProductV1{ID: uuid.Must(uuid.NewV7()).String(), SellerID: uuid.NewString(), Title: "Probe",
 		Price: 1, Currency: "EUR", Status: "draft", Version: 1}
-	deadline := time.Now().Add(15 * time.Second)
-	for time.Now().Before(deadline) {
-		e.publishProduct(t, contracts.ProductCreated, probe)
-		for range 10 {
-			if ps, err := e.Orders.Store.Products(context.Background(), []string{probe.ID}); err == nil && len(ps) == 1 {
-				return
-			}
-			time.Sleep(20 * time.Millisecond)
+	sent := time.Time{}
+	eventually.True(t, "the product consumer subscribed", func() bool {
+		if ps, err := e.Orders.Store.Products(context.Background(), []string{probe.ID}); err == nil && len(ps) == 1 {
+			return true
 		}
-	}
-	t.Fatal("the product consumer did not subscribe within 15s")
+		if time.Since(sent) > 200*time.Millisecond {
+			e.publishProduct(t, contracts.ProductCreated, probe)
+			sent = time.Now()
+		}
+		return false
+	})
 }
 
 // Stop shuts the instance down before the test ends.
@@ -171,20 +185,14 @@ func (e *testEnv) product(t testing.TB, seller caller, price int64, currency str
 // waitProjection waits until the projection holds the product at version.
 func (e *testEnv) waitProjection(t testing.TB, id string, version int64) orders.Product {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	return eventually.Value(t, fmt.Sprintf("product %s version %d in the projection", id, version), func() (orders.Product, bool) {
 		ps, err := e.Orders.Store.Products(context.Background(), []string{id})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if p, ok := ps[id]; ok && p.Version >= version {
-			return p
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("product %s version %d never reached the projection", id, version)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		p, ok := ps[id]
+		return p, ok && p.Version >= version
+	})
 }
 
 // orderBody is an order as the API returns it.

@@ -16,8 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/uuid"
-
 	"github.com/marketplace-go/marketplace/internal/platform/events"
 )
 
@@ -30,22 +28,25 @@ func ServerURL() string {
 	return "amqp://guest:guest@localhost:5672/"
 }
 
-// NewVhost creates a uniquely named vhost that the URL's user may fully use,
-// deletes it when the test ends, and returns the URL pointing at it.
+// NewVhost returns the URL of a vhost of the test's own, which the URL's
+// user may fully use; the vhost is deleted after the test ends.
+//
+// Each rabbitmqctl call boots an Erlang VM, half a second of CPU, so
+// vhosts are made in batches by one call (see vhosts.take) and deleted in
+// the next batch's call. Vhosts left when the process exits carry its pid
+// in their names, and the first batch of a later process deletes them.
 func NewVhost(tb testing.TB) (amqpURL string) {
 	tb.Helper()
 	u, err := url.Parse(ServerURL())
 	if err != nil {
 		tb.Fatalf("eventstest: TEST_AMQP_URL: %v", err)
 	}
-	name := "test-" + strings.ReplaceAll(uuid.NewString(), "-", "")[:16]
 	user := u.User.Username()
 	if user == "" {
 		user = "guest"
 	}
-	rabbitmqctl(tb, "add_vhost", name)
-	tb.Cleanup(func() { rabbitmqctl(tb, "delete_vhost", name) })
-	rabbitmqctl(tb, "set_permissions", "-p", name, user, ".*", ".*", ".*")
+	name := vhosts.take(tb, user)
+	tb.Cleanup(func() { vhosts.retire(name) })
 	u.Path = "/" + name
 	return u.String()
 }
