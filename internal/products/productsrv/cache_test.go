@@ -3,6 +3,7 @@ package productsrv_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"slices"
 	"testing"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/marketplace-go/marketplace/internal/platform/cache/cachetest"
 	"github.com/marketplace-go/marketplace/internal/platform/contracts"
+	"github.com/marketplace-go/marketplace/internal/platform/eventually"
 	"github.com/marketplace-go/marketplace/internal/platform/proxytest"
 	"github.com/marketplace-go/marketplace/internal/products"
 	"github.com/marketplace-go/marketplace/internal/products/productsrv"
@@ -135,13 +137,12 @@ func TestTwoInstancesListEachOthersWritesFromTheirIndexes(t *testing.T) {
 	// b learns of a's writes from its catch-up, within moments.
 	listedOnB := func(t *testing.T, what string, ok func(pageBody) bool) {
 		t.Helper()
-		deadline := time.Now().Add(10 * time.Second)
-		for page := b.mustList(t, anonymous, listing); !ok(page); page = b.mustList(t, anonymous, listing) {
-			if time.Now().After(deadline) {
-				t.Fatalf("b lists %v after 10s; want %s", titles(page.Items), what)
+		eventually.NoError(t, "b lists "+what, func() error {
+			if page := b.mustList(t, anonymous, listing); !ok(page) {
+				return fmt.Errorf("it lists %v", titles(page.Items))
 			}
-			time.Sleep(20 * time.Millisecond)
-		}
+			return nil
+		})
 	}
 
 	p := a.mustCreate(t, seller, productOf("indexed", map[string]any{"title": "Indexed lamp", "attributes": map[string]any{"colour": "red"}}))
@@ -223,14 +224,10 @@ func TestReadsAndWritesSurviveARedisOutage(t *testing.T) {
 	})
 	t.Run("after redis is back caching resumes", func(t *testing.T) {
 		hits := e.cacheCount(t, "hits")
-		deadline := time.Now().Add(10 * time.Second)
-		for e.cacheCount(t, "hits") == hits {
-			if time.Now().After(deadline) {
-				t.Fatal("no cache hit within 10s of redis coming back")
-			}
+		eventually.True(t, "a cache hit once redis is back", func() bool {
 			check(t, "During", 2)
-			time.Sleep(100 * time.Millisecond)
-		}
+			return e.cacheCount(t, "hits") > hits
+		})
 		e.mustPatch(t, seller, p.ID, 2, map[string]any{"title": "After"})
 		check(t, "After", 3)
 	})

@@ -18,6 +18,7 @@ import (
 	"github.com/marketplace-go/marketplace/internal/platform/contracts"
 	"github.com/marketplace-go/marketplace/internal/platform/events"
 	"github.com/marketplace-go/marketplace/internal/platform/events/eventstest"
+	"github.com/marketplace-go/marketplace/internal/platform/eventually"
 	"github.com/marketplace-go/marketplace/internal/products"
 	"github.com/marketplace-go/marketplace/internal/products/productsrv"
 )
@@ -79,17 +80,14 @@ func checkExactlyOnceEffective(t *testing.T, evs []events.Event, want []change) 
 // waitFor waits until the log holds n distinct events about the products.
 func (l *eventLog) waitFor(t *testing.T, n int, productIDs ...string) []events.Event {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		got := about(l.snapshot(), productIDs...)
-		if len(dedupe(got)) >= n {
-			return got
+	var got []events.Event
+	eventually.NoError(t, fmt.Sprintf("%d distinct events", n), func() error {
+		if got = about(l.snapshot(), productIDs...); len(dedupe(got)) < n {
+			return fmt.Errorf("%d arrived: %v", len(dedupe(got)), describe(got))
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d distinct events after 30s, want %d: %v", len(dedupe(got)), n, describe(got))
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return nil
+	})
+	return got
 }
 
 // pendingCount counts the events waiting in the store's documents.
@@ -105,13 +103,12 @@ func pendingCount(t *testing.T, s products.Store) int {
 // waitNonePending waits for the relay to empty the store's outbox.
 func waitNonePending(t *testing.T, s products.Store) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for n := pendingCount(t, s); n > 0; n = pendingCount(t, s) {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d events still pending after 30s", n)
+	eventually.NoError(t, "no event pending", func() error {
+		if n := pendingCount(t, s); n > 0 {
+			return fmt.Errorf("%d pending", n)
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 func TestEvents(t *testing.T) {
@@ -315,13 +312,8 @@ func TestARepublishedEventKeepsItsID(t *testing.T) {
 		if n := flush(t, e.Products.Store); n != 0 {
 			t.Errorf("a third flush published %d, want 0", n)
 		}
-		var all []events.Event
-		for deadline := time.Now().Add(30 * time.Second); len(all) < 6; all = about(log.snapshot(), p.ID, q.ID) {
-			if time.Now().After(deadline) {
-				t.Fatalf("%d deliveries, want each of 3 events twice", len(all))
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
+		log.fence(t)
+		all := about(log.snapshot(), p.ID, q.ID)
 		checkIdenticalCopies(t, all, 2)
 		checkExactlyOnceEffective(t, all, want)
 	})
@@ -339,8 +331,7 @@ func TestARepublishedEventKeepsItsID(t *testing.T) {
 		}
 		wg.Wait()
 		waitNonePending(t, e.Products.Store)
-		log.waitFor(t, 3, r.ID)
-		time.Sleep(200 * time.Millisecond) // let any second copies arrive
+		log.fence(t) // both relays have returned: whatever they published is in the log now
 		checkExactlyOnceEffective(t, about(log.snapshot(), r.ID), []change{
 			{contracts.ProductCreated, r.ID, 1}, {contracts.ProductUpdated, r.ID, 2}, {contracts.ProductArchived, r.ID, 3},
 		})

@@ -21,6 +21,7 @@ import (
 	"github.com/marketplace-go/marketplace/internal/platform/cache/cachetest"
 	"github.com/marketplace-go/marketplace/internal/platform/events"
 	"github.com/marketplace-go/marketplace/internal/platform/events/eventstest"
+	"github.com/marketplace-go/marketplace/internal/platform/eventually"
 	"github.com/marketplace-go/marketplace/internal/platform/httpx/httpxtest"
 	"github.com/marketplace-go/marketplace/internal/platform/mongo"
 	"github.com/marketplace-go/marketplace/internal/platform/mongo/mongotest"
@@ -377,11 +378,11 @@ func (e *testEnv) cacheCount(t *testing.T, counter string) float64 {
 type eventLog struct {
 	mu     sync.Mutex
 	events []events.Event
-	probed chan struct{}
-	once   sync.Once
+	probes map[string]bool // ids of the probes received, kept out of events
+	pub    *events.Publisher
 }
 
-// probeType is published by consume to learn that the queue is bound.
+// probeType is the type of the probes the log publishes to itself.
 const probeType = "product.probe"
 
 // consume binds a queue to "product.*" on the broker at amqpURL and
@@ -394,19 +395,19 @@ func consume(t *testing.T, amqpURL string) *eventLog {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l := &eventLog{probed: make(chan struct{})}
+	l := &eventLog{probes: map[string]bool{}, pub: eventstest.Publisher(t, cfg, nil)}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
 		done <- consumer.Consume(ctx, events.ConsumerConfig{Queue: "test.products", Bindings: []string{"product.*"}},
 			func(_ context.Context, ev events.Event) error {
-				if ev.Type == probeType {
-					l.once.Do(func() { close(l.probed) })
-					return nil
-				}
 				l.mu.Lock()
 				defer l.mu.Unlock()
-				l.events = append(l.events, ev)
+				if ev.Type == probeType {
+					l.probes[ev.ID] = true
+				} else {
+					l.events = append(l.events, ev)
+				}
 				return nil
 			})
 	}()
@@ -416,37 +417,47 @@ func consume(t *testing.T, amqpURL string) *eventLog {
 			t.Errorf("consume: %v", err)
 		}
 	})
-	l.waitBound(t, cfg)
+	l.waitBound(t)
 	return l
+}
+
+// probe publishes a probe and returns its id.
+func (l *eventLog) probe(t *testing.T) string {
+	t.Helper()
+	p, err := events.New(probeType, "test", "probe", 1, 1, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.pub.Publish(context.Background(), p); err != nil {
+		t.Fatalf("publish probe: %v", err)
+	}
+	return p.ID
+}
+
+func (l *eventLog) received(probeID string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.probes[probeID]
 }
 
 // waitBound publishes probes until one arrives: until then the queue may
 // not be bound yet and events would be dropped as unroutable.
-func (l *eventLog) waitBound(t *testing.T, cfg events.Config) {
+func (l *eventLog) waitBound(t *testing.T) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	pub, err := events.NewPublisher(ctx, cfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pub.Close()
-	for {
-		probe, err := events.New(probeType, "test", "probe", 1, 1, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := pub.Publish(ctx, probe); err != nil {
-			t.Fatalf("publish probe: %v", err)
-		}
-		select {
-		case <-l.probed:
-			return
-		case <-time.After(100 * time.Millisecond):
-		case <-ctx.Done():
-			t.Fatal("the test queue was not bound within 30s")
-		}
-	}
+	var sent []string
+	eventually.True(t, "the test queue bound", func() bool {
+		sent = append(sent, l.probe(t))
+		return slices.ContainsFunc(sent, l.received)
+	})
+}
+
+// fence publishes a probe and waits until it arrives. The queue is FIFO:
+// everything published before the fence, duplicates included, has been
+// recorded by then, so a test may assert what is not in the log.
+func (l *eventLog) fence(t *testing.T) {
+	t.Helper()
+	id := l.probe(t)
+	eventually.True(t, "the fence received", func() bool { return l.received(id) })
 }
 
 // snapshot returns the events received so far, in arrival order.
