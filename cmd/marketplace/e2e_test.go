@@ -13,6 +13,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/uuid"
 
+	"github.com/marketplace-go/marketplace/internal/platform/eventually"
 	"github.com/marketplace-go/marketplace/internal/platform/httpx/httpxtest"
 )
 
@@ -366,20 +367,14 @@ func (j *e2eJourney) setStock(t *testing.T, key string, onHand int64) {
 
 // untilKnown makes a call to the orders service about a product until it
 // answers 200, for as long as it answers 404 product_not_found because the
-// product's last event has not reached it yet (15 seconds at most).
+// product's last event has not reached it yet.
 func (j *e2eJourney) untilKnown(t *testing.T, key string, call func() httpxtest.Response) httpxtest.Response {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
+	res := eventually.Value(t, "the orders service to know "+key, func() (httpxtest.Response, bool) {
 		res := call()
-		if res.Status != http.StatusNotFound || res.Problem() != "product_not_found" {
-			return res.Want(t, http.StatusOK)
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the orders service still answers 404 about %s 15s after its change in the catalog", key)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return res, res.Status != http.StatusNotFound || res.Problem() != "product_not_found"
+	})
+	return res.Want(t, http.StatusOK)
 }
 
 func (j *e2eJourney) publish(t *testing.T, key string) {

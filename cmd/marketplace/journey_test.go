@@ -2,11 +2,12 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"testing"
-	"time"
 
+	"github.com/marketplace-go/marketplace/internal/platform/eventually"
 	"github.com/marketplace-go/marketplace/internal/platform/httpx/httpxtest"
 )
 
@@ -91,8 +92,7 @@ func TestABuyerBuysFromTheSeededCatalogAndFromANewProductInOneProcess(t *testing
 	}
 	catalog.Do(t, seller, "PATCH", "/v1/products/"+product.ID, map[string]any{"price": map[string]any{"amount": 3900, "currency": "EUR"}},
 		"If-Match", `"1"`).Want(t, http.StatusOK).Decode(t, &p)
-	deadline := time.Now().Add(15 * time.Second)
-	for {
+	eventually.NoError(t, "the orders service prices the product at the new price", func() error {
 		var cart struct {
 			Lines []struct {
 				Product struct {
@@ -103,12 +103,9 @@ func TestABuyerBuysFromTheSeededCatalogAndFromANewProductInOneProcess(t *testing
 			} `json:"lines"`
 		}
 		shop.Do(t, buyer, "PUT", "/v1/cart/items/"+product.ID, map[string]any{"quantity": 1}).Want(t, http.StatusOK).Decode(t, &cart)
-		if len(cart.Lines) == 1 && cart.Lines[0].Product.Price.Amount == 3900 {
-			break
+		if len(cart.Lines) != 1 || cart.Lines[0].Product.Price.Amount != 3900 {
+			return fmt.Errorf("the cart is %+v", cart)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the orders service still prices the product as %+v 15s after the change", cart)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+		return nil
+	})
 }

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/marketplace-go/marketplace/internal/platform/discovery/etcdtest"
+	"github.com/marketplace-go/marketplace/internal/platform/eventually"
 	"github.com/marketplace-go/marketplace/internal/platform/mongo/mongotest"
 )
 
@@ -174,8 +175,13 @@ func TestE2EJourneyWithEachServiceInItsOwnProcess(t *testing.T) {
 	journey(t, base, func(t *testing.T) {
 		productsB = startProcess(t, "products-b", "products", vars)
 		load = startReadLoad(t, base+"/v1/products?limit=5")
-		// Let the load reach both instances, then lose one.
-		time.Sleep(2 * time.Second)
+		// Once the gateway counts the second instance up, the load reaches
+		// both: then lose one.
+		up := fmt.Sprintf(`gateway_upstream_instance_up{instance="http://%s",upstream="products"} 1`, productsB.addr)
+		eventually.True(t, "the gateway counts the second products instance up", func() bool {
+			_, metrics := get(t, "http://"+gateway.metrics+"/metrics")
+			return strings.Contains(metrics, up)
+		})
 		productsA.kill()
 	})
 	if load == nil {
