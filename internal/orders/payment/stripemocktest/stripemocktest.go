@@ -23,6 +23,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/marketplace-go/marketplace/internal/platform/eventually"
 	"github.com/marketplace-go/marketplace/internal/platform/observability/logtest"
 )
 
@@ -40,8 +41,6 @@ const (
 	// fixturesPath is where the stripe-mock module keeps the fixtures it
 	// embeds.
 	fixturesPath = "embedded/openapi/fixtures3.json"
-
-	startTimeout = 60 * time.Second
 )
 
 // Package-level once-guards: `go install` takes about a minute, and tests in
@@ -150,49 +149,36 @@ func StartStripeMock(tb testing.TB, opts ...Option) string {
 		close(addrc)
 	}()
 
-	var addr string
-	select {
-	case a, ok := <-addrc:
-		if !ok {
-			tb.Fatalf("stripemocktest: stripe-mock exited before listening:\n%s", output.String())
-		}
-		addr = a
-	case <-time.After(startTimeout):
-		tb.Fatalf("stripemocktest: stripe-mock did not listen within %s:\n%s", startTimeout, output.String())
+	// The output is logged at cleanup when the test failed.
+	addr := eventually.Receive(tb, "stripe-mock to listen", addrc)
+	if addr == "" {
+		tb.Fatalf("stripemocktest: stripe-mock exited before listening")
 	}
-
 	baseURL := "http://" + addr
-	if err := waitUntilAnswering(baseURL, startTimeout); err != nil {
-		tb.Fatalf("stripemocktest: %v\n%s", err, output.String())
-	}
+	eventually.NoError(tb, "stripe-mock at "+baseURL+" to answer", func() error { return probe(baseURL) })
 	return baseURL
 }
 
-// waitUntilAnswering polls stripe-mock until it answers an API request.
-func waitUntilAnswering(baseURL string, timeout time.Duration) error {
-	client := &http.Client{Timeout: 2 * time.Second}
-	deadline := time.Now().Add(timeout)
-	var lastErr error
-	for time.Now().Before(deadline) {
-		req, err := http.NewRequest(http.MethodGet, baseURL+"/v1/balance", nil)
-		if err != nil {
-			return fmt.Errorf("stripe-mock probe: %w", err)
-		}
-		req.Header.Set("Authorization", "Bearer sk_test_stripemocktest")
-		resp, err := client.Do(req)
-		if err == nil {
-			_, _ = io.Copy(io.Discard, resp.Body)
-			_ = resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-			lastErr = fmt.Errorf("status %s", resp.Status)
-		} else {
-			lastErr = err
-		}
-		time.Sleep(50 * time.Millisecond)
+// probeClient asks stripe-mock whether it answers.
+var probeClient = &http.Client{Timeout: 2 * time.Second}
+
+// probe makes one API request to stripe-mock.
+func probe(baseURL string) error {
+	req, err := http.NewRequest(http.MethodGet, baseURL+"/v1/balance", nil)
+	if err != nil {
+		return fmt.Errorf("stripe-mock probe: %w", err)
 	}
-	return fmt.Errorf("stripe-mock at %s did not answer within %s: %w", baseURL, timeout, lastErr)
+	req.Header.Set("Authorization", "Bearer sk_test_stripemocktest")
+	resp, err := probeClient.Do(req)
+	if err != nil {
+		return err
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("status %s", resp.Status)
+	}
+	return nil
 }
 
 // findOrInstall returns the path of a stripe-mock binary, installing it
