@@ -10,6 +10,7 @@ import (
 
 	"github.com/marketplace-go/marketplace/internal/orders"
 	"github.com/marketplace-go/marketplace/internal/orders/payment"
+	"github.com/marketplace-go/marketplace/internal/platform/eventually"
 )
 
 func chargeRequest(key, paymentMethod string) orders.ChargeRequest {
@@ -231,13 +232,14 @@ func TestSimulatedContext(t *testing.T) {
 			errc <- err
 		}()
 		// Cancel as soon as the charge is recorded, well inside the latency.
-		for g.ChargeCount() == 0 {
+		eventually.True(t, "the charge recorded", func() bool {
 			select {
 			case err := <-errc:
 				t.Fatalf("Charge() returned %v before charging", err)
-			case <-time.After(time.Millisecond):
+			default:
 			}
-		}
+			return g.ChargeCount() > 0
+		})
 		cancel()
 		if err := <-errc; !errors.Is(err, context.Canceled) {
 			t.Fatalf("Charge() error = %v, want context.Canceled", err)

@@ -66,11 +66,7 @@ func limited(t *testing.T, l server.Limits, g *gated) (string, *server.Server, *
 func (g *gated) waitEntered(t *testing.T, n int) {
 	t.Helper()
 	for range n {
-		select {
-		case <-g.entered:
-		case <-time.After(5 * time.Second):
-			t.Fatal("a request did not start within 5s")
-		}
+		eventually.Receive(t, "a request to start in the handler", g.entered)
 	}
 }
 

@@ -63,14 +63,9 @@ func startServer(t *testing.T, shutdownTimeout time.Duration, modules ...server.
 // wait returns Run's result after cancel.
 func (r *running) wait(t *testing.T) error {
 	t.Helper()
-	select {
-	case err := <-r.done:
-		r.done <- err // let the cleanup see it too
-		return err
-	case <-time.After(10 * time.Second):
-		t.Fatal("Run did not return within 10s")
-		return nil
-	}
+	err := eventually.Receive(t, "Run to return", r.done)
+	r.done <- err // let the cleanup see it too
+	return err
 }
 
 // response is what fetch read.

@@ -5,10 +5,11 @@ package etcdtest
 import (
 	"net/url"
 	"testing"
-	"time"
 
 	"go.etcd.io/etcd/server/v3/embed"
 	"go.uber.org/zap"
+
+	"github.com/marketplace-go/marketplace/internal/platform/eventually"
 )
 
 // Start starts an embedded etcd server on free loopback ports, with its data
@@ -34,10 +35,6 @@ func Start(tb testing.TB) (endpoints []string) {
 		tb.Fatalf("start etcd: %v", err)
 	}
 	tb.Cleanup(e.Close)
-	select {
-	case <-e.Server.ReadyNotify():
-	case <-time.After(30 * time.Second):
-		tb.Fatal("etcd not ready after 30s")
-	}
+	eventually.Receive(tb, "etcd to be ready", e.Server.ReadyNotify())
 	return []string{"http://" + e.Clients[0].Addr().String()}
 }
