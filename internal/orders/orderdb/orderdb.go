@@ -144,14 +144,27 @@ func (s *Store) Cart(ctx context.Context, buyerID string) ([]orders.CartLine, er
 
 // SetCartItem adds or changes a cart line; a full cart gives
 // orders.ErrCartFull.
+//
+// Changes to one cart take turns on an advisory lock of the buyer's: under
+// read committed, two inserts that each counted 99 other lines would
+// otherwise both go in. The lock and the insert go in one batch, one
+// implicit transaction: one round trip, and the insert's count sees every
+// line committed before the lock was granted.
 func (s *Store) SetCartItem(ctx context.Context, buyerID, productID string, quantity int) error {
-	tag, err := s.pool.Exec(ctx, `INSERT INTO cart_items (buyer_id, product_id, quantity)
+	b := &pgx.Batch{}
+	b.Queue(`SELECT pg_advisory_xact_lock(hashtextextended('cart:' || $1, 0))`, buyerID)
+	added := b.Queue(`INSERT INTO cart_items (buyer_id, product_id, quantity)
 		SELECT $1, $2, $3 WHERE (SELECT count(*) FROM cart_items WHERE buyer_id = $1 AND product_id <> $2) < $4
 		ON CONFLICT (buyer_id, product_id) DO UPDATE SET quantity = EXCLUDED.quantity`, buyerID, productID, quantity, maxCartLines)
-	if err != nil {
+	full := false
+	added.Exec(func(tag pgconn.CommandTag) error {
+		full = tag.RowsAffected() == 0
+		return nil
+	})
+	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
 		return fmt.Errorf("upsert cart item: %w", err)
 	}
-	if tag.RowsAffected() == 0 {
+	if full {
 		return orders.ErrCartFull
 	}
 	return nil
