@@ -30,10 +30,14 @@ func TestResponderAnswersEveryOutcomeAsTheAPIsDo(t *testing.T) {
 		{"no token is 401 missing_token with a bare challenge", rs.Authed(ok), "", http.StatusUnauthorized, "missing_token", "Bearer"},
 		{"a rejected token is 401 invalid_token with its challenge", rs.Authed(ok), "forged", http.StatusUnauthorized, "invalid_token", `Bearer error="invalid_token"`},
 		{"a client's error is its problem, with no challenge",
-			func(w http.ResponseWriter, r *http.Request) { rs.Fail(w, r, errs.New(errs.NotFound, "thing_not_found", "no such thing")) },
+			func(w http.ResponseWriter, r *http.Request) {
+				rs.Fail(w, r, errs.New(errs.NotFound, "thing_not_found", "no such thing"))
+			},
 			"", http.StatusNotFound, "thing_not_found", ""},
 		{"our own error is a bare 500",
-			func(w http.ResponseWriter, r *http.Request) { rs.Reply(w, r, http.StatusOK, nil, errors.New("disk on fire")) },
+			func(w http.ResponseWriter, r *http.Request) {
+				rs.Reply(w, r, http.StatusOK, nil, errors.New("disk on fire"))
+			},
 			"", http.StatusInternalServerError, "internal", ""},
 	}
 	for _, tt := range tests {
