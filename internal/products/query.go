@@ -141,8 +141,8 @@ func (q Query) Validate() error {
 			fields["attr."+a.Name] = "is not a filter of this listing"
 		}
 	}
-	if q.Limit < 1 || q.Limit > page.MaxLimit {
-		fields["limit"] = fmt.Sprintf("must be an integer from 1 to %d", page.MaxLimit)
+	if !page.ValidLimit(q.Limit) {
+		fields["limit"] = page.LimitProblem
 	}
 	if len(fields) > 0 {
 		return errs.Validation(fields)

@@ -43,9 +43,11 @@ const maxCursor = 1024
 // or one handed out for another list or other filters.
 var ErrInvalidCursor = errs.New(errs.Invalid, "invalid_cursor", "the cursor is not one this list returned")
 
-var errLimit = errs.Validation(map[string]string{
-	"limit": fmt.Sprintf("must be an integer from 1 to %d", MaxLimit),
-})
+// LimitProblem says what a page size must be, as validation errors name
+// it under "limit".
+var LimitProblem = fmt.Sprintf("must be an integer from 1 to %d", MaxLimit)
+
+var errLimit = errs.Validation(map[string]string{"limit": LimitProblem})
 
 // Limit reads a requested page size: empty means DefaultLimit; anything
 // but an integer from 1 to MaxLimit is a validation error naming limit.
@@ -54,11 +56,14 @@ func Limit(s string) (int, error) {
 		return DefaultLimit, nil
 	}
 	n, err := strconv.Atoi(s)
-	if err != nil || n < 1 || n > MaxLimit {
+	if err != nil || !ValidLimit(n) {
 		return 0, errLimit
 	}
 	return n, nil
 }
+
+// ValidLimit says whether n is a page size that lists serve.
+func ValidLimit(n int) bool { return n >= 1 && n <= MaxLimit }
 
 // Encode returns the opaque cursor of key, the sort key of a page's last
 // item: its JSON in unpadded base64url, safe in a query string.
