@@ -56,6 +56,7 @@ func LoadSettings(e *config.Env, jwksURL, issuer, audience, redisURL string, etc
 			EjectFor:       e.Duration("GATEWAY_EJECT_FOR", 10*time.Second),
 			HealthInterval: e.Duration("GATEWAY_HEALTH_INTERVAL", 2*time.Second),
 			BreakerOpenFor: e.Duration("GATEWAY_BREAKER_OPEN_FOR", 5*time.Second),
+			MaxPending:     e.Int("GATEWAY_MAX_PENDING", 1024, 1, 1<<20),
 			TrustedProxies: trusted,
 			CORS:           CORS{Origins: list(e.String("GATEWAY_CORS_ORIGINS", ""))},
 			Limits: Limits{

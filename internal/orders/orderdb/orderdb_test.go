@@ -273,9 +273,9 @@ func TestACartHoldsAtMostAHundredLinesEvenUnderConcurrentAdds(t *testing.T) {
 	mustSetCartItem(t, s, buyer, ps[0].ID, 4)
 }
 
-// setCartItem adds a line under the cart cap of 100 lines.
+// setCartItem adds a line under a cap of 100 lines, the service's.
 func setCartItem(ctx context.Context, s *orderdb.Store, buyer, productID string, quantity int) error {
-	return s.SetCartItem(ctx, buyer, productID, quantity)
+	return s.SetCartItem(ctx, buyer, productID, quantity, 100)
 }
 
 func mustSetCartItem(t *testing.T, s *orderdb.Store, buyer, productID string, quantity int) {

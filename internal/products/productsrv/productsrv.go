@@ -29,10 +29,12 @@ import (
 
 // Config is the products service's configuration.
 type Config struct {
-	Addr          string
-	Mongo         mongo.Config
-	RedisURL      string
-	CachePrefix   string
+	Addr        string
+	Mongo       mongo.Config
+	RedisURL    string
+	CachePrefix string
+	// CacheTTL is how long product pages and categories stay cached
+	// (PRODUCTS_CACHE_TTL); zero caches nothing, to measure the store.
 	CacheTTL      time.Duration
 	Events        events.Config
 	RelayInterval time.Duration
@@ -66,7 +68,7 @@ func LoadConfig(e *config.Env, sh Shared) Config {
 			EmbeddedPostgresURL: e.URL("FERRETDB_POSTGRES_URL", pg.WithDatabase(sh.PostgresURL, "catalog"), "postgres", "postgresql")},
 		RedisURL:       sh.RedisURL,
 		CachePrefix:    e.String("PRODUCTS_CACHE_PREFIX", "products:"),
-		CacheTTL:       e.Duration("PRODUCTS_CACHE_TTL", 10*time.Minute),
+		CacheTTL:       e.DurationOrZero("PRODUCTS_CACHE_TTL", 10*time.Minute),
 		Events:         events.Config{URL: sh.AMQPURL, Name: "products"},
 		RelayInterval:  e.Duration("PRODUCTS_RELAY_INTERVAL", 10*time.Second),
 		ListingsIndex:  e.Bool("PRODUCTS_LISTINGS_INDEX", true),
