@@ -360,7 +360,9 @@ func TestFacetsCountWhatTheQueryMatches(t *testing.T) {
 		product("a", 0, func(p *products.Product) { p.Price.Amount, p.Attributes = 500, map[string]any{"colour": "red"} }),
 		product("a", 1, func(p *products.Product) { p.Price.Amount, p.Attributes = 700, map[string]any{"colour": "red"} }),
 		product("a", 2, func(p *products.Product) { p.Price.Amount, p.Attributes = 3000, map[string]any{"colour": "blue"} }),
-		product("a", 3, func(p *products.Product) { p.Status, p.Attributes = products.StatusDraft, map[string]any{"colour": "blue"} }),
+		product("a", 3, func(p *products.Product) {
+			p.Status, p.Attributes = products.StatusDraft, map[string]any{"colour": "blue"}
+		}),
 		product("a", 4, func(p *products.Product) { p.Category, p.Attributes = "kitchen", map[string]any{"colour": "blue"} }),
 	)
 	got, err := s.Facets(t.Context(), products.Query{Categories: []string{"lamps"}, Statuses: []string{products.StatusActive}}, []string{"colour", "size"})
