@@ -24,6 +24,7 @@ import (
 // 409 insufficient_stock: not a 503 from an instance the gateway ejected
 // under the load, not a 5xx, not a lost request.
 func TestABurstOf300CheckoutsThroughTheGatewayOnFortyUnitsSellsFortyAndRefusesTheRest(t *testing.T) {
+	endToEnd(t)
 	const (
 		units     = 40
 		buyers    = 5

@@ -38,6 +38,7 @@ import (
 // every operation was called and logging the documented statuses that no
 // call produced.
 func TestContractEveryOperationThroughTheGatewayMatchesTheSpec(t *testing.T) {
+	endToEnd(t)
 	mail := mailtest.NewServer(t)
 	getenv := testEnv(t, map[string]string{
 		"SMTP_HOST":  mail.Host,

@@ -26,6 +26,7 @@ var journeyScript = regexp.MustCompile("(?s)\n## The script\n.*?\n```sh\n(.*?)\n
 // process with the gateway's rate limits on: the guide cannot drift from
 // the API without this test failing.
 func TestJourneyScriptInTheDocsRunsThroughTheGateway(t *testing.T) {
+	endToEnd(t)
 	for _, tool := range []string{"bash", "curl", "jq"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			t.Skipf("the journey script needs %s, which this machine lacks", tool)

@@ -21,6 +21,7 @@ import (
 // (target all) and drives a seller and two buyers through it, over the
 // gateway only.
 func TestE2EJourneyInOneProcess(t *testing.T) {
+	endToEnd(t)
 	getenv := testEnv(t, nil)
 	// Only admins write categories, and no admin can be made through the
 	// API: the demo seed loads the category tree, with a few products of

@@ -13,6 +13,7 @@ import (
 )
 
 func TestLoadgenRunsTheMixedScenarioThroughTheGatewayWithoutErrors(t *testing.T) {
+	endToEnd(t)
 	getenv := testEnv(t, nil)
 	// A deployment has a category tree; products and accounts are the
 	// loadgen's own (a seed of no products loads only the categories).

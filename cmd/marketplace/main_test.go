@@ -19,6 +19,15 @@ import (
 	"github.com/marketplace-go/marketplace/internal/platform/pg/pgtest"
 )
 
+// endToEnd skips a test that starts the platform when -short asks for the
+// inner loop (make test-short); make test runs them all.
+func endToEnd(t testing.TB) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("end-to-end: starts the platform; left out by -short")
+	}
+}
+
 // testEnv returns an environment whose users database is a fresh name on
 // the test server (serve must create it) and is dropped after the test.
 func testEnv(t testing.TB, extra map[string]string) func(string) (string, bool) {
@@ -118,6 +127,7 @@ func get(t *testing.T, url string) (int, string) {
 }
 
 func TestServeCreatesTheDatabaseMigratesAndServesUntilStopped(t *testing.T) {
+	endToEnd(t)
 	addrs, stop := startServe(t, testEnv(t, nil))
 	base := "http://" + addrs["users"]
 	for _, path := range []string{"/healthz", "/readyz"} {
@@ -187,6 +197,7 @@ func TestServeRejectsUnknownTargets(t *testing.T) {
 }
 
 func TestMigrateThenGrantRoleMakesAnAdmin(t *testing.T) {
+	endToEnd(t)
 	getenv := testEnv(t, nil)
 	if err := run(context.Background(), []string{"migrate"}, getenv, io.Discard, nil); err != nil {
 		t.Fatalf("migrate: %v", err)
@@ -231,6 +242,7 @@ func TestMigrateThenGrantRoleMakesAnAdmin(t *testing.T) {
 }
 
 func TestSeedLoadsTheDemoCatalogOnce(t *testing.T) {
+	endToEnd(t)
 	getenv := testEnv(t, nil)
 	var out bytes.Buffer
 	if err := run(context.Background(), []string{"seed", "--products=30", "--sellers=2"}, getenv, &out, nil); err != nil {

@@ -144,9 +144,7 @@ func (p *process) kill() {
 // instance registers and a steady stream of catalog reads starts; one
 // products instance is then killed mid-run, and no read may fail.
 func TestE2EJourneyWithEachServiceInItsOwnProcess(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts five processes")
-	}
+	endToEnd(t)
 	vars := testVars(t, map[string]string{
 		"ETCD_ENDPOINTS":          etcdtest.Start(t)[0],
 		"MONGODB_URI":             mongotest.URI(t),
