@@ -6,7 +6,7 @@ GO       ?= go
 BIN      := bin/marketplace
 TESTARGS ?=
 
-.PHONY: run test e2e build migrate services vet fmt bench clean
+.PHONY: run test test-short e2e build migrate services vet fmt bench clean
 
 ## run: start every service in one process (target "all") with local defaults
 run: services
@@ -17,6 +17,12 @@ test: services tools
 	@unformatted=$$(gofmt -l .); if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) test -race -count=1 $(TESTARGS) ./...
+
+## test-short: the inner loop (under 2 minutes here): every package with the race detector, leaving out (-short) the end-to-end tests that start the whole platform and the long races and timings
+test-short: services tools
+	@unformatted=$$(gofmt -l .); if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) test -race -short -count=1 $(TESTARGS) ./...
 
 ## e2e: the journey through the gateway, in one process and split into processes
 e2e: services

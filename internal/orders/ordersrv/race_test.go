@@ -10,6 +10,9 @@ import (
 
 func TestTwoHundredBuyersCannotOversellFiftyUnits(t *testing.T) {
 	t.Parallel()
+	if testing.Short() {
+		t.Skip("a long race; TestBuyersRacingForSeveralProductsNeverDriveStockNegative is the short one")
+	}
 	e, gw := newEnv(t)
 	seller := e.seller(t)
 	p := e.product(t, seller, 1500, "EUR", 50)

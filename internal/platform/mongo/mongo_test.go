@@ -61,6 +61,7 @@ type item struct {
 }
 
 func TestOpenEmbeddedLogsOneLineAndServesCRUD(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	db, logs := openEmbedded(t)
 
@@ -100,6 +101,7 @@ func TestOpenEmbeddedLogsOneLineAndServesCRUD(t *testing.T) {
 }
 
 func TestOpenUsesURIWhenSet(t *testing.T) {
+	t.Parallel()
 	logs := &logtest.Buffer{}
 	db, err := mongo.Open(context.Background(), mongo.Config{URI: mongotest.URI(t), Database: mongotest.Name(t)}, slog.New(slog.NewTextHandler(logs, nil)))
 	if err != nil {
@@ -121,6 +123,7 @@ func TestOpenUsesURIWhenSet(t *testing.T) {
 }
 
 func TestOpenFailsWhenServerDoesNotAnswer(t *testing.T) {
+	t.Parallel()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -152,6 +155,7 @@ func TestOpenRejectsIncompleteConfig(t *testing.T) {
 }
 
 func TestCloseStopsTheEmbeddedServer(t *testing.T) {
+	t.Parallel()
 	logs := &logtest.Buffer{}
 	db, err := mongo.Open(context.Background(), embeddedConfig(t), slog.New(slog.NewTextHandler(logs, nil)))
 	if err != nil {
@@ -173,6 +177,7 @@ func TestCloseStopsTheEmbeddedServer(t *testing.T) {
 }
 
 func TestIndexesAreIdempotentAndDuplicatesAreDetected(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	c := mongotest.New(t).Collection("products")
 	models := []mongodrv.IndexModel{
@@ -212,6 +217,7 @@ func TestIndexesAreIdempotentAndDuplicatesAreDetected(t *testing.T) {
 }
 
 func TestMongotestDatabasesAreIsolatedAndDropped(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	var first string
 	t.Run("writer", func(t *testing.T) {
@@ -248,6 +254,7 @@ func TestMongotestDatabasesAreIsolatedAndDropped(t *testing.T) {
 // default is set to always plan generically here, so that the test does not
 // depend on the planner's estimates.
 func TestFindsByAnIndexedEqualityUseTheIndexUnderGenericPlans(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("waits up to 10 s for PostgreSQL's index statistics")
 	}

@@ -34,6 +34,7 @@ func seenInTx(t *testing.T, pool *pgxpool.Pool, commit bool, consumer, eventID s
 }
 
 func TestSeenReportsWhetherTheConsumerHadAlreadyRecordedTheEvent(t *testing.T) {
+	t.Parallel()
 	pool := newDB(t)
 	// The steps run in order, each on what the ones before left.
 	steps := []struct {
@@ -60,6 +61,7 @@ func TestSeenReportsWhetherTheConsumerHadAlreadyRecordedTheEvent(t *testing.T) {
 }
 
 func TestARolledBackSeenLeavesNothingBehind(t *testing.T) {
+	t.Parallel()
 	pool := newDB(t)
 	seenInTx(t, pool, false, "orders.products", "e1")
 	var n int
@@ -72,6 +74,7 @@ func TestARolledBackSeenLeavesNothingBehind(t *testing.T) {
 }
 
 func TestSeenWaitsForAConcurrentRecordOfTheSameEvent(t *testing.T) {
+	t.Parallel()
 	pool := newDB(t)
 	ctx := testContext(t)
 	first, err := pool.Begin(ctx)
@@ -118,6 +121,7 @@ func TestSeenWaitsForAConcurrentRecordOfTheSameEvent(t *testing.T) {
 }
 
 func TestSeenRejectsAnEmptyConsumerOrEventID(t *testing.T) {
+	t.Parallel()
 	pool := newDB(t)
 	for _, tt := range []struct{ name, consumer, eventID string }{
 		{"without consumer", "", "e1"},
@@ -137,6 +141,7 @@ func TestSeenRejectsAnEmptyConsumerOrEventID(t *testing.T) {
 }
 
 func TestPruneInboxDeletesOnlyEntriesOlderThanTheCutoff(t *testing.T) {
+	t.Parallel()
 	pool := newDB(t)
 	ctx := testContext(t)
 	for _, id := range []string{"old1", "old2", "new"} {
@@ -161,6 +166,7 @@ func TestPruneInboxDeletesOnlyEntriesOlderThanTheCutoff(t *testing.T) {
 }
 
 func TestPruneInboxRefusesANonPositiveAge(t *testing.T) {
+	t.Parallel()
 	pool := newDB(t)
 	seenInTx(t, pool, true, "orders.products", "e1")
 	for _, age := range []time.Duration{0, -time.Hour} {

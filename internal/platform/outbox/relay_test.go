@@ -19,6 +19,7 @@ import (
 )
 
 func TestRelayDeliversCommittedEventsInOrderAndEmptiesTheOutbox(t *testing.T) {
+	t.Parallel()
 	cfg := newBroker(t)
 	pub := mustPublisher(t, cfg)
 	tests := []struct {
@@ -82,6 +83,7 @@ func slicesOf(s string, n int) []string {
 }
 
 func TestRelayNeverPublishesEventsOfARolledBackTransaction(t *testing.T) {
+	t.Parallel()
 	cfg := newBroker(t)
 	pub := mustPublisher(t, cfg)
 	rcv := startConsumer(t, cfg)
@@ -101,6 +103,7 @@ func TestRelayNeverPublishesEventsOfARolledBackTransaction(t *testing.T) {
 }
 
 func TestFlushKeepsEventsWhileTheBrokerIsUnreachableAndALivePublisherDeliversThem(t *testing.T) {
+	t.Parallel()
 	cfg := newBroker(t)
 	rcv := startConsumer(t, cfg)
 	pool := newDB(t)
@@ -144,6 +147,7 @@ func TestFlushKeepsEventsWhileTheBrokerIsUnreachableAndALivePublisherDeliversThe
 }
 
 func TestTwoRelaysRunningTogetherDeliverEveryEventExactlyOnceInOrder(t *testing.T) {
+	t.Parallel()
 	const producers, perProducer = 10, 50
 	cfg := newBroker(t)
 	pub := mustPublisher(t, cfg)
@@ -251,6 +255,7 @@ type publishFunc func(ctx context.Context, e events.Event) error
 func (f publishFunc) Publish(ctx context.Context, e events.Event) error { return f(ctx, e) }
 
 func TestFlushLeavesTheOutboxToTheRelayThatHoldsTheLock(t *testing.T) {
+	t.Parallel()
 	cfg := newBroker(t)
 	pub := mustPublisher(t, cfg)
 	rcv := startConsumer(t, cfg)
@@ -287,6 +292,7 @@ func TestFlushLeavesTheOutboxToTheRelayThatHoldsTheLock(t *testing.T) {
 }
 
 func TestRunRelaysWhatItIsNotifiedOfAndRecoversAfterAFailingPublisher(t *testing.T) {
+	t.Parallel()
 	cfg := newBroker(t)
 	pub := mustPublisher(t, cfg)
 	rcv := startConsumer(t, cfg)
@@ -317,6 +323,7 @@ func TestRunRelaysWhatItIsNotifiedOfAndRecoversAfterAFailingPublisher(t *testing
 }
 
 func TestRelayCountsRelayedEventsAndFailedFlushes(t *testing.T) {
+	t.Parallel()
 	cfg := newBroker(t)
 	pub := mustPublisher(t, cfg)
 	pool := newDB(t)
@@ -371,6 +378,7 @@ func gather(t *testing.T, reg *prometheus.Registry, label, value string) map[str
 }
 
 func TestAddWithoutEventsWritesNothing(t *testing.T) {
+	t.Parallel()
 	pool := newDB(t)
 	addInTx(t, pool, true)
 	if n := pendingCount(t, pool); n != 0 {
@@ -379,6 +387,7 @@ func TestAddWithoutEventsWritesNothing(t *testing.T) {
 }
 
 func TestAddRejectsAnEventWithoutIDOrType(t *testing.T) {
+	t.Parallel()
 	pool := newDB(t)
 	valid := newEvent(t, "a", 1)
 	noID, noType := valid, valid

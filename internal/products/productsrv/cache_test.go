@@ -56,6 +56,7 @@ func settle(t *testing.T, e *testEnv) {
 // from the store through the cache here, as when the index is off. With
 // the index, see TestTwoInstancesListEachOthersWritesFromTheirIndexes.
 func TestTwoInstancesSeeEachOthersWrites(t *testing.T) {
+	t.Parallel()
 	cfg, issuer := testConfig(t)
 	cfg.ListingsIndex = false
 	a, b := startEnv(t, cfg, issuer), startEnv(t, cfg, issuer)
@@ -129,6 +130,7 @@ func TestTwoInstancesSeeEachOthersWrites(t *testing.T) {
 }
 
 func TestTwoInstancesListEachOthersWritesFromTheirIndexes(t *testing.T) {
+	t.Parallel()
 	cfg, issuer := testConfig(t)
 	a, b := startEnv(t, cfg, issuer), startEnv(t, cfg, issuer)
 	a.mustCategory(t, "indexed", "", "colour")
@@ -164,6 +166,7 @@ func TestTwoInstancesListEachOthersWritesFromTheirIndexes(t *testing.T) {
 }
 
 func TestReadsAndWritesSurviveARedisOutage(t *testing.T) {
+	t.Parallel()
 	redis := proxytest.NewProxy(t, cachetest.Addr())
 	e := newEnv(t, func(c *productsrv.Config) { c.RedisURL = "redis://" + redis.Addr() + "/0" })
 	e.mustCategory(t, "outage", "", "colour")
@@ -234,6 +237,7 @@ func TestReadsAndWritesSurviveARedisOutage(t *testing.T) {
 }
 
 func TestWithACacheTTLOfZeroEveryReadComesFromTheStore(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, func(c *productsrv.Config) { c.CacheTTL = 0 })
 	e.mustCategory(t, "uncached", "")
 	seller := e.seller(t)

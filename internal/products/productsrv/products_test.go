@@ -6,6 +6,7 @@ import (
 )
 
 func TestASellerCreatesAProductAnyoneReadsIt(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.mustCategory(t, "lamps", "", "colour")
 	seller := e.seller(t)

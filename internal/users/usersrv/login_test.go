@@ -55,6 +55,9 @@ func testUnknownEmailAndWrongPasswordFailAlike(t *testing.T, e *testEnv) {
 // uses the production argon2 parameters, which dominate the cost, and runs
 // alone (no t.Parallel) so other tests do not skew the clock.
 func TestFailedLoginsTakeSimilarTimeForUnknownAndKnownEmails(t *testing.T) {
+	if testing.Short() {
+		t.Skip("times production argon2 hashes, alone")
+	}
 	e := newEnv(t, func(c *usersrv.Config) {
 		c.Argon = password.OWASP
 		c.AccountMaxFailures, c.AddressMaxFailures = 1000, 100000
@@ -160,6 +163,9 @@ func TestRepeatedFailuresFromOneAddressAreThrottled(t *testing.T) {
 // TestAFloodOfLoginsIsRefusedAtOnceWhenTheHashQueueIsFull runs alone: it
 // needs the hashing pool, not the machine, to be the bottleneck.
 func TestAFloodOfLoginsIsRefusedAtOnceWhenTheHashQueueIsFull(t *testing.T) {
+	if testing.Short() {
+		t.Skip("floods production argon2 hashes, alone")
+	}
 	e := newEnv(t, func(c *usersrv.Config) { c.Argon, c.HashWorkers, c.HashQueue = password.OWASP, 1, 1 })
 	e.mustRegister(t, "popular@example.com")
 
