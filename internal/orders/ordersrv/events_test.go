@@ -71,8 +71,35 @@ func (w *world) consumeOrders(t *testing.T) *orderEvents {
 		})
 	}()
 	t.Cleanup(func() { cancel(); <-done })
-	eventually.True(t, "the test consumer subscribed", func() bool { return c.Ready(ctx) == nil })
+	// Ready says nothing before Consume has started, and events published
+	// before the queue is bound are lost: fences are published until one
+	// arrives.
+	var sent []string
+	eventually.True(t, "the test consumer bound", func() bool {
+		sent = append(sent, w.publishFence(t))
+		return slices.ContainsFunc(sent, log.fenced)
+	})
 	return log
+}
+
+// publishFence publishes a fence for the order events' consumer and
+// returns its id.
+func (w *world) publishFence(t *testing.T) string {
+	t.Helper()
+	fence, err := events.New(fenceType, "test", uuid.NewString(), 1, 1, struct{}{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.pub.Publish(context.Background(), fence); err != nil {
+		t.Fatal(err)
+	}
+	return fence.ID
+}
+
+func (l *orderEvents) fenced(id string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.fences[id]
 }
 
 // waitFor waits until n events have been applied and returns them.
@@ -103,18 +130,8 @@ func (w *world) settle(t *testing.T, log *orderEvents) []events.Event {
 		}
 		return nil
 	})
-	fence, err := events.New(fenceType, "test", uuid.NewString(), 1, 1, struct{}{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := w.pub.Publish(context.Background(), fence); err != nil {
-		t.Fatal(err)
-	}
-	eventually.True(t, "the fence applied", func() bool {
-		log.mu.Lock()
-		defer log.mu.Unlock()
-		return log.fences[fence.ID]
-	})
+	fence := w.publishFence(t)
+	eventually.True(t, "the fence applied", func() bool { return log.fenced(fence) })
 	return log.events()
 }
 
