@@ -146,7 +146,9 @@ func catalog(t *testing.T) *searchindex.Index {
 	t.Helper()
 	x := open(t, t.TempDir())
 	at := func(h int) func(*search.Product) {
-		return func(p *search.Product) { p.CreatedAt = time.Unix(1_700_000_000, 0).UTC().Add(time.Duration(h) * time.Hour) }
+		return func(p *search.Product) {
+			p.CreatedAt = time.Unix(1_700_000_000, 0).UTC().Add(time.Duration(h) * time.Hour)
+		}
 	}
 	attrs := func(m map[string]any) func(*search.Product) { return func(p *search.Product) { p.Attributes = m } }
 	price := func(n int64) func(*search.Product) { return func(p *search.Product) { p.Price.Amount = n } }
