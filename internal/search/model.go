@@ -10,6 +10,8 @@ package search
 import (
 	"context"
 	"time"
+
+	"github.com/marketplace-go/marketplace/internal/platform/page"
 )
 
 // Product statuses. Buyers see active products only; a seller sees their
@@ -145,9 +147,8 @@ const MaxFacetValues = 50
 
 // ListPage is one page of a listing.
 type ListPage struct {
-	Items  []Product `json:"items"`
-	Next   string    `json:"next_cursor,omitempty"`
-	Facets Facets    `json:"facets"`
+	page.Page[Product]
+	Facets Facets `json:"facets"`
 }
 
 // Suggestion is one completion of what a shopper is typing.

@@ -1,12 +1,10 @@
 package search
 
 import (
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"hash/fnv"
 	"math"
-	"net/url"
 	"regexp"
 	"slices"
 	"strconv"
@@ -15,6 +13,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/marketplace-go/marketplace/internal/platform/errs"
+	"github.com/marketplace-go/marketplace/internal/platform/page"
 )
 
 // Sort orders of a listing. Relevance is the default when there is text
@@ -29,28 +28,30 @@ const (
 
 // Limits of a listing request.
 const (
-	DefaultPageSize = 24
-	MaxPageSize     = 100
 	// MaxQueryLen is the longest q, in characters: longer than any
 	// product title (200), short enough that no query costs much.
 	MaxQueryLen = 200
-	// MaxWords is how many words of q are searched for.
+	// MaxWords is how many words q may have.
 	MaxWords = 10
 	// MaxAttributeFilters is how many attributes one listing may filter on.
 	MaxAttributeFilters = 30
+	// MaxAttributeValueLen is the longest value an attribute filter takes,
+	// the longest a product's attribute may have.
+	MaxAttributeValueLen = 200
 )
 
 // Query is a listing request: text, filters, an order, and where to
 // continue.
 type Query struct {
-	Text       string   // q, trimmed
-	Words      []string // q's words, lower-case, in order, each once
+	Text       string   // q as sent
+	Words      []string // q's words, lower-case, in order, each once; set by prepare
 	Category   string
 	Seller     string
 	MinPrice   *int64
 	MaxPrice   *int64
 	Attributes []AttributeFilter
-	Sort       string
+	Sort       string // empty: relevance when there are words, else newest
+	Cursor     string // as sent; prepare reads it into After
 	After      *Cursor
 	Limit      int
 }
@@ -76,75 +77,29 @@ type Cursor struct {
 }
 
 var (
-	errBadCursor    = errs.New(errs.Invalid, "invalid_cursor", "the cursor is not one this listing returned")
 	attrNamePattern = regexp.MustCompile(`^[a-z][a-z0-9_]{0,39}$`)
 	sorts           = []string{SortRelevance, SortNewest, SortPriceAsc, SortPriceDesc, SortTitle}
 )
 
-// ParseQuery reads a listing's URL parameters: q, category, seller,
-// min_price, max_price, sort, cursor, limit, and attr.<name>=<value>,
-// attr.<name>.min=<n>, attr.<name>.max=<n>. Anything else, or anything
-// given twice, is refused.
-func ParseQuery(v url.Values) (Query, error) {
-	q := Query{Category: v.Get("category"), Seller: v.Get("seller"), Sort: v.Get("sort"), Limit: DefaultPageSize}
+// ValidAttributeName reports whether s can name a product attribute.
+func ValidAttributeName(s string) bool { return attrNamePattern.MatchString(s) }
+
+// prepare checks q against the rules of a listing, naming each problem by
+// its query parameter, splits its text into words, chooses the default
+// order, and reads its cursor.
+func (q *Query) prepare() error {
 	fields := map[string]string{}
-	for name, vals := range v {
-		if !knownParam(name) {
-			fields[name] = "is not a filter of this listing"
-		} else if len(vals) > 1 {
-			fields[name] = "may be given once"
-		}
-	}
-	q.MinPrice = parseAmount(v, "min_price", fields)
-	q.MaxPrice = parseAmount(v, "max_price", fields)
-	parseText(&q, v.Get("q"), fields)
-	parseSort(&q, fields)
-	if s := v.Get("limit"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 || n > MaxPageSize {
-			fields["limit"] = fmt.Sprintf("must be an integer from 1 to %d", MaxPageSize)
-		}
-		q.Limit = n
-	}
-	q.Attributes = parseAttributeFilters(v, fields)
-	if len(fields) > 0 {
-		return Query{}, errs.Validation(fields)
-	}
-	if c := v.Get("cursor"); c != "" {
-		cur, err := decodeCursor(c, q)
-		if err != nil {
-			return Query{}, err
-		}
-		q.After = &cur
-	}
-	return q, nil
-}
-
-func knownParam(name string) bool {
-	switch name {
-	case "category", "seller", "min_price", "max_price", "q", "sort", "cursor", "limit":
-		return true
-	}
-	rest, ok := strings.CutPrefix(name, "attr.")
-	return ok && attrNamePattern.MatchString(strings.TrimSuffix(strings.TrimSuffix(rest, ".min"), ".max"))
-}
-
-func parseText(q *Query, s string, fields map[string]string) {
-	q.Text = strings.TrimSpace(s)
+	q.Text = strings.TrimSpace(q.Text)
 	switch {
 	case !utf8.ValidString(q.Text):
 		fields["q"] = "must be valid UTF-8"
 	case utf8.RuneCountInString(q.Text) > MaxQueryLen:
 		fields["q"] = fmt.Sprintf("must be at most %d characters", MaxQueryLen)
 	default:
-		q.Words = Words(q.Text)
-		if len(q.Words) > MaxWords {
+		if q.Words = Words(q.Text); len(q.Words) > MaxWords {
 			fields["q"] = fmt.Sprintf("may have at most %d words", MaxWords)
 		}
 	}
-}
-
-func parseSort(q *Query, fields map[string]string) {
 	if q.Sort == "" {
 		q.Sort = SortNewest
 		if len(q.Words) > 0 {
@@ -157,86 +112,28 @@ func parseSort(q *Query, fields map[string]string) {
 	case q.Sort == SortRelevance && len(q.Words) == 0:
 		fields["sort"] = "relevance needs words to search for in q"
 	}
+	q.checkAttributes(fields)
+	if !page.ValidLimit(q.Limit) {
+		fields["limit"] = page.LimitProblem
+	}
+	if len(fields) > 0 {
+		return errs.Validation(fields)
+	}
+	return q.readCursor()
 }
 
-func parseAmount(v url.Values, name string, fields map[string]string) *int64 {
-	s := v.Get(name)
-	if s == "" {
-		return nil
-	}
-	n, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || n < 0 {
-		fields[name] = "must be a non-negative integer amount in minor units"
-		return nil
-	}
-	return &n
-}
-
-func parseAttributeFilters(v url.Values, fields map[string]string) []AttributeFilter {
-	byName := map[string]*AttributeFilter{}
-	get := func(name string) *AttributeFilter {
-		if byName[name] == nil {
-			byName[name] = &AttributeFilter{Name: name}
-		}
-		return byName[name]
-	}
-	for param := range v {
-		rest, ok := strings.CutPrefix(param, "attr.")
-		if !ok || !knownParam(param) {
-			continue
-		}
-		val := v.Get(param)
-		if base, bound, isRange := cutBound(rest); isRange {
-			n, err := strconv.ParseFloat(val, 64)
-			if err != nil || math.IsNaN(n) || math.IsInf(n, 0) {
-				fields[param] = "must be a number"
-				continue
-			}
-			if bound == "min" {
-				get(base).Min = &n
-			} else {
-				get(base).Max = &n
-			}
-			continue
-		}
-		if val == "" || utf8.RuneCountInString(val) > 200 {
-			fields[param] = "must have 1 to 200 characters"
-			continue
-		}
-		f := get(rest)
-		f.Equals, f.Text = attributeValue(val), val
-	}
-	if len(byName) > MaxAttributeFilters {
+func (q *Query) checkAttributes(fields map[string]string) {
+	if len(q.Attributes) > MaxAttributeFilters {
 		fields["attr"] = fmt.Sprintf("at most %d attribute filters", MaxAttributeFilters)
 	}
-	out := make([]AttributeFilter, 0, len(byName))
-	for _, f := range byName {
-		out = append(out, *f)
-	}
-	slices.SortFunc(out, func(a, b AttributeFilter) int { return strings.Compare(a.Name, b.Name) })
-	return out
-}
-
-// cutBound splits "wattage.min" into "wattage" and "min".
-func cutBound(s string) (name, bound string, ok bool) {
-	for _, b := range []string{"min", "max"} {
-		if n, found := strings.CutSuffix(s, "."+b); found {
-			return n, b, true
+	for _, a := range q.Attributes {
+		switch {
+		case !ValidAttributeName(a.Name):
+			fields["attr."+a.Name] = "is not a filter of this listing"
+		case a.Equals != nil && (a.Text == "" || utf8.RuneCountInString(a.Text) > MaxAttributeValueLen):
+			fields["attr."+a.Name] = fmt.Sprintf("must have 1 to %d characters", MaxAttributeValueLen)
 		}
 	}
-	return s, "", false
-}
-
-// attributeValue reads a filter value as the type it most likely has:
-// numbers and booleans as such, anything else as a string.
-func attributeValue(s string) any {
-	if s == "true" || s == "false" {
-		return s == "true"
-	}
-	if n, err := strconv.ParseFloat(s, 64); err == nil && !math.IsNaN(n) && !math.IsInf(n, 0) {
-		return n
-	}
-	return s
 }
 
 // Words splits text into lower-case words, in order, each once. Anything
@@ -258,15 +155,15 @@ func Words(text string) []string {
 // fingerprint identifies the filters and order of q, not the page.
 func (q Query) fingerprint() string {
 	c := q
-	c.After, c.Limit, c.Text = nil, 0, ""
+	c.After, c.Cursor, c.Limit, c.Text = nil, "", 0, ""
 	b, _ := json.Marshal(c)
 	h := fnv.New64a()
 	h.Write(b)
 	return strconv.FormatUint(h.Sum64(), 36)
 }
 
-// encodeCursor returns the cursor continuing after hit in q's order.
-func encodeCursor(q Query, hit Hit) string {
+// cursorAt returns the cursor continuing after hit in q's order.
+func (q Query) cursorAt(hit Hit) string {
 	p := hit.Product
 	c := Cursor{Sort: q.Sort, ID: p.ID, Query: q.fingerprint()}
 	switch q.Sort {
@@ -279,34 +176,39 @@ func encodeCursor(q Query, hit Hit) string {
 	default:
 		c.Key = p.CreatedAt.UnixMicro()
 	}
-	b, _ := json.Marshal(c)
-	return base64.RawURLEncoding.EncodeToString(b)
+	return page.Encode(c)
 }
 
-func decodeCursor(s string, q Query) (Cursor, error) {
-	b, err := base64.RawURLEncoding.DecodeString(s)
-	if err != nil || len(b) > 1024 {
-		return Cursor{}, errBadCursor
+// readCursor reads q.Cursor into q.After. A cursor is good only for the
+// query it was made for: the same filters and order, with a key of the
+// order's type.
+func (q *Query) readCursor() error {
+	if q.Cursor == "" {
+		return nil
 	}
 	var c Cursor
-	if err := json.Unmarshal(b, &c); err != nil || c.ID == "" || len(c.ID) > 64 || c.Sort != q.Sort || c.Query != q.fingerprint() {
-		return Cursor{}, errBadCursor
+	if err := page.Decode(q.Cursor, &c); err != nil {
+		return err
+	}
+	if c.ID == "" || len(c.ID) > 64 || c.Sort != q.Sort || c.Query != q.fingerprint() {
+		return page.ErrInvalidCursor
 	}
 	switch k := c.Key.(type) {
 	case float64:
 		switch {
 		case q.Sort == SortRelevance:
 		case q.Sort == SortTitle || k != math.Trunc(k) || math.Abs(k) > 1<<53:
-			return Cursor{}, errBadCursor
+			return page.ErrInvalidCursor
 		default:
 			c.Key = int64(k)
 		}
 	case string:
 		if q.Sort != SortTitle {
-			return Cursor{}, errBadCursor
+			return page.ErrInvalidCursor
 		}
 	default:
-		return Cursor{}, errBadCursor
+		return page.ErrInvalidCursor
 	}
-	return c, nil
+	q.After = &c
+	return nil
 }

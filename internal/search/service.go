@@ -12,6 +12,7 @@ import (
 
 	"github.com/marketplace-go/marketplace/internal/platform/auth"
 	"github.com/marketplace-go/marketplace/internal/platform/errs"
+	"github.com/marketplace-go/marketplace/internal/platform/page"
 )
 
 // Source is the products service as the search service reads it: the
@@ -100,7 +101,10 @@ func (s *Service) Ready() error {
 // see active products; a seller listing their own shop (seller=<own id>)
 // and an admin naming a seller also see drafts and archived ones.
 func (s *Service) List(ctx context.Context, c *auth.Claims, q Query) (ListPage, error) {
-	r := Request{Query: q, Statuses: []string{StatusActive}, Size: q.Limit + 1}
+	if err := q.prepare(); err != nil {
+		return ListPage{}, err
+	}
+	r := Request{Query: q, Statuses: []string{StatusActive}, Size: page.Fetch(q.Limit)}
 	if q.Seller != "" && c != nil && (c.UserID == q.Seller || c.HasRole(auth.RoleAdmin)) {
 		r.Statuses = []string{StatusDraft, StatusActive, StatusArchived}
 	}
@@ -114,15 +118,15 @@ func (s *Service) List(ctx context.Context, c *auth.Claims, q Query) (ListPage, 
 	if err != nil {
 		return ListPage{}, fmt.Errorf("search: %w", err)
 	}
-	page := ListPage{Items: make([]Product, 0, min(len(res.Hits), q.Limit)), Facets: res.Facets}
-	for i, h := range res.Hits {
-		if i == q.Limit {
-			page.Next = encodeCursor(q, res.Hits[i-1])
-			break
-		}
-		page.Items = append(page.Items, h.Product)
+	hits := page.Of(res.Hits, q.Limit, func(h Hit) any { return nil })
+	out := ListPage{Page: page.Page[Product]{Items: make([]Product, len(hits.Items))}, Facets: res.Facets}
+	for i, h := range hits.Items {
+		out.Items[i] = h.Product
 	}
-	return page, nil
+	if hits.Next != "" {
+		out.Next = q.cursorAt(hits.Items[len(hits.Items)-1])
+	}
+	return out, nil
 }
 
 // checkAttributes refuses a filter on an attribute that no product has
@@ -152,19 +156,16 @@ const (
 // Suggest completes what a shopper is typing: the titles of the active
 // products that best match text, its last word taken as a prefix.
 func (s *Service) Suggest(ctx context.Context, text string, limit int) ([]Suggestion, error) {
-	q := Query{Limit: limit}
-	fields := map[string]string{}
-	parseText(&q, text, fields)
-	if len(fields) == 0 && len(q.Words) == 0 {
-		fields["q"] = "is required: the text typed so far"
-	}
 	if limit < 1 || limit > MaxSuggestions {
-		fields["limit"] = fmt.Sprintf("must be an integer from 1 to %d", MaxSuggestions)
+		return nil, errs.Validation(map[string]string{"limit": fmt.Sprintf("must be an integer from 1 to %d", MaxSuggestions)})
 	}
-	if len(fields) > 0 {
-		return nil, errs.Validation(fields)
+	q := Query{Text: text, Limit: limit}
+	if err := q.prepare(); err != nil {
+		return nil, err
 	}
-	q.Sort = SortRelevance
+	if len(q.Words) == 0 {
+		return nil, errs.Validation(map[string]string{"q": "is required: the text typed so far"})
+	}
 	res, err := s.engine.Search(ctx, Request{Query: q, Statuses: []string{StatusActive}, Size: 4 * limit, NoFacets: true})
 	if err != nil {
 		return nil, fmt.Errorf("suggest: %w", err)

@@ -21,11 +21,12 @@ type API struct {
 	svc      *search.Service
 	verifier *auth.Verifier
 	log      *slog.Logger
+	respond  auth.Responder
 }
 
 // New returns the API.
 func New(svc *search.Service, verifier *auth.Verifier, log *slog.Logger) *API {
-	return &API{svc: svc, verifier: verifier, log: log}
+	return &API{svc: svc, verifier: verifier, log: log, respond: auth.NewResponder(verifier, log)}
 }
 
 // Routes registers every endpoint on rt.
@@ -35,11 +36,6 @@ func (a *API) Routes(rt *httpx.Router) {
 	// The gateway routes no /internal path: reindexing is for operators
 	// (marketplace reindex) reaching the service directly.
 	rt.HandleFunc("POST /internal/v1/search/reindex", a.reindex)
-}
-
-func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
-	auth.SetChallenge(w, err)
-	httpx.Error(w, r, a.log, err)
 }
 
 // optionalClaims verifies a token when one is sent. A bad token is an
@@ -58,17 +54,17 @@ func (a *API) optionalClaims(r *http.Request) (*auth.Claims, error) {
 func (a *API) list(w http.ResponseWriter, r *http.Request) {
 	c, err := a.optionalClaims(r)
 	if err != nil {
-		a.fail(w, r, err)
+		a.respond.Fail(w, r, err)
 		return
 	}
-	q, err := search.ParseQuery(r.URL.Query())
+	q, err := parseQuery(r.URL.Query())
 	if err != nil {
-		a.fail(w, r, err)
+		a.respond.Fail(w, r, err)
 		return
 	}
 	page, err := a.svc.List(r.Context(), c, q)
 	if err != nil {
-		a.fail(w, r, err)
+		a.respond.Fail(w, r, err)
 		return
 	}
 	httpx.JSON(w, http.StatusOK, page)
@@ -93,12 +89,12 @@ func (a *API) suggest(w http.ResponseWriter, r *http.Request) {
 		limit = n
 	}
 	if len(fields) > 0 {
-		a.fail(w, r, errs.Validation(fields))
+		a.respond.Fail(w, r, errs.Validation(fields))
 		return
 	}
 	list, err := a.svc.Suggest(r.Context(), v.Get("q"), limit)
 	if err != nil {
-		a.fail(w, r, err)
+		a.respond.Fail(w, r, err)
 		return
 	}
 	httpx.JSON(w, http.StatusOK, map[string]any{"suggestions": list})
