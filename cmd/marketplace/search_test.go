@@ -317,5 +317,3 @@ func deleteQueue(t *testing.T, amqpURL, queue string) {
 		t.Fatal(err)
 	}
 }
-
-
