@@ -36,6 +36,7 @@ commands:
   seed        load the demo catalog (sellers, categories, 2,000 products)
   grant-role  give a role to an account: grant-role --email=E --role=admin
   loadgen     send a load of shopper scenarios to a gateway and report (loadgen -h)
+  reindex     have the search service read the whole catalog into its index (--search-url)
 `
 
 // run is main without the process: tests call it with their own
@@ -56,6 +57,8 @@ func run(ctx context.Context, args []string, getenv func(string) (string, bool),
 		return grantRole(ctx, args[1:], getenv, out)
 	case "loadgen":
 		return loadgenCmd(ctx, args[1:], out)
+	case "reindex":
+		return reindexCmd(ctx, args[1:], getenv, out)
 	case "help", "-h", "--help":
 		fmt.Fprint(out, usage)
 		return nil

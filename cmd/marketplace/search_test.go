@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -300,6 +301,17 @@ func TestAnEmptyIndexIsBuiltFromTheCatalogAndOneBehindCatchesUp(t *testing.T) {
 	c.writeConcurrently(t, 60, 4)
 	c.startSearch(t)
 	c.waitConsistent(t, 30*time.Second)
+
+	// On demand: marketplace reindex reads everything again and finds
+	// nothing to change.
+	var out strings.Builder
+	if err := run(context.Background(), []string{"reindex", "--search-url", c.search.BaseURL}, lookup(nil), &out, nil); err != nil {
+		t.Fatalf("reindex: %v", err)
+	}
+	n := len(c.catalogProducts(t))
+	if want := fmt.Sprintf("read %d products, 0 of them new", n); !strings.Contains(out.String(), want) {
+		t.Errorf("reindex said %q, want %q", out.String(), want)
+	}
 }
 
 func deleteQueue(t *testing.T, amqpURL, queue string) {
