@@ -175,14 +175,16 @@ func amount(v *int64) *float64 {
 }
 
 // Boosts of the ways a word can match: a title word outweighs the same
-// word elsewhere, an exact word a typo or a prefix.
+// word elsewhere, and any exact word a typo or a prefix, whatever their
+// rarity (a rare word one typo away, "boots" for "books", would otherwise
+// outscore a common exact one), as search engines rank fewer typos first.
 const (
-	boostTitle       = 4
-	boostTitleRaw    = 2
-	boostText        = 1
-	boostTitlePrefix = 1.5
-	boostTitleTypo   = 1
-	boostTextTypo    = 0.3
+	boostTitle       = 10
+	boostTitleRaw    = 5
+	boostText        = 3
+	boostTitlePrefix = 2
+	boostTitleTypo   = 0.2
+	boostTextTypo    = 0.05
 )
 
 // textQuery requires each word (or, leniently, all but one), or returns
