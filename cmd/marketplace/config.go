@@ -12,6 +12,7 @@ import (
 	"github.com/marketplace-go/marketplace/internal/platform/config"
 	"github.com/marketplace-go/marketplace/internal/platform/server"
 	"github.com/marketplace-go/marketplace/internal/products/productsrv"
+	"github.com/marketplace-go/marketplace/internal/search/searchsrv"
 	"github.com/marketplace-go/marketplace/internal/users/usersrv"
 )
 
@@ -30,6 +31,7 @@ type rootConfig struct {
 	Users    usersrv.Config
 	Products productsrv.Config
 	Orders   ordersrv.Config
+	Search   searchsrv.Config
 	Gateway  gateway.Settings
 	// EtcdEndpoints is the service registry (ETCD_ENDPOINTS); none means
 	// services do not register.
@@ -87,11 +89,20 @@ func loadConfig(getenv func(string) (string, bool)) (rootConfig, error) {
 		AMQPURL:     amqpURL,
 		ProductsURL: e.URL("ORDERS_PRODUCTS_URL", "http://localhost:8082", "http", "https"),
 	})
+	c.Search = searchsrv.LoadConfig(e, searchsrv.Shared{
+		DataDir:     shared.DataDir,
+		ProductsURL: e.URL("SEARCH_PRODUCTS_URL", "http://localhost:8082", "http", "https"),
+		AMQPURL:     amqpURL,
+		JWKSURL:     jwks,
+		Issuer:      shared.Issuer,
+		Audience:    shared.Audience,
+	})
 	c.EtcdEndpoints = strings.FieldsFunc(e.String("ETCD_ENDPOINTS", ""), func(r rune) bool { return r == ',' || r == ' ' })
 	c.AdvertiseHost = e.String("ADVERTISE_HOST", "")
 	c.Gateway = gateway.LoadSettings(e, jwks, shared.Issuer, shared.Audience, redisURL, c.EtcdEndpoints, shared.TrustedProxies)
 	c.derived = map[string]bool{}
-	for _, name := range []string{"AUTH_JWKS_URL", "ORDERS_PRODUCTS_URL", "GATEWAY_USERS_URLS", "GATEWAY_PRODUCTS_URLS", "GATEWAY_ORDERS_URLS"} {
+	for _, name := range []string{"AUTH_JWKS_URL", "ORDERS_PRODUCTS_URL", "GATEWAY_USERS_URLS", "GATEWAY_PRODUCTS_URLS", "GATEWAY_ORDERS_URLS",
+		"SEARCH_PRODUCTS_URL", "GATEWAY_SEARCH_URLS"} {
 		if _, set := getenv(name); !set {
 			c.derived[name] = true
 		}

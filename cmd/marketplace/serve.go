@@ -26,12 +26,13 @@ import (
 	"github.com/marketplace-go/marketplace/internal/platform/observability"
 	"github.com/marketplace-go/marketplace/internal/platform/server"
 	"github.com/marketplace-go/marketplace/internal/products/productsrv"
+	"github.com/marketplace-go/marketplace/internal/search/searchsrv"
 	"github.com/marketplace-go/marketplace/internal/users/usersrv"
 )
 
 // targets are the services serve can run; "all" means every one of them.
 // They start in this order, each before those that call it.
-var targets = []string{"users", "products", "orders", "gateway"}
+var targets = []string{"users", "products", "search", "orders", "gateway"}
 
 func serve(ctx context.Context, args []string, getenv func(string) (string, bool), out io.Writer, ready func(map[string]string)) error {
 	cfg, err := loadConfig(getenv)
@@ -44,6 +45,7 @@ func serve(ctx context.Context, args []string, getenv func(string) (string, bool
 	fs.StringVar(&cfg.Users.Addr, "users-addr", cfg.Users.Addr, "listen address of the users service (USERS_ADDR)")
 	fs.StringVar(&cfg.Products.Addr, "products-addr", cfg.Products.Addr, "listen address of the products service (PRODUCTS_ADDR)")
 	fs.StringVar(&cfg.Orders.Addr, "orders-addr", cfg.Orders.Addr, "listen address of the orders service (ORDERS_ADDR)")
+	fs.StringVar(&cfg.Search.Addr, "search-addr", cfg.Search.Addr, "listen address of the search service (SEARCH_ADDR)")
 	fs.StringVar(&cfg.Gateway.Addr, "gateway-addr", cfg.Gateway.Addr, "listen address of the API gateway (GATEWAY_ADDR)")
 	noMigrate := fs.Bool("no-migrate", !cfg.Users.Migrate, "do not apply migrations on start (MIGRATE_ON_START=false)")
 	if err := fs.Parse(args); err != nil {
@@ -214,6 +216,12 @@ func buildModule(ctx context.Context, cfg rootConfig, name string, log *slog.Log
 			return server.Module{}, err
 		}
 		return o.Module(cfg.Orders.Addr), nil
+	case "search":
+		s, err := searchsrv.New(ctx, cfg.Search, log, reg)
+		if err != nil {
+			return server.Module{}, err
+		}
+		return s.Module(cfg.Search.Addr), nil
 	case "gateway":
 		// Services in this process are reached without a socket.
 		return gatewayModule(cfg.Gateway, log.With("service", "gateway"), reg, srv.Local(gateway.NewTransport()), etcd)
@@ -280,10 +288,14 @@ func (c *rootConfig) pointAt(name string, addr net.Addr) {
 			c.Products.JWKSURL = base + "/.well-known/jwks.json"
 			c.Orders.JWKSURL = c.Products.JWKSURL
 			c.Gateway.JWKSURL = c.Products.JWKSURL
+			c.Search.JWKSURL = c.Products.JWKSURL
 		}
 	case "products":
 		if c.derived["ORDERS_PRODUCTS_URL"] {
 			c.Orders.ProductsURL = base
+		}
+		if c.derived["SEARCH_PRODUCTS_URL"] {
+			c.Search.ProductsURL = base
 		}
 	}
 	// With a registry the gateway finds every instance there, this one

@@ -14,7 +14,8 @@ type Config struct {
 	// Dir holds the index (SEARCH_DIR; default DATA_DIR/search).
 	Dir string
 	// ProductsURL is the products service the index is rebuilt from
-	// (SEARCH_PRODUCTS_URL).
+	// (SEARCH_PRODUCTS_URL, read by the binary: in one process it is the
+	// products listener).
 	ProductsURL string
 	Events      events.Config
 	// Queue is the queue of product events this instance consumes
@@ -60,7 +61,7 @@ func LoadConfig(e *config.Env, sh Shared) Config {
 	return Config{
 		Addr:               e.String("SEARCH_ADDR", ":8084"),
 		Dir:                e.String("SEARCH_DIR", filepath.Join(sh.DataDir, "search")),
-		ProductsURL:        e.URL("SEARCH_PRODUCTS_URL", sh.ProductsURL, "http", "https"),
+		ProductsURL:        sh.ProductsURL,
 		Events:             events.Config{URL: sh.AMQPURL, Name: "search"},
 		Queue:              e.String("SEARCH_QUEUE", ""),
 		QueueExpires:       e.Duration("SEARCH_QUEUE_EXPIRES", 24*time.Hour),
