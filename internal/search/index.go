@@ -199,13 +199,17 @@ func (s *Service) Behind(ctx context.Context) (bool, error) {
 }
 
 // Maintain keeps the index whole until ctx ends: it builds an empty index
-// from the products service at once, and every interval, or when an event
-// flagged the index as behind, it checks the index against the products
-// service and catches up if it is behind. Failures are retried with
+// from the products service at once, and at start (for an index kept from
+// before), every interval, and when an event flagged the index as behind,
+// it checks the index against the products service and catches up if it
+// is behind. Failures are retried with
 // backoff; meanwhile the index answers with what it has.
 func (s *Service) Maintain(ctx context.Context, interval time.Duration) {
 	if s.engine.Stats().Products > 0 {
+		// An index kept from before answers at once, and is checked at
+		// once: events may have been lost while it was down.
 		s.ready.Store(true)
+		s.MarkBehind()
 	} else {
 		s.retry(ctx, "build the index", func() error { _, err := s.CatchUp(ctx, nil); return err })
 		s.ready.Store(true)
