@@ -187,9 +187,9 @@ type starter struct {
 	// getenv is the environment with the flags given.
 	getenv func(string) (string, bool)
 	cfg    loaded
-	srv             *server.Server
-	etcd            *clientv3.Client
-	deps            deps
+	srv    *server.Server
+	etcd   *clientv3.Client
+	deps   deps
 	// pointed are the URLs of modules bound so far, for the variables of
 	// the modules that need them and were not configured.
 	pointed map[string]string
