@@ -1,9 +1,12 @@
 package gateway_test
 
 import (
+	"net/http"
+	"testing"
 	"time"
 
 	"github.com/marketplace-go/marketplace/internal/gateway"
+	"github.com/marketplace-go/marketplace/internal/platform/httpx/httpxtest"
 )
 
 // platform is the route table these tests run the gateway with: the
@@ -40,4 +43,34 @@ func platformServices() []string {
 		names = append(names, up.Name)
 	}
 	return names
+}
+
+func TestTheGatewayRoutesThePathsOfTheTableItIsGiven(t *testing.T) {
+	t.Parallel()
+	toys := newUpstream(t, "toys")
+	e := start(t, map[string][]string{"toys": {toys.URL}}, func(c *gateway.Config, _ *gateway.Deps) {
+		c.Routes = []gateway.Route{{Prefix: "/v1/toys", Service: "toys"}}
+	})
+	var got echo
+	e.Do(t, httpxtest.Anonymous, "GET", "/v1/toys/1", nil).Want(t, http.StatusOK).Decode(t, &got)
+	if got.Service != "toys" {
+		t.Errorf("/v1/toys/1 reached %s", got.Service)
+	}
+	e.Do(t, httpxtest.Anonymous, "GET", "/v1/users/me", nil).WantProblem(t, http.StatusNotFound, "route_not_found")
+}
+
+func TestAGatewayWithoutRoutesOrWithoutASourceForOneIsRefused(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		cfg  gateway.Config
+	}{
+		{"no routes", gateway.Config{}},
+		{"a route to a service with no source", gateway.Config{Routes: []gateway.Route{{Prefix: "/v1/toys", Service: "toys"}}}},
+	}
+	for _, tt := range tests {
+		if err := tt.cfg.Validate(); err == nil {
+			t.Errorf("%s: Validate() = nil", tt.name)
+		}
+	}
 }
