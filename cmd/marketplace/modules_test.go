@@ -281,7 +281,9 @@ func loadToys(e *config.Env, _ config.Shared) toyConfig {
 	return toyConfig{Greeting: e.String("TOYS_GREETING", "hello"), UsersURL: e.URL("TOYS_USERS_URL", "http://localhost:8081", "http")}
 }
 
-func newToys(_ context.Context, cfg toyConfig, _ server.Deps) (*toys, error) { return &toys{cfg: cfg}, nil }
+func newToys(_ context.Context, cfg toyConfig, _ server.Deps) (*toys, error) {
+	return &toys{cfg: cfg}, nil
+}
 
 func (ts *toys) Module(addr string) server.Module {
 	return server.Module{Name: "toys", Addr: addr, Routes: func(rt *httpx.Router) {
