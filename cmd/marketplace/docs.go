@@ -26,12 +26,14 @@ func (b binary) docs(args []string) error {
 	if err != nil {
 		return err
 	}
-	if *configOut == "" {
+	switch {
+	case *configOut == "" && *readme == "":
 		_, err := b.out.Write(ref)
 		return err
-	}
-	if err := os.WriteFile(*configOut, ref, 0o644); err != nil {
-		return err
+	case *configOut != "":
+		if err := os.WriteFile(*configOut, ref, 0o644); err != nil {
+			return err
+		}
 	}
 	if *readme == "" {
 		return nil
