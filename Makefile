@@ -39,9 +39,12 @@ docs:
 services:
 	@./scripts/local-services.sh
 
-## tools: install the test tools this machine lacks (stripe-mock, the Stripe API mock)
+## tools: install the test tools this machine lacks (stripe-mock, the Stripe API
+## mock; jq, which the documented journey script uses)
 .PHONY: tools
 tools:
+	@command -v jq >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq jq >/dev/null; } || \
+		sudo sh -c 'apt-get update -qq && apt-get install -y -qq jq >/dev/null'
 	@command -v stripe-mock >/dev/null 2>&1 || [ -x "$$($(GO) env GOPATH | cut -d: -f1)/bin/stripe-mock" ] || \
 		$(GO) install github.com/stripe/stripe-mock@v0.203.0
 

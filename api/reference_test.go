@@ -250,15 +250,27 @@ func TestASpecStringContainingScriptIsEscaped(t *testing.T) {
 	}
 }
 
+var schemaArticle = regexp.MustCompile(`(?s)<article class="schema" id="schema-([^"]*)">.*?</article>`)
+
+// schemas maps a component schema's name to the article that documents it.
+func schemas(page string) map[string]string {
+	out := map[string]string{}
+	for _, m := range schemaArticle.FindAllStringSubmatch(page, -1) {
+		out[m[1]] = m[0]
+	}
+	return out
+}
+
 func TestAnOperationOfASmallSpecIsRenderedInFull(t *testing.T) {
 	t.Parallel()
-	ops := operations(t, hostilePage(t))
+	page := hostilePage(t)
+	ops := operations(t, page)
 	article := ops["POST /things/{id}"]
 	for _, want := range []string{
 		"auth required",
-		"<code>price.amount</code> <span class=\"req\">required</span>",
-		"range <code>≥ 0, ≤ 1000</code>",
-		"<p>In cents.</p>",
+		// The request body lists its component's members; a member that
+		// is a component links to it.
+		"<code>price</code> <span class=\"req\">required</span>",
 		`<a href="#schema-Money">Money</a>`,
 		"application/problem&#43;json",
 		"<code>code</code>",
@@ -270,18 +282,45 @@ func TestAnOperationOfASmallSpecIsRenderedInFull(t *testing.T) {
 	if open := ops["GET /open"]; !strings.Contains(open, "public") {
 		t.Errorf("untagged operation is not shown as public: %s", open)
 	}
-}
-
-func TestARecursiveSchemaIsListedOnceAndMarkedRecursive(t *testing.T) {
-	t.Parallel()
-	article := operations(t, hostilePage(t))["POST /things/{id}"]
-	for _, want := range []string{"<code>tree.name</code>", "<code>tree.children</code>", "(recursive)"} {
-		if !strings.Contains(article, want) {
-			t.Errorf("operation lacks %q", want)
+	money := schemas(page)["Money"]
+	for _, want := range []string{"<code>amount</code> <span class=\"req\">required</span>", "minimum <code>0</code>", "maximum <code>1000</code>", "<p>In cents.</p>"} {
+		if !strings.Contains(money, want) {
+			t.Errorf("schema Money lacks %q", want)
 		}
 	}
-	if strings.Contains(article, "tree.children[].") {
-		t.Error("recursive schema was expanded into itself")
+}
+
+func TestARecursiveSchemaLinksToItselfRatherThanExpanding(t *testing.T) {
+	t.Parallel()
+	page := hostilePage(t)
+	node := schemas(page)["Node"]
+	for _, want := range []string{"<code>name</code>", "<code>children</code>", `array of <a href="#schema-Node">Node</a>`} {
+		if !strings.Contains(node, want) {
+			t.Errorf("schema Node lacks %q", want)
+		}
+	}
+	if strings.Contains(page, "children[].") || strings.Contains(page, "tree.") {
+		t.Error("a component was expanded where it is used")
+	}
+}
+
+func TestDescriptionsAreRenderedAsMarkdown(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ name, text, want string }{
+		{"a paragraph", "Plain words.", "<p>Plain words.</p>"},
+		{"code and strong", "Send `If-Match` **always**.", "<p>Send <code>If-Match</code> <strong>always</strong>.</p>"},
+		{"a list", "- one\n- two", "<ul>\n<li>one</li>\n<li>two</li>\n</ul>"},
+		{"a heading", "## Orders in brief", "<h2>Orders in brief</h2>"},
+		{"a link within the site", "[the spec](/api/openapi.yaml)", `<a href="/api/openapi.yaml">the spec</a>`},
+		{"inline HTML as text", "a <b>bold</b> claim", "<p>a &lt;b&gt;bold&lt;/b&gt; claim</p>"},
+		{"an HTML block as text", "<script>\nalert(1)\n</script>", "&lt;script&gt;"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := markdown(tc.text)
+			if err != nil || !strings.Contains(string(got), tc.want) {
+				t.Errorf("markdown(%q) = %q, %v; want it to contain %q", tc.text, got, err, tc.want)
+			}
+		})
 	}
 }
 

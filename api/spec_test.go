@@ -128,7 +128,7 @@ type route struct {
 	where string
 	// service is the internal/<service> directory it lives in.
 	service string
-	// needsToken: the handler is wrapped in an authed(...) call, which
+	// needsToken: the handler is wrapped in an Authed(...) call, which
 	// refuses requests without a valid bearer token.
 	needsToken bool
 }
@@ -219,14 +219,15 @@ func routesIn(fset *token.FileSet, f *ast.File, service string) ([]route, error)
 }
 
 // wrappedInAuthed reports whether a handler expression is a call of a
-// method named authed, the services' wrapper that requires a token.
+// method named Authed: auth.Responder's wrapper, through which every
+// service requires a token.
 func wrappedInAuthed(h ast.Expr) bool {
 	call, ok := h.(*ast.CallExpr)
 	if !ok {
 		return false
 	}
 	sel, ok := call.Fun.(*ast.SelectorExpr)
-	return ok && sel.Sel.Name == "authed"
+	return ok && sel.Sel.Name == "Authed"
 }
 
 func registeredRoutes(t *testing.T) []route {
@@ -353,7 +354,7 @@ func inputsOf(doc *openapi3.T, op documented) []string {
 	return inputs
 }
 
-// TestEveryRouteThatNeedsATokenSaysSo: a route wrapped in authed(...) must
+// TestEveryRouteThatNeedsATokenSaysSo: a route wrapped in Authed(...) must
 // require bearerAuth (not offer anonymous access) and document the 401;
 // and an operation whose only security is bearerAuth must be such a route.
 func TestEveryRouteThatNeedsATokenSaysSo(t *testing.T) {
@@ -378,7 +379,7 @@ func TestEveryRouteThatNeedsATokenSaysSo(t *testing.T) {
 			case authed && !requiresBearer:
 				t.Errorf("%s requires a token (%s), but %s does not require bearerAuth", op.label(), r.where, openAPIFile)
 			case !authed && requiresBearer:
-				t.Errorf("%s requires bearerAuth, but its route does not go through authed(...)", op.label())
+				t.Errorf("%s requires bearerAuth, but its route does not go through Authed(...)", op.label())
 			}
 			if authed && op.op.Responses.Value("401") == nil {
 				t.Errorf("%s requires a token but does not document 401", op.label())

@@ -154,8 +154,8 @@ func capitalize(s string) string {
 
 // The README's list of targets sits between these lines.
 const (
-	targetsBegin = "<!-- targets: generated from the module table (cmd/marketplace/modules.go) by `" + regenerate + "` -->"
-	targetsEnd   = "<!-- end of targets -->"
+	targetsBegin = "<!-- targets:begin -->"
+	targetsEnd   = "<!-- targets:end -->"
 )
 
 // targetsList is the README's list of targets: one row per module, and all.
@@ -165,25 +165,11 @@ func targetsList(mods []module) (string, error) {
 		return "", err
 	}
 	var b strings.Builder
-	b.WriteString("| `--target` | serves | listens on | calls |\n|---|---|---|---|\n")
+	b.WriteString("| target | default address | what it serves |\n|---|---|---|\n")
 	for _, m := range mods {
-		var calls []string
-		for _, n := range allNeeds(m, mods) {
-			if !slices.Contains(calls, n.module) {
-				calls = append(calls, n.module)
-			}
-		}
-		serves := m.about
-		if len(m.routes) > 0 {
-			var prefixes []string
-			for _, r := range m.routes {
-				prefixes = append(prefixes, "`"+r.Prefix+"`")
-			}
-			serves += ": " + strings.Join(prefixes, ", ")
-		}
-		fmt.Fprintf(&b, "| `%s` | %s | `%s` (`--%s-addr`, `%s`) | %s |\n", m.name, cell(serves), m.addr, m.name, m.addrVariable(), strings.Join(calls, ", "))
+		fmt.Fprintf(&b, "| `%s` | `%s` (`--%s-addr`) | %s |\n", m.name, m.addr, m.name, cell(m.about))
 	}
-	b.WriteString("| `all` (default) | every module above, in one process | | |\n")
+	b.WriteString("| `all` | all of the above | every target in one process |\n")
 	return b.String(), nil
 }
 
@@ -198,5 +184,5 @@ func withTargets(readme []byte, mods []module) ([]byte, error) {
 	if begin < 0 || end < begin {
 		return nil, fmt.Errorf("no list of targets between %q and %q", targetsBegin, targetsEnd)
 	}
-	return []byte(s[:begin] + targetsBegin + "\n\n" + list + "\n" + s[end:]), nil
+	return []byte(s[:begin] + targetsBegin + "\n" + list + s[end:]), nil
 }

@@ -27,7 +27,7 @@ func table() []module {
 	return []module{
 		{
 			name:  "users",
-			about: "accounts, sessions and tokens, profiles, roles",
+			about: "accounts, sessions, profiles, roles, the token keys (JWKS)",
 			addr:  ":8081",
 			routes: []gateway.Route{
 				{Prefix: "/v1/auth"}, {Prefix: "/v1/users"}, {Prefix: "/v1/admin"}, {Prefix: "/.well-known/jwks.json"},
@@ -36,7 +36,7 @@ func table() []module {
 		},
 		{
 			name:   "products",
-			about:  "the catalog: categories, products, listings and search",
+			about:  "the category tree and the catalog: browse, search, facets, sellers' listings",
 			addr:   ":8082",
 			routes: []gateway.Route{{Prefix: "/v1/categories"}, {Prefix: "/v1/products"}},
 			needs:  []need{jwks()},
@@ -44,7 +44,7 @@ func table() []module {
 		},
 		{
 			name:  "orders",
-			about: "carts, orders, stock and payments",
+			about: "carts, checkout with stock reservations, payments, fulfilment, stock",
 			addr:  ":8083",
 			routes: []gateway.Route{
 				{Prefix: "/v1/cart"},
@@ -56,7 +56,7 @@ func table() []module {
 		},
 		{
 			name:    "gateway",
-			about:   "the public API: sends each path to its module, checks tokens, limits rates; the API reference at `/api/`",
+			about:   "one address for clients: routing, edge token checks, rate limits, the API reference at `/api/`",
 			addr:    ":8080",
 			gateway: true,
 			needs:   []need{jwks()},

@@ -70,6 +70,7 @@ func LoadSettings(e *config.Env, sh config.Shared, upstreams []Upstream) Setting
 			EjectFor:       e.Duration("GATEWAY_EJECT_FOR", 10*time.Second),
 			HealthInterval: e.Duration("GATEWAY_HEALTH_INTERVAL", 2*time.Second),
 			BreakerOpenFor: e.Duration("GATEWAY_BREAKER_OPEN_FOR", 5*time.Second),
+			MaxPending:     e.Int("GATEWAY_MAX_PENDING", 1024, 1, 1<<20),
 			TrustedProxies: sh.TrustedProxies,
 			CORS:           CORS{Origins: list(e.String("GATEWAY_CORS_ORIGINS", ""))},
 			Limits: Limits{
@@ -120,6 +121,7 @@ func settingsDocs(upstreams []Upstream) config.Docs {
 		"GATEWAY_EJECT_FOR":           "how long an instance left out stays out",
 		"GATEWAY_HEALTH_INTERVAL":     "how often each instance's `/readyz` is checked",
 		"GATEWAY_BREAKER_OPEN_FOR":    "how long an upstream's open breaker refuses requests",
+		"GATEWAY_MAX_PENDING":         "requests one service may have outstanding through the gateway; past it, 503 `overloaded` at once rather than a connection per request of a flood",
 		"GATEWAY_CORS_ORIGINS":        "browser origins allowed to call the API, comma-separated (`*` for any)",
 		"GATEWAY_RATE_ANONYMOUS":      "per client address; a limit is `<rate>/<period>` with an optional `burst <n>`, or `off`",
 		"GATEWAY_RATE_USER":           "per user",

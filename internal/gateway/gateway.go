@@ -100,6 +100,13 @@ type Config struct {
 	CORS CORS
 	// GzipMinSize is the smallest response compressed (default 1 KiB).
 	GzipMinSize int
+	// MaxPending is the most requests one service may have outstanding
+	// through this gateway (default 1024, about what a service runs and
+	// queues by default). Past it the gateway answers 503 at once, as the
+	// service would, instead of opening a connection for every request a
+	// flood brings: between processes, each waiting request is a socket
+	// and buffers on both sides.
+	MaxPending int
 }
 
 func (c Config) withDefaults() Config {
@@ -123,6 +130,7 @@ func (c Config) withDefaults() Config {
 	defInt(&c.HealthFailures, 2)
 	defInt(&c.BreakerFailures, 5)
 	defInt(&c.GzipMinSize, 1024)
+	defInt(&c.MaxPending, 1024)
 	if c.MaxBody <= 0 {
 		c.MaxBody = 1 << 20
 	}
@@ -297,6 +305,8 @@ func (g *Gateway) reference(w http.ResponseWriter, r *http.Request) {
 var (
 	errNoUpstream = &errs.Error{Kind: errs.Unavailable, Code: "service_unavailable",
 		Message: "the service cannot be reached; try again shortly", RetryAfter: time.Second}
+	errPending = &errs.Error{Kind: errs.Unavailable, Code: "overloaded",
+		Message: "the service is busy; try again shortly", RetryAfter: time.Second}
 	errTimeout = &errs.Error{Kind: errs.Unavailable, Code: "upstream_timeout",
 		Message: "the service did not answer in time; try again shortly", RetryAfter: time.Second}
 	errKeys = &errs.Error{Kind: errs.Unavailable, Code: "auth_unavailable",
@@ -339,6 +349,11 @@ func (g *Gateway) forward(route Route) http.Handler {
 			}
 			return
 		}
+		if !p.enter() {
+			httpx.Error(w, r, g.deps.Log, errPending)
+			return
+		}
+		defer p.leave()
 		done, err := p.breaker.Allow()
 		if err != nil {
 			httpx.Error(w, r, g.deps.Log, &errs.Error{Kind: errs.Unavailable, Code: "service_unavailable",

@@ -42,4 +42,4 @@ func errNotForSale(productID string) error {
 }
 
 // ErrCartFull is a cart line that would go past the cap on lines.
-var ErrCartFull = errs.New(errs.Unprocessable, "cart_full", "a cart holds at most 100 products")
+var ErrCartFull = errs.New(errs.Unprocessable, "cart_full", "a cart holds at most %d products", maxCartLines)

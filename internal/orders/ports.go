@@ -25,7 +25,10 @@ type Store interface {
 	Stock(ctx context.Context, productID string) (Stock, error)
 
 	Cart(ctx context.Context, buyerID string) ([]CartLine, error)
-	SetCartItem(ctx context.Context, buyerID, productID string, quantity int) error
+	// SetCartItem adds or changes a cart line, unless adding it would make
+	// the cart longer than maxLines: then ErrCartFull. The count and the
+	// write are one step, so concurrent adds cannot overshoot the cap.
+	SetCartItem(ctx context.Context, buyerID, productID string, quantity, maxLines int) error
 	RemoveCartItem(ctx context.Context, buyerID, productID string) error
 	ClearCart(ctx context.Context, buyerID string) error
 
@@ -59,6 +62,36 @@ type OrderFilter struct {
 type Cursor struct {
 	CreatedAt time.Time
 	ID        string
+}
+
+// IdempotencyKeys keeps the Idempotency-Key of each retry-safe request
+// with its answer, so that a retry gets the first answer instead of
+// running again. CreateOrder links a key to the order it made, in the
+// order's transaction.
+type IdempotencyKeys interface {
+	// ClaimKey takes a key for a request, or reports what the key already
+	// holds. A key whose holder has not finished within its lease and
+	// created nothing may be taken over: the holder died.
+	ClaimKey(ctx context.Context, userID, key, operation string, hash []byte, lease time.Duration) (KeyClaim, error)
+	// CompleteKey stores a request's answer under its key.
+	CompleteKey(ctx context.Context, userID, key string, status int, body []byte) error
+	// ReleaseKey forgets a key whose answer is not to be kept (a failure
+	// on our side, an outcome still pending), so that a retry runs again.
+	ReleaseKey(ctx context.Context, userID, key string) error
+}
+
+// KeyClaim is what ClaimKey found.
+type KeyClaim struct {
+	// Owned: the caller holds the key and does the work.
+	Owned bool
+	// Mismatch: the key was used for a different request.
+	Mismatch bool
+	// Status and Body are the stored answer, when Status is not zero.
+	Status int
+	Body   []byte
+	// ResourceID is what the first request created, when it got that far
+	// but its answer was not stored (the process died in between).
+	ResourceID string
 }
 
 // Tx is a transaction's view of the store. Every method takes row locks

@@ -54,6 +54,9 @@ func (s *Service) SetClock(now func() time.Time) { s.now = now }
 const (
 	maxLines    = 100
 	maxQuantity = 1000
+	// maxCartLines caps a cart at the lines one order may have, so that
+	// every cart can be checked out whole.
+	maxCartLines = maxLines
 )
 
 // products returns the products asked for, from the projection or, for
@@ -129,7 +132,7 @@ func (s *Service) SetCartItem(ctx context.Context, c auth.Claims, productID stri
 	if p.Status != ProductActive {
 		return Cart{}, errProductNotFound // as for anyone but its seller in the catalog
 	}
-	if err := s.store.SetCartItem(ctx, c.UserID, p.ID, quantity); err != nil {
+	if err := s.store.SetCartItem(ctx, c.UserID, p.ID, quantity, maxCartLines); err != nil {
 		return Cart{}, fmt.Errorf("set cart item: %w", err)
 	}
 	return s.Cart(ctx, c)
@@ -345,38 +348,6 @@ func (s *Service) SubOrder(ctx context.Context, c auth.Claims, id string) (SubOr
 		return SubOrder{}, errSubOrderNotFound
 	}
 	return sub, err
-}
-
-// Page limits.
-const (
-	DefaultPageSize = 20
-	MaxPageSize     = 100
-)
-
-// Orders lists the caller's orders, or everyone's for an admin asking for
-// all.
-func (s *Service) Orders(ctx context.Context, c auth.Claims, all bool, after *Cursor, limit int) ([]Order, error) {
-	f := OrderFilter{UserID: c.UserID, After: after, Limit: limit}
-	if all {
-		if !c.HasRole(auth.RoleAdmin) {
-			return nil, errAdminOnly
-		}
-		f.UserID = ""
-	}
-	return s.store.Orders(ctx, f)
-}
-
-// SubOrders lists the sub-orders a seller has to fulfil, or everyone's for
-// an admin asking for all.
-func (s *Service) SubOrders(ctx context.Context, c auth.Claims, all bool, after *Cursor, limit int) ([]SubOrder, error) {
-	f := OrderFilter{UserID: c.UserID, After: after, Limit: limit}
-	if all {
-		if !c.HasRole(auth.RoleAdmin) {
-			return nil, errAdminOnly
-		}
-		f.UserID = ""
-	}
-	return s.store.SubOrders(ctx, f)
 }
 
 // newID returns a UUIDv7: time-ordered, so new rows land at the end of

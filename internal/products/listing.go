@@ -1,6 +1,7 @@
 package products
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"time"
 
 	"github.com/marketplace-go/marketplace/internal/platform/auth"
+	"github.com/marketplace-go/marketplace/internal/platform/page"
 )
 
 // List returns one page of products matching q, with facet counts for the
@@ -15,6 +17,14 @@ import (
 // active products; a seller listing their own shop (seller=<own id>) and an
 // admin naming a seller also see drafts and archived ones.
 func (s *Service) List(ctx context.Context, c *auth.Claims, q Query) (ListPage, error) {
+	q.Sort = cmp.Or(q.Sort, SortNewest)
+	q.Limit = cmp.Or(q.Limit, page.DefaultLimit)
+	if err := q.Validate(); err != nil {
+		return ListPage{}, err
+	}
+	if err := q.readCursor(); err != nil {
+		return ListPage{}, err
+	}
 	q.Statuses = []string{StatusActive}
 	if q.Seller != "" && c != nil && (c.UserID == q.Seller || c.HasRole(auth.RoleAdmin)) {
 		q.Statuses = []string{StatusDraft, StatusActive, StatusArchived}
@@ -99,26 +109,19 @@ type pageSource interface {
 
 func (s *Service) loadPage(ctx context.Context, src pageSource, q Query, facetAttrs []string) (ListPage, error) {
 	limit := q.Limit
-	q.Limit = limit + 1
+	q.Limit = page.Fetch(limit)
 	items, err := src.ListProducts(ctx, q)
 	if err != nil {
 		return ListPage{}, fmt.Errorf("list products: %w", err)
 	}
 	q.Limit = limit
-	page := ListPage{Items: items}
-	if len(items) > limit {
-		page.Items = items[:limit]
-		page.Next = EncodeCursor(q, items[limit-1])
-	}
-	if page.Items == nil {
-		page.Items = []Product{}
-	}
+	lp := ListPage{Page: page.Of(items, limit, func(p Product) any { return q.cursorAt(p) })}
 	q.After = nil // facets count the whole result, not the page
-	page.Facets, err = src.Facets(ctx, q, facetAttrs)
+	lp.Facets, err = src.Facets(ctx, q, facetAttrs)
 	if err != nil {
 		return ListPage{}, fmt.Errorf("facet counts: %w", err)
 	}
-	return page, nil
+	return lp, nil
 }
 
 // Categories returns the whole category tree.

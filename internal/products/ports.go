@@ -32,12 +32,22 @@ type Store interface {
 	ReplaceCategory(ctx context.Context, c Category) error
 	Categories(ctx context.Context) ([]Category, error)
 
-	// PendingEvents returns up to limit unpublished events, each product's
-	// in order (products in no particular order).
-	PendingEvents(ctx context.Context, limit int) ([]PendingEvent, error)
-	// MarkPublished removes a published event, as PendingEvents returned
-	// it, from its product; an event already removed is no error.
-	MarkPublished(ctx context.Context, ev PendingEvent) error
+	// PendingEvents returns the unpublished events of up to limit
+	// products, in no particular order of products.
+	PendingEvents(ctx context.Context, limit int) ([]Unpublished, error)
+	// MarkPublished removes the first n of u's events, published, from
+	// its product; events already removed are no error.
+	MarkPublished(ctx context.Context, u Unpublished, n int) error
+}
+
+// Unpublished is one product's pending events, in order, as read at one
+// version of the product.
+type Unpublished struct {
+	ProductID string
+	// Version and Events are the product's as read: when both still hold,
+	// removing published events needs no second read.
+	Version int64
+	Events  []PendingEvent
 }
 
 // Listings answers the public listings (active products only) from a read

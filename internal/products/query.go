@@ -1,17 +1,16 @@
 package products
 
 import (
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"hash/fnv"
 	"math"
-	"net/url"
 	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/marketplace-go/marketplace/internal/platform/errs"
+	"github.com/marketplace-go/marketplace/internal/platform/page"
 )
 
 // Sort orders of a listing.
@@ -20,12 +19,6 @@ const (
 	SortPriceAsc  = "price_asc"
 	SortPriceDesc = "price_desc"
 	SortTitle     = "title"
-)
-
-// Page sizes of a listing.
-const (
-	DefaultPageSize = 24
-	MaxPageSize     = 100
 )
 
 // Query is a listing request: filters, an order, and where to continue.
@@ -39,8 +32,12 @@ type Query struct {
 	Attributes []AttributeFilter
 	Statuses   []string // filled by the service from the caller's rights
 	Sort       string
-	After      *Cursor
-	Limit      int
+	// Cursor is the cursor as the caller sent it; List reads it into After,
+	// checking that it was made for this query. Not part of the
+	// fingerprint, like After.
+	Cursor string `json:"-"`
+	After  *Cursor
+	Limit  int
 }
 
 // AttributeFilter keeps products whose attribute Name equals Equals (or
@@ -54,9 +51,10 @@ type AttributeFilter struct {
 	Max    *float64
 }
 
-// Cursor is the sort key of the last product of a page. Keyset pagination
-// continues strictly after it, so products added meanwhile are neither
-// skipped nor repeated.
+// Cursor is the sort key of the last product of a page, the key of the
+// listing's cursors (see package page). Keyset pagination continues
+// strictly after it, so products added meanwhile are neither skipped nor
+// repeated.
 type Cursor struct {
 	Sort  string `json:"s"`
 	Key   any    `json:"k"` // created_at (unix micros), price or title of the last item
@@ -109,138 +107,47 @@ func BucketOf(amount int64) int {
 	return i - 1
 }
 
-// ListPage is one page of a listing.
+// ListPage is one page of a listing, with the facet counts of the whole
+// result.
 type ListPage struct {
-	Items  []Product `json:"items"`
-	Next   string    `json:"next_cursor,omitempty"`
-	Facets Facets    `json:"facets"`
+	page.Page[Product]
+	Facets Facets `json:"facets"`
 }
 
-var errBadCursor = errs.New(errs.Invalid, "invalid_cursor", "the cursor is not one this listing returned")
+// Rules of a listing query.
+const (
+	// MaxSearchWords caps the words of a title search.
+	MaxSearchWords = 10
+)
 
-// ParseQuery reads a listing's URL parameters: category, seller, min_price,
-// max_price, q, sort, cursor, limit, and attr.<name>=<value>,
-// attr.<name>.min=<n>, attr.<name>.max=<n>.
-func ParseQuery(v url.Values) (Query, error) {
-	q := Query{Category: v.Get("category"), Seller: v.Get("seller"), Sort: v.Get("sort"), Limit: DefaultPageSize}
+// Sorts are the orders a listing may be sorted in.
+var Sorts = []string{SortNewest, SortPriceAsc, SortPriceDesc, SortTitle}
+
+// Validate checks q against the rules of a listing, naming each problem by
+// its query parameter. An empty sort is the newest first.
+func (q Query) Validate() error {
 	fields := map[string]string{}
-	for name, vals := range v {
-		if !knownParam(name) {
-			fields[name] = "is not a filter of this listing"
-		} else if len(vals) > 1 {
-			fields[name] = "may be given once"
-		}
+	if q.Sort != "" && !slices.Contains(Sorts, q.Sort) {
+		fields["sort"] = "must be " + strings.Join(Sorts[:len(Sorts)-1], ", ") + " or " + Sorts[len(Sorts)-1]
 	}
-	q.MinPrice = parseAmount(v, "min_price", fields)
-	q.MaxPrice = parseAmount(v, "max_price", fields)
-	q.Words = titleWords(v.Get("q"))
-	if len(q.Words) > 10 {
-		fields["q"] = "may have at most 10 words"
+	if len(q.Words) > MaxSearchWords {
+		fields["q"] = fmt.Sprintf("may have at most %d words", MaxSearchWords)
 	}
-	if q.Sort == "" {
-		q.Sort = SortNewest
-	}
-	if !slices.Contains([]string{SortNewest, SortPriceAsc, SortPriceDesc, SortTitle}, q.Sort) {
-		fields["sort"] = "must be newest, price_asc, price_desc or title"
-	}
-	if s := v.Get("limit"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 || n > MaxPageSize {
-			fields["limit"] = fmt.Sprintf("must be an integer from 1 to %d", MaxPageSize)
-		}
-		q.Limit = n
-	}
-	q.Attributes = parseAttributeFilters(v, fields)
-	if len(fields) > 0 {
-		return Query{}, errs.Validation(fields)
-	}
-	if c := v.Get("cursor"); c != "" {
-		cur, err := decodeCursor(c, q)
-		if err != nil {
-			return Query{}, err
-		}
-		q.After = &cur
-	}
-	return q, nil
-}
-
-func knownParam(name string) bool {
-	switch name {
-	case "category", "seller", "min_price", "max_price", "q", "sort", "cursor", "limit":
-		return true
-	}
-	return strings.HasPrefix(name, "attr.") && validAttrName(strings.TrimSuffix(strings.TrimSuffix(strings.TrimPrefix(name, "attr."), ".min"), ".max"))
-}
-
-func parseAmount(v url.Values, name string, fields map[string]string) *int64 {
-	s := v.Get(name)
-	if s == "" {
-		return nil
-	}
-	n, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || n < 0 {
-		fields[name] = "must be a non-negative integer amount in minor units"
-		return nil
-	}
-	return &n
-}
-
-func parseAttributeFilters(v url.Values, fields map[string]string) []AttributeFilter {
-	byName := map[string]*AttributeFilter{}
-	var names []string
-	get := func(name string) *AttributeFilter {
-		if f, ok := byName[name]; ok {
-			return f
-		}
-		byName[name] = &AttributeFilter{Name: name}
-		names = append(names, name)
-		return byName[name]
-	}
-	for param := range v {
-		rest, ok := strings.CutPrefix(param, "attr.")
-		if !ok {
-			continue
-		}
-		val := v.Get(param)
-		switch {
-		case strings.HasSuffix(rest, ".min") || strings.HasSuffix(rest, ".max"):
-			n, err := strconv.ParseFloat(val, 64)
-			if err != nil || math.IsNaN(n) || math.IsInf(n, 0) {
-				fields[param] = "must be a number"
-				continue
-			}
-			f := get(rest[:len(rest)-4])
-			if strings.HasSuffix(rest, ".min") {
-				f.Min = &n
-			} else {
-				f.Max = &n
-			}
-		default:
-			f := get(rest)
-			f.Equals, f.Text = attributeValue(val), val
-		}
-	}
-	if len(names) > MaxAttributes {
+	if len(q.Attributes) > MaxAttributes {
 		fields["attr"] = fmt.Sprintf("at most %d attribute filters", MaxAttributes)
 	}
-	slices.Sort(names)
-	out := make([]AttributeFilter, 0, len(names))
-	for _, n := range names {
-		out = append(out, *byName[n])
+	for _, a := range q.Attributes {
+		if !validAttrName(a.Name) {
+			fields["attr."+a.Name] = "is not a filter of this listing"
+		}
 	}
-	return out
-}
-
-// attributeValue reads a filter value as the type it most likely has:
-// numbers and booleans as such, anything else as a string.
-func attributeValue(s string) any {
-	if b, err := strconv.ParseBool(s); err == nil && (s == "true" || s == "false") {
-		return b
+	if !page.ValidLimit(q.Limit) {
+		fields["limit"] = page.LimitProblem
 	}
-	if n, err := strconv.ParseFloat(s, 64); err == nil && !math.IsNaN(n) && !math.IsInf(n, 0) {
-		return n
+	if len(fields) > 0 {
+		return errs.Validation(fields)
 	}
-	return s
+	return nil
 }
 
 // titleWords splits a title or search text into lower-case words.
@@ -265,8 +172,8 @@ func (q Query) fingerprint() string {
 	return strconv.FormatUint(h.Sum64(), 36)
 }
 
-// EncodeCursor returns the cursor continuing after p in q's order.
-func EncodeCursor(q Query, p Product) string {
+// cursorAt returns the cursor key continuing after p in q's order.
+func (q Query) cursorAt(p Product) Cursor {
 	c := Cursor{Sort: q.Sort, ID: p.ID, Query: q.fingerprint()}
 	switch q.Sort {
 	case SortPriceAsc, SortPriceDesc:
@@ -276,31 +183,36 @@ func EncodeCursor(q Query, p Product) string {
 	default:
 		c.Key = p.CreatedAt.UnixMicro()
 	}
-	b, _ := json.Marshal(c)
-	return base64.RawURLEncoding.EncodeToString(b)
+	return c
 }
 
-func decodeCursor(s string, q Query) (Cursor, error) {
-	b, err := base64.RawURLEncoding.DecodeString(s)
-	if err != nil || len(b) > 1024 {
-		return Cursor{}, errBadCursor
+// readCursor reads q.Cursor into q.After. A cursor is good only for the
+// query it was made for: the same filters and sort, with a key of the
+// sort's type.
+func (q *Query) readCursor() error {
+	if q.Cursor == "" {
+		return nil
 	}
 	var c Cursor
-	if err := json.Unmarshal(b, &c); err != nil || c.ID == "" || c.Sort != q.Sort || c.Query != q.fingerprint() {
-		return Cursor{}, errBadCursor
+	if err := page.Decode(q.Cursor, &c); err != nil {
+		return err
+	}
+	if c.ID == "" || c.Sort != q.Sort || c.Query != q.fingerprint() {
+		return page.ErrInvalidCursor
 	}
 	switch k := c.Key.(type) {
 	case float64:
 		if q.Sort == SortTitle || k != math.Trunc(k) {
-			return Cursor{}, errBadCursor
+			return page.ErrInvalidCursor
 		}
 		c.Key = int64(k)
 	case string:
 		if q.Sort != SortTitle {
-			return Cursor{}, errBadCursor
+			return page.ErrInvalidCursor
 		}
 	default:
-		return Cursor{}, errBadCursor
+		return page.ErrInvalidCursor
 	}
-	return c, nil
+	q.After = &c
+	return nil
 }

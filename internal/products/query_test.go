@@ -2,9 +2,9 @@ package products
 
 import (
 	"math"
-	"net/url"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -12,108 +12,62 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/marketplace-go/marketplace/internal/platform/errs"
+	"github.com/marketplace-go/marketplace/internal/platform/page"
 )
 
 func ptr[T any](v T) *T { return &v }
 
-func TestParseQueryReadsEveryParameter(t *testing.T) {
+func TestValidateRefusesQueriesAgainstTheListingRules(t *testing.T) {
+	filters := func(n int) []AttributeFilter {
+		out := make([]AttributeFilter, n)
+		for i := range out {
+			out[i] = AttributeFilter{Name: "a" + strconv.Itoa(i), Equals: "x", Text: "x"}
+		}
+		return out
+	}
+	ok := Query{Sort: SortNewest, Limit: 1}
 	tests := []struct {
-		name  string
-		query string
-		want  Query
+		name   string
+		change func(q *Query)
+		field  string // "" for a query that keeps the rules
 	}{
-		{"no parameters give the newest first, a default page", "", Query{Sort: SortNewest, Limit: DefaultPageSize}},
-		{"category and seller are taken as given", "category=lamps&seller=s-1", Query{Category: "lamps", Seller: "s-1", Sort: SortNewest, Limit: DefaultPageSize}},
-		{"prices are integer minor units", "min_price=0&max_price=2500", Query{MinPrice: ptr[int64](0), MaxPrice: ptr[int64](2500), Sort: SortNewest, Limit: DefaultPageSize}},
-		{"every sort is known", "sort=price_desc", Query{Sort: SortPriceDesc, Limit: DefaultPageSize}},
-		{"the smallest page", "limit=1", Query{Sort: SortNewest, Limit: 1}},
-		{"the largest page", "limit=100", Query{Sort: SortNewest, Limit: MaxPageSize}},
-		{"search words are lower-cased, split on punctuation, sorted and unique", "q=Red++desk,LAMP+red", Query{Words: []string{"desk", "lamp", "red"}, Sort: SortNewest, Limit: DefaultPageSize}},
-		{"search words keep letters beyond ASCII", "q=Café+Lämpchen", Query{Words: []string{"café", "lämpchen"}, Sort: SortNewest, Limit: DefaultPageSize}},
-		{"search of only punctuation has no words", "q=,,,", Query{Sort: SortNewest, Limit: DefaultPageSize}},
-		{"attribute values take the type they look like", "attr.size=M&attr.watts=40&attr.dimmable=true&attr.ratio=0.5&attr.exp=1e3",
-			Query{Sort: SortNewest, Limit: DefaultPageSize, Attributes: []AttributeFilter{
-				{Name: "dimmable", Equals: true, Text: "true"},
-				{Name: "exp", Equals: 1000.0, Text: "1e3"},
-				{Name: "ratio", Equals: 0.5, Text: "0.5"},
-				{Name: "size", Equals: "M", Text: "M"},
-				{Name: "watts", Equals: 40.0, Text: "40"},
-			}}},
-		{"only lower-case true and false are booleans", "attr.a=TRUE&attr.b=1&attr.c=t", Query{Sort: SortNewest, Limit: DefaultPageSize, Attributes: []AttributeFilter{
-			{Name: "a", Equals: "TRUE", Text: "TRUE"}, {Name: "b", Equals: 1.0, Text: "1"}, {Name: "c", Equals: "t", Text: "t"},
-		}}},
-		{"NaN and infinity are strings, not numbers", "attr.a=NaN&attr.b=Inf", Query{Sort: SortNewest, Limit: DefaultPageSize, Attributes: []AttributeFilter{
-			{Name: "a", Equals: "NaN", Text: "NaN"}, {Name: "b", Equals: "Inf", Text: "Inf"},
-		}}},
-		{"number ranges and equality on one attribute combine", "attr.watts.min=10&attr.watts.max=60.5&attr.watts=40", Query{Sort: SortNewest, Limit: DefaultPageSize, Attributes: []AttributeFilter{
-			{Name: "watts", Equals: 40.0, Text: "40", Min: ptr(10.0), Max: ptr(60.5)},
-		}}},
+		{"the smallest page keeps the rules", func(q *Query) {}, ""},
+		{"the largest page keeps the rules", func(q *Query) { q.Limit = 100 }, ""},
+		{"an empty sort is the default", func(q *Query) { q.Sort = "" }, ""},
+		{"ten search words keep the rules", func(q *Query) { q.Words = strings.Fields("a b c d e f g h i j") }, ""},
+		{"thirty attribute filters keep the rules", func(q *Query) { q.Attributes = filters(30) }, ""},
+		{"an unknown sort", func(q *Query) { q.Sort = "popular" }, "sort"},
+		{"eleven search words", func(q *Query) { q.Words = strings.Fields("a b c d e f g h i j k") }, "q"},
+		{"more than 30 attribute filters", func(q *Query) { q.Attributes = filters(31) }, "attr"},
+		{"an upper-case attribute name", func(q *Query) { q.Attributes = []AttributeFilter{{Name: "Size"}} }, "attr.Size"},
+		{"an attribute name with an operator", func(q *Query) { q.Attributes = []AttributeFilter{{Name: "$where"}} }, "attr.$where"},
+		{"an empty attribute name", func(q *Query) { q.Attributes = []AttributeFilter{{Name: ""}} }, "attr."},
+		{"a nested attribute path", func(q *Query) { q.Attributes = []AttributeFilter{{Name: "a.b"}} }, "attr.a.b"},
+		{"a page of zero", func(q *Query) { q.Limit = 0 }, "limit"},
+		{"a page over the cap", func(q *Query) { q.Limit = 101 }, "limit"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			v, err := url.ParseQuery(tt.query)
-			if err != nil {
-				t.Fatal(err)
+			q := ok
+			tt.change(&q)
+			err := q.Validate()
+			if tt.field == "" {
+				if err != nil {
+					t.Fatalf("Validate() = %v, want nil", err)
+				}
+				return
 			}
-			got, err := ParseQuery(v)
-			if err != nil {
-				t.Fatalf("ParseQuery(%s): %v", tt.query, err)
-			}
-			if diff := cmp.Diff(tt.want, got, cmpopts.EquateEmpty()); diff != "" {
-				t.Errorf("ParseQuery(%s) (-want +got):\n%s", tt.query, diff)
+			if e, isErr := errs.As(err); !isErr || e.Code != "validation_failed" || e.Fields[tt.field] == "" {
+				t.Fatalf("Validate() = %v, want validation_failed naming %q", err, tt.field)
 			}
 		})
 	}
 }
 
-func TestParseQueryRefusesBadParameters(t *testing.T) {
-	tests := []struct {
-		name  string
-		query string
-		field string
-	}{
-		{"an unknown parameter", "colour=red", "colour"},
-		{"a parameter that differs only in case", "Category=lamps", "Category"},
-		{"a parameter given twice", "sort=title&sort=title", "sort"},
-		{"a negative minimum price", "min_price=-1", "min_price"},
-		{"a fractional maximum price", "max_price=1.5", "max_price"},
-		{"a price beyond int64", "max_price=99999999999999999999", "max_price"},
-		{"a page of zero", "limit=0", "limit"},
-		{"a negative page", "limit=-5", "limit"},
-		{"a page over the cap", "limit=101", "limit"},
-		{"a page that is not a number", "limit=many", "limit"},
-		{"an unknown sort", "sort=popular", "sort"},
-		{"eleven search words", "q=a+b+c+d+e+f+g+h+i+j+k", "q"},
-		{"a range bound that is not a number", "attr.watts.min=low", "attr.watts.min"},
-		{"an infinite range bound", "attr.watts.max=Inf", "attr.watts.max"},
-		{"a NaN range bound", "attr.watts.max=NaN", "attr.watts.max"},
-		{"an upper-case attribute name", "attr.Size=M", "attr.Size"},
-		{"an attribute name with an operator", "attr.$where=1", "attr.$where"},
-		{"a bare attr prefix", "attr.=1", "attr."},
-		{"a nested attribute path", "attr.a.b=1", "attr.a.b"},
-		{"more than 30 attribute filters", attrFilters(31), "attr"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			v, err := url.ParseQuery(tt.query)
-			if err != nil {
-				t.Fatal(err)
-			}
-			_, err = ParseQuery(v)
-			e, ok := errs.As(err)
-			if !ok || e.Code != "validation_failed" || e.Fields[tt.field] == "" {
-				t.Fatalf("ParseQuery(%s) = %v, want validation_failed naming %q", tt.query, err, tt.field)
-			}
-		})
-	}
-}
-
-func attrFilters(n int) string {
-	v := url.Values{}
-	for i := range n {
-		v.Set("attr.a"+strconv.Itoa(i), "x")
-	}
-	return v.Encode()
+// lampQuery is a listing query with every kind of filter.
+func lampQuery(sort string) Query {
+	return Query{Sort: sort, Category: "lamps", Words: []string{"desk"}, Limit: 3,
+		Attributes: []AttributeFilter{{Name: "watts", Min: ptr(10.0)}}}
 }
 
 func TestCursorsRoundTripInEveryOrder(t *testing.T) {
@@ -130,17 +84,12 @@ func TestCursorsRoundTripInEveryOrder(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.sort, func(t *testing.T) {
-			v := url.Values{"sort": {tt.sort}, "category": {"lamps"}, "attr.watts.min": {"10"}, "q": {"desk"}}
-			q, err := ParseQuery(v)
-			if err != nil {
-				t.Fatal(err)
-			}
-			q.Categories, q.Statuses, q.Limit = []string{"lamps", "desk-lamps"}, []string{StatusActive}, 3 // not part of the fingerprint
-			v.Set("cursor", EncodeCursor(q, p))
-			v.Set("limit", "50")
-			next, err := ParseQuery(v)
-			if err != nil {
-				t.Fatalf("ParseQuery with its own cursor: %v", err)
+			q := lampQuery(tt.sort)
+			q.Categories, q.Statuses = []string{"lamps", "desk-lamps"}, []string{StatusActive} // not part of the fingerprint
+			next := lampQuery(tt.sort)
+			next.Limit, next.Cursor = 50, page.Encode(q.cursorAt(p))
+			if err := next.readCursor(); err != nil {
+				t.Fatalf("reading its own cursor: %v", err)
 			}
 			want := &Cursor{Sort: tt.sort, Key: tt.key, ID: p.ID, Query: q.fingerprint()}
 			if diff := cmp.Diff(want, next.After); diff != "" {
@@ -152,33 +101,25 @@ func TestCursorsRoundTripInEveryOrder(t *testing.T) {
 
 func TestCursorsAreBoundToTheirQuery(t *testing.T) {
 	p := Product{ID: "0195-id", Title: "Lamp", Price: Money{Amount: 500, Currency: "EUR"}, CreatedAt: time.Now()}
-	base := url.Values{"sort": {SortPriceAsc}, "category": {"lamps"}}
-	q, err := ParseQuery(base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cursor := EncodeCursor(q, p)
+	base := Query{Sort: SortPriceAsc, Category: "lamps", Limit: 3}
+	cursor := page.Encode(base.cursorAt(p))
 	tests := []struct {
 		name   string
-		change url.Values
+		change func(q *Query)
 	}{
-		{"another sort", url.Values{"sort": {SortPriceDesc}}},
-		{"another category", url.Values{"category": {"rugs"}}},
-		{"a seller added", url.Values{"seller": {"s-1"}}},
-		{"a price bound added", url.Values{"min_price": {"0"}}},
-		{"an attribute added", url.Values{"attr.colour": {"red"}}},
-		{"a search added", url.Values{"q": {"lamp"}}},
+		{"another sort", func(q *Query) { q.Sort = SortPriceDesc }},
+		{"another category", func(q *Query) { q.Category = "rugs" }},
+		{"a seller added", func(q *Query) { q.Seller = "s-1" }},
+		{"a price bound added", func(q *Query) { q.MinPrice = ptr[int64](0) }},
+		{"an attribute added", func(q *Query) { q.Attributes = []AttributeFilter{{Name: "colour", Equals: "red", Text: "red"}} }},
+		{"a search added", func(q *Query) { q.Words = []string{"lamp"} }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			v := url.Values{"cursor": {cursor}}
-			for k, vals := range base {
-				v[k] = vals
-			}
-			for k, vals := range tt.change {
-				v[k] = vals
-			}
-			if _, err := ParseQuery(v); !errs.Is(err, "invalid_cursor") {
+			q := base
+			q.Cursor = cursor
+			tt.change(&q)
+			if err := q.readCursor(); !errs.Is(err, "invalid_cursor") {
 				t.Errorf("cursor reused with %s: %v, want invalid_cursor", tt.name, err)
 			}
 		})

@@ -45,8 +45,8 @@ func NewRelay(store Store, pub Publisher, log *slog.Logger, interval time.Durati
 }
 
 // Notify wakes the relay: a write has left an event to publish. It never
-// blocks. Looking only when told matters: a search for pending events is a
-// collection scan on FerretDB.
+// blocks. Between wake-ups the relay looks only every interval, for events
+// a crash or another instance left.
 func (r *Relay) Notify() {
 	select {
 	case r.wake <- struct{}{}:
@@ -70,10 +70,12 @@ func (r *Relay) Run(ctx context.Context) {
 // many more.
 const relayParallelism = 16
 
-// Flush publishes one batch of pending events and returns how many it
-// published. Each product's events go out in order, one after another, and
-// a failure stops that product's chain, so no product's events are ever
-// published out of order; different products are relayed concurrently.
+// Flush publishes the events of one batch of products and returns how
+// many events it published. Each product's events go out in order, one
+// after another, and a failure stops that product's chain, so no product's
+// events are ever published out of order; different products are relayed
+// concurrently. A product's published events are removed from it together,
+// in one write.
 func (r *Relay) Flush(ctx context.Context) (int, error) {
 	pending, err := r.store.PendingEvents(ctx, r.batch)
 	if err != nil {
@@ -86,16 +88,14 @@ func (r *Relay) Flush(ctx context.Context) (int, error) {
 		g         errgroup.Group
 	)
 	g.SetLimit(relayParallelism)
-	for _, chain := range bySubject(pending) {
+	for _, u := range pending {
 		g.Go(func() error {
-			for _, ev := range chain {
-				if err := r.relay(ctx, ev); err != nil {
-					mu.Lock()
-					errs = append(errs, err)
-					mu.Unlock()
-					return nil
-				}
-				published.Add(1)
+			n, err := r.relay(ctx, u)
+			published.Add(int64(n))
+			if err != nil {
+				mu.Lock()
+				errs = append(errs, err)
+				mu.Unlock()
 			}
 			return nil
 		})
@@ -104,35 +104,33 @@ func (r *Relay) Flush(ctx context.Context) (int, error) {
 	return int(published.Load()), errors.Join(errs...)
 }
 
-// relay publishes one event, then removes it from its product.
-func (r *Relay) relay(ctx context.Context, ev PendingEvent) error {
-	e := events.Event{ID: ev.ID, Type: ev.Type, Version: ev.Version, Source: "products",
-		Time: ev.Time, Subject: ev.Subject, Sequence: ev.Seq, Data: ev.Data}
-	pctx, cancel := context.WithTimeout(ctx, publishTimeout)
-	err := r.pub.Publish(pctx, e)
-	cancel()
-	if err != nil {
-		return fmt.Errorf("publish %s %s: %w", ev.Type, ev.ID, err)
+// relay publishes one product's events in order until one fails, then
+// removes those published from the product. It returns how many it
+// published.
+func (r *Relay) relay(ctx context.Context, u Unpublished) (int, error) {
+	var n int
+	var err error
+	for _, ev := range u.Events {
+		if err = r.publish(ctx, ev); err != nil {
+			break
+		}
+		n++
 	}
-	if err := r.store.MarkPublished(ctx, ev); err != nil {
-		return fmt.Errorf("mark %s published: %w", ev.ID, err)
+	if n > 0 {
+		if merr := r.store.MarkPublished(ctx, u, n); merr != nil {
+			err = errors.Join(err, fmt.Errorf("mark %d events of product %s published: %w", n, u.ProductID, merr))
+		}
 	}
-	return nil
+	return n, err
 }
 
-// bySubject splits events into one chain per product, each in the order
-// given, the chains in the order of their first event.
-func bySubject(evs []PendingEvent) [][]PendingEvent {
-	index := map[string]int{}
-	var chains [][]PendingEvent
-	for _, ev := range evs {
-		i, ok := index[ev.Subject]
-		if !ok {
-			i = len(chains)
-			index[ev.Subject] = i
-			chains = append(chains, nil)
-		}
-		chains[i] = append(chains[i], ev)
+func (r *Relay) publish(ctx context.Context, ev PendingEvent) error {
+	e := events.Event{ID: ev.ID, Type: ev.Type, Version: ev.Version, Source: "products",
+		Time: ev.Time, Subject: ev.Subject, Sequence: ev.Seq, Data: ev.Data}
+	ctx, cancel := context.WithTimeout(ctx, publishTimeout)
+	defer cancel()
+	if err := r.pub.Publish(ctx, e); err != nil {
+		return fmt.Errorf("publish %s %s: %w", ev.Type, ev.ID, err)
 	}
-	return chains
+	return nil
 }

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"net/url"
 	"regexp"
 	"slices"
 	"strings"
@@ -12,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/marketplace-go/marketplace/internal/platform/errs"
+	"github.com/marketplace-go/marketplace/internal/platform/weblink"
 )
 
 // Limits on what a product may hold.
@@ -69,8 +69,7 @@ func (c checker) images(list []string) {
 		return
 	}
 	for i, s := range list {
-		u, err := url.Parse(s)
-		if len(s) > MaxImageURLLen || err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil {
+		if len(s) > MaxImageURLLen || !weblink.Valid(s) {
 			c[fmt.Sprintf("images[%d]", i)] = "must be an absolute http(s) URL without credentials"
 		}
 	}

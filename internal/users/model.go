@@ -64,9 +64,3 @@ type Tokens struct {
 	RefreshToken     string
 	RefreshExpiresAt time.Time
 }
-
-// UserPage is one page of an admin listing, with the cursor of the next.
-type UserPage struct {
-	Users []User
-	Next  string
-}

@@ -2,7 +2,6 @@ package users
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"slices"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/marketplace-go/marketplace/internal/platform/auth"
 	"github.com/marketplace-go/marketplace/internal/platform/errs"
+	"github.com/marketplace-go/marketplace/internal/platform/page"
 )
 
 // Profile returns the caller's own account.
@@ -104,35 +104,27 @@ func (s *Service) requireAdmin(ctx context.Context, c auth.Claims) error {
 }
 
 // ListUsers returns one page of accounts in id (creation) order.
-func (s *Service) ListUsers(ctx context.Context, c auth.Claims, cursor string, limit int) (UserPage, error) {
+func (s *Service) ListUsers(ctx context.Context, c auth.Claims, cursor string, limit int) (page.Page[User], error) {
 	if err := s.requireAdmin(ctx, c); err != nil {
-		return UserPage{}, err
+		return page.Page[User]{}, err
 	}
-	after, err := decodeCursor(cursor)
+	var after userKey
+	if cursor != "" {
+		if err := page.Decode(cursor, &after); err != nil || after.ID == uuid.Nil {
+			return page.Page[User]{}, page.ErrInvalidCursor
+		}
+	}
+	list, err := s.store.ListUsers(ctx, after.ID, page.Fetch(limit))
 	if err != nil {
-		return UserPage{}, err
+		return page.Page[User]{}, fmt.Errorf("list users: %w", err)
 	}
-	list, err := s.store.ListUsers(ctx, after, limit+1)
-	if err != nil {
-		return UserPage{}, fmt.Errorf("list users: %w", err)
-	}
-	page := UserPage{Users: list}
-	if len(list) > limit {
-		page.Users = list[:limit]
-		page.Next = base64.RawURLEncoding.EncodeToString(list[limit-1].ID[:])
-	}
-	return page, nil
+	return page.Of(list, limit, func(u User) any { return userKey{ID: u.ID} }), nil
 }
 
-func decodeCursor(cursor string) (uuid.UUID, error) {
-	if cursor == "" {
-		return uuid.Nil, nil
-	}
-	b, err := base64.RawURLEncoding.DecodeString(cursor)
-	if err != nil || len(b) != 16 {
-		return uuid.Nil, errs.New(errs.Invalid, "invalid_cursor", "the cursor is not one this API returned")
-	}
-	return uuid.UUID(b), nil
+// userKey is where a page of users ends: ids are UUIDv7, so id order is
+// creation order.
+type userKey struct {
+	ID uuid.UUID `json:"i"`
 }
 
 // GetUser returns any account, for admins.

@@ -2,7 +2,6 @@ package orderapi
 
 import (
 	"net/http"
-	"time"
 
 	"github.com/marketplace-go/marketplace/internal/orders"
 	"github.com/marketplace-go/marketplace/internal/platform/auth"
@@ -11,12 +10,12 @@ import (
 
 func (a *API) cart(w http.ResponseWriter, r *http.Request, c auth.Claims) {
 	cart, err := a.svc.Cart(r.Context(), c)
-	a.reply(w, r, http.StatusOK, cart, err)
+	a.respond.Reply(w, r, http.StatusOK, cart, err)
 }
 
 func (a *API) clearCart(w http.ResponseWriter, r *http.Request, c auth.Claims) {
 	if err := a.svc.ClearCart(r.Context(), c); err != nil {
-		a.fail(w, r, err)
+		a.respond.Fail(w, r, err)
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -27,16 +26,16 @@ func (a *API) setCartItem(w http.ResponseWriter, r *http.Request, c auth.Claims)
 		Quantity int `json:"quantity"`
 	}
 	if err := httpx.Decode(w, r, &body, maxBody); err != nil {
-		a.fail(w, r, err)
+		a.respond.Fail(w, r, err)
 		return
 	}
 	cart, err := a.svc.SetCartItem(r.Context(), c, r.PathValue("product_id"), body.Quantity)
-	a.reply(w, r, http.StatusOK, cart, err)
+	a.respond.Reply(w, r, http.StatusOK, cart, err)
 }
 
 func (a *API) removeCartItem(w http.ResponseWriter, r *http.Request, c auth.Claims) {
 	cart, err := a.svc.RemoveCartItem(r.Context(), c, r.PathValue("product_id"))
-	a.reply(w, r, http.StatusOK, cart, err)
+	a.respond.Reply(w, r, http.StatusOK, cart, err)
 }
 
 func (a *API) checkout(w http.ResponseWriter, r *http.Request, c auth.Claims) {
@@ -46,7 +45,7 @@ func (a *API) checkout(w http.ResponseWriter, r *http.Request, c auth.Claims) {
 		}
 		if r.ContentLength != 0 {
 			if err := httpx.Decode(w, r, &body, maxBody); err != nil {
-				a.fail(w, r, err)
+				a.respond.Fail(w, r, err)
 				return
 			}
 		}
@@ -61,7 +60,7 @@ func (a *API) checkout(w http.ResponseWriter, r *http.Request, c auth.Claims) {
 		}
 		o, err := a.svc.Checkout(r.Context(), c, req)
 		if err != nil {
-			a.fail(w, r, err)
+			a.respond.Fail(w, r, err)
 			return
 		}
 		w.Header().Set("Location", "/v1/orders/"+o.ID)
@@ -70,18 +69,18 @@ func (a *API) checkout(w http.ResponseWriter, r *http.Request, c auth.Claims) {
 }
 
 func (a *API) listOrders(w http.ResponseWriter, r *http.Request, c auth.Claims) {
-	after, limit, all, err := pageParams(r)
+	limit, cursor, all, err := listParams(r)
 	if err != nil {
-		a.fail(w, r, err)
+		a.respond.Fail(w, r, err)
 		return
 	}
-	list, err := a.svc.Orders(r.Context(), c, all, after, limit)
-	a.reply(w, r, http.StatusOK, newPage(list, limit, func(o orders.Order) (time.Time, string) { return o.CreatedAt, o.ID }), err)
+	p, err := a.svc.Orders(r.Context(), c, all, cursor, limit)
+	a.respond.Reply(w, r, http.StatusOK, p, err)
 }
 
 func (a *API) order(w http.ResponseWriter, r *http.Request, c auth.Claims) {
 	o, err := a.svc.Order(r.Context(), c, r.PathValue("id"))
-	a.reply(w, r, http.StatusOK, o, err)
+	a.respond.Reply(w, r, http.StatusOK, o, err)
 }
 
 // pay answers 200 with the order once the provider's answer is recorded
@@ -92,7 +91,7 @@ func (a *API) pay(w http.ResponseWriter, r *http.Request, c auth.Claims) {
 			PaymentMethod string `json:"payment_method"`
 		}
 		if err := httpx.Decode(w, r, &body, maxBody); err != nil {
-			a.fail(w, r, err)
+			a.respond.Fail(w, r, err)
 			return
 		}
 		o, err := a.svc.Pay(r.Context(), c, r.PathValue("id"), body.PaymentMethod)
@@ -100,7 +99,7 @@ func (a *API) pay(w http.ResponseWriter, r *http.Request, c auth.Claims) {
 		if err == nil && o.Status == orders.PendingPayment {
 			status = http.StatusAccepted
 		}
-		a.reply(w, r, status, o, err)
+		a.respond.Reply(w, r, status, o, err)
 	})
 }
 
@@ -110,27 +109,27 @@ func (a *API) cancel(w http.ResponseWriter, r *http.Request, c auth.Claims) {
 	}
 	if r.ContentLength != 0 {
 		if err := httpx.Decode(w, r, &body, maxBody); err != nil {
-			a.fail(w, r, err)
+			a.respond.Fail(w, r, err)
 			return
 		}
 	}
 	o, err := a.svc.Cancel(r.Context(), c, r.PathValue("id"), body.Reason)
-	a.reply(w, r, http.StatusOK, o, err)
+	a.respond.Reply(w, r, http.StatusOK, o, err)
 }
 
 func (a *API) listSubOrders(w http.ResponseWriter, r *http.Request, c auth.Claims) {
-	after, limit, all, err := pageParams(r)
+	limit, cursor, all, err := listParams(r)
 	if err != nil {
-		a.fail(w, r, err)
+		a.respond.Fail(w, r, err)
 		return
 	}
-	list, err := a.svc.SubOrders(r.Context(), c, all, after, limit)
-	a.reply(w, r, http.StatusOK, newPage(list, limit, func(s orders.SubOrder) (time.Time, string) { return s.CreatedAt, s.ID }), err)
+	p, err := a.svc.SubOrders(r.Context(), c, all, cursor, limit)
+	a.respond.Reply(w, r, http.StatusOK, p, err)
 }
 
 func (a *API) subOrder(w http.ResponseWriter, r *http.Request, c auth.Claims) {
 	s, err := a.svc.SubOrder(r.Context(), c, r.PathValue("id"))
-	a.reply(w, r, http.StatusOK, s, err)
+	a.respond.Reply(w, r, http.StatusOK, s, err)
 }
 
 func (a *API) ship(w http.ResponseWriter, r *http.Request, c auth.Claims) {
@@ -138,21 +137,21 @@ func (a *API) ship(w http.ResponseWriter, r *http.Request, c auth.Claims) {
 		TrackingNumber string `json:"tracking_number"`
 	}
 	if err := httpx.Decode(w, r, &body, maxBody); err != nil {
-		a.fail(w, r, err)
+		a.respond.Fail(w, r, err)
 		return
 	}
 	s, err := a.svc.Ship(r.Context(), c, r.PathValue("id"), body.TrackingNumber)
-	a.reply(w, r, http.StatusOK, s, err)
+	a.respond.Reply(w, r, http.StatusOK, s, err)
 }
 
 func (a *API) deliver(w http.ResponseWriter, r *http.Request, c auth.Claims) {
 	s, err := a.svc.Deliver(r.Context(), c, r.PathValue("id"))
-	a.reply(w, r, http.StatusOK, s, err)
+	a.respond.Reply(w, r, http.StatusOK, s, err)
 }
 
 func (a *API) stock(w http.ResponseWriter, r *http.Request, c auth.Claims) {
 	st, err := a.svc.Stock(r.Context(), c, r.PathValue("product_id"))
-	a.reply(w, r, http.StatusOK, st, err)
+	a.respond.Reply(w, r, http.StatusOK, st, err)
 }
 
 func (a *API) setStock(w http.ResponseWriter, r *http.Request, c auth.Claims) {
@@ -160,15 +159,15 @@ func (a *API) setStock(w http.ResponseWriter, r *http.Request, c auth.Claims) {
 		OnHand httpx.Optional[int64] `json:"on_hand"`
 	}
 	if err := httpx.Decode(w, r, &body, maxBody); err != nil {
-		a.fail(w, r, err)
+		a.respond.Fail(w, r, err)
 		return
 	}
 	if !body.OnHand.Set || body.OnHand.Null {
-		a.fail(w, r, fieldRequired("on_hand"))
+		a.respond.Fail(w, r, fieldRequired("on_hand"))
 		return
 	}
 	st, err := a.svc.SetStock(r.Context(), c, r.PathValue("product_id"), body.OnHand.Value)
-	a.reply(w, r, http.StatusOK, st, err)
+	a.respond.Reply(w, r, http.StatusOK, st, err)
 }
 
 func (a *API) adjustStock(w http.ResponseWriter, r *http.Request, c auth.Claims) {
@@ -176,9 +175,9 @@ func (a *API) adjustStock(w http.ResponseWriter, r *http.Request, c auth.Claims)
 		Delta int64 `json:"delta"`
 	}
 	if err := httpx.Decode(w, r, &body, maxBody); err != nil {
-		a.fail(w, r, err)
+		a.respond.Fail(w, r, err)
 		return
 	}
 	st, err := a.svc.AdjustStock(r.Context(), c, r.PathValue("product_id"), body.Delta)
-	a.reply(w, r, http.StatusOK, st, err)
+	a.respond.Reply(w, r, http.StatusOK, st, err)
 }

@@ -61,12 +61,12 @@ func (a *API) idempotent(w http.ResponseWriter, r *http.Request, c auth.Claims, 
 	}
 	key := values[0]
 	if len(values) != 1 || !validKey(key) {
-		a.fail(w, r, errKeyInvalid)
+		a.respond.Fail(w, r, errKeyInvalid)
 		return
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
 	if err != nil {
-		a.fail(w, r, errs.New(errs.TooLarge, "body_too_large", "the body exceeds %d bytes", maxBody))
+		a.respond.Fail(w, r, errs.New(errs.TooLarge, "body_too_large", "the body exceeds %d bytes", maxBody))
 		return
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
@@ -77,13 +77,13 @@ func (a *API) idempotent(w http.ResponseWriter, r *http.Request, c auth.Claims, 
 		claim, err := a.keys.ClaimKey(ctx, c.UserID, key, operation, sum[:], keyLease)
 		switch {
 		case err != nil:
-			a.fail(w, r, err)
+			a.respond.Fail(w, r, err)
 			return
 		case claim.Owned:
 			a.runOnce(w, r, c, key, h)
 			return
 		case claim.Mismatch:
-			a.fail(w, r, errKeyReused)
+			a.respond.Fail(w, r, errKeyReused)
 			return
 		case claim.Status != 0:
 			replay(w, claim.Status, claim.Body)
@@ -96,11 +96,11 @@ func (a *API) idempotent(w http.ResponseWriter, r *http.Request, c auth.Claims, 
 				w.Header().Set("Location", "/v1/orders/"+o.ID)
 				w.Header().Set("Idempotent-Replayed", "true")
 			}
-			a.reply(w, r, http.StatusCreated, o, err)
+			a.respond.Reply(w, r, http.StatusCreated, o, err)
 			return
 		}
 		if time.Now().After(deadline) {
-			a.fail(w, r, errKeyBusy)
+			a.respond.Fail(w, r, errKeyBusy)
 			return
 		}
 		select {

@@ -19,18 +19,18 @@ var errBadSignature = errs.New(errs.Invalid, "invalid_signature", "the webhook s
 func (a *API) paymentWebhook(w http.ResponseWriter, r *http.Request) {
 	payload, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxWebhookBody))
 	if err != nil {
-		a.fail(w, r, errs.New(errs.TooLarge, "body_too_large", "the body exceeds %d bytes", maxWebhookBody))
+		a.respond.Fail(w, r, errs.New(errs.TooLarge, "body_too_large", "the body exceeds %d bytes", maxWebhookBody))
 		return
 	}
 	n, ok, err := a.webhook(payload, r.Header.Get("Stripe-Signature"))
 	if err != nil {
 		a.log.WarnContext(r.Context(), "payment webhook rejected", "err", err)
-		a.fail(w, r, errBadSignature)
+		a.respond.Fail(w, r, errBadSignature)
 		return
 	}
 	if ok {
 		if err := a.svc.RecordPaymentNotice(r.Context(), n); err != nil {
-			a.fail(w, r, err)
+			a.respond.Fail(w, r, err)
 			return
 		}
 	}

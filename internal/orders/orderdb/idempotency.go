@@ -8,26 +8,16 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/marketplace-go/marketplace/internal/orders"
 )
 
-// Claim is what ClaimKey found.
-type Claim struct {
-	// Owned: the caller holds the key and does the work.
-	Owned bool
-	// Mismatch: the key was used for a different request.
-	Mismatch bool
-	// Status and Body are the stored answer, when Status is not zero.
-	Status int
-	Body   []byte
-	// ResourceID is what the first request created, when it got that far
-	// but its answer was not stored (the process died in between).
-	ResourceID string
-}
+var _ orders.IdempotencyKeys = (*Store)(nil)
 
 // ClaimKey takes an idempotency key for a request, or reports what the
 // key already holds. A key whose holder has not finished within its lease
 // and created nothing may be taken over: the holder died.
-func (s *Store) ClaimKey(ctx context.Context, userID, key, operation string, hash []byte, lease time.Duration) (Claim, error) {
+func (s *Store) ClaimKey(ctx context.Context, userID, key, operation string, hash []byte, lease time.Duration) (orders.KeyClaim, error) {
 	var owned bool
 	err := s.pool.QueryRow(ctx, `INSERT INTO idempotency_keys (user_id, key, operation, request_hash, locked_until)
 		VALUES ($1, $2, $3, $4, now() + make_interval(secs => $5))
@@ -37,12 +27,12 @@ func (s *Store) ClaimKey(ctx context.Context, userID, key, operation string, has
 			AND idempotency_keys.operation = EXCLUDED.operation AND idempotency_keys.request_hash = EXCLUDED.request_hash
 		RETURNING true`, userID, key, operation, hash, lease.Seconds()).Scan(&owned)
 	if err == nil {
-		return Claim{Owned: true}, nil
+		return orders.KeyClaim{Owned: true}, nil
 	}
 	if !errors.Is(err, pgx.ErrNoRows) {
-		return Claim{}, fmt.Errorf("claim idempotency key: %w", err)
+		return orders.KeyClaim{}, fmt.Errorf("claim idempotency key: %w", err)
 	}
-	var c Claim
+	var c orders.KeyClaim
 	var op string
 	var stored []byte
 	var status *int
@@ -53,7 +43,7 @@ func (s *Store) ClaimKey(ctx context.Context, userID, key, operation string, has
 		return s.ClaimKey(ctx, userID, key, operation, hash, lease) // released meanwhile
 	}
 	if err != nil {
-		return Claim{}, fmt.Errorf("read idempotency key: %w", err)
+		return orders.KeyClaim{}, fmt.Errorf("read idempotency key: %w", err)
 	}
 	c.Mismatch = op != operation || !bytes.Equal(stored, hash)
 	if status != nil {

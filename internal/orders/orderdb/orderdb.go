@@ -118,10 +118,6 @@ func (s *Store) Stock(ctx context.Context, productID string) (orders.Stock, erro
 	return scanStock(s.pool.QueryRow(ctx, `SELECT `+stockColumns+` FROM stock WHERE product_id = $1`, productID))
 }
 
-// maxCartLines caps a cart, so that a cart (and the order made from it)
-// stays a sensible size.
-const maxCartLines = 100
-
 // Cart returns a buyer's cart, oldest line first.
 func (s *Store) Cart(ctx context.Context, buyerID string) ([]orders.CartLine, error) {
 	rows, err := s.pool.Query(ctx, `SELECT `+productColumns+`, c.quantity, coalesce(st.on_hand - st.reserved, 0)
@@ -142,12 +138,12 @@ func (s *Store) Cart(ctx context.Context, buyerID string) ([]orders.CartLine, er
 	return lines, rows.Err()
 }
 
-// SetCartItem adds or changes a cart line; a full cart gives
-// orders.ErrCartFull.
-func (s *Store) SetCartItem(ctx context.Context, buyerID, productID string, quantity int) error {
+// SetCartItem adds or changes a cart line; a line that would make the
+// cart longer than maxLines gives orders.ErrCartFull.
+func (s *Store) SetCartItem(ctx context.Context, buyerID, productID string, quantity, maxLines int) error {
 	tag, err := s.pool.Exec(ctx, `INSERT INTO cart_items (buyer_id, product_id, quantity)
 		SELECT $1, $2, $3 WHERE (SELECT count(*) FROM cart_items WHERE buyer_id = $1 AND product_id <> $2) < $4
-		ON CONFLICT (buyer_id, product_id) DO UPDATE SET quantity = EXCLUDED.quantity`, buyerID, productID, quantity, maxCartLines)
+		ON CONFLICT (buyer_id, product_id) DO UPDATE SET quantity = EXCLUDED.quantity`, buyerID, productID, quantity, maxLines)
 	if err != nil {
 		return fmt.Errorf("upsert cart item: %w", err)
 	}

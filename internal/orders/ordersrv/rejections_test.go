@@ -87,9 +87,15 @@ func (e *testEnv) draftProduct(t *testing.T, seller caller) contracts.ProductV1 
 	return p
 }
 
-// cursor builds a list cursor as the API encodes one, from its parts.
+// listCursor builds a list cursor as the API encodes one (see package
+// page), from its parts: a time in Unix microseconds (none when empty) and
+// an id.
 func listCursor(micros, id string) string {
-	return base64.RawURLEncoding.EncodeToString([]byte(micros + "." + id))
+	key := fmt.Sprintf(`{"i":%q}`, id)
+	if micros != "" {
+		key = fmt.Sprintf(`{"t":%s,"i":%q}`, micros, id)
+	}
+	return base64.RawURLEncoding.EncodeToString([]byte(key))
 }
 
 func itemsBody(its ...map[string]any) map[string]any { return map[string]any{"items": its} }

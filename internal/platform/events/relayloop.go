@@ -18,8 +18,9 @@ type RelayLoop struct {
 	Name string
 	// Interval is how often to look for events no one woke the loop for.
 	Interval time.Duration
-	// Batch is the most one flush publishes: a flush that publishes as many
-	// is followed by another at once.
+	// Batch is the size of one flush: a flush that publishes as many
+	// events or more (a batch of products may carry several each) is
+	// followed by another at once.
 	Batch int
 	// BusyWait is how soon to try again after a flush found another
 	// instance relaying (it may have started before this instance's writes).
@@ -68,7 +69,7 @@ func (l RelayLoop) Run(ctx context.Context) {
 				wait = min(l.BusyWait, l.Interval)
 			}
 			continue
-		case n == l.Batch:
+		case n >= l.Batch:
 			wait = 0 // more are waiting
 		default:
 			wait = l.Interval

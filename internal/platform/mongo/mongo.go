@@ -48,6 +48,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"regexp"
 	"strings"
 	"sync"
@@ -137,13 +138,17 @@ func startEmbedded(ctx context.Context, pgURL string, log *slog.Logger) (*embedd
 	if err := pg.EnsureDatabase(ctx, pgURL); err != nil {
 		return nil, fmt.Errorf("mongo: embedded FerretDB: %w", err)
 	}
+	backendURL, err := customPlans(pgURL)
+	if err != nil {
+		return nil, err
+	}
 	startMu.Lock()
 	defer startMu.Unlock()
 	f, err := ferretdb.New(&ferretdb.Config{
 		Listener:      ferretdb.ListenerConfig{TCP: "127.0.0.1:0"},
 		Logger:        slog.New(minLevel{log.Handler().WithAttrs([]slog.Attr{slog.String("component", "ferretdb")}), slog.LevelError}),
 		Handler:       "postgresql",
-		PostgreSQLURL: pgURL,
+		PostgreSQLURL: backendURL,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("mongo: start embedded FerretDB: %w", err)
@@ -155,6 +160,25 @@ func startEmbedded(ctx context.Context, pgURL string, log *slog.Logger) (*embedd
 		_ = f.Run(runCtx) // returns only after runCtx is cancelled
 	}()
 	return e, nil
+}
+
+// customPlans makes PostgreSQL plan each of FerretDB's statements for its
+// own parameters. FerretDB prepares its statements with the field name as a
+// parameter (`_jsonb->$1 @> $2`), and after five runs PostgreSQL may switch
+// to a generic plan, in which `_jsonb->$1` matches no index expression: every
+// find by _id became a sequential scan, 50 ms instead of 0.3 ms on 2,000
+// products. Planning such a statement costs a few microseconds.
+func customPlans(pgURL string) (string, error) {
+	u, err := url.Parse(pgURL)
+	if err != nil {
+		return "", fmt.Errorf("mongo: embedded FerretDB: PostgreSQL URL: %w", err)
+	}
+	q := u.Query()
+	if !q.Has("plan_cache_mode") {
+		q.Set("plan_cache_mode", "force_custom_plan")
+	}
+	u.RawQuery = q.Encode()
+	return u.String(), nil
 }
 
 // Embedded reports whether the server is an in-process FerretDB.

@@ -3,6 +3,7 @@ package mongo_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/url"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/jackc/pgx/v5"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	mongodrv "go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
@@ -235,4 +237,62 @@ func TestMongotestDatabasesAreIsolatedAndDropped(t *testing.T) {
 			t.Errorf("database %s of a finished test was not dropped", first)
 		}
 	})
+}
+
+// TestFindsByAnIndexedEqualityUseTheIndexUnderGenericPlans guards against
+// PostgreSQL's generic plans. FerretDB prepares `_jsonb->$1 @> $2` with the
+// field name as a parameter; a generic plan of it can use no index, and
+// PostgreSQL picks one after five runs when the custom plan looks no
+// cheaper (a freshly loaded table without statistics). The database's
+// default is set to always plan generically here, so that the test does not
+// depend on the planner's estimates.
+func TestFindsByAnIndexedEqualityUseTheIndexUnderGenericPlans(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits up to 10 s for PostgreSQL's index statistics")
+	}
+	ctx := context.Background()
+	cfg := embeddedConfig(t)
+	conn, err := pgx.Connect(ctx, cfg.EmbeddedPostgresURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	dbName := pgx.Identifier{conn.Config().Database}.Sanitize()
+	if _, err := conn.Exec(ctx, "ALTER DATABASE "+dbName+" SET plan_cache_mode = force_generic_plan"); err != nil {
+		t.Fatal(err)
+	}
+	db, err := mongo.Open(ctx, cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { _ = db.Close(ctx) })
+	c := db.Database.Collection("items")
+	docs := make([]any, 2000) // enough that a scan costs more than the index
+	for i := range docs {
+		docs[i] = item{ID: fmt.Sprintf("item-%04d", i), Title: strings.Repeat("lamp ", 200)}
+	}
+	if _, err := c.InsertMany(ctx, docs); err != nil {
+		t.Fatalf("InsertMany: %v", err)
+	}
+	if err := db.IndexEqualities(ctx, "items", "_id"); err != nil {
+		t.Fatalf("IndexEqualities: %v", err)
+	}
+	const finds = 20
+	for i := range finds {
+		var got item
+		if err := c.FindOne(ctx, bson.D{{Key: "_id", Value: fmt.Sprintf("item-%04d", i)}}).Decode(&got); err != nil {
+			t.Fatalf("FindOne: %v", err)
+		}
+	}
+	// Backends report their statistics within ten seconds of going idle.
+	var scans int64
+	for deadline := time.Now().Add(15 * time.Second); scans < finds && time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		err := conn.QueryRow(ctx, `SELECT coalesce(sum(idx_scan), 0) FROM pg_stat_user_indexes WHERE indexrelname LIKE '%\_id\_eq'`).Scan(&scans)
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if scans < finds {
+		t.Errorf("the _id equality index was scanned %d times for %d finds by _id; want every find to use it", scans, finds)
+	}
 }

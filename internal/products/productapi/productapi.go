@@ -21,35 +21,23 @@ const maxBody = 64 << 10
 type API struct {
 	svc      *products.Service
 	verifier *auth.Verifier
-	log      *slog.Logger
+	respond  auth.Responder
 }
 
 // New returns the API.
 func New(svc *products.Service, verifier *auth.Verifier, log *slog.Logger) *API {
-	return &API{svc: svc, verifier: verifier, log: log}
+	return &API{svc: svc, verifier: verifier, respond: auth.NewResponder(verifier, log)}
 }
 
 // Routes registers every endpoint on rt.
 func (a *API) Routes(rt *httpx.Router) {
 	rt.HandleFunc("GET /v1/categories", a.categories)
-	rt.HandleFunc("PUT /v1/categories/{id}", a.authed(a.putCategory))
+	rt.HandleFunc("PUT /v1/categories/{id}", a.respond.Authed(a.putCategory))
 	rt.HandleFunc("GET /v1/products", a.list)
-	rt.HandleFunc("POST /v1/products", a.authed(a.create))
+	rt.HandleFunc("POST /v1/products", a.respond.Authed(a.create))
 	rt.HandleFunc("GET /v1/products/{id}", a.get)
-	rt.HandleFunc("PATCH /v1/products/{id}", a.authed(a.update))
-	rt.HandleFunc("POST /v1/products/{id}/archive", a.authed(a.archive))
-}
-
-// fail answers with the problem err describes, and the RFC 6750 challenge
-// when a token was missing or rejected.
-func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
-	auth.SetChallenge(w, err)
-	httpx.Error(w, r, a.log, err)
-}
-
-// authed wraps a handler that needs a verified access token.
-func (a *API) authed(h func(http.ResponseWriter, *http.Request, auth.Claims)) http.HandlerFunc {
-	return a.verifier.Require(a.fail, h)
+	rt.HandleFunc("PATCH /v1/products/{id}", a.respond.Authed(a.update))
+	rt.HandleFunc("POST /v1/products/{id}/archive", a.respond.Authed(a.archive))
 }
 
 // optionalClaims verifies a token when one is sent. A bad token is an
@@ -97,17 +85,17 @@ func deref[T any](p *T) T {
 func (a *API) create(w http.ResponseWriter, r *http.Request, c auth.Claims) {
 	b, err := decodeProduct(w, r)
 	if err != nil {
-		a.fail(w, r, err)
+		a.respond.Fail(w, r, err)
 		return
 	}
 	if b.Price == nil {
-		a.fail(w, r, errs.Validation(map[string]string{"price": "is required"}))
+		a.respond.Fail(w, r, errs.Validation(map[string]string{"price": "is required"}))
 		return
 	}
 	p, err := a.svc.Create(r.Context(), c, products.Draft{Title: deref(b.Title), Description: deref(b.Description),
 		Category: deref(b.Category), Price: *b.Price, Images: deref(b.Images), Attributes: deref(b.Attributes), Status: deref(b.Status)})
 	if err != nil {
-		a.fail(w, r, err)
+		a.respond.Fail(w, r, err)
 		return
 	}
 	w.Header().Set("Location", "/v1/products/"+p.ID)
@@ -124,12 +112,12 @@ func etag(version int64) string { return `"` + strconv.FormatInt(version, 10) + 
 func (a *API) get(w http.ResponseWriter, r *http.Request) {
 	c, err := a.optionalClaims(r)
 	if err != nil {
-		a.fail(w, r, err)
+		a.respond.Fail(w, r, err)
 		return
 	}
 	p, err := a.svc.Get(r.Context(), c, r.PathValue("id"))
 	if err != nil {
-		a.fail(w, r, err)
+		a.respond.Fail(w, r, err)
 		return
 	}
 	if r.Header.Get("If-None-Match") == etag(p.Version) {
@@ -162,18 +150,18 @@ func ifMatch(r *http.Request) (int64, error) {
 func (a *API) update(w http.ResponseWriter, r *http.Request, c auth.Claims) {
 	version, err := ifMatch(r)
 	if err != nil {
-		a.fail(w, r, err)
+		a.respond.Fail(w, r, err)
 		return
 	}
 	b, err := decodeProduct(w, r)
 	if err != nil {
-		a.fail(w, r, err)
+		a.respond.Fail(w, r, err)
 		return
 	}
 	p, err := a.svc.Update(r.Context(), c, r.PathValue("id"), version, products.Patch{Title: b.Title, Description: b.Description,
 		Category: b.Category, Price: b.Price, Images: b.Images, Attributes: b.Attributes, Status: b.Status})
 	if err != nil {
-		a.fail(w, r, err)
+		a.respond.Fail(w, r, err)
 		return
 	}
 	writeProduct(w, http.StatusOK, p)
@@ -182,12 +170,12 @@ func (a *API) update(w http.ResponseWriter, r *http.Request, c auth.Claims) {
 func (a *API) archive(w http.ResponseWriter, r *http.Request, c auth.Claims) {
 	version, err := ifMatch(r)
 	if err != nil {
-		a.fail(w, r, err)
+		a.respond.Fail(w, r, err)
 		return
 	}
 	p, err := a.svc.Archive(r.Context(), c, r.PathValue("id"), version)
 	if err != nil {
-		a.fail(w, r, err)
+		a.respond.Fail(w, r, err)
 		return
 	}
 	writeProduct(w, http.StatusOK, p)
@@ -196,17 +184,17 @@ func (a *API) archive(w http.ResponseWriter, r *http.Request, c auth.Claims) {
 func (a *API) list(w http.ResponseWriter, r *http.Request) {
 	c, err := a.optionalClaims(r)
 	if err != nil {
-		a.fail(w, r, err)
+		a.respond.Fail(w, r, err)
 		return
 	}
-	q, err := products.ParseQuery(r.URL.Query())
+	q, err := parseQuery(r.URL.Query())
 	if err != nil {
-		a.fail(w, r, err)
+		a.respond.Fail(w, r, err)
 		return
 	}
 	page, err := a.svc.List(r.Context(), c, q)
 	if err != nil {
-		a.fail(w, r, err)
+		a.respond.Fail(w, r, err)
 		return
 	}
 	httpx.JSON(w, http.StatusOK, page)
@@ -215,7 +203,7 @@ func (a *API) list(w http.ResponseWriter, r *http.Request) {
 func (a *API) categories(w http.ResponseWriter, r *http.Request) {
 	list, err := a.svc.Categories(r.Context())
 	if err != nil {
-		a.fail(w, r, err)
+		a.respond.Fail(w, r, err)
 		return
 	}
 	httpx.JSON(w, http.StatusOK, map[string]any{"categories": list})
@@ -228,12 +216,12 @@ func (a *API) putCategory(w http.ResponseWriter, r *http.Request, c auth.Claims)
 		Facets []string `json:"facets"`
 	}
 	if err := httpx.Decode(w, r, &b, maxBody); err != nil {
-		a.fail(w, r, err)
+		a.respond.Fail(w, r, err)
 		return
 	}
 	cat, created, err := a.svc.PutCategory(r.Context(), c, products.Category{ID: r.PathValue("id"), Name: b.Name, Parent: b.Parent, Facets: b.Facets})
 	if err != nil {
-		a.fail(w, r, err)
+		a.respond.Fail(w, r, err)
 		return
 	}
 	status := http.StatusOK

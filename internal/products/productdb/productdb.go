@@ -73,24 +73,38 @@ func (s *Store) EnsureIndexes(ctx context.Context) error {
 		{Keys: bson.D{{Key: "status", Value: 1}, {Key: "title_lower", Value: 1}}},
 		{Keys: bson.D{{Key: "seller_id", Value: 1}, {Key: "created_at", Value: -1}}},
 		{Keys: bson.D{{Key: "title_words", Value: 1}}},
-		{Keys: bson.D{{Key: "pending_count", Value: 1}}},
+		{Keys: bson.D{{Key: "unpublished", Value: 1}}},
 		{Keys: bson.D{{Key: "updated_at", Value: 1}}},
 	}
-	// Only missing indexes are created: FerretDB 1.24 (SQLite) fails on a
+	// Only missing indexes are created: FerretDB 1.24 fails on a
 	// createIndexes that names an index which exists already.
 	missing, err := missingIndexes(ctx, s.products, models)
-	if err != nil || len(missing) == 0 {
+	if err != nil {
 		return err
 	}
-	if _, err := s.products.Indexes().CreateMany(ctx, missing); err != nil {
-		return fmt.Errorf("create product indexes: %w", err)
+	if len(missing) > 0 {
+		if _, err := s.products.Indexes().CreateMany(ctx, missing); err != nil {
+			return fmt.Errorf("create product indexes: %w", err)
+		}
+	}
+	return s.flagUnpublished(ctx)
+}
+
+// flagUnpublished marks the documents written before the unpublished flag
+// existed that still carry events, so that the relay, which looks for the
+// flag, finds them. It is one scan at start and changes nothing after.
+func (s *Store) flagUnpublished(ctx context.Context) error {
+	_, err := s.products.UpdateMany(ctx, bson.M{"pending_count": bson.M{"$ne": 0}, "unpublished": bson.M{"$exists": false}},
+		bson.M{"$set": bson.M{"unpublished": true}})
+	if err != nil {
+		return fmt.Errorf("flag products with unpublished events: %w", err)
 	}
 	return nil
 }
 
 // EqualityFields are the fields the store's queries match by equality, the
 // ones an embedded FerretDB needs indexed its own way (mongo.IndexEqualities).
-var EqualityFields = []string{"_id", "seller_id"}
+var EqualityFields = []string{"_id", "seller_id", "unpublished"}
 
 func missingIndexes(ctx context.Context, coll *mongo.Collection, models []mongo.IndexModel) ([]mongo.IndexModel, error) {
 	cur, err := coll.Indexes().List(ctx)
@@ -144,6 +158,9 @@ type doc struct {
 	UpdatedAt   time.Time               `bson:"updated_at"`
 	Pending     []products.PendingEvent `bson:"pending"`
 	PendingN    int                     `bson:"pending_count"`
+	// Unpublished says whether Pending is not empty, as an equality the
+	// relay's query can find through an index.
+	Unpublished bool `bson:"unpublished"`
 }
 
 type money struct {
@@ -189,7 +206,7 @@ func orEmpty(s []string) []string {
 // InsertProduct stores a new product with its creation event.
 func (s *Store) InsertProduct(ctx context.Context, p products.Product, ev products.PendingEvent) error {
 	d := toDoc(p)
-	d.Pending, d.PendingN = []products.PendingEvent{ev}, 1
+	d.Pending, d.PendingN, d.Unpublished = []products.PendingEvent{ev}, 1, true
 	if _, err := s.products.InsertOne(ctx, d); err != nil {
 		if mongo.IsDuplicateKeyError(err) {
 			return products.ErrDuplicate
@@ -206,7 +223,7 @@ func (s *Store) ReplaceProduct(ctx context.Context, p products.Product, ev produ
 	d := toDoc(p)
 	set := bson.M{"title": d.Title, "title_lower": d.TitleLower, "title_words": d.TitleWords, "description": d.Description,
 		"category": d.Category, "price": d.Price, "price_bucket": d.PriceBucket, "images": d.Images, "attrs": d.Attributes,
-		"status": d.Status, "version": d.Version, "updated_at": d.UpdatedAt}
+		"status": d.Status, "version": d.Version, "updated_at": d.UpdatedAt, "unpublished": true}
 	res, err := s.products.UpdateOne(ctx, bson.M{"_id": p.ID, "version": p.Version - 1},
 		bson.M{"$set": set, "$push": bson.M{"pending": ev}, "$inc": bson.M{"pending_count": 1}})
 	if err != nil {
@@ -238,17 +255,15 @@ func (s *Store) Product(ctx context.Context, id string) (products.Product, error
 	return d.product(), nil
 }
 
-// PendingEvents returns up to limit unpublished events, each product's in
-// order. Products come in no particular order: sorting them would make
-// FerretDB read and decode every pending document to return a batch (after
-// a bulk load, the whole catalog for each batch), while unsorted it stops
-// at the limit. Consumers need each product's events in order, not an
+// PendingEvents returns the events of up to limit products that carry
+// unpublished ones. Products come in no particular order: sorting them would
+// make FerretDB read and decode every pending document to return a batch
+// (after a bulk load, the whole catalog for each batch), while unsorted it
+// stops at the limit. Consumers need each product's events in order, not an
 // order across products.
-func (s *Store) PendingEvents(ctx context.Context, limit int) ([]products.PendingEvent, error) {
-	// $ne rather than $gt: FerretDB hands PostgreSQL $ne (and equality)
-	// conditions but filters ranges itself, after reading every document.
-	cur, err := s.products.Find(ctx, bson.M{"pending_count": bson.M{"$ne": 0}},
-		options.Find().SetLimit(int64(limit)).SetProjection(bson.M{"pending": 1}))
+func (s *Store) PendingEvents(ctx context.Context, limit int) ([]products.Unpublished, error) {
+	cur, err := s.products.Find(ctx, bson.M{"unpublished": true},
+		options.Find().SetLimit(int64(limit)).SetProjection(bson.M{"pending": 1, "version": 1}))
 	if err != nil {
 		return nil, fmt.Errorf("find pending events: %w", err)
 	}
@@ -256,50 +271,55 @@ func (s *Store) PendingEvents(ctx context.Context, limit int) ([]products.Pendin
 	if err := cur.All(ctx, &docs); err != nil {
 		return nil, fmt.Errorf("read pending events: %w", err)
 	}
-	var out []products.PendingEvent
+	out := make([]products.Unpublished, 0, len(docs))
 	for _, d := range docs {
-		for _, ev := range d.Pending {
-			if len(out) == limit {
-				return out, nil
-			}
-			out = append(out, ev)
+		if len(d.Pending) > 0 {
+			out = append(out, products.Unpublished{ProductID: d.ID, Version: d.Version, Events: d.Pending})
 		}
 	}
 	return out, nil
 }
 
-// MarkPublished removes a published event from its product. The update is
-// conditional on the pending list being the one read, so an event appended
-// meanwhile is never lost; it retries when the list changed. (A $pull with
-// a condition on "pending.id" would take one round trip instead of two,
-// but FerretDB v1 matches no document with that condition in an update.)
-func (s *Store) MarkPublished(ctx context.Context, ev products.PendingEvent) error {
-	defer s.lock(ev.Subject)()
+// MarkPublished removes the first n of u's events from its product. While
+// the product is as read (same version, same events), that is one
+// conditional update. Otherwise (a write appended an event, another relay
+// removed some) it reads the product again and removes the published events
+// by id, so an event appended meanwhile is never lost. (A $pull with a
+// condition on "pending.id" would need no read, but FerretDB v1 matches no
+// document with that condition in an update.)
+func (s *Store) MarkPublished(ctx context.Context, u products.Unpublished, n int) error {
+	defer s.lock(u.ProductID)()
+	published := map[string]bool{}
+	for _, ev := range u.Events[:n] {
+		published[ev.ID] = true
+	}
+	version, pending := u.Version, u.Events
 	for range 10 {
+		rest := slices.DeleteFunc(slices.Clone(pending), func(p products.PendingEvent) bool { return published[p.ID] })
+		if len(rest) == len(pending) {
+			return nil // already removed
+		}
+		// A write appending an event raises the version; another relay's
+		// removal lowers the count: either makes this update miss.
+		res, err := s.products.UpdateOne(ctx, bson.M{"_id": u.ProductID, "version": version, "pending_count": len(pending)},
+			bson.M{"$set": bson.M{"pending": rest, "pending_count": len(rest), "unpublished": len(rest) > 0}})
+		if err != nil {
+			return fmt.Errorf("remove published events: %w", err)
+		}
+		if res.MatchedCount == 1 {
+			return nil
+		}
 		var d doc
-		err := s.products.FindOne(ctx, bson.M{"_id": ev.Subject}, options.FindOne().SetProjection(bson.M{"pending": 1, "pending_count": 1, "version": 1})).Decode(&d)
+		err = s.products.FindOne(ctx, bson.M{"_id": u.ProductID}, options.FindOne().SetProjection(bson.M{"pending": 1, "version": 1})).Decode(&d)
 		if errors.Is(err, mongo.ErrNoDocuments) {
 			return nil
 		}
 		if err != nil {
 			return fmt.Errorf("find product: %w", err)
 		}
-		rest := slices.DeleteFunc(slices.Clone(d.Pending), func(p products.PendingEvent) bool { return p.ID == ev.ID })
-		if len(rest) == len(d.Pending) {
-			return nil // already removed
-		}
-		// A write appending an event raises the version; another relay's
-		// removal lowers the count: either makes this update miss and retry.
-		res, err := s.products.UpdateOne(ctx, bson.M{"_id": ev.Subject, "version": d.Version, "pending_count": d.PendingN},
-			bson.M{"$set": bson.M{"pending": rest, "pending_count": len(rest)}})
-		if err != nil {
-			return fmt.Errorf("remove published event: %w", err)
-		}
-		if res.MatchedCount == 1 {
-			return nil
-		}
+		version, pending = d.Version, d.Pending
 	}
-	return fmt.Errorf("remove published event %s: product %s keeps changing", ev.ID, ev.Subject)
+	return fmt.Errorf("remove published events of product %s: it keeps changing", u.ProductID)
 }
 
 // ChangedSince returns every product written at or after since, whatever

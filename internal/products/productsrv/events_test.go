@@ -99,7 +99,11 @@ func pendingCount(t *testing.T, s products.Store) int {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return len(pending)
+	n := 0
+	for _, u := range pending {
+		n += len(u.Events)
+	}
+	return n
 }
 
 // waitNonePending waits for the relay to empty the store's outbox.
@@ -268,7 +272,7 @@ func TestNoEventIsLostWhileTheBrokerIsUnreachable(t *testing.T) {
 // the broker's confirm and the removal of the published event.
 type forgetfulStore struct{ products.Store }
 
-func (forgetfulStore) MarkPublished(context.Context, products.PendingEvent) error { return nil }
+func (forgetfulStore) MarkPublished(context.Context, products.Unpublished, int) error { return nil }
 
 func TestARepublishedEventKeepsItsID(t *testing.T) {
 	t.Parallel()

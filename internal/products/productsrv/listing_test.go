@@ -13,6 +13,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	pagekit "github.com/marketplace-go/marketplace/internal/platform/page"
 	"github.com/marketplace-go/marketplace/internal/products/productsrv"
 )
 
@@ -234,8 +235,8 @@ func testAWalkNeitherSkipsNorRepeatsWhileProductsAreAdded(t *testing.T, e *testE
 		})
 	}
 	page := e.mustList(t, anonymous, "category=growing")
-	if len(page.Items) != 24 || page.Next == "" {
-		t.Errorf("default page: %d items, next %q; want 24 and a cursor", len(page.Items), page.Next)
+	if len(page.Items) != pagekit.DefaultLimit || page.Next == "" {
+		t.Errorf("default page: %d items, next %q; want %d and a cursor", len(page.Items), page.Next, pagekit.DefaultLimit)
 	}
 	e.mustList(t, anonymous, "category=growing&limit=100")
 	e.do(t, anonymous, "GET", "/v1/products?category=growing&limit=101", nil).wantProblem(t, http.StatusBadRequest, "validation_failed")

@@ -9,13 +9,14 @@ import (
 
 	"github.com/marketplace-go/marketplace/internal/platform/auth"
 	"github.com/marketplace-go/marketplace/internal/platform/httpx"
+	"github.com/marketplace-go/marketplace/internal/platform/page"
 	"github.com/marketplace-go/marketplace/internal/users"
 )
 
 // decode reads a small JSON body; every users request fits in 16 KiB.
 func (a *API) decode(w http.ResponseWriter, r *http.Request, dst any) bool {
 	if err := httpx.Decode(w, r, dst, 16<<10); err != nil {
-		a.fail(w, r, err)
+		a.respond.Fail(w, r, err)
 		return false
 	}
 	return true
@@ -32,7 +33,7 @@ func (a *API) register(w http.ResponseWriter, r *http.Request) {
 	}
 	u, err := a.svc.Register(r.Context(), users.Registration{Email: req.Email, Password: req.Password, DisplayName: req.DisplayName})
 	if err != nil {
-		a.fail(w, r, err)
+		a.respond.Fail(w, r, err)
 		return
 	}
 	w.Header().Set("Location", "/v1/users/me")
@@ -64,7 +65,7 @@ func (a *API) login(w http.ResponseWriter, r *http.Request) {
 	}
 	t, err := a.svc.Login(r.Context(), req.Email, req.Password, httpx.ClientIP(r, a.trustedProxies))
 	if err != nil {
-		a.fail(w, r, err)
+		a.respond.Fail(w, r, err)
 		return
 	}
 	a.sendTokens(w, t)
@@ -81,7 +82,7 @@ func (a *API) refresh(w http.ResponseWriter, r *http.Request) {
 	}
 	t, err := a.svc.Refresh(r.Context(), req.RefreshToken)
 	if err != nil {
-		a.fail(w, r, err)
+		a.respond.Fail(w, r, err)
 		return
 	}
 	a.sendTokens(w, t)
@@ -97,7 +98,7 @@ func (a *API) logout(w http.ResponseWriter, r *http.Request) {
 
 func (a *API) noContent(w http.ResponseWriter, r *http.Request, err error) {
 	if err != nil {
-		a.fail(w, r, err)
+		a.respond.Fail(w, r, err)
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -119,7 +120,7 @@ func (a *API) requestReset(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := a.svc.RequestPasswordReset(r.Context(), req.Email); err != nil {
-		a.fail(w, r, err)
+		a.respond.Fail(w, r, err)
 		return
 	}
 	httpx.JSON(w, http.StatusAccepted, map[string]string{
@@ -147,7 +148,7 @@ func (a *API) me(w http.ResponseWriter, r *http.Request, c auth.Claims) {
 func (a *API) user(w http.ResponseWriter, r *http.Request, status int) func(users.User, error) {
 	return func(u users.User, err error) {
 		if err != nil {
-			a.fail(w, r, err)
+			a.respond.Fail(w, r, err)
 			return
 		}
 		httpx.JSON(w, status, toJSON(u))
@@ -216,28 +217,31 @@ func (a *API) becomeSeller(w http.ResponseWriter, r *http.Request, c auth.Claims
 }
 
 func (a *API) listUsers(w http.ResponseWriter, r *http.Request, c auth.Claims) {
-	limit, err := pageLimit(r)
+	q := r.URL.Query()
+	limit, err := page.Limit(q.Get("limit"))
 	if err != nil {
-		a.fail(w, r, err)
+		a.respond.Fail(w, r, err)
 		return
 	}
-	page, err := a.svc.ListUsers(r.Context(), c, r.URL.Query().Get("cursor"), limit)
+	p, err := a.svc.ListUsers(r.Context(), c, q.Get("cursor"), limit)
 	if err != nil {
-		a.fail(w, r, err)
+		a.respond.Fail(w, r, err)
 		return
 	}
-	list := make([]userJSON, len(page.Users))
-	for i, u := range page.Users {
+	list := make([]userJSON, len(p.Items))
+	for i, u := range p.Items {
 		list[i] = toJSON(u)
 	}
-	httpx.JSON(w, http.StatusOK, map[string]any{"users": list, "next_cursor": nonEmpty(page.Next)})
+	// This list's shape predates the kit's page: users, and a
+	// next_cursor that is null (not absent) on the last page.
+	httpx.JSON(w, http.StatusOK, map[string]any{"users": list, "next_cursor": nonEmpty(p.Next)})
 }
 
 // onUser runs an admin action on the user named in the path.
 func (a *API) onUser(w http.ResponseWriter, r *http.Request, do func(uuid.UUID) (users.User, error)) {
 	id, err := pathID(r)
 	if err != nil {
-		a.fail(w, r, err)
+		a.respond.Fail(w, r, err)
 		return
 	}
 	a.user(w, r, http.StatusOK)(do(id))

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
-	"strconv"
 	"time"
 
 	"github.com/google/uuid"
@@ -24,14 +23,13 @@ import (
 type API struct {
 	svc            *users.Service
 	issuer         *tokens.Issuer
-	verifier       *auth.Verifier
-	log            *slog.Logger
+	respond        auth.Responder
 	trustedProxies []netip.Prefix
 }
 
 // New returns the API.
 func New(svc *users.Service, issuer *tokens.Issuer, verifier *auth.Verifier, log *slog.Logger, trustedProxies []netip.Prefix) *API {
-	return &API{svc: svc, issuer: issuer, verifier: verifier, log: log, trustedProxies: trustedProxies}
+	return &API{svc: svc, issuer: issuer, respond: auth.NewResponder(verifier, log), trustedProxies: trustedProxies}
 }
 
 // Routes registers every endpoint on rt.
@@ -41,26 +39,19 @@ func (a *API) Routes(rt *httpx.Router) {
 	rt.HandleFunc("POST /v1/auth/login", a.login)
 	rt.HandleFunc("POST /v1/auth/refresh", a.refresh)
 	rt.HandleFunc("POST /v1/auth/logout", a.logout)
-	rt.HandleFunc("POST /v1/auth/logout-all", a.authed(a.logoutAll))
+	rt.HandleFunc("POST /v1/auth/logout-all", a.respond.Authed(a.logoutAll))
 	rt.HandleFunc("POST /v1/auth/password-reset", a.requestReset)
 	rt.HandleFunc("POST /v1/auth/password-reset/confirm", a.confirmReset)
-	rt.HandleFunc("GET /v1/users/me", a.authed(a.me))
-	rt.HandleFunc("PATCH /v1/users/me", a.authed(a.updateMe))
-	rt.HandleFunc("POST /v1/users/me/password", a.authed(a.changePassword))
-	rt.HandleFunc("POST /v1/users/me/seller", a.authed(a.becomeSeller))
-	rt.HandleFunc("GET /v1/admin/users", a.authed(a.listUsers))
-	rt.HandleFunc("GET /v1/admin/users/{id}", a.authed(a.getUser))
-	rt.HandleFunc("PUT /v1/admin/users/{id}/roles/{role}", a.authed(a.grantRole))
-	rt.HandleFunc("DELETE /v1/admin/users/{id}/roles/{role}", a.authed(a.revokeRole))
-	rt.HandleFunc("POST /v1/admin/users/{id}/disable", a.authed(a.disable))
-	rt.HandleFunc("POST /v1/admin/users/{id}/enable", a.authed(a.enable))
-}
-
-// fail answers with the problem err describes, and the RFC 6750 challenge
-// when a token was missing or rejected.
-func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
-	auth.SetChallenge(w, err)
-	httpx.Error(w, r, a.log, err)
+	rt.HandleFunc("GET /v1/users/me", a.respond.Authed(a.me))
+	rt.HandleFunc("PATCH /v1/users/me", a.respond.Authed(a.updateMe))
+	rt.HandleFunc("POST /v1/users/me/password", a.respond.Authed(a.changePassword))
+	rt.HandleFunc("POST /v1/users/me/seller", a.respond.Authed(a.becomeSeller))
+	rt.HandleFunc("GET /v1/admin/users", a.respond.Authed(a.listUsers))
+	rt.HandleFunc("GET /v1/admin/users/{id}", a.respond.Authed(a.getUser))
+	rt.HandleFunc("PUT /v1/admin/users/{id}/roles/{role}", a.respond.Authed(a.grantRole))
+	rt.HandleFunc("DELETE /v1/admin/users/{id}/roles/{role}", a.respond.Authed(a.revokeRole))
+	rt.HandleFunc("POST /v1/admin/users/{id}/disable", a.respond.Authed(a.disable))
+	rt.HandleFunc("POST /v1/admin/users/{id}/enable", a.respond.Authed(a.enable))
 }
 
 func (a *API) jwks(w http.ResponseWriter, r *http.Request) {
@@ -96,27 +87,10 @@ func nonEmpty(s string) *string {
 	return &s
 }
 
-// authed wraps a handler that needs a verified access token.
-func (a *API) authed(h func(http.ResponseWriter, *http.Request, auth.Claims)) http.HandlerFunc {
-	return a.verifier.Require(a.fail, h)
-}
-
 func pathID(r *http.Request) (uuid.UUID, error) {
 	id, err := uuid.Parse(r.PathValue("id"))
 	if err != nil {
 		return uuid.Nil, errs.New(errs.NotFound, "user_not_found", "no such user")
 	}
 	return id, nil
-}
-
-func pageLimit(r *http.Request) (int, error) {
-	s := r.URL.Query().Get("limit")
-	if s == "" {
-		return 50, nil
-	}
-	n, err := strconv.Atoi(s)
-	if err != nil || n < 1 || n > 100 {
-		return 0, errs.Validation(map[string]string{"limit": "must be an integer from 1 to 100"})
-	}
-	return n, nil
 }

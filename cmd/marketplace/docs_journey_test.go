@@ -1,0 +1,68 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"os"
+	"os/exec"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// journeyDoc is the guide whose script the test runs, relative to this
+// package's directory, where `go test` runs.
+const journeyDoc = "../../docs/journey.md"
+
+// journeyScript matches the first shell block after the guide's "## The script".
+var journeyScript = regexp.MustCompile("(?s)\n## The script\n.*?\n```sh\n(.*?)\n```\n")
+
+// TestJourneyScriptInTheDocsRunsThroughTheGateway runs the curl script of
+// docs/journey.md, as a reader would, against a fresh platform in one
+// process with the gateway's rate limits on: the guide cannot drift from
+// the API without this test failing.
+func TestJourneyScriptInTheDocsRunsThroughTheGateway(t *testing.T) {
+	for _, tool := range []string{"bash", "curl", "jq"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("the journey script needs %s, which this machine lacks", tool)
+		}
+	}
+	doc, err := os.ReadFile(journeyDoc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := journeyScript.FindSubmatch(doc)
+	if m == nil {
+		t.Fatalf("%s has no ```sh block under \"## The script\"", journeyDoc)
+	}
+	getenv := testEnv(t, map[string]string{
+		// The script's last step drains the login budget and wants a 429.
+		"GATEWAY_RATE_LIMITS": "on",
+		"GATEWAY_RATE_PREFIX": "test-journey-" + uuid.NewString() + ":",
+	})
+	if err := run(context.Background(), []string{"seed", "--products=12", "--sellers=1"}, getenv, io.Discard, nil); err != nil {
+		t.Fatalf("seed: %v", err)
+	}
+	addrs, _ := startServe(t, getenv)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "bash", "-euo", "pipefail", "-c", string(m[1]))
+	cmd.Env = append(os.Environ(), "API=http://"+addrs["gateway"])
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("the script failed (%v):\n%s\nits output:\n%s", err, stderr.String(), stdout.String())
+	}
+	// The script stops at the first call that answers other than it
+	// expects; these say it got to its end.
+	for _, want := range []string{"POST /v1/sub-orders/", "GET /v1/orders/", "-> 404", "POST /v1/auth/login -> 429"} {
+		if !strings.Contains(stderr.String(), want) {
+			t.Errorf("the script's log lacks %q:\n%s", want, stderr.String())
+		}
+	}
+}
