@@ -69,8 +69,8 @@ func table() []module {
 // A module is one service of the binary, as the table declares it.
 type module struct {
 	name string
-	// about says what it serves, in a line: --target's help and the
-	// README list it.
+	// about says what it serves, in a line, for the README's list of
+	// targets and the configuration reference.
 	about string
 	// addr is the default listen address; <NAME>_ADDR and --<name>-addr
 	// change it.
