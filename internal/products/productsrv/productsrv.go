@@ -28,9 +28,11 @@ import (
 
 // Config is the products service's configuration.
 type Config struct {
-	Mongo         mongo.Config
-	RedisURL      string
-	CachePrefix   string
+	Mongo       mongo.Config
+	RedisURL    string
+	CachePrefix string
+	// CacheTTL is how long product pages and categories stay cached
+	// (PRODUCTS_CACHE_TTL); zero caches nothing, to measure the store.
 	CacheTTL      time.Duration
 	Events        events.Config
 	RelayInterval time.Duration
@@ -54,7 +56,7 @@ func LoadConfig(e *config.Env, sh config.Shared) Config {
 			EmbeddedPostgresURL: e.URL("FERRETDB_POSTGRES_URL", pg.WithDatabase(sh.PostgresURL, "catalog"), "postgres", "postgresql")},
 		RedisURL:       sh.RedisURL,
 		CachePrefix:    e.String("PRODUCTS_CACHE_PREFIX", "products:"),
-		CacheTTL:       e.Duration("PRODUCTS_CACHE_TTL", 10*time.Minute),
+		CacheTTL:       e.DurationOrZero("PRODUCTS_CACHE_TTL", 10*time.Minute),
 		Events:         events.Config{URL: sh.AMQPURL, Name: "products"},
 		RelayInterval:  e.Duration("PRODUCTS_RELAY_INTERVAL", 10*time.Second),
 		ListingsIndex:  e.Bool("PRODUCTS_LISTINGS_INDEX", true),
@@ -78,7 +80,7 @@ func configDocs() config.Docs {
 		"MONGODB_DATABASE":         "the catalog database",
 		"FERRETDB_POSTGRES_URL":    "where the embedded FerretDB keeps the catalog when `MONGODB_URI` is unset; created on start when missing and the role may",
 		"PRODUCTS_CACHE_PREFIX":    "Redis key prefix, to share one Redis between deployments",
-		"PRODUCTS_CACHE_TTL":       "lifetime of cached product details (and of listing pages when the listings index is off); every write invalidates its entries at once, so the TTL only bounds memory",
+		"PRODUCTS_CACHE_TTL":       "lifetime of cached product details (and of listing pages when the listings index is off); every write invalidates its entries at once, so the TTL only bounds memory; `0s` caches nothing",
 		"PRODUCTS_RELAY_INTERVAL":  "how often the event relay looks for unpublished events it was not told about (left by a crash or a stopped instance); every write wakes it at once",
 		"PRODUCTS_LISTINGS_INDEX":  "answer public listings and facets from an in-memory index of the active catalog (about 2 KB a product); `false`: from the store, through the cache",
 		"PRODUCTS_LISTINGS_FOLLOW": "how often the listings index checks for other instances' writes (one Redis read; a catch-up read of the changed products only when some were made)",
