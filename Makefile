@@ -6,7 +6,7 @@ GO       ?= go
 BIN      := bin/marketplace
 TESTARGS ?=
 
-.PHONY: run test e2e build migrate services vet fmt bench clean
+.PHONY: run test e2e build migrate docs services vet fmt bench clean
 
 ## run: start every service in one process (target "all") with local defaults
 run: services
@@ -29,6 +29,11 @@ build:
 ## migrate: apply every service's migrations and exit
 migrate: services
 	$(GO) run ./cmd/marketplace migrate
+
+## docs: write docs/configuration.md and the README's list of targets from the code
+## (a test fails when either differs from what the code produces)
+docs:
+	$(GO) run ./cmd/marketplace docs --config-out=docs/configuration.md --readme=README.md
 
 ## services: start PostgreSQL, Redis and RabbitMQ if they are not running
 services:

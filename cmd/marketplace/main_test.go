@@ -86,11 +86,18 @@ func dropDatabase(t testing.TB, name string) {
 // bound addresses, and a stop function that returns what run returned.
 func startServe(t testing.TB, getenv func(string) (string, bool), args ...string) (map[string]string, func() error) {
 	t.Helper()
+	return startBinary(t, binary{modules: table(), getenv: getenv, out: io.Discard}, args...)
+}
+
+// startBinary is startServe over any module table and output.
+func startBinary(t testing.TB, b binary, args ...string) (map[string]string, func() error) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	addrs := make(chan map[string]string, 1)
 	done := make(chan error, 1)
+	b.ready = func(a map[string]string) { addrs <- a }
 	go func() {
-		done <- run(ctx, append([]string{"serve"}, args...), getenv, io.Discard, func(a map[string]string) { addrs <- a })
+		done <- b.run(ctx, append([]string{"serve"}, args...))
 	}()
 	select {
 	case a := <-addrs:

@@ -19,8 +19,10 @@ import (
 
 	"github.com/marketplace-go/marketplace/internal/platform/auth"
 	"github.com/marketplace-go/marketplace/internal/platform/auth/authtest"
+	"github.com/marketplace-go/marketplace/internal/platform/config"
 	"github.com/marketplace-go/marketplace/internal/platform/httpx/httpxtest"
 	"github.com/marketplace-go/marketplace/internal/platform/observability"
+	"github.com/marketplace-go/marketplace/internal/platform/server"
 	"github.com/marketplace-go/marketplace/internal/platform/server/servertest"
 	"github.com/marketplace-go/marketplace/internal/products/productsrv"
 	"github.com/marketplace-go/marketplace/internal/search/searchsrv"
@@ -41,25 +43,25 @@ type catalogPair struct {
 
 func newCatalogPair(t *testing.T, change ...func(*searchsrv.Config)) *catalogPair {
 	t.Helper()
-	cfg, err := loadConfig(testEnv(t, map[string]string{"PRODUCTS_RELAY_INTERVAL": "100ms"}))
-	if err != nil {
+	e := config.FromLookup(testEnv(t, map[string]string{"PRODUCTS_RELAY_INTERVAL": "100ms"}))
+	pc := productsrv.LoadConfig(e, config.LoadShared(e))
+	if err := e.Err(); err != nil {
 		t.Fatal(err)
 	}
 	issuer := authtest.NewIssuer(t)
-	pc := cfg.Products
-	pc.Addr, pc.JWKSURL, pc.Issuer, pc.Audience = "127.0.0.1:0", issuer.JWKSURL, authtest.IssuerName, authtest.Audience
+	pc.JWKSURL, pc.Issuer, pc.Audience = issuer.JWKSURL, authtest.IssuerName, authtest.Audience
 	log := slog.New(slog.DiscardHandler)
 	reg := observability.NewRegistry()
-	p, err := productsrv.New(context.Background(), pc, log, reg)
+	p, err := productsrv.New(context.Background(), pc, server.Deps{Log: log, Registry: reg})
 	if err != nil {
 		t.Fatal(err)
 	}
-	productsURL, _ := servertest.Start(t, log, reg, p.Module(pc.Addr))
+	productsURL, _ := servertest.Start(t, log, reg, p.Module("127.0.0.1:0"))
 	admin := httpxtest.Caller{ID: "0193a000-0000-7000-8000-000000000001"}
 	admin.Token = issuer.Token(t, admin.ID, auth.RoleAdmin, auth.RoleSeller)
 	c := &catalogPair{products: httpxtest.Client{BaseURL: productsURL}, issuer: issuer, admin: admin}
 	c.products.Do(t, admin, "PUT", "/v1/categories/lamps", map[string]any{"name": "Lamps", "facets": []string{"colour"}}).Want(t, 201)
-	c.cfg = searchsrv.Config{Addr: "127.0.0.1:0", Dir: t.TempDir(), ProductsURL: productsURL, Events: pc.Events,
+	c.cfg = searchsrv.Config{Dir: t.TempDir(), ProductsURL: productsURL, Events: pc.Events,
 		Queue: "search.test", Consumers: 4, CheckInterval: time.Hour, Settle: 100 * time.Millisecond,
 		CategoriesInterval: time.Hour, PageSize: 50, JWKSURL: issuer.JWKSURL, Issuer: authtest.IssuerName, Audience: authtest.Audience}
 	c.cfg.Events.Name = "search-test"
@@ -75,11 +77,11 @@ func (c *catalogPair) startSearch(t *testing.T) {
 	t.Helper()
 	log := slog.New(slog.DiscardHandler)
 	reg := observability.NewRegistry()
-	s, err := searchsrv.New(context.Background(), c.cfg, log, reg)
+	s, err := searchsrv.New(context.Background(), c.cfg, server.Deps{Log: log, Registry: reg})
 	if err != nil {
 		t.Fatal(err)
 	}
-	u, stop := servertest.Start(t, log, reg, s.Module(c.cfg.Addr))
+	u, stop := servertest.Start(t, log, reg, s.Module("127.0.0.1:0"))
 	c.search, c.svc, c.stop = httpxtest.Client{BaseURL: u}, s, stop
 	waitFor(t, 60*time.Second, "the search service is ready", func() bool { return s.Ready(context.Background()) == nil })
 }

@@ -16,6 +16,7 @@ type metrics struct {
 	latency  *prometheus.HistogramVec // by service
 	retries  *prometheus.CounterVec   // by service
 	panicked *prometheus.CounterVec   // by service
+	shed     *prometheus.CounterVec   // by service
 	breaker  *prometheus.GaugeVec     // by service: 0 closed, 1 half-open, 2 open
 	up       *prometheus.GaugeVec     // by service, instance: 1 passes its health checks
 }
@@ -39,6 +40,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "gateway_upstream_panic_routed_total",
 			Help: "Requests sent to any instance, healthy or not, because fewer than half the service's instances looked healthy.",
 		}, []string{"upstream"}),
+		shed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gateway_upstream_shed_total",
+			Help: "Requests answered 503 at once because the service had as many outstanding as GATEWAY_MAX_PENDING allows.",
+		}, []string{"upstream"}),
 		breaker: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "gateway_upstream_breaker_state",
 			Help: "The upstream's circuit breaker: 0 closed, 1 half-open, 2 open.",
@@ -53,6 +58,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		m.latency = observability.Register(reg, m.latency)
 		m.retries = observability.Register(reg, m.retries)
 		m.panicked = observability.Register(reg, m.panicked)
+		m.shed = observability.Register(reg, m.shed)
 		m.breaker = observability.Register(reg, m.breaker)
 		m.up = observability.Register(reg, m.up)
 	}
@@ -84,6 +90,7 @@ type upstreamMetrics struct {
 	latency  prometheus.Observer
 	retries  prometheus.Counter
 	panicked prometheus.Counter
+	shed     prometheus.Counter
 	failed   prometheus.Counter    // attempts that got no answer
 	answered [6]prometheus.Counter // attempts by status class: 1xx at 1 to 5xx at 5
 }
@@ -93,6 +100,7 @@ func (m *metrics) upstream(service string) *upstreamMetrics {
 		latency:  m.latency.WithLabelValues(service),
 		retries:  m.retries.WithLabelValues(service),
 		panicked: m.panicked.WithLabelValues(service),
+		shed:     m.shed.WithLabelValues(service),
 		failed:   m.attempts.WithLabelValues(service, "error"),
 	}
 	for class := 1; class < len(u.answered); class++ {

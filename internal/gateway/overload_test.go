@@ -209,3 +209,49 @@ func instanceDown(t *testing.T, e env, base string) bool {
 	}
 	return false
 }
+
+func TestPastMaxPendingAServiceGetsNoMoreRequestsAndTheClientAnOverloadedAnswerAtOnce(t *testing.T) {
+	t.Parallel()
+	urls, _ := services(t)
+	arrived, release := make(chan struct{}, 10), make(chan struct{})
+	var hits atomic.Int32
+	holding := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/readyz" {
+			return
+		}
+		hits.Add(1)
+		arrived <- struct{}{}
+		<-release
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{}`))
+	}))
+	t.Cleanup(holding.Close)
+	urls["orders"] = []string{holding.URL}
+	const maxPending = 3
+	e := start(t, urls, func(c *gateway.Config, _ *gateway.Deps) { c.MaxPending = maxPending })
+
+	var wg sync.WaitGroup
+	for range maxPending {
+		wg.Go(func() { e.Do(t, httpxtest.Anonymous, "GET", "/v1/orders", nil).Want(t, http.StatusOK) })
+	}
+	for range maxPending {
+		<-arrived
+	}
+	r := e.Do(t, httpxtest.Anonymous, "GET", "/v1/orders", nil)
+	r.WantProblem(t, http.StatusServiceUnavailable, "overloaded")
+	if r.Header.Get("Retry-After") == "" {
+		t.Error("the overloaded answer has no Retry-After")
+	}
+	// Other services are not held to orders' bound.
+	e.Do(t, httpxtest.Anonymous, "GET", detail, nil).Want(t, http.StatusOK)
+
+	close(release)
+	wg.Wait()
+	e.Do(t, httpxtest.Anonymous, "GET", "/v1/orders", nil).Want(t, http.StatusOK)
+	if n := hits.Load(); n != maxPending+1 {
+		t.Errorf("the service got %d requests, want %d: the one past the bound must not reach it", n, maxPending+1)
+	}
+	if got := metricValue(t, e, "gateway_upstream_shed_total", "upstream", "orders"); got != 1 {
+		t.Errorf("gateway_upstream_shed_total = %v, want 1", got)
+	}
+}

@@ -37,6 +37,7 @@ type pool struct {
 	mu        sync.Mutex
 	instances []*instance
 	next      int
+	pending   atomic.Int64  // requests outstanding, bounded by cfg.MaxPending
 	inPanic   bool          // fewer than half the instances look healthy
 	known     bool          // the source has reported at least once
 	found     chan struct{} // closed when it has
@@ -79,6 +80,19 @@ func newPool(ctx context.Context, service string, cfg Config, m *metrics, client
 	m.breakerState(service, gobreaker.StateClosed)
 	return p
 }
+
+// enter counts a request in, unless the service has cfg.MaxPending
+// outstanding already; leave counts it out.
+func (p *pool) enter() bool {
+	if p.pending.Add(1) > int64(p.cfg.MaxPending) {
+		p.pending.Add(-1)
+		p.stats.shed.Inc()
+		return false
+	}
+	return true
+}
+
+func (p *pool) leave() { p.pending.Add(-1) }
 
 // set replaces the instance list. Instances still listed keep their state;
 // new ones start healthy and are checked at once; gone ones stop being

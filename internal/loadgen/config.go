@@ -21,11 +21,15 @@ const (
 	Cart     = "cart"
 	Checkout = "checkout"
 	Login    = "login"
-	Mixed    = "mixed"
+	// Detail reads product pages alone, of the sample of the catalog: it
+	// measures the one read a cache serves, warm once every sampled
+	// product was read, or uncached against a platform that caches none.
+	Detail = "detail"
+	Mixed  = "mixed"
 )
 
 // Scenarios lists every scenario that a mix may weigh, in report order.
-var Scenarios = []string{Browse, Search, Cart, Checkout, Login}
+var Scenarios = []string{Browse, Search, Cart, Checkout, Login, Detail}
 
 // DefaultMix is about 74% catalog reads, 21% cart updates and 5% checkouts,
 // the shape of Google's Online Boutique load generator.
@@ -166,4 +170,6 @@ func weighs(mix []Weight, scenario string) bool {
 
 // IsRead says whether a scenario is a catalog read, the part of the load
 // that the SLO's latency applies to.
-func IsRead(scenario string) bool { return scenario == Browse || scenario == Search }
+func IsRead(scenario string) bool {
+	return scenario == Browse || scenario == Search || scenario == Detail
+}

@@ -47,6 +47,7 @@ func newGenerator(base string, f *fixture, mix []Weight, seed uint64) (*generato
 		Cart:     newCart(r, f, cartUsers),
 		Checkout: newCheckout(r, f, checkoutUsers, &flows),
 		Login:    &login{req: r, f: f},
+		Detail:   &detail{req: r, f: f},
 	}
 	g := &generator{mix: newRoundRobin(mix), scenarios: map[string]scenario{}}
 	for _, w := range mix {

@@ -101,3 +101,17 @@ func TestSavedPlotsArePNGsForRampsAndConstantRuns(t *testing.T) {
 		f.Close()
 	}
 }
+
+func TestTheDetailScenarioReadsOnlyProductPagesAndCountsAsARead(t *testing.T) {
+	f := testFixture(t, 1)
+	d := &detail{req: newReq("http://gw", 1), f: f}
+	for range 5 {
+		tgt, tg := nextOf(t, d)
+		if tgt.Method != "GET" || !strings.Contains(tgt.URL, "/v1/products/p1#") || tg.Scenario != Detail {
+			t.Fatalf("detail sent %s %s tagged %+v", tgt.Method, tgt.URL, tg)
+		}
+	}
+	if !IsRead(Detail) {
+		t.Error("detail reads are not held to the read SLO")
+	}
+}

@@ -31,10 +31,25 @@ func (b *browse) next(tgt *vegeta.Target) {
 	case 1:
 		b.listing(tgt)
 	default:
-		p := b.f.Catalog[b.req.intn(len(b.f.Catalog))]
-		b.req.fill(tgt, tag{Scenario: Browse, Op: "product"}, "GET", "/v1/products/"+p.ID, "", nil)
+		productPage(b.req, b.f, tgt, Browse)
 	}
 }
+
+// productPage asks for the page of a product of the catalog sample.
+func productPage(r *req, f *fixture, tgt *vegeta.Target, scenario string) {
+	p := f.Catalog[r.intn(len(f.Catalog))]
+	r.fill(tgt, tag{Scenario: scenario, Op: "product"}, "GET", "/v1/products/"+p.ID, "", nil)
+}
+
+// detail reads product pages and nothing else.
+type detail struct {
+	req *req
+	f   *fixture
+}
+
+func (d *detail) next(tgt *vegeta.Target) { productPage(d.req, d.f, tgt, Detail) }
+
+func (d *detail) observe(tag, *vegeta.Result) {}
 
 // listing asks for a first page, or half the time for a next page seen
 // in an earlier answer.

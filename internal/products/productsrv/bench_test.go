@@ -26,8 +26,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 	"go.mongodb.org/mongo-driver/v2/bson"
-	mongodrv "go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/marketplace-go/marketplace/internal/platform/auth"
@@ -36,9 +34,9 @@ import (
 	"github.com/marketplace-go/marketplace/internal/platform/events"
 	"github.com/marketplace-go/marketplace/internal/platform/events/eventstest"
 	"github.com/marketplace-go/marketplace/internal/platform/mongo"
-	"github.com/marketplace-go/marketplace/internal/platform/mongo/mongotest"
 	"github.com/marketplace-go/marketplace/internal/platform/observability"
 	"github.com/marketplace-go/marketplace/internal/platform/observability/cputime"
+	"github.com/marketplace-go/marketplace/internal/platform/pg/pgtest"
 	"github.com/marketplace-go/marketplace/internal/platform/server"
 	"github.com/marketplace-go/marketplace/internal/products"
 	"github.com/marketplace-go/marketplace/internal/products/productsrv"
@@ -314,13 +312,15 @@ type benchEnv struct {
 // newBenchEnv is newEnv for any testing.TB (testConfig and startEnv take a
 // *testing.T), with production logging, relay interval and listings index,
 // and a cache TTL that outlives the benchmark; change adjusts the
-// configuration.
+// configuration. The catalog is on an embedded FerretDB of its own, as
+// `make run` has it, so that the service adds the indexes it adds there.
 func newBenchEnv(tb testing.TB, change ...func(*productsrv.Config)) *benchEnv {
 	tb.Helper()
 	issuer := authtest.NewIssuer(tb)
+	catalogURL, pool := pgtest.New(tb, nil)
+	pool.Close() // FerretDB opens its own
 	cfg := productsrv.Config{
-		Addr:           "127.0.0.1:0",
-		Mongo:          mongo.Config{URI: mongotest.URI(tb), Database: mongotest.Name(tb)},
+		Mongo:          mongo.Config{Database: "catalog", EmbeddedPostgresURL: catalogURL},
 		RedisURL:       "redis://" + cachetest.Addr() + "/0",
 		CachePrefix:    cachetest.Prefix(tb),
 		CacheTTL:       benchCacheTTL,
@@ -338,12 +338,12 @@ func newBenchEnv(tb testing.TB, change ...func(*productsrv.Config)) *benchEnv {
 	// Production logs at info; the lines are formatted and thrown away.
 	log := observability.NewLogger(io.Discard, slog.LevelInfo)
 	reg := prometheus.NewRegistry()
-	p, err := productsrv.New(context.Background(), cfg, log, reg)
+	p, err := productsrv.New(context.Background(), cfg, server.Deps{Log: log, Registry: reg})
 	if err != nil {
 		tb.Fatalf("start products service: %v", err)
 	}
 	srv := server.New(log, observability.NewRegistry(), 5*time.Second)
-	addr, err := srv.Add(p.Module(cfg.Addr))
+	addr, err := srv.Add(p.Module("127.0.0.1:0"))
 	if err != nil {
 		p.Close()
 		tb.Fatal(err)
@@ -409,12 +409,13 @@ func (e *benchEnv) seed(tb testing.TB, n int) []string {
 func (e *benchEnv) markPublished(tb testing.TB) (published int, poll time.Duration) {
 	tb.Helper()
 	ctx := context.Background()
-	client, err := mongodrv.Connect(options.Client().ApplyURI(e.cfg.Mongo.URI))
+	// A second FerretDB on the service's PostgreSQL database.
+	db, err := mongo.Open(ctx, e.cfg.Mongo, slog.New(slog.DiscardHandler))
 	if err != nil {
 		tb.Fatal(err)
 	}
-	defer client.Disconnect(ctx)
-	coll := client.Database(e.cfg.Mongo.Database).Collection("products")
+	defer db.Close(ctx)
+	coll := db.Database.Collection("products")
 	// The relay, woken by the writes, is publishing some of the events at
 	// the same time; repeating the update costs one scan and leaves none.
 	for range 10 {

@@ -235,3 +235,15 @@ func TestReadsAndWritesSurviveARedisOutage(t *testing.T) {
 		check(t, "After", 3)
 	})
 }
+
+func TestWithACacheTTLOfZeroEveryReadComesFromTheStore(t *testing.T) {
+	e := newEnv(t, func(c *productsrv.Config) { c.CacheTTL = 0 })
+	e.mustCategory(t, "uncached", "")
+	seller := e.seller(t)
+	p := e.mustCreate(t, seller, productOf("uncached", map[string]any{"title": "Plain lamp"}))
+	e.mustGet(t, seller, p.ID) // would fill the cache, if there were one
+	e.changeBehindTheService(t, p.ID, "Changed behind the cache")
+	if got := e.mustGet(t, seller, p.ID); got.Title != "Changed behind the cache" {
+		t.Errorf("title %q after a change the cache was not told of, want the store's", got.Title)
+	}
+}

@@ -10,12 +10,10 @@ import (
 
 // Config is the search service's configuration.
 type Config struct {
-	Addr string
 	// Dir holds the index (SEARCH_DIR; default DATA_DIR/search).
 	Dir string
 	// ProductsURL is the products service the index is rebuilt from
-	// (SEARCH_PRODUCTS_URL, read by the binary: in one process it is the
-	// products listener).
+	// (SEARCH_PRODUCTS_URL; in one process, the products listener).
 	ProductsURL string
 	Events      events.Config
 	// Queue is the queue of product events this instance consumes
@@ -46,22 +44,12 @@ type Config struct {
 	Audience string
 }
 
-// Shared are settings the service takes from the root configuration.
-type Shared struct {
-	DataDir     string
-	ProductsURL string
-	AMQPURL     string
-	JWKSURL     string
-	Issuer      string
-	Audience    string
-}
-
 // LoadConfig reads the SEARCH_* variables.
-func LoadConfig(e *config.Env, sh Shared) Config {
-	return Config{
-		Addr:               e.String("SEARCH_ADDR", ":8084"),
+func LoadConfig(e *config.Env, sh config.Shared) Config {
+	e.Describe(configDocs())
+	c := Config{
 		Dir:                e.String("SEARCH_DIR", filepath.Join(sh.DataDir, "search")),
-		ProductsURL:        sh.ProductsURL,
+		ProductsURL:        e.URL("SEARCH_PRODUCTS_URL", "http://localhost:8082", "http", "https"),
 		Events:             events.Config{URL: sh.AMQPURL, Name: "search"},
 		Queue:              e.String("SEARCH_QUEUE", ""),
 		QueueExpires:       e.Duration("SEARCH_QUEUE_EXPIRES", 24*time.Hour),
@@ -73,5 +61,22 @@ func LoadConfig(e *config.Env, sh Shared) Config {
 		JWKSURL:            sh.JWKSURL,
 		Issuer:             sh.Issuer,
 		Audience:           sh.Audience,
+	}
+	e.ShowDefault("SEARCH_DIR", "`DATA_DIR`/search")
+	e.ShowDefault("SEARCH_QUEUE", "`search.products.<id>`, the id kept in `SEARCH_DIR`")
+	return c
+}
+
+func configDocs() config.Docs {
+	return config.Docs{
+		"SEARCH_DIR":                 "where the search index (Bleve files) and the instance's id are kept; deleting it rebuilds the index from the products service",
+		"SEARCH_PRODUCTS_URL":        "the products service the index is built and checked from (its category tree and internal catalog reads)",
+		"SEARCH_QUEUE":               "the RabbitMQ queue of product events this instance consumes; each instance needs its own",
+		"SEARCH_QUEUE_EXPIRES":       "how long the broker keeps an instance's queue after it stopped consuming; back later, the instance catches up from the products service",
+		"SEARCH_CONSUMERS":           "product events handled at once; they share each index write",
+		"SEARCH_CHECK_INTERVAL":      "how often the index is compared with the products service's summary, and caught up if behind",
+		"SEARCH_CHECK_SETTLE":        "how long a check waits for events in flight before comparing",
+		"SEARCH_CATEGORIES_INTERVAL": "how often the category tree is read (a listing naming a category not yet seen reads it at once)",
+		"SEARCH_REBUILD_PAGE":        "products per page of a rebuild's read of the catalog",
 	}
 }

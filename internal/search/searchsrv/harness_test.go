@@ -17,6 +17,7 @@ import (
 	"github.com/marketplace-go/marketplace/internal/platform/events/eventstest"
 	"github.com/marketplace-go/marketplace/internal/platform/httpx/httpxtest"
 	"github.com/marketplace-go/marketplace/internal/platform/observability"
+	"github.com/marketplace-go/marketplace/internal/platform/server"
 	"github.com/marketplace-go/marketplace/internal/platform/server/servertest"
 	"github.com/marketplace-go/marketplace/internal/search/searchsrv"
 )
@@ -38,7 +39,6 @@ type env struct {
 func testConfig(t *testing.T, amqpURL string) searchsrv.Config {
 	t.Helper()
 	return searchsrv.Config{
-		Addr:        "127.0.0.1:0",
 		Dir:         t.TempDir(),
 		ProductsURL: "http://" + eventstest.DeadURL(t)[len("amqp://guest:guest@"):],
 		Events: events.Config{URL: amqpURL, Name: "search-test", DialTimeout: 2 * time.Second,
@@ -72,11 +72,11 @@ func start(t *testing.T, cfg searchsrv.Config, issuer *authtest.Issuer) *env {
 	cfg.JWKSURL, cfg.Issuer, cfg.Audience = issuer.JWKSURL, authtest.IssuerName, authtest.Audience
 	log := slog.New(slog.DiscardHandler)
 	reg := observability.NewRegistry()
-	s, err := searchsrv.New(context.Background(), cfg, log, reg)
+	s, err := searchsrv.New(context.Background(), cfg, server.Deps{Log: log, Registry: reg})
 	if err != nil {
 		t.Fatalf("start search service: %v", err)
 	}
-	u, stop := servertest.Start(t, log, reg, s.Module(cfg.Addr))
+	u, stop := servertest.Start(t, log, reg, s.Module("127.0.0.1:0"))
 	return &env{URL: u, Search: s, Config: cfg, Issuer: issuer, stop: stop}
 }
 

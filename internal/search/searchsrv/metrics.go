@@ -5,6 +5,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/marketplace-go/marketplace/internal/platform/observability"
 	"github.com/marketplace-go/marketplace/internal/search"
 )
 
@@ -36,7 +37,13 @@ func newMetrics(reg prometheus.Registerer, engine search.Engine) *metrics {
 		Help: "Products in the index, of every status.",
 	}, func() float64 { return float64(engine.Stats().Products) })
 	if reg != nil {
-		reg.MustRegister(m.lag, m.lastLag, m.writes, products)
+		// A restarted service in one process (tests) finds its metrics
+		// registered already: it takes them over; the gauge of the old
+		// index stays, so it is registered only once.
+		m.lag = observability.Register(reg, m.lag)
+		m.lastLag = observability.Register(reg, m.lastLag)
+		m.writes = observability.Register(reg, m.writes)
+		_ = reg.Register(products)
 	}
 	return m
 }

@@ -17,8 +17,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/marketplace-go/marketplace/internal/platform/auth"
 	"github.com/marketplace-go/marketplace/internal/platform/events"
 	"github.com/marketplace-go/marketplace/internal/platform/httpx"
@@ -46,8 +44,8 @@ const indexDir = "index"
 // index writer, and the upkeep that builds the index when it is empty and
 // catches up when it is behind. It does not wait for a build: until one
 // is done, Ready reports the service not ready.
-func New(ctx context.Context, cfg Config, log *slog.Logger, reg prometheus.Registerer) (_ *Search, err error) {
-	log = log.With("service", "search")
+func New(ctx context.Context, cfg Config, deps server.Deps) (_ *Search, err error) {
+	log, reg := deps.Log.With("service", "search"), deps.Registry
 	s := &Search{}
 	if s.Index, err = searchindex.Open(filepath.Join(cfg.Dir, indexDir)); err != nil {
 		return nil, fmt.Errorf("search: %w", err)

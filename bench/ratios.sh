@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# Ratio rows of bench/results/capacity.md: each path measured through the
+# gateway, as clients call it, beside its baseline measured in the same run
+# on the same machine and the same PostgreSQL server.
+#
+#   1. warm product detail: a step ramp of product-page reads (the loadgen's
+#      `detail` scenario; every sampled page is cached after its first read)
+#      beside the same ramp against a bare net/http JSON handler (--baseline);
+#   2. checkout: a step ramp of checkouts (add to cart, place the order,
+#      pay), spread over the loadgen seller's 20 products, against pgbench
+#      TPC-B;
+#   3. one hot product: the same with every buyer on one product, against a
+#      pgbench script that decrements one row's stock conditionally;
+#   4. uncached product detail: the platform restarted with
+#      PRODUCTS_CACHE_TTL=0 (nothing is cached), the same ramp of
+#      product-page reads, against pgbench -S (select only).
+#
+# pgbench runs while the platform is stopped, on a database of its own
+# (dropped at the end), with 16 clients, as many as a service's pool.
+#
+# Usage: bench/ratios.sh [OUT_DIR]   (default bench/results/ratios-run)
+# Environment: DETAIL_RAMP (default 250:6000:250), CHECKOUT_RAMP (default
+# 50:800:50), STEP (default 5s), PG (default postgres://postgres@localhost:5432).
+# The servers of `make services` must be running; it starts none itself.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out=${1:-bench/results/ratios-run}
+detail_ramp=${DETAIL_RAMP:-250:6000:250}
+checkout_ramp=${CHECKOUT_RAMP:-50:800:50}
+step=${STEP:-5s}
+pg=${PG:-postgres://postgres@localhost:5432}
+mkdir -p "$out"
+go build -o bin/marketplace ./cmd/marketplace
+mp=bin/marketplace
+export GATEWAY_RATE_LIMITS=off # the load must meet the platform, not the limits
+
+data=$(mktemp -d)
+pid=
+stop_platform() {
+	[ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true
+	pid=
+}
+trap 'stop_platform; rm -rf "$data"; psql -q "$pg/postgres" -c "DROP DATABASE IF EXISTS bench_ratios" 2>/dev/null || true' EXIT
+
+start_platform() { # name, then VAR=value settings for serve
+	local name=$1
+	shift
+	env DATA_DIR="$data" "$@" $mp serve >"$out/serve-$name.log" 2>&1 &
+	pid=$!
+	for _ in $(seq 120); do
+		curl -sf localhost:8080/readyz >/dev/null && break
+		sleep 1
+	done
+	DATA_DIR=$data $mp seed >>"$out/seed.log" 2>&1 # adds nothing once the demo catalog is there
+}
+
+run() { # name, loadgen flags...
+	local name=$1
+	shift
+	echo "== $name $(date -u +%T)" | tee -a "$out/phases.txt"
+	$mp loadgen --out "$out/$name" "$@" >"$out/$name.md" 2>"$out/$name.log" || true
+}
+
+pgbench_run() { # name, pgbench flags...
+	local name=$1
+	shift
+	echo "== pgbench $name $(date -u +%T)" | tee -a "$out/phases.txt"
+	pgbench -c 16 -j 2 -T 20 "$@" "$pg/bench_ratios" >"$out/pgbench-$name.txt" 2>&1
+}
+
+start_platform cached
+# Warm: the ramp's first step reads every sampled page at least once.
+run detail-warm --scenario=detail --ramp="$detail_ramp" --step="$step" --baseline
+run checkout --scenario=checkout --users=400 --ramp="$checkout_ramp" --step="$step"
+run checkout-hot --scenario=checkout --users=400 --products=1 --ramp="$checkout_ramp" --step="$step"
+stop_platform
+
+start_platform uncached PRODUCTS_CACHE_TTL=0s
+run detail-uncached --scenario=detail --ramp="$detail_ramp" --step="$step"
+stop_platform
+
+psql -q "$pg/postgres" -c "DROP DATABASE IF EXISTS bench_ratios" -c "CREATE DATABASE bench_ratios"
+pgbench -i -s 10 -q "$pg/bench_ratios" >"$out/pgbench-init.txt" 2>&1
+pgbench_run tpcb
+pgbench_run select-only -S
+psql -q "$pg/bench_ratios" -c "CREATE TABLE hot (id int PRIMARY KEY, stock bigint NOT NULL)" \
+	-c "INSERT INTO hot VALUES (1, 1000000000000)"
+echo 'UPDATE hot SET stock = stock - 1 WHERE id = 1 AND stock > 0;' >"$out/decrement.sql"
+pgbench_run hot-decrement -n -f "$out/decrement.sql"
+echo "== done $(date -u +%T)" | tee -a "$out/phases.txt"
