@@ -61,20 +61,6 @@ func TestContractEveryOperationThroughTheGatewayMatchesTheSpec(t *testing.T) {
 		})
 	}
 
-	// Autocomplete is the search service's; until the gateway routes
-	// /v1/search to it, the contract is checked on its own address.
-	t.Run("suggestProducts on the search service's own address", func(t *testing.T) {
-		ops := spec.edge(addrs["search"])
-		for _, tc := range []contractCase{
-			{name: "anyone completes what they type", call: "GET /v1/search/suggest?q=brass+de", status: 200},
-			{name: "a limit narrows the suggestions", call: "GET /v1/search/suggest?q=lamp&limit=1", status: 200},
-			{name: "no text is refused", call: "GET /v1/search/suggest", status: 400, code: "validation_failed", offSpec: true},
-			{name: "too many suggestions are refused", call: "GET /v1/search/suggest?q=lamp&limit=21", status: 400, code: "validation_failed", offSpec: true},
-		} {
-			t.Run(tc.name, func(t *testing.T) { ops.send(t, "suggestProducts", tc) })
-		}
-	})
-
 	// Metrics are for operators, not clients: the gateway, which faces
 	// clients, does not serve them, and the spec names the services' own
 	// addresses.
@@ -765,6 +751,12 @@ func contractCases(w *world) []operationCases {
 			{name: "a call without a token is refused", call: "POST /v1/products", body: map[string]any{
 				"title": "Anonymous Lamp", "category": "lamps", "price": map[string]any{"amount": 100, "currency": "EUR"},
 			}, status: 401, code: "missing_token", offSpec: true},
+		}},
+		{"suggestProducts", []contractCase{
+			{name: "anyone completes what they type", call: "GET /v1/search/suggest?q=brass+de", status: 200},
+			{name: "a limit narrows the suggestions", call: "GET /v1/search/suggest?q=lamp&limit=1", status: 200},
+			{name: "no text is refused", call: "GET /v1/search/suggest", status: 400, code: "validation_failed", offSpec: true},
+			{name: "too many suggestions are refused", call: "GET /v1/search/suggest?q=lamp&limit=21", status: 400, code: "validation_failed", offSpec: true},
 		}},
 		{"getProduct", []contractCase{
 			{name: "anyone reads an active product", call: "GET /v1/products/" + w.lamp, status: 200},

@@ -89,6 +89,15 @@ func demoIndex(t testing.TB) *searchindex.Index {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = x.Close() })
+	if _, err := x.Apply(context.Background(), demoDocs(2000)); err != nil {
+		t.Fatal(err)
+	}
+	return x
+}
+
+// demoDocs are the first n products of the demo catalog's generator, as
+// the search service indexes them.
+func demoDocs(n int) []search.Doc {
 	names := map[string]string{}
 	parents := map[string]string{}
 	for _, c := range seed.Categories {
@@ -96,7 +105,7 @@ func demoIndex(t testing.TB) *searchindex.Index {
 	}
 	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	var docs []search.Doc
-	for i, sp := range seed.Products(2000, 4) {
+	for i, sp := range seed.Products(n, 4) {
 		d := sp.Draft
 		p := search.Product{ID: fmt.Sprintf("demo-%05d", i), SellerID: fmt.Sprintf("seller-%d", sp.Seller), Title: d.Title,
 			Description: d.Description, Category: d.Category, Price: search.Money{Amount: d.Price.Amount, Currency: d.Price.Currency},
@@ -108,10 +117,7 @@ func demoIndex(t testing.TB) *searchindex.Index {
 		}
 		docs = append(docs, search.Doc{Product: p, CategoryWords: words})
 	}
-	if _, err := x.Apply(context.Background(), docs); err != nil {
-		t.Fatal(err)
-	}
-	return x
+	return docs
 }
 
 // TestRelevanceOnTheDemoCatalog runs the relevance set and reports
