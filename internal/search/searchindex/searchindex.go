@@ -244,13 +244,6 @@ func (x *Index) Stats() search.Stats {
 	return search.Stats{Products: int64(len(x.versions)), VersionSum: x.versionSum, Attributes: maps.Clone(x.attributes)}
 }
 
-// HasAttribute reports whether some product indexed has the attribute.
-func (x *Index) HasAttribute(name string) bool {
-	x.statsMu.RLock()
-	defer x.statsMu.RUnlock()
-	return x.attributes[name]
-}
-
 // Version is the version of product id the index holds, if any.
 func (x *Index) Version(id string) (int64, bool) { return x.currentVersion(id) }
 

@@ -27,6 +27,7 @@ func titles(p page) []string {
 }
 
 func TestAProductIsSearchableOnceItsEventArrives(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.bound(t)
 	p := newProduct("Brass Desk Lamp")
@@ -39,6 +40,7 @@ func TestAProductIsSearchableOnceItsEventArrives(t *testing.T) {
 }
 
 func TestAnOlderOrRepeatedEventNeverOverwritesANewerVersion(t *testing.T) {
+	t.Parallel()
 	// One consumer takes the queue in order, so that the sentinel's
 	// arrival proves every event before it was handled.
 	e := newEnv(t, func(c *searchsrv.Config) { c.Consumers = 1 })
@@ -61,6 +63,7 @@ func TestAnOlderOrRepeatedEventNeverOverwritesANewerVersion(t *testing.T) {
 }
 
 func TestEventsRacingForManyProductsEndAtEachOnesNewestVersion(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.bound(t)
 	const products, versions = 40, 5
@@ -98,6 +101,7 @@ func TestEventsRacingForManyProductsEndAtEachOnesNewestVersion(t *testing.T) {
 }
 
 func TestWhileTheBrokerIsDownSearchServesWhatItHasAndCatchesUpAfter(t *testing.T) {
+	t.Parallel()
 	var proxy *proxytest.Proxy
 	e := newEnv(t, func(c *searchsrv.Config) {
 		u, _ := url.Parse(c.Events.URL)
@@ -128,6 +132,7 @@ func TestWhileTheBrokerIsDownSearchServesWhatItHasAndCatchesUpAfter(t *testing.T
 }
 
 func TestARestartedInstanceConvergesOnTheEventsItMissed(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.bound(t)
 	ps := make([]product, 30)
@@ -150,6 +155,7 @@ func TestARestartedInstanceConvergesOnTheEventsItMissed(t *testing.T) {
 }
 
 func TestASellerListsTheirOwnDraftsAndNobodyElseSeesThem(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.bound(t)
 	draft := newProduct("Unfinished Lamp")
@@ -170,6 +176,7 @@ func TestASellerListsTheirOwnDraftsAndNobodyElseSeesThem(t *testing.T) {
 }
 
 func TestSuggestCompletesWhatIsBeingTyped(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.bound(t)
 	for _, title := range []string{"Brass Desk Lamp", "Brass Floor Lamp", "Wireless Headphones"} {
@@ -190,6 +197,7 @@ func TestSuggestCompletesWhatIsBeingTyped(t *testing.T) {
 }
 
 func TestBadInputGetsAClearProblemAndChangesNothing(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.bound(t)
 	garbage := httpxtest.Caller{Token: "not-a-jwt"}
@@ -230,6 +238,7 @@ func TestBadInputGetsAClearProblemAndChangesNothing(t *testing.T) {
 }
 
 func TestQuerySyntaxIsTakenAsText(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.bound(t)
 	p := newProduct(`Lamp+Shade "Deluxe" (c*)`)
@@ -244,6 +253,7 @@ func TestQuerySyntaxIsTakenAsText(t *testing.T) {
 }
 
 func TestTheIndexLagIsAMetric(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.bound(t)
 	res, err := http.Get(e.URL + "/metrics")
