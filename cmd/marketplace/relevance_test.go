@@ -43,7 +43,7 @@ func inCategory(ids ...string) func(search.Product) bool {
 // plurals, typos, prefixes, several words, attribute values, category
 // words. (The demo products name no seller, so there is no seller query.)
 func relevanceSet() []relevanceCase {
-	any := func(search.Product) bool { return true }
+	everyProduct := func(search.Product) bool { return true }
 	return []relevanceCase{
 		{"lamp", titled("Lamp")},
 		{"lamps", titled("Lamp")},
@@ -64,7 +64,7 @@ func relevanceSet() []relevanceCase {
 		{"fantasy saga", with("genre", "fantasy", titled("Saga"))},
 		{"cooking guide", with("subject", "cooking", titled("Guide"))},
 		{"history atlas", with("subject", "history", titled("Atlas"))},
-		{"paperback thriller", with("format", "paperback", with("genre", "thriller", any))},
+		{"paperback thriller", with("format", "paperback", with("genre", "thriller", everyProduct))},
 		{"red shirt", with("colour", "red", titled("Shirt"))},
 		{"linen shirt", with("material", "linen", titled("Shirt"))},
 		{"silk blouses", with("material", "silk", titled("Blouse"))},
