@@ -10,7 +10,7 @@ TESTARGS ?=
 # time; stack traces and race reports keep their files and lines.
 TESTLINK := -ldflags='-s -w'
 
-.PHONY: run test test-short e2e build migrate services vet fmt bench clean
+.PHONY: run test test-short e2e build migrate docs services vet fmt bench clean
 
 ## run: start every service in one process (target "all") with local defaults
 run: services
@@ -22,15 +22,18 @@ test: services tools
 	$(GO) vet ./...
 	$(GO) test -race -count=1 $(TESTLINK) $(TESTARGS) ./...
 
-## test-short: the inner loop (under 2 minutes here): every package with the race detector, leaving out (-short) the end-to-end tests that start the whole platform and the long races and timings
+## test-short: the inner loop (under 2 minutes here): every package with the race
+## detector, leaving out (-short) the end-to-end tests that start the whole platform,
+## the long races and the argon2 timings
 test-short: services tools
 	@unformatted=$$(gofmt -l .); if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) test -race -short -count=1 $(TESTLINK) $(TESTARGS) ./...
 
-## e2e: the journey through the gateway, in one process and split into processes
-e2e: services
-	$(GO) test -race -count=1 -run TestE2E -v ./cmd/marketplace/
+## e2e: the journeys through the gateway: the documented script (every search
+## under 1 s, on a cold catalog), and the Go journey in one process and split
+e2e: services tools
+	$(GO) test -race -count=1 -run 'TestE2E|TestJourneyScriptInTheDocs' -v ./cmd/marketplace/
 
 ## build: build the one binary into bin/
 build:
@@ -39,6 +42,11 @@ build:
 ## migrate: apply every service's migrations and exit
 migrate: services
 	$(GO) run ./cmd/marketplace migrate
+
+## docs: write docs/configuration.md and the README's list of targets from the code
+## (a test fails when either differs from what the code produces)
+docs:
+	$(GO) run ./cmd/marketplace docs --config-out=docs/configuration.md --readme=README.md
 
 ## services: start PostgreSQL, Redis and RabbitMQ if they are not running
 services:

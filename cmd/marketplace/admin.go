@@ -7,28 +7,35 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/marketplace-go/marketplace/internal/orders/ordersrv"
+	"github.com/marketplace-go/marketplace/internal/platform/config"
 	"github.com/marketplace-go/marketplace/internal/platform/observability"
+	"github.com/marketplace-go/marketplace/internal/platform/server"
 	"github.com/marketplace-go/marketplace/internal/users/usersrv"
 )
 
-// migrate applies every service's migrations to its own database.
-func migrate(ctx context.Context, args []string, getenv func(string) (string, bool), out io.Writer) error {
-	cfg, err := loadConfig(getenv)
+// migrate applies every module's migrations, in start order, each to its
+// own database.
+func (b binary) migrate(ctx context.Context, args []string) error {
+	mods, err := startOrder(b.modules)
 	if err != nil {
 		return err
 	}
 	fs := flag.NewFlagSet("migrate", flag.ContinueOnError)
-	fs.SetOutput(out)
+	fs.SetOutput(b.out)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	log := observability.NewLogger(out, cfg.LogLevel)
-	if err := usersrv.Migrate(ctx, cfg.Users, log); err != nil {
+	cfg, err := loadAll(b.getenv, mods)
+	if err != nil {
 		return err
 	}
-	if err := ordersrv.Migrate(ctx, cfg.Orders, log); err != nil {
-		return err
+	log := observability.NewLogger(b.out, cfg.process.LogLevel)
+	for _, m := range mods {
+		if migrate := cfg.modules[m.name].migrate; migrate != nil {
+			if err := migrate(ctx, log); err != nil {
+				return err
+			}
+		}
 	}
 	log.Info("migrations applied")
 	return nil
@@ -36,9 +43,11 @@ func migrate(ctx context.Context, args []string, getenv func(string) (string, bo
 
 // grantRole gives a role to an account; it is how the first admin is made.
 func grantRole(ctx context.Context, args []string, getenv func(string) (string, bool), out io.Writer) error {
-	cfg, err := loadConfig(getenv)
-	if err != nil {
-		return err
+	e := config.FromLookup(getenv)
+	process := loadProcess(e)
+	users := usersrv.LoadConfig(e, config.LoadShared(e))
+	if err := e.Err(); err != nil {
+		return fmt.Errorf("configuration: %w", err)
 	}
 	fs := flag.NewFlagSet("grant-role", flag.ContinueOnError)
 	fs.SetOutput(out)
@@ -50,8 +59,8 @@ func grantRole(ctx context.Context, args []string, getenv func(string) (string, 
 	if *email == "" {
 		return errors.New("grant-role: --email is required")
 	}
-	log := observability.NewLogger(io.Discard, cfg.LogLevel)
-	u, err := usersrv.New(ctx, cfg.Users, log)
+	log := observability.NewLogger(io.Discard, process.LogLevel)
+	u, err := usersrv.New(ctx, users, server.Deps{Log: log})
 	if err != nil {
 		return err
 	}

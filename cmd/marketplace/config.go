@@ -3,20 +3,15 @@ package main
 import (
 	"fmt"
 	"log/slog"
-	"net/netip"
-	"strings"
 	"time"
 
-	"github.com/marketplace-go/marketplace/internal/gateway"
-	"github.com/marketplace-go/marketplace/internal/orders/ordersrv"
 	"github.com/marketplace-go/marketplace/internal/platform/config"
 	"github.com/marketplace-go/marketplace/internal/platform/server"
-	"github.com/marketplace-go/marketplace/internal/products/productsrv"
-	"github.com/marketplace-go/marketplace/internal/users/usersrv"
 )
 
-// rootConfig is the whole configuration, composed of each part's own.
-type rootConfig struct {
+// processConfig is the configuration of the process, whatever modules it
+// runs. Each module reads its own through the table (module.load).
+type processConfig struct {
 	LogLevel        slog.Level
 	ShutdownTimeout time.Duration
 	ShutdownDelay   time.Duration
@@ -26,91 +21,101 @@ type rootConfig struct {
 	// Pprof serves /debug/pprof on the metrics listener (PPROF_ENABLED).
 	Pprof bool
 	// Limits bound the requests each service module works on at once.
-	Limits   server.Limits
-	Users    usersrv.Config
-	Products productsrv.Config
-	Orders   ordersrv.Config
-	Gateway  gateway.Settings
-	// EtcdEndpoints is the service registry (ETCD_ENDPOINTS); none means
-	// services do not register.
-	EtcdEndpoints []string
+	Limits server.Limits
 	// AdvertiseHost is the address other processes reach this one at, as
 	// registered in etcd (ADVERTISE_HOST; default the loopback address).
 	AdvertiseHost string
-	// derived lists the URLs between services that were not configured:
-	// in one process they point at the listeners actually bound.
-	derived map[string]bool
 }
 
-func loadConfig(getenv func(string) (string, bool)) (rootConfig, error) {
-	e := config.FromLookup(getenv)
-	c := rootConfig{
+func loadProcess(e *config.Env) processConfig {
+	e.Describe(processDocs())
+	c := processConfig{
+		LogLevel:        logLevel(e),
 		ShutdownTimeout: e.Duration("SHUTDOWN_TIMEOUT", 20*time.Second),
 		ShutdownDelay:   e.DurationOrZero("SHUTDOWN_DELAY", 0),
 		MetricsAddr:     e.String("METRICS_ADDR", ""),
 		Limits:          server.LoadLimits(e),
 		Pprof:           e.Bool("PPROF_ENABLED", false),
+		AdvertiseHost:   e.String("ADVERTISE_HOST", ""),
 	}
+	e.ShowDefault("ADVERTISE_HOST", "`127.0.0.1`")
 	if c.Pprof && c.MetricsAddr == "" {
 		e.Fail("PPROF_ENABLED", "needs METRICS_ADDR: the profiles are served on the metrics listener only")
 	}
-	if err := c.LogLevel.UnmarshalText([]byte(e.String("LOG_LEVEL", "info"))); err != nil {
-		e.Fail("LOG_LEVEL", "want debug, info, warn or error")
-	}
-	shared := usersrv.Shared{
-		PostgresURL:    e.URL("POSTGRES_URL", "postgres://postgres@localhost:5432/postgres?sslmode=disable", "postgres", "postgresql"),
-		DataDir:        e.String("DATA_DIR", "./data"),
-		Migrate:        e.Bool("MIGRATE_ON_START", true),
-		PublicURL:      e.URL("PUBLIC_URL", "http://localhost:8081", "http", "https"),
-		TrustedProxies: trustedProxies(e),
-		Issuer:         e.String("AUTH_ISSUER", "marketplace-users"),
-		Audience:       e.String("AUTH_AUDIENCE", "marketplace"),
-	}
-	c.Users = usersrv.LoadConfig(e, shared)
-	jwks := e.URL("AUTH_JWKS_URL", "http://localhost:8081/.well-known/jwks.json", "http", "https")
-	amqpURL := e.URL("RABBITMQ_URL", "amqp://guest:guest@localhost:5672/", "amqp", "amqps")
-	redisURL := e.URL("REDIS_URL", "redis://localhost:6379/0", "redis", "rediss")
-	c.Products = productsrv.LoadConfig(e, productsrv.Shared{
-		PostgresURL: shared.PostgresURL,
-		Issuer:      shared.Issuer,
-		Audience:    shared.Audience,
-		JWKSURL:     jwks,
-		RedisURL:    redisURL,
-		AMQPURL:     amqpURL,
-	})
-	c.Orders = ordersrv.LoadConfig(e, ordersrv.Shared{
-		PostgresURL: shared.PostgresURL,
-		Migrate:     shared.Migrate,
-		Issuer:      shared.Issuer,
-		Audience:    shared.Audience,
-		JWKSURL:     jwks,
-		AMQPURL:     amqpURL,
-		ProductsURL: e.URL("ORDERS_PRODUCTS_URL", "http://localhost:8082", "http", "https"),
-	})
-	c.EtcdEndpoints = strings.FieldsFunc(e.String("ETCD_ENDPOINTS", ""), func(r rune) bool { return r == ',' || r == ' ' })
-	c.AdvertiseHost = e.String("ADVERTISE_HOST", "")
-	c.Gateway = gateway.LoadSettings(e, jwks, shared.Issuer, shared.Audience, redisURL, c.EtcdEndpoints, shared.TrustedProxies)
-	c.derived = map[string]bool{}
-	for _, name := range []string{"AUTH_JWKS_URL", "ORDERS_PRODUCTS_URL", "GATEWAY_USERS_URLS", "GATEWAY_PRODUCTS_URLS", "GATEWAY_ORDERS_URLS"} {
-		if _, set := getenv(name); !set {
-			c.derived[name] = true
-		}
-	}
-	if err := e.Err(); err != nil {
-		return c, fmt.Errorf("configuration: %w", err)
-	}
-	return c, nil
+	return c
 }
 
-func trustedProxies(e *config.Env) []netip.Prefix {
-	var list []netip.Prefix
-	for _, s := range strings.FieldsFunc(e.String("TRUSTED_PROXIES", ""), func(r rune) bool { return r == ',' || r == ' ' }) {
-		p, err := netip.ParsePrefix(s)
-		if err != nil {
-			e.Fail("TRUSTED_PROXIES", "want comma-separated CIDR prefixes such as 10.0.0.0/8, got %q", s)
-			continue
-		}
-		list = append(list, p)
+func logLevel(e *config.Env) slog.Level {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(e.String("LOG_LEVEL", "info"))); err != nil {
+		e.Fail("LOG_LEVEL", "want debug, info, warn or error")
 	}
-	return list
+	return l
+}
+
+func processDocs() config.Docs {
+	return config.Docs{
+		"SHUTDOWN_TIMEOUT": "how long requests in flight may take to finish on shutdown",
+		"SHUTDOWN_DELAY":   "on SIGTERM, answer 503 on `/readyz` for this long before closing listeners (set about 5s behind a load balancer such as Kubernetes)",
+		"METRICS_ADDR":     "a listener of its own for `/metrics` (and `/healthz`, `/readyz`, and `/debug/pprof/` with `PPROF_ENABLED`); the gateway, which faces clients, serves `/metrics` only there",
+		"PPROF_ENABLED":    "serve Go's profiles under `/debug/pprof/` on the `METRICS_ADDR` listener (required with it), never on a service's port",
+		"ADVERTISE_HOST":   "the host other processes reach this one at, as registered in etcd",
+		"LOG_LEVEL":        "`debug`, `info`, `warn`, `error`; logs are JSON on stdout",
+	}
+}
+
+// loaded is the whole configuration: the process's, the shared settings
+// and each module's.
+type loaded struct {
+	process processConfig
+	shared  config.Shared
+	modules map[string]instance
+	// vars are the variables read, by section: "process", "shared", then
+	// each module's name.
+	vars map[string][]config.Var
+	env  *config.Env
+}
+
+// loadAll reads every setting of the process and of every module, so that
+// a bad value anywhere stops the program before anything starts.
+func loadAll(getenv func(string) (string, bool), mods []module) (loaded, error) {
+	e := config.FromLookup(getenv)
+	l := loaded{modules: map[string]instance{}, vars: map[string][]config.Var{}, env: e}
+	read := 0
+	section := func(name string) {
+		l.vars[name] = e.Vars()[read:]
+		read = len(e.Vars())
+	}
+	l.process = loadProcess(e)
+	section("process")
+	l.shared = config.LoadShared(e)
+	section("shared")
+	ups := upstreams(mods)
+	for _, m := range mods {
+		readAddr(e, m)
+		l.modules[m.name] = m.load(source{env: e, shared: l.shared, upstreams: ups})
+		section(m.name)
+	}
+	if err := e.Err(); err != nil {
+		return l, fmt.Errorf("configuration: %w", err)
+	}
+	return l, nil
+}
+
+// loadModule reads one module's configuration again, as it is built: by
+// then the URLs of the modules it needs in this process are known.
+func loadModule(getenv func(string) (string, bool), m module, mods []module) (string, instance, error) {
+	e := config.FromLookup(getenv)
+	addr := readAddr(e, m)
+	in := m.load(source{env: e, shared: config.LoadShared(e), upstreams: upstreams(mods)})
+	if err := e.Err(); err != nil {
+		return "", instance{}, fmt.Errorf("configuration: %w", err)
+	}
+	return addr, in, nil
+}
+
+// readAddr reads a module's listen address.
+func readAddr(e *config.Env, m module) string {
+	e.Describe(config.Docs{m.addrVariable(): fmt.Sprintf("listen address of the %s module (flag `--%s-addr`)", m.name, m.name)})
+	return e.String(m.addrVariable(), m.addr)
 }

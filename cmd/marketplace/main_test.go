@@ -62,6 +62,7 @@ func testVars(t testing.TB, extra map[string]string) map[string]string {
 		"PRODUCTS_ADDR":           "127.0.0.1:0",
 		"PRODUCTS_CACHE_PREFIX":   name + ":",
 		"ORDERS_ADDR":             "127.0.0.1:0",
+		"SEARCH_ADDR":             "127.0.0.1:0",
 		"GATEWAY_ADDR":            "127.0.0.1:0",
 		"ORDERS_DATABASE_URL":     orders.String(),
 		"FERRETDB_POSTGRES_URL":   catalog.String(),
@@ -94,11 +95,18 @@ func dropDatabase(t testing.TB, name string) {
 // bound addresses, and a stop function that returns what run returned.
 func startServe(t testing.TB, getenv func(string) (string, bool), args ...string) (map[string]string, func() error) {
 	t.Helper()
+	return startBinary(t, binary{modules: table(), getenv: getenv, out: io.Discard}, args...)
+}
+
+// startBinary is startServe over any module table and output.
+func startBinary(t testing.TB, b binary, args ...string) (map[string]string, func() error) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	addrs := make(chan map[string]string, 1)
 	done := make(chan error, 1)
+	b.ready = func(a map[string]string) { addrs <- a }
 	go func() {
-		done <- run(ctx, append([]string{"serve"}, args...), getenv, io.Discard, func(a map[string]string) { addrs <- a })
+		done <- b.run(ctx, append([]string{"serve"}, args...))
 	}()
 	select {
 	case a := <-addrs:

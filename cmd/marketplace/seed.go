@@ -16,8 +16,10 @@ import (
 	"github.com/marketplace-go/marketplace/internal/orders/orderdb"
 	"github.com/marketplace-go/marketplace/internal/orders/ordersrv"
 	"github.com/marketplace-go/marketplace/internal/platform/auth"
+	"github.com/marketplace-go/marketplace/internal/platform/config"
 	"github.com/marketplace-go/marketplace/internal/platform/errs"
 	"github.com/marketplace-go/marketplace/internal/platform/observability"
+	"github.com/marketplace-go/marketplace/internal/platform/server"
 	"github.com/marketplace-go/marketplace/internal/products"
 	"github.com/marketplace-go/marketplace/internal/products/productsrv"
 	"github.com/marketplace-go/marketplace/internal/products/seed"
@@ -32,9 +34,11 @@ const seedPassword = "demo-seller-password-1"
 // seedCmd loads the demo catalog: sellers (as user accounts with shops),
 // the category tree and the products. Running it twice adds nothing.
 func seedCmd(ctx context.Context, args []string, getenv func(string) (string, bool), out io.Writer) error {
-	cfg, err := loadConfig(getenv)
-	if err != nil {
-		return err
+	e := config.FromLookup(getenv)
+	process, shared := loadProcess(e), config.LoadShared(e)
+	usersCfg, productsCfg, ordersCfg := usersrv.LoadConfig(e, shared), productsrv.LoadConfig(e, shared), ordersrv.LoadConfig(e, shared)
+	if err := e.Err(); err != nil {
+		return fmt.Errorf("configuration: %w", err)
 	}
 	fs := flag.NewFlagSet("seed", flag.ContinueOnError)
 	fs.SetOutput(out)
@@ -43,14 +47,14 @@ func seedCmd(ctx context.Context, args []string, getenv func(string) (string, bo
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	log := observability.NewLogger(io.Discard, cfg.LogLevel)
-	u, err := usersrv.New(ctx, cfg.Users, log)
+	log := observability.NewLogger(io.Discard, process.LogLevel)
+	u, err := usersrv.New(ctx, usersCfg, server.Deps{Log: log})
 	if err != nil {
 		return err
 	}
 	defer u.Close()
-	cfg.Products.ListingsIndex = false // seeding reads no public listing
-	p, err := productsrv.New(ctx, cfg.Products, log, nil)
+	productsCfg.ListingsIndex = false // seeding reads no public listing
+	p, err := productsrv.New(ctx, productsCfg, server.Deps{Log: log})
 	if err != nil {
 		return err
 	}
@@ -73,7 +77,7 @@ func seedCmd(ctx context.Context, args []string, getenv func(string) (string, bo
 		fmt.Fprintln(out, "the demo catalog is already loaded")
 		return nil
 	}
-	stock, closeStock, err := ordersrv.OpenStore(ctx, cfg.Orders, log)
+	stock, closeStock, err := ordersrv.OpenStore(ctx, ordersCfg, log)
 	if err != nil {
 		return err
 	}

@@ -2,91 +2,112 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"net/netip"
 	"slices"
 	"strings"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/marketplace-go/marketplace/internal/gateway"
 	"github.com/marketplace-go/marketplace/internal/gateway/ratelimit"
-	"github.com/marketplace-go/marketplace/internal/orders/ordersrv"
 	"github.com/marketplace-go/marketplace/internal/platform/auth"
 	"github.com/marketplace-go/marketplace/internal/platform/discovery"
 	"github.com/marketplace-go/marketplace/internal/platform/observability"
 	"github.com/marketplace-go/marketplace/internal/platform/server"
-	"github.com/marketplace-go/marketplace/internal/products/productsrv"
-	"github.com/marketplace-go/marketplace/internal/users/usersrv"
 )
 
-// targets are the services serve can run; "all" means every one of them.
-// They start in this order, each before those that call it.
-var targets = []string{"users", "products", "orders", "gateway"}
+// serveFlags are serve's flags: --target, a --<name>-addr per module and
+// --no-migrate. Each flag given sets the variable it names, in set.
+type serveFlags struct {
+	fs      *flag.FlagSet
+	target  *string
+	addrs   map[string]*string
+	migrate *bool // --no-migrate
+}
 
-func serve(ctx context.Context, args []string, getenv func(string) (string, bool), out io.Writer, ready func(map[string]string)) error {
-	cfg, err := loadConfig(getenv)
+func newServeFlags(b binary, mods []module) serveFlags {
+	f := serveFlags{fs: flag.NewFlagSet("serve", flag.ContinueOnError), addrs: map[string]*string{}}
+	f.fs.SetOutput(b.out)
+	f.target = f.fs.String("target", "all", "modules to run: all, or a comma-separated list of "+strings.Join(names(mods), ", "))
+	for _, m := range mods {
+		def := m.addr
+		if v, ok := b.getenv(m.addrVariable()); ok && strings.TrimSpace(v) != "" {
+			def = v
+		}
+		f.addrs[m.name] = f.fs.String(m.name+"-addr", def, fmt.Sprintf("listen address of the %s module (%s)", m.name, m.addrVariable()))
+	}
+	f.migrate = f.fs.Bool("no-migrate", false, "do not apply migrations on start (MIGRATE_ON_START=false)")
+	return f
+}
+
+// set returns the variables the flags given set.
+func (f serveFlags) set(mods []module) map[string]string {
+	vars := map[string]string{}
+	f.fs.Visit(func(fl *flag.Flag) {
+		for _, m := range mods {
+			if fl.Name == m.name+"-addr" {
+				vars[m.addrVariable()] = *f.addrs[m.name]
+			}
+		}
+		if fl.Name == "no-migrate" && *f.migrate {
+			vars["MIGRATE_ON_START"] = "false"
+		}
+	})
+	return vars
+}
+
+func (b binary) serve(ctx context.Context, args []string) error {
+	mods, err := startOrder(b.modules)
 	if err != nil {
 		return err
 	}
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(out)
-	target := fs.String("target", "all", "services to run: all, or a comma-separated list of "+strings.Join(targets, ", "))
-	fs.StringVar(&cfg.Users.Addr, "users-addr", cfg.Users.Addr, "listen address of the users service (USERS_ADDR)")
-	fs.StringVar(&cfg.Products.Addr, "products-addr", cfg.Products.Addr, "listen address of the products service (PRODUCTS_ADDR)")
-	fs.StringVar(&cfg.Orders.Addr, "orders-addr", cfg.Orders.Addr, "listen address of the orders service (ORDERS_ADDR)")
-	fs.StringVar(&cfg.Gateway.Addr, "gateway-addr", cfg.Gateway.Addr, "listen address of the API gateway (GATEWAY_ADDR)")
-	noMigrate := fs.Bool("no-migrate", !cfg.Users.Migrate, "do not apply migrations on start (MIGRATE_ON_START=false)")
-	if err := fs.Parse(args); err != nil {
+	flags := newServeFlags(b, mods)
+	if err := flags.fs.Parse(args); err != nil {
 		return err
 	}
-	cfg.Users.Migrate = !*noMigrate
-	cfg.Orders.Migrate = !*noMigrate
-	chosen, err := parseTargets(*target)
+	getenv := overlay(flags.set(mods), b.getenv)
+	cfg, err := loadAll(getenv, mods)
 	if err != nil {
 		return err
 	}
-	log := observability.NewLogger(out, cfg.LogLevel)
+	chosen, err := parseTargets(*flags.target, mods)
+	if err != nil {
+		return err
+	}
+	log := observability.NewLogger(b.out, cfg.process.LogLevel)
 	reg := observability.NewRegistry()
-	srv := server.New(log, reg, cfg.ShutdownTimeout)
-	srv.SetDrainDelay(cfg.ShutdownDelay)
-	srv.SetLimits(cfg.Limits)
-	srv.SetPprof(cfg.Pprof)
-	if slices.Contains(chosen, "users") && slices.Contains(chosen, "gateway") && len(cfg.Users.TrustedProxies) == 0 {
-		// The gateway in this process calls users over loopback: users
-		// must believe the client address it forwards, or every login
-		// would count against the gateway's own address.
-		cfg.Users.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
-	}
+	srv := server.New(log, reg, cfg.process.ShutdownTimeout)
+	srv.SetDrainDelay(cfg.process.ShutdownDelay)
+	srv.SetLimits(cfg.process.Limits)
+	srv.SetPprof(cfg.process.Pprof)
 	var etcd *clientv3.Client
-	if len(cfg.EtcdEndpoints) > 0 {
-		if etcd, err = discovery.Dial(ctx, cfg.EtcdEndpoints); err != nil {
+	if len(cfg.shared.EtcdEndpoints) > 0 {
+		if etcd, err = discovery.Dial(ctx, cfg.shared.EtcdEndpoints); err != nil {
 			return fmt.Errorf("etcd: %w", err)
 		}
 		defer etcd.Close() // after deregistration, below
 	}
-	metricsAddr, err := addMetrics(srv, cfg.MetricsAddr)
+	metricsAddr, err := addMetrics(srv, cfg.process.MetricsAddr)
 	if err != nil {
 		return err
 	}
-	addrs, regs, err := startModules(ctx, cfg, chosen, log, reg, srv, etcd)
+	st := starter{mods: mods, chosen: chosen, getenv: getenv, cfg: cfg, srv: srv, etcd: etcd,
+		deps: deps{Deps: server.Deps{Log: log, Registry: reg}, local: srv.Local(gateway.NewTransport()), etcd: etcd}}
+	addrs, regs, err := st.start(ctx)
 	if err != nil {
 		return err
 	}
 	if metricsAddr != "" {
 		addrs["metrics"] = metricsAddr
 	}
-	if ready != nil {
-		ready(addrs)
+	if b.ready != nil {
+		b.ready(addrs)
 	}
 	// Instances leave the registry before they start draining, so the
 	// gateway stops picking them while they still answer.
@@ -101,10 +122,21 @@ func serve(ctx context.Context, args []string, getenv func(string) (string, bool
 		deregister(regs, log)
 		stop()
 	}()
+	go announce(running, srv, log, chosen, addrs)
 	err = srv.Run(running)
 	stop()
 	<-deregistered
 	return err
+}
+
+// overlay is getenv with vars in front.
+func overlay(vars map[string]string, getenv func(string) (string, bool)) func(string) (string, bool) {
+	return func(name string) (string, bool) {
+		if v, ok := vars[name]; ok {
+			return v, true
+		}
+		return getenv(name)
+	}
 }
 
 // addMetrics binds the metrics listener, if there is to be one.
@@ -129,63 +161,79 @@ func deregister(regs []*discovery.Registration, log *slog.Logger) {
 	}
 }
 
-func parseTargets(s string) ([]string, error) {
+// parseTargets returns the modules s names ("all" for every one), in start
+// order.
+func parseTargets(s string, mods []module) ([]module, error) {
 	want := map[string]bool{}
 	for _, t := range strings.Split(s, ",") {
 		t = strings.TrimSpace(t)
 		switch {
 		case t == "all":
-			for _, name := range targets {
-				want[name] = true
+			for _, m := range mods {
+				want[m.name] = true
 			}
-		case slices.Contains(targets, t):
+		case slices.Contains(names(mods), t):
 			want[t] = true
 		default:
-			return nil, fmt.Errorf("--target: unknown service %q (want all or %s)", t, strings.Join(targets, ", "))
+			return nil, fmt.Errorf("--target: unknown module %q (want all or %s)", t, strings.Join(names(mods), ", "))
 		}
 	}
-	var chosen []string
-	for _, name := range targets {
-		if want[name] {
-			chosen = append(chosen, name)
-		}
-	}
-	return chosen, nil
+	return slices.DeleteFunc(slices.Clone(mods), func(m module) bool { return !want[m.name] }), nil
 }
 
-// startModules builds each chosen service, binds its listener and, with a
+// starter builds and binds the chosen modules, in start order.
+type starter struct {
+	mods, chosen []module
+	// getenv is the environment with the flags given.
+	getenv func(string) (string, bool)
+	cfg    loaded
+	srv    *server.Server
+	etcd   *clientv3.Client
+	deps   deps
+	// pointed are the URLs of modules bound so far, for the variables of
+	// the modules that need them and were not configured.
+	pointed map[string]string
+}
+
+// start builds each chosen module, binds its listener and, with a
 // registry, registers it there. On error the modules already built are
 // closed and the registrations removed.
-func startModules(ctx context.Context, cfg rootConfig, chosen []string, log *slog.Logger, reg prometheus.Registerer,
-	srv *server.Server, etcd *clientv3.Client) (map[string]string, []*discovery.Registration, error) {
+func (st *starter) start(ctx context.Context) (map[string]string, []*discovery.Registration, error) {
+	st.pointed = map[string]string{}
 	addrs := map[string]string{}
 	var (
 		built []server.Module
 		regs  []*discovery.Registration
 	)
 	fail := func(err error) (map[string]string, []*discovery.Registration, error) {
-		deregister(regs, log)
+		deregister(regs, st.deps.Log)
 		for _, m := range built {
-			m.Close()
+			if m.Close != nil {
+				m.Close()
+			}
 		}
 		return nil, nil, err
 	}
-	for _, name := range chosen {
-		m, err := buildModule(ctx, cfg, name, log, reg, srv, etcd)
+	for _, m := range st.chosen {
+		addr, in, err := loadModule(st.lookupFor(m), m, st.mods)
+		if err != nil {
+			return fail(fmt.Errorf("%s: %w", m.name, err))
+		}
+		sm, err := in.build(ctx, addr, st.deps)
 		if err != nil {
 			return fail(err)
 		}
-		built = append(built, m)
-		addr, err := srv.Add(m)
+		built = append(built, sm)
+		bound, err := st.srv.Add(sm)
 		if err != nil {
 			return fail(err)
 		}
-		addrs[name] = addr.String()
-		cfg.pointAt(name, addr)
-		if etcd != nil && name != "gateway" {
-			r, err := discovery.Register(ctx, etcd, discovery.DefaultPrefix, name, cfg.advertise(addr), 10*time.Second, log)
+		addrs[m.name] = bound.String()
+		st.point(m, bound)
+		if st.etcd != nil && len(m.routes) > 0 {
+			r, err := discovery.Register(ctx, st.etcd, discovery.DefaultPrefix, m.name, st.advertise(bound), 10*time.Second, st.deps.Log)
 			if err != nil {
-				return fail(fmt.Errorf("%s: register: %w", name, err))
+				return fail(fmt.Errorf("%s: register: %w", m.name, err))
 			}
 			regs = append(regs, r)
 		}
@@ -193,48 +241,64 @@ func startModules(ctx context.Context, cfg rootConfig, chosen []string, log *slo
 	return addrs, regs, nil
 }
 
-func buildModule(ctx context.Context, cfg rootConfig, name string, log *slog.Logger, reg prometheus.Registerer,
-	srv *server.Server, etcd *clientv3.Client) (server.Module, error) {
-	switch name {
-	case "products":
-		p, err := productsrv.New(ctx, cfg.Products, log, reg)
-		if err != nil {
-			return server.Module{}, err
+// lookupFor is the environment module m is built with: the URLs pointed
+// at this process's listeners, and loopback trusted to forward client
+// addresses when the gateway in this process is in front of m.
+func (st *starter) lookupFor(m module) func(string) (string, bool) {
+	vars := st.pointed
+	if len(m.routes) > 0 && slices.ContainsFunc(st.chosen, func(c module) bool { return c.gateway }) && !st.isSet("TRUSTED_PROXIES") {
+		vars = map[string]string{"TRUSTED_PROXIES": "127.0.0.0/8,::1/128"}
+		for k, v := range st.pointed {
+			vars[k] = v
 		}
-		return p.Module(cfg.Products.Addr), nil
-	case "users":
-		u, err := usersrv.New(ctx, cfg.Users, log)
-		if err != nil {
-			return server.Module{}, err
-		}
-		return u.Module(cfg.Users.Addr), nil
-	case "orders":
-		o, err := ordersrv.New(ctx, cfg.Orders, log, reg, nil)
-		if err != nil {
-			return server.Module{}, err
-		}
-		return o.Module(cfg.Orders.Addr), nil
-	case "gateway":
-		// Services in this process are reached without a socket.
-		return gatewayModule(cfg.Gateway, log.With("service", "gateway"), reg, srv.Local(gateway.NewTransport()), etcd)
 	}
-	return server.Module{}, errors.New("unknown module " + name)
+	return overlay(vars, st.getenv)
+}
+
+func (st *starter) isSet(name string) bool {
+	v, ok := st.getenv(name)
+	return ok && strings.TrimSpace(v) != ""
+}
+
+// point makes the URLs other modules need of the one just bound point at
+// its listener, unless they were configured: in one process a module finds
+// the others wherever they listen (port 0 included). With a registry, the
+// gateway finds every instance there, this one included.
+func (st *starter) point(bound module, addr net.Addr) {
+	base := "http://" + loopback(addr)
+	for _, m := range st.mods {
+		for _, n := range allNeeds(m, st.mods) {
+			if n.module != bound.name || st.isSet(n.variable) || n.viaRegistry && len(st.cfg.shared.EtcdEndpoints) > 0 {
+				continue
+			}
+			st.pointed[n.variable] = base + n.path
+		}
+	}
+}
+
+// advertise is the base URL other processes reach a listener at.
+func (st *starter) advertise(addr net.Addr) string {
+	if st.cfg.process.AdvertiseHost == "" {
+		return "http://" + loopback(addr)
+	}
+	_, port, _ := net.SplitHostPort(addr.String())
+	return "http://" + net.JoinHostPort(st.cfg.process.AdvertiseHost, port)
 }
 
 // gatewayModule wires the gateway: token verification, the Redis of the
-// rate limits, and each service's source of instances.
-func gatewayModule(gw gateway.Settings, log *slog.Logger, reg prometheus.Registerer, transport http.RoundTripper,
-	etcd *clientv3.Client) (server.Module, error) {
-	sources, err := gw.Sources(etcd, log)
+// rate limits, and each module's source of instances.
+func gatewayModule(gw gateway.Settings, addr string, d deps) (server.Module, error) {
+	log := d.Log.With("service", "gateway")
+	sources, err := gw.Sources(d.etcd, log)
 	if err != nil {
 		return server.Module{}, err
 	}
 	gw.Config.Upstreams = sources
-	deps := gateway.Deps{
+	gd := gateway.Deps{
 		Verifier:  auth.NewVerifier(auth.NewJWKS(auth.JWKSConfig{URL: gw.JWKSURL}), auth.VerifierConfig{Issuer: gw.Issuer, Audience: gw.Audience}),
 		Log:       log,
-		Registry:  reg,
-		Transport: transport,
+		Registry:  d.Registry,
+		Transport: d.local,
 	}
 	var rdb *redis.Client
 	if gw.RateLimits {
@@ -244,53 +308,46 @@ func gatewayModule(gw gateway.Settings, log *slog.Logger, reg prometheus.Registe
 		}
 		opts.ContextTimeoutEnabled = true
 		rdb = redis.NewClient(opts)
-		deps.Limiter = ratelimit.New(rdb, gw.RatePrefix, log, reg)
+		gd.Limiter = ratelimit.New(rdb, gw.RatePrefix, log, d.Registry)
 	}
-	g, err := gateway.New(gw.Config, deps)
+	g, err := gateway.New(gw.Config, gd)
 	if err != nil {
 		if rdb != nil {
 			rdb.Close()
 		}
 		return server.Module{}, err
 	}
-	m := g.Module(gw.Addr)
+	m := g.Module(addr)
 	if rdb != nil {
 		m.Close = func() { g.Close(); rdb.Close() }
 	}
 	return m, nil
 }
 
-// advertise is the base URL other processes reach a listener at.
-func (c *rootConfig) advertise(addr net.Addr) string {
-	if c.AdvertiseHost == "" {
-		return "http://" + loopback(addr)
+// announce logs one line, once every module of the process is ready, with
+// the URLs a person opens: the pages of the modules (the gateway's API and
+// its reference), else each module's base URL, and the metrics.
+func announce(ctx context.Context, srv *server.Server, log *slog.Logger, chosen []module, addrs map[string]string) {
+	select {
+	case <-ctx.Done():
+		return
+	case <-srv.AllReady():
 	}
-	_, port, _ := net.SplitHostPort(addr.String())
-	return "http://" + net.JoinHostPort(c.AdvertiseHost, port)
-}
-
-// pointAt makes the URLs other services use to reach the one just bound
-// point at its listener, unless they were configured: in one process a
-// service finds the others wherever they listen (port 0 included).
-func (c *rootConfig) pointAt(name string, addr net.Addr) {
-	base := "http://" + loopback(addr)
-	switch name {
-	case "users":
-		if c.derived["AUTH_JWKS_URL"] {
-			c.Products.JWKSURL = base + "/.well-known/jwks.json"
-			c.Orders.JWKSURL = c.Products.JWKSURL
-			c.Gateway.JWKSURL = c.Products.JWKSURL
-		}
-	case "products":
-		if c.derived["ORDERS_PRODUCTS_URL"] {
-			c.Orders.ProductsURL = base
+	var attrs []any
+	for _, m := range chosen {
+		for _, p := range m.pages {
+			attrs = append(attrs, p.label, "http://"+dialable(addrs[m.name])+p.path)
 		}
 	}
-	// With a registry the gateway finds every instance there, this one
-	// included.
-	if c.derived["GATEWAY_"+strings.ToUpper(name)+"_URLS"] && len(c.EtcdEndpoints) == 0 {
-		c.Gateway.Instances[name] = []string{base}
+	if len(attrs) == 0 {
+		for _, m := range chosen {
+			attrs = append(attrs, m.name, "http://"+dialable(addrs[m.name]))
+		}
 	}
+	if a, ok := addrs["metrics"]; ok {
+		attrs = append(attrs, "metrics", "http://"+dialable(a)+"/metrics")
+	}
+	log.Info("ready", attrs...)
 }
 
 // loopback turns a listener's address into one to dial: an unspecified
@@ -301,4 +358,17 @@ func loopback(addr net.Addr) string {
 		return addr.String()
 	}
 	return netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), ap.Port()).String()
+}
+
+// dialable turns a listen address into one a person or a client on this
+// machine dials: no host, or an unspecified one, becomes localhost.
+func dialable(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	if ip, err := netip.ParseAddr(host); host == "" || err == nil && ip.IsUnspecified() {
+		host = "localhost"
+	}
+	return net.JoinHostPort(host, port)
 }

@@ -3,7 +3,6 @@ package gateway
 import (
 	"fmt"
 	"log/slog"
-	"net/netip"
 	"strings"
 	"time"
 
@@ -16,7 +15,6 @@ import (
 
 // Settings is the gateway's configuration as the binary reads it.
 type Settings struct {
-	Addr   string
 	Config Config // Upstreams are built by Sources
 	// Instances are each service's GATEWAY_<SERVICE>_URLS: base URLs, or
 	// one dns+http://name:port whose A records are the instances. None
@@ -36,18 +34,34 @@ type Settings struct {
 	Audience   string
 }
 
-// LoadSettings reads the GATEWAY_* variables.
-func LoadSettings(e *config.Env, jwksURL, issuer, audience, redisURL string, etcd []string, trusted []netip.Prefix) Settings {
+// Upstream is a service the gateway routes to.
+type Upstream struct {
+	Name string
+	// Routes are the paths sent to it; their Service is Name.
+	Routes []Route
+	// URL is where its instance is when neither GATEWAY_<NAME>_URLS nor a
+	// registry says, such as http://localhost:8081.
+	URL string
+}
+
+// InstancesVariable names the variable that lists a service's instances.
+func InstancesVariable(service string) string {
+	return "GATEWAY_" + strings.ToUpper(strings.ReplaceAll(service, "-", "_")) + "_URLS"
+}
+
+// LoadSettings reads the GATEWAY_* variables; the gateway routes to
+// upstreams.
+func LoadSettings(e *config.Env, sh config.Shared, upstreams []Upstream) Settings {
+	e.Describe(settingsDocs(upstreams))
 	s := Settings{
-		Addr:          e.String("GATEWAY_ADDR", ":8080"),
 		Instances:     map[string][]string{},
-		EtcdEndpoints: etcd,
-		RedisURL:      e.URL("GATEWAY_REDIS_URL", redisURL, "redis", "rediss"),
+		EtcdEndpoints: sh.EtcdEndpoints,
+		RedisURL:      e.URL("GATEWAY_REDIS_URL", sh.RedisURL, "redis", "rediss"),
 		RateLimits:    e.String("GATEWAY_RATE_LIMITS", "on") != "off",
 		RatePrefix:    e.String("GATEWAY_RATE_PREFIX", "gateway:"),
-		JWKSURL:       jwksURL,
-		Issuer:        issuer,
-		Audience:      audience,
+		JWKSURL:       sh.JWKSURL,
+		Issuer:        sh.Issuer,
+		Audience:      sh.Audience,
 		Config: Config{
 			Balance:        e.String("GATEWAY_BALANCE", RoundRobin),
 			Timeout:        e.Duration("GATEWAY_TIMEOUT", 10*time.Second),
@@ -57,7 +71,7 @@ func LoadSettings(e *config.Env, jwksURL, issuer, audience, redisURL string, etc
 			HealthInterval: e.Duration("GATEWAY_HEALTH_INTERVAL", 2*time.Second),
 			BreakerOpenFor: e.Duration("GATEWAY_BREAKER_OPEN_FOR", 5*time.Second),
 			MaxPending:     e.Int("GATEWAY_MAX_PENDING", 1024, 1, 1<<20),
-			TrustedProxies: trusted,
+			TrustedProxies: sh.TrustedProxies,
 			CORS:           CORS{Origins: list(e.String("GATEWAY_CORS_ORIGINS", ""))},
 			Limits: Limits{
 				Anonymous:     limit(e, "GATEWAY_RATE_ANONYMOUS", "300/1m burst 100"),
@@ -68,6 +82,7 @@ func LoadSettings(e *config.Env, jwksURL, issuer, audience, redisURL string, etc
 			},
 		},
 	}
+	e.ShowDefault("GATEWAY_REDIS_URL", "`REDIS_URL`")
 	if v := e.String("GATEWAY_RATE_LIMITS", "on"); v != "on" && v != "off" {
 		e.Fail("GATEWAY_RATE_LIMITS", "want on or off, got %q", v)
 	}
@@ -77,15 +92,47 @@ func LoadSettings(e *config.Env, jwksURL, issuer, audience, redisURL string, etc
 	if b := s.Config.Balance; b != RoundRobin && b != LeastInFlight {
 		e.Fail("GATEWAY_BALANCE", "want %s or %s, got %q", RoundRobin, LeastInFlight, b)
 	}
-	for _, svc := range Services() {
-		name := "GATEWAY_" + strings.ToUpper(svc) + "_URLS"
-		def := map[string]string{"users": "http://localhost:8081", "products": "http://localhost:8082", "orders": "http://localhost:8083"}[svc]
-		if len(etcd) > 0 {
+	for _, up := range upstreams {
+		for _, r := range up.Routes {
+			r.Service = up.Name
+			s.Config.Routes = append(s.Config.Routes, r)
+		}
+		def := up.URL
+		if len(sh.EtcdEndpoints) > 0 {
 			def = "" // the registry, unless set
 		}
-		s.Instances[svc] = instances(e, name, def)
+		s.Instances[up.Name] = instances(e, InstancesVariable(up.Name), def)
+		e.ShowDefault(InstancesVariable(up.Name), fmt.Sprintf("`%s`; in one process: its listener; with `ETCD_ENDPOINTS`: the registry", up.URL))
 	}
 	return s
+}
+
+// settingsDocs describe the variables LoadSettings reads, for the
+// configuration reference (docs/configuration.md).
+func settingsDocs(upstreams []Upstream) config.Docs {
+	d := config.Docs{
+		"GATEWAY_REDIS_URL":           "Redis holding the rate limits' counters",
+		"GATEWAY_RATE_LIMITS":         "`off` turns the rate limits off",
+		"GATEWAY_RATE_PREFIX":         "start of the counters' keys (platforms sharing a Redis keep their budgets apart)",
+		"GATEWAY_BALANCE":             "`round-robin` or `least-in-flight`",
+		"GATEWAY_TIMEOUT":             "one attempt at an upstream (a route may allow more: orders' payments, 30s)",
+		"GATEWAY_RETRIES":             "other instances a request may try",
+		"GATEWAY_EJECT_AFTER":         "failures in a row that leave an instance out",
+		"GATEWAY_EJECT_FOR":           "how long an instance left out stays out",
+		"GATEWAY_HEALTH_INTERVAL":     "how often each instance's `/readyz` is checked",
+		"GATEWAY_BREAKER_OPEN_FOR":    "how long an upstream's open breaker refuses requests",
+		"GATEWAY_MAX_PENDING":         "requests one service may have outstanding through the gateway; past it, 503 `overloaded` at once rather than a connection per request of a flood",
+		"GATEWAY_CORS_ORIGINS":        "browser origins allowed to call the API, comma-separated (`*` for any)",
+		"GATEWAY_RATE_ANONYMOUS":      "per client address; a limit is `<rate>/<period>` with an optional `burst <n>`, or `off`",
+		"GATEWAY_RATE_USER":           "per user",
+		"GATEWAY_RATE_LOGIN":          "`POST /v1/auth/login`, per address",
+		"GATEWAY_RATE_PASSWORD_RESET": "password reset request and confirmation, per address",
+		"GATEWAY_RATE_CHECKOUT":       "`POST /v1/orders`, per user",
+	}
+	for _, up := range upstreams {
+		d[InstancesVariable(up.Name)] = "the " + up.Name + " service's instances: comma-separated base URLs, or one `dns+http://name:port`"
+	}
+	return d
 }
 
 func list(s string) []string {
@@ -128,7 +175,7 @@ func instances(e *config.Env, name, def string) []string {
 // when no service reads from it).
 func (s Settings) Sources(cli *clientv3.Client, log *slog.Logger) (map[string]Source, error) {
 	out := map[string]Source{}
-	for _, svc := range Services() {
+	for _, svc := range services(s.Config.Routes) {
 		urls := s.Instances[svc]
 		switch {
 		case len(urls) == 1 && strings.HasPrefix(urls[0], "dns+"):
@@ -151,7 +198,7 @@ func (s Settings) Sources(cli *clientv3.Client, log *slog.Logger) (map[string]So
 
 // UsesEtcd reports whether some service's instances come from the registry.
 func (s Settings) UsesEtcd() bool {
-	for _, svc := range Services() {
+	for _, svc := range services(s.Config.Routes) {
 		if len(s.Instances[svc]) == 0 {
 			return true
 		}

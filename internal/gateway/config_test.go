@@ -11,7 +11,9 @@ import (
 
 func load(vars map[string]string, etcd ...string) (gateway.Settings, error) {
 	e := config.FromLookup(func(k string) (string, bool) { v, ok := vars[k]; return v, ok })
-	s := gateway.LoadSettings(e, "http://users/.well-known/jwks.json", "iss", "aud", "redis://localhost:6379/0", etcd, nil)
+	sh := config.Shared{JWKSURL: "http://users/.well-known/jwks.json", Issuer: "iss", Audience: "aud",
+		RedisURL: "redis://localhost:6379/0", EtcdEndpoints: etcd}
+	s := gateway.LoadSettings(e, sh, platform())
 	return s, e.Err()
 }
 

@@ -1,5 +1,5 @@
 // Package gateway is the single entry point for clients. It routes /v1/...
-// to the users, products and orders services by path, rejects bad access
+// to the services by path (the binary's module table says which paths), rejects bad access
 // tokens before they reach a service (which still verifies them itself),
 // limits request rates, and spreads each service's requests over the
 // instances its discovery source reports: an instance that fails its
@@ -36,7 +36,9 @@ import (
 	"github.com/marketplace-go/marketplace/internal/platform/server"
 )
 
-// Route sends the paths under Prefix to Service.
+// Route sends the paths under Prefix to Service. A Prefix that starts
+// with a method ("GET /v1/products") takes that method on that one path,
+// ahead of a route of the same path without one.
 type Route struct {
 	Prefix  string
 	Service string
@@ -44,25 +46,16 @@ type Route struct {
 	Timeout time.Duration
 }
 
-// Routes is the public API's map: which service answers which paths.
-func Routes() []Route {
-	return []Route{
-		{Prefix: "/v1/auth", Service: "users"},
-		{Prefix: "/v1/users", Service: "users"},
-		{Prefix: "/v1/admin", Service: "users"},
-		{Prefix: "/.well-known/jwks.json", Service: "users"},
-		{Prefix: "/v1/categories", Service: "products"},
-		{Prefix: "/v1/products", Service: "products"},
-		{Prefix: "/v1/cart", Service: "orders"},
-		{Prefix: "/v1/orders", Service: "orders", Timeout: 30 * time.Second}, // payments wait for the provider
-		{Prefix: "/v1/sub-orders", Service: "orders"},
-		{Prefix: "/v1/stock", Service: "orders"},
-		{Prefix: "/v1/payments", Service: "orders"},
+// services are the upstreams routes name, each once, in order.
+func services(routes []Route) []string {
+	var out []string
+	for _, r := range routes {
+		if !slices.Contains(out, r.Service) {
+			out = append(out, r.Service)
+		}
 	}
+	return out
 }
-
-// Services are the upstreams the routes name.
-func Services() []string { return []string{"users", "products", "orders"} }
 
 // A Source reports a service's instances (base URLs) each time they change:
 // static, DNS or etcd, from the discovery package.
@@ -70,6 +63,9 @@ type Source = discovery.Source
 
 // Config tunes the gateway. Zero values mean the defaults.
 type Config struct {
+	// Routes are the public API's map: which service answers which paths.
+	// The binary derives them from its module table.
+	Routes []Route
 	// Upstreams says where each service's instances are found.
 	Upstreams map[string]Source
 	// Balance is RoundRobin (default) or LeastInFlight.
@@ -154,7 +150,10 @@ func (c Config) withDefaults() Config {
 // Validate reports a configuration the gateway cannot run with.
 func (c Config) Validate() error {
 	var problems []error
-	for _, s := range Services() {
+	if len(c.Routes) == 0 {
+		problems = append(problems, errors.New("gateway: no routes"))
+	}
+	for _, s := range services(c.Routes) {
 		if c.Upstreams[s] == nil {
 			problems = append(problems, errors.New("gateway: no source of "+s+" instances"))
 		}
@@ -219,8 +218,9 @@ func New(cfg Config, deps Deps) (*Gateway, error) {
 	g := &Gateway{cfg: cfg, deps: deps, pools: map[string]*pool{}, transport: transport,
 		metrics: newMetrics(deps.Registry), edge: edge, ops: ops, stop: stop, done: make(chan struct{})}
 	health := &http.Client{Transport: transport, Timeout: cfg.HealthTimeout}
-	watching := make(chan struct{}, len(Services()))
-	for _, s := range Services() {
+	upstreams := services(cfg.Routes)
+	watching := make(chan struct{}, len(upstreams))
+	for _, s := range upstreams {
 		p := newPool(ctx, s, cfg, g.metrics, health, deps.Log)
 		g.pools[s] = p
 		go func() {
@@ -229,7 +229,7 @@ func New(cfg Config, deps Deps) (*Gateway, error) {
 		}()
 	}
 	go func() {
-		for range Services() {
+		for range upstreams {
 			<-watching
 		}
 		close(g.done)
@@ -277,10 +277,12 @@ func NewTransport() *http.Transport {
 
 // Routes registers the public paths and the API description.
 func (g *Gateway) Routes(rt *httpx.Router) {
-	for _, r := range Routes() {
+	for _, r := range g.cfg.Routes {
 		h := g.edge(g.forward(r))
 		rt.Handle(r.Prefix, h)
-		if !strings.HasSuffix(r.Prefix, ".json") {
+		// A route with a method is that method on one path; others take
+		// the paths below them too.
+		if !strings.HasSuffix(r.Prefix, ".json") && !strings.Contains(r.Prefix, " ") {
 			rt.Handle(r.Prefix+"/", h)
 		}
 	}
@@ -586,7 +588,7 @@ var copyBuffers = sync.Pool{New: func() any { b := make([]byte, 32<<10); return 
 // once; it does not depend on their health, so that a failing service
 // does not take the whole gateway out of its load balancer.
 func (g *Gateway) Ready(context.Context) error {
-	for _, s := range Services() {
+	for _, s := range services(g.cfg.Routes) {
 		select {
 		case <-g.pools[s].found:
 		default:

@@ -110,7 +110,7 @@ func startWith(t *testing.T, sources map[string]gateway.Source, change ...func(*
 		Log:      log,
 		Registry: reg,
 	}
-	cfg := gateway.Config{Upstreams: sources, EjectFor: time.Minute, HealthInterval: 50 * time.Millisecond}
+	cfg := gateway.Config{Routes: platformRoutes(), Upstreams: sources, EjectFor: time.Minute, HealthInterval: 50 * time.Millisecond}
 	for _, f := range change {
 		f(&cfg, &deps)
 	}
@@ -126,7 +126,7 @@ func services(t *testing.T) (map[string][]string, map[string]*upstream) {
 	t.Helper()
 	ups := map[string]*upstream{}
 	urls := map[string][]string{}
-	for _, name := range gateway.Services() {
+	for _, name := range platformServices() {
 		ups[name] = newUpstream(t, name)
 		urls[name] = []string{ups[name].URL}
 	}

@@ -15,7 +15,6 @@ import (
 
 // Config is the orders service's configuration.
 type Config struct {
-	Addr        string
 	DatabaseURL string
 	Migrate     bool
 	ProductsURL string
@@ -37,24 +36,13 @@ type Config struct {
 	Stripe    payment.StripeConfig
 }
 
-// Shared are settings the service takes from the root configuration.
-type Shared struct {
-	PostgresURL string
-	Migrate     bool
-	Issuer      string
-	Audience    string
-	JWKSURL     string
-	AMQPURL     string
-	ProductsURL string
-}
-
 // LoadConfig reads the ORDERS_* and STRIPE_* variables.
-func LoadConfig(e *config.Env, sh Shared) Config {
+func LoadConfig(e *config.Env, sh config.Shared) Config {
+	e.Describe(configDocs())
 	c := Config{
-		Addr:           e.String("ORDERS_ADDR", ":8083"),
 		DatabaseURL:    e.URL("ORDERS_DATABASE_URL", pg.WithDatabase(sh.PostgresURL, "orders"), "postgres", "postgresql"),
 		Migrate:        sh.Migrate,
-		ProductsURL:    sh.ProductsURL,
+		ProductsURL:    e.URL("ORDERS_PRODUCTS_URL", "http://localhost:8082", "http", "https"),
 		JWKSURL:        sh.JWKSURL,
 		Issuer:         sh.Issuer,
 		Audience:       sh.Audience,
@@ -77,6 +65,8 @@ func LoadConfig(e *config.Env, sh Shared) Config {
 			WebhookSecret: e.String("STRIPE_WEBHOOK_SECRET", ""),
 		},
 	}
+	e.ShowDefault("ORDERS_DATABASE_URL", "`POSTGRES_URL` with database `orders`")
+	e.ShowDefault("STRIPE_API_BASE", "(Stripe's API)")
 	switch c.Gateway {
 	case "simulated":
 	case "stripe":
@@ -93,4 +83,26 @@ func LoadConfig(e *config.Env, sh Shared) Config {
 		e.Fail("ORDERS_RESOLVE_GRACE", "must be longer than ORDERS_CHARGE_TIMEOUT, or the resolver races requests still waiting for the provider")
 	}
 	return c
+}
+
+// configDocs describe the variables LoadConfig reads, for the
+// configuration reference (docs/configuration.md).
+func configDocs() config.Docs {
+	return config.Docs{
+		"ORDERS_DATABASE_URL":              "orders database; created on start when missing and the role may",
+		"ORDERS_PRODUCTS_URL":              "the products service, read for products the orders service has no copy of yet (in one process: the products listener)",
+		"ORDERS_RESERVATION_TTL":           "how long checkout holds stock for an unpaid order",
+		"ORDERS_PAYMENT_GATEWAY":           "`simulated` or `stripe`",
+		"ORDERS_CHARGE_TIMEOUT":            "how long one call to the payment provider may take; past it the outcome is resolved in the background",
+		"ORDERS_RESOLVE_GRACE":             "age of an unresolved payment before the resolver asks the provider again (longer than the charge timeout)",
+		"ORDERS_SWEEP_INTERVAL":            "how often expired reservations and unresolved payments are looked for",
+		"ORDERS_RELAY_INTERVAL":            "how often the outbox relay looks for events it was not told about; every commit wakes it at once",
+		"ORDERS_IDEMPOTENCY_RETENTION":     "how long `Idempotency-Key` answers are kept (at least 24h)",
+		"ORDERS_SIMULATED_LATENCY":         "the simulated gateway's delay per call",
+		"ORDERS_SIMULATED_DECLINE_PERCENT": "share of charges the simulated gateway declines (`pm_card_declined` always is)",
+		"ORDERS_SIMULATED_SEED":            "makes the simulated declines reproducible",
+		"STRIPE_SECRET_KEY":                "secret: Stripe API key; required with `ORDERS_PAYMENT_GATEWAY=stripe`",
+		"STRIPE_API_BASE":                  "another API base, such as stripe-mock's",
+		"STRIPE_WEBHOOK_SECRET":            "secret: the webhook endpoint's signing secret (`whsec_...`)",
+	}
 }

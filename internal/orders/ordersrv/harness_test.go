@@ -27,6 +27,7 @@ import (
 	"github.com/marketplace-go/marketplace/internal/platform/httpx/httpxtest"
 	"github.com/marketplace-go/marketplace/internal/platform/observability"
 	"github.com/marketplace-go/marketplace/internal/platform/pg/pgtest"
+	"github.com/marketplace-go/marketplace/internal/platform/server"
 	"github.com/marketplace-go/marketplace/internal/platform/server/servertest"
 )
 
@@ -56,7 +57,6 @@ func newWorld(t testing.TB) *world {
 	}
 	t.Cleanup(func() { pub.Close() })
 	cfg := ordersrv.Config{
-		Addr:           "127.0.0.1:0",
 		DatabaseURL:    dbURL,
 		ProductsURL:    cat.URL,
 		JWKSURL:        issuer.JWKSURL,
@@ -109,11 +109,11 @@ func (w *world) startWith(t testing.TB, cfg ordersrv.Config, gw orders.PaymentGa
 	t.Helper()
 	log := slog.New(slog.DiscardHandler)
 	reg := observability.NewRegistry()
-	o, err := ordersrv.New(context.Background(), cfg, log, reg, gw)
+	o, err := ordersrv.NewWithPayments(context.Background(), cfg, server.Deps{Log: log, Registry: reg}, gw)
 	if err != nil {
 		t.Fatalf("start orders service: %v", err)
 	}
-	url, stop := servertest.Start(t, log, reg, o.Module(cfg.Addr))
+	url, stop := servertest.Start(t, log, reg, o.Module("127.0.0.1:0"))
 	e := &testEnv{Client: httpxtest.Client{BaseURL: url}, world: w, Orders: o, stop: stop}
 	if cfg.Events.URL == w.cfg.Events.URL {
 		e.waitSubscribed(t)

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/marketplace-go/marketplace/internal/orders"
 	"github.com/marketplace-go/marketplace/internal/orders/catalog"
@@ -42,10 +41,14 @@ type Orders struct {
 
 // New connects to the database, migrates it when configured to, and
 // starts the relay, the product consumer and the background sweeper.
-// gateway replaces the configured payment gateway when not nil (tests use
-// it to inject failures).
-func New(ctx context.Context, cfg Config, log *slog.Logger, reg prometheus.Registerer, gateway orders.PaymentGateway) (_ *Orders, err error) {
-	log = log.With("service", "orders")
+func New(ctx context.Context, cfg Config, deps server.Deps) (*Orders, error) {
+	return NewWithPayments(ctx, cfg, deps, nil)
+}
+
+// NewWithPayments is New with gateway in place of the configured payment
+// gateway when not nil: tests use it to inject failures.
+func NewWithPayments(ctx context.Context, cfg Config, deps server.Deps, gateway orders.PaymentGateway) (_ *Orders, err error) {
+	log, reg := deps.Log.With("service", "orders"), deps.Registry
 	o := &Orders{}
 	defer func() {
 		if err != nil {

@@ -2,7 +2,10 @@
 //
 // Each component declares its own Config struct and a Load function that reads
 // it through an Env; errors are collected rather than returned one by one so
-// that the program stops with a message naming the variable at fault.
+// that the program stops with a message naming the variable at fault. The
+// Env also records every variable read (name, default, kind, bounds) with the
+// one-line description its component gives with Describe: the configuration
+// reference is generated from that record, so it cannot drift from the code.
 package config
 
 import (
@@ -16,10 +19,15 @@ import (
 	"time"
 )
 
-// Env reads environment variables, remembering every malformed value.
+// Env reads environment variables, remembering every malformed value and
+// every variable read.
 type Env struct {
 	lookup func(string) (string, bool)
 	errs   []error
+	vars   []Var
+	seen   map[string]int // index in vars, by name
+	docs   Docs
+	shown  map[string]string // documented defaults, by name
 }
 
 // FromLookup returns an Env over a lookup function such as os.LookupEnv;
@@ -51,6 +59,11 @@ func (e *Env) raw(name string) (string, bool) {
 
 // String returns the variable or def when it is unset or empty.
 func (e *Env) String(name, def string) string {
+	e.note(Var{Name: name, Default: def, Kind: "string"})
+	return e.str(name, def)
+}
+
+func (e *Env) str(name, def string) string {
 	if v, ok := e.raw(name); ok {
 		return v
 	}
@@ -59,6 +72,7 @@ func (e *Env) String(name, def string) string {
 
 // Int returns the variable as an integer within [lo, hi].
 func (e *Env) Int(name string, def, lo, hi int) int {
+	e.note(Var{Name: name, Default: strconv.Itoa(def), Kind: "integer", Bounds: fmt.Sprintf("%d to %d", lo, hi)})
 	v, ok := e.raw(name)
 	if !ok {
 		return def
@@ -73,6 +87,7 @@ func (e *Env) Int(name string, def, lo, hi int) int {
 
 // Bool returns the variable parsed by strconv.ParseBool.
 func (e *Env) Bool(name string, def bool) bool {
+	e.note(Var{Name: name, Default: strconv.FormatBool(def), Kind: "boolean"})
 	v, ok := e.raw(name)
 	if !ok {
 		return def
@@ -97,6 +112,11 @@ func (e *Env) DurationOrZero(name string, def time.Duration) time.Duration {
 }
 
 func (e *Env) duration(name string, def time.Duration, zeroOK bool) time.Duration {
+	bounds := "> 0"
+	if zeroOK {
+		bounds = ">= 0"
+	}
+	e.note(Var{Name: name, Default: formatDuration(def), Kind: "duration", Bounds: bounds})
 	v, ok := e.raw(name)
 	if !ok {
 		return def
@@ -111,7 +131,8 @@ func (e *Env) duration(name string, def time.Duration, zeroOK bool) time.Duratio
 
 // URL returns the variable as an absolute URL with one of the given schemes.
 func (e *Env) URL(name, def string, schemes ...string) string {
-	v := e.String(name, def)
+	e.note(Var{Name: name, Default: def, Kind: "URL", Bounds: strings.Join(schemes, ", ")})
+	v := e.str(name, def)
 	if v == "" {
 		return v
 	}
@@ -127,6 +148,7 @@ func (e *Env) URL(name, def string, schemes ...string) string {
 // Keys parses "id:base64,id:base64" lists of secret keys of the given byte
 // length. The first key is the current one. Values are never echoed.
 func (e *Env) Keys(name string, size int) []Key {
+	e.note(Var{Name: name, Kind: "keys", Bounds: fmt.Sprintf("id:base64 of %d bytes, comma-separated", size)})
 	v, ok := e.raw(name)
 	if !ok {
 		return nil

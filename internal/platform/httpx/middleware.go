@@ -62,18 +62,31 @@ func Recover(log *slog.Logger) Middleware {
 	}
 }
 
-// AccessLog logs one line per request after it is served.
+// AccessLog logs one line per request after it is served: at info level,
+// except probes (health checks and metrics scrapes), which come every few
+// seconds from machines and are logged at debug level, so that an idle
+// service's log stays quiet.
 func AccessLog(log *slog.Logger) Middleware {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			start := time.Now()
 			rec := &statusRecorder{ResponseWriter: w}
 			next.ServeHTTP(rec, r)
-			log.InfoContext(r.Context(), "request",
+			level := slog.LevelInfo
+			if isProbe(r.URL.Path) {
+				level = slog.LevelDebug
+			}
+			log.Log(r.Context(), level, "request",
 				"method", r.Method, "path", r.URL.Path, "status", rec.Status(),
 				"bytes", rec.bytes, "duration_ms", float64(time.Since(start).Microseconds())/1000)
 		})
 	}
+}
+
+// isProbe says whether path is one that machines poll: liveness,
+// readiness and metrics.
+func isProbe(path string) bool {
+	return path == "/healthz" || path == "/readyz" || path == "/metrics"
 }
 
 // statusRecorder remembers what a handler wrote.

@@ -167,6 +167,31 @@ func TestAccessLogRecordsStatusAndRequestID(t *testing.T) {
 	}
 }
 
+func TestProbesAreLoggedAtDebugLevelAndRequestsAtInfo(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		path, level string
+	}{
+		{"/healthz", "DEBUG"},
+		{"/readyz", "DEBUG"},
+		{"/metrics", "DEBUG"},
+		{"/v1/products", "INFO"},
+		{"/readyz/more", "INFO"},
+	}
+	for _, tt := range tests {
+		log, logs := newTestLogger(t)
+		h := httpx.AccessLog(log)(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+		h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, tt.path, nil))
+		var line map[string]any
+		if err := json.Unmarshal([]byte(logs.String()), &line); err != nil {
+			t.Fatalf("%s: log %q is not one JSON line: %v", tt.path, logs, err)
+		}
+		if line["level"] != tt.level {
+			t.Errorf("%s logged at %v, want %s", tt.path, line["level"], tt.level)
+		}
+	}
+}
+
 func TestSecurityHeadersAreSetOnEveryResponse(t *testing.T) {
 	t.Parallel()
 	log, _ := newTestLogger(t)

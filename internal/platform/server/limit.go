@@ -39,6 +39,11 @@ func DefaultLimits() Limits {
 // LoadLimits reads MAX_IN_FLIGHT, MAX_QUEUE and MAX_QUEUE_WAIT, one
 // setting for every module of the process.
 func LoadLimits(e *config.Env) Limits {
+	e.Describe(config.Docs{
+		"MAX_IN_FLIGHT":  "requests each service works on at once (the gateway is not limited)",
+		"MAX_QUEUE":      "requests each service lets wait for a slot; beyond, 503 `overloaded` + `Retry-After` at once",
+		"MAX_QUEUE_WAIT": "how long a request may wait for a slot before it gets that 503",
+	})
 	d := DefaultLimits()
 	return Limits{
 		MaxInFlight: e.Int("MAX_IN_FLIGHT", d.MaxInFlight, 1, 1<<20),

@@ -69,9 +69,18 @@ func (r *readiness) set(err error) (changed bool) {
 // done is closed when every checker has stopped.
 func (s *Server) startChecks(ctx context.Context, all []*running) (done <-chan struct{}) {
 	var first, loops sync.WaitGroup
+	notYet := int64(len(all)) // modules that have not passed a check yet
+	if notYet == 0 {
+		close(s.allReady)
+	}
+	passed := func() {
+		if atomic.AddInt64(&notYet, -1) == 0 {
+			close(s.allReady)
+		}
+	}
 	for _, r := range all {
 		first.Add(1)
-		loops.Go(func() { s.checkLoop(ctx, r, first.Done) })
+		loops.Go(func() { s.checkLoop(ctx, r, first.Done, sync.OnceFunc(passed)) })
 	}
 	first.Wait()
 	stopped := make(chan struct{})
@@ -79,9 +88,14 @@ func (s *Server) startChecks(ctx context.Context, all []*running) (done <-chan s
 	return stopped
 }
 
+// AllReady is closed once every module Run serves has passed a readiness
+// check: the moment to tell a person the platform can be used.
+func (s *Server) AllReady() <-chan struct{} { return s.allReady }
+
 // checkLoop checks r now and then every interval (sooner while it is not
-// ready) until ctx ends; checked is called after the first check.
-func (s *Server) checkLoop(ctx context.Context, r *running, checked func()) {
+// ready) until ctx ends; checked is called after the first check, and
+// passed after each check that passes.
+func (s *Server) checkLoop(ctx context.Context, r *running, checked, passed func()) {
 	interval, timeout := s.readyInterval, s.readyTimeout
 	if interval <= 0 {
 		interval = defaultReadyInterval
@@ -89,14 +103,18 @@ func (s *Server) checkLoop(ctx context.Context, r *running, checked func()) {
 	if timeout <= 0 {
 		timeout = defaultReadyTimeout
 	}
-	for {
+	for starting := true; ; {
 		err := s.check(ctx, r, timeout)
 		if ctx.Err() != nil {
 			checked()
 			return
 		}
 		if r.ready.set(err) {
-			s.logReadiness(r.module.Name, err)
+			s.logReadiness(r.module.Name, err, starting)
+		}
+		starting = starting && err != nil
+		if err == nil {
+			passed()
 		}
 		checked()
 		checked = func() {}
@@ -143,10 +161,16 @@ func (s *Server) check(ctx context.Context, r *running, timeout time.Duration) e
 	}
 }
 
-func (s *Server) logReadiness(module string, err error) {
-	if err != nil {
+// logReadiness logs a module's change of readiness. Becoming ready the
+// first time is not news at the info level: the binary says once that
+// every module is (AllReady).
+func (s *Server) logReadiness(module string, err error, starting bool) {
+	switch {
+	case err != nil:
 		s.log.Warn("not ready", "service", module, "err", err)
-		return
+	case starting:
+		s.log.Debug("ready", "service", module)
+	default:
+		s.log.Info("ready again", "service", module)
 	}
-	s.log.Info("ready", "service", module)
 }

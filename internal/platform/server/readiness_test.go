@@ -99,3 +99,48 @@ func TestReadyzFollowsTheBackgroundChecks(t *testing.T) {
 		eventually.True(t, tt.name, func() bool { return status() == tt.want })
 	}
 }
+
+func TestAllReadyWaitsForEveryModuleToPassACheck(t *testing.T) {
+	t.Parallel()
+	srv := server.New(slog.New(slog.DiscardHandler), prometheus.NewRegistry(), 5*time.Second)
+	srv.SetReadiness(50*time.Millisecond, time.Second)
+	var up atomic.Bool
+	refused := make(chan struct{}, 1) // a check of the slow module said not ready
+	modules := []server.Module{
+		{Name: "quick", Ready: func(context.Context) error { return nil }},
+		{Name: "slow", Ready: func(context.Context) error {
+			if up.Load() {
+				return nil
+			}
+			select {
+			case refused <- struct{}{}:
+			default:
+			}
+			return errors.New("not yet")
+		}},
+		{Name: "unchecked"}, // no Ready: ready from the start
+	}
+	for _, m := range modules {
+		m.Addr = "127.0.0.1:0"
+		if _, err := srv.Add(m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	<-refused
+	select {
+	case <-srv.AllReady():
+		t.Fatal("AllReady while a module has not passed a check")
+	default:
+	}
+	up.Store(true)
+	select {
+	case <-srv.AllReady():
+	case <-time.After(5 * time.Second):
+		t.Fatal("AllReady not closed within 5s of the last module becoming ready")
+	}
+}

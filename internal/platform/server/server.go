@@ -59,6 +59,8 @@ type Server struct {
 	locals  map[string]localTarget // by host:port, for Local
 	// handlers run the requests of Local transports.
 	handlers workers
+	// allReady is closed once every module has passed a readiness check.
+	allReady chan struct{}
 }
 
 type running struct {
@@ -81,7 +83,7 @@ type running struct {
 // Modules are held to DefaultLimits unless SetLimits says otherwise.
 func New(log *slog.Logger, registry *prometheus.Registry, shutdownTimeout time.Duration) *Server {
 	s := &Server{log: log, registry: registry, metrics: observability.NewHTTPMetrics(registry), timeout: shutdownTimeout,
-		handlers: workers{jobs: make(chan func())}, limits: DefaultLimits()}
+		handlers: workers{jobs: make(chan func())}, limits: DefaultLimits(), allReady: make(chan struct{})}
 	s.shed, s.queued = limitMetrics(registry)
 	return s
 }

@@ -320,7 +320,6 @@ func newBenchEnv(tb testing.TB, change ...func(*productsrv.Config)) *benchEnv {
 	catalogURL, pool := pgtest.New(tb, nil)
 	pool.Close() // FerretDB opens its own
 	cfg := productsrv.Config{
-		Addr:           "127.0.0.1:0",
 		Mongo:          mongo.Config{Database: "catalog", EmbeddedPostgresURL: catalogURL},
 		RedisURL:       "redis://" + cachetest.Addr() + "/0",
 		CachePrefix:    cachetest.Prefix(tb),
@@ -339,12 +338,12 @@ func newBenchEnv(tb testing.TB, change ...func(*productsrv.Config)) *benchEnv {
 	// Production logs at info; the lines are formatted and thrown away.
 	log := observability.NewLogger(io.Discard, slog.LevelInfo)
 	reg := prometheus.NewRegistry()
-	p, err := productsrv.New(context.Background(), cfg, log, reg)
+	p, err := productsrv.New(context.Background(), cfg, server.Deps{Log: log, Registry: reg})
 	if err != nil {
 		tb.Fatalf("start products service: %v", err)
 	}
 	srv := server.New(log, observability.NewRegistry(), 5*time.Second)
-	addr, err := srv.Add(p.Module(cfg.Addr))
+	addr, err := srv.Add(p.Module("127.0.0.1:0"))
 	if err != nil {
 		p.Close()
 		tb.Fatal(err)

@@ -26,6 +26,7 @@ import (
 	"github.com/marketplace-go/marketplace/internal/platform/mongo"
 	"github.com/marketplace-go/marketplace/internal/platform/mongo/mongotest"
 	"github.com/marketplace-go/marketplace/internal/platform/observability"
+	"github.com/marketplace-go/marketplace/internal/platform/server"
 	"github.com/marketplace-go/marketplace/internal/platform/server/servertest"
 	"github.com/marketplace-go/marketplace/internal/products/productsrv"
 )
@@ -46,7 +47,6 @@ func testConfig(t *testing.T) (productsrv.Config, *authtest.Issuer) {
 	t.Helper()
 	issuer := authtest.NewIssuer(t)
 	return productsrv.Config{
-		Addr:           "127.0.0.1:0",
 		Mongo:          mongo.Config{URI: mongotest.URI(t), Database: mongotest.Name(t)},
 		RedisURL:       "redis://" + cachetest.Addr() + "/0",
 		CachePrefix:    cachetest.Prefix(t),
@@ -79,11 +79,11 @@ func startEnv(t *testing.T, cfg productsrv.Config, issuer *authtest.Issuer) *tes
 	// One registry for the service and the server, as in production, so
 	// that /metrics shows the cache counters.
 	reg := observability.NewRegistry()
-	p, err := productsrv.New(context.Background(), cfg, log, reg)
+	p, err := productsrv.New(context.Background(), cfg, server.Deps{Log: log, Registry: reg})
 	if err != nil {
 		t.Fatalf("start products service: %v", err)
 	}
-	url, stop := servertest.Start(t, log, reg, p.Module(cfg.Addr))
+	url, stop := servertest.Start(t, log, reg, p.Module("127.0.0.1:0"))
 	return &testEnv{URL: url, Products: p, Issuer: issuer, Config: cfg, stop: stop}
 }
 

@@ -10,7 +10,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/marketplace-go/marketplace/internal/platform/auth"
@@ -29,7 +28,6 @@ import (
 
 // Config is the products service's configuration.
 type Config struct {
-	Addr        string
 	Mongo       mongo.Config
 	RedisURL    string
 	CachePrefix string
@@ -48,22 +46,12 @@ type Config struct {
 	Audience       string
 }
 
-// Shared are settings the service takes from the root configuration.
-type Shared struct {
-	// PostgresURL is the platform's PostgreSQL server (POSTGRES_URL), where
-	// the embedded FerretDB keeps the catalog when MONGODB_URI is unset.
-	PostgresURL string
-	Issuer      string
-	Audience    string
-	JWKSURL     string
-	RedisURL    string
-	AMQPURL     string
-}
-
 // LoadConfig reads the PRODUCTS_*, MONGODB_* and FERRETDB_* variables.
-func LoadConfig(e *config.Env, sh Shared) Config {
+// The embedded FerretDB keeps the catalog on the shared PostgreSQL server
+// when MONGODB_URI is unset.
+func LoadConfig(e *config.Env, sh config.Shared) Config {
+	e.Describe(configDocs())
 	c := Config{
-		Addr: e.String("PRODUCTS_ADDR", ":8082"),
 		Mongo: mongo.Config{URI: e.URL("MONGODB_URI", "", "mongodb", "mongodb+srv"), Database: e.String("MONGODB_DATABASE", "catalog"),
 			EmbeddedPostgresURL: e.URL("FERRETDB_POSTGRES_URL", pg.WithDatabase(sh.PostgresURL, "catalog"), "postgres", "postgresql")},
 		RedisURL:       sh.RedisURL,
@@ -77,10 +65,26 @@ func LoadConfig(e *config.Env, sh Shared) Config {
 		Issuer:         sh.Issuer,
 		Audience:       sh.Audience,
 	}
+	e.ShowDefault("FERRETDB_POSTGRES_URL", "`POSTGRES_URL` with database `catalog`")
 	if c.CacheTTL > cache.MaxTTL {
 		e.Fail("PRODUCTS_CACHE_TTL", "at most %s: cached pages must not outlive their invalidation", cache.MaxTTL)
 	}
 	return c
+}
+
+// configDocs describe the variables LoadConfig reads, for the
+// configuration reference (docs/configuration.md).
+func configDocs() config.Docs {
+	return config.Docs{
+		"MONGODB_URI":              "the catalog's MongoDB; unset: an embedded FerretDB on PostgreSQL (`FERRETDB_POSTGRES_URL`)",
+		"MONGODB_DATABASE":         "the catalog database",
+		"FERRETDB_POSTGRES_URL":    "where the embedded FerretDB keeps the catalog when `MONGODB_URI` is unset; created on start when missing and the role may",
+		"PRODUCTS_CACHE_PREFIX":    "Redis key prefix, to share one Redis between deployments",
+		"PRODUCTS_CACHE_TTL":       "lifetime of cached product details (and of listing pages when the listings index is off); every write invalidates its entries at once, so the TTL only bounds memory; `0s` caches nothing",
+		"PRODUCTS_RELAY_INTERVAL":  "how often the event relay looks for unpublished events it was not told about (left by a crash or a stopped instance); every write wakes it at once",
+		"PRODUCTS_LISTINGS_INDEX":  "answer public listings and facets from an in-memory index of the active catalog (about 2 KB a product); `false`: from the store, through the cache",
+		"PRODUCTS_LISTINGS_FOLLOW": "how often the listings index checks for other instances' writes (one Redis read; a catch-up read of the changed products only when some were made)",
+	}
 }
 
 // Products is the assembled service.
@@ -96,9 +100,35 @@ type Products struct {
 	wg      sync.WaitGroup
 }
 
+// Migrate creates the catalog's collections and indexes and returns; New
+// does the same on every start (it is cheap once done).
+func Migrate(ctx context.Context, cfg Config, log *slog.Logger) error {
+	db, err := mongo.Open(ctx, cfg.Mongo, log.With("service", "products"))
+	if err != nil {
+		return fmt.Errorf("products: %w", err)
+	}
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		_ = db.Close(ctx)
+	}()
+	return setUp(ctx, db, productdb.New(db.Database))
+}
+
+// setUp creates the collections and indexes the store's queries need.
+func setUp(ctx context.Context, db *mongo.DB, store *productdb.Store) error {
+	if err := store.EnsureIndexes(ctx); err != nil {
+		return fmt.Errorf("products: %w", err)
+	}
+	if err := db.IndexEqualities(ctx, "products", productdb.EqualityFields...); err != nil {
+		return fmt.Errorf("products: %w", err)
+	}
+	return nil
+}
+
 // New connects to its stores and the broker and starts the event relay.
-func New(ctx context.Context, cfg Config, log *slog.Logger, reg prometheus.Registerer) (_ *Products, err error) {
-	log = log.With("service", "products")
+func New(ctx context.Context, cfg Config, deps server.Deps) (_ *Products, err error) {
+	log, reg := deps.Log.With("service", "products"), deps.Registry
 	p := &Products{}
 	defer func() {
 		if err != nil {
@@ -109,11 +139,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, reg prometheus.Regis
 		return nil, fmt.Errorf("products: %w", err)
 	}
 	p.Store = productdb.New(p.db.Database)
-	if err = p.Store.EnsureIndexes(ctx); err != nil {
-		return nil, fmt.Errorf("products: %w", err)
-	}
-	if err = p.db.IndexEqualities(ctx, "products", productdb.EqualityFields...); err != nil {
-		return nil, fmt.Errorf("products: %w", err)
+	if err = setUp(ctx, p.db, p.Store); err != nil {
+		return nil, err
 	}
 	opts, err := redis.ParseURL(cfg.RedisURL)
 	if err != nil {

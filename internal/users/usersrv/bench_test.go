@@ -207,7 +207,7 @@ func newBenchEnv(tb testing.TB, change ...func(*usersrv.Config)) (string, *pgxpo
 	dbURL, db := pgtest.New(tb, userdb.Migrations())
 	smtp := mailtest.NewServer(tb)
 	cfg := usersrv.Config{
-		Addr: "127.0.0.1:0", DatabaseURL: dbURL, Migrate: true, DataDir: tb.TempDir(),
+		DatabaseURL: dbURL, Migrate: true, DataDir: tb.TempDir(),
 		Issuer: "test-issuer", Audience: "test-audience", AccessTTL: 15 * time.Minute, SessionTTL: 30 * 24 * time.Hour,
 		Argon: fastArgon, HashWorkers: 2, HashQueue: 256,
 		AccountMaxFailures: 5, AddressMaxFailures: 50, FailureWindow: 15 * time.Minute,
@@ -219,12 +219,12 @@ func newBenchEnv(tb testing.TB, change ...func(*usersrv.Config)) (string, *pgxpo
 	}
 	// Production logs at info; the lines are formatted and thrown away.
 	log := observability.NewLogger(io.Discard, slog.LevelInfo)
-	u, err := usersrv.New(context.Background(), cfg, log)
+	u, err := usersrv.New(context.Background(), cfg, server.Deps{Log: log})
 	if err != nil {
 		tb.Fatalf("start users service: %v", err)
 	}
 	srv := server.New(log, observability.NewRegistry(), 5*time.Second)
-	addr, err := srv.Add(u.Module(cfg.Addr))
+	addr, err := srv.Add(u.Module("127.0.0.1:0"))
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -23,7 +23,6 @@ import (
 
 // Config is the users service's configuration.
 type Config struct {
-	Addr           string
 	DatabaseURL    string
 	Migrate        bool
 	DataDir        string
@@ -51,21 +50,10 @@ type Config struct {
 	Mail          mail.Config
 }
 
-// Shared are settings the users service takes from the root configuration.
-type Shared struct {
-	PostgresURL    string
-	DataDir        string
-	Migrate        bool
-	PublicURL      string
-	TrustedProxies []netip.Prefix
-	Issuer         string
-	Audience       string
-}
-
 // LoadConfig reads the USERS_*, AUTH_* and SMTP_* variables.
-func LoadConfig(e *config.Env, sh Shared) Config {
+func LoadConfig(e *config.Env, sh config.Shared) Config {
+	e.Describe(configDocs())
 	c := Config{
-		Addr:           e.String("USERS_ADDR", ":8081"),
 		DatabaseURL:    e.URL("USERS_DATABASE_URL", pg.WithDatabase(sh.PostgresURL, "users"), "postgres", "postgresql"),
 		Migrate:        sh.Migrate,
 		DataDir:        sh.DataDir,
@@ -98,11 +86,42 @@ func LoadConfig(e *config.Env, sh Shared) Config {
 			TLS:      e.String("SMTP_TLS", "starttls"),
 		},
 	}
+	e.ShowDefault("USERS_DATABASE_URL", "`POSTGRES_URL` with database `users`")
+	e.ShowDefault("USERS_HASH_WORKERS", "half the CPUs (`GOMAXPROCS/2`), at least 1")
 	for _, k := range e.Keys("USERS_PII_KEYS", fieldcrypt.KeySize) {
 		c.PIIKeys = append(c.PIIKeys, fieldcrypt.Key{ID: k.ID, Secret: k.Secret})
 	}
 	c.validate(e)
 	return c
+}
+
+// configDocs describe the variables LoadConfig reads, for the
+// configuration reference (docs/configuration.md).
+func configDocs() config.Docs {
+	return config.Docs{
+		"USERS_DATABASE_URL":                   "users database; created on start when missing and the role may",
+		"AUTH_ACCESS_TOKEN_TTL":                "access token lifetime (at most 1h)",
+		"AUTH_SESSION_TTL":                     "absolute lifetime of a refresh token family (30 days)",
+		"AUTH_SIGNING_KEYS":                    "secret: a JWK set of Ed25519 private keys (JSON); the first signs, all are published",
+		"AUTH_SIGNING_KEYS_FILE":               "the same, from a file; with neither, a key is generated in `$DATA_DIR/users/jwt-keys.json` (local runs)",
+		"USERS_PII_KEYS":                       "secret: `id:base64key,...` AES-256 keys for phone and address; first encrypts, all decrypt; with none, a key is generated in `$DATA_DIR/users/pii-key`",
+		"USERS_ARGON2_MEMORY_KIB":              "argon2id memory (OWASP minimum 19 MiB; lower is refused)",
+		"USERS_ARGON2_TIME":                    "argon2id passes",
+		"USERS_ARGON2_THREADS":                 "argon2id lanes",
+		"USERS_HASH_WORKERS":                   "password hashes run at once; more would let a login flood take the CPU from every other request",
+		"USERS_HASH_QUEUE":                     "hashing jobs that may wait; beyond, 503 + `Retry-After` at once",
+		"USERS_LOGIN_MAX_FAILURES_PER_ACCOUNT": "failed logins per account per window before 429",
+		"USERS_LOGIN_MAX_FAILURES_PER_ADDRESS": "failed logins per client address per window before 429",
+		"USERS_LOGIN_FAILURE_WINDOW":           "the throttling window",
+		"USERS_PASSWORD_RESET_TTL":             "reset token lifetime",
+		"USERS_PASSWORD_RESET_MAX_MAILS":       "reset mails per address per throttling window; more requests still get 202 but send nothing",
+		"SMTP_HOST":                            "mail server; unset: mail is logged with a warning (local runs)",
+		"SMTP_PORT":                            "mail server port",
+		"SMTP_USERNAME":                        "SMTP AUTH PLAIN user name",
+		"SMTP_PASSWORD":                        "secret: SMTP AUTH PLAIN password",
+		"SMTP_FROM":                            "sender",
+		"SMTP_TLS":                             "`starttls`, `tls` (implicit) or `none`",
+	}
 }
 
 func (c *Config) validate(e *config.Env) {

@@ -18,6 +18,7 @@ import (
 	"github.com/marketplace-go/marketplace/internal/platform/observability"
 	"github.com/marketplace-go/marketplace/internal/platform/observability/logtest"
 	"github.com/marketplace-go/marketplace/internal/platform/pg/pgtest"
+	"github.com/marketplace-go/marketplace/internal/platform/server"
 	"github.com/marketplace-go/marketplace/internal/platform/server/servertest"
 	"github.com/marketplace-go/marketplace/internal/users/password"
 	"github.com/marketplace-go/marketplace/internal/users/userdb"
@@ -52,7 +53,7 @@ var fastArgon = password.Params{MemoryKiB: 1024, Time: 1, Threads: 1}
 func testConfig(t *testing.T, dbURL string, smtp *mailtest.Server) usersrv.Config {
 	t.Helper()
 	return usersrv.Config{
-		Addr: "127.0.0.1:0", DatabaseURL: dbURL, Migrate: true, DataDir: t.TempDir(),
+		DatabaseURL: dbURL, Migrate: true, DataDir: t.TempDir(),
 		Issuer: "test-issuer", Audience: "test-audience", AccessTTL: 15 * time.Minute, SessionTTL: 30 * 24 * time.Hour,
 		Argon: fastArgon, HashWorkers: 2, HashQueue: 256,
 		AccountMaxFailures: 5, AddressMaxFailures: 50, FailureWindow: 15 * time.Minute,
@@ -71,13 +72,13 @@ func newEnv(t *testing.T, change ...func(*usersrv.Config)) *testEnv {
 		f(&cfg)
 	}
 	log := observability.NewLogger(e.Logs, slog.LevelDebug)
-	u, err := usersrv.New(context.Background(), cfg, log)
+	u, err := usersrv.New(context.Background(), cfg, server.Deps{Log: log})
 	if err != nil {
 		t.Fatalf("start users service: %v", err)
 	}
 	u.Service.SetClock(e.Clock.Now) // before the server starts taking requests
 	e.Users = u
-	e.URL, _ = servertest.Start(t, log, observability.NewRegistry(), u.Module(cfg.Addr))
+	e.URL, _ = servertest.Start(t, log, observability.NewRegistry(), u.Module("127.0.0.1:0"))
 	return e
 }
 
