@@ -376,6 +376,7 @@ func TestAModuleAddedToTheTableAloneIsServedMigratedRoutedAndListed(t *testing.T
 // one line saying every module is ready, with the gateway's API, its
 // reference page and the metrics.
 func TestServeSaysReadyOnceWithTheURLsToOpen(t *testing.T) {
+	endToEnd(t)
 	out := &lines{match: `"msg":"ready"`, matched: make(chan string, 1)}
 	b := binary{modules: table(), getenv: testEnv(t, map[string]string{"LOG_LEVEL": "info", "METRICS_ADDR": "127.0.0.1:0"}), out: out}
 	addrs, stop := startBinary(t, b)

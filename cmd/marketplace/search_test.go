@@ -20,6 +20,7 @@ import (
 	"github.com/marketplace-go/marketplace/internal/platform/auth"
 	"github.com/marketplace-go/marketplace/internal/platform/auth/authtest"
 	"github.com/marketplace-go/marketplace/internal/platform/config"
+	"github.com/marketplace-go/marketplace/internal/platform/eventually"
 	"github.com/marketplace-go/marketplace/internal/platform/httpx/httpxtest"
 	"github.com/marketplace-go/marketplace/internal/platform/observability"
 	"github.com/marketplace-go/marketplace/internal/platform/server"
@@ -83,7 +84,8 @@ func (c *catalogPair) startSearch(t *testing.T) {
 	}
 	u, stop := servertest.Start(t, log, reg, s.Module("127.0.0.1:0"))
 	c.search, c.svc, c.stop = httpxtest.Client{BaseURL: u}, s, stop
-	waitFor(t, 60*time.Second, "the search service is ready", func() bool { return s.Ready(context.Background()) == nil })
+	eventually.True(t, "the search service is ready", func() bool { return s.Ready(context.Background()) == nil },
+		eventually.Within(time.Minute))
 }
 
 // seller is one of the sellers writing products.
@@ -236,7 +238,7 @@ func sellersOf(products map[string]any) []string {
 func (c *catalogPair) waitConsistent(t *testing.T, timeout time.Duration) time.Duration {
 	t.Helper()
 	start := time.Now()
-	waitFor(t, timeout, "the index holds the catalog's products and versions", func() bool {
+	eventually.True(t, "the index holds the catalog's products and versions", func() bool {
 		if c.svc == nil {
 			return true // another process's: the field comparison below waits
 		}
@@ -247,33 +249,21 @@ func (c *catalogPair) waitConsistent(t *testing.T, timeout time.Duration) time.D
 		c.products.Do(t, httpxtest.Anonymous, "GET", "/internal/v1/products/summary", nil).Want(t, 200).Decode(t, &sum)
 		st := c.svc.Index.Stats()
 		return st.Products == sum.Products && st.VersionSum == sum.VersionSum
-	})
+	}, eventually.Within(timeout))
 	took := time.Since(start)
-	var diff string
-	for time.Since(start) < timeout {
+	eventually.NoError(t, "the index holds the catalog field by field", func() error {
 		want := c.catalogProducts(t)
 		got := c.indexedProducts(t, sellersOf(want))
-		if diff = cmp.Diff(want, got); diff == "" {
-			return took
+		if diff := cmp.Diff(want, got); diff != "" {
+			return fmt.Errorf("(-catalog +index):\n%s", diff)
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("the index does not hold the catalog after %s (-catalog +index):\n%s", timeout, diff)
-	return 0
-}
-
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("not within %s: %s", timeout, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return nil
+	}, eventually.Within(max(timeout-took, time.Millisecond)))
+	return took
 }
 
 func TestAfterManyConcurrentWritesTheIndexHoldsTheCatalogFieldByField(t *testing.T) {
+	endToEnd(t)
 	c := newCatalogPair(t)
 	c.startSearch(t)
 	// The queue is bound once a product written now is searchable.
@@ -281,7 +271,7 @@ func TestAfterManyConcurrentWritesTheIndexHoldsTheCatalogFieldByField(t *testing
 		"price": map[string]any{"amount": 100, "currency": "EUR"}, "status": "active"}).Want(t, 201)
 	var pr wrote
 	probe.Decode(t, &pr)
-	waitFor(t, 30*time.Second, "the probe is indexed", func() bool { v, ok := c.svc.Index.Version(pr.id()); return ok && v == 1 })
+	eventually.True(t, "the probe is indexed", func() bool { v, ok := c.svc.Index.Version(pr.id()); return ok && v == 1 })
 
 	const writes = 1000
 	start := time.Now()
@@ -292,6 +282,7 @@ func TestAfterManyConcurrentWritesTheIndexHoldsTheCatalogFieldByField(t *testing
 }
 
 func TestAnEmptyIndexIsBuiltFromTheCatalogAndOneBehindCatchesUp(t *testing.T) {
+	endToEnd(t)
 	c := newCatalogPair(t, func(cfg *searchsrv.Config) { cfg.CheckInterval = 300 * time.Millisecond })
 	// Written before the search service exists: their events reach no
 	// queue of its.
@@ -336,9 +327,7 @@ func deleteQueue(t *testing.T, amqpURL, queue string) {
 }
 
 func TestASearchProcessKilledMidStreamConvergesAfterARestart(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts processes")
-	}
+	endToEnd(t)
 	issuer := authtest.NewIssuer(t)
 	vars := testVars(t, map[string]string{"AUTH_JWKS_URL": issuer.JWKSURL, "AUTH_ISSUER": authtest.IssuerName,
 		"AUTH_AUDIENCE": authtest.Audience, "PRODUCTS_RELAY_INTERVAL": "100ms"})
@@ -350,20 +339,20 @@ func TestASearchProcessKilledMidStreamConvergesAfterARestart(t *testing.T) {
 	c := &catalogPair{products: httpxtest.Client{BaseURL: "http://" + products.addr}, search: httpxtest.Client{BaseURL: "http://" + search.addr},
 		issuer: issuer, admin: admin}
 	c.products.Do(t, admin, "PUT", "/v1/categories/lamps", map[string]any{"name": "Lamps", "facets": []string{"colour"}}).Want(t, 201)
-	waitFor(t, 60*time.Second, "the search process is ready", func() bool {
+	eventually.True(t, "the search process is ready", func() bool {
 		res, err := c.search.Request(httpxtest.Anonymous, "GET", "/readyz", nil)
 		return err == nil && res.Status == http.StatusOK
-	})
+	}, eventually.Within(time.Minute))
 
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		c.writeConcurrently(t, 400, 4)
 	}()
-	waitFor(t, 60*time.Second, "the search process indexed some of the writes", func() bool {
+	eventually.True(t, "the search process indexed some of the writes", func() bool {
 		res, err := c.search.Request(httpxtest.Anonymous, "GET", "/v1/products?limit=1", nil)
 		return err == nil && res.Status == http.StatusOK && strings.Contains(string(res.Body), `"id"`)
-	})
+	}, eventually.Within(time.Minute))
 	search.kill() // SIGKILL, mid-stream
 	search = startProcess(t, "search", "search", vars)
 	c.search = httpxtest.Client{BaseURL: "http://" + search.addr}

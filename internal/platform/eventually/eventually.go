@@ -18,10 +18,30 @@ import (
 	"time"
 )
 
-// Within is how long a wait lasts before it fails the test. It is long
-// on purpose: a passing test never waits it out, only a broken one does,
-// and a loaded CI machine must not turn a slow pass into a failure.
-const Within = 30 * time.Second
+// Timeout is how long a wait lasts before it fails the test, unless the
+// wait says otherwise with Within. It is long on purpose: a passing test
+// never waits it out, only a broken one does, and a loaded CI machine
+// must not turn a slow pass into a failure.
+const Timeout = 30 * time.Second
+
+// Option changes one wait.
+type Option func(*wait)
+
+// Within sets how long the wait lasts: for one that needs longer than
+// Timeout (a whole service starting), or whose bound is part of what the
+// test claims ("the index catches up within a minute").
+func Within(d time.Duration) Option { return func(w *wait) { w.timeout = d } }
+
+// wait is one wait's settings.
+type wait struct{ timeout time.Duration }
+
+func settings(opts []Option) wait {
+	w := wait{timeout: Timeout}
+	for _, o := range opts {
+		o(&w)
+	}
+	return w
+}
 
 // Poll intervals: the first check is immediate, the next ones come
 // quickly and then back off to maxPoll, so a condition that takes
@@ -32,52 +52,54 @@ const (
 )
 
 // True waits until cond returns true and fails the test if it does not
-// within Within. what names what is awaited, as the failure message
+// within Timeout. what names what is awaited, as the failure message
 // shows it. Call it from the test's goroutine.
-func True(tb testing.TB, what string, cond func() bool) {
+func True(tb testing.TB, what string, cond func() bool, opts ...Option) {
 	tb.Helper()
 	NoError(tb, what, func() error {
 		if cond() {
 			return nil
 		}
 		return errNotYet
-	})
+	}, opts...)
 }
 
 // NoError waits until check returns nil and fails the test if it does not
-// within Within, with check's last error: say there what was seen
+// within Timeout, with check's last error: say there what was seen
 // instead ("3 of 5 events delivered").
-func NoError(tb testing.TB, what string, check func() error) {
+func NoError(tb testing.TB, what string, check func() error, opts ...Option) {
 	tb.Helper()
-	if err := wait(Within, check); err != nil {
-		tb.Fatalf("not within %v: %s: %v", Within, what, err)
+	w := settings(opts)
+	if err := poll(w.timeout, check); err != nil {
+		tb.Fatalf("not within %v: %s: %v", w.timeout, what, err)
 	}
 }
 
 // Value waits until get reports ok and returns its value; it fails the
-// test if that does not happen within Within.
-func Value[T any](tb testing.TB, what string, get func() (T, bool)) T {
+// test if that does not happen within Timeout.
+func Value[T any](tb testing.TB, what string, get func() (T, bool), opts ...Option) T {
 	tb.Helper()
 	var v T
 	True(tb, what, func() bool {
 		var ok bool
 		v, ok = get()
 		return ok
-	})
+	}, opts...)
 	return v
 }
 
 // Receive waits for a value on ch (or for ch to close, giving the zero
-// value) and fails the test if none comes within Within.
-func Receive[T any](tb testing.TB, what string, ch <-chan T) T {
+// value) and fails the test if none comes within Timeout.
+func Receive[T any](tb testing.TB, what string, ch <-chan T, opts ...Option) T {
 	tb.Helper()
-	t := time.NewTimer(Within)
+	w := settings(opts)
+	t := time.NewTimer(w.timeout)
 	defer t.Stop()
 	select {
 	case v := <-ch:
 		return v
 	case <-t.C:
-		tb.Fatalf("not within %v: %s", Within, what)
+		tb.Fatalf("not within %v: %s", w.timeout, what)
 		var zero T
 		return zero
 	}
@@ -90,9 +112,9 @@ type notYet struct{}
 
 func (notYet) Error() string { return "the condition never held" }
 
-// wait calls check until it returns nil or timeout passes, and returns
+// poll calls check until it returns nil or timeout passes, and returns
 // its last error.
-func wait(timeout time.Duration, check func() error) error {
+func poll(timeout time.Duration, check func() error) error {
 	deadline := time.Now().Add(timeout)
 	for pause := firstPoll; ; pause = min(2*pause, maxPoll) {
 		err := check()

@@ -38,7 +38,7 @@ func TestReceiveReturnsWhatIsSent(t *testing.T) {
 func TestAWaitThatTimesOutReportsTheLastReason(t *testing.T) {
 	t.Parallel()
 	var calls int
-	err := wait(20*time.Millisecond, func() error {
+	err := poll(20*time.Millisecond, func() error {
 		calls++
 		return errors.New("2 of 3 seen")
 	})
@@ -53,7 +53,17 @@ func TestAWaitThatTimesOutReportsTheLastReason(t *testing.T) {
 func TestAWaitWithNoTimeLeftStillChecksOnce(t *testing.T) {
 	t.Parallel()
 	var calls int
-	if err := wait(0, func() error { calls++; return nil }); err != nil || calls != 1 {
+	if err := poll(0, func() error { calls++; return nil }); err != nil || calls != 1 {
 		t.Errorf("wait = %v after %d checks, want nil after 1", err, calls)
+	}
+}
+
+func TestWithinSetsTheTimeoutOfOneWait(t *testing.T) {
+	t.Parallel()
+	if w := settings(nil); w.timeout != Timeout {
+		t.Errorf("default timeout %v, want %v", w.timeout, Timeout)
+	}
+	if w := settings([]Option{Within(time.Minute)}); w.timeout != time.Minute {
+		t.Errorf("timeout with Within(1m) = %v", w.timeout)
 	}
 }

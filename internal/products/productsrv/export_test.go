@@ -65,14 +65,7 @@ func TestAProductEventCarriesTheWholeProduct(t *testing.T) {
 	log := consume(t, e.Config.Events.URL)
 	e.mustCategory(t, "lamps", "")
 	p := e.mustCreate(t, e.seller(t), productOf("lamps", map[string]any{"attributes": map[string]any{"colour": "red", "wattage": 9}}))
-	deadline := time.Now().Add(10 * time.Second)
-	for len(log.snapshot()) == 0 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond) // polls for the event, which then ends the wait
-	}
-	evs := log.snapshot()
-	if len(evs) == 0 {
-		t.Fatal("no product event within 10s")
-	}
+	evs := log.waitFor(t, 1, p.ID)
 	var body struct {
 		Product struct {
 			Description string         `json:"description"`

@@ -15,6 +15,7 @@ import (
 	"github.com/marketplace-go/marketplace/internal/platform/contracts"
 	"github.com/marketplace-go/marketplace/internal/platform/events"
 	"github.com/marketplace-go/marketplace/internal/platform/events/eventstest"
+	"github.com/marketplace-go/marketplace/internal/platform/eventually"
 	"github.com/marketplace-go/marketplace/internal/platform/httpx/httpxtest"
 	"github.com/marketplace-go/marketplace/internal/platform/observability"
 	"github.com/marketplace-go/marketplace/internal/platform/server"
@@ -127,7 +128,7 @@ func (e *env) publish(t *testing.T, p product) {
 // waitIndexed waits until the index holds p at version v or later.
 func (e *env) waitIndexed(t *testing.T, id string, v int64) {
 	t.Helper()
-	eventually(t, 20*time.Second, fmt.Sprintf("product %s at version %d indexed", id, v), func() bool {
+	eventually.True(t, fmt.Sprintf("product %s at version %d indexed", id, v), func() bool {
 		got, ok := e.Search.Index.Version(id)
 		return ok && got >= v
 	})
@@ -139,17 +140,17 @@ func (e *env) bound(t *testing.T) product {
 	t.Helper()
 	probe := newProduct("Probe")
 	probe.Category = "probes"
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		e.publish(t, probe)
-		for range 20 {
-			if _, ok := e.Search.Index.Version(probe.ID); ok {
-				return probe
-			}
-			time.Sleep(10 * time.Millisecond)
+	var sent time.Time
+	eventually.True(t, "the queue bound", func() bool {
+		if _, ok := e.Search.Index.Version(probe.ID); ok {
+			return true
 		}
-	}
-	t.Fatal("the queue was not bound within 30s")
+		if time.Since(sent) > 200*time.Millisecond {
+			e.publish(t, probe)
+			sent = time.Now()
+		}
+		return false
+	})
 	return probe
 }
 
@@ -179,17 +180,6 @@ func (e *env) list(t *testing.T, who httpxtest.Caller, query url.Values) page {
 	var p page
 	e.client().Do(t, who, "GET", "/v1/products?"+query.Encode(), nil).Want(t, 200).Decode(t, &p)
 	return p
-}
-
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("not within %s: %s", timeout, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 func decodeJSON(t *testing.T, b []byte, v any) {
