@@ -395,6 +395,11 @@ func (j *e2eJourney) search(t *testing.T) {
 	// The journey's tag in q keeps other sellers' products out of most
 	// searches, so that each finds exactly what its filters allow.
 	tagged := func(v url.Values) url.Values { v.Set("q", j.tag); return v }
+	// Searches are answered from the search index, which follows the
+	// catalog's events: it holds the products once they are all found.
+	eventually.True(t, "the search index to hold the published products", func() bool {
+		return len(j.catalogPage(t, j.buyerB.Caller, tagged(url.Values{})).Items) == len(all)
+	})
 	tests := []struct {
 		name   string
 		params url.Values
