@@ -171,10 +171,17 @@ func (p *Publisher) Close() error {
 	}
 	err := p.sess.conn.Close()
 	p.sess = nil
-	if err != nil && !errors.Is(err, amqp.ErrClosed) {
+	if err != nil && !errors.Is(err, amqp.ErrClosed) && !closedByBroker(err) {
 		return fmt.Errorf("events: close publisher: %w", err)
 	}
 	return nil
+}
+
+// closedByBroker reports whether err is the broker closing the connection
+// while Close was closing it too: the connection is closed either way.
+func closedByBroker(err error) bool {
+	var amqpErr *amqp.Error
+	return errors.As(err, &amqpErr) && amqpErr.Code == amqp.ConnectionForced
 }
 
 // session returns the open session, replacing a dropped one and retrying
