@@ -17,6 +17,7 @@ import (
 	"github.com/marketplace-go/marketplace/internal/platform/server"
 	"github.com/marketplace-go/marketplace/internal/products/productsrv"
 	"github.com/marketplace-go/marketplace/internal/users/usersrv"
+	"github.com/marketplace-go/marketplace/internal/web/websrv"
 )
 
 // table is the binary's one list of modules. serve (its --target values,
@@ -55,12 +56,21 @@ func table() []module {
 			load:  service(ordersrv.LoadConfig, ordersrv.New, ordersrv.Migrate),
 		},
 		{
+			name:  "web",
+			about: "the storefront's web pages, which call the API through the gateway",
+			addr:  ":8090",
+			// Every path no API route takes: the gateway prefers the
+			// longer prefixes of the API.
+			routes: []gateway.Route{{Prefix: "/"}},
+			load:   service(websrv.LoadConfig, websrv.New, nil),
+		},
+		{
 			name:    "gateway",
 			about:   "one address for clients: routing, edge token checks, rate limits, the API reference at `/api/`",
 			addr:    ":8080",
 			gateway: true,
 			needs:   []need{jwks()},
-			pages:   []page{{label: "api", path: ""}, {label: "api_reference", path: "/api/"}},
+			pages:   []page{{label: "api", path: ""}, {label: "api_reference", path: "/api/"}, {label: "shop", path: "/"}},
 			load:    loadGateway,
 		},
 	}

@@ -160,7 +160,7 @@ func TestEveryDocumentedPathIsRoutedToAModule(t *testing.T) {
 	}
 	for _, up := range routes {
 		for _, r := range up.Routes {
-			if !covered[r.Prefix] {
+			if !covered[r.Prefix] && r.Prefix != "/" { // "/": the web pages, every path the API leaves
 				t.Errorf("module %s routes %s, where the API description has no path", up.Name, r.Prefix)
 			}
 		}

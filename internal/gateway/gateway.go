@@ -278,7 +278,9 @@ func (g *Gateway) Routes(rt *httpx.Router) {
 	for _, r := range g.cfg.Routes {
 		h := g.edge(g.forward(r))
 		rt.Handle(r.Prefix, h)
-		if !strings.HasSuffix(r.Prefix, ".json") {
+		// A prefix ending in a slash ("/", the web pages) already covers
+		// what is below it; "//" would make the mux redirect /a to /a/.
+		if !strings.HasSuffix(r.Prefix, ".json") && !strings.HasSuffix(r.Prefix, "/") {
 			rt.Handle(r.Prefix+"/", h)
 		}
 	}
