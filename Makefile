@@ -40,9 +40,12 @@ services:
 	@./scripts/local-services.sh
 
 ## tools: install the test tools this machine lacks (stripe-mock, the Stripe API
-## mock; jq, which the documented journey script uses)
+## mock; jq, which the documented journey script uses; chromium, which the
+## storefront's browser test drives)
 .PHONY: tools
 tools:
+	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; } || \
+		sudo sh -c 'apt-get update -qq && apt-get install -y -qq chromium >/dev/null'
 	@command -v jq >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq jq >/dev/null; } || \
 		sudo sh -c 'apt-get update -qq && apt-get install -y -qq jq >/dev/null'
 	@command -v stripe-mock >/dev/null 2>&1 || [ -x "$$($(GO) env GOPATH | cut -d: -f1)/bin/stripe-mock" ] || \

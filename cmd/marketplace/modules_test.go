@@ -43,7 +43,7 @@ func TestTheModuleTableIsComplete(t *testing.T) {
 	if gateways != 1 {
 		t.Errorf("%d gateway modules, want 1", gateways)
 	}
-	if got, want := names(mods), []string{"users", "products", "orders", "gateway"}; !slices.Equal(got, want) {
+	if got, want := names(mods), []string{"users", "products", "orders", "web", "gateway"}; !slices.Equal(got, want) {
 		t.Errorf("start order %v, want %v: each module after those it calls", got, want)
 	}
 }

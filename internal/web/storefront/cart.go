@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 )
 
 type cartView struct {
@@ -176,11 +177,11 @@ func readAddress(r *http.Request) (address, map[string]string) {
 }
 
 type order struct {
-	ID        string   `json:"id"`
-	Status    string   `json:"status"`
-	Total     money    `json:"total"`
-	CreatedAt string   `json:"created_at"`
-	History   []change `json:"history"`
+	ID        string    `json:"id"`
+	Status    string    `json:"status"`
+	Total     money     `json:"total"`
+	CreatedAt time.Time `json:"created_at"`
+	History   []change  `json:"history"`
 	SubOrders []struct {
 		ID             string   `json:"id"`
 		Status         string   `json:"status"`
@@ -201,11 +202,11 @@ type order struct {
 }
 
 type change struct {
-	From   string `json:"from"`
-	To     string `json:"to"`
-	Actor  string `json:"actor"`
-	Reason string `json:"reason"`
-	At     string `json:"at"`
+	From   string    `json:"from"`
+	To     string    `json:"to"`
+	Actor  string    `json:"actor"`
+	Reason string    `json:"reason"`
+	At     time.Time `json:"at"`
 }
 
 // checkout saves the address to the profile, places the order from the

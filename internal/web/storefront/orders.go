@@ -57,7 +57,7 @@ func timeline(o order) []step {
 			out = append(out, step{change: c, Of: "Parcel " + string(rune('A'+i))})
 		}
 	}
-	slices.SortStableFunc(out, func(a, b step) int { return strings.Compare(a.At, b.At) })
+	slices.SortStableFunc(out, func(a, b step) int { return a.At.Compare(b.At) })
 	return out
 }
 

@@ -116,6 +116,9 @@ func formatMoney(m money) string {
 // minor units of a two-digit currency.
 func parseAmount(s string) (int64, bool) {
 	s = strings.ReplaceAll(strings.TrimSpace(s), ",", ".")
+	if s == "" || s == "." {
+		return 0, false
+	}
 	whole, frac, _ := strings.Cut(s, ".")
 	if whole == "" {
 		whole = "0"

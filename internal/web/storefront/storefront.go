@@ -125,7 +125,7 @@ func (h *Handler) Routes(rt *httpx.Router) {
 // browser's Fetch metadata (Go's CrossOriginProtection), and, for browsers
 // that send none, by the anti-forgery token every form carries.
 func (h *Handler) guard(next http.HandlerFunc) http.Handler {
-	return h.origin.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	checked := h.origin.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		hdr := w.Header()
 		hdr.Set("Content-Security-Policy", contentSecurityPolicy)
 		hdr.Set("Referrer-Policy", "same-origin")
@@ -144,6 +144,14 @@ func (h *Handler) guard(next http.HandlerFunc) http.Handler {
 		}
 		next(w, r)
 	}))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Behind the gateway the browser's origin is the gateway's host,
+		// which the gateway passes on; the check compares it with Host.
+		if fh := r.Header.Get("X-Forwarded-Host"); fh != "" {
+			r.Host = fh
+		}
+		checked.ServeHTTP(w, r)
+	})
 }
 
 // assets serves the vendored scripts and the style sheet. Their names do
