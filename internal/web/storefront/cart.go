@@ -202,11 +202,14 @@ type order struct {
 }
 
 type change struct {
-	From   string    `json:"from"`
-	To     string    `json:"to"`
-	Actor  string    `json:"actor"`
-	Reason string    `json:"reason"`
-	At     time.Time `json:"at"`
+	// SubOrderID names the seller's part of the order that changed; empty
+	// for the order itself.
+	SubOrderID string    `json:"sub_order_id"`
+	From       string    `json:"from"`
+	To         string    `json:"to"`
+	Actor      string    `json:"actor"`
+	Reason     string    `json:"reason"`
+	At         time.Time `json:"at"`
 }
 
 // checkout saves the address to the profile, places the order from the

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -43,21 +44,28 @@ type step struct {
 	Of string
 }
 
-// timeline merges the order's history with its sub-orders', oldest first.
+// timeline is the order's history, oldest first. The order's history
+// holds its sub-orders' changes too: with one seller they are the order's
+// own steps, and a step told twice (by the order and by its one
+// sub-order) is shown once; with several, each seller's parcel is named.
 func timeline(o order) []step {
-	var out []step
-	for _, c := range o.History {
-		out = append(out, step{change: c, Of: "Order"})
-	}
+	parcel := map[string]string{}
 	for i, s := range o.SubOrders {
-		if len(o.SubOrders) == 1 {
-			break // one seller: the order's own history says it all
-		}
-		for _, c := range s.History {
-			out = append(out, step{change: c, Of: "Parcel " + string(rune('A'+i))})
-		}
+		parcel[s.ID] = "Parcel " + strconv.Itoa(i+1)
 	}
-	slices.SortStableFunc(out, func(a, b step) int { return a.At.Compare(b.At) })
+	changes := slices.Clone(o.History)
+	slices.SortStableFunc(changes, func(a, b change) int { return a.At.Compare(b.At) })
+	var out []step
+	for _, c := range changes {
+		of := "Order"
+		if c.SubOrderID != "" && len(o.SubOrders) > 1 {
+			of = parcel[c.SubOrderID]
+		}
+		if n := len(out); n > 0 && out[n-1].Of == of && out[n-1].To == c.To {
+			continue
+		}
+		out = append(out, step{change: c, Of: of})
+	}
 	return out
 }
 

@@ -6,8 +6,10 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/marketplace-go/marketplace/internal/platform/httpx"
 	"github.com/marketplace-go/marketplace/internal/platform/observability"
@@ -155,5 +157,44 @@ func TestTheSearchFormBecomesTheListingsParameters(t *testing.T) {
 	back, _ := url.Parse(f.query("c1", nil))
 	if got := back.Query(); got.Get("cursor") != "c1" || got.Has("trail") || len(got["attr.colour"]) != 2 {
 		t.Errorf("the previous page's URL %s", back)
+	}
+}
+
+func TestTheTimelineShowsEachChangeOnce(t *testing.T) {
+	at := func(m int) time.Time { return time.Date(2026, 1, 1, 0, m, 0, 0, time.UTC) }
+	one := order{History: []change{
+		{To: "pending_payment", At: at(0)}, {SubOrderID: "s1", To: "paid", At: at(1)}, {To: "paid", At: at(1)},
+		{SubOrderID: "s1", To: "shipped", At: at(2)},
+	}}
+	one.SubOrders = make([]struct {
+		ID             string   `json:"id"`
+		Status         string   `json:"status"`
+		Subtotal       money    `json:"subtotal"`
+		TrackingNumber string   `json:"tracking_number"`
+		History        []change `json:"history"`
+		Lines          []struct {
+			ProductID string `json:"product_id"`
+			Title     string `json:"title"`
+			UnitPrice money  `json:"unit_price"`
+			Quantity  int    `json:"quantity"`
+		} `json:"lines"`
+	}, 1)
+	one.SubOrders[0].ID = "s1"
+	var got []string
+	for _, s := range timeline(one) {
+		got = append(got, s.Of+" "+s.To)
+	}
+	if want := []string{"Order pending_payment", "Order paid", "Order shipped"}; !slices.Equal(got, want) {
+		t.Errorf("one seller's timeline %q, want %q", got, want)
+	}
+	two := one
+	two.SubOrders = append(slices.Clone(one.SubOrders), one.SubOrders[0])
+	two.SubOrders[1].ID = "s2"
+	got = nil
+	for _, s := range timeline(two) {
+		got = append(got, s.Of+" "+s.To)
+	}
+	if want := []string{"Order pending_payment", "Parcel 1 paid", "Order paid", "Parcel 1 shipped"}; !slices.Equal(got, want) {
+		t.Errorf("two sellers' timeline %q, want %q", got, want)
 	}
 }
