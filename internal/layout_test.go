@@ -88,8 +88,10 @@ const (
 // talking to the outside world (the products service over HTTP, a payment
 // provider). They hold no rules, so the layer rules treat them as stores.
 var adapters = map[string]bool{
-	"orders/catalog": true,
-	"orders/payment": true,
+	"orders/catalog":     true,
+	"orders/payment":     true,
+	"search/catalog":     true, // the products service's HTTP API, for the search service
+	"search/searchindex": true, // the Bleve engine
 }
 
 // frontends are the packages that serve pages: like handlers they speak
