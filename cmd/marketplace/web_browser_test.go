@@ -34,6 +34,7 @@ func TestWebBuyerJourneyInARealBrowser(t *testing.T) {
 	}
 	addrs, _ := startServe(t, getenv)
 	base := "http://" + addrs["gateway"]
+	untilListed(t, base)
 
 	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chromium), chromedp.NoSandbox,
 		chromedp.WindowSize(1280, 900))
@@ -79,7 +80,10 @@ func TestWebBuyerJourneyInARealBrowser(t *testing.T) {
 			chromedp.Click(chromedp.CSS(`a[href="/search?category=electronics"]`)),
 			chromedp.WaitVisible(chromedp.CSS(`input[name="attr.brand"]`)),
 			chromedp.Click(chromedp.CSS(`input[name="attr.brand"]`)),
-			chromedp.WaitVisible(chromedp.CSS(`input[name="attr.brand"]:checked`)),
+			// htmx swaps the page in, then pushes its address.
+			waitLocation("attr.brand="),
+			// The checked attribute (not the state a click sets) is the new page's.
+			chromedp.WaitVisible(chromedp.CSS(`input[name="attr.brand"][checked]`)),
 			chromedp.WaitVisible(chromedp.CSS(`#results .card a`)),
 		}},
 		{"the buyer adds the first product to the cart", []chromedp.Action[chromedp.Void]{
@@ -134,4 +138,24 @@ func exceptionText(d *runtime.ExceptionDetails) string {
 		return d.Exception.Description
 	}
 	return d.Text
+}
+
+// waitLocation waits until the page's address contains part.
+func waitLocation(part string) chromedp.Action[chromedp.Void] {
+	return chromedp.Func(func(ctx context.Context, tgt *chromedp.Target) error {
+		for {
+			loc, err := chromedp.Location()(ctx, tgt)
+			if err != nil {
+				return err
+			}
+			if strings.Contains(loc, part) {
+				return nil
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+	})
 }

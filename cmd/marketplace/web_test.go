@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 )
@@ -27,6 +28,7 @@ func TestWebBuyerJourneyThroughTheGateway(t *testing.T) {
 		t.Fatalf("seed: %v", err)
 	}
 	addrs, _ := startServe(t, getenv)
+	untilListed(t, "http://"+addrs["gateway"])
 	b := newBrowser(t, "http://"+addrs["gateway"])
 	email := "web-" + uuid.NewString()[:8] + "@example.com"
 
@@ -153,6 +155,24 @@ func TestWebBuyerJourneyThroughTheGateway(t *testing.T) {
 		b.post(t, "/logout", url.Values{}, http.StatusOK).want(t, "Log in")
 		b.get(t, "/orders", http.StatusOK).wantPath(t, "/login")
 	})
+}
+
+// untilListed waits until the public listing shows the seeded catalog:
+// the search module indexes it from product events, a moment after start
+// (15 seconds at most).
+func untilListed(t *testing.T, gateway string) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		status, body := get(t, gateway+"/v1/products?limit=1")
+		if status == http.StatusOK && strings.Contains(body, `"id"`) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the listing is still empty 15s after start: %d %s", status, body)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 // freeAddr is a loopback address nobody listens on: the web module needs
