@@ -99,6 +99,18 @@ func TestWebBuyerJourneyThroughTheGateway(t *testing.T) {
 		productID = ids(narrowed.body)[0]
 		b.get(t, "/search?min_price=abc", http.StatusBadRequest).want(t, "must be an amount")
 	})
+	t.Run("the search box suggests titles as they are typed", func(t *testing.T) {
+		title := regexp.MustCompile(`<h1>([^<]+)</h1>`).FindStringSubmatch(b.get(t, "/products/"+productID, http.StatusOK).body)
+		if title == nil {
+			t.Fatal("the product page has no title")
+		}
+		word := strings.Fields(title[1])[0]
+		typed := word[:len(word)-1]
+		b.get(t, "/search/suggest?q="+url.QueryEscape(typed), http.StatusOK).want(t, `<option value="`+title[1]+`">`)
+		if res := b.get(t, "/search/suggest?q=", http.StatusOK); strings.Contains(res.body, "<option") {
+			t.Errorf("an empty box has suggestions: %s", res.body)
+		}
+	})
 	t.Run("the product page shows the attributes and puts the product in the cart", func(t *testing.T) {
 		b.get(t, "/products/"+productID, http.StatusOK).want(t, "Details", "Add to cart", "brand")
 		res := b.post(t, "/cart/items/"+productID, url.Values{"quantity": {"1"}}, http.StatusOK)

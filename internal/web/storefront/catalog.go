@@ -1,6 +1,7 @@
 package storefront
 
 import (
+	"bytes"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -263,4 +264,31 @@ func (h *Handler) product(w http.ResponseWriter, r *http.Request) {
 	slices.Sort(names)
 	h.render(w, r, http.StatusOK, "product", page{Title: p.Title,
 		Data: map[string]any{"Product": p, "AttributeNames": names}})
+}
+
+type suggestion struct {
+	Text string `json:"text"`
+}
+
+// suggest answers the search box's autocomplete (htmx asks as the person
+// types): the API's completions as the options of the box's datalist.
+// Autocomplete only helps, so when the API cannot complete, the list is
+// empty rather than an error.
+func (h *Handler) suggest(w http.ResponseWriter, r *http.Request) {
+	var list struct {
+		Suggestions []suggestion `json:"suggestions"`
+	}
+	if q := strings.TrimSpace(r.URL.Query().Get("q")); q != "" && len(q) <= 200 {
+		_, err := h.api.do(r.Context(), call{method: http.MethodGet, path: "/v1/search/suggest?limit=8&q=" + url.QueryEscape(q)}, &list)
+		if err != nil && !isAPI(err, http.StatusBadRequest, "") {
+			h.log.WarnContext(r.Context(), "suggestions failed", "err", err)
+		}
+	}
+	var buf bytes.Buffer
+	if err := h.pages["suggest"].ExecuteTemplate(&buf, "suggest", list.Suggestions); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	_, _ = buf.WriteTo(w)
 }

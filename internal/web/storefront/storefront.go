@@ -94,6 +94,7 @@ func (h *Handler) Routes(rt *httpx.Router) {
 	rt.Handle("GET /static/", h.assets())
 	page("GET /{$}", h.home)
 	page("GET /search", h.search)
+	page("GET /search/suggest", h.suggest)
 	page("GET /products/{id}", h.product)
 	page("GET /cart", h.cart)
 	page("POST /cart/items/{id}", h.setQuantity)
