@@ -16,8 +16,8 @@ import (
 
 // TestWebBuyerJourneyInARealBrowser drives Chromium through the
 // storefront, scripts on (htmx boosts the links and forms), against the
-// whole platform in one process: a buyer signs up, narrows a category by
-// a facet, puts a product in the cart, checks out with a typed address
+// whole platform in one process: a buyer signs up, searches from the box,
+// narrows a category by a facet, puts a product in the cart, checks out with a typed address
 // and pays. `make tools` installs Debian's chromium.
 func TestWebBuyerJourneyInARealBrowser(t *testing.T) {
 	if testing.Short() {
@@ -76,7 +76,12 @@ func TestWebBuyerJourneyInARealBrowser(t *testing.T) {
 			chromedp.Click(chromedp.CSS(`form.narrow button[type=submit]`)),
 			chromedp.WaitVisible(chromedp.Search(`//button[contains(., "Log out")]`)),
 		}},
+		{"the buyer searches from the box", []chromedp.Action[chromedp.Void]{
+			chromedp.SendKeys(chromedp.CSS(`#top-q`), "lamp\r"),
+			chromedp.WaitVisible(chromedp.CSS(`#results .card a`)),
+		}},
 		{"the buyer opens a category and narrows it by a facet", []chromedp.Action[chromedp.Void]{
+			chromedp.Navigate(base + "/"),
 			chromedp.Click(chromedp.CSS(`a[href="/search?category=electronics"]`)),
 			chromedp.WaitVisible(chromedp.CSS(`input[name="attr.brand"]`)),
 			chromedp.Click(chromedp.CSS(`input[name="attr.brand"]`)),
