@@ -32,7 +32,7 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 // signIn logs the visitor in with the API and keeps the session.
 func (h *Handler) signIn(v *visitor, email, password string) error {
 	var t tokens
-	if _, err := h.api.do(v.r.Context(), call{method: http.MethodPost, path: "/v1/auth/login",
+	if _, err := h.do(v.r, call{method: http.MethodPost, path: "/v1/auth/login",
 		body: map[string]string{"email": email, "password": password}}, &t); err != nil {
 		return err
 	}
@@ -63,7 +63,7 @@ func (h *Handler) register(w http.ResponseWriter, r *http.Request) {
 	f := form{Email: strings.TrimSpace(r.PostFormValue("email")), Name: strings.TrimSpace(r.PostFormValue("display_name")),
 		Next: localPath(r.PostFormValue("next"))}
 	password := r.PostFormValue("password")
-	_, err := h.api.do(r.Context(), call{method: http.MethodPost, path: "/v1/auth/register",
+	_, err := h.do(r, call{method: http.MethodPost, path: "/v1/auth/register",
 		body: map[string]string{"email": f.Email, "password": password, "display_name": f.Name}}, nil)
 	if err == nil {
 		err = h.signIn(v, f.Email, password)
@@ -79,7 +79,7 @@ func (h *Handler) register(w http.ResponseWriter, r *http.Request) {
 // revoked, so a copy of the cookie is worth nothing.
 func (h *Handler) logout(w http.ResponseWriter, r *http.Request) {
 	if s := h.loadSession(r); s != nil {
-		_, err := h.api.do(r.Context(), call{method: http.MethodPost, path: "/v1/auth/logout",
+		_, err := h.do(r, call{method: http.MethodPost, path: "/v1/auth/logout",
 			body: map[string]string{"refresh_token": s.Refresh}}, nil)
 		if err != nil && !isAPI(err, http.StatusBadRequest, "") && !isAPI(err, http.StatusUnauthorized, "") {
 			h.fail(w, r, err)
@@ -96,7 +96,7 @@ func (h *Handler) forgotForm(w http.ResponseWriter, r *http.Request) {
 
 func (h *Handler) forgot(w http.ResponseWriter, r *http.Request) {
 	f := form{Email: strings.TrimSpace(r.PostFormValue("email"))}
-	_, err := h.api.do(r.Context(), call{method: http.MethodPost, path: "/v1/auth/password-reset",
+	_, err := h.do(r, call{method: http.MethodPost, path: "/v1/auth/password-reset",
 		body: map[string]string{"email": f.Email}}, nil)
 	if err != nil {
 		h.formFailed(w, r, "forgot", "Reset your password", f, err)
@@ -120,7 +120,7 @@ func (h *Handler) resetForm(w http.ResponseWriter, r *http.Request) {
 
 func (h *Handler) reset(w http.ResponseWriter, r *http.Request) {
 	f := form{Token: r.PostFormValue("token")}
-	_, err := h.api.do(r.Context(), call{method: http.MethodPost, path: "/v1/auth/password-reset/confirm",
+	_, err := h.do(r, call{method: http.MethodPost, path: "/v1/auth/password-reset/confirm",
 		body: map[string]string{"token": f.Token, "new_password": r.PostFormValue("new_password")}}, nil)
 	if err != nil {
 		h.formFailed(w, r, "reset", "Choose a new password", f, err)

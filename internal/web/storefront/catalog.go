@@ -279,7 +279,7 @@ func (h *Handler) suggest(w http.ResponseWriter, r *http.Request) {
 		Suggestions []suggestion `json:"suggestions"`
 	}
 	if q := strings.TrimSpace(r.URL.Query().Get("q")); q != "" && len(q) <= 200 {
-		_, err := h.api.do(r.Context(), call{method: http.MethodGet, path: "/v1/search/suggest?limit=8&q=" + url.QueryEscape(q)}, &list)
+		_, err := h.do(r, call{method: http.MethodGet, path: "/v1/search/suggest?limit=8&q=" + url.QueryEscape(q)}, &list)
 		if err != nil && !isAPI(err, http.StatusBadRequest, "") {
 			h.log.WarnContext(r.Context(), "suggestions failed", "err", err)
 		}

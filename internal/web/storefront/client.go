@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -45,6 +46,9 @@ type call struct {
 	method, path, token string
 	body                any
 	hdr                 []string
+	// forwardedFor is the browser's chain of addresses, for the API's
+	// per-client limits (log-in throttling, rate limits).
+	forwardedFor string
 }
 
 // do sends c and decodes a 2xx answer into out (when not nil). Any other
@@ -69,6 +73,9 @@ func (cl *client) do(ctx context.Context, c call, out any) (http.Header, error) 
 	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)
 	}
+	if c.forwardedFor != "" {
+		req.Header.Set("X-Forwarded-For", c.forwardedFor)
+	}
 	for i := 0; i+1 < len(c.hdr); i += 2 {
 		req.Header.Set(c.hdr[i], c.hdr[i+1])
 	}
@@ -90,6 +97,26 @@ func (cl *client) do(ctx context.Context, c call, out any) (http.Header, error) 
 		}
 	}
 	return res.Header, nil
+}
+
+// do makes c on behalf of the browser that sent r: the API learns the
+// browser's address, not the pages' own, so that one person's failed
+// log-ins or burst of requests do not count against everyone's. The
+// gateway believes it when TRUSTED_PROXIES includes the pages' address.
+func (h *Handler) do(r *http.Request, c call, out any) (http.Header, error) {
+	c.forwardedFor = forwardedFor(r)
+	return h.api.do(r.Context(), c, out)
+}
+
+// forwardedFor is r's X-Forwarded-For chain with r's peer (the gateway,
+// or the browser itself) appended.
+func forwardedFor(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	hops := append(r.Header.Values("X-Forwarded-For"), host)
+	return strings.Join(hops, ", ")
 }
 
 func problemOf(res *http.Response, raw []byte) *apiError {

@@ -198,3 +198,27 @@ func TestTheTimelineShowsEachChangeOnce(t *testing.T) {
 		t.Errorf("two sellers' timeline %q, want %q", got, want)
 	}
 }
+
+func TestTheAPILearnsTheBrowsersAddressChain(t *testing.T) {
+	tests := []struct {
+		name, remote string
+		xff          []string
+		want         string
+	}{
+		{"a browser straight to the pages", "198.51.100.7:5000", nil, "198.51.100.7"},
+		{"a browser through the gateway", "127.0.0.1:4000", []string{"203.0.113.9"}, "203.0.113.9, 127.0.0.1"},
+		{"several header lines", "[::1]:4000", []string{"10.0.0.1", "203.0.113.9"}, "10.0.0.1, 203.0.113.9, ::1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := httptest.NewRequest(http.MethodGet, "/", nil)
+			r.RemoteAddr = tt.remote
+			for _, v := range tt.xff {
+				r.Header.Add("X-Forwarded-For", v)
+			}
+			if got := forwardedFor(r); got != tt.want {
+				t.Errorf("forwardedFor = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}

@@ -28,12 +28,11 @@ type tokens struct {
 // call makes c as the visitor (anonymously when signed out). It must come
 // before the page is written: a refresh sets the session cookie.
 func (v *visitor) call(c call, out any) (http.Header, error) {
-	ctx := v.r.Context()
 	if v.sess == nil {
-		return v.h.api.do(ctx, c, out)
+		return v.h.do(v.r, c, out)
 	}
 	c.token = v.sess.Access
-	hdr, err := v.h.api.do(ctx, c, out)
+	hdr, err := v.h.do(v.r, c, out)
 	if !isAPI(err, http.StatusUnauthorized, "") {
 		return hdr, err
 	}
@@ -41,7 +40,7 @@ func (v *visitor) call(c call, out any) (http.Header, error) {
 		return hdr, err
 	}
 	c.token = v.sess.Access
-	return v.h.api.do(ctx, c, out)
+	return v.h.do(v.r, c, out)
 }
 
 // refresh trades the refresh token for new tokens. When the API session
@@ -49,7 +48,7 @@ func (v *visitor) call(c call, out any) (http.Header, error) {
 // cookie goes too.
 func (v *visitor) refresh() error {
 	var t tokens
-	_, err := v.h.api.do(v.r.Context(), call{method: http.MethodPost, path: "/v1/auth/refresh",
+	_, err := v.h.do(v.r, call{method: http.MethodPost, path: "/v1/auth/refresh",
 		body: map[string]string{"refresh_token": v.sess.Refresh}}, &t)
 	if err != nil {
 		if isAPI(err, http.StatusBadRequest, "") || isAPI(err, http.StatusUnauthorized, "") {
