@@ -17,9 +17,9 @@ func fieldError(field, reason string) error {
 	return errs.Validation(map[string]string{field: reason})
 }
 
-// checkID accepts the canonical form of a UUID only, so that one id has
+// CheckID accepts the canonical form of a UUID only, so that one id has
 // one spelling in the database.
-func checkID(field, id string) error {
+func CheckID(field, id string) error {
 	u, err := uuid.Parse(id)
 	if err != nil || u.String() != id {
 		return fieldError(field, "must be a UUID in lower-case canonical form")
@@ -47,7 +47,7 @@ func checkItems(items []Item) error {
 	fields := map[string]string{}
 	for i, it := range items {
 		name := fmt.Sprintf("items[%d]", i)
-		if err := checkID(name+".product_id", it.ProductID); err != nil {
+		if err := CheckID(name+".product_id", it.ProductID); err != nil {
 			fields[name+".product_id"] = "must be a UUID in lower-case canonical form"
 		} else if seen[it.ProductID] {
 			fields[name+".product_id"] = "appears twice; put the whole quantity on one line"
