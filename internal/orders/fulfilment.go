@@ -26,7 +26,7 @@ func (s *Service) Deliver(ctx context.Context, c auth.Claims, subOrderID string)
 }
 
 func (s *Service) fulfil(ctx context.Context, c auth.Claims, subOrderID string, to Status, tracking string) (SubOrder, error) {
-	if CheckID("id", subOrderID) != nil {
+	if checkID("id", subOrderID) != nil {
 		return SubOrder{}, errSubOrderNotFound
 	}
 	err := s.store.InTx(ctx, func(tx Tx) error {

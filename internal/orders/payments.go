@@ -25,7 +25,7 @@ func (s *Service) Pay(ctx context.Context, c auth.Claims, orderID, method string
 	if err := checkText("payment_method", method, 255); err != nil {
 		return Order{}, err
 	}
-	if CheckID("id", orderID) != nil {
+	if checkID("id", orderID) != nil {
 		return Order{}, errOrderNotFound
 	}
 	var pay Payment
@@ -216,7 +216,7 @@ func (s *Service) Cancel(ctx context.Context, c auth.Claims, orderID, reason str
 			return Order{}, err
 		}
 	}
-	if CheckID("id", orderID) != nil {
+	if checkID("id", orderID) != nil {
 		return Order{}, errOrderNotFound
 	}
 	err := s.store.InTx(ctx, func(tx Tx) error {
@@ -328,7 +328,7 @@ type PaymentNotice struct {
 // RecordPaymentNotice applies a provider's report. Reports for unknown
 // orders, or for outcomes already recorded, change nothing.
 func (s *Service) RecordPaymentNotice(ctx context.Context, n PaymentNotice) error {
-	if CheckID("order_id", n.OrderID) != nil || n.Status == "" {
+	if checkID("order_id", n.OrderID) != nil || n.Status == "" {
 		return nil
 	}
 	err := s.recordCharge(ctx, n.OrderID, Charge{ID: n.ChargeID, Status: n.Status, DeclineReason: n.Reason}, "payment provider")

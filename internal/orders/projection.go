@@ -25,7 +25,7 @@ func (s *Service) ApplyProductEvent(ctx context.Context, e events.Event) error {
 		return fmt.Errorf("product event %s: %w", e.ID, err)
 	}
 	v := body.Product
-	if CheckID("id", v.ID) != nil || v.Version < 1 {
+	if checkID("id", v.ID) != nil || v.Version < 1 {
 		return fmt.Errorf("product event %s: no product in it", e.ID)
 	}
 	p := Product{ID: v.ID, SellerID: v.SellerID, Title: v.Title, Price: Money{Amount: v.Price, Currency: v.Currency},

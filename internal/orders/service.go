@@ -86,7 +86,7 @@ func (s *Service) products(ctx context.Context, ids []string) (map[string]Produc
 }
 
 func (s *Service) product(ctx context.Context, id string) (Product, error) {
-	if err := CheckID("product_id", id); err != nil {
+	if err := checkID("product_id", id); err != nil {
 		return Product{}, errProductNotFound
 	}
 	ps, err := s.products(ctx, []string{id})
@@ -141,7 +141,7 @@ func (s *Service) SetCartItem(ctx context.Context, c auth.Claims, productID stri
 // RemoveCartItem takes a product out of the cart; removing one that is not
 // there is not an error.
 func (s *Service) RemoveCartItem(ctx context.Context, c auth.Claims, productID string) (Cart, error) {
-	if err := CheckID("product_id", productID); err != nil {
+	if err := checkID("product_id", productID); err != nil {
 		return Cart{}, errProductNotFound
 	}
 	if err := s.store.RemoveCartItem(ctx, c.UserID, productID); err != nil {
@@ -282,6 +282,9 @@ func (s *Service) Checkout(ctx context.Context, c auth.Claims, req CheckoutReque
 	if ise := (*InsufficientStockError)(nil); errors.As(err, &ise) {
 		return Order{}, errUnavailable(ise.ProductID)
 	}
+	if errors.Is(err, ErrKeyLinked) {
+		return Order{}, errKeyLinked
+	}
 	if err != nil {
 		return Order{}, fmt.Errorf("place order: %w", err)
 	}
@@ -328,7 +331,7 @@ func (s *Service) newOrder(buyerID string, items []Item, ps map[string]Product) 
 // Order returns an order to its buyer or an admin; a seller reads its part
 // through SubOrder.
 func (s *Service) Order(ctx context.Context, c auth.Claims, id string) (Order, error) {
-	if CheckID("id", id) != nil {
+	if checkID("id", id) != nil {
 		return Order{}, errOrderNotFound
 	}
 	o, err := s.store.Order(ctx, id)
@@ -340,7 +343,7 @@ func (s *Service) Order(ctx context.Context, c auth.Claims, id string) (Order, e
 
 // SubOrder returns a sub-order to its seller or an admin.
 func (s *Service) SubOrder(ctx context.Context, c auth.Claims, id string) (SubOrder, error) {
-	if CheckID("id", id) != nil {
+	if checkID("id", id) != nil {
 		return SubOrder{}, errSubOrderNotFound
 	}
 	sub, err := s.store.SubOrder(ctx, id)

@@ -17,12 +17,21 @@ func fieldError(field, reason string) error {
 	return errs.Validation(map[string]string{field: reason})
 }
 
-// CheckID accepts the canonical form of a UUID only, so that one id has
+// checkID accepts the canonical form of a UUID only, so that one id has
 // one spelling in the database.
-func CheckID(field, id string) error {
+func checkID(field, id string) error {
 	u, err := uuid.Parse(id)
 	if err != nil || u.String() != id {
 		return fieldError(field, "must be a UUID in lower-case canonical form")
+	}
+	return nil
+}
+
+// CheckOrderID answers as a lookup of orderID would when orderID cannot
+// name an order, so that a handler can refuse it before any side effect.
+func CheckOrderID(orderID string) error {
+	if checkID("id", orderID) != nil {
+		return errOrderNotFound
 	}
 	return nil
 }
@@ -47,7 +56,7 @@ func checkItems(items []Item) error {
 	fields := map[string]string{}
 	for i, it := range items {
 		name := fmt.Sprintf("items[%d]", i)
-		if err := CheckID(name+".product_id", it.ProductID); err != nil {
+		if err := checkID(name+".product_id", it.ProductID); err != nil {
 			fields[name+".product_id"] = "must be a UUID in lower-case canonical form"
 		} else if seen[it.ProductID] {
 			fields[name+".product_id"] = "appears twice; put the whole quantity on one line"

@@ -88,7 +88,7 @@ func (a *API) order(w http.ResponseWriter, r *http.Request, c auth.Claims) {
 func (a *API) pay(w http.ResponseWriter, r *http.Request, c auth.Claims) {
 	// The id names the key's operation: it is checked before the key is
 	// claimed, so a bad id leaves nothing behind.
-	if err := orders.CheckID("id", r.PathValue("id")); err != nil {
+	if err := orders.CheckOrderID(r.PathValue("id")); err != nil {
 		a.respond.Fail(w, r, err)
 		return
 	}
