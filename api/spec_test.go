@@ -212,6 +212,9 @@ func routesIn(fset *token.FileSet, f *ast.File, service string) ([]route, error)
 			bad = errors.Join(bad, fmt.Errorf("%s: route pattern %s is not \"METHOD /path\"", where, lit.Value))
 			return true
 		}
+		if strings.HasPrefix(m[2], "/internal/") {
+			return true // between services, never routed by the gateway: not the public API
+		}
 		routes = append(routes, route{method: m[1], path: m[2], where: where, service: service, needsToken: wrappedInAuthed(call.Args[1])})
 		return true
 	})

@@ -19,13 +19,14 @@
 # (dropped at the end), with 16 clients, as many as a service's pool.
 #
 # Usage: bench/ratios.sh [OUT_DIR]   (default bench/results/ratios-run)
-# Environment: DETAIL_RAMP (default 250:6000:250), CHECKOUT_RAMP (default
-# 50:800:50), STEP (default 5s), PG (default postgres://postgres@localhost:5432).
+# Environment: DETAIL_RAMP (default 500:6000:500), UNCACHED_RAMP (default
+# 100:2000:100), CHECKOUT_RAMP (default 50:800:50), STEP (default 5s), PG
+# (default postgres://postgres@localhost:5432).
 # The servers of `make services` must be running; it starts none itself.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-bench/results/ratios-run}
-detail_ramp=${DETAIL_RAMP:-250:6000:250}
+detail_ramp=${DETAIL_RAMP:-500:6000:500}
 checkout_ramp=${CHECKOUT_RAMP:-50:800:50}
 step=${STEP:-5s}
 pg=${PG:-postgres://postgres@localhost:5432}
@@ -57,26 +58,28 @@ start_platform() { # name, then VAR=value settings for serve
 run() { # name, loadgen flags...
 	local name=$1
 	shift
-	echo "== $name $(date -u +%T)" | tee -a "$out/phases.txt"
+	echo "== $name $(date -u +%T) load $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$out/phases.txt"
 	$mp loadgen --out "$out/$name" "$@" >"$out/$name.md" 2>"$out/$name.log" || true
 }
 
 pgbench_run() { # name, pgbench flags...
 	local name=$1
 	shift
-	echo "== pgbench $name $(date -u +%T)" | tee -a "$out/phases.txt"
+	echo "== pgbench $name $(date -u +%T) load $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$out/phases.txt"
 	pgbench -c 16 -j 2 -T 20 "$@" "$pg/bench_ratios" >"$out/pgbench-$name.txt" 2>&1
 }
 
 start_platform cached
-# Warm: the ramp's first step reads every sampled page at least once.
+# Warm: every run samples the same 500 products (the newest listed), so a
+# minute of reads leaves each of their pages cached for the ramp.
+run detail-warmup --scenario=detail --rate=100 --duration=60s
 run detail-warm --scenario=detail --ramp="$detail_ramp" --step="$step" --baseline
 run checkout --scenario=checkout --users=400 --ramp="$checkout_ramp" --step="$step"
 run checkout-hot --scenario=checkout --users=400 --products=1 --ramp="$checkout_ramp" --step="$step"
 stop_platform
 
 start_platform uncached PRODUCTS_CACHE_TTL=0s
-run detail-uncached --scenario=detail --ramp="$detail_ramp" --step="$step"
+run detail-uncached --scenario=detail --ramp="${UNCACHED_RAMP:-100:2000:100}" --step="$step"
 stop_platform
 
 psql -q "$pg/postgres" -c "DROP DATABASE IF EXISTS bench_ratios" -c "CREATE DATABASE bench_ratios"

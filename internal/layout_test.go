@@ -68,8 +68,10 @@ const (
 // talking to the outside world (the products service over HTTP, a payment
 // provider). They hold no rules, so the layer rules treat them as stores.
 var adapters = map[string]bool{
-	"orders/catalog": true,
-	"orders/payment": true,
+	"orders/catalog":     true,
+	"orders/payment":     true,
+	"search/catalog":     true, // the products service's HTTP API, for the search service
+	"search/searchindex": true, // the Bleve engine
 }
 
 // layerOf says the layer of pkg, a package path under internal/ such as

@@ -752,6 +752,12 @@ func contractCases(w *world) []operationCases {
 				"title": "Anonymous Lamp", "category": "lamps", "price": map[string]any{"amount": 100, "currency": "EUR"},
 			}, status: 401, code: "missing_token", offSpec: true},
 		}},
+		{"suggestProducts", []contractCase{
+			{name: "anyone completes what they type", call: "GET /v1/search/suggest?q=brass+de", status: 200},
+			{name: "a limit narrows the suggestions", call: "GET /v1/search/suggest?q=lamp&limit=1", status: 200},
+			{name: "no text is refused", call: "GET /v1/search/suggest", status: 400, code: "validation_failed", offSpec: true},
+			{name: "too many suggestions are refused", call: "GET /v1/search/suggest?q=lamp&limit=21", status: 400, code: "validation_failed", offSpec: true},
+		}},
 		{"getProduct", []contractCase{
 			{name: "anyone reads an active product", call: "GET /v1/products/" + w.lamp, status: 200},
 			{name: "the current ETag as If-None-Match answers not modified", call: "GET /v1/products/" + w.lamp,

@@ -68,6 +68,8 @@ func (b binary) run(ctx context.Context, args []string) error {
 		return grantRole(ctx, args[1:], b.getenv, b.out)
 	case "loadgen":
 		return loadgenCmd(ctx, args[1:], b.out)
+	case "reindex":
+		return reindexCmd(ctx, args[1:], b.getenv, b.out)
 	case "help", "-h", "--help":
 		fmt.Fprint(b.out, b.usage())
 		return nil
@@ -86,6 +88,7 @@ commands:
   seed        load the demo catalog (sellers, categories, 2,000 products)
   grant-role  give a role to an account: grant-role --email=E --role=admin
   loadgen     send a load of shopper scenarios to a gateway and report (loadgen -h)
+  reindex     have the search service read the whole catalog into its index (--search-url)
   docs        print the configuration reference (docs -h)
 `
 }

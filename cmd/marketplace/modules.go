@@ -16,6 +16,7 @@ import (
 	"github.com/marketplace-go/marketplace/internal/platform/config"
 	"github.com/marketplace-go/marketplace/internal/platform/server"
 	"github.com/marketplace-go/marketplace/internal/products/productsrv"
+	"github.com/marketplace-go/marketplace/internal/search/searchsrv"
 	"github.com/marketplace-go/marketplace/internal/users/usersrv"
 )
 
@@ -41,6 +42,16 @@ func table() []module {
 			routes: []gateway.Route{{Prefix: "/v1/categories"}, {Prefix: "/v1/products"}},
 			needs:  []need{jwks()},
 			load:   service(productsrv.LoadConfig, productsrv.New, productsrv.Migrate),
+		},
+		{
+			name:  "search",
+			about: "the public catalog listing and search, and autocomplete, from an index fed by product events",
+			addr:  ":8084",
+			// Listing and search; product details and writes stay with
+			// products (a route with a method is that one path).
+			routes: []gateway.Route{{Prefix: "GET /v1/products"}, {Prefix: "/v1/search"}},
+			needs:  []need{jwks(), {module: "products", variable: "SEARCH_PRODUCTS_URL"}},
+			load:   service(searchsrv.LoadConfig, searchsrv.New, searchsrv.Migrate),
 		},
 		{
 			name:  "orders",

@@ -43,7 +43,7 @@ func TestTheModuleTableIsComplete(t *testing.T) {
 	if gateways != 1 {
 		t.Errorf("%d gateway modules, want 1", gateways)
 	}
-	if got, want := names(mods), []string{"users", "products", "orders", "gateway"}; !slices.Equal(got, want) {
+	if got, want := names(mods), []string{"users", "products", "search", "orders", "gateway"}; !slices.Equal(got, want) {
 		t.Errorf("start order %v, want %v: each module after those it calls", got, want)
 	}
 }
@@ -129,42 +129,69 @@ func loadDefaults(t *testing.T, mods []module) loaded {
 }
 
 // TestEveryDocumentedPathIsRoutedToAModule: the gateway's routes are the
-// table's, so a path of the API description that no module's routes
-// cover would not reach a service; and a route that covers no documented
-// path is a module's route gone stale.
+// table's, so an operation of the API description that no module's
+// routes cover would not reach a service; and a route that covers no
+// documented operation is a module's route gone stale. A route with a
+// method ("GET /v1/products") takes that method on its one path ahead of a
+// route of the path without one, as the gateway's router does.
 func TestEveryDocumentedPathIsRoutedToAModule(t *testing.T) {
 	var doc struct {
-		Paths map[string]any `yaml:"paths"`
+		Paths map[string]map[string]any `yaml:"paths"`
 	}
 	if err := yaml.Unmarshal(api.OpenAPI(), &doc); err != nil {
 		t.Fatal(err)
 	}
 	routes := upstreams(table())
 	covered := map[string]bool{}
-	for path := range doc.Paths {
+	for path, item := range doc.Paths {
 		if servedByEveryListener(path) || strings.HasPrefix(path, "/api/") { // the gateway's own
 			continue
 		}
-		var by []string
-		for _, up := range routes {
-			for _, r := range up.Routes {
-				if path == r.Prefix || strings.HasPrefix(path, r.Prefix+"/") {
-					by = append(by, up.Name)
-					covered[r.Prefix] = true
-				}
+		for method := range item {
+			if method == "parameters" {
+				continue
 			}
-		}
-		if len(by) != 1 {
-			t.Errorf("%s is routed to %v, want exactly one module (routes in cmd/marketplace/modules.go)", path, by)
+			by, prefix := routedTo(routes, strings.ToUpper(method), path)
+			if len(by) != 1 {
+				t.Errorf("%s %s is routed to %v, want exactly one module (routes in cmd/marketplace/modules.go)", method, path, by)
+				continue
+			}
+			covered[prefix] = true
 		}
 	}
 	for _, up := range routes {
 		for _, r := range up.Routes {
 			if !covered[r.Prefix] {
-				t.Errorf("module %s routes %s, where the API description has no path", up.Name, r.Prefix)
+				t.Errorf("module %s routes %s, where the API description has no operation", up.Name, r.Prefix)
 			}
 		}
 	}
+}
+
+// routedTo names the modules whose routes take method on path, the
+// routes with a method first, and the prefix of the route taken.
+func routedTo(routes []gateway.Upstream, method, path string) (modules []string, prefix string) {
+	for _, exact := range []bool{true, false} {
+		for _, up := range routes {
+			for _, r := range up.Routes {
+				m, p, hasMethod := strings.Cut(r.Prefix, " ")
+				if !hasMethod {
+					m, p = "", r.Prefix
+				}
+				if hasMethod != exact {
+					continue
+				}
+				if hasMethod && (m == method || m == "GET" && method == "HEAD") && p == path ||
+					!hasMethod && (path == p || strings.HasPrefix(path, p+"/")) {
+					modules, prefix = append(modules, up.Name), r.Prefix
+				}
+			}
+		}
+		if len(modules) > 0 {
+			return modules, prefix
+		}
+	}
+	return nil, ""
 }
 
 // servedByEveryListener are the paths the server adds to every module.

@@ -138,13 +138,13 @@ func (p *process) kill() {
 }
 
 // TestE2EJourneyWithEachServiceInItsOwnProcess runs the journey against
-// the gateway, users, products (twice) and orders as separate processes,
+// the gateway, users, products (twice), search and orders as separate processes,
 // found through etcd. Once the catalog is listed, a second products
 // instance registers and a steady stream of catalog reads starts; one
 // products instance is then killed mid-run, and no read may fail.
 func TestE2EJourneyWithEachServiceInItsOwnProcess(t *testing.T) {
 	if testing.Short() {
-		t.Skip("starts five processes")
+		t.Skip("starts six processes")
 	}
 	vars := testVars(t, map[string]string{
 		"ETCD_ENDPOINTS":          etcdtest.Start(t)[0],
@@ -160,6 +160,9 @@ func TestE2EJourneyWithEachServiceInItsOwnProcess(t *testing.T) {
 	users := startProcess(t, "users", "users", vars)
 	vars["AUTH_JWKS_URL"] = "http://" + users.addr + "/.well-known/jwks.json"
 	productsA := startProcess(t, "products-a", "products", vars)
+	// The listing is the search service's; it reads the catalog from the
+	// first products instance when it must rebuild.
+	startProcess(t, "search", "search", withVar(vars, "SEARCH_PRODUCTS_URL", "http://"+productsA.addr))
 	gateway := startProcess(t, "gateway", "gateway", withVar(vars, "METRICS_ADDR", "127.0.0.1:0"))
 	base := "http://" + gateway.addr
 	// Orders reads the catalog through the gateway, over every products

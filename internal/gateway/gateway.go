@@ -36,7 +36,9 @@ import (
 	"github.com/marketplace-go/marketplace/internal/platform/server"
 )
 
-// Route sends the paths under Prefix to Service.
+// Route sends the paths under Prefix to Service. A Prefix that starts
+// with a method ("GET /v1/products") takes that method on that one path,
+// ahead of a route of the same path without one.
 type Route struct {
 	Prefix  string
 	Service string
@@ -278,7 +280,9 @@ func (g *Gateway) Routes(rt *httpx.Router) {
 	for _, r := range g.cfg.Routes {
 		h := g.edge(g.forward(r))
 		rt.Handle(r.Prefix, h)
-		if !strings.HasSuffix(r.Prefix, ".json") {
+		// A route with a method is that method on one path; others take
+		// the paths below them too.
+		if !strings.HasSuffix(r.Prefix, ".json") && !strings.Contains(r.Prefix, " ") {
 			rt.Handle(r.Prefix+"/", h)
 		}
 	}

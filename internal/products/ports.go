@@ -27,6 +27,11 @@ type Store interface {
 	ChangedSince(ctx context.Context, since time.Time) ([]Product, error)
 	ListProducts(ctx context.Context, q Query) ([]Product, error)
 	Facets(ctx context.Context, q Query, attributes []string) (Facets, error)
+	// ProductsAfter returns up to limit products of every status with ids
+	// above after, in id order.
+	ProductsAfter(ctx context.Context, after string, limit int) ([]Product, error)
+	// Summary counts the products and adds up their versions.
+	Summary(ctx context.Context) (Summary, error)
 
 	InsertCategory(ctx context.Context, c Category) error
 	ReplaceCategory(ctx context.Context, c Category) error

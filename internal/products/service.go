@@ -235,8 +235,9 @@ func orEmptyMap(m map[string]any) map[string]any {
 }
 
 func snapshot(p Product) contracts.ProductV1 {
-	return contracts.ProductV1{ID: p.ID, SellerID: p.SellerID, Title: p.Title, Category: p.Category,
-		Price: p.Price.Amount, Currency: p.Price.Currency, Status: p.Status, Version: p.Version, UpdatedAt: p.UpdatedAt}
+	return contracts.ProductV1{ID: p.ID, SellerID: p.SellerID, Title: p.Title, Description: p.Description, Category: p.Category,
+		Price: p.Price.Amount, Currency: p.Price.Currency, Images: p.Images, Attributes: p.Attributes, Status: p.Status,
+		Version: p.Version, CreatedAt: p.CreatedAt, UpdatedAt: p.UpdatedAt}
 }
 
 func newEvent(typ string, p Product, payload any) (PendingEvent, error) {

@@ -18,18 +18,30 @@ const (
 const ProductEventVersion = 1
 
 // ProductV1 is the state of a product that other services may keep a copy
-// of (the orders service keeps one to price carts and check ownership).
+// of: the orders service keeps one to price carts and check ownership, and
+// the search service indexes the whole product. Description, Images,
+// Attributes and CreatedAt were added later (an additive change): an
+// event published before them has a zero CreatedAt, and its consumer must
+// not take the missing fields for empty ones.
 type ProductV1 struct {
-	ID        string    `json:"id"`
-	SellerID  string    `json:"seller_id"`
-	Title     string    `json:"title"`
-	Category  string    `json:"category"`
-	Price     int64     `json:"price"`    // minor units
-	Currency  string    `json:"currency"` // ISO 4217
-	Status    string    `json:"status"`   // draft, active or archived
-	Version   int64     `json:"version"`  // increases by one with every change
-	UpdatedAt time.Time `json:"updated_at"`
+	ID          string         `json:"id"`
+	SellerID    string         `json:"seller_id"`
+	Title       string         `json:"title"`
+	Description string         `json:"description,omitempty"`
+	Category    string         `json:"category"`
+	Price       int64          `json:"price"`    // minor units
+	Currency    string         `json:"currency"` // ISO 4217
+	Images      []string       `json:"images,omitempty"`
+	Attributes  map[string]any `json:"attributes,omitempty"` // string, number or boolean values
+	Status      string         `json:"status"`               // draft, active or archived
+	Version     int64          `json:"version"`              // increases by one with every change
+	CreatedAt   time.Time      `json:"created_at,omitzero"`
+	UpdatedAt   time.Time      `json:"updated_at"`
 }
+
+// Complete reports whether p carries the whole product: events published
+// before the fields were added carry a part of it.
+func (p ProductV1) Complete() bool { return !p.CreatedAt.IsZero() }
 
 // ProductCreatedV1 announces a new product.
 type ProductCreatedV1 struct {

@@ -69,6 +69,12 @@ type ConsumerConfig struct {
 	// (default 1s); the message waits in the retry queue, so the consumer
 	// handles other messages meanwhile.
 	RetryDelay time.Duration
+	// Expires, if set, has the broker delete the queue and its retry and
+	// dead-letter queues once unused that long (x-expires): for a queue of
+	// one instance, such as a search replica's, which would otherwise fill
+	// for ever after the instance is gone. Set it when the queue is
+	// created: the broker refuses to change a queue's arguments.
+	Expires time.Duration
 }
 
 func (cc ConsumerConfig) withDefaults() ConsumerConfig {
@@ -232,6 +238,12 @@ func (c *Consumer) subscribe(ch *amqp.Channel, cc ConsumerConfig) (<-chan amqp.D
 		{cc.retryQueue(), amqp.Table{"x-dead-letter-exchange": "", "x-dead-letter-routing-key": cc.Queue}},
 	}
 	for _, q := range queues {
+		if cc.Expires > 0 {
+			if q.args == nil {
+				q.args = amqp.Table{}
+			}
+			q.args["x-expires"] = cc.Expires.Milliseconds()
+		}
 		if _, err := ch.QueueDeclare(q.name, true, false, false, false, q.args); err != nil {
 			return nil, fmt.Errorf("declare queue %s: %w", q.name, err)
 		}

@@ -38,6 +38,36 @@ func (a *API) Routes(rt *httpx.Router) {
 	rt.HandleFunc("GET /v1/products/{id}", a.get)
 	rt.HandleFunc("PATCH /v1/products/{id}", a.respond.Authed(a.update))
 	rt.HandleFunc("POST /v1/products/{id}/archive", a.respond.Authed(a.archive))
+	// Internal reads for the search service's rebuild; the gateway routes
+	// no /internal path.
+	rt.HandleFunc("GET /internal/v1/products", a.export)
+	rt.HandleFunc("GET /internal/v1/products/summary", a.summary)
+}
+
+func (a *API) export(w http.ResponseWriter, r *http.Request) {
+	limit := products.MaxExportPage
+	if s := r.URL.Query().Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil {
+			n = -1
+		}
+		limit = n
+	}
+	page, err := a.svc.Export(r.Context(), r.URL.Query().Get("after"), limit)
+	if err != nil {
+		a.respond.Fail(w, r, err)
+		return
+	}
+	httpx.JSON(w, http.StatusOK, page)
+}
+
+func (a *API) summary(w http.ResponseWriter, r *http.Request) {
+	sum, err := a.svc.Summarise(r.Context())
+	if err != nil {
+		a.respond.Fail(w, r, err)
+		return
+	}
+	httpx.JSON(w, http.StatusOK, sum)
 }
 
 // optionalClaims verifies a token when one is sent. A bad token is an

@@ -1,0 +1,225 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"os"
+	"runtime"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/marketplace-go/marketplace/internal/platform/auth/authtest"
+	"github.com/marketplace-go/marketplace/internal/platform/observability"
+	"github.com/marketplace-go/marketplace/internal/platform/server"
+	"github.com/marketplace-go/marketplace/internal/platform/server/servertest"
+	"github.com/marketplace-go/marketplace/internal/products/seed"
+	"github.com/marketplace-go/marketplace/internal/search"
+	"github.com/marketplace-go/marketplace/internal/search/searchapi"
+	"github.com/marketplace-go/marketplace/internal/search/searchindex"
+)
+
+// The search benchmarks measure an uncached search with facets, as a
+// shopper sends it, on the demo catalog of 2,000 products and on one of
+// 100,000 (SEARCH_BENCH_PRODUCTS sets the sizes, comma-separated): the
+// engine in process (the ceiling) and the search service's API over
+// loopback HTTP, with one client and with 16. Each reports its p50 and
+// p99 besides ns/op. The queries cycle through the relevance set's, each
+// with a category filter, an attribute filter and the facets.
+//
+//	go test ./cmd/marketplace -run '^$' -bench 'Search(Engine|API)' -benchtime 2000x
+
+// benchQueries are listing requests with text, filters and facets.
+func benchQueries() []url.Values {
+	var out []url.Values
+	cats := []string{"lamps", "headphones", "shirts", "shoes", "fiction", "non-fiction"}
+	for i, c := range relevanceSet() {
+		out = append(out, url.Values{"q": {c.q}, "category": {cats[i%len(cats)]}, "attr.colour": {"red"}, "limit": {"20"}})
+	}
+	return out
+}
+
+func benchSizes(b *testing.B) []int {
+	s := os.Getenv("SEARCH_BENCH_PRODUCTS")
+	if s == "" {
+		return []int{2000, 100000}
+	}
+	var out []int
+	for _, f := range slicesSplit(s) {
+		n, err := strconv.Atoi(f)
+		if err != nil {
+			b.Fatalf("SEARCH_BENCH_PRODUCTS: %v", err)
+		}
+		out = append(out, n)
+	}
+	return out
+}
+
+func slicesSplit(s string) []string {
+	var out []string
+	start := 0
+	for i := range len(s) + 1 {
+		if i == len(s) || s[i] == ',' {
+			out = append(out, s[start:i])
+			start = i + 1
+		}
+	}
+	return out
+}
+
+// benchIndexes holds one built index per size for the whole run: a
+// 100,000-product index takes a while to build.
+var benchIndexes sync.Map
+
+func benchIndex(b *testing.B, n int) *searchindex.Index {
+	if x, ok := benchIndexes.Load(n); ok {
+		return x.(*searchindex.Index)
+	}
+	dir, err := os.MkdirTemp("", "search-bench-")
+	if err != nil {
+		b.Fatal(err)
+	}
+	x, err := searchindex.Open(dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	start := time.Now()
+	docs := demoDocs(n)
+	for i := 0; i < len(docs); i += 1000 {
+		if _, err := x.Apply(context.Background(), docs[i:min(i+1000, len(docs))]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.Logf("indexed %d products in %s", n, time.Since(start).Round(time.Millisecond))
+	benchIndexes.Store(n, x)
+	return x
+}
+
+// benchSource is the demo category tree, for the service's category
+// filters; the benchmarks never rebuild.
+type benchSource struct{}
+
+func (benchSource) Categories(context.Context) ([]search.Category, error) {
+	var out []search.Category
+	for _, c := range seed.Categories {
+		out = append(out, search.Category{ID: c.ID, Name: c.Name, Parent: c.Parent, Facets: c.Facets})
+	}
+	return out, nil
+}
+
+func (benchSource) Page(context.Context, string, int) ([]search.Product, string, error) {
+	return nil, "", nil
+}
+
+func (benchSource) Summary(context.Context) (search.Summary, error) { return search.Summary{}, nil }
+
+// latencies collects per-request times and reports their percentiles.
+type latencies struct {
+	mu sync.Mutex
+	d  []time.Duration
+}
+
+func (l *latencies) add(d time.Duration) { l.mu.Lock(); l.d = append(l.d, d); l.mu.Unlock() }
+
+func (l *latencies) report(b *testing.B) {
+	slices.Sort(l.d)
+	if len(l.d) == 0 {
+		return
+	}
+	at := func(p float64) float64 { return float64(l.d[int(p*float64(len(l.d)-1))].Microseconds()) / 1000 }
+	b.ReportMetric(at(0.5), "p50-ms")
+	b.ReportMetric(at(0.99), "p99-ms")
+}
+
+func BenchmarkSearchEngine(b *testing.B) {
+	for _, n := range benchSizes(b) {
+		b.Run(fmt.Sprintf("products=%d", n), func(b *testing.B) {
+			svc := search.NewService(benchIndex(b, n), benchSource{}, slog.New(slog.DiscardHandler), search.Config{})
+			if err := svc.RefreshCategories(context.Background()); err != nil {
+				b.Fatal(err)
+			}
+			qs := benchQueries()
+			var lat latencies
+			b.ResetTimer()
+			for i := 0; b.Loop(); i++ {
+				v := qs[i%len(qs)]
+				start := time.Now()
+				q := search.Query{Text: v.Get("q"), Category: v.Get("category"), Limit: 20,
+					Attributes: []search.AttributeFilter{{Name: "colour", Equals: "red", Text: "red"}}}
+				if _, err := svc.List(context.Background(), nil, q); err != nil {
+					b.Fatal(err)
+				}
+				lat.add(time.Since(start))
+			}
+			lat.report(b)
+		})
+	}
+}
+
+func BenchmarkSearchAPI(b *testing.B) {
+	for _, n := range benchSizes(b) {
+		for _, clients := range []int{1, 16} {
+			b.Run(fmt.Sprintf("products=%d/clients=%d", n, clients), func(b *testing.B) {
+				base := benchAPI(b, n)
+				qs := benchQueries()
+				hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+				var lat latencies
+				var next atomic.Int64
+				get := func() bool {
+					v := qs[int(next.Add(1))%len(qs)]
+					start := time.Now()
+					res, err := hc.Get(base + "/v1/products?" + v.Encode())
+					if err != nil {
+						b.Error(err)
+						return false
+					}
+					_, _ = io.Copy(io.Discard, res.Body)
+					res.Body.Close()
+					if res.StatusCode != http.StatusOK {
+						b.Errorf("status %d", res.StatusCode)
+						return false
+					}
+					lat.add(time.Since(start))
+					return true
+				}
+				if clients == 1 {
+					for b.Loop() {
+						if !get() {
+							return
+						}
+					}
+				} else {
+					// RunParallel runs GOMAXPROCS × parallelism goroutines.
+					b.SetParallelism(max(1, clients/runtime.GOMAXPROCS(0)))
+					b.RunParallel(func(pb *testing.PB) {
+						for pb.Next() && get() {
+						}
+					})
+				}
+				lat.report(b)
+			})
+		}
+	}
+}
+
+// benchAPI serves the search API over an index of n demo products.
+func benchAPI(b *testing.B, n int) string {
+	log := slog.New(slog.DiscardHandler)
+	svc := search.NewService(benchIndex(b, n), benchSource{}, log, search.Config{})
+	if err := svc.RefreshCategories(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	issuer := authtest.NewIssuer(b)
+	api := searchapi.New(svc, issuer.Verifier(), log)
+	reg := observability.NewRegistry()
+	u, _ := servertest.Start(b, log, reg, server.Module{Name: "search", Addr: "127.0.0.1:0", Routes: api.Routes,
+		Ready: func(context.Context) error { return nil }, Close: func() {}})
+	return u
+}

@@ -1,0 +1,439 @@
+package searchindex
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/blevesearch/bleve/v2"
+	"github.com/blevesearch/bleve/v2/analysis/lang/en"
+	bsearch "github.com/blevesearch/bleve/v2/search"
+	"github.com/blevesearch/bleve/v2/search/query"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/marketplace-go/marketplace/internal/search"
+)
+
+// Search answers one listing: the hits after r's cursor in r's order, the
+// total, and facet counts over the whole result (not only the page), each
+// facet ignoring its own filter.
+//
+// Words must all match (each in the title, the description, the category
+// path or an attribute value, stemmed, or within the typo allowance, or
+// as a prefix for the last). When that finds nothing, the search is
+// retried leniently: one word may be missing, and words of 3 and 4
+// letters may have a typo too, so that "dsk lamp" still finds desk lamps.
+func (x *Index) Search(ctx context.Context, r search.Request) (search.Result, error) {
+	res, err := x.search(ctx, r, false)
+	if err == nil && res.Total == 0 && len(r.Words) > 0 {
+		return x.search(ctx, r, true)
+	}
+	return res, err
+}
+
+func (x *Index) search(ctx context.Context, r search.Request, lenient bool) (search.Result, error) {
+	text := x.textQuery(r.Words, lenient)
+	if text == nil && len(r.Words) > 0 {
+		return search.Result{Facets: emptyFacets(r)}, nil // only stop words: nothing to look for
+	}
+	main := x.request(r, text, "", false)
+	main.Size = r.Size
+	main.Fields = []string{"src"}
+	sortBy(main, r)
+	var extra []*bleve.SearchRequest
+	if !r.NoFacets {
+		extra = x.facetRequests(r, text, main)
+	}
+	results := make([]*bleve.SearchResult, 1+len(extra))
+	g, gctx := errgroup.WithContext(ctx)
+	for i, req := range append([]*bleve.SearchRequest{main}, extra...) {
+		g.Go(func() (err error) {
+			results[i], err = x.idx.SearchInContext(gctx, req)
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return search.Result{}, fmt.Errorf("searchindex: %w", err)
+	}
+	out := search.Result{Total: int64(results[0].Total), Hits: make([]search.Hit, 0, len(results[0].Hits))}
+	for _, h := range results[0].Hits {
+		var p search.Product
+		src, _ := h.Fields["src"].(string)
+		if err := json.Unmarshal([]byte(src), &p); err != nil {
+			return search.Result{}, fmt.Errorf("searchindex: decode %s: %w", h.ID, err)
+		}
+		out.Hits = append(out.Hits, search.Hit{Product: p, Score: h.Score})
+	}
+	if !r.NoFacets {
+		var err error
+		if out.Facets, err = facets(r, results); err != nil {
+			return search.Result{}, err
+		}
+	}
+	return out, nil
+}
+
+// request builds a search of r's filters and text: all of r's filters but
+// those on attribute skipAttr, and on the price if skipPrice.
+func (x *Index) request(r search.Request, text query.Query, skipAttr string, skipPrice bool) *bleve.SearchRequest {
+	q := bleve.NewBooleanQuery()
+	if text != nil {
+		q.AddMust(text)
+	} else {
+		q.AddMust(bleve.NewMatchAllQuery())
+	}
+	q.AddFilter(bleve.NewConjunctionQuery(filters(r, skipAttr, skipPrice)...))
+	req := bleve.NewSearchRequestOptions(q, 0, 0, false)
+	if text == nil {
+		req.Score = "none"
+	}
+	return req
+}
+
+// filters are r's conditions other than text: status, category subtree,
+// seller, price range and attributes.
+func filters(r search.Request, skipAttr string, skipPrice bool) []query.Query {
+	out := []query.Query{anyTerm("status", r.Statuses...)}
+	if len(r.Categories) > 0 {
+		out = append(out, anyTerm("category", r.Categories...))
+	}
+	if r.Seller != "" {
+		out = append(out, anyTerm("seller", r.Seller))
+	}
+	if !skipPrice && (r.MinPrice != nil || r.MaxPrice != nil) {
+		out = append(out, numberRange("price", amount(r.MinPrice), amount(r.MaxPrice)))
+	}
+	for _, a := range r.Attributes {
+		if a.Name != skipAttr {
+			out = append(out, attributeFilter(a)...)
+		}
+	}
+	return out
+}
+
+// attributeFilter applies the products service's rules: equality with the
+// value read as its likely type, or as the text sent (a number or boolean
+// may be stored as a string), and bounds that only numbers meet. For an
+// array, each condition may be met by a different element, as in MongoDB.
+func attributeFilter(a search.AttributeFilter) []query.Query {
+	field := "attr." + a.Name
+	var out []query.Query
+	if a.Equals != nil {
+		terms := []string{}
+		if t, ok := typedTerm(a.Equals); ok {
+			terms = append(terms, t)
+		}
+		if _, isString := a.Equals.(string); !isString && a.Text != "" {
+			terms = append(terms, "s:"+a.Text)
+		}
+		out = append(out, anyTerm(field+".f", terms...))
+	}
+	if a.Min != nil {
+		out = append(out, numberRange(field+".n", a.Min, nil))
+	}
+	if a.Max != nil {
+		out = append(out, numberRange(field+".n", nil, a.Max))
+	}
+	return out
+}
+
+func anyTerm(field string, terms ...string) query.Query {
+	if len(terms) == 1 {
+		return termQuery(field, terms[0])
+	}
+	d := bleve.NewDisjunctionQuery()
+	for _, t := range terms {
+		d.AddQuery(termQuery(field, t))
+	}
+	return d
+}
+
+func termQuery(field, term string) query.Query {
+	q := bleve.NewTermQuery(term)
+	q.SetField(field)
+	return q
+}
+
+func numberRange(field string, lo, hi *float64) query.Query {
+	yes := true
+	q := bleve.NewNumericRangeInclusiveQuery(lo, hi, &yes, &yes)
+	q.SetField(field)
+	return q
+}
+
+func amount(v *int64) *float64 {
+	if v == nil {
+		return nil
+	}
+	f := float64(*v)
+	return &f
+}
+
+// Boosts of the ways a word can match: a title word outweighs the same
+// word elsewhere, and any exact word a typo or a prefix, whatever their
+// rarity (a rare word one typo away, "boots" for "books", would otherwise
+// outscore a common exact one), as search engines rank fewer typos first.
+const (
+	boostTitle       = 10
+	boostTitleRaw    = 5
+	boostText        = 3
+	boostTitlePrefix = 2
+	boostTitleTypo   = 0.2
+	boostTextTypo    = 0.05
+)
+
+// textQuery requires each word (or, leniently, all but one), or returns
+// nil when there is no word to look for.
+func (x *Index) textQuery(words []string, lenient bool) query.Query {
+	var parts []query.Query
+	for i, w := range words {
+		last := i == len(words)-1
+		if !last && x.stopWord(w) {
+			continue // "the", "of", ...: found everywhere, required nowhere
+		}
+		parts = append(parts, wordQuery(w, last, lenient))
+	}
+	switch {
+	case len(parts) == 0:
+		return nil
+	case lenient && len(parts) > 1:
+		d := bleve.NewDisjunctionQuery(parts...)
+		d.SetMin(float64(len(parts) - 1))
+		return d
+	}
+	return bleve.NewConjunctionQuery(parts...)
+}
+
+// stopWord reports whether English analysis drops w.
+func (x *Index) stopWord(w string) bool {
+	a := x.idx.Mapping().AnalyzerNamed(en.AnalyzerName)
+	return a != nil && len(a.Analyze([]byte(w))) == 0
+}
+
+// wordQuery is one word in any of the ways it may match.
+func wordQuery(w string, last, lenient bool) query.Query {
+	d := bleve.NewDisjunctionQuery(
+		match(w, "title", boostTitle),
+		termBoosted("title_raw", w, boostTitleRaw),
+		match(w, "text", boostText),
+	)
+	if edits := allowedEdits(w, lenient); edits > 0 {
+		d.AddQuery(fuzzy("title_raw", w, edits, boostTitleTypo), fuzzy("text_raw", w, edits, boostTextTypo))
+	}
+	if last {
+		p := bleve.NewPrefixQuery(w)
+		p.SetField("title_raw")
+		p.SetBoost(boostTitlePrefix)
+		d.AddQuery(p)
+	}
+	return d
+}
+
+// allowedEdits is the typo allowance of a word: one edit from 5 letters,
+// two from 9; leniently, one from 3.
+func allowedEdits(w string, lenient bool) int {
+	switch n := utf8.RuneCountInString(w); {
+	case n >= 9:
+		return 2
+	case n >= 5:
+		return 1
+	case lenient && n >= 3:
+		return 1
+	}
+	return 0
+}
+
+func match(w, field string, boost float64) query.Query {
+	q := bleve.NewMatchQuery(w)
+	q.SetField(field)
+	q.SetBoost(boost)
+	return q
+}
+
+func termBoosted(field, term string, boost float64) query.Query {
+	q := bleve.NewTermQuery(term)
+	q.SetField(field)
+	q.SetBoost(boost)
+	return q
+}
+
+func fuzzy(field, term string, edits int, boost float64) query.Query {
+	q := bleve.NewFuzzyQuery(term)
+	q.SetField(field)
+	q.SetFuzziness(edits)
+	q.SetBoost(boost)
+	return q
+}
+
+// sortBy sets the order of r, each with the id as the last key in the
+// same direction, and the cursor to continue after. Numeric keys are
+// typed, so that Bleve encodes the cursor's number as it indexed them.
+func sortBy(req *bleve.SearchRequest, r search.Request) {
+	number := func(field string, desc bool) bsearch.SearchSort {
+		return &bsearch.SortField{Field: field, Type: bsearch.SortFieldAsNumber, Desc: desc}
+	}
+	id := func(desc bool) bsearch.SearchSort { return &bsearch.SortDocID{Desc: desc} }
+	var keys bsearch.SortOrder
+	switch r.Sort {
+	case search.SortRelevance:
+		keys = bsearch.SortOrder{&bsearch.SortScore{Desc: true}, id(true)}
+	case search.SortPriceAsc:
+		keys = bsearch.SortOrder{number("price", false), id(false)}
+	case search.SortPriceDesc:
+		keys = bsearch.SortOrder{number("price", true), id(true)}
+	case search.SortTitle:
+		keys = bsearch.SortOrder{&bsearch.SortField{Field: "title_sort", Type: bsearch.SortFieldAsString}, id(false)}
+	default:
+		keys = bsearch.SortOrder{number("created", true), id(true)}
+	}
+	req.SortByCustom(keys)
+	if r.After != nil {
+		req.SearchAfter = []string{cursorKey(r.After.Key), r.After.ID}
+	}
+}
+
+// cursorKey writes a cursor's key as SearchAfter takes it: numbers in
+// decimal (Bleve encodes them for numeric fields), text as it is.
+func cursorKey(k any) string {
+	switch v := k.(type) {
+	case int64:
+		return strconv.FormatInt(v, 10)
+	case float64:
+		return strconv.FormatFloat(v, 'g', -1, 64)
+	case string:
+		return v
+	}
+	return fmt.Sprint(k)
+}
+
+// facetRequests adds to main the facets its own filters do not narrow,
+// and returns one request per facet that has a filter of its own: the
+// same search without that filter, counting that facet only.
+func (x *Index) facetRequests(r search.Request, text query.Query, main *bleve.SearchRequest) []*bleve.SearchRequest {
+	filtered := map[string]bool{}
+	for _, a := range r.Attributes {
+		filtered[a.Name] = true
+	}
+	var extra []*bleve.SearchRequest
+	for _, name := range r.FacetAttributes {
+		target := main
+		if filtered[name] {
+			target = x.request(r, text, name, false)
+			extra = append(extra, target)
+		}
+		target.AddFacet(name, bleve.NewFacetRequest("attr."+name+".f", 1000))
+	}
+	target := main
+	if r.MinPrice != nil || r.MaxPrice != nil {
+		target = x.request(r, text, "", true)
+		extra = append(extra, target)
+	}
+	target.AddFacet("price", priceFacet())
+	return extra
+}
+
+func priceFacet() *bleve.FacetRequest {
+	f := bleve.NewFacetRequest("price", len(search.PriceBucketEdges))
+	for i, lo := range search.PriceBucketEdges {
+		min := float64(lo)
+		var max *float64
+		if i+1 < len(search.PriceBucketEdges) {
+			m := float64(search.PriceBucketEdges[i+1])
+			max = &m
+		}
+		f.AddNumericRange(strconv.Itoa(i), &min, max)
+	}
+	return f
+}
+
+// facets gathers the counts from the results of a search's requests.
+func facets(r search.Request, results []*bleve.SearchResult) (search.Facets, error) {
+	out := emptyFacets(r)
+	for _, res := range results {
+		for name, fr := range res.Facets {
+			if name == "price" {
+				for _, nr := range fr.NumericRanges {
+					i, _ := strconv.Atoi(nr.Name)
+					out.Prices[i].Count = int64(nr.Count)
+				}
+				continue
+			}
+			values, err := facetValues(fr.Terms.Terms())
+			if err != nil {
+				return search.Facets{}, err
+			}
+			out.Attributes[name] = values
+		}
+	}
+	return out, nil
+}
+
+// emptyFacets are r's facets with every count zero.
+func emptyFacets(r search.Request) search.Facets {
+	out := search.Facets{Attributes: map[string][]search.FacetValue{}, Prices: make([]search.PriceBucket, len(search.PriceBucketEdges))}
+	for _, name := range r.FacetAttributes {
+		out.Attributes[name] = []search.FacetValue{}
+	}
+	for i, lo := range search.PriceBucketEdges {
+		out.Prices[i].Min = lo
+		if i+1 < len(search.PriceBucketEdges) {
+			out.Prices[i].Max = search.PriceBucketEdges[i+1]
+		}
+	}
+	return out
+}
+
+// facetValues orders a facet's values as the products service did: most
+// frequent first, ties by value (numbers, then strings, then booleans,
+// each in its own order), the first MaxFacetValues.
+func facetValues(terms []*bsearch.TermFacet) ([]search.FacetValue, error) {
+	out := make([]search.FacetValue, 0, len(terms))
+	for _, t := range terms {
+		v, err := valueOfTerm(t.Term)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, search.FacetValue{Value: v, Count: int64(t.Count)})
+	}
+	slices.SortFunc(out, func(a, b search.FacetValue) int {
+		return cmp.Or(cmp.Compare(b.Count, a.Count), compareValues(a.Value, b.Value))
+	})
+	return out[:min(len(out), search.MaxFacetValues)], nil
+}
+
+func compareValues(a, b any) int {
+	if c := cmp.Compare(rank(a), rank(b)); c != 0 {
+		return c
+	}
+	switch x := a.(type) {
+	case float64:
+		return cmp.Compare(x, b.(float64))
+	case string:
+		return strings.Compare(x, b.(string))
+	case bool:
+		return cmp.Compare(boolRank(x), boolRank(b.(bool)))
+	}
+	return 0
+}
+
+func rank(v any) int {
+	switch v.(type) {
+	case float64:
+		return 1
+	case string:
+		return 2
+	}
+	return 5
+}
+
+func boolRank(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
