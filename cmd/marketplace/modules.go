@@ -95,7 +95,8 @@ type module struct {
 	needs []need
 	// gateway marks the gateway: it routes to every module with routes,
 	// needs their instances' URLs and starts after them, and those in its
-	// process believe the client address it forwards (loopback).
+	// process believe the client address it forwards (it calls them
+	// in-process).
 	gateway bool
 	// pages are what a person opens once the module is ready.
 	pages []page
