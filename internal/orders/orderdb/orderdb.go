@@ -48,13 +48,6 @@ func (s *Store) InTx(ctx context.Context, fn func(orders.Tx) error) error {
 // keyLinkedCode is the SQLSTATE link_idempotency_key raises.
 const keyLinkedCode = "MP001"
 
-// querier is what pool and transaction have in common.
-type querier interface {
-	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
-	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
-	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
-}
-
 const productColumns = `p.id, p.seller_id, p.title, p.price, p.currency, p.status, p.version`
 
 func scanProduct(row pgx.Row, extra ...any) (orders.Product, error) {
