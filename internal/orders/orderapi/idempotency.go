@@ -25,12 +25,14 @@ const (
 	// renewal, so a retry after a crash waits seconds, not minutes.
 	keyLease = 6 * time.Second
 	// keyRenew is how often the holder renews its lease while it works.
-	keyRenew = time.Second
-	// keyMargin is how long before its lease could run out the holder's
-	// work is cut off when renewals fail (the database is unreachable, the
-	// process stalls): room for its transaction to roll back before a
-	// retry may take the key over.
-	keyMargin = 3 * time.Second
+	keyRenew = 2 * time.Second
+	// keyStall is how long a holder works on without a successful renewal
+	// before it gives up: under load, renewals queue for connections like
+	// the work does, and cutting the work early would fail it for nothing.
+	// Running on past the lease is safe: a checkout's order is linked to
+	// its key in the order's transaction, which fails if the key already
+	// names an order, and a payment is idempotent in itself.
+	keyStall = time.Minute
 	// keyWait is how long a retry waits for the first request's answer
 	// before giving up with 409; longer than a lease, so a retry of a
 	// request whose holder died gets through in one call.
@@ -158,14 +160,14 @@ func (a *API) runOnce(w http.ResponseWriter, r *http.Request, c auth.Claims, k h
 }
 
 // holdKey renews k's lease every keyRenew until the returned stop is
-// called. Work must never outlive the lease, or a retry could take the
-// key over while it still runs: when the key is lost, or no renewal has
-// succeeded for keyLease-keyMargin, the work is cancelled.
+// called. When the key is lost (a retry took it over), or no renewal has
+// succeeded for keyStall, the work is cancelled: its answer would not be
+// kept.
 func (a *API) holdKey(ctx context.Context, cancel context.CancelCauseFunc, userID string, k heldKey) (stop func()) {
 	done, finished := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(finished)
-		cutoff := time.NewTimer(time.Until(k.claimedAt.Add(keyLease - keyMargin)))
+		cutoff := time.NewTimer(time.Until(k.claimedAt.Add(keyStall)))
 		defer cutoff.Stop()
 		tick := time.NewTicker(keyRenew)
 		defer tick.Stop()
@@ -180,14 +182,13 @@ func (a *API) holdKey(ctx context.Context, cancel context.CancelCauseFunc, userI
 				start := time.Now()
 				switch held, err := a.renew(ctx, userID, k); {
 				case err != nil:
-					// Counted as held until the cutoff, which ends the work
-					// if failures last.
+					// Counted as held until the cutoff.
 					a.log.WarnContext(ctx, "renew idempotency key", "err", err)
 				case !held:
 					cancel(errLeaseLost)
 					return
 				default:
-					cutoff.Reset(time.Until(start.Add(keyLease - keyMargin)))
+					cutoff.Reset(time.Until(start.Add(keyStall)))
 				}
 			}
 		}
@@ -197,7 +198,8 @@ func (a *API) holdKey(ctx context.Context, cancel context.CancelCauseFunc, userI
 
 // renew extends k's lease, reporting whether k is still held.
 func (a *API) renew(ctx context.Context, userID string, k heldKey) (bool, error) {
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), keyRenew)
+	// A renewal may wait for a connection as long as the lease lasts.
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), keyLease)
 	defer cancel()
 	return a.keys.RenewKey(rctx, userID, k.key, k.holder, keyLease)
 }
