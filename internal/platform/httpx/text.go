@@ -20,12 +20,16 @@ import (
 // jsonb both do), so a request carrying either must be refused as the
 // caller's fault before it has any effect, not fail as ours half-way.
 const (
-	// MaxText is the longest string, in characters, a body field or query
-	// value may be unless its field says otherwise with a `text` tag.
+	// MaxText is the longest string, in characters, a body field may be
+	// unless its field says otherwise with a `text` tag.
 	MaxText = 1024
 	// MaxPathValue is the longest path segment a route's {wildcard} takes:
 	// every id we issue is far shorter.
 	MaxPathValue = 200
+	// MaxQueryValue is the longest query value (or key) taken. It only
+	// bounds the work; each parameter's own, tighter rules (a cursor's, a
+	// search's) answer with their own codes below it.
+	MaxQueryValue = 4096
 	// maxTextProblems bounds the reasons one answer lists.
 	maxTextProblems = 10
 )
@@ -210,12 +214,13 @@ func checkRequestText(names [][]string, w http.ResponseWriter, r *http.Request) 
 		WriteProblem(w, r, http.StatusBadRequest, errs.New(errs.Invalid, "invalid_query", "the query string is malformed"))
 		return false
 	}
+	queryText := textRule{max: MaxQueryValue}
 	for k, vs := range query {
-		if reason := checkText(k, defaultText); reason != "" {
+		if reason := checkText(k, queryText); reason != "" {
 			fields["(query key)"] = reason
 		}
 		for _, v := range vs {
-			if reason := checkText(v, defaultText); reason != "" {
+			if reason := checkText(v, queryText); reason != "" {
 				fields[k] = reason
 			}
 		}

@@ -101,7 +101,7 @@ func TestRouterRefusesBadPathAndQueryTextBeforeTheHandler(t *testing.T) {
 		{name: "a 5000-character id is refused", url: "/v1/orders/" + strings.Repeat("a", 5000) + "/payment", status: http.StatusBadRequest, code: "invalid_path"},
 		{name: "a control character in a query value is refused", url: "/v1/orders/x/payment?q=%07", status: http.StatusBadRequest, code: "invalid_query"},
 		{name: "a malformed query escape is refused", url: "/v1/orders/x/payment?q=%zz", status: http.StatusBadRequest, code: "invalid_query"},
-		{name: "a long query value is refused", url: "/v1/orders/x/payment?q=" + strings.Repeat("a", httpx.MaxText+1), status: http.StatusBadRequest, code: "invalid_query"},
+		{name: "a long query value is refused", url: "/v1/orders/x/payment?q=" + strings.Repeat("a", httpx.MaxQueryValue+1), status: http.StatusBadRequest, code: "invalid_query"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
