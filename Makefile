@@ -19,9 +19,10 @@ test: services tools
 	staticcheck ./...
 	$(GO) test -race -count=1 $(TESTARGS) ./...
 
-## e2e: the journey through the gateway, in one process and split into processes
-e2e: services
-	$(GO) test -race -count=1 -run TestE2E -v ./cmd/marketplace/
+## e2e: the journeys through the gateway: the documented script (every search
+## under 1 s, on a cold catalog), and the Go journey in one process and split
+e2e: services tools
+	$(GO) test -race -count=1 -run 'TestE2E|TestJourneyScriptInTheDocs' -v ./cmd/marketplace/
 
 ## build: build the one binary into bin/
 build:

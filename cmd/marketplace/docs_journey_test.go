@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -63,6 +64,29 @@ func TestJourneyScriptInTheDocsRunsThroughTheGateway(t *testing.T) {
 	for _, want := range []string{"POST /v1/sub-orders/", "GET /v1/orders/", "-> 404", "POST /v1/auth/login -> 429"} {
 		if !strings.Contains(stderr.String(), want) {
 			t.Errorf("the script's log lacks %q:\n%s", want, stderr.String())
+		}
+	}
+	checkSearchTimes(t, stderr.String())
+}
+
+// searchLine is the script's log line of a catalog search: its path and
+// how long curl waited for the whole answer.
+var searchLine = regexp.MustCompile(`(?m)^GET (/v1/products\?\S*) -> \d+ in ([0-9.]+)s$`)
+
+// checkSearchTimes holds every search of the journey to 1 s: the catalog
+// is cold (each run lists a new seller's products), and a shopper's search
+// must be fast on its first request, not only once a cache is warm. The
+// bound is far above a search's few milliseconds, so that only a search
+// answered by scanning the store, as it once was, fails it.
+func checkSearchTimes(t *testing.T, log string) {
+	t.Helper()
+	searches := searchLine.FindAllStringSubmatch(log, -1)
+	if len(searches) == 0 {
+		t.Fatalf("the script's log shows no search:\n%s", log)
+	}
+	for _, m := range searches {
+		if took, err := strconv.ParseFloat(m[2], 64); err != nil || took >= 1 {
+			t.Errorf("GET %s took %ss, want under 1s", m[1], m[2])
 		}
 	}
 }
