@@ -172,9 +172,9 @@ func TestNoEventIsLostOrAppliedTwiceWhileTheBrokerIsDown(t *testing.T) {
 
 	// The next instance reaches the broker and relays what waited.
 	b := w.start(t, gw)
-	got := log.waitFor(t, 15)
+	log.waitFor(t, 15)
 	time.Sleep(500 * time.Millisecond) // room for a duplicate to show up
-	got = log.waitFor(t, 15)
+	got := log.waitFor(t, 15)
 	if len(got) != 15 {
 		t.Fatalf("%d events applied, want 15 (10 created, 5 paid): %v", len(got), describe(got))
 	}
@@ -296,9 +296,9 @@ func TestOrdersPlacedWhileRabbitMQIsStoppedHaveTheirEventsDeliveredOnceItIsBack(
 	}
 
 	broker.Start(t)
-	got := log.waitFor(t, 1+6+3)
+	log.waitFor(t, 1+6+3)
 	time.Sleep(500 * time.Millisecond) // room for a duplicate to show up
-	got = log.waitFor(t, 10)
+	got := log.waitFor(t, 10)
 	seen := map[string]int{}
 	for _, ev := range got {
 		seen[ev.Type+" "+ev.Subject]++

@@ -2,7 +2,6 @@ package searchsrv_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/url"
@@ -189,12 +188,5 @@ func eventually(t *testing.T, timeout time.Duration, what string, cond func() bo
 			t.Fatalf("not within %s: %s", timeout, what)
 		}
 		time.Sleep(10 * time.Millisecond)
-	}
-}
-
-func decodeJSON(t *testing.T, b []byte, v any) {
-	t.Helper()
-	if err := json.Unmarshal(b, v); err != nil {
-		t.Fatalf("decode %s: %v", b, err)
 	}
 }
