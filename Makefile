@@ -20,6 +20,7 @@ run: services
 test: services tools
 	@unformatted=$$(gofmt -l .); if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
 	$(GO) vet ./...
+	staticcheck ./...
 	$(GO) test -race -count=1 $(TESTLINK) $(TESTARGS) ./...
 
 ## test-short: the inner loop (under 2 minutes here): every package with the race
@@ -28,6 +29,7 @@ test: services tools
 test-short: services tools
 	@unformatted=$$(gofmt -l .); if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
 	$(GO) vet ./...
+	staticcheck ./...
 	$(GO) test -race -short -count=1 $(TESTLINK) $(TESTARGS) ./...
 
 ## e2e: the journeys through the gateway: the documented script (every search
@@ -53,17 +55,24 @@ services:
 	@./scripts/local-services.sh
 
 ## tools: install the test tools this machine lacks (stripe-mock, the Stripe API
-## mock; jq, which the documented journey script uses)
+## mock; staticcheck, the static checks of `make test`; jq, which the
+## documented journey script uses; chromium, which the storefront's browser
+## test drives)
 .PHONY: tools
 tools:
+	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; } || \
+		sudo sh -c 'apt-get update -qq && apt-get install -y -qq chromium >/dev/null'
 	@command -v jq >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq jq >/dev/null; } || \
 		sudo sh -c 'apt-get update -qq && apt-get install -y -qq jq >/dev/null'
 	@command -v stripe-mock >/dev/null 2>&1 || [ -x "$$($(GO) env GOPATH | cut -d: -f1)/bin/stripe-mock" ] || \
 		$(GO) install github.com/stripe/stripe-mock@v0.203.0
+	@staticcheck -version 2>/dev/null | grep -qF '(0.8.2)' || \
+		$(GO) install honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-## vet / fmt: static checks
-vet:
+## vet / fmt: static checks (vet and staticcheck, as `make test` runs them)
+vet: tools
 	$(GO) vet ./...
+	staticcheck ./...
 fmt:
 	gofmt -l -w .
 

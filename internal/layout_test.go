@@ -8,7 +8,11 @@
 //     other subpackages) imports neither handlers, stores nor wiring
 //     (*srv), nor net/http, net/url or a database driver. Business code is
 //     rules only: it owns the interfaces that handlers call and stores
-//     satisfy.
+//     satisfy;
+//   - the web pages (internal/web) have no data of their own: like any
+//     client they get it from the public API through the gateway, so they
+//     import no service package (the first rule) and no database, cache
+//     or broker client.
 package internal_test
 
 import (
@@ -44,6 +48,8 @@ func area(pkgPath string) string {
 func checkImport(from, path string) error {
 	to := area(path)
 	switch {
+	case from == "web" && slices.ContainsFunc(stores, func(p string) bool { return imports(path, p) }):
+		return fmt.Errorf("the web pages import %q: they have no store, and get their data from the API", path)
 	case to == "" || to == from || to == "platform" && from != "":
 		return nil
 	case from == "platform":
@@ -51,6 +57,20 @@ func checkImport(from, path string) error {
 	default:
 		return fmt.Errorf("service %q imports service %q", from, to)
 	}
+}
+
+// stores are the clients of databases, caches and brokers, which the web
+// pages never import.
+var stores = []string{
+	"github.com/jackc/pgx",
+	"go.mongodb.org/mongo-driver",
+	"github.com/redis/go-redis",
+	"github.com/rabbitmq/amqp091-go",
+	module + "/internal/platform/pg",
+	module + "/internal/platform/mongo",
+	module + "/internal/platform/cache",
+	module + "/internal/platform/events",
+	module + "/internal/platform/outbox",
 }
 
 // layer is the part a package plays inside a service.
@@ -74,6 +94,12 @@ var adapters = map[string]bool{
 	"search/searchindex": true, // the Bleve engine
 }
 
+// frontends are the packages that serve pages: like handlers they speak
+// HTTP, and they have no business layer or store behind them.
+var frontends = map[string]bool{
+	"web/storefront": true,
+}
+
 // layerOf says the layer of pkg, a package path under internal/ such as
 // "orders/orderdb/migrations": that of the service's subpackage it lies in,
 // told by its name's ending; the service's own package is business.
@@ -84,6 +110,8 @@ func layerOf(pkg string) layer {
 	}
 	sub := parts[1]
 	switch {
+	case frontends[parts[0]+"/"+sub]:
+		return transport
 	case adapters[parts[0]+"/"+sub], strings.HasSuffix(sub, "db"):
 		return store
 	case strings.HasSuffix(sub, "api"):
@@ -150,6 +178,15 @@ func TestCheckImportAppliesTheLayoutRules(t *testing.T) {
 		{"orders", p + "products/catalog", false},
 		{"platform", p + "platform/errs", true},
 		{"platform", p + "users", false},
+		// The web pages call the API, never a service's code or a store.
+		{"web", p + "platform/httpx", true},
+		{"web", "html/template", true},
+		{"web", p + "orders", false},
+		{"web", p + "products/productapi", false},
+		{"web", p + "platform/pg", false},
+		{"web", p + "platform/events", false},
+		{"web", "github.com/jackc/pgx/v5", false},
+		{"web", "github.com/redis/go-redis/v9", false},
 	}
 	for _, tt := range tests {
 		if err := checkImport(tt.from, tt.path); (err == nil) != tt.allowed {
@@ -198,6 +235,8 @@ func TestCheckLayerAppliesTheLayerRules(t *testing.T) {
 		{"orders/payment/stripemocktest", "net/http", true},
 		{"orders/ordersrv", p + "orders/orderdb", true},
 		{"orders/ordersrv", p + "orders/orderapi", true},
+		{"web/storefront", "net/http", true},
+		{"web/websrv", p + "web/storefront", true},
 	}
 	for _, tt := range tests {
 		if err := checkLayer(tt.from, tt.path); (err == nil) != tt.allowed {
@@ -267,7 +306,7 @@ func TestEveryPackageKeepsTheLayoutRules(t *testing.T) {
 	for _, v := range found {
 		t.Error(v)
 	}
-	if !areas["platform"] || !areas["users"] || !areas["orders"] {
+	if !areas["platform"] || !areas["users"] || !areas["orders"] || !areas["web"] {
 		t.Fatalf("walked %v; the walk missed the tree it guards", areas)
 	}
 }
@@ -292,6 +331,10 @@ func TestTheWalkReportsDeliberateViolations(t *testing.T) {
 		"products/productindex/index.go":    {p + "products/productdb"},
 		"gateway/gateway.go":                {"net/http"},
 		"products/productsrv/productsrv.go": {p + "products/productapi", p + "products/productdb"},
+		"web/storefront/pages.go":           {"net/http", "html/template", p + "platform/httpx"},
+		"web/storefront/cart.go":            {p + "orders"},
+		"web/storefront/cache.go":           {"github.com/redis/go-redis/v9"},
+		"web/websrv/websrv.go":              {p + "web/storefront", p + "platform/config"},
 	}
 	for file, imps := range tree {
 		src := "package " + path.Base(path.Dir(file)) + "\n\nimport (\n"
@@ -315,6 +358,8 @@ func TestTheWalkReportsDeliberateViolations(t *testing.T) {
 		"products/productapi/api.go",     // handlers import a store
 		"products/productindex/index.go", // business code imports a store
 		"products/query.go",              // business code parses URLs
+		"web/storefront/cache.go",        // the pages keep data of their own
+		"web/storefront/cart.go",         // the pages import a service
 	}
 	if diff := cmp.Diff(want, files); diff != "" {
 		t.Errorf("violations (-want +got):\n%s\nall: %q", diff, found)

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"log/slog"
+	"net"
 	"time"
 
 	"github.com/marketplace-go/marketplace/internal/platform/config"
@@ -114,8 +115,17 @@ func loadModule(getenv func(string) (string, bool), m module, mods []module) (st
 	return addr, in, nil
 }
 
+// port is the port of a listen address.
+func port(addr string) string {
+	_, p, _ := net.SplitHostPort(addr)
+	return p
+}
+
 // readAddr reads a module's listen address.
 func readAddr(e *config.Env, m module) string {
-	e.Describe(config.Docs{m.addrVariable(): fmt.Sprintf("listen address of the %s module (flag `--%s-addr`)", m.name, m.name)})
+	// Loopback by default: a local run is not reachable from the network
+	// until asked to be, as in a container, where the address is set.
+	e.Describe(config.Docs{m.addrVariable(): fmt.Sprintf("listen address of the %s module (flag `--%s-addr`); the default listens on loopback only, `:%s` listens on every interface (containers, Kubernetes)",
+		m.name, m.name, port(m.addr))})
 	return e.String(m.addrVariable(), m.addr)
 }

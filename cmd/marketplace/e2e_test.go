@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -320,6 +321,33 @@ func (j *e2eJourney) listProducts(t *testing.T) {
 	for _, l := range e2eListings {
 		if l.publish {
 			j.publish(t, l.key)
+		}
+	}
+	j.waitIndexed(t)
+}
+
+// waitIndexed waits until the catalog listing, which the search service
+// answers from an index fed by the products' events, holds every product
+// of the journey at its last version, so that the searches after judge
+// what matches, not how soon an event arrives (within a second, as a rule;
+// longer on a loaded machine).
+func (j *e2eJourney) waitIndexed(t *testing.T) {
+	t.Helper()
+	want := map[string]int64{}
+	for _, p := range j.products {
+		want[p.ID] = p.Version
+	}
+	params := url.Values{"seller": {j.seller.ID}, "limit": {"100"}}
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		got := map[string]int64{}
+		for _, p := range j.catalogPage(t, j.seller.Caller, params).Items {
+			got[p.ID] = p.Version
+		}
+		if maps.Equal(want, got) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after 30s the search index holds %v of the seller's products, want %v", got, want)
 		}
 	}
 }

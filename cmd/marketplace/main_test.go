@@ -64,6 +64,7 @@ func testVars(t testing.TB, extra map[string]string) map[string]string {
 		"ORDERS_ADDR":             "127.0.0.1:0",
 		"SEARCH_ADDR":             "127.0.0.1:0",
 		"GATEWAY_ADDR":            "127.0.0.1:0",
+		"WEB_ADDR":                "127.0.0.1:0",
 		"ORDERS_DATABASE_URL":     orders.String(),
 		"FERRETDB_POSTGRES_URL":   catalog.String(),
 		"RABBITMQ_URL":            eventstest.NewVhost(t),

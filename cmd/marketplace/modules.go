@@ -18,6 +18,7 @@ import (
 	"github.com/marketplace-go/marketplace/internal/products/productsrv"
 	"github.com/marketplace-go/marketplace/internal/search/searchsrv"
 	"github.com/marketplace-go/marketplace/internal/users/usersrv"
+	"github.com/marketplace-go/marketplace/internal/web/websrv"
 )
 
 // table is the binary's one list of modules. serve (its --target values,
@@ -29,7 +30,7 @@ func table() []module {
 		{
 			name:  "users",
 			about: "accounts, sessions, profiles, roles, the token keys (JWKS)",
-			addr:  ":8081",
+			addr:  "127.0.0.1:8081",
 			routes: []gateway.Route{
 				{Prefix: "/v1/auth"}, {Prefix: "/v1/users"}, {Prefix: "/v1/admin"}, {Prefix: "/.well-known/jwks.json"},
 			},
@@ -38,7 +39,7 @@ func table() []module {
 		{
 			name:   "products",
 			about:  "the category tree and the catalog: browse, search, facets, sellers' listings",
-			addr:   ":8082",
+			addr:   "127.0.0.1:8082",
 			routes: []gateway.Route{{Prefix: "/v1/categories"}, {Prefix: "/v1/products"}},
 			needs:  []need{jwks()},
 			load:   service(productsrv.LoadConfig, productsrv.New, productsrv.Migrate),
@@ -46,7 +47,7 @@ func table() []module {
 		{
 			name:  "search",
 			about: "the public catalog listing and search, and autocomplete, from an index fed by product events",
-			addr:  ":8084",
+			addr:  "127.0.0.1:8084",
 			// Listing and search; product details and writes stay with
 			// products (a route with a method is that one path).
 			routes: []gateway.Route{{Prefix: "GET /v1/products"}, {Prefix: "/v1/search"}},
@@ -56,7 +57,7 @@ func table() []module {
 		{
 			name:  "orders",
 			about: "carts, checkout with stock reservations, payments, fulfilment, stock",
-			addr:  ":8083",
+			addr:  "127.0.0.1:8083",
 			routes: []gateway.Route{
 				{Prefix: "/v1/cart"},
 				{Prefix: "/v1/orders", Timeout: 30 * time.Second}, // payments wait for the provider
@@ -66,12 +67,21 @@ func table() []module {
 			load:  service(ordersrv.LoadConfig, ordersrv.New, ordersrv.Migrate),
 		},
 		{
+			name:  "web",
+			about: "the storefront's web pages, which call the API through the gateway",
+			addr:  "127.0.0.1:8090",
+			// Every path no API route takes: the gateway prefers the
+			// longer prefixes of the API.
+			routes: []gateway.Route{{Prefix: "/"}},
+			load:   service(websrv.LoadConfig, websrv.New, nil),
+		},
+		{
 			name:    "gateway",
 			about:   "one address for clients: routing, edge token checks, rate limits, the API reference at `/api/`",
-			addr:    ":8080",
+			addr:    "127.0.0.1:8080",
 			gateway: true,
 			needs:   []need{jwks()},
-			pages:   []page{{label: "api", path: ""}, {label: "api_reference", path: "/api/"}},
+			pages:   []page{{label: "api", path: ""}, {label: "api_reference", path: "/api/"}, {label: "shop", path: "/"}},
 			load:    loadGateway,
 		},
 	}
@@ -95,7 +105,8 @@ type module struct {
 	needs []need
 	// gateway marks the gateway: it routes to every module with routes,
 	// needs their instances' URLs and starts after them, and those in its
-	// process believe the client address it forwards (loopback).
+	// process believe the client address it forwards (it calls them
+	// in-process).
 	gateway bool
 	// pages are what a person opens once the module is ready.
 	pages []page

@@ -98,10 +98,9 @@ func (c *catalogPair) seller(t *testing.T, i int) httpxtest.Caller {
 // wrote is a product as the products service answered a write.
 type wrote map[string]any
 
-func (w wrote) id() string       { return w["id"].(string) }
-func (w wrote) version() int64   { return int64(w["version"].(float64)) }
-func (w wrote) status() string   { return w["status"].(string) }
-func (w wrote) sellerID() string { return w["seller_id"].(string) }
+func (w wrote) id() string     { return w["id"].(string) }
+func (w wrote) version() int64 { return int64(w["version"].(float64)) }
+func (w wrote) status() string { return w["status"].(string) }
 
 // randomWrite makes one random write of seller's: a new product, or a
 // change of one of own (title and attributes, price, publishing a draft,

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"sync"
 
 	"github.com/schollz/progressbar/v3"
 	"golang.org/x/sync/errgroup"
@@ -114,49 +113,56 @@ func seedSellers(ctx context.Context, svc *users.Service, n int) ([]string, erro
 	return ids, nil
 }
 
-// seedProducts creates the products on a few workers, with a progress bar
-// when stderr is a terminal, and gives each some stock in the orders
-// service (its product copy is written too, so it can be bought at once).
+// seedBatch is how many products one write of the seed creates.
+const seedBatch = 250
+
+// seedProducts creates the products in batches on a few workers, with a
+// progress bar when stderr is a terminal, and gives each some stock in the
+// orders service (its product copy is written too, so it can be bought at
+// once).
 func seedProducts(ctx context.Context, svc *products.Service, stock *orderdb.Store, sellers []string, list []seed.Product) error {
 	bar := progressbar.NewOptions(len(list), progressbar.OptionSetWriter(os.Stderr), progressbar.OptionSetDescription("products"),
 		progressbar.OptionSetVisibility(term.IsTerminal(int(os.Stderr.Fd()))), progressbar.OptionShowCount())
 	defer bar.Close()
 	g, ctx := errgroup.WithContext(ctx)
-	var mu sync.Mutex
-	next := 0
-	for range 4 {
+	g.SetLimit(4)
+	for start := 0; start < len(list); start += seedBatch {
+		batch := list[start:min(start+seedBatch, len(list))]
 		g.Go(func() error {
-			for {
-				mu.Lock()
-				i := next
-				next++
-				mu.Unlock()
-				if i >= len(list) {
-					return nil
-				}
-				c := auth.Claims{UserID: sellers[list[i].Seller], Roles: []string{auth.RoleSeller}}
-				p, err := svc.Create(ctx, c, list[i].Draft)
-				if err != nil {
-					return fmt.Errorf("seed product %d: %w", i, err)
-				}
-				if err := seedStock(ctx, stock, p, int64(5+i*7%50)); err != nil {
-					return fmt.Errorf("seed stock of product %d: %w", i, err)
-				}
-				_ = bar.Add(1)
+			items := make([]products.NewProduct, len(batch))
+			for i, sp := range batch {
+				items[i] = products.NewProduct{Seller: auth.Claims{UserID: sellers[sp.Seller], Roles: []string{auth.RoleSeller}}, Draft: sp.Draft}
 			}
+			ps, err := svc.CreateMany(ctx, items)
+			if err != nil {
+				return fmt.Errorf("seed products %d to %d: %w", start, start+len(batch)-1, err)
+			}
+			if err := seedStock(ctx, stock, ps, start); err != nil {
+				return fmt.Errorf("seed stock of products %d to %d: %w", start, start+len(batch)-1, err)
+			}
+			_ = bar.Add(len(ps))
+			return nil
 		})
 	}
 	return g.Wait()
 }
 
-func seedStock(ctx context.Context, store *orderdb.Store, p products.Product, onHand int64) error {
-	cp := orders.Product{ID: p.ID, SellerID: p.SellerID, Title: p.Title, Status: p.Status, Version: p.Version,
-		Price: orders.Money{Amount: p.Price.Amount, Currency: p.Price.Currency}}
-	if _, err := store.SaveProduct(ctx, cp, ""); err != nil {
-		return err
+// seedStock gives products (the start-th of the list first) their stock,
+// in one transaction after their copies are saved.
+func seedStock(ctx context.Context, store *orderdb.Store, ps []products.Product, start int) error {
+	for _, p := range ps {
+		cp := orders.Product{ID: p.ID, SellerID: p.SellerID, Title: p.Title, Status: p.Status, Version: p.Version,
+			Price: orders.Money{Amount: p.Price.Amount, Currency: p.Price.Currency}}
+		if _, err := store.SaveProduct(ctx, cp, ""); err != nil {
+			return err
+		}
 	}
 	return store.InTx(ctx, func(tx orders.Tx) error {
-		_, err := tx.SetStock(ctx, p.ID, onHand)
-		return err
+		for i, p := range ps {
+			if _, err := tx.SetStock(ctx, p.ID, int64(5+(start+i)*7%50)); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 }

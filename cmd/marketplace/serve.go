@@ -215,7 +215,7 @@ func (st *starter) start(ctx context.Context) (map[string]string, []*discovery.R
 		return nil, nil, err
 	}
 	for _, m := range st.chosen {
-		addr, in, err := loadModule(st.lookupFor(m), m, st.mods)
+		addr, in, err := loadModule(st.lookup(), m, st.mods)
 		if err != nil {
 			return fail(fmt.Errorf("%s: %w", m.name, err))
 		}
@@ -241,18 +241,13 @@ func (st *starter) start(ctx context.Context) (map[string]string, []*discovery.R
 	return addrs, regs, nil
 }
 
-// lookupFor is the environment module m is built with: the URLs pointed
-// at this process's listeners, and loopback trusted to forward client
-// addresses when the gateway in this process is in front of m.
-func (st *starter) lookupFor(m module) func(string) (string, bool) {
-	vars := st.pointed
-	if len(m.routes) > 0 && slices.ContainsFunc(st.chosen, func(c module) bool { return c.gateway }) && !st.isSet("TRUSTED_PROXIES") {
-		vars = map[string]string{"TRUSTED_PROXIES": "127.0.0.0/8,::1/128"}
-		for k, v := range st.pointed {
-			vars[k] = v
-		}
-	}
-	return overlay(vars, st.getenv)
+// lookup is the environment a module is built with: the URLs pointed at
+// this process's listeners over the process's own. A module behind the gateway of its own
+// process believes the client address the gateway forwards because the
+// call comes in-process (httpx.InProcess), not because it comes from
+// loopback: any local program can reach a module's port over loopback.
+func (st *starter) lookup() func(string) (string, bool) {
+	return overlay(st.pointed, st.getenv)
 }
 
 func (st *starter) isSet(name string) bool {

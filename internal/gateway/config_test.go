@@ -48,15 +48,15 @@ func TestEachServiceGetsItsInstancesFromURLsDNSOrEtcd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sources, err := s.Sources(nil, nil)
-	if err == nil {
+	if _, err := s.Sources(nil, nil); err == nil {
 		t.Fatal("orders has no URLs and there is no etcd client, yet sources were built")
 	}
 	if !s.UsesEtcd() {
 		t.Error("orders should come from etcd")
 	}
 	s.Instances["orders"] = []string{"http://o:8083"}
-	if sources, err = s.Sources(nil, nil); err != nil {
+	sources, err := s.Sources(nil, nil)
+	if err != nil {
 		t.Fatal(err)
 	}
 	if d, ok := sources["products"].(discovery.DNS); !ok || d.Host != "products.marketplace.svc" || d.Port != "8082" {

@@ -281,8 +281,10 @@ func (g *Gateway) Routes(rt *httpx.Router) {
 		h := g.edge(g.forward(r))
 		rt.Handle(r.Prefix, h)
 		// A route with a method is that method on one path; others take
-		// the paths below them too.
-		if !strings.HasSuffix(r.Prefix, ".json") && !strings.Contains(r.Prefix, " ") {
+		// the paths below them too. A prefix ending in a slash ("/", the
+		// web pages) already covers them: "//" would make the mux
+		// redirect /a to /a/.
+		if !strings.HasSuffix(r.Prefix, ".json") && !strings.Contains(r.Prefix, " ") && !strings.HasSuffix(r.Prefix, "/") {
 			rt.Handle(r.Prefix+"/", h)
 		}
 	}

@@ -59,6 +59,28 @@ func TestTheGatewayRoutesThePathsOfTheTableItIsGiven(t *testing.T) {
 	e.Do(t, httpxtest.Anonymous, "GET", "/v1/users/me", nil).WantProblem(t, http.StatusNotFound, "route_not_found")
 }
 
+// TestARouteOfTheRootTakesEveryPathTheOthersLeave: the web pages are
+// routed at "/", below every longer prefix, and their paths reach them as
+// sent (no redirect of /a to /a/).
+func TestARouteOfTheRootTakesEveryPathTheOthersLeave(t *testing.T) {
+	t.Parallel()
+	toys, pages := newUpstream(t, "toys"), newUpstream(t, "pages")
+	e := start(t, map[string][]string{"toys": {toys.URL}, "pages": {pages.URL}}, func(c *gateway.Config, _ *gateway.Deps) {
+		c.Routes = []gateway.Route{{Prefix: "/", Service: "pages"}, {Prefix: "/v1/toys", Service: "toys"}}
+	})
+	tests := []struct{ path, service string }{
+		{"/", "pages"}, {"/cart", "pages"}, {"/products/1", "pages"}, {"/search?q=x", "pages"},
+		{"/v1/toys", "toys"}, {"/v1/toys/1", "toys"}, {"/v1/toysx", "pages"},
+	}
+	for _, tt := range tests {
+		var got echo
+		e.Do(t, httpxtest.Anonymous, "GET", tt.path, nil).Want(t, http.StatusOK).Decode(t, &got)
+		if got.Service != tt.service || got.Path != tt.path {
+			t.Errorf("GET %s reached %s at %s, want %s at the same path", tt.path, got.Service, got.Path, tt.service)
+		}
+	}
+}
+
 func TestAGatewayWithoutRoutesOrWithoutASourceForOneIsRefused(t *testing.T) {
 	t.Parallel()
 	tests := []struct {

@@ -3,6 +3,7 @@ package orders
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/marketplace-go/marketplace/internal/platform/errs"
 )
@@ -16,6 +17,9 @@ var (
 	ErrInsufficientStock = errors.New("insufficient stock")
 	// ErrBelowReserved is a stock level lower than what orders hold.
 	ErrBelowReserved = errors.New("stock below reserved")
+	// ErrKeyLinked is an idempotency key that already names an order: a
+	// request that lost its key to a retry must not make a second one.
+	ErrKeyLinked = errors.New("idempotency key already linked to an order")
 )
 
 // Errors the service returns, mapped to HTTP in one place by httpx.
@@ -30,6 +34,8 @@ var (
 	errPaymentRunning   = errs.New(errs.Conflict, "payment_in_progress", "a payment for this order is being processed; read the order again shortly")
 	errAlreadyShipped   = errs.New(errs.Conflict, "already_shipped", "an order cannot be cancelled once a sub-order has shipped")
 	errBelowReserved    = errs.New(errs.Conflict, "stock_below_reserved", "on_hand cannot go below what unpaid orders hold")
+	errKeyLinked        = &errs.Error{Kind: errs.Conflict, Code: "idempotency_key_in_use",
+		Message: "another request with this Idempotency-Key made the order; retry to get its answer", RetryAfter: time.Second}
 )
 
 func errUnavailable(productID string) error {

@@ -67,17 +67,22 @@ type Cursor struct {
 // IdempotencyKeys keeps the Idempotency-Key of each retry-safe request
 // with its answer, so that a retry gets the first answer instead of
 // running again. CreateOrder links a key to the order it made, in the
-// order's transaction.
+// order's transaction, and fails with ErrKeyLinked if the key already names
+// an order: one key never makes two orders, whatever the timing.
 type IdempotencyKeys interface {
-	// ClaimKey takes a key for a request, or reports what the key already
-	// holds. A key whose holder has not finished within its lease and
-	// created nothing may be taken over: the holder died.
-	ClaimKey(ctx context.Context, userID, key, operation string, hash []byte, lease time.Duration) (KeyClaim, error)
-	// CompleteKey stores a request's answer under its key.
-	CompleteKey(ctx context.Context, userID, key string, status int, body []byte) error
-	// ReleaseKey forgets a key whose answer is not to be kept (a failure
-	// on our side, an outcome still pending), so that a retry runs again.
-	ReleaseKey(ctx context.Context, userID, key string) error
+	// ClaimKey takes a key for holder (a request's own id), or reports
+	// what the key already holds. A key whose holder has not renewed its
+	// lease in time and created nothing may be taken over: the holder died.
+	ClaimKey(ctx context.Context, userID, key, operation string, hash []byte, holder string, lease time.Duration) (KeyClaim, error)
+	// RenewKey extends holder's lease, or reports false if holder lost the
+	// key.
+	RenewKey(ctx context.Context, userID, key, holder string, lease time.Duration) (bool, error)
+	// CompleteKey stores holder's answer under its key.
+	CompleteKey(ctx context.Context, userID, key, holder string, status int, body []byte) error
+	// ReleaseKey forgets holder's key whose answer is not to be kept (a
+	// failure on our side, an outcome still pending), so that a retry runs
+	// again.
+	ReleaseKey(ctx context.Context, userID, key, holder string) error
 }
 
 // KeyClaim is what ClaimKey found.

@@ -282,6 +282,9 @@ func (s *Service) Checkout(ctx context.Context, c auth.Claims, req CheckoutReque
 	if ise := (*InsufficientStockError)(nil); errors.As(err, &ise) {
 		return Order{}, errUnavailable(ise.ProductID)
 	}
+	if errors.Is(err, ErrKeyLinked) {
+		return Order{}, errKeyLinked
+	}
 	if err != nil {
 		return Order{}, fmt.Errorf("place order: %w", err)
 	}

@@ -27,6 +27,15 @@ func checkID(field, id string) error {
 	return nil
 }
 
+// CheckOrderID answers as a lookup of orderID would when orderID cannot
+// name an order, so that a handler can refuse it before any side effect.
+func CheckOrderID(orderID string) error {
+	if checkID("id", orderID) != nil {
+		return errOrderNotFound
+	}
+	return nil
+}
+
 func checkQuantity(field string, q int) error {
 	if q < 1 || q > maxQuantity {
 		return fieldError(field, fmt.Sprintf("must be between 1 and %d", maxQuantity))

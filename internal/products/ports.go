@@ -18,6 +18,9 @@ var (
 // transactions to rely on (FerretDB v1 has none).
 type Store interface {
 	InsertProduct(ctx context.Context, p Product, ev PendingEvent) error
+	// InsertProducts stores new products, each with its event (evs[i] is
+	// ps[i]'s), in as few writes as the store allows.
+	InsertProducts(ctx context.Context, ps []Product, evs []PendingEvent) error
 	// ReplaceProduct writes p if the stored version is p.Version-1, or
 	// returns ErrVersionConflict; ErrNotFound if there is no such product.
 	ReplaceProduct(ctx context.Context, p Product, ev PendingEvent) error

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -40,7 +41,15 @@ type Service struct {
 	// dummyHash is verified against when the email is unknown, so that both
 	// kinds of failed login cost the same time.
 	dummyHash string
+	// resetSlots bounds the reset mails being prepared after their
+	// requests were answered; resets waits for them on shutdown.
+	resetSlots chan struct{}
+	resets     sync.WaitGroup
 }
+
+// maxPendingResets bounds the reset mails prepared at once in the
+// background; a request past it is answered alike and mails nothing.
+const maxPendingResets = 64
 
 // Deps are the collaborators a Service needs.
 type Deps struct {
@@ -63,7 +72,7 @@ func NewService(ctx context.Context, d Deps, p Policy) (*Service, error) {
 		d.Now = time.Now
 	}
 	return &Service{store: d.Store, hasher: d.Hasher, tokens: d.Tokens, mailer: d.Mailer,
-		log: d.Log, policy: p, now: d.Now, dummyHash: dummy}, nil
+		log: d.Log, policy: p, now: d.Now, dummyHash: dummy, resetSlots: make(chan struct{}, maxPendingResets)}, nil
 }
 
 // SetClock replaces the clock, for tests that move time past a throttling
@@ -210,6 +219,9 @@ func (s *Service) tokensFor(u User, sess Session, refresh string, now time.Time)
 // Refresh spends a refresh token for a new pair. Presenting a spent token
 // means it was copied: the whole session is revoked.
 func (s *Service) Refresh(ctx context.Context, refreshToken string) (Tokens, error) {
+	if refreshToken == "" {
+		return Tokens{}, errs.Validation(map[string]string{"refresh_token": "is required"})
+	}
 	next, nextHash := newSecret()
 	now := s.now().UTC()
 	sess, err := s.store.RotateRefresh(ctx, hashSecret(refreshToken), nextHash, now)
@@ -252,6 +264,10 @@ func (s *Service) LogoutEverywhere(ctx context.Context, userID uuid.UUID) error 
 // ChangePassword replaces the password after checking the current one and
 // revokes every session but the caller's.
 func (s *Service) ChangePassword(ctx context.Context, c auth.Claims, current, next string) error {
+	// A request missing a password is refused before any hashing work.
+	if missing := required(map[string]string{"current_password": current, "new_password": next}); missing != nil {
+		return missing
+	}
 	u, err := s.userFromClaims(ctx, c)
 	if err != nil {
 		return err
@@ -287,10 +303,13 @@ func (s *Service) ChangePassword(ctx context.Context, c auth.Claims, current, ne
 }
 
 // RequestPasswordReset mails a single-use reset link when the email belongs
-// to an active account. It answers the same either way. At most
-// ResetMaxMails links go to one address per window, so the endpoint cannot
-// be used to flood someone's inbox; the count is kept for every address,
-// known or not, so that it does not tell them apart either.
+// to an active account. It answers the same either way, and after the same
+// work: the account is looked up, and its link made and mailed, in the
+// background once the caller has its answer, so the answer's timing does
+// not tell known addresses from unknown ones. At most ResetMaxMails links
+// go to one address per window, so the endpoint cannot be used to flood
+// someone's inbox; the count is kept for every address, known or not, so
+// that it does not tell them apart either.
 func (s *Service) RequestPasswordReset(ctx context.Context, email string) error {
 	email, err := NormalizeEmail(email)
 	if err != nil {
@@ -308,6 +327,27 @@ func (s *Service) RequestPasswordReset(ctx context.Context, email string) error 
 		s.log.WarnContext(ctx, "password reset mail suppressed: too many for this address in the window")
 		return nil
 	}
+	select {
+	case s.resetSlots <- struct{}{}:
+		s.resets.Add(1)
+		go func() {
+			defer s.resets.Done()
+			defer func() { <-s.resetSlots }()
+			bg, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+			defer cancel()
+			if err := s.mailReset(bg, email); err != nil {
+				s.log.ErrorContext(bg, "password reset mail not sent", "err", err)
+			}
+		}()
+	default:
+		s.log.WarnContext(ctx, "password reset mail dropped: too many being prepared")
+	}
+	return nil
+}
+
+// mailReset makes a reset link for the active account of email, if there
+// is one, and queues the mail.
+func (s *Service) mailReset(ctx context.Context, email string) error {
 	u, err := s.store.UserByEmail(ctx, email)
 	if errors.Is(err, ErrNotFound) || (err == nil && u.Disabled) {
 		return nil
@@ -321,9 +361,27 @@ func (s *Service) RequestPasswordReset(ctx context.Context, email string) error 
 	}
 	msg := mail.Message{To: u.Email, Subject: "Reset your password", Body: resetBody(u.DisplayName, s.policy.ResetURL+token, s.policy.ResetTTL)}
 	if err := s.mailer.Enqueue(msg); err != nil {
-		s.log.ErrorContext(ctx, "password reset mail dropped", "user_id", u.ID, "err", err)
+		return fmt.Errorf("password reset mail for %s dropped: %w", u.ID, err)
 	}
 	return nil
+}
+
+// WaitResets waits for the reset mails being prepared: call it before the
+// mail queue and the store close.
+func (s *Service) WaitResets() { s.resets.Wait() }
+
+// required names the fields whose value is empty, or is nil if none is.
+func required(fields map[string]string) error {
+	bad := map[string]string{}
+	for name, v := range fields {
+		if v == "" {
+			bad[name] = "is required"
+		}
+	}
+	if len(bad) == 0 {
+		return nil
+	}
+	return errs.Validation(bad)
 }
 
 func resetBody(name, link string, ttl time.Duration) string {

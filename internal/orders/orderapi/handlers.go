@@ -86,6 +86,12 @@ func (a *API) order(w http.ResponseWriter, r *http.Request, c auth.Claims) {
 // pay answers 200 with the order once the provider's answer is recorded
 // (paid or payment_failed), and 202 while it is not known yet.
 func (a *API) pay(w http.ResponseWriter, r *http.Request, c auth.Claims) {
+	// The id names the key's operation: it is checked before the key is
+	// claimed, so a bad id leaves nothing behind.
+	if err := orders.CheckOrderID(r.PathValue("id")); err != nil {
+		a.respond.Fail(w, r, err)
+		return
+	}
 	a.idempotent(w, r, c, "pay:"+r.PathValue("id"), func(w http.ResponseWriter, r *http.Request, _ string) {
 		var body struct {
 			PaymentMethod string `json:"payment_method"`

@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"errors"
 	"io"
 	"net/http"
 	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/marketplace-go/marketplace/internal/platform/auth"
 	"github.com/marketplace-go/marketplace/internal/platform/errs"
@@ -17,14 +20,22 @@ import (
 const IdempotencyKeyHeader = "Idempotency-Key"
 
 const (
-	// keyLease is how long a request holds its key before another may take
-	// it over; longer than any request runs.
-	keyLease = 2 * time.Minute
-	// keyMargin is how long before its lease ends the holder's work is cut
-	// off, room for its transaction to roll back.
-	keyMargin = 15 * time.Second
+	// keyLease is how long a claim on a key lasts unless its holder renews
+	// it: a key whose holder died is free again this long after its last
+	// renewal, so a retry after a crash waits seconds, not minutes.
+	keyLease = 6 * time.Second
+	// keyRenew is how often the holder renews its lease while it works.
+	keyRenew = 2 * time.Second
+	// keyStall is how long a holder works on without a successful renewal
+	// before it gives up: under load, renewals queue for connections like
+	// the work does, and cutting the work early would fail it for nothing.
+	// Running on past the lease is safe: a checkout's order is linked to
+	// its key in the order's transaction, which fails if the key already
+	// names an order, and a payment is idempotent in itself.
+	keyStall = time.Minute
 	// keyWait is how long a retry waits for the first request's answer
-	// before giving up with 409.
+	// before giving up with 409; longer than a lease, so a retry of a
+	// request whose holder died gets through in one call.
 	keyWait = 15 * time.Second
 )
 
@@ -73,14 +84,16 @@ func (a *API) idempotent(w http.ResponseWriter, r *http.Request, c auth.Claims, 
 	sum := sha256.Sum256(append([]byte(r.Header.Get("Content-Type")+"\n"), body...))
 	ctx := r.Context()
 	deadline := time.Now().Add(keyWait)
+	holder := uuid.NewString()
 	for {
-		claim, err := a.keys.ClaimKey(ctx, c.UserID, key, operation, sum[:], keyLease)
+		claimedAt := time.Now()
+		claim, err := a.keys.ClaimKey(ctx, c.UserID, key, operation, sum[:], holder, keyLease)
 		switch {
 		case err != nil:
 			a.respond.Fail(w, r, err)
 			return
 		case claim.Owned:
-			a.runOnce(w, r, c, key, h)
+			a.runOnce(w, r, c, heldKey{key: key, holder: holder, claimedAt: claimedAt}, h)
 			return
 		case claim.Mismatch:
 			a.respond.Fail(w, r, errKeyReused)
@@ -111,28 +124,84 @@ func (a *API) idempotent(w http.ResponseWriter, r *http.Request, c auth.Claims, 
 	}
 }
 
-// runOnce runs h for the key's holder and keeps its answer.
-func (a *API) runOnce(w http.ResponseWriter, r *http.Request, c auth.Claims, key string, h func(http.ResponseWriter, *http.Request, string)) {
+// heldKey is a key this request holds.
+type heldKey struct {
+	key, holder string
+	claimedAt   time.Time // taken just before the claim: the lease runs from no earlier
+}
+
+// errLeaseLost cuts off work whose key may be taken over by a retry.
+var errLeaseLost = errors.New("idempotency key lease lost")
+
+// runOnce runs h for the key's holder, renewing its lease meanwhile, and
+// keeps its answer.
+func (a *API) runOnce(w http.ResponseWriter, r *http.Request, c auth.Claims, k heldKey, h func(http.ResponseWriter, *http.Request, string)) {
 	rec := &recorder{header: w.Header(), status: http.StatusOK}
-	// The work must end before the lease does, or a retry could take the
-	// key over while it still runs.
-	work, cancel := context.WithTimeout(r.Context(), keyLease-keyMargin)
-	defer cancel()
-	h(rec, r.WithContext(work), key)
+	work, cancel := context.WithCancelCause(r.Context())
+	defer cancel(nil)
+	stop := a.holdKey(work, cancel, c.UserID, k)
+	h(rec, r.WithContext(work), k.key)
+	stop()
 	// Store the answer even if the client has gone: its retry wants it.
+	// The store ignores a holder that lost the key.
 	ctx := context.WithoutCancel(r.Context())
 	// Neither our failures (5xx) nor answers that are not final (202: the
 	// payment's outcome is pending) are kept: a retry runs again, and the
 	// operation, idempotent in itself, then says how it stands.
 	if rec.status >= 500 || rec.status == http.StatusAccepted {
-		if err := a.keys.ReleaseKey(ctx, c.UserID, key); err != nil {
+		if err := a.keys.ReleaseKey(ctx, c.UserID, k.key, k.holder); err != nil {
 			a.log.WarnContext(ctx, "release idempotency key", "err", err)
 		}
-	} else if err := a.keys.CompleteKey(ctx, c.UserID, key, rec.status, rec.body.Bytes()); err != nil {
+	} else if err := a.keys.CompleteKey(ctx, c.UserID, k.key, k.holder, rec.status, rec.body.Bytes()); err != nil {
 		a.log.WarnContext(ctx, "store idempotent answer", "err", err)
 	}
 	w.WriteHeader(rec.status)
 	_, _ = w.Write(rec.body.Bytes())
+}
+
+// holdKey renews k's lease every keyRenew until the returned stop is
+// called. When the key is lost (a retry took it over), or no renewal has
+// succeeded for keyStall, the work is cancelled: its answer would not be
+// kept.
+func (a *API) holdKey(ctx context.Context, cancel context.CancelCauseFunc, userID string, k heldKey) (stop func()) {
+	done, finished := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(finished)
+		cutoff := time.NewTimer(time.Until(k.claimedAt.Add(keyStall)))
+		defer cutoff.Stop()
+		tick := time.NewTicker(keyRenew)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-cutoff.C:
+				cancel(errLeaseLost)
+				return
+			case <-tick.C:
+				start := time.Now()
+				switch held, err := a.renew(ctx, userID, k); {
+				case err != nil:
+					// Counted as held until the cutoff.
+					a.log.WarnContext(ctx, "renew idempotency key", "err", err)
+				case !held:
+					cancel(errLeaseLost)
+					return
+				default:
+					cutoff.Reset(time.Until(start.Add(keyStall)))
+				}
+			}
+		}
+	}()
+	return func() { close(done); <-finished }
+}
+
+// renew extends k's lease, reporting whether k is still held.
+func (a *API) renew(ctx context.Context, userID string, k heldKey) (bool, error) {
+	// A renewal may wait for a connection as long as the lease lasts.
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), keyLease)
+	defer cancel()
+	return a.keys.RenewKey(rctx, userID, k.key, k.holder, keyLease)
 }
 
 func replay(w http.ResponseWriter, status int, body []byte) {

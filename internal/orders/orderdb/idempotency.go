@@ -14,18 +14,18 @@ import (
 
 var _ orders.IdempotencyKeys = (*Store)(nil)
 
-// ClaimKey takes an idempotency key for a request, or reports what the
-// key already holds. A key whose holder has not finished within its lease
-// and created nothing may be taken over: the holder died.
-func (s *Store) ClaimKey(ctx context.Context, userID, key, operation string, hash []byte, lease time.Duration) (orders.KeyClaim, error) {
+// ClaimKey takes an idempotency key for holder, or reports what the key
+// already holds. A key whose holder has not renewed its lease in time and
+// created nothing may be taken over: the holder died.
+func (s *Store) ClaimKey(ctx context.Context, userID, key, operation string, hash []byte, holder string, lease time.Duration) (orders.KeyClaim, error) {
 	var owned bool
-	err := s.pool.QueryRow(ctx, `INSERT INTO idempotency_keys (user_id, key, operation, request_hash, locked_until)
-		VALUES ($1, $2, $3, $4, now() + make_interval(secs => $5))
-		ON CONFLICT (user_id, key) DO UPDATE SET locked_until = EXCLUDED.locked_until
+	err := s.pool.QueryRow(ctx, `INSERT INTO idempotency_keys (user_id, key, operation, request_hash, holder, locked_until)
+		VALUES ($1, $2, $3, $4, $5, clock_timestamp() + make_interval(secs => $6))
+		ON CONFLICT (user_id, key) DO UPDATE SET locked_until = EXCLUDED.locked_until, holder = EXCLUDED.holder
 		WHERE idempotency_keys.status IS NULL AND idempotency_keys.resource_id IS NULL
-			AND idempotency_keys.locked_until < now()
+			AND idempotency_keys.locked_until < clock_timestamp()
 			AND idempotency_keys.operation = EXCLUDED.operation AND idempotency_keys.request_hash = EXCLUDED.request_hash
-		RETURNING true`, userID, key, operation, hash, lease.Seconds()).Scan(&owned)
+		RETURNING true`, userID, key, operation, hash, holder, lease.Seconds()).Scan(&owned)
 	if err == nil {
 		return orders.KeyClaim{Owned: true}, nil
 	}
@@ -40,7 +40,7 @@ func (s *Store) ClaimKey(ctx context.Context, userID, key, operation string, has
 	err = s.pool.QueryRow(ctx, `SELECT operation, request_hash, status, response, resource_id FROM idempotency_keys
 		WHERE user_id = $1 AND key = $2`, userID, key).Scan(&op, &stored, &status, &c.Body, &resource)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return s.ClaimKey(ctx, userID, key, operation, hash, lease) // released meanwhile
+		return s.ClaimKey(ctx, userID, key, operation, hash, holder, lease) // released meanwhile
 	}
 	if err != nil {
 		return orders.KeyClaim{}, fmt.Errorf("read idempotency key: %w", err)
@@ -55,10 +55,24 @@ func (s *Store) ClaimKey(ctx context.Context, userID, key, operation string, has
 	return c, nil
 }
 
-// CompleteKey stores a request's answer under its key.
-func (s *Store) CompleteKey(ctx context.Context, userID, key string, status int, body []byte) error {
-	_, err := s.pool.Exec(ctx, `UPDATE idempotency_keys SET status = $3, response = $4, locked_until = NULL
-		WHERE user_id = $1 AND key = $2`, userID, key, status, body)
+// RenewKey extends holder's lease on a key. It reports false when holder
+// holds the key no longer: its lease ran out and another took it over, or
+// the key is finished.
+func (s *Store) RenewKey(ctx context.Context, userID, key, holder string, lease time.Duration) (bool, error) {
+	tag, err := s.pool.Exec(ctx, `UPDATE idempotency_keys SET locked_until = clock_timestamp() + make_interval(secs => $4)
+		WHERE user_id = $1 AND key = $2 AND holder = $3 AND status IS NULL AND locked_until >= clock_timestamp()`,
+		userID, key, holder, lease.Seconds())
+	if err != nil {
+		return false, fmt.Errorf("renew idempotency key: %w", err)
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
+// CompleteKey stores the answer of holder's request under its key; a
+// holder that lost the key stores nothing.
+func (s *Store) CompleteKey(ctx context.Context, userID, key, holder string, status int, body []byte) error {
+	_, err := s.pool.Exec(ctx, `UPDATE idempotency_keys SET status = $4, response = $5, locked_until = NULL
+		WHERE user_id = $1 AND key = $2 AND holder = $3`, userID, key, holder, status, body)
 	if err != nil {
 		return fmt.Errorf("complete idempotency key: %w", err)
 	}
@@ -66,9 +80,10 @@ func (s *Store) CompleteKey(ctx context.Context, userID, key string, status int,
 }
 
 // ReleaseKey forgets a key whose answer is not to be kept (a failure on
-// our side, an outcome still pending), so that a retry runs again.
-func (s *Store) ReleaseKey(ctx context.Context, userID, key string) error {
-	_, err := s.pool.Exec(ctx, `DELETE FROM idempotency_keys WHERE user_id = $1 AND key = $2 AND resource_id IS NULL`, userID, key)
+// our side, an outcome still pending), so that a retry runs again. A
+// holder that lost the key releases nothing.
+func (s *Store) ReleaseKey(ctx context.Context, userID, key, holder string) error {
+	_, err := s.pool.Exec(ctx, `DELETE FROM idempotency_keys WHERE user_id = $1 AND key = $2 AND holder = $3 AND resource_id IS NULL`, userID, key, holder)
 	if err != nil {
 		return fmt.Errorf("release idempotency key: %w", err)
 	}

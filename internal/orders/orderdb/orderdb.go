@@ -32,21 +32,21 @@ func (s *Store) Pool() *pgxpool.Pool { return s.pool }
 // fixed order (orders before stock, stock by product id), keep concurrent
 // transactions from deadlocking.
 func (s *Store) InTx(ctx context.Context, fn func(orders.Tx) error) error {
-	return pgx.BeginFunc(ctx, s.pool, func(pt pgx.Tx) error {
+	err := pgx.BeginFunc(ctx, s.pool, func(pt pgx.Tx) error {
 		t := &tx{Tx: pt}
 		if err := fn(t); err != nil {
 			return err
 		}
 		return t.flush(ctx)
 	})
+	if pgErr := (*pgconn.PgError)(nil); errors.As(err, &pgErr) && pgErr.Code == keyLinkedCode {
+		return fmt.Errorf("%w: %w", orders.ErrKeyLinked, err)
+	}
+	return err
 }
 
-// querier is what pool and transaction have in common.
-type querier interface {
-	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
-	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
-	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
-}
+// keyLinkedCode is the SQLSTATE link_idempotency_key raises.
+const keyLinkedCode = "MP001"
 
 const productColumns = `p.id, p.seller_id, p.title, p.price, p.currency, p.status, p.version`
 

@@ -137,7 +137,7 @@ func (t *tx) CreateOrder(_ context.Context, o orders.Order, idempotencyKey strin
 		}
 	}
 	if idempotencyKey != "" {
-		b.Queue(`UPDATE idempotency_keys SET resource_id = $3 WHERE user_id = $1 AND key = $2 AND resource_id IS NULL`, o.BuyerID, idempotencyKey, o.ID)
+		b.Queue(`SELECT link_idempotency_key($1, $2, $3)`, o.BuyerID, idempotencyKey, o.ID)
 	}
 	return nil
 }

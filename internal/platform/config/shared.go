@@ -56,7 +56,7 @@ func sharedDocs() Docs {
 		"DATA_DIR":         "where local runs keep generated keys",
 		"MIGRATE_ON_START": "apply migrations in `serve` (flag `--no-migrate`)",
 		"PUBLIC_URL":       "base of links in mail (reset link: `$PUBLIC_URL/reset-password?token=...`)",
-		"TRUSTED_PROXIES":  "comma-separated CIDRs whose `X-Forwarded-For` is believed for the client address (in one process, the services behind the gateway trust loopback unless this is set)",
+		"TRUSTED_PROXIES":  "comma-separated CIDRs whose `X-Forwarded-For` is believed for the client address (in one process, the services behind the gateway believe it because it calls them in-process; loopback is never trusted by default)",
 		"AUTH_ISSUER":      "`iss` of access tokens, checked by every service",
 		"AUTH_AUDIENCE":    "`aud` of access tokens, checked by every service",
 		"AUTH_JWKS_URL":    "where services other than users fetch the token keys (in one process: the users listener)",

@@ -1,6 +1,7 @@
 package httpx
 
 import (
+	"context"
 	"net"
 	"net/http"
 	"net/netip"
@@ -8,12 +9,14 @@ import (
 )
 
 // ClientIP finds the address of the client that sent r. X-Forwarded-For is
-// believed only when the direct peer is one of the trusted proxies, and then
+// believed only when the direct peer is one of the trusted proxies or a
+// module of this process (the in-process gateway, see InProcess), and then
 // only up to the first hop that is not trusted, so a client cannot pick the
-// address its rate limits are counted against.
+// address its rate limits are counted against. Loopback is not trusted for
+// being loopback: any local process can connect from it.
 func ClientIP(r *http.Request, trusted []netip.Prefix) string {
 	peer := remoteAddr(r)
-	if !isTrusted(peer, trusted) {
+	if !InProcess(r) && !isTrusted(peer, trusted) {
 		return peer.String()
 	}
 	// Several header lines form one list (RFC 9110, section 5.3); a proxy
@@ -30,6 +33,22 @@ func ClientIP(r *http.Request, trusted []netip.Prefix) string {
 		peer = addr
 	}
 	return peer.String()
+}
+
+type inProcessKey struct{}
+
+// WithInProcessCaller marks ctx as that of a request another module of this
+// process made over the in-process transport. No request from the network
+// can carry the mark, as none carries a context of ours.
+func WithInProcessCaller(ctx context.Context) context.Context {
+	return context.WithValue(ctx, inProcessKey{}, true)
+}
+
+// InProcess reports whether r came from a module of this process over the
+// in-process transport.
+func InProcess(r *http.Request) bool {
+	v, _ := r.Context().Value(inProcessKey{}).(bool)
+	return v
 }
 
 func remoteAddr(r *http.Request) netip.Addr {

@@ -3,6 +3,7 @@
 package httpx
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"mime"
 	"net/http"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/marketplace-go/marketplace/internal/platform/errs"
 )
@@ -18,24 +20,43 @@ import (
 const DefaultMaxBody = 64 << 10
 
 // Decode reads one JSON object from r's body into dst. It rejects a wrong
-// content type, bodies over maxBytes, unknown fields (so a client can never
-// set a field the API does not offer, such as roles or ids), wrong types and
-// trailing data, each with an *errs.Error saying what was wrong.
+// content type or charset, bodies over maxBytes, bodies that are not UTF-8,
+// unknown fields (so a client can never set a field the API does not offer,
+// such as roles or ids), wrong types, trailing data and strings the stores
+// would refuse (see checkDecoded), each with an *errs.Error saying what was
+// wrong.
 func Decode(w http.ResponseWriter, r *http.Request, dst any, maxBytes int64) error {
-	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/json" {
-		return &errs.Error{Kind: errs.Unsupported, Code: "unsupported_media_type", Message: "the body must be application/json"}
+	if err := checkContentType(r); err != nil {
+		return err
 	}
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBytes))
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBytes))
+	if err != nil {
+		return decodeError(err)
+	}
+	if !utf8.Valid(body) {
+		// encoding/json would quietly turn bad bytes into U+FFFD.
+		return errs.New(errs.Invalid, "malformed_json", "the body is not valid UTF-8")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(dst); err != nil {
 		return decodeError(err)
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			return decodeError(err)
-		}
 		return errs.New(errs.Invalid, "malformed_json", "the body must hold a single JSON object")
+	}
+	return checkDecoded(dst)
+}
+
+// checkContentType accepts application/json in UTF-8, the only encoding
+// JSON on the wire may use (RFC 8259, section 8.1).
+func checkContentType(r *http.Request) error {
+	mt, params, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if mt != "application/json" {
+		return &errs.Error{Kind: errs.Unsupported, Code: "unsupported_media_type", Message: "the body must be application/json"}
+	}
+	if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
+		return &errs.Error{Kind: errs.Unsupported, Code: "unsupported_media_type", Message: "the body must be JSON in UTF-8"}
 	}
 	return nil
 }

@@ -25,3 +25,5 @@ func (o *Optional[T]) UnmarshalJSON(b []byte) error {
 	dec.DisallowUnknownFields()
 	return dec.Decode(&o.Value)
 }
+
+func (o Optional[T]) optionalValue() any { return o.Value }

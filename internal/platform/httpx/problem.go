@@ -70,7 +70,7 @@ func WriteProblem(w http.ResponseWriter, r *http.Request, status int, e *errs.Er
 		Title:     http.StatusText(status),
 		Status:    status,
 		Detail:    e.Message,
-		Instance:  r.URL.Path,
+		Instance:  r.URL.EscapedPath(),
 		Code:      e.Code,
 		Errors:    e.Fields,
 		RequestID: w.Header().Get(RequestIDHeader),

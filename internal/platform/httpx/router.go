@@ -23,8 +23,11 @@ func NewRouter(service string, metrics *observability.HTTPMetrics) *Router {
 }
 
 // Handle registers h for a Go 1.22 pattern such as "POST /v1/auth/login".
+// h runs only when the path's wildcard values and the query are acceptable
+// text (see checkRequestText), so no handler acts on a NUL or a 5,000
+// character id.
 func (rt *Router) Handle(pattern string, h http.Handler) {
-	rt.mux.Handle(pattern, rt.instrument(pattern, h))
+	rt.mux.Handle(pattern, rt.instrument(pattern, textChecked(h, pattern)))
 }
 
 // HandleFunc registers f for pattern.

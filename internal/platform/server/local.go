@@ -15,6 +15,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/marketplace-go/marketplace/internal/platform/httpx"
 )
 
 // ErrClosed is returned by a Local transport for a module that has begun
@@ -69,7 +71,9 @@ func (t *LocalTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	caller := req.Context()
 	ctx, cancel := handlerContext(caller)
-	in := inbound(ctx, req, target.peer)
+	// The mark lets the module believe the client address a caller of
+	// this process (the gateway) forwards, and no one else's.
+	in := inbound(httpx.WithInProcessCaller(ctx), req, target.peer)
 	pr, pw := io.Pipe()
 	w := &localWriter{header: http.Header{}, head: make(chan struct{}), body: pw, method: req.Method, log: t.s.log}
 	t.s.handlers.run(func() {

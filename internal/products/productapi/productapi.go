@@ -88,10 +88,10 @@ func (a *API) optionalClaims(r *http.Request) (*auth.Claims, error) {
 // a client cannot set them.
 type productBody struct {
 	Title       *string         `json:"title"`
-	Description *string         `json:"description"`
+	Description *string         `json:"description" text:"max=5000,multiline"`
 	Category    *string         `json:"category"`
 	Price       *products.Money `json:"price"`
-	Images      *[]string       `json:"images"`
+	Images      *[]string       `json:"images" text:"max=2048"`
 	Attributes  *map[string]any `json:"attributes"`
 	Status      *string         `json:"status"`
 }

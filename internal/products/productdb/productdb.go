@@ -203,15 +203,40 @@ func orEmpty(s []string) []string {
 	return s
 }
 
-// InsertProduct stores a new product with its creation event.
-func (s *Store) InsertProduct(ctx context.Context, p products.Product, ev products.PendingEvent) error {
+// withEvent is a new product's document, carrying its creation event.
+func withEvent(p products.Product, ev products.PendingEvent) doc {
 	d := toDoc(p)
 	d.Pending, d.PendingN, d.Unpublished = []products.PendingEvent{ev}, 1, true
-	if _, err := s.products.InsertOne(ctx, d); err != nil {
+	return d
+}
+
+// InsertProduct stores a new product with its creation event.
+func (s *Store) InsertProduct(ctx context.Context, p products.Product, ev products.PendingEvent) error {
+	if _, err := s.products.InsertOne(ctx, withEvent(p, ev)); err != nil {
 		if mongo.IsDuplicateKeyError(err) {
 			return products.ErrDuplicate
 		}
 		return fmt.Errorf("insert product: %w", err)
+	}
+	return nil
+}
+
+// InsertProducts stores new products with their creation events in one
+// insertMany. Unordered: the server may write them in parallel, and a
+// duplicate id fails that product alone, reported as ErrDuplicate.
+func (s *Store) InsertProducts(ctx context.Context, ps []products.Product, evs []products.PendingEvent) error {
+	if len(ps) != len(evs) {
+		return fmt.Errorf("insert products: %d products but %d events", len(ps), len(evs))
+	}
+	docs := make([]any, len(ps))
+	for i, p := range ps {
+		docs[i] = withEvent(p, evs[i])
+	}
+	if _, err := s.products.InsertMany(ctx, docs, options.InsertMany().SetOrdered(false)); err != nil {
+		if mongo.IsDuplicateKeyError(err) {
+			return products.ErrDuplicate
+		}
+		return fmt.Errorf("insert products: %w", err)
 	}
 	return nil
 }

@@ -2,7 +2,6 @@ package searchsrv_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/url"
@@ -180,11 +179,4 @@ func (e *env) list(t *testing.T, who httpxtest.Caller, query url.Values) page {
 	var p page
 	e.client().Do(t, who, "GET", "/v1/products?"+query.Encode(), nil).Want(t, 200).Decode(t, &p)
 	return p
-}
-
-func decodeJSON(t *testing.T, b []byte, v any) {
-	t.Helper()
-	if err := json.Unmarshal(b, v); err != nil {
-		t.Fatalf("decode %s: %v", b, err)
-	}
 }

@@ -37,6 +37,7 @@ func (a *API) register(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Location", "/v1/users/me")
+	w.Header().Set("Cache-Control", "no-store")
 	httpx.JSON(w, http.StatusCreated, toJSON(u))
 }
 
@@ -151,16 +152,20 @@ func (a *API) user(w http.ResponseWriter, r *http.Request, status int) func(user
 			a.respond.Fail(w, r, err)
 			return
 		}
+		// A profile is personal: no shared cache may keep it.
+		w.Header().Set("Cache-Control", "no-store")
 		httpx.JSON(w, status, toJSON(u))
 	}
 }
 
 func (a *API) updateMe(w http.ResponseWriter, r *http.Request, c auth.Claims) {
 	var req struct {
-		DisplayName     httpx.Optional[string]          `json:"display_name"`
-		Phone           httpx.Optional[string]          `json:"phone"`
-		ShippingAddress httpx.Optional[users.Address]   `json:"shipping_address"`
-		Preferences     httpx.Optional[json.RawMessage] `json:"preferences"`
+		DisplayName     httpx.Optional[string]        `json:"display_name"`
+		Phone           httpx.Optional[string]        `json:"phone"`
+		ShippingAddress httpx.Optional[users.Address] `json:"shipping_address"`
+		// A string of preferences may be as long as all of them
+		// (users.MaxPreferences); that bound is the service's to check.
+		Preferences httpx.Optional[json.RawMessage] `json:"preferences" text:"max=4096"`
 	}
 	if !a.decode(w, r, &req) {
 		return

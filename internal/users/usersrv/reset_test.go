@@ -15,9 +15,13 @@ var resetLink = regexp.MustCompile(`http://shop\.test/reset-password\?token=([A-
 
 // requestReset asks for a reset mail and returns the answer's body, which
 // must be the same 202 whatever the email.
+// The account is looked up and its token made after the answer; it waits
+// for that background work, so what follows sees its effects.
 func (e *testEnv) requestReset(t *testing.T, email string) string {
 	t.Helper()
-	return string(e.do(t, "POST", "/v1/auth/password-reset", "", map[string]string{"email": email}).want(t, http.StatusAccepted).Body)
+	body := string(e.do(t, "POST", "/v1/auth/password-reset", "", map[string]string{"email": email}).want(t, http.StatusAccepted).Body)
+	e.Users.Service.WaitResets()
+	return body
 }
 
 // mailsTo waits until n messages to rcpt have arrived and returns them.

@@ -175,6 +175,9 @@ func (u *Users) Close() {
 }
 
 func (u *Users) closeWorkers() {
+	if u.Service != nil {
+		u.Service.WaitResets()
+	}
 	u.mailer.Close()
 	u.hasher.Close()
 }

@@ -1,0 +1,146 @@
+package storefront
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+)
+
+// form is a sign-in form's values to show again, never the password.
+type form struct {
+	Email, Name, Next, Token string
+}
+
+func (h *Handler) loginForm(w http.ResponseWriter, r *http.Request) {
+	p := page{Title: "Log in", Data: form{Next: localPath(r.URL.Query().Get("next"))}}
+	if r.URL.Query().Get("reset") != "" {
+		p.Notice = "Your password is changed. Please log in with the new one."
+	}
+	h.render(w, r, http.StatusOK, "login", p)
+}
+
+func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
+	v := h.visitor(w, r)
+	f := form{Email: strings.TrimSpace(r.PostFormValue("email")), Next: localPath(r.PostFormValue("next"))}
+	if err := h.signIn(v, f.Email, r.PostFormValue("password")); err != nil {
+		h.formFailed(w, r, "login", "Log in", f, err)
+		return
+	}
+	http.Redirect(w, r, f.Next, http.StatusSeeOther)
+}
+
+// signIn logs the visitor in with the API and keeps the session.
+func (h *Handler) signIn(v *visitor, email, password string) error {
+	var t tokens
+	if _, err := h.do(v.r, call{method: http.MethodPost, path: "/v1/auth/login",
+		body: map[string]string{"email": email, "password": password}}, &t); err != nil {
+		return err
+	}
+	return v.signIn(t)
+}
+
+// formFailed shows the form again with what the API said was wrong, or
+// the error page when it was not the person's input.
+func (h *Handler) formFailed(w http.ResponseWriter, r *http.Request, name, title string, f form, err error) {
+	var e *apiError
+	if !errors.As(err, &e) || e.Status == 0 || e.Status >= 500 {
+		h.fail(w, r, err)
+		return
+	}
+	msg := sentence(e)
+	if e.Status == http.StatusTooManyRequests {
+		msg = tooMany(e)
+	}
+	h.render(w, r, e.Status, name, page{Title: title, Error: msg, Fields: e.Errors, Data: f})
+}
+
+func (h *Handler) registerForm(w http.ResponseWriter, r *http.Request) {
+	h.render(w, r, http.StatusOK, "register", page{Title: "Create an account", Data: form{Next: localPath(r.URL.Query().Get("next"))}})
+}
+
+func (h *Handler) register(w http.ResponseWriter, r *http.Request) {
+	v := h.visitor(w, r)
+	f := form{Email: strings.TrimSpace(r.PostFormValue("email")), Name: strings.TrimSpace(r.PostFormValue("display_name")),
+		Next: localPath(r.PostFormValue("next"))}
+	password := r.PostFormValue("password")
+	_, err := h.do(r, call{method: http.MethodPost, path: "/v1/auth/register",
+		body: map[string]string{"email": f.Email, "password": password, "display_name": f.Name}}, nil)
+	if err == nil {
+		err = h.signIn(v, f.Email, password)
+	}
+	if err != nil {
+		h.formFailed(w, r, "register", "Create an account", f, err)
+		return
+	}
+	http.Redirect(w, r, f.Next, http.StatusSeeOther)
+}
+
+// logout ends the API session, not only the cookie: the refresh token is
+// revoked, so a copy of the cookie is worth nothing.
+func (h *Handler) logout(w http.ResponseWriter, r *http.Request) {
+	if s := h.loadSession(r); s != nil {
+		_, err := h.do(r, call{method: http.MethodPost, path: "/v1/auth/logout",
+			body: map[string]string{"refresh_token": s.Refresh}}, nil)
+		if err != nil && !isAPI(err, http.StatusBadRequest, "") && !isAPI(err, http.StatusUnauthorized, "") {
+			h.fail(w, r, err)
+			return
+		}
+	}
+	_ = h.saveSession(w, r, nil)
+	http.Redirect(w, r, "/", http.StatusSeeOther)
+}
+
+func (h *Handler) forgotForm(w http.ResponseWriter, r *http.Request) {
+	h.render(w, r, http.StatusOK, "forgot", page{Title: "Reset your password", Data: form{}})
+}
+
+func (h *Handler) forgot(w http.ResponseWriter, r *http.Request) {
+	f := form{Email: strings.TrimSpace(r.PostFormValue("email"))}
+	_, err := h.do(r, call{method: http.MethodPost, path: "/v1/auth/password-reset",
+		body: map[string]string{"email": f.Email}}, nil)
+	if err != nil {
+		h.formFailed(w, r, "forgot", "Reset your password", f, err)
+		return
+	}
+	h.render(w, r, http.StatusOK, "forgot", page{Title: "Reset your password", Data: f,
+		Notice: "If an account has that email, we have sent it a link to set a new password."})
+}
+
+// resetForm is the page the reset mail links to.
+func (h *Handler) resetForm(w http.ResponseWriter, r *http.Request) {
+	token := r.URL.Query().Get("token")
+	if token == "" {
+		http.Redirect(w, r, "/forgot-password", http.StatusSeeOther)
+		return
+	}
+	// The token leaves the address bar's history out of the referrer.
+	w.Header().Set("Referrer-Policy", "no-referrer")
+	h.render(w, r, http.StatusOK, "reset", page{Title: "Choose a new password", Data: form{Token: token}})
+}
+
+func (h *Handler) reset(w http.ResponseWriter, r *http.Request) {
+	f := form{Token: r.PostFormValue("token")}
+	_, err := h.do(r, call{method: http.MethodPost, path: "/v1/auth/password-reset/confirm",
+		body: map[string]string{"token": f.Token, "new_password": r.PostFormValue("new_password")}}, nil)
+	if err != nil {
+		h.formFailed(w, r, "reset", "Choose a new password", f, err)
+		return
+	}
+	// Every session of the account is revoked, this browser's too.
+	_ = h.saveSession(w, r, nil)
+	http.Redirect(w, r, "/login?reset=1", http.StatusSeeOther)
+}
+
+func (h *Handler) account(w http.ResponseWriter, r *http.Request) {
+	v := h.visitor(w, r)
+	if v.sess == nil {
+		http.Redirect(w, r, "/login?next=/account", http.StatusSeeOther)
+		return
+	}
+	var u me
+	if _, err := v.call(call{method: http.MethodGet, path: "/v1/users/me"}, &u); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	h.render(w, r, http.StatusOK, "account", page{Title: "Your account", Data: u})
+}
