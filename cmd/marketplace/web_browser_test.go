@@ -20,9 +20,7 @@ import (
 // narrows a category by a facet, puts a product in the cart, checks out with a typed address
 // and pays. `make tools` installs Debian's chromium.
 func TestWebBuyerJourneyInARealBrowser(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a browser")
-	}
+	endToEnd(t) // and a browser
 	chromium, err := exec.LookPath("chromium")
 	if err != nil {
 		t.Fatal("no chromium on PATH: run `make tools`")

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -10,15 +11,17 @@ import (
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/marketplace-go/marketplace/internal/platform/eventually"
 )
 
 // TestWebBuyerJourneyThroughTheGateway drives the storefront as a browser
 // without JavaScript would, through the gateway of the whole platform in
 // one process: every page's main action is a plain form.
 func TestWebBuyerJourneyThroughTheGateway(t *testing.T) {
+	endToEnd(t)
 	gatewayAddr := freeAddr(t)
 	getenv := testEnv(t, map[string]string{
 		"GATEWAY_ADDR": gatewayAddr,
@@ -170,21 +173,16 @@ func TestWebBuyerJourneyThroughTheGateway(t *testing.T) {
 }
 
 // untilListed waits until the public listing shows the seeded catalog:
-// the search module indexes it from product events, a moment after start
-// (15 seconds at most).
+// the search module indexes it from product events, a moment after start.
 func untilListed(t *testing.T, gateway string) {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
+	eventually.NoError(t, "the listing to show the seeded catalog", func() error {
 		status, body := get(t, gateway+"/v1/products?limit=1")
-		if status == http.StatusOK && strings.Contains(body, `"id"`) {
-			return
+		if status != http.StatusOK || !strings.Contains(body, `"id"`) {
+			return fmt.Errorf("it answers %d %s", status, body)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the listing is still empty 15s after start: %d %s", status, body)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 // freeAddr is a loopback address nobody listens on: the web module needs
