@@ -164,6 +164,9 @@ var scanRoutes = sync.OnceValues(func() ([]route, error) {
 		if !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
 			return nil
 		}
+		if serviceOf(path) == "web" {
+			return nil // the storefront's pages are for people, not the API the spec describes
+		}
 		f, err := parser.ParseFile(fset, path, nil, parser.SkipObjectResolution)
 		if err != nil {
 			return err
