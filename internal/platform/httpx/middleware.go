@@ -73,7 +73,7 @@ func AccessLog(log *slog.Logger) Middleware {
 			rec := &statusRecorder{ResponseWriter: w}
 			next.ServeHTTP(rec, r)
 			level := slog.LevelInfo
-			if isProbe(r.URL.Path) {
+			if IsProbe(r.URL.Path) {
 				level = slog.LevelDebug
 			}
 			log.Log(r.Context(), level, "request",
@@ -83,9 +83,9 @@ func AccessLog(log *slog.Logger) Middleware {
 	}
 }
 
-// isProbe says whether path is one that machines poll: liveness,
+// IsProbe says whether path is one that machines poll: liveness,
 // readiness and metrics.
-func isProbe(path string) bool {
+func IsProbe(path string) bool {
 	return path == "/healthz" || path == "/readyz" || path == "/metrics"
 }
 

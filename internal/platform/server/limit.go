@@ -115,7 +115,7 @@ func (l *limiter) release() { <-l.slots }
 // unlimited are the paths of the server's own endpoints: an operator and
 // a load balancer must be able to ask an overloaded service how it is.
 func unlimited(path string) bool {
-	return path == "/healthz" || path == "/readyz" || path == "/metrics" || strings.HasPrefix(path, "/debug/pprof/")
+	return httpx.IsProbe(path) || strings.HasPrefix(path, "/debug/pprof/")
 }
 
 // limit bounds a module's requests, those that reach it in-process
