@@ -70,6 +70,8 @@ func (b binary) run(ctx context.Context, args []string) error {
 		return loadgenCmd(ctx, args[1:], b.out)
 	case "reindex":
 		return reindexCmd(ctx, args[1:], b.getenv, b.out)
+	case "version", "--version":
+		return printVersion(b.out)
 	case "help", "-h", "--help":
 		fmt.Fprint(b.out, b.usage())
 		return nil
@@ -90,5 +92,6 @@ commands:
   loadgen     send a load of shopper scenarios to a gateway and report (loadgen -h)
   reindex     have the search service read the whole catalog into its index (--search-url)
   docs        print the configuration reference (docs -h)
+  version     print the version and commit of this build
 `
 }
