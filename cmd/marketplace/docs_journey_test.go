@@ -28,19 +28,7 @@ var journeyScript = regexp.MustCompile("(?s)\n## The script\n.*?\n```sh\n(.*?)\n
 // the API without this test failing.
 func TestJourneyScriptInTheDocsRunsThroughTheGateway(t *testing.T) {
 	endToEnd(t)
-	for _, tool := range []string{"bash", "curl", "jq"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("the journey script needs %s, which this machine lacks", tool)
-		}
-	}
-	doc, err := os.ReadFile(journeyDoc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := journeyScript.FindSubmatch(doc)
-	if m == nil {
-		t.Fatalf("%s has no ```sh block under \"## The script\"", journeyDoc)
-	}
+	needJourneyTools(t)
 	getenv := testEnv(t, map[string]string{
 		// The script's last step drains the login budget and wants a 429.
 		"GATEWAY_RATE_LIMITS": "on",
@@ -50,11 +38,38 @@ func TestJourneyScriptInTheDocsRunsThroughTheGateway(t *testing.T) {
 		t.Fatalf("seed: %v", err)
 	}
 	addrs, _ := startServe(t, getenv)
+	runJourneyScript(t, "http://"+addrs["gateway"])
+}
 
+// needJourneyTools skips a test that runs the guide's script on a machine
+// without the tools it calls.
+func needJourneyTools(t *testing.T) {
+	t.Helper()
+	for _, tool := range []string{"bash", "curl", "jq"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("the journey script needs %s, which this machine lacks", tool)
+		}
+	}
+}
+
+// runJourneyScript runs the curl script of docs/journey.md against the
+// gateway at api, whose catalog is seeded and whose rate limits are on,
+// and fails the test unless the script gets to its end with every search
+// under 1 s.
+func runJourneyScript(t *testing.T, api string) {
+	t.Helper()
+	doc, err := os.ReadFile(journeyDoc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := journeyScript.FindSubmatch(doc)
+	if m == nil {
+		t.Fatalf("%s has no ```sh block under \"## The script\"", journeyDoc)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "bash", "-euo", "pipefail", "-c", string(m[1]))
-	cmd.Env = append(os.Environ(), "API=http://"+addrs["gateway"])
+	cmd.Env = append(os.Environ(), "API="+api)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {

@@ -1,0 +1,235 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/marketplace-go/marketplace/internal/platform/eventually"
+)
+
+// imageTest is the variable that turns the image test on: it builds an
+// image with podman and runs it, which `make deploy-check` does and
+// `go test ./...` does not.
+const imageTest = "MARKETPLACE_IMAGE_TEST"
+
+// maxImageBytes is the bound on the release image's size.
+const maxImageBytes = 60 << 20
+
+// needPodman skips unless the image test is asked for and podman is here.
+func needPodman(t *testing.T) {
+	t.Helper()
+	if os.Getenv(imageTest) != "1" {
+		t.Skipf("builds and runs the container image: set %s=1 with podman installed (make deploy-check)", imageTest)
+	}
+	if _, err := exec.LookPath("podman"); err != nil {
+		t.Skip("podman is not installed (make deploy-check installs it)")
+	}
+}
+
+// podman runs podman with args and returns its standard output.
+func podman(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	var stdout, stderr bytes.Buffer
+	cmd := exec.CommandContext(ctx, "podman", args...)
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return stdout.String(), fmt.Errorf("podman %s: %w: %s", strings.Join(args, " "), err, stderr.String())
+	}
+	return stdout.String(), nil
+}
+
+// mustPodman is podman that fails the test on error.
+func mustPodman(t *testing.T, args ...string) string {
+	t.Helper()
+	out, err := podman(t, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// buildImage builds the release image with the script `make image` runs,
+// under a name of the test's own, removed afterwards.
+func buildImage(t *testing.T) string {
+	t.Helper()
+	name := "localhost/marketplace-test:" + uuid.NewString()[:8]
+	start := time.Now()
+	cmd := exec.Command("../../scripts/build-image.sh", name)
+	cmd.Env = append(os.Environ(), "VERSION=v0.0.0-imagetest", "COMMIT=c0ffee")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build-image.sh: %v\n%s", err, out)
+	}
+	t.Logf("built %s in %s", name, time.Since(start).Round(time.Second))
+	t.Cleanup(func() {
+		if _, err := podman(t, "rmi", "--force", name); err != nil {
+			t.Log(err)
+		}
+	})
+	return name
+}
+
+// freePort returns a loopback address no one listens on now.
+func freePort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// imageConfig is what the test reads of `podman image inspect`.
+type imageConfig struct {
+	Size   int64
+	Config struct {
+		User       string
+		Entrypoint []string
+		Labels     map[string]string
+		Volumes    map[string]struct{}
+	}
+}
+
+// TestTheReleaseImageRunsTheJourneyAsNonRootWithoutAShell builds the
+// release image, checks what it is (non-root, no shell, small, labelled),
+// and runs the platform from it with a read-only root against the local
+// servers (host network): the documented journey passes through its
+// gateway.
+func TestTheReleaseImageRunsTheJourneyAsNonRootWithoutAShell(t *testing.T) {
+	needPodman(t)
+	needJourneyTools(t)
+	image := buildImage(t)
+
+	var inspected []imageConfig
+	if err := json.Unmarshal([]byte(mustPodman(t, "image", "inspect", image)), &inspected); err != nil || len(inspected) != 1 {
+		t.Fatalf("podman image inspect: %v (%d images)", err, len(inspected))
+	}
+	img := inspected[0]
+	t.Logf("image size: %.1f MB", float64(img.Size)/(1<<20))
+	t.Run("it is smaller than 60 MB", func(t *testing.T) {
+		if img.Size <= 0 || img.Size >= maxImageBytes {
+			t.Errorf("size %d bytes, want under %d", img.Size, maxImageBytes)
+		}
+	})
+	t.Run("it runs as uid 65532", func(t *testing.T) {
+		if img.Config.User != "65532:65532" {
+			t.Errorf("User %q, want 65532:65532", img.Config.User)
+		}
+	})
+	t.Run("its labels and version name the build", func(t *testing.T) {
+		labels := img.Config.Labels
+		if labels["org.opencontainers.image.version"] != "v0.0.0-imagetest" || labels["org.opencontainers.image.revision"] != "c0ffee" {
+			t.Errorf("labels %v", labels)
+		}
+		out := mustPodman(t, "run", "--rm", "--runtime", "runc", "--network=host", image, "version")
+		if !strings.HasPrefix(out, "marketplace v0.0.0-imagetest (commit c0ffee, go1.") {
+			t.Errorf("version printed %q", out)
+		}
+	})
+	t.Run("DATA_DIR is a volume", func(t *testing.T) {
+		if _, ok := img.Config.Volumes["/data"]; !ok {
+			t.Errorf("volumes %v, want /data", img.Config.Volumes)
+		}
+	})
+	t.Run("it has no shell", func(t *testing.T) {
+		for _, sh := range []string{"/bin/sh", "/bin/bash", "/busybox"} {
+			if out, err := podman(t, "run", "--rm", "--runtime", "runc", "--network=host", "--entrypoint", sh, image, "-c", "true"); err == nil {
+				t.Errorf("%s ran in the image: %s", sh, out)
+			}
+		}
+	})
+
+	t.Run("the platform runs from it with a read-only root and the journey passes through its gateway", func(t *testing.T) {
+		runPlatformFromImage(t, image)
+	})
+}
+
+// runPlatformFromImage seeds a fresh platform with the image's seed
+// command, serves it from the image with a read-only root, every listener
+// on a free loopback port, and runs the documented journey through it.
+func runPlatformFromImage(t *testing.T, image string) {
+	vars := testVars(t, map[string]string{
+		"GATEWAY_RATE_LIMITS": "on",
+		"GATEWAY_RATE_PREFIX": "test-image-" + uuid.NewString() + ":",
+		"DATA_DIR":            "/data",
+		"LOG_LEVEL":           "info",
+		"METRICS_ADDR":        "",
+	})
+	for name := range vars {
+		if strings.HasSuffix(name, "_ADDR") {
+			vars[name] = freePort(t)
+		}
+	}
+	// The volume belongs to the image's user, as a Kubernetes fsGroup or
+	// a named volume makes it.
+	data := t.TempDir()
+	if err := os.Chown(data, 65532, 65532); err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"--runtime", "runc", "--network=host", "--read-only", "-v", data + ":/data"}
+	keys := make([]string, 0, len(vars))
+	for k := range vars {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		args = append(args, "-e", k+"="+vars[k])
+	}
+
+	seed := append(append([]string{"run", "--rm"}, args...), image, "seed", "--products=12", "--sellers=1")
+	mustPodman(t, seed...)
+
+	name := "marketplace-test-" + uuid.NewString()[:8]
+	serve := append(append([]string{"run", "--detach", "--name", name}, args...), image, "serve")
+	mustPodman(t, serve...)
+	t.Cleanup(func() {
+		if t.Failed() {
+			logs, _ := podman(t, "logs", "--tail", "50", name)
+			t.Logf("the container's last log lines:\n%s", logs)
+		}
+		if _, err := podman(t, "rm", "--force", "--time", "20", name); err != nil {
+			t.Log(err)
+		}
+	})
+
+	gateway := "http://" + vars["GATEWAY_ADDR"]
+	eventually.NoError(t, "the platform in the container answers /readyz with 200", func() error {
+		res, err := http.Get(gateway + "/readyz")
+		if err != nil {
+			return err
+		}
+		res.Body.Close()
+		if res.StatusCode != http.StatusOK {
+			return fmt.Errorf("/readyz = %d", res.StatusCode)
+		}
+		return nil
+	})
+	t.Run("its processes run as uid 65532", func(t *testing.T) {
+		out := mustPodman(t, "top", name, "uid")
+		lines := strings.Fields(out)
+		if len(lines) < 2 {
+			t.Fatalf("podman top printed %q", out)
+		}
+		for _, uid := range lines[1:] {
+			if n, err := strconv.Atoi(uid); err != nil || n != 65532 {
+				t.Errorf("a process runs as uid %q", uid)
+			}
+		}
+	})
+	runJourneyScript(t, gateway)
+}

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Builds the release image (deploy/Dockerfile.release) with podman: a static
+# binary built here, with this machine's CA certificates and zoneinfo, on
+# scratch. No base image is pulled. Prints the image's name last.
+#
+#   scripts/build-image.sh [IMAGE]     default localhost/marketplace:$VERSION
+#
+# VERSION and COMMIT default to git's (make passes its own).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$PATH:/usr/local/go/bin:$HOME/go/bin"
+# shellcheck source=scripts/podman-env.sh
+. scripts/podman-env.sh
+
+VERSION="${VERSION:-$(git describe --always --dirty 2>/dev/null || echo dev)}"
+COMMIT="${COMMIT:-$(git rev-parse HEAD 2>/dev/null || echo unknown)}"
+IMAGE="${1:-localhost/marketplace:${VERSION}}"
+
+ctx="$(mktemp -d)"
+trap 'rm -rf "$ctx"' EXIT
+CGO_ENABLED=0 go build -trimpath \
+  -ldflags "-s -w -X main.version=${VERSION} -X main.commit=${COMMIT}" \
+  -o "$ctx/marketplace" ./cmd/marketplace
+cp /etc/ssl/certs/ca-certificates.crt "$ctx/"
+# Links are copied as files; localtime is this machine's zone, not the image's
+# (a container runs in UTC unless TZ says otherwise).
+cp -rL /usr/share/zoneinfo "$ctx/zoneinfo"
+rm -f "$ctx/zoneinfo/localtime"
+mkdir -p "$ctx/data" "$ctx/tmp"
+chmod 1777 "$ctx/tmp"
+
+podman build --quiet -f deploy/Dockerfile.release \
+  --build-arg VERSION="$VERSION" --build-arg COMMIT="$COMMIT" \
+  --build-arg CREATED="$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
+  -t "$IMAGE" "$ctx" >/dev/null
+echo "$IMAGE"
