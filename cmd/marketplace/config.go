@@ -23,6 +23,8 @@ type processConfig struct {
 	Pprof bool
 	// Limits bound the requests each service module works on at once.
 	Limits server.Limits
+	// TLS says which listeners serve HTTPS, with which certificate.
+	TLS server.TLS
 	// AdvertiseHost is the address other processes reach this one at, as
 	// registered in etcd (ADVERTISE_HOST; default the loopback address).
 	AdvertiseHost string
@@ -36,6 +38,7 @@ func loadProcess(e *config.Env) processConfig {
 		ShutdownDelay:   e.DurationOrZero("SHUTDOWN_DELAY", 0),
 		MetricsAddr:     e.String("METRICS_ADDR", ""),
 		Limits:          server.LoadLimits(e),
+		TLS:             server.LoadTLS(e),
 		Pprof:           e.Bool("PPROF_ENABLED", false),
 		AdvertiseHost:   e.String("ADVERTISE_HOST", ""),
 	}

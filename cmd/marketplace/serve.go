@@ -86,6 +86,9 @@ func (b binary) serve(ctx context.Context, args []string) error {
 	srv.SetDrainDelay(cfg.process.ShutdownDelay)
 	srv.SetLimits(cfg.process.Limits)
 	srv.SetPprof(cfg.process.Pprof)
+	if err := srv.SetTLS(cfg.process.TLS); err != nil {
+		return err
+	}
 	var etcd *clientv3.Client
 	if len(cfg.shared.EtcdEndpoints) > 0 {
 		if etcd, err = discovery.Dial(ctx, cfg.shared.EtcdEndpoints); err != nil {
@@ -105,6 +108,7 @@ func (b binary) serve(ctx context.Context, args []string) error {
 	}
 	if metricsAddr != "" {
 		addrs["metrics"] = metricsAddr
+		st.schemes["metrics"] = st.scheme(server.Module{Name: "metrics"})
 	}
 	if b.ready != nil {
 		b.ready(addrs)
@@ -122,7 +126,7 @@ func (b binary) serve(ctx context.Context, args []string) error {
 		deregister(regs, log)
 		stop()
 	}()
-	go announce(running, srv, log, chosen, addrs)
+	go announce(running, srv, log, chosen, addrs, st.schemes)
 	err = srv.Run(running)
 	stop()
 	<-deregistered
@@ -193,13 +197,15 @@ type starter struct {
 	// pointed are the URLs of modules bound so far, for the variables of
 	// the modules that need them and were not configured.
 	pointed map[string]string
+	// schemes are the bound modules' URL schemes (https for TLS), by name.
+	schemes map[string]string
 }
 
 // start builds each chosen module, binds its listener and, with a
 // registry, registers it there. On error the modules already built are
 // closed and the registrations removed.
 func (st *starter) start(ctx context.Context) (map[string]string, []*discovery.Registration, error) {
-	st.pointed = map[string]string{}
+	st.pointed, st.schemes = map[string]string{}, map[string]string{}
 	addrs := map[string]string{}
 	var (
 		built []server.Module
@@ -229,9 +235,11 @@ func (st *starter) start(ctx context.Context) (map[string]string, []*discovery.R
 			return fail(err)
 		}
 		addrs[m.name] = bound.String()
-		st.point(m, bound)
+		scheme := st.scheme(sm)
+		st.schemes[m.name] = scheme
+		st.point(m, scheme, bound)
 		if st.etcd != nil && len(m.routes) > 0 {
-			r, err := discovery.Register(ctx, st.etcd, discovery.DefaultPrefix, m.name, st.advertise(bound), 10*time.Second, st.deps.Log)
+			r, err := discovery.Register(ctx, st.etcd, discovery.DefaultPrefix, m.name, st.advertise(scheme, bound), 10*time.Second, st.deps.Log)
 			if err != nil {
 				return fail(fmt.Errorf("%s: register: %w", m.name, err))
 			}
@@ -259,8 +267,8 @@ func (st *starter) isSet(name string) bool {
 // its listener, unless they were configured: in one process a module finds
 // the others wherever they listen (port 0 included). With a registry, the
 // gateway finds every instance there, this one included.
-func (st *starter) point(bound module, addr net.Addr) {
-	base := "http://" + loopback(addr)
+func (st *starter) point(bound module, scheme string, addr net.Addr) {
+	base := scheme + "://" + loopback(addr)
 	for _, m := range st.mods {
 		for _, n := range allNeeds(m, st.mods) {
 			if n.module != bound.name || st.isSet(n.variable) || n.viaRegistry && len(st.cfg.shared.EtcdEndpoints) > 0 {
@@ -271,13 +279,22 @@ func (st *starter) point(bound module, addr net.Addr) {
 	}
 }
 
+// scheme is how a built module's listener is reached: https when it
+// serves TLS.
+func (st *starter) scheme(m server.Module) string {
+	if st.cfg.process.TLS.Serves(m) {
+		return "https"
+	}
+	return "http"
+}
+
 // advertise is the base URL other processes reach a listener at.
-func (st *starter) advertise(addr net.Addr) string {
+func (st *starter) advertise(scheme string, addr net.Addr) string {
 	if st.cfg.process.AdvertiseHost == "" {
-		return "http://" + loopback(addr)
+		return scheme + "://" + loopback(addr)
 	}
 	_, port, _ := net.SplitHostPort(addr.String())
-	return "http://" + net.JoinHostPort(st.cfg.process.AdvertiseHost, port)
+	return scheme + "://" + net.JoinHostPort(st.cfg.process.AdvertiseHost, port)
 }
 
 // gatewayModule wires the gateway: token verification, the Redis of the
@@ -322,7 +339,7 @@ func gatewayModule(gw gateway.Settings, addr string, d deps) (server.Module, err
 // announce logs one line, once every module of the process is ready, with
 // the URLs a person opens: the pages of the modules (the gateway's API and
 // its reference), else each module's base URL, and the metrics.
-func announce(ctx context.Context, srv *server.Server, log *slog.Logger, chosen []module, addrs map[string]string) {
+func announce(ctx context.Context, srv *server.Server, log *slog.Logger, chosen []module, addrs, schemes map[string]string) {
 	select {
 	case <-ctx.Done():
 		return
@@ -331,16 +348,16 @@ func announce(ctx context.Context, srv *server.Server, log *slog.Logger, chosen 
 	var attrs []any
 	for _, m := range chosen {
 		for _, p := range m.pages {
-			attrs = append(attrs, p.label, "http://"+dialable(addrs[m.name])+p.path)
+			attrs = append(attrs, p.label, schemes[m.name]+"://"+dialable(addrs[m.name])+p.path)
 		}
 	}
 	if len(attrs) == 0 {
 		for _, m := range chosen {
-			attrs = append(attrs, m.name, "http://"+dialable(addrs[m.name]))
+			attrs = append(attrs, m.name, schemes[m.name]+"://"+dialable(addrs[m.name]))
 		}
 	}
 	if a, ok := addrs["metrics"]; ok {
-		attrs = append(attrs, "metrics", "http://"+dialable(a)+"/metrics")
+		attrs = append(attrs, "metrics", schemes["metrics"]+"://"+dialable(a)+"/metrics")
 	}
 	log.Info("ready", attrs...)
 }

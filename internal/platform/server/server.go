@@ -5,6 +5,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -51,6 +52,8 @@ type Server struct {
 	readyInterval, readyTimeout time.Duration
 	limits                      Limits
 	pprof                       bool                   // the metrics listener serves /debug/pprof
+	tls                         TLS                    // which listeners serve TLS (SetTLS)
+	tlsConfig                   *tls.Config            // their configuration, nil without TLS
 	shed                        *prometheus.CounterVec // requests refused, by service and reason
 	queued                      *prometheus.GaugeVec   // requests waiting for a slot, by service
 
@@ -67,6 +70,7 @@ type running struct {
 	module   Module
 	listener net.Listener
 	http     *http.Server
+	tls      bool     // the listener serves TLS
 	inFlight inFlight // requests served through Local
 	// calledLocally is set once a Local transport served the module: it
 	// then drains after the modules that are not, its callers among them.
@@ -103,7 +107,7 @@ func (s *Server) Add(m Module) (net.Addr, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: listen on %s: %w", m.Name, m.Addr, err)
 	}
-	r := &running{module: m, listener: ln}
+	r := &running{module: m, listener: ln, tls: s.tls.Serves(m)}
 	r.ready.init(m.Ready)
 	r.http = &http.Server{
 		Handler:           s.handler(r),
@@ -113,6 +117,9 @@ func (s *Server) Add(m Module) (net.Addr, error) {
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	if r.tls {
+		r.http.TLSConfig = s.tlsConfig.Clone()
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -157,7 +164,11 @@ func (s *Server) handler(run *running) http.Handler {
 	log := s.log.With("service", m.Name)
 	// The limit is innermost: a shed request still gets its request id,
 	// headers and log line, and is answered within microseconds.
-	return httpx.Chain(rt, httpx.RequestID, httpx.SecurityHeaders, httpx.AccessLog(log), httpx.Recover(log), s.limit(m))
+	h := httpx.Chain(rt, httpx.RequestID, httpx.SecurityHeaders, httpx.AccessLog(log), httpx.Recover(log), s.limit(m))
+	if run.tls && s.tls.HSTSMaxAge > 0 {
+		h = hsts(s.tls.HSTSMaxAge, h)
+	}
+	return h
 }
 
 // ready answers /readyz from the last background check (see
@@ -189,9 +200,14 @@ func (s *Server) Run(ctx context.Context) error {
 	checked := s.startChecks(checks, all)
 	errc := make(chan error, len(all))
 	for _, r := range all {
-		s.log.Info("listening", "service", r.module.Name, "addr", r.listener.Addr().String())
+		s.log.Info("listening", "service", r.module.Name, "addr", r.listener.Addr().String(), "tls", r.tls)
 		go func() {
-			if err := r.http.Serve(r.listener); !errors.Is(err, http.ErrServerClosed) {
+			serve := r.http.Serve
+			if r.tls {
+				// The certificate comes from TLSConfig.GetCertificate.
+				serve = func(ln net.Listener) error { return r.http.ServeTLS(ln, "", "") }
+			}
+			if err := serve(r.listener); !errors.Is(err, http.ErrServerClosed) {
 				errc <- fmt.Errorf("%s: serve: %w", r.module.Name, err)
 			}
 		}()
