@@ -70,6 +70,8 @@ func (b binary) run(ctx context.Context, args []string) error {
 		return loadgenCmd(ctx, args[1:], b.out)
 	case "reindex":
 		return reindexCmd(ctx, args[1:], b.getenv, b.out)
+	case "healthcheck":
+		return healthcheckCmd(ctx, args[1:], b.out)
 	case "version", "--version":
 		return printVersion(b.out)
 	case "help", "-h", "--help":
@@ -92,6 +94,7 @@ commands:
   loadgen     send a load of shopper scenarios to a gateway and report (loadgen -h)
   reindex     have the search service read the whole catalog into its index (--search-url)
   docs        print the configuration reference (docs -h)
+  healthcheck exit 0 if a URL answers 2xx (--url=http://127.0.0.1:8080/readyz): the image's health check
   version     print the version and commit of this build
 `
 }
