@@ -2,20 +2,11 @@ package server_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"io"
 	"log/slog"
-	"math/big"
-	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -25,56 +16,8 @@ import (
 	"github.com/marketplace-go/marketplace/internal/platform/config"
 	"github.com/marketplace-go/marketplace/internal/platform/httpx"
 	"github.com/marketplace-go/marketplace/internal/platform/server"
+	"github.com/marketplace-go/marketplace/internal/platform/server/servertest"
 )
-
-// selfSigned writes a self-signed certificate for 127.0.0.1 and
-// localhost, and its key, to PEM files; it returns their paths and a pool
-// that trusts the certificate.
-func selfSigned(t *testing.T) (certFile, keyFile string, roots *x509.CertPool) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "marketplace test"},
-		NotBefore:             time.Now().Add(-time.Minute),
-		NotAfter:              time.Now().Add(time.Hour),
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
-		DNSNames:              []string{"localhost"},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	certFile, keyFile = filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
-	writePEM(t, certFile, "CERTIFICATE", der)
-	writePEM(t, keyFile, "PRIVATE KEY", keyDER)
-	roots = x509.NewCertPool()
-	roots.AddCert(cert)
-	return certFile, keyFile, roots
-}
-
-func writePEM(t *testing.T, path, kind string, der []byte) {
-	t.Helper()
-	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: kind, Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-}
 
 // startTLS runs a public module (a gateway) and a service module with t's
 // TLS settings and returns their addresses.
@@ -107,7 +50,7 @@ func httpsClient(roots *x509.CertPool) *http.Client {
 }
 
 func TestTheGatewayServesHTTPSWithHSTSAndRefusesPlainHTTP(t *testing.T) {
-	certFile, keyFile, roots := selfSigned(t)
+	certFile, keyFile, roots := servertest.SelfSigned(t)
 	gateway, service := startTLS(t, server.TLS{CertFile: certFile, KeyFile: keyFile, HSTSMaxAge: 24 * time.Hour})
 
 	res, err := httpsClient(roots).Get("https://" + gateway + "/healthz")
@@ -151,7 +94,7 @@ func TestTheGatewayServesHTTPSWithHSTSAndRefusesPlainHTTP(t *testing.T) {
 }
 
 func TestEveryListenerServesHTTPSWhenAsked(t *testing.T) {
-	certFile, keyFile, roots := selfSigned(t)
+	certFile, keyFile, roots := servertest.SelfSigned(t)
 	_, service := startTLS(t, server.TLS{CertFile: certFile, KeyFile: keyFile, Every: true})
 	res, err := httpsClient(roots).Get("https://" + service + "/healthz")
 	if err != nil {
@@ -167,7 +110,7 @@ func TestEveryListenerServesHTTPSWhenAsked(t *testing.T) {
 }
 
 func TestABadKeyPairStopsTheServerAtStart(t *testing.T) {
-	certFile, _, _ := selfSigned(t)
+	certFile, _, _ := servertest.SelfSigned(t)
 	srv := server.New(slog.New(slog.DiscardHandler), prometheus.NewRegistry(), time.Second)
 	err := srv.SetTLS(server.TLS{CertFile: certFile, KeyFile: certFile})
 	if err == nil || !strings.Contains(err.Error(), "TLS_CERT_FILE") {
