@@ -2,12 +2,14 @@ package main
 
 import (
 	"crypto/tls"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/marketplace-go/marketplace/internal/platform/eventually"
 	"github.com/marketplace-go/marketplace/internal/platform/server/servertest"
 )
 
@@ -20,8 +22,20 @@ func TestThePlatformServesItsGatewayOverTLS(t *testing.T) {
 	certFile, keyFile, roots := servertest.SelfSigned(t)
 	addrs, _ := startServe(t, testEnv(t, map[string]string{"TLS_CERT_FILE": certFile, "TLS_KEY_FILE": keyFile}))
 	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}}}
+	base := "https://" + addrs["gateway"]
+	eventually.NoError(t, "the gateway answers /readyz over HTTPS", func() error {
+		res, err := client.Get(base + "/readyz")
+		if err != nil {
+			return err
+		}
+		res.Body.Close()
+		if res.StatusCode != http.StatusOK {
+			return fmt.Errorf("/readyz = %d", res.StatusCode)
+		}
+		return nil
+	})
 	for _, path := range []string{"/readyz", "/v1/categories"} {
-		res, err := client.Get("https://" + addrs["gateway"] + path)
+		res, err := client.Get(base + path)
 		if err != nil {
 			t.Fatalf("GET %s over HTTPS: %v", path, err)
 		}
