@@ -18,7 +18,8 @@ RUN go mod download
 COPY . .
 ARG VERSION=dev
 ARG COMMIT=unknown
-RUN CGO_ENABLED=0 go build -trimpath \
+# ferretdb_no_sqlite: the embedded FerretDB runs on PostgreSQL only.
+RUN CGO_ENABLED=0 go build -trimpath -tags ferretdb_no_sqlite \
       -ldflags "-s -w -X main.version=${VERSION} -X main.commit=${COMMIT}" \
       -o /out/marketplace ./cmd/marketplace \
  && mkdir -p /out/data

@@ -44,7 +44,7 @@ e2e: services tools
 
 ## build: build the one binary into bin/, static, with its version and commit
 build:
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/marketplace
+	CGO_ENABLED=0 $(GO) build -trimpath -tags ferretdb_no_sqlite -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/marketplace
 
 ## image: build the release image (deploy/Dockerfile.release) with podman from
 ## a static binary built here; IMAGE names it (default localhost/marketplace:VERSION)
