@@ -136,7 +136,7 @@ func TestTheReleaseImageRunsTheJourneyAsNonRootWithoutAShell(t *testing.T) {
 		if labels["org.opencontainers.image.version"] != "v0.0.0-imagetest" || labels["org.opencontainers.image.revision"] != "c0ffee" {
 			t.Errorf("labels %v", labels)
 		}
-		out := mustPodman(t, "run", "--rm", "--runtime", "runc", "--network=host", image, "version")
+		out := mustPodman(t, "run", "--rm", "--pull=never", "--runtime", "runc", "--network=host", image, "version")
 		if !strings.HasPrefix(out, "marketplace v0.0.0-imagetest (commit c0ffee, go1.") {
 			t.Errorf("version printed %q", out)
 		}
@@ -148,7 +148,7 @@ func TestTheReleaseImageRunsTheJourneyAsNonRootWithoutAShell(t *testing.T) {
 	})
 	t.Run("it has no shell", func(t *testing.T) {
 		for _, sh := range []string{"/bin/sh", "/bin/bash", "/busybox"} {
-			if out, err := podman(t, "run", "--rm", "--runtime", "runc", "--network=host", "--entrypoint", sh, image, "-c", "true"); err == nil {
+			if out, err := podman(t, "run", "--rm", "--pull=never", "--runtime", "runc", "--network=host", "--entrypoint", sh, image, "-c", "true"); err == nil {
 				t.Errorf("%s ran in the image: %s", sh, out)
 			}
 		}
@@ -181,7 +181,7 @@ func runPlatformFromImage(t *testing.T, image string) {
 	if err := os.Chown(data, 65532, 65532); err != nil {
 		t.Fatal(err)
 	}
-	args := []string{"--runtime", "runc", "--network=host", "--read-only", "-v", data + ":/data"}
+	args := []string{"--pull=never", "--runtime", "runc", "--network=host", "--read-only", "-v", data + ":/data"}
 	keys := make([]string, 0, len(vars))
 	for k := range vars {
 		keys = append(keys, k)
