@@ -139,7 +139,7 @@ func startBenchPlatform(b *testing.B) *benchPlatform {
 			ID string `json:"id"`
 		} `json:"items"`
 	}
-	if err := json.Unmarshal(benchGet(b, "http://"+p.products+"/v1/products?limit=100"), &page); err != nil || len(page.Items) == 0 {
+	if err := json.Unmarshal(benchGet(b, "http://"+p.products+"/internal/v1/products?limit=100"), &page); err != nil || len(page.Items) == 0 {
 		b.Fatalf("the seeded catalog lists nothing: %v", err)
 	}
 	for _, it := range page.Items {

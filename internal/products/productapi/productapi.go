@@ -33,7 +33,6 @@ func New(svc *products.Service, verifier *auth.Verifier, log *slog.Logger) *API 
 func (a *API) Routes(rt *httpx.Router) {
 	rt.HandleFunc("GET /v1/categories", a.categories)
 	rt.HandleFunc("PUT /v1/categories/{id}", a.respond.Authed(a.putCategory))
-	rt.HandleFunc("GET /v1/products", a.list)
 	rt.HandleFunc("POST /v1/products", a.respond.Authed(a.create))
 	rt.HandleFunc("GET /v1/products/{id}", a.get)
 	rt.HandleFunc("PATCH /v1/products/{id}", a.respond.Authed(a.update))
@@ -209,25 +208,6 @@ func (a *API) archive(w http.ResponseWriter, r *http.Request, c auth.Claims) {
 		return
 	}
 	writeProduct(w, http.StatusOK, p)
-}
-
-func (a *API) list(w http.ResponseWriter, r *http.Request) {
-	c, err := a.optionalClaims(r)
-	if err != nil {
-		a.respond.Fail(w, r, err)
-		return
-	}
-	q, err := parseQuery(r.URL.Query())
-	if err != nil {
-		a.respond.Fail(w, r, err)
-		return
-	}
-	page, err := a.svc.List(r.Context(), c, q)
-	if err != nil {
-		a.respond.Fail(w, r, err)
-		return
-	}
-	httpx.JSON(w, http.StatusOK, page)
 }
 
 func (a *API) categories(w http.ResponseWriter, r *http.Request) {

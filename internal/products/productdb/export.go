@@ -53,3 +53,20 @@ func (s *Store) Summary(ctx context.Context) (products.Summary, error) {
 	}
 	return products.Summary{Products: n, VersionSum: row.V}, nil
 }
+
+// find returns the products filter matches, without their pending events.
+func (s *Store) find(ctx context.Context, filter bson.M, opts *options.FindOptionsBuilder) ([]products.Product, error) {
+	cur, err := s.products.Find(ctx, filter, opts.SetProjection(bson.M{"pending": 0}))
+	if err != nil {
+		return nil, fmt.Errorf("find products: %w", err)
+	}
+	var docs []doc
+	if err := cur.All(ctx, &docs); err != nil {
+		return nil, fmt.Errorf("read products: %w", err)
+	}
+	out := make([]products.Product, len(docs))
+	for i, d := range docs {
+		out[i] = d.product()
+	}
+	return out, nil
+}
