@@ -261,7 +261,7 @@ func TestSeedLoadsTheDemoCatalogOnce(t *testing.T) {
 		t.Errorf("seed printed %q", out.String())
 	}
 	addrs, stop := startServe(t, getenv)
-	status, body := get(t, "http://"+addrs["products"]+"/internal/v1/products?limit=100")
+	status, body := get(t, "http://"+addrs["products"]+"/internal/v1/products")
 	if status != http.StatusOK {
 		t.Fatalf("export = %d %s", status, body)
 	}

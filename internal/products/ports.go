@@ -25,9 +25,9 @@ type Store interface {
 	// returns ErrVersionConflict; ErrNotFound if there is no such product.
 	ReplaceProduct(ctx context.Context, p Product, ev PendingEvent) error
 	Product(ctx context.Context, id string) (Product, error)
-	// ProductsAfter returns up to limit products of every status with ids
-	// above after, in id order.
-	ProductsAfter(ctx context.Context, after string, limit int) ([]Product, error)
+	// EachProduct calls each with every product, whatever its status,
+	// batch at a time, in no particular order.
+	EachProduct(ctx context.Context, batch int, each func([]Product) error) error
 	// Summary counts the products and adds up their versions.
 	Summary(ctx context.Context) (Summary, error)
 
