@@ -542,6 +542,26 @@ func (f writerFunc) Write(p []byte) (int, error) { f(p); return len(p), nil }
 func writeChaosReport(t *testing.T, path string, rows []chaosRow, reads, violations int64) {
 	t.Helper()
 	var b strings.Builder
+	load, _ := os.ReadFile("/proc/loadavg")
+	fmt.Fprintf(&b, "# Fault suite results\n\n")
+	fmt.Fprintf(&b, "Written by `make chaos` (`TestChaosFaultsBetweenThePlatformAndItsServersBreakNoInvariant` in\n"+
+		"cmd/marketplace/chaos_test.go) on %s. The platform runs in one process; Toxiproxy v2.5.0,\n"+
+		"as a library, sits between it and PostgreSQL (the users and orders databases), Redis and\n"+
+		"RabbitMQ. During each fault and for as long again after it is lifted, a mixed load runs\n"+
+		"through the gateway: internal/loadgen's default mix (browse 60, search 14, cart 21,\n"+
+		"checkout 5) at 6 then 7 requests/s open loop, with 3 buyers and 4 products of its own,\n"+
+		"plus a ledger of 3 buyers each checking out one unit and paying, again and again, every\n"+
+		"step retried under its Idempotency-Key until answered. The machine is shared (2 cores;\n"+
+		"load average at the end: %s), so latencies are an upper bound.\n\n",
+		time.Now().UTC().Format("2006-01-02 15:04 MST"), strings.TrimSpace(string(load)))
+	fmt.Fprintf(&b, "Columns: *requests* and *errors* are the mixed load's, during and after the fault\n"+
+		"(errors are answers of 400 or more and requests that got no answer in 20 s; the statuses\n"+
+		"are those during the fault). *Recovery* is from the fault's end to the ledger's next\n"+
+		"successful checkout or payment. *Orders* are those the ledger was answered 201 for, the\n"+
+		"ones missing from the database afterwards, and charges paying more than one order.\n"+
+		"*Outbox drained* is from the fault's end until the orders outbox is empty. *Ledger\n"+
+		"errors* are answers of 500 or more that were not 503 with Retry-After, and requests\n"+
+		"that did not answer within 20 s.\n\n")
 	fmt.Fprintf(&b, "| fault | requests | errors (statuses during) | p99 during | p99 after | recovery | orders acked / lost / charged twice | outbox drained | ledger errors not 503+Retry-After | invariants |\n")
 	fmt.Fprintf(&b, "|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, r := range rows {

@@ -209,6 +209,15 @@ func cloneValues(v url.Values) url.Values {
 	return out
 }
 
+// clip shortens an answer's body for a failure message.
+func clip(b []byte) string {
+	if len(b) > 400 {
+		return string(b[:400]) + "..."
+	}
+	return string(b)
+}
+
+// short names a long value by its start and length.
 func short(s string) string {
 	if len(s) > 24 {
 		return fmt.Sprintf("%s... (%d characters)", s[:12], len(s))
@@ -354,7 +363,7 @@ func (s *sweep) check(t *testing.T, op string, c sweepCase) bool {
 	res := roundTrip(t, req)
 	what := fmt.Sprintf("%s (%s %s), %s", op, c.method, short(c.path), c.name)
 	if res.Status >= 500 && !(res.Status == http.StatusServiceUnavailable && res.Header.Get("Retry-After") != "") {
-		t.Errorf("%s: %d; body %s", what, res.Status, res.Body)
+		t.Errorf("%s: %d; body %s", what, res.Status, clip(res.Body))
 		return false
 	}
 	// The route is found on the spec's own path, with the values sent.
@@ -366,19 +375,19 @@ func (s *sweep) check(t *testing.T, op string, c sweepCase) bool {
 		// A path the spec's router cannot match (a NUL, a 5000-character
 		// segment) is still the operation's: check the status only.
 		if res.Status >= 400 && res.Problem() == "" {
-			t.Errorf("%s: %d is not a problem; body %s", what, res.Status, res.Body)
+			t.Errorf("%s: %d is not a problem; body %s", what, res.Status, clip(res.Body))
 			return false
 		}
 		return true
 	}
 	documented := route.Operation.Responses.Status(res.Status) != nil
 	if !documented && !gatewayAnswers[res.Status] {
-		t.Errorf("%s: %d is not documented; body %s", what, res.Status, res.Body)
+		t.Errorf("%s: %d is not documented; body %s", what, res.Status, clip(res.Body))
 		return false
 	}
 	if !documented {
 		if res.Problem() == "" {
-			t.Errorf("%s: %d is not a problem; body %s", what, res.Status, res.Body)
+			t.Errorf("%s: %d is not a problem; body %s", what, res.Status, clip(res.Body))
 			return false
 		}
 		return true
@@ -388,7 +397,7 @@ func (s *sweep) check(t *testing.T, op string, c sweepCase) bool {
 		RequestValidationInput: in, Status: res.Status, Header: res.Header,
 		Body: io.NopCloser(bytes.NewReader(res.Body)), Options: s.e.options,
 	}); err != nil {
-		t.Errorf("%s: the %d answer breaks the spec: %v\nbody %s", what, res.Status, err, short(string(res.Body)))
+		t.Errorf("%s: the %d answer breaks the spec: %v\nbody %s", what, res.Status, err, clip(res.Body))
 		return false
 	}
 	return true
