@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"io"
 	"maps"
-	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -147,17 +146,4 @@ func TestAnOrdersProcessKilledMidCheckoutLeavesOneOrderAfterRetriesWithinTenSeco
 	if stored != 1 || len(ids) != 1 || reserved != 1 {
 		t.Errorf("%d orders stored, %d order ids answered, %d units reserved; want 1 of each", stored, len(ids), reserved)
 	}
-}
-
-// freeAddr is a loopback address no one listens on now, for a process that
-// must come back on the same address after a restart.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
 }
