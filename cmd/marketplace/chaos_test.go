@@ -181,7 +181,8 @@ type ledger struct {
 	mu        sync.Mutex
 	acked     []string // orders answered 201
 	badErrors []string // 5xx without Retry-After, other 5xx, hangs
-	lastOK    time.Time
+	lifted    time.Time // when the current fault ended; zero while it lasts
+	firstOK   time.Time // the first success after lifted
 
 	reads, violations atomic.Int64
 	violation         atomic.Value // the first one, as text
@@ -311,10 +312,18 @@ func (l *ledger) run(t *testing.T, base string, f chaosFault) chaosRow {
 	for _, b := range l.buyers {
 		wg.Go(func() { l.shop(ctx, b) })
 	}
+	l.mu.Lock()
+	l.lifted, l.firstOK = time.Time{}, time.Time{}
+	l.mu.Unlock()
 	f.apply()
 	time.Sleep(f.lasts) // the fault lasts this long: it is the load's first step
 	f.lift()
 	lifted := time.Now()
+	l.mu.Lock()
+	l.lifted = lifted
+	l.mu.Unlock()
+	drained := make(chan time.Duration, 1)
+	go func() { drained <- l.outboxDrain(t, lifted) }()
 	res := <-done
 	cancel()
 	wg.Wait()
@@ -340,7 +349,7 @@ func (l *ledger) run(t *testing.T, base string, f chaosFault) chaosRow {
 	row.recovery = l.recoveredAfter(t, lifted)
 	row.acked = l.ackedCount() - before
 	row.lost, row.doubleCharg = l.checkOrders(t)
-	row.drain = l.outboxDrain(t, lifted)
+	row.drain = <-drained
 	row.held = row.lost == 0 && row.doubleCharg == 0 && row.badErrors == 0 && l.violations.Load() == 0 && row.drain >= 0
 	for _, b := range bad[:min(len(bad), 5)] {
 		t.Errorf("%s: %s", f.name, b)
@@ -434,7 +443,9 @@ func (l *ledger) retried(ctx context.Context, buyer httpxtest.Caller, method, pa
 		}
 		if res.StatusCode < 300 {
 			l.mu.Lock()
-			l.lastOK = time.Now()
+			if !l.lifted.IsZero() && l.firstOK.IsZero() {
+				l.firstOK = time.Now()
+			}
 			l.mu.Unlock()
 		}
 		if out != nil {
@@ -464,30 +475,27 @@ func (l *ledger) ackedCount() int {
 	return len(l.acked)
 }
 
-// recoveredAfter is how long after lifted a checkout first succeeded
-// again, waiting for one if none has yet.
+// recoveredAfter is how long after lifted a checkout or payment first
+// succeeded again, waiting for one if none has yet.
 func (l *ledger) recoveredAfter(t *testing.T, lifted time.Time) time.Duration {
 	t.Helper()
-	var first time.Time
-	eventually.True(t, "a checkout succeeds after the fault", func() bool {
+	first := eventually.Value(t, "a checkout succeeds after the fault", func() (time.Time, bool) {
 		l.mu.Lock()
-		last := l.lastOK
+		first := l.firstOK
 		l.mu.Unlock()
-		if last.After(lifted) {
-			first = last
-			return true
+		if !first.IsZero() {
+			return first, true
 		}
 		var o struct {
 			ID string `json:"id"`
 		}
 		if l.retried(t.Context(), l.buyers[0], "POST", "/v1/orders", map[string]any{"items": []any{map[string]any{"product_id": l.products[0], "quantity": 1}}}, &o) == http.StatusCreated {
 			l.mu.Lock()
+			defer l.mu.Unlock()
 			l.acked = append(l.acked, o.ID)
-			first = l.lastOK
-			l.mu.Unlock()
-			return true
+			return l.firstOK, true
 		}
-		return false
+		return time.Time{}, false
 	})
 	return first.Sub(lifted)
 }
