@@ -179,8 +179,8 @@ type ledger struct {
 	initial  int64 // units each product was stocked with
 
 	mu        sync.Mutex
-	acked     []string // orders answered 201
-	badErrors []string // 5xx without Retry-After, other 5xx, hangs
+	acked     []string  // orders answered 201
+	badErrors []string  // 5xx without Retry-After, other 5xx, hangs
 	lifted    time.Time // when the current fault ended; zero while it lasts
 	firstOK   time.Time // the first success after lifted
 
