@@ -150,6 +150,7 @@ type chaosRow struct {
 	acked, lost, doubleCharg int
 	drain                    time.Duration
 	badErrors                int // ledger errors that were not 503 + Retry-After, or hangs
+	loadBad                  int // the mixed load's 5xx other than 503 and unanswered requests, during and after
 	held                     bool
 }
 
@@ -341,12 +342,14 @@ func (l *ledger) run(t *testing.T, base string, f chaosFault) chaosRow {
 		during := res.r.Steps[0]
 		row.sent, row.errors, row.p99During = during.All.Requests, during.All.Errors, during.All.Quantile(99)
 		row.statuses = errorStatuses(during.All.Statuses)
+		row.loadBad += badStatuses(during.All.Statuses)
 	}
 	if len(res.r.Steps) > 1 {
 		after := res.r.Steps[1]
 		row.sent += after.All.Requests
 		row.errors += after.All.Errors
 		row.p99After = after.All.Quantile(99)
+		row.loadBad += badStatuses(after.All.Statuses)
 	}
 	l.mu.Lock()
 	row.badErrors = len(l.badErrors)
@@ -357,7 +360,10 @@ func (l *ledger) run(t *testing.T, base string, f chaosFault) chaosRow {
 	row.acked = l.ackedCount() - before
 	row.lost, row.doubleCharg = l.checkOrders(t)
 	row.drain = <-drained
-	row.held = row.lost == 0 && row.doubleCharg == 0 && row.badErrors == 0 && l.violations.Load() == 0 && row.drain >= 0
+	row.held = row.lost == 0 && row.doubleCharg == 0 && row.badErrors == 0 && row.loadBad == 0 && l.violations.Load() == 0 && row.drain >= 0
+	if row.loadBad > 0 {
+		t.Errorf("%s: the mixed load got %d answers of 5xx other than 503, or none at all (%s)", f.name, row.loadBad, row.statuses)
+	}
 	for _, b := range bad[:min(len(bad), 5)] {
 		t.Errorf("%s: %s", f.name, b)
 	}
@@ -373,6 +379,18 @@ func mustMix(t *testing.T) []loadgen.Weight {
 		t.Fatal(err)
 	}
 	return mix
+}
+
+// badStatuses counts the answers a fault must not cause: 5xx other than
+// 503 (which says when to retry), and requests that got no answer.
+func badStatuses(m map[int]int) int {
+	n := m[0]
+	for s, c := range m {
+		if s >= 500 && s != http.StatusServiceUnavailable {
+			n += c
+		}
+	}
+	return n
 }
 
 func errorStatuses(m map[int]int) string {
@@ -566,7 +584,8 @@ func writeChaosReport(t *testing.T, path string, rows []chaosRow, reads, violati
 	fmt.Fprintf(&b, "Written by `make chaos` (`TestChaosFaultsBetweenThePlatformAndItsServersBreakNoInvariant` in\n"+
 		"cmd/marketplace/chaos_test.go) on %s. The platform runs in one process; Toxiproxy v2.5.0,\n"+
 		"as a library, sits between it and PostgreSQL (the users and orders databases), Redis,\n"+
-		"RabbitMQ and the payment provider (stripe-mock, through the Stripe gateway). During each fault and for as long again after it is lifted, a mixed load runs\n"+
+		"RabbitMQ and the payment provider (stripe-mock, through the Stripe gateway). During\n"+
+		"each fault and for as long again after it is lifted, a mixed load runs\n"+
 		"through the gateway: internal/loadgen's default mix (browse 60, search 14, cart 21,\n"+
 		"checkout 5) at 6 then 7 requests/s open loop, with 3 buyers and 4 products of its own,\n"+
 		"plus a ledger of 3 buyers each checking out one unit and paying, again and again, every\n"+
@@ -577,20 +596,21 @@ func writeChaosReport(t *testing.T, path string, rows []chaosRow, reads, violati
 		"(errors are answers of 400 or more and requests that got no answer in 20 s; the statuses\n"+
 		"are those during the fault). *Recovery* is from the fault's end to the ledger's next\n"+
 		"successful checkout or payment. *Orders* are those the ledger was answered 201 for, the\n"+
-		"ones missing from the database afterwards, and charges paying more than one order.\n"+
-		"*Outbox drained* is from the fault's end until the orders outbox is empty. *Ledger\n"+
-		"errors* are answers of 500 or more that were not 503 with Retry-After, and requests\n"+
-		"that did not answer within 20 s.\n\n")
-	fmt.Fprintf(&b, "| fault | requests | errors (statuses during) | p99 during | p99 after | recovery | orders acked / lost / charged twice | outbox drained | ledger errors not 503+Retry-After | invariants |\n")
+		"ones missing from the database afterwards, and orders or provider charge keys charged\n"+
+		"more than once.\n"+
+		"*Outbox drained* is from the fault's end until the orders outbox is empty. *Bad\n"+
+		"answers* are answers of 500 or more that were not 503 with Retry-After, and requests\n"+
+		"that got no answer within 20 s, of the mixed load and of the ledger.\n\n")
+	fmt.Fprintf(&b, "| fault | requests | errors (statuses during) | p99 during | p99 after | recovery | orders acked / lost / charged twice | outbox drained | bad answers: load / ledger | invariants |\n")
 	fmt.Fprintf(&b, "|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, r := range rows {
 		held := "held"
 		if !r.held {
 			held = "**broken**"
 		}
-		fmt.Fprintf(&b, "| %s | %d | %d (%s) | %s | %s | %s | %d / %d / %d | %s | %d | %s |\n", r.fault, r.sent, r.errors, r.statuses,
+		fmt.Fprintf(&b, "| %s | %d | %d (%s) | %s | %s | %s | %d / %d / %d | %s | %d / %d | %s |\n", r.fault, r.sent, r.errors, r.statuses,
 			r.p99During.Round(time.Millisecond), r.p99After.Round(time.Millisecond), r.recovery.Round(100*time.Millisecond),
-			r.acked, r.lost, r.doubleCharg, r.drain.Round(100*time.Millisecond), r.badErrors, held)
+			r.acked, r.lost, r.doubleCharg, r.drain.Round(100*time.Millisecond), r.loadBad, r.badErrors, held)
 	}
 	fmt.Fprintf(&b, "\nStock reader: %d reads, one every 100 ms through the suite, %d violations of on hand + sold = stocked.\n", reads, violations)
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
