@@ -1,12 +1,9 @@
 package productapi
 
 import (
-	"net/url"
 	"testing"
 
-	"github.com/marketplace-go/marketplace/internal/platform/errs"
 	"github.com/marketplace-go/marketplace/internal/platform/httpx/httpxtest"
-	"github.com/marketplace-go/marketplace/internal/platform/page"
 )
 
 // FuzzDecodeProductRequests: no body gives a product or category write a
