@@ -13,7 +13,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/marketplace-go/marketplace/internal/platform/page"
+	pagekit "github.com/marketplace-go/marketplace/internal/platform/page"
 )
 
 // TestListing runs the public listing's scenarios as clients meet them:
@@ -245,8 +245,8 @@ func testAWalkNeitherSkipsNorRepeatsWhileProductsAreAdded(t *testing.T, s *listi
 		})
 	}
 	first := s.mustList(t, "category="+growing)
-	if len(first.Items) != page.DefaultLimit || first.Next == "" {
-		t.Errorf("default page: %d items, next %q; want %d and a cursor", len(first.Items), first.Next, page.DefaultLimit)
+	if len(first.Items) != pagekit.DefaultLimit || first.Next == "" {
+		t.Errorf("default page: %d items, next %q; want %d and a cursor", len(first.Items), first.Next, pagekit.DefaultLimit)
 	}
 	s.mustList(t, "category="+growing+"&limit=100")
 	s.get(t, "category="+growing+"&limit=101").WantProblem(t, http.StatusBadRequest, "validation_failed")
