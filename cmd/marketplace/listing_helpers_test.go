@@ -38,6 +38,10 @@ func startListingPlatform(t *testing.T) *listingPlatform {
 		// every interval, and the scenarios list categories they have just
 		// made.
 		"SEARCH_CATEGORIES_INTERVAL": "200ms",
+		// Sign-ups hash passwords (argon2), slow on a loaded machine under
+		// -race: the scenarios judge the listing, not the gateway's
+		// patience.
+		"GATEWAY_TIMEOUT": "60s",
 	})
 	addrs, _ := startServe(t, getenv, "--target=users,products,search,gateway")
 	p := &listingPlatform{api: httpxtest.Client{BaseURL: "http://" + addrs["gateway"]}}
