@@ -509,3 +509,36 @@ func TestTheChartsRulesAndDashboardsAreCopiesOfTheSources(t *testing.T) {
 		})
 	}
 }
+
+func TestThePolicyChecksCatchAnInsecureChart(t *testing.T) {
+	dec, err := NewDecoder(crdFiles(t)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := Render(context.Background(), ChartDir, Options{Release: release, Namespace: namespace, Set: map[string]any{
+		"containerSecurityContext": map[string]any{"readOnlyRootFilesystem": false, "allowPrivilegeEscalation": true},
+		"services":                 map[string]any{"web": map[string]any{"resources": map[string]any{"limits": nil}}},
+		"networkPolicy":            map[string]any{"enabled": false},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var problems []string
+	for _, o := range r.Objects {
+		obj, err := dec.Decode(o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if o.Obj.GetKind() == "NetworkPolicy" {
+			t.Errorf("%s rendered with the policies off", o.Name())
+		}
+		if d, ok := obj.(*appsv1.Deployment); ok && d.Name == fullname+"-web" {
+			problems = containerProblems(&d.Spec.Template.Spec, d.Spec.Template.Spec.Containers[0], true)
+		}
+	}
+	for _, want := range []string{"the root filesystem is writable", "allowPrivilegeEscalation is not false", "no cpu limit", "no memory limit"} {
+		if !slices.Contains(problems, want) {
+			t.Errorf("problems %q lack %q", problems, want)
+		}
+	}
+}

@@ -19,7 +19,7 @@ import (
 	"helm.sh/helm/v4/pkg/action"
 	"helm.sh/helm/v4/pkg/chart/common"
 	"helm.sh/helm/v4/pkg/chart/v2/loader"
-	release "helm.sh/helm/v4/pkg/release/v1"
+	helmrelease "helm.sh/helm/v4/pkg/release/v1"
 	releaseutil "helm.sh/helm/v4/pkg/release/v1/util"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/yaml"
@@ -101,7 +101,7 @@ func Render(ctx context.Context, dir string, opts Options) (Rendering, error) {
 	if err != nil {
 		return Rendering{}, fmt.Errorf("render: %w", err)
 	}
-	r, ok := rel.(*release.Release)
+	r, ok := rel.(*helmrelease.Release)
 	if !ok {
 		return Rendering{}, fmt.Errorf("render: a release of type %T", rel)
 	}

@@ -156,7 +156,7 @@ embedded catalog, products reaches PostgreSQL instead of MongoDB. (list $ "users
 - name: LOG_LEVEL
   value: {{ .Values.logLevel | quote }}
 - name: DATA_DIR
-  value: /var/lib/marketplace
+  value: /data
 - name: SHUTDOWN_DELAY
   value: {{ .Values.shutdown.delay | quote }}
 - name: SHUTDOWN_TIMEOUT
