@@ -96,6 +96,13 @@ type productBody struct {
 	Status      *string         `json:"status"`
 }
 
+// categoryBody is a category as clients send it; its id is the path's.
+type categoryBody struct {
+	Name   string   `json:"name"`
+	Parent string   `json:"parent"`
+	Facets []string `json:"facets"`
+}
+
 func decodeProduct(w http.ResponseWriter, r *http.Request) (productBody, error) {
 	var b productBody
 	if err := httpx.Decode(w, r, &b, maxBody); err != nil {
@@ -240,11 +247,7 @@ func (a *API) categories(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) putCategory(w http.ResponseWriter, r *http.Request, c auth.Claims) {
-	var b struct {
-		Name   string   `json:"name"`
-		Parent string   `json:"parent"`
-		Facets []string `json:"facets"`
-	}
+	var b categoryBody
 	if err := httpx.Decode(w, r, &b, maxBody); err != nil {
 		a.respond.Fail(w, r, err)
 		return
