@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -391,7 +392,8 @@ func (p *person) logIn(t *testing.T, email, password string) {
 		chromedp.Click(chromedp.CSS(`form.narrow button[type=submit]`)),
 		// The form sends the person home; someone signed in already has
 		// a log-out button on the log-in page too.
-		chromedp.Poll[chromedp.Void](`location.pathname === '/' && document.querySelector('form[action="/logout"]')`))
+		waitPath("/"),
+		chromedp.WaitVisible(chromedp.CSS(`form[action="/logout"]`)))
 }
 
 func (p *person) location(t *testing.T) string {
@@ -507,4 +509,24 @@ func (p *person) screenshot(t *testing.T, name string) {
 	if err := chromedp.Do(p.ctx, chromedp.EmulateViewport(1280, 900)); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// waitPath waits until the page's address has the path want: across a
+// whole page load, which a script polling the page would not survive.
+func waitPath(want string) chromedp.Action[chromedp.Void] {
+	return chromedp.Func(func(ctx context.Context, tgt *chromedp.Target) error {
+		for {
+			// While the old document goes, reading the address fails; the
+			// next try reads the new one.
+			loc, err := chromedp.Location()(ctx, tgt)
+			if u, perr := url.Parse(loc); err == nil && perr == nil && u.Path == want {
+				return nil
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+	})
 }
