@@ -339,8 +339,12 @@ func (d *driver) checkScripts(t *testing.T) {
 	}
 }
 
+// stepTimeout bounds one step of a journey: generous, since a step may
+// include an argon2 hash on a loaded machine.
+const stepTimeout = 90 * time.Second
+
 func (p *person) run(actions ...chromedp.Action[chromedp.Void]) error {
-	ctx, cancel := context.WithTimeout(p.ctx, 30*time.Second)
+	ctx, cancel := context.WithTimeout(p.ctx, stepTimeout)
 	defer cancel()
 	return chromedp.Do(ctx, actions...)
 }
@@ -360,7 +364,7 @@ func (p *person) do(t *testing.T, step string, actions ...chromedp.Action[chrome
 // moment later (the search index follows the catalog's events).
 func (p *person) until(t *testing.T, what string, step func() error) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(stepTimeout)
 	for {
 		err := step()
 		if err == nil {
