@@ -10,7 +10,7 @@ TESTARGS ?=
 # time; stack traces and race reports keep their files and lines.
 TESTLINK := -ldflags='-s -w'
 
-.PHONY: run test test-short e2e build migrate docs services vet fmt bench clean
+.PHONY: run test test-short e2e chaos build migrate docs services vet fmt bench clean
 
 ## run: start every service in one process (target "all") with local defaults
 run: services
@@ -44,6 +44,13 @@ e2e: services tools
 screenshots: services tools
 	mkdir -p docs/screenshots
 	WEB_SCREENSHOTS=$(CURDIR)/docs/screenshots $(GO) test -count=1 -run 'TestWebJourneysInARealBrowser' -v ./cmd/marketplace/
+
+## chaos: the fault suite (about 10 minutes; not part of make test): the
+## platform with Toxiproxy between it and PostgreSQL, Redis and RabbitMQ,
+## faults under a mixed load, invariants checked after each; it writes
+## bench/results/chaos.md
+chaos: services tools
+	CHAOS=1 CHAOS_REPORT=$(CURDIR)/bench/results/chaos.md $(GO) test -count=1 -timeout 40m -run 'TestChaos' -v ./cmd/marketplace/
 
 ## build: build the one binary into bin/
 build:
