@@ -16,11 +16,6 @@ import (
 // roleNames are the roles an admin may grant.
 var roleNames = []string{"buyer", "seller", "admin"}
 
-// emailSearchPages bounds how many pages of accounts a search by email
-// reads: the API lists accounts but cannot filter them by email, so the
-// console filters the pages it reads (100 accounts each).
-const emailSearchPages = 20
-
 type userPage struct {
 	Users      []me    `json:"users"`
 	NextCursor *string `json:"next_cursor"`
@@ -35,51 +30,31 @@ func (h *Handler) adminUsers(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	email := strings.ToLower(strings.TrimSpace(r.URL.Query().Get("email")))
-	cursor := r.URL.Query().Get("cursor")
 	data := map[string]any{"Email": email}
-	var found []me
-	pages := 1
+	q := url.Values{"limit": {"50"}}
 	if email != "" {
-		pages = emailSearchPages
+		q.Set("email", email)
 	}
-	for i := 0; i < pages; i++ {
-		q := url.Values{"limit": {"100"}}
-		if email == "" {
-			q.Set("limit", "50")
-		}
-		if cursor != "" {
-			q.Set("cursor", cursor)
-		}
-		var p userPage
-		if _, err := v.call(call{method: http.MethodGet, path: "/v1/admin/users?" + q.Encode()}, &p); err != nil {
-			if isAPI(err, http.StatusBadRequest, "") {
-				http.Redirect(w, r, "/admin/users", http.StatusSeeOther)
-				return
-			}
-			h.fail(w, r, err)
+	if cursor := r.URL.Query().Get("cursor"); cursor != "" {
+		q.Set("cursor", cursor)
+	}
+	var p userPage
+	if _, err := v.call(call{method: http.MethodGet, path: "/v1/admin/users?" + q.Encode()}, &p); err != nil {
+		if isAPI(err, http.StatusBadRequest, "") {
+			http.Redirect(w, r, "/admin/users", http.StatusSeeOther)
 			return
 		}
-		for _, u := range p.Users {
-			if email == "" || strings.Contains(u.Email, email) {
-				found = append(found, u)
-			}
-		}
-		cursor = ""
-		if p.NextCursor != nil {
-			cursor = *p.NextCursor
-		}
-		if cursor == "" {
-			break
-		}
+		h.fail(w, r, err)
+		return
 	}
-	if cursor != "" {
-		q := url.Values{"cursor": {cursor}}
+	if p.NextCursor != nil && *p.NextCursor != "" {
+		next := url.Values{"cursor": {*p.NextCursor}}
 		if email != "" {
-			q.Set("email", email)
+			next.Set("email", email)
 		}
-		data["Next"] = "/admin/users?" + q.Encode()
+		data["Next"] = "/admin/users?" + next.Encode()
 	}
-	data["Users"] = found
+	data["Users"] = p.Users
 	h.render(w, r, http.StatusOK, "admin-users", page{Title: "title.admin_users", Data: data})
 }
 
