@@ -42,6 +42,14 @@ test-short: services tools
 e2e: services tools
 	$(GO) test -race -count=1 -run 'TestE2E|TestJourneyScriptInTheDocs' -v ./cmd/marketplace/
 
+## screenshots: photograph every page of the storefront, the seller centre and the
+## admin console at desktop and phone width into docs/screenshots/ (the browser
+## journeys, which also check accessibility and page weight, in Chromium)
+.PHONY: screenshots
+screenshots: services tools
+	mkdir -p docs/screenshots
+	WEB_SCREENSHOTS=$(CURDIR)/docs/screenshots $(GO) test -count=1 -run 'TestWebJourneysInARealBrowser' -v ./cmd/marketplace/
+
 ## chaos: the fault suite (about 10 minutes; not part of make test): the
 ## platform with Toxiproxy between it and PostgreSQL, Redis and RabbitMQ,
 ## faults under a mixed load, invariants checked after each; it writes
