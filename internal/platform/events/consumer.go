@@ -286,7 +286,7 @@ func (w worker) handle(ctx context.Context, d amqp.Delivery) error {
 	}
 	err = w.call(ctx, e, attempt)
 	if err == nil {
-		w.metrics.consumed(w.cc.Queue)
+		w.metrics.consumed(w.cc.Queue, e.Time)
 		return d.Ack(false)
 	}
 	if ctx.Err() != nil {
