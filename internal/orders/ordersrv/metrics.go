@@ -44,6 +44,9 @@ func newBusinessMetrics(reg prometheus.Registerer, provider string) *businessMet
 	for _, outcome := range []string{"succeeded", "declined", "unknown"} {
 		m.payments.WithLabelValues(provider, outcome)
 	}
+	for _, outcome := range []string{orders.RefundRefunded, orders.RefundFailed} {
+		m.refunds.WithLabelValues(provider, outcome)
+	}
 	return m
 }
 

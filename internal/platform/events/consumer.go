@@ -188,6 +188,7 @@ func (c *Consumer) session(ctx context.Context, cc ConsumerConfig, h Handler, bo
 		return err
 	}
 	bo.reset()
+	c.cfg.Metrics.subscribed(cc.Queue)
 	c.down.Add(-1)
 	defer c.down.Add(1)
 	c.log.InfoContext(ctx, "events: consumer connected", "queue", cc.Queue)

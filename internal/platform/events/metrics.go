@@ -58,6 +58,22 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 func (m *Metrics) published(typ string) {
 	if m != nil {
 		m.Published.WithLabelValues(typ).Inc()
+		// The type's failure series exist from its first publish, so
+		// dashboards and increase() see zeros, not absent series.
+		m.PublishFailures.WithLabelValues(typ)
+		m.Unroutable.WithLabelValues(typ)
+	}
+}
+
+// subscribed makes the queue's series exist at zero before anything
+// happens to it, so that alerts on their increase see the first one.
+func (m *Metrics) subscribed(queue string) {
+	if m != nil {
+		m.Consumed.WithLabelValues(queue)
+		m.HandlerFailures.WithLabelValues(queue)
+		for _, reason := range []string{ReasonMalformed, ReasonMaxAttempts} {
+			m.DeadLettered.WithLabelValues(queue, reason)
+		}
 	}
 }
 

@@ -51,8 +51,10 @@ func (m *DatastoreMetrics) Observe(operation string, start time.Time, err error)
 		return
 	}
 	m.duration.WithLabelValues(m.system, m.database, operation).Observe(time.Since(start).Seconds())
+	// The error series exists, at zero, from the operation's first run.
+	errs := m.errors.WithLabelValues(m.system, m.database, operation)
 	if err != nil {
-		m.errors.WithLabelValues(m.system, m.database, operation).Inc()
+		errs.Inc()
 	}
 }
 
