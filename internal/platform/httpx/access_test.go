@@ -91,3 +91,32 @@ func TestTheRouterCountsProblemsByTheirCode(t *testing.T) {
 		t.Errorf("problems by code = %v, want %v", byCode, want)
 	}
 }
+
+// TestAServiceCalledInProcessLogsAndCountsItsOwnRequest stands for the
+// gateway calling a service in-process in "all" mode: the inner request
+// carries the outer one's context, yet the problem is counted once, by
+// the service that answered it, not again by its caller.
+func TestAServiceCalledInProcessLogsAndCountsItsOwnRequest(t *testing.T) {
+	t.Parallel()
+	log, _ := newTestLogger(t)
+	reg := prometheus.NewRegistry()
+	metrics := observability.NewHTTPMetrics(reg)
+	inner := httpx.NewRouter("orders", metrics)
+	inner.HandleFunc("GET /v1/orders/{id}", func(w http.ResponseWriter, r *http.Request) {
+		httpx.WriteProblem(w, r, http.StatusNotFound, errs.New(errs.NotFound, "order_not_found", "no such order"))
+	})
+	innerChain := httpx.Chain(inner, httpx.AccessLog(log))
+	outer := httpx.NewRouter("gateway", metrics)
+	outer.HandleFunc("GET /v1/orders/{id}", func(w http.ResponseWriter, r *http.Request) {
+		innerChain.ServeHTTP(w, r) // the in-process upstream gets the caller's context
+	})
+	httpx.Chain(outer, httpx.AccessLog(log)).ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/v1/orders/42", nil))
+
+	byService := map[string]float64{}
+	for _, m := range family(t, reg, "http_problems_total").GetMetric() {
+		byService[label(m, "service")] += m.GetCounter().GetValue()
+	}
+	if byService["orders"] != 1 || byService["gateway"] != 0 {
+		t.Errorf("problems by service = %v, want one, counted by orders", byService)
+	}
+}

@@ -74,7 +74,7 @@ func AccessLog(log *slog.Logger) Middleware {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			start := time.Now()
 			rec := &statusRecorder{ResponseWriter: w}
-			ctx, info := observability.WithRequestInfo(r.Context())
+			ctx, info := observability.NewRequestInfo(r.Context())
 			next.ServeHTTP(rec, r.WithContext(ctx))
 			level := slog.LevelInfo
 			if IsProbe(r.URL.Path) {

@@ -20,15 +20,22 @@ type RequestInfo struct {
 
 type requestInfoKey struct{}
 
-// WithRequestInfo returns ctx carrying a new, empty RequestInfo, and the
-// record itself. A context that carries one already keeps it, so nested
-// middleware share one record.
+// NewRequestInfo returns ctx carrying a new, empty RequestInfo, and the
+// record itself: the access log makes one per request it serves. A
+// service called in-process (the gateway's upstream in "all" mode) gets a
+// record of its own, hiding its caller's.
+func NewRequestInfo(ctx context.Context) (context.Context, *RequestInfo) {
+	info := &RequestInfo{}
+	return context.WithValue(ctx, requestInfoKey{}, info), info
+}
+
+// WithRequestInfo returns ctx and the RequestInfo it carries, or a new one
+// when it carries none, so that the router shares the access log's record.
 func WithRequestInfo(ctx context.Context) (context.Context, *RequestInfo) {
 	if info := requestInfo(ctx); info != nil {
 		return ctx, info
 	}
-	info := &RequestInfo{}
-	return context.WithValue(ctx, requestInfoKey{}, info), info
+	return NewRequestInfo(ctx)
 }
 
 func requestInfo(ctx context.Context) *RequestInfo {
