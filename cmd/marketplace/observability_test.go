@@ -237,18 +237,20 @@ var (
 	promStrings  = regexp.MustCompile(`"(?:[^"\\]|\\.)*"`)
 	promMatchers = regexp.MustCompile(`\{[^}]*\}|\[[^\]]*\]`)
 	promGrouping = regexp.MustCompile(`\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)`)
+	promNumbers  = regexp.MustCompile(`\b\d+(?:\.\d+)?(?:e[+-]?\d+)?[a-zA-Z]*`) // 0.95, 1e3, and durations such as 5m
 	promIdent    = regexp.MustCompile(`[a-zA-Z_:][a-zA-Z0-9_:]*(\s*\()?`)
 	promKeywords = []string{"and", "or", "unless", "bool", "offset", "inf", "nan", "by", "without", "on", "ignoring", "group_left", "group_right"}
 )
 
 // metricNames returns the metric names a PromQL expression selects: the
-// identifiers left once strings, label matchers, ranges and groupings are
-// cut out, that are neither function calls nor keywords. The queries here
+// identifiers left once strings, label matchers, ranges, groupings and
+// numbers are cut out, that are neither function calls nor keywords. The queries here
 // are simple enough for this; Prometheus's own parser is a heavy module.
 func metricNames(expr string) []string {
 	expr = promStrings.ReplaceAllString(expr, `""`)
 	expr = promMatchers.ReplaceAllString(expr, " ")
 	expr = promGrouping.ReplaceAllString(expr, " ")
+	expr = promNumbers.ReplaceAllString(expr, " ")
 	var names []string
 	for _, m := range promIdent.FindAllStringSubmatch(expr, -1) {
 		if m[1] != "" || slices.Contains(promKeywords, strings.ToLower(m[0])) {
