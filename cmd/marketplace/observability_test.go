@@ -298,17 +298,6 @@ func mustHostPort(t *testing.T, raw string) string {
 	return u.Host
 }
 
-// viaProxy is the database URL raw with its host replaced by addr.
-func viaProxy(t *testing.T, raw, addr string) string {
-	t.Helper()
-	u, err := url.Parse(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u.Host = addr
-	return u.String()
-}
-
 // promServer is a Prometheus server started by a test.
 type promServer struct{ base string }
 
