@@ -15,14 +15,15 @@ VERSION  ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 COMMIT   ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 LDFLAGS  := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 
-.PHONY: run test test-short e2e chaos build migrate docs services vet fmt bench clean
+.PHONY: run test test-short e2e chaos build migrate docs services vet fmt bench clean rules-check dashboards
 
 ## run: start every service in one process (target "all") with local defaults
 run: services
 	$(GO) run ./cmd/marketplace serve
 
-## test: run every test, with the race detector, against the local servers
-test: services tools
+## test: run every test, with the race detector, against the local servers,
+## and the Prometheus rules' unit tests
+test: services tools rules-check
 	@unformatted=$$(gofmt -l .); if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
 	$(GO) vet ./...
 	staticcheck ./...
@@ -31,7 +32,7 @@ test: services tools
 ## test-short: the inner loop (under 2 minutes here): every package with the race
 ## detector, leaving out (-short) the end-to-end tests that start the whole platform,
 ## the long races and the argon2 timings
-test-short: services tools
+test-short: services tools rules-check
 	@unformatted=$$(gofmt -l .); if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
 	$(GO) vet ./...
 	staticcheck ./...
@@ -89,9 +90,10 @@ services:
 ## tools: install the test tools this machine lacks (stripe-mock, the Stripe API
 ## mock; staticcheck, the static checks of `make test`; jq, which the
 ## documented journey script uses; chromium, which the storefront's browser
-## test drives)
+## test drives; prometheus and promtool, for the rules' tests and the
+## end-to-end test with a real Prometheus)
 .PHONY: tools
-tools:
+tools: prometheus-tools
 	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; } || \
 		sudo sh -c 'apt-get update -qq && apt-get install -y -qq chromium >/dev/null'
 	@command -v jq >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq jq >/dev/null; } || \
@@ -100,6 +102,23 @@ tools:
 		$(GO) install github.com/stripe/stripe-mock@v0.203.0
 	@staticcheck -version 2>/dev/null | grep -qF '(0.8.2)' || \
 		$(GO) install honnef.co/go/tools/cmd/staticcheck@v0.8.2
+
+## prometheus-tools: Debian's prometheus package (prometheus and promtool)
+.PHONY: prometheus-tools
+prometheus-tools:
+	@{ command -v promtool && command -v prometheus; } >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq prometheus >/dev/null; } || \
+		sudo sh -c 'apt-get update -qq && apt-get install -y -qq prometheus >/dev/null'
+
+## rules-check: check the Prometheus rules (deploy/prometheus) and run their
+## unit tests with promtool (Debian's prometheus package, installed when missing)
+rules-check: prometheus-tools
+	promtool check rules deploy/prometheus/rules.yml
+	cd deploy/prometheus/tests && promtool test rules *.yml
+
+## dashboards: write the Grafana dashboards' JSON (deploy/grafana) from their Go
+## definitions (a test fails when the files differ from the code)
+dashboards:
+	$(GO) generate ./deploy/grafana
 
 ## vet / fmt: static checks (vet and staticcheck, as `make test` runs them)
 vet: tools

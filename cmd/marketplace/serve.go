@@ -17,6 +17,7 @@ import (
 	"github.com/marketplace-go/marketplace/internal/gateway"
 	"github.com/marketplace-go/marketplace/internal/gateway/ratelimit"
 	"github.com/marketplace-go/marketplace/internal/platform/auth"
+	"github.com/marketplace-go/marketplace/internal/platform/cache"
 	"github.com/marketplace-go/marketplace/internal/platform/discovery"
 	"github.com/marketplace-go/marketplace/internal/platform/observability"
 	"github.com/marketplace-go/marketplace/internal/platform/server"
@@ -320,6 +321,7 @@ func gatewayModule(gw gateway.Settings, addr string, d deps) (server.Module, err
 		}
 		opts.ContextTimeoutEnabled = true
 		rdb = redis.NewClient(opts)
+		cache.Instrument(rdb, d.Registry, "ratelimit")
 		gd.Limiter = ratelimit.New(rdb, gw.RatePrefix, log, d.Registry)
 	}
 	g, err := gateway.New(gw.Config, gd)

@@ -31,11 +31,13 @@ func (s *Service) ExpireReservations(ctx context.Context, limit int) (int, error
 			n++
 		case errors.Is(err, errSkip), errors.Is(err, errPaymentRunning):
 		default:
+			s.metrics.ReservationsExpired(n)
 			return n, err
 		}
 	}
 	if n > 0 {
 		s.onCommit()
+		s.metrics.ReservationsExpired(n)
 	}
 	return n, nil
 }

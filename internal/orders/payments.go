@@ -88,9 +88,11 @@ func (s *Service) charge(ctx context.Context, pay Payment) error {
 		ch, err = Charge{Status: ChargeDeclined, DeclineReason: "rejected_by_provider"}, nil
 	}
 	if err != nil {
+		s.metrics.PaymentAttempt(pay.Provider, "unknown")
 		s.countAttempt(context.WithoutCancel(ctx), pay.OrderID)
 		return fmt.Errorf("charge order %s: %w", pay.OrderID, err)
 	}
+	s.metrics.PaymentAttempt(pay.Provider, string(ch.Status))
 	// The provider has answered: record it even if the caller has gone.
 	return s.recordCharge(context.WithoutCancel(ctx), pay.OrderID, ch, ActorSystem)
 }
@@ -119,7 +121,9 @@ func (s *Service) countAttempt(ctx context.Context, orderID string) {
 // reservation turned into a sale, or payment_failed, with the stock
 // released. A second report of the same outcome changes nothing.
 func (s *Service) recordCharge(ctx context.Context, orderID string, ch Charge, actor string) error {
+	var paid *Payment // set when this transaction turned the order paid
 	err := s.store.InTx(ctx, func(tx Tx) error {
+		paid = nil
 		o, err := tx.LockOrder(ctx, orderID)
 		if err != nil {
 			return err
@@ -162,6 +166,7 @@ func (s *Service) recordCharge(ctx context.Context, orderID string, ch Charge, a
 			return nil
 		}
 		if to == Paid {
+			paid = &pay
 			err = tx.Consume(ctx, o.items())
 		} else {
 			err = tx.Release(ctx, o.items())
@@ -175,6 +180,9 @@ func (s *Service) recordCharge(ctx context.Context, orderID string, ch Charge, a
 		return fmt.Errorf("record charge of order %s: %w", orderID, err)
 	}
 	s.onCommit()
+	if paid != nil {
+		s.metrics.OrderPaid(paid.Amount, paid.Provider)
+	}
 	return nil
 }
 
@@ -305,15 +313,22 @@ func (s *Service) refund(ctx context.Context, pay Payment) error {
 		return fmt.Errorf("refund order %s: %w", pay.OrderID, err)
 	}
 	ctx = context.WithoutCancel(ctx) // the refund is made: record it even if the caller has gone
-	return s.store.InTx(ctx, func(tx Tx) error {
+	recorded := false
+	err = s.store.InTx(ctx, func(tx Tx) error {
+		recorded = false
 		o, err := tx.LockOrder(ctx, pay.OrderID)
 		if err != nil || o.Payment == nil || o.Payment.RefundStatus != RefundPending {
 			return err
 		}
 		p := *o.Payment
 		p.RefundStatus, p.RefundID, p.UpdatedAt = status, r.ID, s.now().UTC()
+		recorded = true
 		return tx.SavePayment(ctx, p)
 	})
+	if err == nil && recorded {
+		s.metrics.Refund(pay.Amount, pay.Provider, string(status))
+	}
+	return err
 }
 
 // PaymentNotice is a provider's report of a charge's outcome, as a webhook

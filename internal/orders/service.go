@@ -36,11 +36,12 @@ type Service struct {
 	cfg      Config
 	now      func() time.Time
 	onCommit func()
+	metrics  Metrics
 }
 
 // NewService returns the service.
 func NewService(store Store, catalog Catalog, gateway PaymentGateway, log *slog.Logger, cfg Config) *Service {
-	return &Service{store: store, catalog: catalog, gateway: gateway, log: log, cfg: cfg, now: time.Now, onCommit: func() {}}
+	return &Service{store: store, catalog: catalog, gateway: gateway, log: log, cfg: cfg, now: time.Now, onCommit: func() {}, metrics: noMetrics{}}
 }
 
 // OnEvents registers f, called after every commit that left events in the
@@ -280,6 +281,7 @@ func (s *Service) Checkout(ctx context.Context, c auth.Claims, req CheckoutReque
 		return tx.Reserve(ctx, items)
 	})
 	if ise := (*InsufficientStockError)(nil); errors.As(err, &ise) {
+		s.metrics.StockOut()
 		return Order{}, errUnavailable(ise.ProductID)
 	}
 	if errors.Is(err, ErrKeyLinked) {
@@ -289,6 +291,7 @@ func (s *Service) Checkout(ctx context.Context, c auth.Claims, req CheckoutReque
 		return Order{}, fmt.Errorf("place order: %w", err)
 	}
 	s.onCommit()
+	s.metrics.OrderCreated(o.Total)
 	return o, nil
 }
 

@@ -239,3 +239,16 @@ func isCheckViolation(err error) bool {
 	var pgErr *pgconn.PgError
 	return errors.As(err, &pgErr) && pgErr.Code == "23514"
 }
+
+// ProcessingPayments counts the payments whose outcome is not known yet,
+// and the age of the oldest (zero when there is none), for the metric an
+// alert on stuck payments watches.
+func (s *Store) ProcessingPayments(ctx context.Context) (n int, oldest time.Duration, err error) {
+	var age float64
+	err = s.pool.QueryRow(ctx, `SELECT count(*), coalesce(extract(epoch FROM now() - min(created_at)), 0)::float8
+		FROM payments WHERE status = 'processing'`).Scan(&n, &age)
+	if err != nil {
+		return 0, 0, fmt.Errorf("count processing payments: %w", err)
+	}
+	return n, time.Duration(age * float64(time.Second)), nil
+}

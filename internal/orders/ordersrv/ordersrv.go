@@ -55,7 +55,7 @@ func NewWithPayments(ctx context.Context, cfg Config, deps server.Deps, gateway 
 			o.close()
 		}
 	}()
-	if o.pool, err = pg.Open(ctx, cfg.DatabaseURL); err != nil {
+	if o.pool, err = pg.Open(ctx, cfg.DatabaseURL, pg.WithMetrics(reg, "orders")); err != nil {
 		return nil, fmt.Errorf("orders: %w", err)
 	}
 	if cfg.Migrate {
@@ -80,6 +80,10 @@ func NewWithPayments(ctx context.Context, cfg Config, deps server.Deps, gateway 
 	o.pub = events.NewLazyPublisher(cfg.Events, log)
 	o.Relay = outbox.NewRelayWithOptions(o.pool, o.pub, log, cfg.RelayInterval, outbox.Options{Name: "orders", Registerer: reg})
 	o.Service.OnEvents(o.Relay.Notify)
+	if reg != nil {
+		o.Service.SetMetrics(newBusinessMetrics(reg, cfg.Gateway))
+		_ = reg.Register(newPaymentsCollector(o.Store)) // a second instance in one process (tests) reads the same database
+	}
 	consumer, err := events.NewConsumer(cfg.Events, log)
 	if err != nil {
 		return nil, fmt.Errorf("orders: %w", err)

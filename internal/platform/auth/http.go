@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/marketplace-go/marketplace/internal/platform/errs"
+	"github.com/marketplace-go/marketplace/internal/platform/observability"
 )
 
 var (
@@ -24,6 +25,9 @@ func (v *Verifier) FromRequest(r *http.Request) (Claims, error) {
 	c, err := v.Verify(r.Context(), token)
 	if errors.Is(err, ErrInvalidToken) {
 		return Claims{}, errBadToken
+	}
+	if err == nil {
+		observability.SetUserID(r.Context(), c.UserID) // for the access log
 	}
 	return c, err
 }

@@ -188,6 +188,7 @@ func (c *Consumer) session(ctx context.Context, cc ConsumerConfig, h Handler, bo
 		return err
 	}
 	bo.reset()
+	c.cfg.Metrics.subscribed(cc.Queue)
 	c.down.Add(-1)
 	defer c.down.Add(1)
 	c.log.InfoContext(ctx, "events: consumer connected", "queue", cc.Queue)
@@ -286,7 +287,7 @@ func (w worker) handle(ctx context.Context, d amqp.Delivery) error {
 	}
 	err = w.call(ctx, e, attempt)
 	if err == nil {
-		w.metrics.consumed(w.cc.Queue)
+		w.metrics.consumed(w.cc.Queue, e.Time)
 		return d.Ack(false)
 	}
 	if ctx.Err() != nil {

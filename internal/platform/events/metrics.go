@@ -1,6 +1,8 @@
 package events
 
 import (
+	"time"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/marketplace-go/marketplace/internal/platform/observability"
@@ -16,6 +18,10 @@ type Metrics struct {
 	Consumed        *prometheus.CounterVec // by queue: handled and acked
 	HandlerFailures *prometheus.CounterVec // by queue: handler returned an error or panicked
 	DeadLettered    *prometheus.CounterVec // by queue, reason: moved to the dead-letter queue
+	// Lag is how long after the change it reports an event was handled:
+	// a consumer falling behind shows here before its queue overflows.
+	Lag     *prometheus.HistogramVec // by queue
+	LastLag *prometheus.GaugeVec     // by queue: the lag of the last event handled
 }
 
 // NewMetrics creates the counters and registers them with reg; a nil reg
@@ -35,6 +41,15 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Consumed:        counter("events_consumed_total", "Events handled successfully and acked.", "queue"),
 		HandlerFailures: counter("events_handler_failures_total", "Handler calls that returned an error or panicked.", "queue"),
 		DeadLettered:    counter("events_dead_lettered_total", "Messages moved to the dead-letter queue.", "queue", "reason"),
+		Lag: observability.Register(reg, prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "events_consumer_lag_seconds",
+			Help:    "Time from the change an event reports to its handling by a consumer.",
+			Buckets: prometheus.ExponentialBuckets(0.005, 4, 10),
+		}, []string{"queue"})),
+		LastLag: observability.Register(reg, prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "events_consumer_last_lag_seconds",
+			Help: "Lag of the last event a consumer handled: how far behind the changes it is.",
+		}, []string{"queue"})),
 	}
 }
 
@@ -43,6 +58,22 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 func (m *Metrics) published(typ string) {
 	if m != nil {
 		m.Published.WithLabelValues(typ).Inc()
+		// The type's failure series exist from its first publish, so
+		// dashboards and increase() see zeros, not absent series.
+		m.PublishFailures.WithLabelValues(typ)
+		m.Unroutable.WithLabelValues(typ)
+	}
+}
+
+// subscribed makes the queue's series exist at zero before anything
+// happens to it, so that alerts on their increase see the first one.
+func (m *Metrics) subscribed(queue string) {
+	if m != nil {
+		m.Consumed.WithLabelValues(queue)
+		m.HandlerFailures.WithLabelValues(queue)
+		for _, reason := range []string{ReasonMalformed, ReasonMaxAttempts} {
+			m.DeadLettered.WithLabelValues(queue, reason)
+		}
 	}
 }
 
@@ -58,9 +89,14 @@ func (m *Metrics) unroutable(typ string) {
 	}
 }
 
-func (m *Metrics) consumed(queue string) {
+func (m *Metrics) consumed(queue string, happened time.Time) {
 	if m != nil {
 		m.Consumed.WithLabelValues(queue).Inc()
+		if !happened.IsZero() {
+			lag := max(time.Since(happened).Seconds(), 0)
+			m.Lag.WithLabelValues(queue).Observe(lag)
+			m.LastLag.WithLabelValues(queue).Set(lag)
+		}
 	}
 }
 

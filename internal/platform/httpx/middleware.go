@@ -65,20 +65,36 @@ func Recover(log *slog.Logger) Middleware {
 // AccessLog logs one line per request after it is served: at info level,
 // except probes (health checks and metrics scrapes), which come every few
 // seconds from machines and are logged at debug level, so that an idle
-// service's log stays quiet.
+// service's log stays quiet. The line names the route template, never
+// only the raw path, the authenticated user by id (never a token or an
+// email), the status, the problem code of an error answer, and the
+// duration; docs/observability.md describes its fields.
 func AccessLog(log *slog.Logger) Middleware {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			start := time.Now()
 			rec := &statusRecorder{ResponseWriter: w}
-			next.ServeHTTP(rec, r)
+			ctx, info := observability.NewRequestInfo(r.Context())
+			next.ServeHTTP(rec, r.WithContext(ctx))
 			level := slog.LevelInfo
 			if IsProbe(r.URL.Path) {
 				level = slog.LevelDebug
 			}
-			log.Log(r.Context(), level, "request",
-				"method", r.Method, "path", r.URL.Path, "status", rec.Status(),
-				"bytes", rec.bytes, "duration_ms", float64(time.Since(start).Microseconds())/1000)
+			if !log.Enabled(ctx, level) {
+				return
+			}
+			attrs := []slog.Attr{
+				slog.String("method", r.Method), slog.String("route", info.Route()), slog.String("path", r.URL.Path),
+				slog.Int("status", rec.Status()), slog.Int("bytes", rec.bytes),
+				slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
+			}
+			if id := info.UserID(); id != "" {
+				attrs = append(attrs, slog.String("user_id", id))
+			}
+			if code := info.ProblemCode(); code != "" {
+				attrs = append(attrs, slog.String("error_code", code))
+			}
+			log.LogAttrs(ctx, level, "request", attrs...)
 		})
 	}
 }

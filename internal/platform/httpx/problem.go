@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/marketplace-go/marketplace/internal/platform/errs"
+	"github.com/marketplace-go/marketplace/internal/platform/observability"
 )
 
 // statusOf is the one table that turns error kinds into HTTP statuses.
@@ -106,8 +107,11 @@ func kindOf(e *errs.Error, ok bool) errs.Kind {
 	return e.Kind
 }
 
-// WriteProblem writes e as problem+json with the given status.
+// WriteProblem writes e as problem+json with the given status. Every
+// problem goes through here, so here its code is recorded for the access
+// log and the router's http_problems_total.
 func WriteProblem(w http.ResponseWriter, r *http.Request, status int, e *errs.Error) {
+	observability.SetProblemCode(r.Context(), e.Code)
 	p := Problem{
 		Type:      "/problems/" + strings.ReplaceAll(e.Code, "_", "-"),
 		Title:     http.StatusText(status),

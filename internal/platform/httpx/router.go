@@ -37,6 +37,8 @@ func (rt *Router) HandleFunc(pattern string, f http.HandlerFunc) { rt.Handle(pat
 // answers are rewritten as problems; its Allow header and redirects stay.
 func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if h, pattern := rt.mux.Handler(r); pattern == "" {
+		ctx, _ := observability.WithRequestInfo(r.Context())
+		r = r.WithContext(ctx)
 		rt.instrument("unmatched", h).ServeHTTP(&problemWriter{ResponseWriter: w, r: r}, r)
 		return
 	}
@@ -70,9 +72,14 @@ func (p *problemWriter) Write(b []byte) (int, error) {
 	return p.ResponseWriter.Write(b)
 }
 
+// instrument measures the route's requests, records its template for the
+// access log, and counts the problems it answers by their stable code.
 func (rt *Router) instrument(route string, h http.Handler) http.Handler {
 	inFlight := rt.metrics.InFlight.WithLabelValues(rt.service, route)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, info := observability.WithRequestInfo(r.Context())
+		r = r.WithContext(ctx)
+		observability.SetRoute(ctx, route)
 		inFlight.Inc()
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w}
@@ -86,6 +93,12 @@ func (rt *Router) instrument(route string, h http.Handler) http.Handler {
 			labels := []string{rt.service, route, r.Method, strconv.Itoa(status)}
 			rt.metrics.Requests.WithLabelValues(labels...).Inc()
 			rt.metrics.Duration.WithLabelValues(labels...).Observe(time.Since(start).Seconds())
+			if code := info.ProblemCode(); code != "" || !returned {
+				if !returned {
+					code = "internal"
+				}
+				rt.metrics.Problems.WithLabelValues(rt.service, code).Inc()
+			}
 			inFlight.Dec()
 		}()
 		h.ServeHTTP(rec, r)

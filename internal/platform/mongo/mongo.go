@@ -99,7 +99,7 @@ type embedded struct {
 
 // Open connects to cfg.URI, or when it is empty starts an embedded FerretDB
 // and connects to that, then checks that the server answers.
-func Open(ctx context.Context, cfg Config, log *slog.Logger) (*DB, error) {
+func Open(ctx context.Context, cfg Config, log *slog.Logger, opts ...Option) (*DB, error) {
 	if cfg.Database == "" {
 		return nil, errors.New("mongo: database name is empty")
 	}
@@ -113,7 +113,11 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*DB, error) {
 		db.embedded, uri = e, e.uri
 		log.InfoContext(ctx, "MONGODB_URI is unset: using embedded FerretDB on PostgreSQL", "database", pg.DatabaseName(cfg.EmbeddedPostgresURL), "uri", e.uri)
 	}
-	client, err := mongodrv.Connect(options.Client().ApplyURI(uri).SetServerSelectionTimeout(pingTimeout))
+	co := options.Client().ApplyURI(uri).SetServerSelectionTimeout(pingTimeout)
+	for _, opt := range opts {
+		opt(co)
+	}
+	client, err := mongodrv.Connect(co)
 	if err != nil {
 		_ = db.stopEmbedded(ctx)
 		return nil, fmt.Errorf("mongo: connect: %w", err)

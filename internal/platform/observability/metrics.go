@@ -12,6 +12,7 @@ type HTTPMetrics struct {
 	Requests *prometheus.CounterVec   // by service, route, method, status
 	Duration *prometheus.HistogramVec // by service, route, method, status
 	InFlight *prometheus.GaugeVec     // by service, route
+	Problems *prometheus.CounterVec   // by service, code: the problem answers, by their stable code
 }
 
 // NewRegistry returns a registry with the Go runtime and process collectors,
@@ -39,8 +40,12 @@ func NewHTTPMetrics(reg prometheus.Registerer) *HTTPMetrics {
 			Name: "http_requests_in_flight",
 			Help: "Requests being served now.",
 		}, []string{"service", "route"}),
+		Problems: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "http_problems_total",
+			Help: "Problem (error) answers, by their stable code: one table of codes, so the label is bounded.",
+		}, []string{"service", "code"}),
 	}
-	reg.MustRegister(m.Requests, m.Duration, m.InFlight)
+	reg.MustRegister(m.Requests, m.Duration, m.InFlight, m.Problems)
 	return m
 }
 

@@ -1,8 +1,10 @@
 package outbox
 
 import (
+	"context"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/marketplace-go/marketplace/internal/platform/observability"
@@ -57,4 +59,40 @@ func (m *metrics) failed() {
 	if m != nil {
 		m.failures.Inc()
 	}
+}
+
+// backlogCollector reads the outbox table when Prometheus scrapes: how
+// many events wait for the relay and how old the oldest is. A growing
+// backlog means the broker or the relay is stuck; no polling goroutine
+// runs between scrapes.
+type backlogCollector struct {
+	pool    *pgxpool.Pool
+	name    string
+	pending *prometheus.Desc
+	oldest  *prometheus.Desc
+}
+
+func newBacklogCollector(pool *pgxpool.Pool, name string) *backlogCollector {
+	labels := prometheus.Labels{"outbox": name}
+	return &backlogCollector{pool: pool, name: name,
+		pending: prometheus.NewDesc("outbox_backlog_events", "Events in the outbox table waiting to be relayed.", nil, labels),
+		oldest:  prometheus.NewDesc("outbox_oldest_event_age_seconds", "Age of the oldest event waiting in the outbox (0 when empty).", nil, labels),
+	}
+}
+
+func (c *backlogCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.pending
+	ch <- c.oldest
+}
+
+func (c *backlogCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	var n, age float64
+	err := c.pool.QueryRow(ctx, `SELECT count(*)::float8, coalesce(extract(epoch FROM now() - min(created_at)), 0)::float8 FROM `+table).Scan(&n, &age)
+	if err != nil {
+		return // the database is down: datastore_up says so
+	}
+	ch <- prometheus.MustNewConstMetric(c.pending, prometheus.GaugeValue, n)
+	ch <- prometheus.MustNewConstMetric(c.oldest, prometheus.GaugeValue, age)
 }

@@ -110,6 +110,11 @@ func NewRelayWithOptions(pool *pgxpool.Pool, pub Publisher, log *slog.Logger, in
 	if opts.Name != "" {
 		log = log.With("outbox", opts.Name)
 	}
+	if opts.Registerer != nil {
+		// A second relay over the same outbox (tests, several instances
+		// of a service in one process) reports it once.
+		_ = opts.Registerer.Register(newBacklogCollector(pool, opts.Name))
+	}
 	return &Relay{
 		pool:         pool,
 		pub:          pub,

@@ -17,6 +17,8 @@ import (
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
+
+	"github.com/marketplace-go/marketplace/internal/platform/observability"
 )
 
 // PostgreSQL error codes we act on.
@@ -39,7 +41,7 @@ func IsUniqueViolation(err error, constraint string) bool {
 // Open connects a pool to url and checks that the server answers. When the
 // database does not exist it is created if the role may create databases;
 // otherwise the error says exactly what an operator must create.
-func Open(ctx context.Context, url string) (*pgxpool.Pool, error) {
+func Open(ctx context.Context, url string, opts ...Option) (*pgxpool.Pool, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("parse database url: %w", err)
@@ -47,9 +49,21 @@ func Open(ctx context.Context, url string) (*pgxpool.Pool, error) {
 	if err := ensureDatabase(ctx, cfg.ConnConfig); err != nil {
 		return nil, err
 	}
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if m := observability.NewDatastoreMetrics(o.reg, "postgresql", o.name); m != nil {
+		cfg.ConnConfig.Tracer = tracer{m}
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("open database %q: %w", cfg.ConnConfig.Database, err)
+	}
+	if o.reg != nil {
+		// A second pool of the same name in one process (a test) keeps
+		// the first one's series.
+		_ = o.reg.Register(newPoolCollector(pool, o.name))
 	}
 	return pool, nil
 }

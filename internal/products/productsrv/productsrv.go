@@ -125,7 +125,7 @@ func New(ctx context.Context, cfg Config, deps server.Deps) (_ *Products, err er
 			p.close()
 		}
 	}()
-	if p.db, err = mongo.Open(ctx, cfg.Mongo, log); err != nil {
+	if p.db, err = mongo.Open(ctx, cfg.Mongo, log, mongo.WithMetrics(reg, "catalog")); err != nil {
 		return nil, fmt.Errorf("products: %w", err)
 	}
 	p.Store = productdb.New(p.db.Database)
@@ -138,6 +138,7 @@ func New(ctx context.Context, cfg Config, deps server.Deps) (_ *Products, err er
 	}
 	opts.ContextTimeoutEnabled = true // a call the cache gave up on stops too
 	p.redis = redis.NewClient(opts)
+	cache.Instrument(p.redis, reg, "products")
 	c := cache.New(p.redis, cfg.CachePrefix, reg, log)
 	cfg.Events.Metrics = events.NewMetrics(reg)
 	if err := cfg.Events.Validate(); err != nil {
