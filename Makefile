@@ -70,9 +70,11 @@ image:
 	VERSION=$(VERSION) COMMIT=$(COMMIT) ./scripts/build-image.sh $(IMAGE)
 
 ## deploy-check: build the image and run the journey through it (podman,
-## installed when missing), and validate deploy/compose.yaml (.ci/run runs it)
+## installed when missing), validate deploy/compose.yaml, and check the Helm chart
+## (.ci/run runs it)
 deploy-check: services tools
 	./scripts/deploy-check.sh
+	$(MAKE) chart-check
 
 ## migrate: apply every service's migrations and exit
 migrate: services
@@ -131,14 +133,14 @@ fmt:
 bench: services
 	$(GO) test -run '^$$' -bench . -benchtime 5s ./...
 
-## chart-sync: copy deploy/prometheus/*.yaml and deploy/grafana/*.json into the
+## chart-sync: copy deploy/prometheus/*.yml and deploy/grafana/*.json into the
 ## Helm chart (a chart reads only its own files; chart-check fails on stale copies)
 .PHONY: chart-sync chart-check
 chart-sync:
-	@for d in prometheus:yaml grafana:json; do \
+	@for d in prometheus:yml grafana:json; do \
 		src=deploy/$${d%%:*}; dst=deploy/helm/marketplace/files/$${d%%:*}; ext=$${d##*:}; \
 		if [ -d $$src ]; then rm -f $$dst/*.$$ext && cp $$src/*.$$ext $$dst/ && echo "copied $$src/*.$$ext"; \
-		else echo "no $$src yet: the chart keeps its placeholder"; fi; \
+		else echo "no $$src" >&2; exit 1; fi; \
 	done
 
 ## chart-check: render the Helm chart (deploy/helm, a Go module of its own so
