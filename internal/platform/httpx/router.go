@@ -7,10 +7,12 @@ import (
 
 	"github.com/marketplace-go/marketplace/internal/platform/errs"
 	"github.com/marketplace-go/marketplace/internal/platform/observability"
+	"github.com/marketplace-go/marketplace/internal/platform/tracing"
 )
 
 // Router is an http.ServeMux whose routes are measured by their pattern, so
-// metrics have a bounded set of labels whatever paths clients send.
+// metrics have a bounded set of labels whatever paths clients send; the
+// request's server span, if any, is named for the pattern too.
 type Router struct {
 	mux     *http.ServeMux
 	service string
@@ -73,6 +75,7 @@ func (p *problemWriter) Write(b []byte) (int, error) {
 func (rt *Router) instrument(route string, h http.Handler) http.Handler {
 	inFlight := rt.metrics.InFlight.WithLabelValues(rt.service, route)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		tracing.NameRoute(r, route)
 		inFlight.Inc()
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w}

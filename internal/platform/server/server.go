@@ -17,10 +17,12 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/marketplace-go/marketplace/internal/platform/errs"
 	"github.com/marketplace-go/marketplace/internal/platform/httpx"
 	"github.com/marketplace-go/marketplace/internal/platform/observability"
+	"github.com/marketplace-go/marketplace/internal/platform/tracing"
 )
 
 // Module is one service as the server runs it.
@@ -53,6 +55,8 @@ type Server struct {
 	pprof                       bool                   // the metrics listener serves /debug/pprof
 	shed                        *prometheus.CounterVec // requests refused, by service and reason
 	queued                      *prometheus.GaugeVec   // requests waiting for a slot, by service
+	// tracer returns a module's TracerProvider, nil when it is not traced.
+	tracer func(module string) trace.TracerProvider
 
 	mu      sync.RWMutex // guards running and locals: Add may run while a Local transport reads them
 	running []*running
@@ -92,6 +96,11 @@ func New(log *slog.Logger, registry *prometheus.Registry, shutdownTimeout time.D
 // serving, before it closes the listeners: long enough for a load balancer
 // (a Kubernetes endpoint controller) to notice and stop sending requests.
 func (s *Server) SetDrainDelay(d time.Duration) { s.delay = d }
+
+// SetTracing gives each module's requests server spans from the provider
+// tracer returns for the module's name (nil: not traced). Call it before
+// Add.
+func (s *Server) SetTracing(tracer func(module string) trace.TracerProvider) { s.tracer = tracer }
 
 // Metrics returns the HTTP instruments, for modules that measure more.
 func (s *Server) Metrics() *observability.HTTPMetrics { return s.metrics }
@@ -157,7 +166,15 @@ func (s *Server) handler(run *running) http.Handler {
 	log := s.log.With("service", m.Name)
 	// The limit is innermost: a shed request still gets its request id,
 	// headers and log line, and is answered within microseconds.
-	return httpx.Chain(rt, httpx.RequestID, httpx.SecurityHeaders, httpx.AccessLog(log), httpx.Recover(log), s.limit(m))
+	h := httpx.Chain(rt, httpx.RequestID, httpx.SecurityHeaders, httpx.AccessLog(log), httpx.Recover(log), s.limit(m))
+	// The span is outermost, so that every line logged for the request,
+	// the access log's included, carries its trace id. Probes get none:
+	// they would be most of the traces and tell nothing.
+	var tp trace.TracerProvider
+	if s.tracer != nil {
+		tp = s.tracer(m.Name)
+	}
+	return tracing.Handler(h, tp, func(r *http.Request) bool { return httpx.IsProbe(r.URL.Path) })
 }
 
 // ready answers /readyz from the last background check (see
