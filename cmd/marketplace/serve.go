@@ -333,6 +333,7 @@ func gatewayModule(gw gateway.Settings, addr string, d deps) (server.Module, err
 		Log:       log,
 		Registry:  d.Registry,
 		Transport: d.local,
+		Tracer:    d.Tracer,
 	}
 	var rdb *redis.Client
 	if gw.RateLimits {

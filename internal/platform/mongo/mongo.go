@@ -47,6 +47,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"go.opentelemetry.io/otel/trace"
 	"log/slog"
 	"net/url"
 	"regexp"
@@ -79,6 +80,9 @@ type Config struct {
 	// keeps its data in when URI is empty; it is created if missing. Each
 	// MongoDB database is a schema there.
 	EmbeddedPostgresURL string
+	// Tracer makes a span of each command sent inside a trace; nil makes
+	// none.
+	Tracer trace.TracerProvider
 }
 
 // DB is an open connection to the service's database.
@@ -113,7 +117,11 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*DB, error) {
 		db.embedded, uri = e, e.uri
 		log.InfoContext(ctx, "MONGODB_URI is unset: using embedded FerretDB on PostgreSQL", "database", pg.DatabaseName(cfg.EmbeddedPostgresURL), "uri", e.uri)
 	}
-	client, err := mongodrv.Connect(options.Client().ApplyURI(uri).SetServerSelectionTimeout(pingTimeout))
+	opts := options.Client().ApplyURI(uri).SetServerSelectionTimeout(pingTimeout)
+	if m := newCommandMonitor(cfg.Tracer); m != nil {
+		opts.SetMonitor(m)
+	}
+	client, err := mongodrv.Connect(opts)
 	if err != nil {
 		_ = db.stopEmbedded(ctx)
 		return nil, fmt.Errorf("mongo: connect: %w", err)

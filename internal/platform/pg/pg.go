@@ -11,12 +11,17 @@ import (
 	"strings"
 	"time"
 
+	"github.com/exaring/otelpgx"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
+	metricnoop "go.opentelemetry.io/otel/metric/noop"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/marketplace-go/marketplace/internal/platform/tracing"
 )
 
 // PostgreSQL error codes we act on.
@@ -36,13 +41,37 @@ func IsUniqueViolation(err error, constraint string) bool {
 		(constraint == "" || pgErr.ConstraintName == constraint)
 }
 
+// Option changes how Open configures a pool.
+type Option func(*pgxpool.Config)
+
+// WithTracer makes a span for each query, batch and transaction of a
+// traced request (never one outside a trace: health pings and relay
+// polls start none). A nil tp adds nothing.
+func WithTracer(tp trace.TracerProvider) Option {
+	return func(cfg *pgxpool.Config) {
+		if tp == nil {
+			return
+		}
+		cfg.ConnConfig.Tracer = otelpgx.NewTracer(
+			otelpgx.WithTracerProvider(tracing.ChildrenOnly(tp)),
+			otelpgx.WithMeterProvider(metricnoop.NewMeterProvider()),
+			// The statement, not the parameters: those may be personal data.
+			otelpgx.WithTrimSQLInSpanName(),
+			otelpgx.WithDisableAcquireTracer(),
+		)
+	}
+}
+
 // Open connects a pool to url and checks that the server answers. When the
 // database does not exist it is created if the role may create databases;
 // otherwise the error says exactly what an operator must create.
-func Open(ctx context.Context, url string) (*pgxpool.Pool, error) {
+func Open(ctx context.Context, url string, opts ...Option) (*pgxpool.Pool, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("parse database url: %w", err)
+	}
+	for _, o := range opts {
+		o(cfg)
 	}
 	if err := ensureDatabase(ctx, cfg.ConnConfig); err != nil {
 		return nil, err

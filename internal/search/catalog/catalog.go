@@ -8,6 +8,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/marketplace-go/marketplace/internal/platform/tracing"
+	"go.opentelemetry.io/otel/trace"
 	"io"
 	"net/http"
 	"net/url"
@@ -26,9 +28,10 @@ type Client struct {
 var _ search.Source = (*Client)(nil)
 
 // New returns a client of the products service at base (such as
-// http://localhost:8082). Each call is bounded by timeout.
-func New(base string, timeout time.Duration) *Client {
-	return &Client{base: base, http: &http.Client{Timeout: timeout}}
+// http://localhost:8082). Each call is bounded by timeout, and is a client
+// span when tp is not nil.
+func New(base string, timeout time.Duration, tp trace.TracerProvider) *Client {
+	return &Client{base: base, http: tracing.Client(&http.Client{Timeout: timeout}, tp)}
 }
 
 // Categories reads the category tree.
