@@ -22,8 +22,18 @@ func Handler(h http.Handler, tp trace.TracerProvider, skip func(*http.Request) b
 		otelhttp.WithPropagators(Propagator()),
 		otelhttp.WithMeterProvider(noopMeters),
 		otelhttp.WithFilter(func(r *http.Request) bool { return skip == nil || !skip(r) }),
-		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return r.Method }),
+		otelhttp.WithSpanNameFormatter(serverSpanName),
 	)
+}
+
+// serverSpanName is the method and, once a mux has matched the request
+// (otelhttp renames the span when it sees the pattern), the route.
+func serverSpanName(_ string, r *http.Request) string {
+	if r.Pattern == "" {
+		return r.Method
+	}
+	_, path, _ := cutMethod(r.Pattern)
+	return r.Method + " " + path
 }
 
 // NameRoute names the server span of r for the route pattern that
@@ -34,10 +44,7 @@ func NameRoute(r *http.Request, pattern string) {
 	if !span.IsRecording() {
 		return
 	}
-	route := pattern
-	if _, path, ok := cutMethod(pattern); ok {
-		route = path
-	}
+	_, route, _ := cutMethod(pattern)
 	span.SetName(r.Method + " " + route)
 	span.SetAttributes(attribute.String("http.route", route))
 }
