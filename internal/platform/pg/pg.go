@@ -55,8 +55,9 @@ func WithTracer(tp trace.TracerProvider) Option {
 		cfg.ConnConfig.Tracer = otelpgx.NewTracer(
 			otelpgx.WithTracerProvider(tracing.ChildrenOnly(tp)),
 			otelpgx.WithMeterProvider(metricnoop.NewMeterProvider()),
-			// The statement, not the parameters: those may be personal data.
-			otelpgx.WithTrimSQLInSpanName(),
+			// Span names are the statement's first word (the default);
+			// the SQL text goes in an attribute, never the parameters:
+			// those may be personal data.
 			otelpgx.WithDisableAcquireTracer(),
 		)
 	}
