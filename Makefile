@@ -10,7 +10,7 @@ TESTARGS ?=
 # time; stack traces and race reports keep their files and lines.
 TESTLINK := -ldflags='-s -w'
 
-.PHONY: run test test-short e2e build migrate docs services vet fmt bench clean
+.PHONY: run test test-short e2e chaos build migrate docs services vet fmt bench clean
 
 ## run: start every service in one process (target "all") with local defaults
 run: services
@@ -36,6 +36,13 @@ test-short: services tools
 ## under 1 s, on a cold catalog), and the Go journey in one process and split
 e2e: services tools
 	$(GO) test -race -count=1 -run 'TestE2E|TestJourneyScriptInTheDocs' -v ./cmd/marketplace/
+
+## chaos: the fault suite (about 10 minutes; not part of make test): the
+## platform with Toxiproxy between it and PostgreSQL, Redis and RabbitMQ,
+## faults under a mixed load, invariants checked after each; it writes
+## bench/results/chaos.md
+chaos: services tools
+	CHAOS=1 CHAOS_REPORT=$(CURDIR)/bench/results/chaos.md $(GO) test -count=1 -timeout 40m -run 'TestChaos' -v ./cmd/marketplace/
 
 ## build: build the one binary into bin/
 build:

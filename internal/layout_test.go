@@ -213,10 +213,10 @@ func TestCheckLayerAppliesTheLayerRules(t *testing.T) {
 		{"products", p + "platform/page", true},
 		{"products", p + "platform/errs", true},
 		{"products", "net/mail", true},
-		{"products/productindex", p + "products", true},
+		{"products/seed", p + "products", true},
 		{"products", "net/url", false},
 		{"products", "net/http", false},
-		{"products/productindex", "net/http/httptest", false},
+		{"products/seed", "net/http/httptest", false},
 		{"orders", "github.com/jackc/pgx/v5", false},
 		{"orders", "github.com/jackc/pgx/v5/pgconn", false},
 		{"products", "go.mongodb.org/mongo-driver/v2/bson", false},
@@ -328,7 +328,7 @@ func TestTheWalkReportsDeliberateViolations(t *testing.T) {
 		"products/products_test.go":         {"net/url", p + "products/productdb"},
 		"products/productapi/api.go":        {p + "products/productdb"},
 		"products/productdb/db.go":          {"go.mongodb.org/mongo-driver/v2/mongo"},
-		"products/productindex/index.go":    {p + "products/productdb"},
+		"products/seed/seed.go":             {p + "products/productdb"},
 		"gateway/gateway.go":                {"net/http"},
 		"products/productsrv/productsrv.go": {p + "products/productapi", p + "products/productdb"},
 		"web/storefront/pages.go":           {"net/http", "html/template", p + "platform/httpx"},
@@ -353,13 +353,13 @@ func TestTheWalkReportsDeliberateViolations(t *testing.T) {
 		files = append(files, file)
 	}
 	want := []string{
-		"orders/orders.go",               // a service imports another
-		"platform/bad/bad.go",            // the platform imports a service
-		"products/productapi/api.go",     // handlers import a store
-		"products/productindex/index.go", // business code imports a store
-		"products/query.go",              // business code parses URLs
-		"web/storefront/cache.go",        // the pages keep data of their own
-		"web/storefront/cart.go",         // the pages import a service
+		"orders/orders.go",           // a service imports another
+		"platform/bad/bad.go",        // the platform imports a service
+		"products/productapi/api.go", // handlers import a store
+		"products/query.go",          // business code parses URLs
+		"products/seed/seed.go",      // business code imports a store
+		"web/storefront/cache.go",    // the pages keep data of their own
+		"web/storefront/cart.go",     // the pages import a service
 	}
 	if diff := cmp.Diff(want, files); diff != "" {
 		t.Errorf("violations (-want +got):\n%s\nall: %q", diff, found)

@@ -139,10 +139,10 @@ func startBenchPlatform(b *testing.B) *benchPlatform {
 			ID string `json:"id"`
 		} `json:"items"`
 	}
-	if err := json.Unmarshal(benchGet(b, "http://"+p.products+"/v1/products?limit=100"), &page); err != nil || len(page.Items) == 0 {
+	if err := json.Unmarshal(benchGet(b, "http://"+p.products+"/internal/v1/products"), &page); err != nil || len(page.Items) == 0 {
 		b.Fatalf("the seeded catalog lists nothing: %v", err)
 	}
-	for _, it := range page.Items {
+	for _, it := range page.Items[:min(100, len(page.Items))] {
 		p.ids = append(p.ids, it.ID)
 	}
 	// Warm the cache, and check that every gateway reaches the products

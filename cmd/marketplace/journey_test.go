@@ -43,9 +43,9 @@ func TestABuyerBuysFromTheSeededCatalogAndFromANewProductInOneProcess(t *testing
 			ID string `json:"id"`
 		} `json:"items"`
 	}
-	catalog.Do(t, httpxtest.Anonymous, "GET", "/v1/products?limit=1", nil).Want(t, http.StatusOK).Decode(t, &page)
-	if len(page.Items) != 1 {
-		t.Fatal("the seeded catalog lists nothing")
+	catalog.Do(t, httpxtest.Anonymous, "GET", "/internal/v1/products", nil).Want(t, http.StatusOK).Decode(t, &page)
+	if len(page.Items) == 0 {
+		t.Fatal("the seeded catalog holds nothing")
 	}
 	var order struct {
 		ID     string `json:"id"`

@@ -114,9 +114,7 @@ func (benchSource) Categories(context.Context) ([]search.Category, error) {
 	return out, nil
 }
 
-func (benchSource) Page(context.Context, string, int) ([]search.Product, string, error) {
-	return nil, "", nil
-}
+func (benchSource) Export(context.Context, int, func([]search.Product) error) error { return nil }
 
 func (benchSource) Summary(context.Context) (search.Summary, error) { return search.Summary{}, nil }
 

@@ -52,7 +52,6 @@ func seedCmd(ctx context.Context, args []string, getenv func(string) (string, bo
 		return err
 	}
 	defer u.Close()
-	productsCfg.ListingsIndex = false // seeding reads no public listing
 	p, err := productsrv.New(ctx, productsCfg, server.Deps{Log: log})
 	if err != nil {
 		return err
@@ -68,12 +67,12 @@ func seedCmd(ctx context.Context, args []string, getenv func(string) (string, bo
 			return fmt.Errorf("seed category %s: %w", c.ID, err)
 		}
 	}
-	existing, err := p.Service.List(ctx, &admin, products.Query{Seller: ids[0], Sort: products.SortNewest, Limit: 1})
+	existing, err := p.Service.Summarise(ctx)
 	if err != nil {
 		return err
 	}
-	if len(existing.Items) > 0 {
-		fmt.Fprintln(out, "the demo catalog is already loaded")
+	if existing.Products > 0 {
+		fmt.Fprintln(out, "the catalog is not empty: the demo catalog is already loaded")
 		return nil
 	}
 	stock, closeStock, err := ordersrv.OpenStore(ctx, ordersCfg, log)

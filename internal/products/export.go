@@ -3,8 +3,6 @@ package products
 import (
 	"context"
 	"fmt"
-
-	"github.com/marketplace-go/marketplace/internal/platform/errs"
 )
 
 // Summary counts the products of every status and adds up their versions.
@@ -15,37 +13,18 @@ type Summary struct {
 	VersionSum int64 `json:"version_sum"`
 }
 
-// MaxExportPage is the largest page of Export.
-const MaxExportPage = 1000
+// ExportBatch is how many products Export hands on at a time.
+const ExportBatch = 500
 
-// ExportPage is one page of the whole catalog.
-type ExportPage struct {
-	Items []Product `json:"items"`
-	// Next is the id to continue after; empty after the last page.
-	Next string `json:"next,omitempty"`
-}
-
-// Export returns up to limit products of every status with ids above
-// after, in id order, for read models that rebuild themselves from the
-// catalog (the search service). It is not part of the public API: it
-// shows every seller's drafts.
-func (s *Service) Export(ctx context.Context, after string, limit int) (ExportPage, error) {
-	if limit < 1 || limit > MaxExportPage || len(after) > 64 {
-		return ExportPage{}, errs.Validation(map[string]string{"limit": fmt.Sprintf("must be an integer from 1 to %d", MaxExportPage)})
+// Export calls each with every product of the catalog, whatever its status,
+// ExportBatch at a time, for read models that rebuild themselves from it
+// (the search service). It is not part of the public API: it shows every
+// seller's drafts. An error from each stops it and is returned.
+func (s *Service) Export(ctx context.Context, each func([]Product) error) error {
+	if err := s.store.EachProduct(ctx, ExportBatch, each); err != nil {
+		return fmt.Errorf("export products: %w", err)
 	}
-	items, err := s.store.ProductsAfter(ctx, after, limit+1)
-	if err != nil {
-		return ExportPage{}, fmt.Errorf("export products: %w", err)
-	}
-	page := ExportPage{Items: items}
-	if len(items) > limit {
-		page.Items = items[:limit]
-		page.Next = items[limit-1].ID
-	}
-	if page.Items == nil {
-		page.Items = []Product{}
-	}
-	return page, nil
+	return nil
 }
 
 // Summarise returns the catalog's Summary.

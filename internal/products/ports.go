@@ -25,14 +25,9 @@ type Store interface {
 	// returns ErrVersionConflict; ErrNotFound if there is no such product.
 	ReplaceProduct(ctx context.Context, p Product, ev PendingEvent) error
 	Product(ctx context.Context, id string) (Product, error)
-	// ChangedSince returns every product, whatever its status, written at
-	// or after since (every product for the zero time).
-	ChangedSince(ctx context.Context, since time.Time) ([]Product, error)
-	ListProducts(ctx context.Context, q Query) ([]Product, error)
-	Facets(ctx context.Context, q Query, attributes []string) (Facets, error)
-	// ProductsAfter returns up to limit products of every status with ids
-	// above after, in id order.
-	ProductsAfter(ctx context.Context, after string, limit int) ([]Product, error)
+	// EachProduct calls each with every product, whatever its status,
+	// batch at a time, in no particular order.
+	EachProduct(ctx context.Context, batch int, each func([]Product) error) error
 	// Summary counts the products and adds up their versions.
 	Summary(ctx context.Context) (Summary, error)
 
@@ -58,22 +53,9 @@ type Unpublished struct {
 	Events  []PendingEvent
 }
 
-// Listings answers the public listings (active products only) from a read
-// model kept beside the store, as the store would answer them.
-type Listings interface {
-	ListProducts(ctx context.Context, q Query) ([]Product, error)
-	Facets(ctx context.Context, q Query, attributes []string) (Facets, error)
-	// Put records products as written; a version older than one seen
-	// already changes nothing, and a product that is not active leaves.
-	Put(ps ...Product)
-}
-
 // Cache holds read results for a short time. An entry is invalidated, for
-// every instance, by deleting it; keys that include a group's generation,
-// by bumping the group.
+// every instance, by deleting it.
 type Cache interface {
 	GetOrLoad(ctx context.Context, key string, ttl time.Duration, dst any, load func(context.Context) (any, error)) error
 	Delete(ctx context.Context, keys ...string) error
-	Generation(ctx context.Context, group string) (int64, error)
-	Bump(ctx context.Context, group string) error
 }

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
-	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -39,11 +38,6 @@ type Service struct {
 	now     func() time.Time
 	missed  missed // invalidations Redis missed; see cacheCurrent
 	onWrite func()
-	// listings, when set, answers the public listings; see
-	// ServeListingsFrom.
-	listings Listings
-	caughtUp time.Time    // when the last catch-up of listings began
-	bumps    atomic.Int64 // this instance's bumps of the listings generation
 }
 
 // OnWrite registers f to be called after every write that left an event
@@ -52,9 +46,7 @@ func (s *Service) OnWrite(f func()) { s.onWrite = f }
 
 // NewService returns a Service. Cached reads live at most ttl.
 func NewService(store Store, cache Cache, log *slog.Logger, ttl time.Duration) *Service {
-	s := &Service{store: store, log: log, ttl: ttl, now: time.Now}
-	s.cache = countingBumps{Cache: cache, n: &s.bumps}
-	return s
+	return &Service{store: store, cache: cache, log: log, ttl: ttl, now: time.Now}
 }
 
 // Create lists a new product for the calling seller (or admin); the seller
@@ -141,10 +133,7 @@ func (s *Service) Get(ctx context.Context, c *auth.Claims, id string) (Product, 
 
 // written runs what follows every product write.
 func (s *Service) written(ctx context.Context, p Product) {
-	s.invalidateProduct(ctx, p.ID)
-	if s.listings != nil {
-		s.listings.Put(p)
-	}
+	s.invalidate(ctx, detailEntry(p.ID))
 	if s.onWrite != nil {
 		s.onWrite()
 	}

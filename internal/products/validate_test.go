@@ -142,7 +142,7 @@ func TestPatchValidation(t *testing.T) {
 		{"a price without currency", Patch{Price: &Money{Amount: 1}}, []string{"price.currency"}},
 		{"a bad image", Patch{Images: &[]string{"ftp://x/y"}}, []string{"images[0]"}},
 		{"a nested attribute", Patch{Attributes: &map[string]any{"a": map[string]any{}}}, []string{"attributes.a"}},
-		{"too many attributes", Patch{Attributes: ptr(attrs(MaxAttributes+1, 1))}, []string{"attributes"}},
+		{"too many attributes", Patch{Attributes: new(attrs(MaxAttributes+1, 1))}, []string{"attributes"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

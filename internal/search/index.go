@@ -136,10 +136,10 @@ type Progress struct {
 	Indexed int64 `json:"indexed"` // products the index did not hold at that version
 }
 
-// CatchUp reads every product from the products service, page by page,
-// and indexes those the index lacks or holds at an older version. Events
+// CatchUp reads every product from the products service, in one pass, and
+// indexes those the index lacks or holds at an older version. Events
 // keep flowing meanwhile; versions decide between the two. progress, if
-// not nil, is called after each page.
+// not nil, is called after each batch.
 func (s *Service) CatchUp(ctx context.Context, progress func(Progress)) (Progress, error) {
 	if !s.rebuild.TryLock() {
 		return Progress{}, errReindexRunning
@@ -150,31 +150,28 @@ func (s *Service) CatchUp(ctx context.Context, progress func(Progress)) (Progres
 		return Progress{}, fmt.Errorf("catch up: %w", err)
 	}
 	p := Progress{Total: sum.Products}
-	for after := ""; ; {
-		page, next, err := s.source.Page(ctx, after, s.cfg.PageSize)
-		if err != nil {
-			return p, fmt.Errorf("catch up after %q: %w", after, err)
-		}
-		docs := make([]Doc, len(page))
-		for i, prod := range page {
+	err = s.source.Export(ctx, s.cfg.PageSize, func(batch []Product) error {
+		docs := make([]Doc, len(batch))
+		for i, prod := range batch {
 			docs[i] = s.doc(prod)
 		}
 		applied, err := s.engine.Apply(ctx, docs)
 		if err != nil {
-			return p, fmt.Errorf("catch up: index: %w", err)
+			return fmt.Errorf("index: %w", err)
 		}
 		if s.OnApplied != nil && len(applied) > 0 {
 			s.OnApplied(applied, false)
 		}
-		p.Read, p.Indexed = p.Read+int64(len(page)), p.Indexed+int64(len(applied))
+		p.Read, p.Indexed = p.Read+int64(len(batch)), p.Indexed+int64(len(applied))
 		if progress != nil {
 			progress(p)
 		}
-		if next == "" {
-			return p, nil
-		}
-		after = next
+		return nil
+	})
+	if err != nil {
+		return p, fmt.Errorf("catch up: %w", err)
 	}
+	return p, nil
 }
 
 // Behind reports whether the index lacks writes the products service has

@@ -20,9 +20,10 @@ import (
 // and a summary to tell whether the index is behind.
 type Source interface {
 	Categories(ctx context.Context) ([]Category, error)
-	// Page returns up to limit products with ids above after, in id
-	// order, and the id to continue after ("" after the last page).
-	Page(ctx context.Context, after string, limit int) ([]Product, string, error)
+	// Export calls each with every product of the catalog, whatever its
+	// status, up to batch at a time, in no particular order. An error from
+	// each stops it and is returned.
+	Export(ctx context.Context, batch int, each func([]Product) error) error
 	Summary(ctx context.Context) (Summary, error)
 }
 
@@ -44,7 +45,7 @@ var (
 
 // Config tunes the service.
 type Config struct {
-	// PageSize is how many products one page of a rebuild reads.
+	// PageSize is how many products a rebuild indexes in one batch.
 	PageSize int
 	// MaxBatch caps the products one index write takes.
 	MaxBatch int

@@ -8,6 +8,43 @@ import (
 	"github.com/marketplace-go/marketplace/internal/platform/httpx"
 )
 
+// The request bodies are named types so the fuzz test decodes each one.
+
+// cartItemRequest is the body of PUT /v1/cart/items/{product_id}.
+type cartItemRequest struct {
+	Quantity int `json:"quantity"`
+}
+
+// checkoutRequest is the body of POST /v1/orders; without it, the cart is the order.
+type checkoutRequest struct {
+	Items httpx.Optional[[]orders.Item] `json:"items"`
+}
+
+// paymentRequest is the body of POST /v1/orders/{id}/payment.
+type paymentRequest struct {
+	PaymentMethod string `json:"payment_method"`
+}
+
+// cancelRequest is the body of POST /v1/orders/{id}/cancel (optional).
+type cancelRequest struct {
+	Reason string `json:"reason"`
+}
+
+// shipRequest is the body of POST /v1/sub-orders/{id}/ship.
+type shipRequest struct {
+	TrackingNumber string `json:"tracking_number"`
+}
+
+// setStockRequest is the body of PUT /v1/stock/{product_id}.
+type setStockRequest struct {
+	OnHand httpx.Optional[int64] `json:"on_hand"`
+}
+
+// adjustStockRequest is the body of POST /v1/stock/{product_id}/adjustments.
+type adjustStockRequest struct {
+	Delta int64 `json:"delta"`
+}
+
 func (a *API) cart(w http.ResponseWriter, r *http.Request, c auth.Claims) {
 	cart, err := a.svc.Cart(r.Context(), c)
 	a.respond.Reply(w, r, http.StatusOK, cart, err)
@@ -22,9 +59,7 @@ func (a *API) clearCart(w http.ResponseWriter, r *http.Request, c auth.Claims) {
 }
 
 func (a *API) setCartItem(w http.ResponseWriter, r *http.Request, c auth.Claims) {
-	var body struct {
-		Quantity int `json:"quantity"`
-	}
+	var body cartItemRequest
 	if err := httpx.Decode(w, r, &body, maxBody); err != nil {
 		a.respond.Fail(w, r, err)
 		return
@@ -40,9 +75,7 @@ func (a *API) removeCartItem(w http.ResponseWriter, r *http.Request, c auth.Clai
 
 func (a *API) checkout(w http.ResponseWriter, r *http.Request, c auth.Claims) {
 	a.idempotent(w, r, c, "checkout", func(w http.ResponseWriter, r *http.Request, key string) {
-		var body struct {
-			Items httpx.Optional[[]orders.Item] `json:"items"`
-		}
+		var body checkoutRequest
 		if r.ContentLength != 0 {
 			if err := httpx.Decode(w, r, &body, maxBody); err != nil {
 				a.respond.Fail(w, r, err)
@@ -93,9 +126,7 @@ func (a *API) pay(w http.ResponseWriter, r *http.Request, c auth.Claims) {
 		return
 	}
 	a.idempotent(w, r, c, "pay:"+r.PathValue("id"), func(w http.ResponseWriter, r *http.Request, _ string) {
-		var body struct {
-			PaymentMethod string `json:"payment_method"`
-		}
+		var body paymentRequest
 		if err := httpx.Decode(w, r, &body, maxBody); err != nil {
 			a.respond.Fail(w, r, err)
 			return
@@ -110,9 +141,7 @@ func (a *API) pay(w http.ResponseWriter, r *http.Request, c auth.Claims) {
 }
 
 func (a *API) cancel(w http.ResponseWriter, r *http.Request, c auth.Claims) {
-	var body struct {
-		Reason string `json:"reason"`
-	}
+	var body cancelRequest
 	if r.ContentLength != 0 {
 		if err := httpx.Decode(w, r, &body, maxBody); err != nil {
 			a.respond.Fail(w, r, err)
@@ -139,9 +168,7 @@ func (a *API) subOrder(w http.ResponseWriter, r *http.Request, c auth.Claims) {
 }
 
 func (a *API) ship(w http.ResponseWriter, r *http.Request, c auth.Claims) {
-	var body struct {
-		TrackingNumber string `json:"tracking_number"`
-	}
+	var body shipRequest
 	if err := httpx.Decode(w, r, &body, maxBody); err != nil {
 		a.respond.Fail(w, r, err)
 		return
@@ -161,9 +188,7 @@ func (a *API) stock(w http.ResponseWriter, r *http.Request, c auth.Claims) {
 }
 
 func (a *API) setStock(w http.ResponseWriter, r *http.Request, c auth.Claims) {
-	var body struct {
-		OnHand httpx.Optional[int64] `json:"on_hand"`
-	}
+	var body setStockRequest
 	if err := httpx.Decode(w, r, &body, maxBody); err != nil {
 		a.respond.Fail(w, r, err)
 		return
@@ -177,9 +202,7 @@ func (a *API) setStock(w http.ResponseWriter, r *http.Request, c auth.Claims) {
 }
 
 func (a *API) adjustStock(w http.ResponseWriter, r *http.Request, c auth.Claims) {
-	var body struct {
-		Delta int64 `json:"delta"`
-	}
+	var body adjustStockRequest
 	if err := httpx.Decode(w, r, &body, maxBody); err != nil {
 		a.respond.Fail(w, r, err)
 		return

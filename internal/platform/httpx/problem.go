@@ -1,12 +1,18 @@
 package httpx
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
+	"io"
 	"log/slog"
 	"math"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
+	"syscall"
+	"time"
 
 	"github.com/marketplace-go/marketplace/internal/platform/errs"
 )
@@ -40,13 +46,27 @@ type Problem struct {
 	RequestID string            `json:"request_id,omitempty"`
 }
 
+// errDependency answers a request whose work failed because a server it
+// needs (a database, a cache, a broker, a provider) could not be reached or
+// did not answer in time. The fault is ours but passing: the client is told
+// to retry, with the same Idempotency-Key where the operation takes one,
+// rather than given a 500 that says nothing will change. The fault suite
+// (make chaos) found these as 500s under reset and stalled connections.
+var errDependency = &errs.Error{Kind: errs.Unavailable, Code: "dependency_unavailable",
+	Message: "a server this request needs is unreachable; try again", RetryAfter: time.Second}
+
 // Error answers with the problem that err describes. Errors that are not an
 // *errs.Error are ours: they are logged in full and the client sees only a
-// generic 500, never their text.
+// generic 500, never their text; those that come from a dependency that
+// could not be reached are a 503 with Retry-After (see unreachable).
 func Error(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
 	e, ok := errs.As(err)
 	status := statusOf[kindOf(e, ok)]
-	if !ok || status == 0 {
+	switch {
+	case (!ok || e.Kind == errs.Internal) && unreachable(r, err):
+		log.WarnContext(r.Context(), "request failed: a dependency is unreachable", "method", r.Method, "path", r.URL.Path, "err", err)
+		e, status = errDependency, http.StatusServiceUnavailable
+	case !ok || status == 0:
 		log.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 		e, status = errs.New(errs.Internal, "internal", "an unexpected error occurred"), http.StatusInternalServerError
 	}
@@ -54,6 +74,29 @@ func Error(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) 
 		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(e.RetryAfter.Seconds()))))
 	}
 	WriteProblem(w, r, status, e)
+}
+
+// unreachable says whether err comes from a connection that failed or a
+// dependency that did not answer in time, while the request itself was
+// still wanted: a network error, a reset, refused or cut connection, a
+// deadline of our own that passed, or a driver error that says the
+// statement never ran (pgconn's SafeToRetry).
+func unreachable(r *http.Request, err error) bool {
+	var (
+		netErr net.Error
+		retry  interface{ SafeToRetry() bool }
+	)
+	switch {
+	case r.Context().Err() != nil:
+		return false // the client left: no answer reaches it anyway
+	case errors.As(err, &netErr), errors.Is(err, io.ErrUnexpectedEOF),
+		errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.EPIPE),
+		errors.Is(err, context.DeadlineExceeded):
+		return true
+	case errors.As(err, &retry):
+		return retry.SafeToRetry()
+	}
+	return false
 }
 
 func kindOf(e *errs.Error, ok bool) errs.Kind {

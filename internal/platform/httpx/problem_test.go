@@ -1,13 +1,18 @@
 package httpx_test
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -127,6 +132,47 @@ func TestErrorHidesInternalErrorsAndLogsThem(t *testing.T) {
 			}
 			if !strings.Contains(logs.String(), "hunter2") || !strings.Contains(logs.String(), "/v1/users/me") {
 				t.Errorf("logs = %q, want the full error and path", logs)
+			}
+		})
+	}
+}
+
+// retryable is a driver error that says its statement never ran, as
+// pgconn's connection errors do.
+type retryable struct{ safe bool }
+
+func (e retryable) Error() string     { return "failed to write query" }
+func (e retryable) SafeToRetry() bool { return e.safe }
+
+func TestAnUnreachableDependencyIsA503WithRetryAfterNotA500(t *testing.T) {
+	t.Parallel()
+	reset := &net.OpError{Op: "read", Net: "tcp", Err: os.NewSyscallError("read", syscall.ECONNRESET)}
+	tests := []struct {
+		name   string
+		err    error
+		status int
+	}{
+		{name: "a connection reset by the database", err: fmt.Errorf("checkout: %w", reset), status: http.StatusServiceUnavailable},
+		{name: "a connection refused", err: fmt.Errorf("dial: %w", syscall.ECONNREFUSED), status: http.StatusServiceUnavailable},
+		{name: "a connection cut mid-answer", err: fmt.Errorf("receive: %w", io.ErrUnexpectedEOF), status: http.StatusServiceUnavailable},
+		{name: "a deadline of our own that passed", err: fmt.Errorf("query: %w", context.DeadlineExceeded), status: http.StatusServiceUnavailable},
+		{name: "a driver error whose statement never ran", err: fmt.Errorf("query: %w", retryable{safe: true}), status: http.StatusServiceUnavailable},
+		{name: "a driver error whose statement may have run", err: fmt.Errorf("query: %w", retryable{safe: false}), status: http.StatusInternalServerError},
+		{name: "a bug", err: errors.New("nil map"), status: http.StatusInternalServerError},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			log, _ := newTestLogger(t)
+			w, r := httptest.NewRecorder(), httptest.NewRequest(http.MethodPost, "/v1/orders", nil)
+			httpx.Error(w, r, log, tt.err)
+			if w.Code != tt.status {
+				t.Fatalf("status = %d, want %d; body %s", w.Code, tt.status, w.Body)
+			}
+			if tt.status == http.StatusServiceUnavailable {
+				if p := decodeProblem(t, w); p.Code != "dependency_unavailable" || w.Header().Get("Retry-After") != "1" {
+					t.Errorf("problem %+v, Retry-After %q; want dependency_unavailable after 1 s", p, w.Header().Get("Retry-After"))
+				}
 			}
 		})
 	}

@@ -2,10 +2,13 @@
 package productapi
 
 import (
+	"encoding/json"
+	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/marketplace-go/marketplace/internal/platform/auth"
 	"github.com/marketplace-go/marketplace/internal/platform/errs"
@@ -33,7 +36,6 @@ func New(svc *products.Service, verifier *auth.Verifier, log *slog.Logger) *API 
 func (a *API) Routes(rt *httpx.Router) {
 	rt.HandleFunc("GET /v1/categories", a.categories)
 	rt.HandleFunc("PUT /v1/categories/{id}", a.respond.Authed(a.putCategory))
-	rt.HandleFunc("GET /v1/products", a.list)
 	rt.HandleFunc("POST /v1/products", a.respond.Authed(a.create))
 	rt.HandleFunc("GET /v1/products/{id}", a.get)
 	rt.HandleFunc("PATCH /v1/products/{id}", a.respond.Authed(a.update))
@@ -44,21 +46,50 @@ func (a *API) Routes(rt *httpx.Router) {
 	rt.HandleFunc("GET /internal/v1/products/summary", a.summary)
 }
 
+// exportBatchTimeout bounds the writing of one batch of the export.
+const exportBatchTimeout = time.Minute
+
+// export streams the whole catalog as one JSON document, {"items": [...]},
+// written as the store reads it: one pass over the collection, and memory
+// for one batch. The status is sent before the first product, so an error
+// after it aborts the response: the client sees a truncated document, never
+// a short list taken for the whole. A large catalog takes longer than the
+// server's write timeout, so each batch sets a new deadline: only a reader
+// that stops reading is cut off.
 func (a *API) export(w http.ResponseWriter, r *http.Request) {
-	limit := products.MaxExportPage
-	if s := r.URL.Query().Get("limit"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil {
-			n = -1
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	enc := json.NewEncoder(w)
+	rc := http.NewResponseController(w)
+	const open = `{"items":[`
+	started := false
+	err := a.svc.Export(r.Context(), func(batch []products.Product) error {
+		_ = rc.SetWriteDeadline(time.Now().Add(exportBatchTimeout)) // unsupported by a test recorder only
+		for _, p := range batch {
+			sep := ","
+			if !started {
+				sep, started = open, true
+			}
+			if _, err := io.WriteString(w, sep); err != nil {
+				return err
+			}
+			if err := enc.Encode(p); err != nil {
+				return err
+			}
 		}
-		limit = n
-	}
-	page, err := a.svc.Export(r.Context(), r.URL.Query().Get("after"), limit)
-	if err != nil {
+		_ = rc.Flush()
+		return nil
+	})
+	switch {
+	case err != nil && !started: // nothing sent yet: a proper problem
 		a.respond.Fail(w, r, err)
 		return
+	case err != nil:
+		panic(http.ErrAbortHandler)
+	case !started:
+		_, _ = io.WriteString(w, open)
 	}
-	httpx.JSON(w, http.StatusOK, page)
+	_, _ = io.WriteString(w, "]}\n")
 }
 
 func (a *API) summary(w http.ResponseWriter, r *http.Request) {
@@ -94,6 +125,13 @@ type productBody struct {
 	Images      *[]string       `json:"images" text:"max=2048"`
 	Attributes  *map[string]any `json:"attributes"`
 	Status      *string         `json:"status"`
+}
+
+// categoryBody is a category as clients send it; its id is the path's.
+type categoryBody struct {
+	Name   string   `json:"name"`
+	Parent string   `json:"parent"`
+	Facets []string `json:"facets"`
 }
 
 func decodeProduct(w http.ResponseWriter, r *http.Request) (productBody, error) {
@@ -211,25 +249,6 @@ func (a *API) archive(w http.ResponseWriter, r *http.Request, c auth.Claims) {
 	writeProduct(w, http.StatusOK, p)
 }
 
-func (a *API) list(w http.ResponseWriter, r *http.Request) {
-	c, err := a.optionalClaims(r)
-	if err != nil {
-		a.respond.Fail(w, r, err)
-		return
-	}
-	q, err := parseQuery(r.URL.Query())
-	if err != nil {
-		a.respond.Fail(w, r, err)
-		return
-	}
-	page, err := a.svc.List(r.Context(), c, q)
-	if err != nil {
-		a.respond.Fail(w, r, err)
-		return
-	}
-	httpx.JSON(w, http.StatusOK, page)
-}
-
 func (a *API) categories(w http.ResponseWriter, r *http.Request) {
 	list, err := a.svc.Categories(r.Context())
 	if err != nil {
@@ -240,11 +259,7 @@ func (a *API) categories(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) putCategory(w http.ResponseWriter, r *http.Request, c auth.Claims) {
-	var b struct {
-		Name   string   `json:"name"`
-		Parent string   `json:"parent"`
-		Facets []string `json:"facets"`
-	}
+	var b categoryBody
 	if err := httpx.Decode(w, r, &b, maxBody); err != nil {
 		a.respond.Fail(w, r, err)
 		return

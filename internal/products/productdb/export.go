@@ -11,17 +11,37 @@ import (
 	"github.com/marketplace-go/marketplace/internal/products"
 )
 
-// ProductsAfter returns up to limit products of any status with ids above
-// after, in id order: a keyset page of the whole catalog for the search
-// service's rebuild. MongoDB answers it from the _id index; FerretDB v1
-// filters and sorts it in memory, a scan of the collection per page, which
-// is why pages are large.
-func (s *Store) ProductsAfter(ctx context.Context, after string, limit int) ([]products.Product, error) {
-	filter := bson.M{}
-	if after != "" {
-		filter["_id"] = bson.M{"$gt": after}
+// EachProduct calls each with the products of the whole catalog, of every
+// status and without their pending events, batch at a time, in no
+// particular order, from one cursor: one pass over the collection, which
+// on FerretDB v1 (it pushes down equalities only) a keyset page by _id
+// would cost per page.
+func (s *Store) EachProduct(ctx context.Context, batch int, each func([]products.Product) error) error {
+	cur, err := s.products.Find(ctx, bson.M{}, options.Find().SetProjection(bson.M{"pending": 0}).SetBatchSize(int32(batch)))
+	if err != nil {
+		return fmt.Errorf("find products: %w", err)
 	}
-	return s.find(ctx, filter, options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}).SetLimit(int64(limit)))
+	defer cur.Close(ctx)
+	out := make([]products.Product, 0, batch)
+	for cur.Next(ctx) {
+		var d doc
+		if err := cur.Decode(&d); err != nil {
+			return fmt.Errorf("read product: %w", err)
+		}
+		if out = append(out, d.product()); len(out) == batch {
+			if err := each(out); err != nil {
+				return err
+			}
+			out = make([]products.Product, 0, batch)
+		}
+	}
+	if err := cur.Err(); err != nil {
+		return fmt.Errorf("read products: %w", err)
+	}
+	if len(out) > 0 {
+		return each(out)
+	}
+	return nil
 }
 
 // Summary counts the products and adds up their versions, in two reads:

@@ -67,25 +67,8 @@ func (s *Store) EnsureIndexes(ctx context.Context) error {
 			return fmt.Errorf("create collection %s: %w", name, err)
 		}
 	}
-	models := []mongo.IndexModel{
-		{Keys: bson.D{{Key: "status", Value: 1}, {Key: "category", Value: 1}, {Key: "created_at", Value: -1}}},
-		{Keys: bson.D{{Key: "status", Value: 1}, {Key: "price.amount", Value: 1}}},
-		{Keys: bson.D{{Key: "status", Value: 1}, {Key: "title_lower", Value: 1}}},
-		{Keys: bson.D{{Key: "seller_id", Value: 1}, {Key: "created_at", Value: -1}}},
-		{Keys: bson.D{{Key: "title_words", Value: 1}}},
-		{Keys: bson.D{{Key: "unpublished", Value: 1}}},
-		{Keys: bson.D{{Key: "updated_at", Value: 1}}},
-	}
-	// Only missing indexes are created: FerretDB 1.24 fails on a
-	// createIndexes that names an index which exists already.
-	missing, err := missingIndexes(ctx, s.products, models)
-	if err != nil {
+	if err := syncIndexes(ctx, s.products, indexes, obsoleteIndexes); err != nil {
 		return err
-	}
-	if len(missing) > 0 {
-		if _, err := s.products.Indexes().CreateMany(ctx, missing); err != nil {
-			return fmt.Errorf("create product indexes: %w", err)
-		}
 	}
 	return s.flagUnpublished(ctx)
 }
@@ -104,30 +87,63 @@ func (s *Store) flagUnpublished(ctx context.Context) error {
 
 // EqualityFields are the fields the store's queries match by equality, the
 // ones an embedded FerretDB needs indexed its own way (mongo.IndexEqualities).
-var EqualityFields = []string{"_id", "seller_id", "unpublished"}
+var EqualityFields = []string{"_id", "unpublished"}
 
-func missingIndexes(ctx context.Context, coll *mongo.Collection, models []mongo.IndexModel) ([]mongo.IndexModel, error) {
+// indexes are the indexes of the products collection: the relay finds
+// products with unpublished events by their flag. Reads by _id use the
+// collection's own index.
+var indexes = []bson.D{{{Key: "unpublished", Value: 1}}}
+
+// obsoleteIndexes served the public listing, which the search service
+// answers now. They are dropped where an earlier version made them: each
+// one made every product write slower.
+var obsoleteIndexes = []bson.D{
+	{{Key: "status", Value: 1}, {Key: "category", Value: 1}, {Key: "created_at", Value: -1}},
+	{{Key: "status", Value: 1}, {Key: "price.amount", Value: 1}},
+	{{Key: "status", Value: 1}, {Key: "title_lower", Value: 1}},
+	{{Key: "seller_id", Value: 1}, {Key: "created_at", Value: -1}},
+	{{Key: "title_words", Value: 1}},
+	{{Key: "updated_at", Value: 1}},
+}
+
+// syncIndexes creates the indexes of want that coll lacks and drops those
+// of drop that it has. Only missing indexes are created: FerretDB 1.24
+// fails on a createIndexes that names an index which exists already.
+func syncIndexes(ctx context.Context, coll *mongo.Collection, want, drop []bson.D) error {
 	cur, err := coll.Indexes().List(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("list product indexes: %w", err)
+		return fmt.Errorf("list product indexes: %w", err)
 	}
 	var existing []struct {
-		Key bson.D `bson:"key"`
+		Name string `bson:"name"`
+		Key  bson.D `bson:"key"`
 	}
 	if err := cur.All(ctx, &existing); err != nil {
-		return nil, fmt.Errorf("list product indexes: %w", err)
+		return fmt.Errorf("list product indexes: %w", err)
 	}
-	have := map[string]bool{}
+	have := map[string]string{} // keys -> index name
 	for _, ix := range existing {
-		have[keyString(ix.Key)] = true
+		have[keyString(ix.Key)] = ix.Name
 	}
 	var missing []mongo.IndexModel
-	for _, m := range models {
-		if !have[keyString(m.Keys.(bson.D))] {
-			missing = append(missing, m)
+	for _, keys := range want {
+		if _, ok := have[keyString(keys)]; !ok {
+			missing = append(missing, mongo.IndexModel{Keys: keys})
 		}
 	}
-	return missing, nil
+	if len(missing) > 0 {
+		if _, err := coll.Indexes().CreateMany(ctx, missing); err != nil {
+			return fmt.Errorf("create product indexes: %w", err)
+		}
+	}
+	for _, keys := range drop {
+		if name, ok := have[keyString(keys)]; ok {
+			if err := coll.Indexes().DropOne(ctx, name); err != nil {
+				return fmt.Errorf("drop index %s: %w", name, err)
+			}
+		}
+	}
+	return nil
 }
 
 // keyString names an index by its keys and directions.
@@ -139,17 +155,14 @@ func keyString(keys bson.D) string {
 	return b.String()
 }
 
-// doc is a product as stored, with derived fields for queries.
+// doc is a product as stored, with its pending events.
 type doc struct {
 	ID          string                  `bson:"_id"`
 	SellerID    string                  `bson:"seller_id"`
 	Title       string                  `bson:"title"`
-	TitleLower  string                  `bson:"title_lower"`
-	TitleWords  []string                `bson:"title_words"`
 	Description string                  `bson:"description"`
 	Category    string                  `bson:"category"`
 	Price       money                   `bson:"price"`
-	PriceBucket int                     `bson:"price_bucket"`
 	Images      []string                `bson:"images"`
 	Attributes  bson.M                  `bson:"attrs"`
 	Status      string                  `bson:"status"`
@@ -169,8 +182,8 @@ type money struct {
 }
 
 func toDoc(p products.Product) doc {
-	return doc{ID: p.ID, SellerID: p.SellerID, Title: p.Title, TitleLower: strings.ToLower(p.Title), TitleWords: products.TitleWords(p.Title),
-		Description: p.Description, Category: p.Category, Price: money(p.Price), PriceBucket: products.BucketOf(p.Price.Amount),
+	return doc{ID: p.ID, SellerID: p.SellerID, Title: p.Title,
+		Description: p.Description, Category: p.Category, Price: money(p.Price),
 		Images: p.Images, Attributes: bson.M(p.Attributes), Status: p.Status, Version: p.Version,
 		CreatedAt: p.CreatedAt, UpdatedAt: p.UpdatedAt}
 }
@@ -241,16 +254,20 @@ func (s *Store) InsertProducts(ctx context.Context, ps []products.Product, evs [
 	return nil
 }
 
+// listingFields are the derived fields earlier versions stored for the
+// public listing; a write removes them from the product it updates.
+var listingFields = bson.M{"title_lower": "", "title_words": "", "price_bucket": ""}
+
 // ReplaceProduct writes p over version p.Version-1 and appends ev to the
 // product's pending events, in one single-document update.
 func (s *Store) ReplaceProduct(ctx context.Context, p products.Product, ev products.PendingEvent) error {
 	defer s.lock(p.ID)()
 	d := toDoc(p)
-	set := bson.M{"title": d.Title, "title_lower": d.TitleLower, "title_words": d.TitleWords, "description": d.Description,
-		"category": d.Category, "price": d.Price, "price_bucket": d.PriceBucket, "images": d.Images, "attrs": d.Attributes,
-		"status": d.Status, "version": d.Version, "updated_at": d.UpdatedAt, "unpublished": true}
+	set := bson.M{"title": d.Title, "description": d.Description, "category": d.Category, "price": d.Price,
+		"images": d.Images, "attrs": d.Attributes, "status": d.Status, "version": d.Version, "updated_at": d.UpdatedAt,
+		"unpublished": true}
 	res, err := s.products.UpdateOne(ctx, bson.M{"_id": p.ID, "version": p.Version - 1},
-		bson.M{"$set": set, "$push": bson.M{"pending": ev}, "$inc": bson.M{"pending_count": 1}})
+		bson.M{"$set": set, "$unset": listingFields, "$push": bson.M{"pending": ev}, "$inc": bson.M{"pending_count": 1}})
 	if err != nil {
 		return fmt.Errorf("update product: %w", err)
 	}
@@ -345,14 +362,4 @@ func (s *Store) MarkPublished(ctx context.Context, u products.Unpublished, n int
 		version, pending = d.Version, d.Pending
 	}
 	return fmt.Errorf("remove published events of product %s: it keeps changing", u.ProductID)
-}
-
-// ChangedSince returns every product written at or after since, whatever
-// its status, without its pending events.
-func (s *Store) ChangedSince(ctx context.Context, since time.Time) ([]products.Product, error) {
-	filter := bson.M{}
-	if !since.IsZero() {
-		filter["updated_at"] = bson.M{"$gte": since}
-	}
-	return s.find(ctx, filter, options.Find())
 }

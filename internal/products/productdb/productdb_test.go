@@ -5,13 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/uuid"
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"github.com/marketplace-go/marketplace/internal/platform/mongo/mongotest"
 	"github.com/marketplace-go/marketplace/internal/products"
@@ -227,180 +228,6 @@ func TestPublishedEventsLeaveTheirProductAndLaterOnesStay(t *testing.T) {
 	}
 }
 
-func TestListingsFilterAndSort(t *testing.T) {
-	t.Parallel()
-	s := newStore(t)
-	ctx := t.Context()
-	const alice, bob = "seller-alice", "seller-bob"
-	lamp := product(alice, 0, func(p *products.Product) {
-		p.Title, p.Price.Amount, p.Attributes = "Brass desk lamp", 4500, map[string]any{"colour": "gold", "watts": 40.0}
-	})
-	kettle := product(bob, 1, func(p *products.Product) {
-		p.Title, p.Category, p.Price.Amount, p.Attributes = "Quiet kettle", "kitchen", 3000, map[string]any{"colour": "red", "watts": 2000.0}
-	})
-	floor := product(alice, 2, func(p *products.Product) {
-		p.Title, p.Price.Amount, p.Attributes = "Floor lamp", 12000, map[string]any{"colour": "red", "watts": 60.0}
-	})
-	draft := product(alice, 3, func(p *products.Product) { p.Title, p.Status = "Draft lamp", products.StatusDraft })
-	archived := product(bob, 4, func(p *products.Product) { p.Title, p.Status = "Old lamp", products.StatusArchived })
-	mustInsert(t, s, lamp, kettle, floor, draft, archived)
-	active := []string{products.StatusActive}
-	price := func(v int64) *int64 { return &v }
-	watts := func(v float64) *float64 { return &v }
-
-	tests := []struct {
-		name string
-		q    products.Query
-		want []products.Product
-	}{
-		{"the active ones, newest first", products.Query{Statuses: active}, []products.Product{floor, kettle, lamp}},
-		{"a seller's, in every status", products.Query{Seller: alice, Statuses: []string{"draft", "active", "archived"}},
-			[]products.Product{draft, floor, lamp}},
-		{"in some categories", products.Query{Categories: []string{"kitchen"}, Statuses: active}, []products.Product{kettle}},
-		{"within a price range", products.Query{MinPrice: price(3000), MaxPrice: price(4500), Statuses: active},
-			[]products.Product{kettle, lamp}},
-		{"every word of the title", products.Query{Words: []string{"lamp", "floor"}, Statuses: active}, []products.Product{floor}},
-		{"an attribute equal to a text", products.Query{Attributes: []products.AttributeFilter{{Name: "colour", Equals: "red"}}, Statuses: active},
-			[]products.Product{floor, kettle}},
-		{"an attribute within a range", products.Query{Attributes: []products.AttributeFilter{{Name: "watts", Min: watts(50), Max: watts(100)}}, Statuses: active},
-			[]products.Product{floor}},
-		{"by price, low to high", products.Query{Statuses: active, Sort: products.SortPriceAsc}, []products.Product{kettle, lamp, floor}},
-		{"by price, high to low", products.Query{Statuses: active, Sort: products.SortPriceDesc}, []products.Product{floor, lamp, kettle}},
-		{"by title", products.Query{Statuses: active, Sort: products.SortTitle}, []products.Product{lamp, floor, kettle}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			q := tt.q
-			if q.Sort == "" {
-				q.Sort = products.SortNewest
-			}
-			q.Limit = 100
-			got, err := s.ListProducts(ctx, q)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if diff := cmp.Diff(titles(tt.want), titles(got)); diff != "" {
-				t.Errorf("listed (-want +got):\n%s", diff)
-			}
-		})
-	}
-}
-
-func titles(ps []products.Product) []string {
-	out := []string{}
-	for _, p := range ps {
-		out = append(out, p.Title)
-	}
-	return out
-}
-
-func TestListingsPageInEveryOrderWithoutSkipsOrRepeats(t *testing.T) {
-	t.Parallel()
-	s := newStore(t)
-	var all []products.Product
-	for i := range 9 {
-		// Prices and titles repeat, so the id has to break ties.
-		all = append(all, product("seller-1", i/2, func(p *products.Product) {
-			p.Price.Amount = int64(1000 * (i % 3))
-			p.Title = fmt.Sprintf("Lamp %d", i%4)
-		}))
-	}
-	mustInsert(t, s, all...)
-	for _, sort := range []string{products.SortNewest, products.SortPriceAsc, products.SortPriceDesc, products.SortTitle} {
-		t.Run(sort, func(t *testing.T) {
-			q := products.Query{Statuses: []string{products.StatusActive}, Sort: sort, Limit: 100}
-			want, err := s.ListProducts(t.Context(), q)
-			if err != nil || len(want) != len(all) {
-				t.Fatalf("one page of everything: %d, %v", len(want), err)
-			}
-			var got []products.Product
-			q.Limit = 2
-			for range len(all) {
-				page, err := s.ListProducts(t.Context(), q)
-				if err != nil {
-					t.Fatal(err)
-				}
-				got = append(got, page...)
-				if len(page) < q.Limit {
-					break
-				}
-				last := page[len(page)-1]
-				q.After = &products.Cursor{Sort: sort, ID: last.ID, Key: cursorKey(sort, last)}
-			}
-			if diff := cmp.Diff(ids(want), ids(got)); diff != "" {
-				t.Errorf("pages of 2 (-one page +pages):\n%s", diff)
-			}
-		})
-	}
-}
-
-// cursorKey is the sort key of p, as the service puts it in a cursor.
-func cursorKey(sort string, p products.Product) any {
-	switch sort {
-	case products.SortPriceAsc, products.SortPriceDesc:
-		return p.Price.Amount
-	case products.SortTitle:
-		return strings.ToLower(p.Title)
-	}
-	return p.CreatedAt.UnixMicro()
-}
-
-func ids(ps []products.Product) []string {
-	out := make([]string, len(ps))
-	for i, p := range ps {
-		out[i] = p.ID
-	}
-	return out
-}
-
-func TestFacetsCountWhatTheQueryMatches(t *testing.T) {
-	t.Parallel()
-	s := newStore(t)
-	mustInsert(t, s,
-		product("a", 0, func(p *products.Product) { p.Price.Amount, p.Attributes = 500, map[string]any{"colour": "red"} }),
-		product("a", 1, func(p *products.Product) { p.Price.Amount, p.Attributes = 700, map[string]any{"colour": "red"} }),
-		product("a", 2, func(p *products.Product) { p.Price.Amount, p.Attributes = 3000, map[string]any{"colour": "blue"} }),
-		product("a", 3, func(p *products.Product) {
-			p.Status, p.Attributes = products.StatusDraft, map[string]any{"colour": "blue"}
-		}),
-		product("a", 4, func(p *products.Product) { p.Category, p.Attributes = "kitchen", map[string]any{"colour": "blue"} }),
-	)
-	got, err := s.Facets(t.Context(), products.Query{Categories: []string{"lamps"}, Statuses: []string{products.StatusActive}}, []string{"colour", "size"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := map[string][]products.FacetValue{
-		"colour": {{Value: "red", Count: 2}, {Value: "blue", Count: 1}},
-		"size":   {},
-	}
-	if diff := cmp.Diff(want, got.Attributes); diff != "" {
-		t.Errorf("attribute facets (-want +got):\n%s", diff)
-	}
-	counts := map[int64]int64{}
-	for _, b := range got.Prices {
-		counts[b.Min] = b.Count
-	}
-	if counts[0] != 2 || counts[2500] != 1 || len(got.Prices) != len(products.PriceBucketEdges) {
-		t.Errorf("price buckets %+v, want 2 under 10.00 and 1 from 25.00", got.Prices)
-	}
-}
-
-func TestChangedSinceFindsEveryStatusWrittenFromThen(t *testing.T) {
-	t.Parallel()
-	s := newStore(t)
-	old := product("a", 0, nil)
-	recent := product("a", 10, func(p *products.Product) { p.Status = products.StatusArchived })
-	mustInsert(t, s, old, recent)
-	got, err := s.ChangedSince(t.Context(), recent.UpdatedAt)
-	if err != nil || !slices.Equal(ids(got), []string{recent.ID}) {
-		t.Errorf("ChangedSince = %v, %v; want only the recent, archived product", titles(got), err)
-	}
-	everything, err := s.ChangedSince(t.Context(), time.Time{})
-	if err != nil || len(everything) != 2 {
-		t.Errorf("ChangedSince(zero) = %d, %v; want both", len(everything), err)
-	}
-}
-
 func TestCategoriesAreInsertedOnceReplacedAndListedByID(t *testing.T) {
 	t.Parallel()
 	s := newStore(t)
@@ -436,5 +263,36 @@ func TestEnsureIndexesMayRunAgain(t *testing.T) {
 	s := newStore(t)
 	if err := s.EnsureIndexes(t.Context()); err != nil {
 		t.Errorf("a second EnsureIndexes: %v", err)
+	}
+}
+
+func TestEnsureIndexesDropsTheListingIndexesOfEarlierVersions(t *testing.T) {
+	t.Parallel()
+	db := mongotest.New(t)
+	coll := db.Collection("products")
+	old := bson.D{{Key: "status", Value: 1}, {Key: "price.amount", Value: 1}}
+	if _, err := coll.Indexes().CreateOne(t.Context(), mongo.IndexModel{Keys: old}); err != nil {
+		t.Fatal(err)
+	}
+	if err := productdb.New(db).EnsureIndexes(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	cur, err := coll.Indexes().List(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []struct {
+		Key bson.D `bson:"key"`
+	}
+	if err := cur.All(t.Context(), &got); err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	for _, ix := range got {
+		keys = append(keys, fmt.Sprint(ix.Key))
+	}
+	slices.Sort(keys)
+	if want := []string{fmt.Sprint(bson.D{{Key: "_id", Value: 1}}), fmt.Sprint(bson.D{{Key: "unpublished", Value: 1}})}; !slices.Equal(keys, want) {
+		t.Errorf("indexes %v, want %v", keys, want)
 	}
 }

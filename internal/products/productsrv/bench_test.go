@@ -16,7 +16,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"runtime"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -44,7 +43,7 @@ import (
 )
 
 // Read throughput of the catalog (bench/results/products.md): requests per
-// second for a product detail and for filtered listings, next to a plain
+// second for a product detail, next to a plain
 // net/http handler returning a fixed JSON body, all in one run with the
 // same client. Run with
 //
@@ -71,14 +70,6 @@ const (
 	benchRelayInterval = 10 * time.Second
 )
 
-// benchListings are the filtered listings, cycled. Each is an anonymous
-// buyer's first page with facet counts.
-var benchListings = []string{
-	"/v1/products?category=electronics&attr.colour=red&sort=price_asc&limit=24",
-	"/v1/products?category=clothing&attr.size=M&sort=newest&limit=24",
-	"/v1/products?category=books&attr.language=en&max_price=30000&sort=price_desc&limit=24",
-}
-
 // BenchmarkHTTP measures anonymous GETs over loopback HTTP with one
 // keep-alive client and benchParallelism requests per CPU in flight:
 //
@@ -86,10 +77,6 @@ var benchListings = []string{
 //     product detail; the ceiling of this machine and client.
 //   - ProductDetailWarmCache: GET /v1/products/{id} over 100 products that
 //     are all in the cache.
-//   - FilteredListing: the benchListings, all in the cache.
-//   - FilteredListingColdCache: the same listings with a min_price that
-//     differs on every request, so each is a cache miss that queries the
-//     database (products and facet counts) and stores the page.
 //
 // The service runs as in production, JSON logs at info (formatted and
 // discarded), metrics and event relay included, over embedded FerretDB (or
@@ -118,9 +105,6 @@ func BenchmarkHTTP(b *testing.B) {
 		setupLog.Do(func() {
 			b.Logf("seeded %d products in %v; the relay published %d events, the rest were marked published, in %v; one relay poll of the empty outbox takes %v",
 				len(ids), seeded.Round(time.Millisecond), published, marked.Round(time.Millisecond), poll.Round(time.Millisecond))
-			for _, l := range benchListings {
-				b.Logf("%s: %s", l, benchDescribeListing(b, client, env.url+l))
-			}
 		})
 	}
 
@@ -149,27 +133,6 @@ func BenchmarkHTTP(b *testing.B) {
 			benchGetOK(b, client, hot[i])
 		}
 		benchBurst(b, client, conc, urls)
-		benchRequests(b, client, env, true, urls)
-	})
-
-	b.Run("FilteredListing", func(b *testing.B) {
-		urls := func(i uint64) string { return env.url + benchListings[i%uint64(len(benchListings))] }
-		for i := range benchListings {
-			benchGetOK(b, client, urls(uint64(i)))
-		}
-		benchBurst(b, client, conc, urls)
-		benchRequests(b, client, env, true, urls)
-	})
-
-	// The counter is shared by all runs of the sub-benchmark, so no key
-	// repeats: every request misses.
-	var cold atomic.Uint64
-	b.Run("FilteredListingColdCache", func(b *testing.B) {
-		urls := func(uint64) string {
-			i := cold.Add(1)
-			return env.url + benchListings[i%uint64(len(benchListings))] + "&min_price=" + strconv.FormatUint(i, 10)
-		}
-		benchBurst(b, client, 2, urls) // the category tree; each request costs seconds
 		benchRequests(b, client, env, true, urls)
 	})
 }
@@ -255,33 +218,6 @@ func benchGet(client *http.Client, url string) (int64, error) {
 	return io.Copy(io.Discard, res.Body)
 }
 
-// benchDescribeListing says how many products a listing matches and how
-// many its first page holds.
-func benchDescribeListing(tb testing.TB, client *http.Client, url string) string {
-	tb.Helper()
-	res, err := client.Get(url)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer res.Body.Close()
-	var page struct {
-		Items  []json.RawMessage `json:"items"`
-		Facets struct {
-			Prices []struct {
-				Count int64 `json:"count"`
-			} `json:"prices"`
-		} `json:"facets"`
-	}
-	if err := json.NewDecoder(res.Body).Decode(&page); err != nil || res.StatusCode != http.StatusOK {
-		tb.Fatalf("GET %s: status %d, %v", url, res.StatusCode, err)
-	}
-	var total int64
-	for _, p := range page.Facets.Prices {
-		total += p.Count
-	}
-	return fmt.Sprintf("%d matches, %d on the first page", total, len(page.Items))
-}
-
 // benchPlainBody is a product detail as the service encodes it (a seeded
 // product with fixed ids and times), so the plain handler sends as many
 // bytes as the detail benchmark receives.
@@ -320,17 +256,15 @@ func newBenchEnv(tb testing.TB, change ...func(*productsrv.Config)) *benchEnv {
 	catalogURL, pool := pgtest.New(tb, nil)
 	pool.Close() // FerretDB opens its own
 	cfg := productsrv.Config{
-		Mongo:          mongo.Config{Database: "catalog", EmbeddedPostgresURL: catalogURL},
-		RedisURL:       "redis://" + cachetest.Addr() + "/0",
-		CachePrefix:    cachetest.Prefix(tb),
-		CacheTTL:       benchCacheTTL,
-		Events:         events.Config{URL: eventstest.NewVhost(tb), Name: "products-bench"},
-		RelayInterval:  benchRelayInterval,
-		ListingsIndex:  true,
-		ListingsFollow: time.Second,
-		JWKSURL:        issuer.JWKSURL,
-		Issuer:         authtest.IssuerName,
-		Audience:       authtest.Audience,
+		Mongo:         mongo.Config{Database: "catalog", EmbeddedPostgresURL: catalogURL},
+		RedisURL:      "redis://" + cachetest.Addr() + "/0",
+		CachePrefix:   cachetest.Prefix(tb),
+		CacheTTL:      benchCacheTTL,
+		Events:        events.Config{URL: eventstest.NewVhost(tb), Name: "products-bench"},
+		RelayInterval: benchRelayInterval,
+		JWKSURL:       issuer.JWKSURL,
+		Issuer:        authtest.IssuerName,
+		Audience:      authtest.Audience,
 	}
 	for _, f := range change {
 		f(&cfg)

@@ -20,14 +20,7 @@ func TestCreateManyWritesEveryProductWithItsEventOrNoneWhenOneFails(t *testing.T
 	}
 	ctx := context.Background()
 	svc := e.Products.Service
-	mine := func() []products.Product {
-		t.Helper()
-		page, err := svc.List(ctx, &claims, products.Query{Seller: seller.ID, Sort: products.SortNewest, Limit: 100})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return page.Items
-	}
+	mine := func() []productBody { return e.storedOf(t, seller) }
 
 	rejected := []struct {
 		name  string

@@ -2,6 +2,7 @@ package productsrv_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -9,54 +10,35 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/marketplace-go/marketplace/internal/products"
 )
 
-func TestTheInternalExportPagesThroughEveryProductOfEveryStatusInIDOrder(t *testing.T) {
+func TestTheInternalExportStreamsEveryProductOfEveryStatus(t *testing.T) {
 	e := newEnv(t)
 	e.mustCategory(t, "lamps", "")
 	seller := e.seller(t)
 	var want []productBody
-	for i, status := range []string{"active", "draft", "active", "active", "draft"} {
-		want = append(want, e.mustCreate(t, seller, productOf("lamps", map[string]any{"title": "Lamp " + string(rune('A'+i)), "status": status})))
+	// More than one batch of the store, so that the stream spans batches.
+	for i := range products.ExportBatch + 3 {
+		status := []string{"active", "draft"}[i%2]
+		want = append(want, e.mustCreate(t, seller, productOf("lamps", map[string]any{"title": fmt.Sprintf("Lamp %d", i), "status": status})))
 	}
-	archived := e.mustArchive(t, seller, want[0].ID, 1)
-	want[0] = archived
-	slices.SortFunc(want, func(a, b productBody) int { return strings.Compare(a.ID, b.ID) })
+	want[0] = e.mustArchive(t, seller, want[0].ID, 1)
+	byID := func(a, b productBody) int { return strings.Compare(a.ID, b.ID) }
+	slices.SortFunc(want, byID)
 
-	var got []productBody
-	after, pages := "", 0
-	for {
-		var page struct {
-			Items []productBody `json:"items"`
-			Next  string        `json:"next"`
-		}
-		e.do(t, anonymous, "GET", "/internal/v1/products?limit=2&after="+after, nil).want(t, http.StatusOK).decode(t, &page)
-		got, pages = append(got, page.Items...), pages+1
-		if page.Next == "" {
-			break
-		}
-		after = page.Next
-	}
+	got := e.storedOf(t, seller)
+	slices.SortFunc(got, byID)
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Fatalf("export differs from the products written (-want +got):\n%s", diff)
-	}
-	if pages != 3 {
-		t.Errorf("%d pages of 2 for 5 products, want 3", pages)
 	}
 	var sum struct {
 		Products   int64 `json:"products"`
 		VersionSum int64 `json:"version_sum"`
 	}
 	e.do(t, anonymous, "GET", "/internal/v1/products/summary", nil).want(t, http.StatusOK).decode(t, &sum)
-	if sum.Products != 5 || sum.VersionSum != 6 {
-		t.Errorf("summary %+v, want 5 products and version sum 6 (one archive)", sum)
-	}
-}
-
-func TestTheInternalExportRefusesAPageSizeOutOfRange(t *testing.T) {
-	e := newEnv(t)
-	for _, limit := range []string{"0", "1001", "many"} {
-		e.do(t, anonymous, "GET", "/internal/v1/products?limit="+limit, nil).wantProblem(t, http.StatusBadRequest, "validation_failed")
+	if n := int64(len(want)); sum.Products != n || sum.VersionSum != n+1 {
+		t.Errorf("summary %+v, want %d products and version sum %d (one archive)", sum, n, n+1)
 	}
 }
 

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -47,17 +46,15 @@ func testConfig(t *testing.T) (productsrv.Config, *authtest.Issuer) {
 	t.Helper()
 	issuer := authtest.NewIssuer(t)
 	return productsrv.Config{
-		Mongo:          mongo.Config{URI: mongotest.URI(t), Database: mongotest.Name(t)},
-		RedisURL:       "redis://" + cachetest.Addr() + "/0",
-		CachePrefix:    cachetest.Prefix(t),
-		CacheTTL:       time.Minute,
-		Events:         events.Config{URL: eventstest.NewVhost(t), Name: "products-test"},
-		RelayInterval:  50 * time.Millisecond,
-		ListingsIndex:  true,
-		ListingsFollow: 50 * time.Millisecond,
-		JWKSURL:        issuer.JWKSURL,
-		Issuer:         authtest.IssuerName,
-		Audience:       authtest.Audience,
+		Mongo:         mongo.Config{URI: mongotest.URI(t), Database: mongotest.Name(t)},
+		RedisURL:      "redis://" + cachetest.Addr() + "/0",
+		CachePrefix:   cachetest.Prefix(t),
+		CacheTTL:      time.Minute,
+		Events:        events.Config{URL: eventstest.NewVhost(t), Name: "products-test"},
+		RelayInterval: 50 * time.Millisecond,
+		JWKSURL:       issuer.JWKSURL,
+		Issuer:        authtest.IssuerName,
+		Audience:      authtest.Audience,
 	}, issuer
 }
 
@@ -184,22 +181,6 @@ type moneyBody struct {
 	Currency string `json:"currency"`
 }
 
-type pageBody struct {
-	Items  []productBody `json:"items"`
-	Next   string        `json:"next_cursor"`
-	Facets struct {
-		Attributes map[string][]struct {
-			Value any   `json:"value"`
-			Count int64 `json:"count"`
-		} `json:"attributes"`
-		Prices []struct {
-			Min   int64 `json:"min"`
-			Max   int64 `json:"max"`
-			Count int64 `json:"count"`
-		} `json:"prices"`
-	} `json:"facets"`
-}
-
 // mustCategory creates a category as an admin.
 func (e *testEnv) mustCategory(t *testing.T, id, parent string, facets ...string) {
 	t.Helper()
@@ -276,33 +257,47 @@ func (e *testEnv) mustArchive(t *testing.T, c caller, id string, version int64) 
 
 func etagOf(version int64) string { return `"` + strconv.FormatInt(version, 10) + `"` }
 
-// mustList reads one listing page; query is the URL query without "?".
-func (e *testEnv) mustList(t *testing.T, c caller, query string) pageBody {
+// stored returns every product of the store, whatever its status, that
+// keep accepts, read through the internal export the search service
+// rebuilds from: the service has no public listing of its own.
+func (e *testEnv) stored(t *testing.T, keep func(productBody) bool) []productBody {
 	t.Helper()
-	var p pageBody
-	e.do(t, c, "GET", "/v1/products?"+query, nil).want(t, http.StatusOK).decode(t, &p)
-	return p
+	var all struct {
+		Items []productBody `json:"items"`
+	}
+	e.do(t, anonymous, "GET", "/internal/v1/products", nil).want(t, http.StatusOK).decode(t, &all)
+	var out []productBody
+	for _, p := range all.Items {
+		if keep(p) {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
-// walk follows next_cursor from the first page of query to the last and
-// returns every item in the order served.
-func (e *testEnv) walk(t *testing.T, c caller, query string, between func(page int)) []productBody {
+// storedOf returns every product of seller, whatever its status.
+func (e *testEnv) storedOf(t *testing.T, seller caller) []productBody {
 	t.Helper()
-	var all []productBody
-	page := e.mustList(t, c, query)
-	for n := 1; ; n++ {
-		all = append(all, page.Items...)
-		if page.Next == "" {
-			return all
-		}
-		if n > 1000 {
-			t.Fatalf("walk of %s does not end", query)
-		}
-		if between != nil {
-			between(n)
-		}
-		page = e.mustList(t, c, query+"&cursor="+url.QueryEscape(page.Next))
+	return e.stored(t, func(p productBody) bool { return p.SellerID == seller.ID })
+}
+
+// facetsOf returns the facets of category id as GET /v1/categories lists them.
+func (e *testEnv) facetsOf(t *testing.T, id string) []string {
+	t.Helper()
+	var body struct {
+		Categories []struct {
+			ID     string   `json:"id"`
+			Facets []string `json:"facets"`
+		} `json:"categories"`
 	}
+	e.do(t, anonymous, "GET", "/v1/categories", nil).want(t, http.StatusOK).decode(t, &body)
+	for _, c := range body.Categories {
+		if c.ID == id {
+			return c.Facets
+		}
+	}
+	t.Fatalf("no category %s", id)
+	return nil
 }
 
 func ids(items []productBody) []string {

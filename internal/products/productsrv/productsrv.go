@@ -25,7 +25,6 @@ import (
 	"github.com/marketplace-go/marketplace/internal/products"
 	"github.com/marketplace-go/marketplace/internal/products/productapi"
 	"github.com/marketplace-go/marketplace/internal/products/productdb"
-	"github.com/marketplace-go/marketplace/internal/products/productindex"
 )
 
 // Config is the products service's configuration.
@@ -33,19 +32,14 @@ type Config struct {
 	Mongo       mongo.Config
 	RedisURL    string
 	CachePrefix string
-	// CacheTTL is how long product pages and categories stay cached
+	// CacheTTL is how long product details and the category tree stay cached
 	// (PRODUCTS_CACHE_TTL); zero caches nothing, to measure the store.
 	CacheTTL      time.Duration
 	Events        events.Config
 	RelayInterval time.Duration
-	// ListingsIndex answers public listings from an in-memory index of the
-	// active catalog (PRODUCTS_LISTINGS_INDEX); ListingsFollow is how often
-	// it looks for other instances' writes (PRODUCTS_LISTINGS_FOLLOW).
-	ListingsIndex  bool
-	ListingsFollow time.Duration
-	JWKSURL        string
-	Issuer         string
-	Audience       string
+	JWKSURL       string
+	Issuer        string
+	Audience      string
 }
 
 // LoadConfig reads the PRODUCTS_*, MONGODB_* and FERRETDB_* variables.
@@ -56,16 +50,14 @@ func LoadConfig(e *config.Env, sh config.Shared) Config {
 	c := Config{
 		Mongo: mongo.Config{URI: e.URL("MONGODB_URI", "", "mongodb", "mongodb+srv"), Database: e.String("MONGODB_DATABASE", "catalog"),
 			EmbeddedPostgresURL: e.URL("FERRETDB_POSTGRES_URL", pg.WithDatabase(sh.PostgresURL, "catalog"), "postgres", "postgresql")},
-		RedisURL:       sh.RedisURL,
-		CachePrefix:    e.String("PRODUCTS_CACHE_PREFIX", "products:"),
-		CacheTTL:       e.DurationOrZero("PRODUCTS_CACHE_TTL", 10*time.Minute),
-		Events:         events.Config{URL: sh.AMQPURL, Name: "products"},
-		RelayInterval:  e.Duration("PRODUCTS_RELAY_INTERVAL", 10*time.Second),
-		ListingsIndex:  e.Bool("PRODUCTS_LISTINGS_INDEX", true),
-		ListingsFollow: e.Duration("PRODUCTS_LISTINGS_FOLLOW", time.Second),
-		JWKSURL:        sh.JWKSURL,
-		Issuer:         sh.Issuer,
-		Audience:       sh.Audience,
+		RedisURL:      sh.RedisURL,
+		CachePrefix:   e.String("PRODUCTS_CACHE_PREFIX", "products:"),
+		CacheTTL:      e.DurationOrZero("PRODUCTS_CACHE_TTL", 10*time.Minute),
+		Events:        events.Config{URL: sh.AMQPURL, Name: "products"},
+		RelayInterval: e.Duration("PRODUCTS_RELAY_INTERVAL", 10*time.Second),
+		JWKSURL:       sh.JWKSURL,
+		Issuer:        sh.Issuer,
+		Audience:      sh.Audience,
 	}
 	e.ShowDefault("FERRETDB_POSTGRES_URL", "`POSTGRES_URL` with database `catalog`")
 	if c.CacheTTL > cache.MaxTTL {
@@ -78,14 +70,12 @@ func LoadConfig(e *config.Env, sh config.Shared) Config {
 // configuration reference (docs/configuration.md).
 func configDocs() config.Docs {
 	return config.Docs{
-		"MONGODB_URI":              "the catalog's MongoDB; unset: an embedded FerretDB on PostgreSQL (`FERRETDB_POSTGRES_URL`)",
-		"MONGODB_DATABASE":         "the catalog database",
-		"FERRETDB_POSTGRES_URL":    "where the embedded FerretDB keeps the catalog when `MONGODB_URI` is unset; created on start when missing and the role may",
-		"PRODUCTS_CACHE_PREFIX":    "Redis key prefix, to share one Redis between deployments",
-		"PRODUCTS_CACHE_TTL":       "lifetime of cached product details (and of listing pages when the listings index is off); every write invalidates its entries at once, so the TTL only bounds memory; `0s` caches nothing",
-		"PRODUCTS_RELAY_INTERVAL":  "how often the event relay looks for unpublished events it was not told about (left by a crash or a stopped instance); every write wakes it at once",
-		"PRODUCTS_LISTINGS_INDEX":  "answer public listings and facets from an in-memory index of the active catalog (about 2 KB a product); `false`: from the store, through the cache",
-		"PRODUCTS_LISTINGS_FOLLOW": "how often the listings index checks for other instances' writes (one Redis read; a catch-up read of the changed products only when some were made)",
+		"MONGODB_URI":             "the catalog's MongoDB; unset: an embedded FerretDB on PostgreSQL (`FERRETDB_POSTGRES_URL`)",
+		"MONGODB_DATABASE":        "the catalog database",
+		"FERRETDB_POSTGRES_URL":   "where the embedded FerretDB keeps the catalog when `MONGODB_URI` is unset; created on start when missing and the role may",
+		"PRODUCTS_CACHE_PREFIX":   "Redis key prefix, to share one Redis between deployments",
+		"PRODUCTS_CACHE_TTL":      "lifetime of cached product details and of the category tree; every write invalidates its entries at once, so the TTL only bounds memory; `0s` caches nothing",
+		"PRODUCTS_RELAY_INTERVAL": "how often the event relay looks for unpublished events it was not told about (left by a crash or a stopped instance); every write wakes it at once",
 	}
 }
 
@@ -167,11 +157,6 @@ func New(ctx context.Context, cfg Config, deps server.Deps) (_ *Products, err er
 	}
 	p.pub = events.NewLazyPublisher(cfg.Events, log)
 	p.Service = products.NewService(p.Store, c, log, cfg.CacheTTL)
-	if cfg.ListingsIndex {
-		if err := p.Service.ServeListingsFrom(ctx, productindex.New()); err != nil {
-			return nil, fmt.Errorf("products: %w", err)
-		}
-	}
 	verifier := auth.NewVerifier(auth.NewJWKS(auth.JWKSConfig{URL: cfg.JWKSURL}), auth.VerifierConfig{Issuer: cfg.Issuer, Audience: cfg.Audience})
 	p.api = productapi.New(p.Service, verifier, log)
 	p.Relay = products.NewRelay(p.Store, p.pub, log, cfg.RelayInterval)
@@ -179,9 +164,6 @@ func New(ctx context.Context, cfg Config, deps server.Deps) (_ *Products, err er
 	runCtx, stop := context.WithCancel(context.Background())
 	p.stop = stop
 	p.wg.Go(func() { p.Relay.Run(runCtx) })
-	if cfg.ListingsIndex {
-		p.wg.Go(func() { p.Service.FollowWrites(runCtx, cfg.ListingsFollow) })
-	}
 	return p, nil
 }
 

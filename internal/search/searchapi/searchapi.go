@@ -101,7 +101,7 @@ func (a *API) suggest(w http.ResponseWriter, r *http.Request) {
 }
 
 // reindex reads the whole catalog into the index, answering with one JSON
-// line of progress per page read (application/x-ndjson) and a last line
+// line of progress per batch read (application/x-ndjson) and a last line
 // with "done": true, or "error".
 func (a *API) reindex(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/x-ndjson")

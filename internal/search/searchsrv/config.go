@@ -36,7 +36,7 @@ type Config struct {
 	// CategoriesInterval is how often the category tree is read
 	// (SEARCH_CATEGORIES_INTERVAL).
 	CategoriesInterval time.Duration
-	// PageSize is how many products a page of a rebuild reads
+	// PageSize is how many products a rebuild indexes in one batch
 	// (SEARCH_REBUILD_PAGE).
 	PageSize int
 	JWKSURL  string
@@ -77,6 +77,6 @@ func configDocs() config.Docs {
 		"SEARCH_CHECK_INTERVAL":      "how often the index is compared with the products service's summary, and caught up if behind",
 		"SEARCH_CHECK_SETTLE":        "how long a check waits for events in flight before comparing",
 		"SEARCH_CATEGORIES_INTERVAL": "how often the category tree is read (a listing naming a category not yet seen reads it at once)",
-		"SEARCH_REBUILD_PAGE":        "products per page of a rebuild's read of the catalog",
+		"SEARCH_REBUILD_PAGE":        "products a rebuild indexes in one batch as it reads the catalog",
 	}
 }

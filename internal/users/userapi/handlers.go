@@ -13,6 +13,53 @@ import (
 	"github.com/marketplace-go/marketplace/internal/users"
 )
 
+// The request bodies are named types so the fuzz test decodes each one.
+
+// registerRequest is the body of POST /v1/auth/register.
+type registerRequest struct {
+	Email       string `json:"email"`
+	Password    string `json:"password"`
+	DisplayName string `json:"display_name"`
+}
+
+// loginRequest is the body of POST /v1/auth/login.
+type loginRequest struct {
+	Email    string `json:"email"`
+	Password string `json:"password"`
+}
+
+// resetRequest is the body of POST /v1/auth/password-reset.
+type resetRequest struct {
+	Email string `json:"email"`
+}
+
+// confirmResetRequest is the body of POST /v1/auth/password-reset/confirm.
+type confirmResetRequest struct {
+	Token       string `json:"token"`
+	NewPassword string `json:"new_password"`
+}
+
+// profileRequest is the body of PATCH /v1/users/me: absent fields stay as they are.
+type profileRequest struct {
+	DisplayName     httpx.Optional[string]        `json:"display_name"`
+	Phone           httpx.Optional[string]        `json:"phone"`
+	ShippingAddress httpx.Optional[users.Address] `json:"shipping_address"`
+	// A string of preferences may be as long as all of them
+	// (users.MaxPreferences); that bound is the service's to check.
+	Preferences httpx.Optional[json.RawMessage] `json:"preferences" text:"max=4096"`
+}
+
+// passwordRequest is the body of POST /v1/users/me/password.
+type passwordRequest struct {
+	CurrentPassword string `json:"current_password"`
+	NewPassword     string `json:"new_password"`
+}
+
+// sellerRequest is the body of POST /v1/users/me/seller.
+type sellerRequest struct {
+	ShopName string `json:"shop_name"`
+}
+
 // decode reads a small JSON body; every users request fits in 16 KiB.
 func (a *API) decode(w http.ResponseWriter, r *http.Request, dst any) bool {
 	if err := httpx.Decode(w, r, dst, 16<<10); err != nil {
@@ -23,11 +70,7 @@ func (a *API) decode(w http.ResponseWriter, r *http.Request, dst any) bool {
 }
 
 func (a *API) register(w http.ResponseWriter, r *http.Request) {
-	var req struct {
-		Email       string `json:"email"`
-		Password    string `json:"password"`
-		DisplayName string `json:"display_name"`
-	}
+	var req registerRequest
 	if !a.decode(w, r, &req) {
 		return
 	}
@@ -57,10 +100,7 @@ func (a *API) sendTokens(w http.ResponseWriter, t users.Tokens) {
 }
 
 func (a *API) login(w http.ResponseWriter, r *http.Request) {
-	var req struct {
-		Email    string `json:"email"`
-		Password string `json:"password"`
-	}
+	var req loginRequest
 	if !a.decode(w, r, &req) {
 		return
 	}
@@ -114,9 +154,7 @@ func (a *API) logoutAll(w http.ResponseWriter, r *http.Request, c auth.Claims) {
 }
 
 func (a *API) requestReset(w http.ResponseWriter, r *http.Request) {
-	var req struct {
-		Email string `json:"email"`
-	}
+	var req resetRequest
 	if !a.decode(w, r, &req) {
 		return
 	}
@@ -130,10 +168,7 @@ func (a *API) requestReset(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) confirmReset(w http.ResponseWriter, r *http.Request) {
-	var req struct {
-		Token       string `json:"token"`
-		NewPassword string `json:"new_password"`
-	}
+	var req confirmResetRequest
 	if !a.decode(w, r, &req) {
 		return
 	}
@@ -159,14 +194,7 @@ func (a *API) user(w http.ResponseWriter, r *http.Request, status int) func(user
 }
 
 func (a *API) updateMe(w http.ResponseWriter, r *http.Request, c auth.Claims) {
-	var req struct {
-		DisplayName     httpx.Optional[string]        `json:"display_name"`
-		Phone           httpx.Optional[string]        `json:"phone"`
-		ShippingAddress httpx.Optional[users.Address] `json:"shipping_address"`
-		// A string of preferences may be as long as all of them
-		// (users.MaxPreferences); that bound is the service's to check.
-		Preferences httpx.Optional[json.RawMessage] `json:"preferences" text:"max=4096"`
-	}
+	var req profileRequest
 	if !a.decode(w, r, &req) {
 		return
 	}
@@ -197,10 +225,7 @@ func ptrUnlessNull[T any](o httpx.Optional[T]) (*T, bool) {
 }
 
 func (a *API) changePassword(w http.ResponseWriter, r *http.Request, c auth.Claims) {
-	var req struct {
-		CurrentPassword string `json:"current_password"`
-		NewPassword     string `json:"new_password"`
-	}
+	var req passwordRequest
 	if !a.decode(w, r, &req) {
 		return
 	}
@@ -208,9 +233,7 @@ func (a *API) changePassword(w http.ResponseWriter, r *http.Request, c auth.Clai
 }
 
 func (a *API) becomeSeller(w http.ResponseWriter, r *http.Request, c auth.Claims) {
-	var req struct {
-		ShopName string `json:"shop_name"`
-	}
+	var req sellerRequest
 	if !a.decode(w, r, &req) {
 		return
 	}
