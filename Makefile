@@ -37,6 +37,14 @@ test-short: services tools
 e2e: services tools
 	$(GO) test -race -count=1 -run 'TestE2E|TestJourneyScriptInTheDocs' -v ./cmd/marketplace/
 
+## screenshots: photograph every page of the storefront, the seller centre and the
+## admin console at desktop and phone width into docs/screenshots/ (the browser
+## journeys, which also check accessibility and page weight, in Chromium)
+.PHONY: screenshots
+screenshots: services tools
+	mkdir -p docs/screenshots
+	WEB_SCREENSHOTS=$(CURDIR)/docs/screenshots $(GO) test -count=1 -run 'TestWebJourneysInARealBrowser' -v ./cmd/marketplace/
+
 ## chaos: the fault suite (about 10 minutes; not part of make test): the
 ## platform with Toxiproxy between it and PostgreSQL, Redis and RabbitMQ,
 ## faults under a mixed load, invariants checked after each; it writes
@@ -86,6 +94,22 @@ fmt:
 ## bench: run the benchmarks (results are written down in bench/results/)
 bench: services
 	$(GO) test -run '^$$' -bench . -benchtime 5s ./...
+
+## chart-sync: copy deploy/prometheus/*.yaml and deploy/grafana/*.json into the
+## Helm chart (a chart reads only its own files; chart-check fails on stale copies)
+.PHONY: chart-sync chart-check
+chart-sync:
+	@for d in prometheus:yaml grafana:json; do \
+		src=deploy/$${d%%:*}; dst=deploy/helm/marketplace/files/$${d%%:*}; ext=$${d##*:}; \
+		if [ -d $$src ]; then rm -f $$dst/*.$$ext && cp $$src/*.$$ext $$dst/ && echo "copied $$src/*.$$ext"; \
+		else echo "no $$src yet: the chart keeps its placeholder"; fi; \
+	done
+
+## chart-check: render the Helm chart (deploy/helm, a Go module of its own so
+## that this one does not depend on Kubernetes) for its three value sets and
+## check every object: strict decoding, CRD schemas, security and network policies
+chart-check:
+	cd deploy/helm && $(GO) vet ./... && $(GO) test -count=1 ./...
 
 clean:
 	rm -rf bin data

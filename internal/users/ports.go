@@ -15,7 +15,10 @@ type Store interface {
 	CreateUser(ctx context.Context, u User) error
 	UserByID(ctx context.Context, id uuid.UUID) (User, error)
 	UserByEmail(ctx context.Context, email string) (User, error)
-	ListUsers(ctx context.Context, after uuid.UUID, limit int) ([]User, error)
+	// ListUsers returns up to limit accounts with ids above after, in id
+	// order; with email set, only those whose email holds it, in any
+	// letter case.
+	ListUsers(ctx context.Context, email string, after uuid.UUID, limit int) ([]User, error)
 	UpdateProfile(ctx context.Context, id uuid.UUID, p ProfileUpdate) (User, error)
 	SetPasswordHash(ctx context.Context, id uuid.UUID, hash string) error
 	// ChangePassword sets the hash and revokes every session but keep.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/google/uuid"
 
@@ -103,28 +104,38 @@ func (s *Service) requireAdmin(ctx context.Context, c auth.Claims) error {
 	return err
 }
 
-// ListUsers returns one page of accounts in id (creation) order.
-func (s *Service) ListUsers(ctx context.Context, c auth.Claims, cursor string, limit int) (page.Page[User], error) {
+// MaxEmailSearch is the longest text a search of accounts by email takes.
+const MaxEmailSearch = 254
+
+// ListUsers returns one page of accounts in id (creation) order; with
+// email set, of the accounts whose email holds it, in any letter case.
+func (s *Service) ListUsers(ctx context.Context, c auth.Claims, email, cursor string, limit int) (page.Page[User], error) {
 	if err := s.requireAdmin(ctx, c); err != nil {
 		return page.Page[User]{}, err
 	}
+	email = strings.ToLower(strings.TrimSpace(email))
+	if len(email) > MaxEmailSearch {
+		return page.Page[User]{}, errs.Validation(map[string]string{"email": fmt.Sprintf("at most %d characters", MaxEmailSearch)})
+	}
 	var after userKey
 	if cursor != "" {
-		if err := page.Decode(cursor, &after); err != nil || after.ID == uuid.Nil {
+		// A cursor continues the search it was made for, and no other.
+		if err := page.Decode(cursor, &after); err != nil || after.ID == uuid.Nil || after.Email != email {
 			return page.Page[User]{}, page.ErrInvalidCursor
 		}
 	}
-	list, err := s.store.ListUsers(ctx, after.ID, page.Fetch(limit))
+	list, err := s.store.ListUsers(ctx, email, after.ID, page.Fetch(limit))
 	if err != nil {
 		return page.Page[User]{}, fmt.Errorf("list users: %w", err)
 	}
-	return page.Of(list, limit, func(u User) any { return userKey{ID: u.ID} }), nil
+	return page.Of(list, limit, func(u User) any { return userKey{ID: u.ID, Email: email} }), nil
 }
 
-// userKey is where a page of users ends: ids are UUIDv7, so id order is
-// creation order.
+// userKey is where a page of users ends (ids are UUIDv7, so id order is
+// creation order), and the email search it belongs to.
 type userKey struct {
-	ID uuid.UUID `json:"i"`
+	ID    uuid.UUID `json:"i"`
+	Email string    `json:"e,omitempty"`
 }
 
 // GetUser returns any account, for admins.

@@ -251,7 +251,7 @@ func (a *API) listUsers(w http.ResponseWriter, r *http.Request, c auth.Claims) {
 		a.respond.Fail(w, r, err)
 		return
 	}
-	p, err := a.svc.ListUsers(r.Context(), c, q.Get("cursor"), limit)
+	p, err := a.svc.ListUsers(r.Context(), c, q.Get("email"), q.Get("cursor"), limit)
 	if err != nil {
 		a.respond.Fail(w, r, err)
 		return

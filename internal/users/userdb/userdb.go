@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -59,9 +60,17 @@ func (s *Store) UserByEmail(ctx context.Context, email string) (users.User, erro
 	return s.queryUser(ctx, `SELECT `+userColumns+userFrom+`WHERE lower(u.email) = lower($1)`, email)
 }
 
-// ListUsers returns up to limit users with ids after the given one.
-func (s *Store) ListUsers(ctx context.Context, after uuid.UUID, limit int) ([]users.User, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+userColumns+userFrom+`WHERE u.id > $1 ORDER BY u.id LIMIT $2`, after, limit)
+// likeEscaper escapes the characters LIKE gives a meaning to.
+var likeEscaper = strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`)
+
+// ListUsers returns up to limit users with ids after the given one whose
+// email holds email (every user for "").
+func (s *Store) ListUsers(ctx context.Context, email string, after uuid.UUID, limit int) ([]users.User, error) {
+	// The search text is matched literally: LIKE's own characters in it
+	// are escaped.
+	pattern := "%" + likeEscaper.Replace(strings.ToLower(email)) + "%"
+	rows, err := s.pool.Query(ctx, `SELECT `+userColumns+userFrom+`WHERE u.id > $1 AND lower(u.email) LIKE $3 ESCAPE '\' ORDER BY u.id LIMIT $2`,
+		after, limit, pattern)
 	if err != nil {
 		return nil, fmt.Errorf("list users: %w", err)
 	}

@@ -201,3 +201,31 @@ func testAdminActionsOnMissingUsersAnswerNotFound(t *testing.T, e *testEnv) {
 		}
 	}
 }
+
+func TestAdminSearchesAccountsByEmailPageByPage(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	_, tok := e.mustAdmin(t, "admin@example.com")
+	var want []string
+	for i := range 3 {
+		want = append(want, e.mustRegister(t, "Shopper"+strconv.Itoa(i)+"@search.example").ID)
+		e.mustRegister(t, "other"+strconv.Itoa(i)+"@example.com")
+	}
+	first := e.listUsers(t, tok.AccessToken, "email=SEARCH.example&limit=2")
+	if first.Next == nil {
+		t.Fatalf("first page of 3 matches with limit=2 has no next cursor: %+v", first)
+	}
+	second := e.listUsers(t, tok.AccessToken, "email=SEARCH.example&limit=2&cursor="+url.QueryEscape(*first.Next))
+	var got []string
+	for _, u := range append(first.Users, second.Users...) {
+		got = append(got, u.ID)
+	}
+	if !slices.Equal(got, want) || second.Next != nil {
+		t.Errorf("search walked %v (next %v), want the 3 matching accounts in id order %v", got, second.Next, want)
+	}
+
+	// A cursor continues the search it came from only.
+	e.do(t, "GET", "/v1/admin/users?email=other&cursor="+url.QueryEscape(*first.Next), tok.AccessToken, nil).
+		wantProblem(t, http.StatusBadRequest, "invalid_cursor")
+	e.do(t, "GET", "/v1/admin/users?email="+strings.Repeat("a", 255), tok.AccessToken, nil).wantFieldError(t, "email")
+}

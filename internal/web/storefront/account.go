@@ -3,6 +3,7 @@ package storefront
 import (
 	"errors"
 	"net/http"
+	"slices"
 	"strings"
 )
 
@@ -12,9 +13,12 @@ type form struct {
 }
 
 func (h *Handler) loginForm(w http.ResponseWriter, r *http.Request) {
-	p := page{Title: "Log in", Data: form{Next: localPath(r.URL.Query().Get("next"))}}
+	p := page{Title: "title.login", Data: form{Next: localPath(r.URL.Query().Get("next"))}}
 	if r.URL.Query().Get("reset") != "" {
-		p.Notice = "Your password is changed. Please log in with the new one."
+		p.Notice = "notice.password_changed"
+	}
+	if r.URL.Query().Get("disabled") != "" {
+		p.Error = "err.account_disabled"
 	}
 	h.render(w, r, http.StatusOK, "login", p)
 }
@@ -23,20 +27,28 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 	v := h.visitor(w, r)
 	f := form{Email: strings.TrimSpace(r.PostFormValue("email")), Next: localPath(r.PostFormValue("next"))}
 	if err := h.signIn(v, f.Email, r.PostFormValue("password")); err != nil {
-		h.formFailed(w, r, "login", "Log in", f, err)
+		h.formFailed(w, r, "login", "title.login", f, err)
 		return
 	}
 	http.Redirect(w, r, f.Next, http.StatusSeeOther)
 }
 
-// signIn logs the visitor in with the API and keeps the session.
+// signIn logs the visitor in with the API and keeps the session, with
+// the language of the account's preferences.
 func (h *Handler) signIn(v *visitor, email, password string) error {
 	var t tokens
 	if _, err := h.do(v.r, call{method: http.MethodPost, path: "/v1/auth/login",
 		body: map[string]string{"email": email, "password": password}}, &t); err != nil {
 		return err
 	}
-	return v.signIn(t)
+	if err := v.signIn(t); err != nil {
+		return err
+	}
+	var u me
+	if _, err := v.call(call{method: http.MethodGet, path: "/v1/users/me"}, &u); err != nil {
+		return err
+	}
+	return v.setLanguage(u.pref("language"))
 }
 
 // formFailed shows the form again with what the API said was wrong, or
@@ -47,15 +59,15 @@ func (h *Handler) formFailed(w http.ResponseWriter, r *http.Request, name, title
 		h.fail(w, r, err)
 		return
 	}
-	msg := sentence(e)
+	msg := h.sentence(r, e)
 	if e.Status == http.StatusTooManyRequests {
-		msg = tooMany(e)
+		msg = h.tooMany(r, e)
 	}
 	h.render(w, r, e.Status, name, page{Title: title, Error: msg, Fields: e.Errors, Data: f})
 }
 
 func (h *Handler) registerForm(w http.ResponseWriter, r *http.Request) {
-	h.render(w, r, http.StatusOK, "register", page{Title: "Create an account", Data: form{Next: localPath(r.URL.Query().Get("next"))}})
+	h.render(w, r, http.StatusOK, "register", page{Title: "title.register", Data: form{Next: localPath(r.URL.Query().Get("next"))}})
 }
 
 func (h *Handler) register(w http.ResponseWriter, r *http.Request) {
@@ -69,7 +81,7 @@ func (h *Handler) register(w http.ResponseWriter, r *http.Request) {
 		err = h.signIn(v, f.Email, password)
 	}
 	if err != nil {
-		h.formFailed(w, r, "register", "Create an account", f, err)
+		h.formFailed(w, r, "register", "title.register", f, err)
 		return
 	}
 	http.Redirect(w, r, f.Next, http.StatusSeeOther)
@@ -91,7 +103,7 @@ func (h *Handler) logout(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) forgotForm(w http.ResponseWriter, r *http.Request) {
-	h.render(w, r, http.StatusOK, "forgot", page{Title: "Reset your password", Data: form{}})
+	h.render(w, r, http.StatusOK, "forgot", page{Title: "title.forgot", Data: form{}})
 }
 
 func (h *Handler) forgot(w http.ResponseWriter, r *http.Request) {
@@ -99,11 +111,11 @@ func (h *Handler) forgot(w http.ResponseWriter, r *http.Request) {
 	_, err := h.do(r, call{method: http.MethodPost, path: "/v1/auth/password-reset",
 		body: map[string]string{"email": f.Email}}, nil)
 	if err != nil {
-		h.formFailed(w, r, "forgot", "Reset your password", f, err)
+		h.formFailed(w, r, "forgot", "title.forgot", f, err)
 		return
 	}
-	h.render(w, r, http.StatusOK, "forgot", page{Title: "Reset your password", Data: f,
-		Notice: "If an account has that email, we have sent it a link to set a new password."})
+	h.render(w, r, http.StatusOK, "forgot", page{Title: "title.forgot", Data: f,
+		Notice: "notice.reset_sent"})
 }
 
 // resetForm is the page the reset mail links to.
@@ -115,7 +127,7 @@ func (h *Handler) resetForm(w http.ResponseWriter, r *http.Request) {
 	}
 	// The token leaves the address bar's history out of the referrer.
 	w.Header().Set("Referrer-Policy", "no-referrer")
-	h.render(w, r, http.StatusOK, "reset", page{Title: "Choose a new password", Data: form{Token: token}})
+	h.render(w, r, http.StatusOK, "reset", page{Title: "title.reset", Data: form{Token: token}})
 }
 
 func (h *Handler) reset(w http.ResponseWriter, r *http.Request) {
@@ -123,12 +135,25 @@ func (h *Handler) reset(w http.ResponseWriter, r *http.Request) {
 	_, err := h.do(r, call{method: http.MethodPost, path: "/v1/auth/password-reset/confirm",
 		body: map[string]string{"token": f.Token, "new_password": r.PostFormValue("new_password")}}, nil)
 	if err != nil {
-		h.formFailed(w, r, "reset", "Choose a new password", f, err)
+		h.formFailed(w, r, "reset", "title.reset", f, err)
 		return
 	}
 	// Every session of the account is revoked, this browser's too.
 	_ = h.saveSession(w, r, nil)
 	http.Redirect(w, r, "/login?reset=1", http.StatusSeeOther)
+}
+
+// languageChoices are the languages a person may choose, each named in
+// itself.
+var languageChoices = []struct{ Value, Label string }{{"en", "English"}, {"de", "Deutsch"}}
+
+// accountData is the account page's: the profile and the preferences
+// form.
+type accountData struct {
+	User               me
+	Language, Currency string
+	Languages          any
+	Currencies         []string
 }
 
 func (h *Handler) account(w http.ResponseWriter, r *http.Request) {
@@ -142,5 +167,76 @@ func (h *Handler) account(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	h.render(w, r, http.StatusOK, "account", page{Title: "Your account", Data: u})
+	p := page{Title: "title.account", Data: accountData{User: u, Language: u.pref("language"), Currency: preferredCurrency(u),
+		Languages: languageChoices, Currencies: currencyCodes()}}
+	if r.URL.Query().Get("saved") != "" {
+		p.Notice = "notice.preferences_saved"
+	}
+	h.render(w, r, http.StatusOK, "account", p)
+}
+
+// preferredCurrency is the currency of u's preferences, EUR by default.
+func preferredCurrency(u me) string {
+	if c := u.pref("currency"); c != "" {
+		return c
+	}
+	return "EUR"
+}
+
+// currencyCodes are the currencies the pages know, sorted.
+func currencyCodes() []string {
+	out := make([]string, 0, len(currencies))
+	for c := range currencies {
+		out = append(out, c)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// savePreferences keeps the language and currency in the account's
+// preferences (the other members the preferences hold stay as they are),
+// and the language in the session, where every page reads it.
+func (h *Handler) savePreferences(w http.ResponseWriter, r *http.Request) {
+	v := h.visitor(w, r)
+	if v.sess == nil {
+		http.Redirect(w, r, "/login?next=/account", http.StatusSeeOther)
+		return
+	}
+	lang, cur := r.PostFormValue("language"), r.PostFormValue("currency")
+	bad := map[string]string{}
+	if lang != "" && !slices.Contains(languages, lang) {
+		bad["language"] = "field.language"
+	}
+	if _, ok := currencies[cur]; !ok {
+		bad["currency"] = "field.currency"
+	}
+	var u me
+	if _, err := v.call(call{method: http.MethodGet, path: "/v1/users/me"}, &u); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	if len(bad) > 0 {
+		h.render(w, r, http.StatusBadRequest, "account", page{Title: "title.account", Error: "err.fields", Fields: bad,
+			Data: accountData{User: u, Language: lang, Currency: cur, Languages: languageChoices, Currencies: currencyCodes()}})
+		return
+	}
+	prefs := map[string]any{}
+	for k, val := range u.Preferences {
+		prefs[k] = val
+	}
+	prefs["currency"] = cur
+	if lang == "" {
+		delete(prefs, "language")
+	} else {
+		prefs["language"] = lang
+	}
+	if _, err := v.call(call{method: http.MethodPatch, path: "/v1/users/me", body: map[string]any{"preferences": prefs}}, nil); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	if err := v.setLanguage(lang); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	http.Redirect(w, r, "/account?saved=1", http.StatusSeeOther)
 }

@@ -33,7 +33,7 @@ func (h *Handler) cart(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	h.render(w, r, http.StatusOK, "cart", page{Title: "Your cart", Notice: r.URL.Query().Get("notice"), Data: c})
+	h.render(w, r, http.StatusOK, "cart", page{Title: "title.cart", Notice: r.URL.Query().Get("notice"), Data: c})
 }
 
 // setQuantity puts a product in the cart with the quantity given; 0
@@ -47,7 +47,7 @@ func (h *Handler) setQuantity(w http.ResponseWriter, r *http.Request) {
 	}
 	qty, err := strconv.Atoi(strings.TrimSpace(r.PostFormValue("quantity")))
 	if err != nil || qty < 0 || qty > 1000 {
-		h.problem(w, r, http.StatusBadRequest, "The quantity must be a whole number from 0 to 1000.")
+		h.problem(w, r, http.StatusBadRequest, "err.quantity")
 		return
 	}
 	c := call{method: http.MethodPut, path: "/v1/cart/items/" + url.PathEscape(id), body: map[string]int{"quantity": qty}}
@@ -75,7 +75,7 @@ func (h *Handler) removeLine(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) cartFailed(w http.ResponseWriter, r *http.Request, err error) {
 	var e *apiError
 	if errors.As(err, &e) && (e.Status == http.StatusNotFound || e.Status == http.StatusUnprocessableEntity || e.Status == http.StatusBadRequest) {
-		h.problem(w, r, e.Status, sentence(e))
+		h.problem(w, r, e.Status, h.sentence(r, e))
 		return
 	}
 	h.fail(w, r, err)
@@ -99,13 +99,24 @@ type me struct {
 	Roles           []string `json:"roles"`
 	ShippingAddress *address `json:"shipping_address"`
 	ShopName        *string  `json:"shop_name"`
+	Disabled        bool     `json:"disabled"`
+	// Preferences are free-form for the API; the pages keep "language"
+	// and "currency" in them.
+	Preferences map[string]any `json:"preferences"`
+	CreatedAt   time.Time      `json:"created_at"`
+}
+
+// pref is the preference named k, or "".
+func (u me) pref(k string) string {
+	s, _ := u.Preferences[k].(string)
+	return s
 }
 
 // paymentMethods are the cards the simulated payment gateway knows: one
 // that pays, one that is declined.
 var paymentMethods = []struct{ Value, Label string }{
-	{"pm_card_visa", "Visa ending 4242 (test card that pays)"},
-	{"pm_card_declined", "Card ending 0002 (test card that is declined)"},
+	{"pm_card_visa", "pay.visa"},
+	{"pm_card_declined", "pay.declined"},
 }
 
 type checkoutData struct {
@@ -145,7 +156,7 @@ func (h *Handler) checkoutForm(w http.ResponseWriter, r *http.Request) {
 	if u.ShippingAddress != nil {
 		d.Address = *u.ShippingAddress
 	}
-	h.render(w, r, http.StatusOK, "checkout", page{Title: "Checkout", Data: d})
+	h.render(w, r, http.StatusOK, "checkout", page{Title: "title.checkout", Data: d})
 }
 
 var (
@@ -167,11 +178,11 @@ func readAddress(r *http.Request) (address, map[string]string) {
 	}
 	for k, val := range map[string]string{"name": a.Name, "line1": a.Line1, "line2": a.Line2, "city": a.City, "region": a.Region, "postal_code": a.PostalCode} {
 		if len([]rune(val)) > 200 {
-			bad[k] = "is too long (at most 200 characters)"
+			bad[k] = "field.too_long"
 		}
 	}
 	if !countryCode.MatchString(a.Country) {
-		bad["country"] = "must be a two-letter country code, such as DE"
+		bad["country"] = "field.country"
 	}
 	return a, bad
 }
@@ -226,7 +237,7 @@ func (h *Handler) checkout(w http.ResponseWriter, r *http.Request) {
 	a, bad := readAddress(r)
 	d := checkoutData{Address: a, Payment: r.PostFormValue("payment_method"), IdempotencyKey: r.PostFormValue("idempotency_key"), Methods: paymentMethods}
 	if !keyPattern.MatchString(d.IdempotencyKey) {
-		h.problem(w, r, http.StatusBadRequest, "This checkout form has expired. Please open the checkout again.")
+		h.problem(w, r, http.StatusBadRequest, "err.checkout_expired")
 		return
 	}
 	known := false
@@ -234,14 +245,14 @@ func (h *Handler) checkout(w http.ResponseWriter, r *http.Request) {
 		known = known || m.Value == d.Payment
 	}
 	if !known {
-		bad["payment_method"] = "choose a card"
+		bad["payment_method"] = "field.choose_card"
 	}
 	again := func(status int, msg string, fields map[string]string) {
 		_, _ = v.call(call{method: http.MethodGet, path: "/v1/cart"}, &d.Cart)
-		h.render(w, r, status, "checkout", page{Title: "Checkout", Error: msg, Fields: fields, Data: d})
+		h.render(w, r, status, "checkout", page{Title: "title.checkout", Error: msg, Fields: fields, Data: d})
 	}
 	if len(bad) > 0 {
-		again(http.StatusBadRequest, "Please correct the marked fields.", bad)
+		again(http.StatusBadRequest, "err.fields", bad)
 		return
 	}
 	if _, err := v.call(call{method: http.MethodPatch, path: "/v1/users/me", body: map[string]any{"shipping_address": a}}, nil); err != nil {
@@ -251,7 +262,7 @@ func (h *Handler) checkout(w http.ResponseWriter, r *http.Request) {
 			for k, msg := range e.Errors {
 				fields[strings.TrimPrefix(k, "shipping_address.")] = msg
 			}
-			again(http.StatusBadRequest, "Please correct the marked fields.", fields)
+			again(http.StatusBadRequest, "err.fields", fields)
 			return
 		}
 		h.fail(w, r, err)
@@ -262,7 +273,7 @@ func (h *Handler) checkout(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		var e *apiError
 		if errors.As(err, &e) && (e.Status == http.StatusConflict || e.Status == http.StatusUnprocessableEntity) {
-			again(e.Status, sentence(e), nil)
+			again(e.Status, h.sentence(r, e), nil)
 			return
 		}
 		h.fail(w, r, err)

@@ -82,7 +82,7 @@ func (h *Handler) home(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	h.render(w, r, http.StatusOK, "home", page{Title: "Marketplace", Data: map[string]any{
+	h.render(w, r, http.StatusOK, "home", page{Title: "title.home", Data: map[string]any{
 		"Categories": tree(cats, ""), "Products": latest.Items}})
 }
 
@@ -99,7 +99,7 @@ type searchForm struct {
 }
 
 var sorts = []struct{ Value, Label string }{
-	{"newest", "Newest"}, {"price_asc", "Price: low to high"}, {"price_desc", "Price: high to low"}, {"title", "Title"},
+	{"newest", "sort.newest"}, {"price_asc", "sort.price_asc"}, {"price_desc", "sort.price_desc"}, {"title", "sort.title"},
 }
 
 func readSearch(q url.Values) searchForm {
@@ -145,7 +145,7 @@ func (f searchForm) query(cursor string, trail []string) string {
 // apiQuery is the form as the catalog listing's parameters. The listing
 // takes one value per attribute, so of several ticked values of one
 // attribute only the first is applied, and the page says so.
-func (f searchForm) apiQuery() (string, map[string]string, []string) {
+func (f searchForm) apiQuery(tr func(string, ...any) string) (string, map[string]string, []string) {
 	q := url.Values{"sort": {f.Sort}, "limit": {"12"}}
 	bad := map[string]string{}
 	var notes []string
@@ -165,7 +165,7 @@ func (f searchForm) apiQuery() (string, map[string]string, []string) {
 		if a, ok := parseAmount(field); ok {
 			q.Set(name, fmt.Sprint(a))
 		} else {
-			bad[name] = "must be an amount such as 25 or 25.50"
+			bad[name] = "field.amount"
 		}
 	}
 	for name, vs := range f.Attrs {
@@ -173,7 +173,7 @@ func (f searchForm) apiQuery() (string, map[string]string, []string) {
 			q.Set("attr."+name, vs[0])
 		}
 		if len(vs) > 1 {
-			notes = append(notes, fmt.Sprintf("Only one %s at a time: showing %s.", name, vs[0]))
+			notes = append(notes, tr("notice.one_value", name, vs[0]))
 		}
 	}
 	if f.Cursor != "" {
@@ -202,9 +202,9 @@ func (h *Handler) search(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	path, bad, notes := f.apiQuery()
+	path, bad, notes := f.apiQuery(h.cats[h.lang(r)].text)
 	data := map[string]any{"Form": f, "Sorts": sorts, "Categories": cats}
-	p := page{Title: "Search", Fields: bad, Data: data}
+	p := page{Title: "title.search", Fields: bad, Data: data}
 	if len(bad) > 0 {
 		h.render(w, r, http.StatusBadRequest, "search", p)
 		return
@@ -212,7 +212,7 @@ func (h *Handler) search(w http.ResponseWriter, r *http.Request) {
 	var res productPage
 	if _, err := v.call(call{method: http.MethodGet, path: path}, &res); err != nil {
 		if e, ok := err.(*apiError); ok && e.Status == http.StatusBadRequest {
-			p.Error = "Those search settings do not work together: " + sentence(e)
+			p.Error = h.t(r, "err.search_settings", h.sentence(r, e))
 			h.render(w, r, http.StatusBadRequest, "search", p)
 			return
 		}
@@ -285,7 +285,7 @@ func (h *Handler) suggest(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	var buf bytes.Buffer
-	if err := h.pages["suggest"].ExecuteTemplate(&buf, "suggest", list.Suggestions); err != nil {
+	if err := h.pages[languages[0]]["suggest"].ExecuteTemplate(&buf, "suggest", list.Suggestions); err != nil {
 		h.fail(w, r, err)
 		return
 	}

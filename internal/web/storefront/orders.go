@@ -34,13 +34,14 @@ func (h *Handler) orders(w http.ResponseWriter, r *http.Request) {
 	if list.NextCursor != "" {
 		data["Next"] = "/orders?cursor=" + url.QueryEscape(list.NextCursor)
 	}
-	h.render(w, r, http.StatusOK, "orders", page{Title: "Your orders", Data: data})
+	h.render(w, r, http.StatusOK, "orders", page{Title: "title.orders", Data: data})
 }
 
 // step is one change of an order's timeline.
 type step struct {
 	change
-	// Of is what changed: the order, or a seller's part of it.
+	// Of is what changed: the number of a seller's part of the order,
+	// or "" for the order itself.
 	Of string
 }
 
@@ -51,13 +52,13 @@ type step struct {
 func timeline(o order) []step {
 	parcel := map[string]string{}
 	for i, s := range o.SubOrders {
-		parcel[s.ID] = "Parcel " + strconv.Itoa(i+1)
+		parcel[s.ID] = strconv.Itoa(i + 1)
 	}
 	changes := slices.Clone(o.History)
 	slices.SortStableFunc(changes, func(a, b change) int { return a.At.Compare(b.At) })
 	var out []step
 	for _, c := range changes {
-		of := "Order"
+		of := ""
 		if c.SubOrderID != "" && len(o.SubOrders) > 1 {
 			of = parcel[c.SubOrderID]
 		}
@@ -84,16 +85,16 @@ func (h *Handler) order(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	p := page{Title: "Order", Data: map[string]any{"Order": o, "Timeline": timeline(o)}}
+	p := page{Title: "title.order", Data: map[string]any{"Order": o, "Timeline": timeline(o)}}
 	switch {
 	case o.Payment != nil && o.Payment.Status == "declined":
-		p.Error = "Your card was declined"
+		reason := ""
 		if o.Payment.DeclineReason != "" {
-			p.Error += " (" + label(o.Payment.DeclineReason) + ")"
+			reason = " (" + label(o.Payment.DeclineReason) + ")"
 		}
-		p.Error += ". Nothing was charged and the items were released; put them in your cart again to pay with another card."
+		p.Error = h.t(r, "notice.declined", reason)
 	case o.Status == "paid":
-		p.Notice = "Thank you: your order is paid."
+		p.Notice = "notice.paid"
 	}
 	h.render(w, r, http.StatusOK, "order", p)
 }

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -15,7 +16,13 @@ import (
 
 // page is what every template gets.
 type page struct {
+	// Title is a message key (or a text, such as a product's title).
 	Title string
+	// Lang is the page's language.
+	Lang string
+	// Seller and Admin are the visitor's roles, which the header's links
+	// follow; the API decides what each may do.
+	Seller, Admin bool
 	// SignedIn is whether the visitor has a session; the header shows
 	// the account's links or the log-in link by it.
 	SignedIn bool
@@ -29,8 +36,29 @@ type page struct {
 	Data any
 }
 
-// parsePages parses each page template with the layout around it.
-func parsePages() (map[string]*template.Template, error) {
+// parsePages parses each page template with the layout around it, once
+// per language: the templates' "t" and "money" speak that language.
+func parsePages(cats map[string]*catalogue) (map[string]map[string]*template.Template, error) {
+	out := map[string]map[string]*template.Template{}
+	for lang, c := range cats {
+		pages, err := parseLanguage(c)
+		if err != nil {
+			return nil, err
+		}
+		out[lang] = pages
+	}
+	return out, nil
+}
+
+func parseLanguage(c *catalogue) (map[string]*template.Template, error) {
+	fm := template.FuncMap{
+		"t":     c.text,
+		"money": func(m money) string { return formatMoney(c.lang, m) },
+		"when":  func(t time.Time) string { return t.UTC().Format(c.text("format.time")) },
+	}
+	for k, f := range funcs {
+		fm[k] = f
+	}
 	names, err := fs.Glob(templateFiles, "templates/*.html")
 	if err != nil {
 		return nil, fmt.Errorf("storefront: templates: %w", err)
@@ -41,7 +69,7 @@ func parsePages() (map[string]*template.Template, error) {
 		if name == "layout" {
 			continue
 		}
-		t, err := template.New(name).Funcs(funcs).ParseFS(templateFiles, "templates/layout.html", n)
+		t, err := template.New(name).Funcs(fm).ParseFS(templateFiles, "templates/layout.html", n)
 		if err != nil {
 			return nil, fmt.Errorf("storefront: template %s: %w", name, err)
 		}
@@ -53,14 +81,29 @@ func parsePages() (map[string]*template.Template, error) {
 // render writes the named page. It renders into a buffer first, so that a
 // template error is a 500 page rather than half a page.
 func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, name string, p page) {
-	p.SignedIn = h.loadSession(r) != nil
+	s := h.loadSession(r)
+	p.SignedIn = s != nil
+	if s != nil {
+		roles := s.roles()
+		p.Seller, p.Admin = slices.Contains(roles, "seller"), slices.Contains(roles, "admin")
+	}
+	p.Lang = h.lang(r)
 	p.CSRF = h.csrfToken(w, r)
+	c := h.cats[p.Lang]
+	p.Title, p.Notice, p.Error = c.text(p.Title), c.text(p.Notice), c.text(p.Error)
+	if len(p.Fields) > 0 {
+		fields := make(map[string]string, len(p.Fields))
+		for k, msg := range p.Fields {
+			fields[k] = c.text(msg)
+		}
+		p.Fields = fields
+	}
 	var buf bytes.Buffer
-	if err := h.pages[name].ExecuteTemplate(&buf, "layout", p); err != nil {
+	if err := h.pages[p.Lang][name].ExecuteTemplate(&buf, "layout", p); err != nil {
 		h.log.ErrorContext(r.Context(), "render", "page", name, "err", err)
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.WriteHeader(http.StatusInternalServerError)
-		_, _ = w.Write([]byte("Something went wrong on our side. Please try again."))
+		_, _ = w.Write([]byte(h.cats[p.Lang].text("err.internal")))
 		return
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
@@ -69,47 +112,18 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, nam
 }
 
 var funcs = template.FuncMap{
-	"money": formatMoney,
-	"when":  func(t time.Time) string { return t.UTC().Format("2 Jan 2006, 15:04 UTC") },
 	"label": func(s string) string { return strings.ReplaceAll(s, "_", " ") },
 	"value": func(v any) string { return fmt.Sprint(v) },
 	"int64": func(n int) int64 { return int64(n) },
 	"add1":  func(i int) int { return i + 1 },
+	// currencyCodes are the currencies a price may be in.
+	"currencyCodes": currencyCodes,
 }
 
 // money is an amount in minor units of a currency, as the API sends it.
 type money struct {
 	Amount   int64  `json:"amount"`
 	Currency string `json:"currency"`
-}
-
-// formatMoney shows m as a person reads it: the currency's symbol where
-// it has a common one, and its minor units after the point.
-func formatMoney(m money) string {
-	digits := 2
-	switch m.Currency {
-	case "JPY", "KRW", "ISK":
-		digits = 0
-	}
-	sign := ""
-	a := m.Amount
-	if a < 0 {
-		sign, a = "-", -a
-	}
-	n := strconv.FormatInt(a, 10)
-	if digits > 0 {
-		n = fmt.Sprintf("%0*d", digits+1, a)
-		n = n[:len(n)-digits] + "." + n[len(n)-digits:]
-	}
-	switch m.Currency {
-	case "EUR":
-		return sign + "€" + n
-	case "USD":
-		return sign + "$" + n
-	case "GBP":
-		return sign + "£" + n
-	}
-	return sign + n + " " + m.Currency
 }
 
 // parseAmount reads a price a person typed ("25", "25.5", "25,50") as

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 )
 
@@ -28,7 +29,34 @@ const (
 type session struct {
 	Access  string `json:"a"`
 	Refresh string `json:"r"`
+	// Lang is the language of the account's preferences, read at log-in
+	// and when they change, so that no page asks the API for it.
+	Lang string `json:"l,omitempty"`
 }
+
+// claims are what the pages read of the access token: who the visitor
+// is and the roles the token carries. The token is not verified here:
+// the pages only choose which links to show by it, and the API, which
+// verifies it, decides what the visitor may do.
+type claims struct {
+	Subject string   `json:"sub"`
+	Roles   []string `json:"roles"`
+}
+
+func (s *session) claims() claims {
+	var c claims
+	parts := strings.Split(s.Access, ".")
+	if len(parts) != 3 {
+		return c
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err == nil {
+		_ = json.Unmarshal(raw, &c)
+	}
+	return c
+}
+
+func (s *session) roles() []string { return s.claims().Roles }
 
 // sealer seals and opens cookie values with the current key, and opens
 // those sealed with older keys, so that keys can be rotated.
@@ -116,6 +144,7 @@ func (h *Handler) loadSession(r *http.Request) *session {
 func (h *Handler) saveSession(w http.ResponseWriter, r *http.Request, s *session) error {
 	if s == nil {
 		http.SetCookie(w, h.cookie(r, sessionCookie, "", -time.Second))
+		replaceCookie(r, sessionCookie, "")
 		return nil
 	}
 	v, err := h.sealer.seal(sessionCookie, s)
@@ -123,7 +152,24 @@ func (h *Handler) saveSession(w http.ResponseWriter, r *http.Request, s *session
 		return err
 	}
 	http.SetCookie(w, h.cookie(r, sessionCookie, v, sessionMaxAge))
+	replaceCookie(r, sessionCookie, v)
 	return nil
+}
+
+// replaceCookie sets the cookie name of r itself to value ("" removes
+// it), so that the rest of the request (the page it renders: its
+// language, its links) sees the session the browser gets.
+func replaceCookie(r *http.Request, name, value string) {
+	kept := make([]string, 0, 4)
+	for _, c := range r.Cookies() {
+		if c.Name != name {
+			kept = append(kept, c.String())
+		}
+	}
+	if value != "" {
+		kept = append(kept, (&http.Cookie{Name: name, Value: value}).String())
+	}
+	r.Header.Set("Cookie", strings.Join(kept, "; "))
 }
 
 // csrfToken returns the visitor's anti-forgery token, setting its cookie

@@ -50,7 +50,8 @@ type Handler struct {
 	api    *client
 	sealer *sealer
 	log    *slog.Logger
-	pages  map[string]*template.Template
+	cats   map[string]*catalogue
+	pages  map[string]map[string]*template.Template // by language, then name
 	static http.Handler
 	origin *http.CrossOriginProtection
 }
@@ -61,7 +62,11 @@ func New(cfg Config, log *slog.Logger) (*Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	pages, err := parsePages()
+	cats, err := loadCatalogues()
+	if err != nil {
+		return nil, err
+	}
+	pages, err := parsePages(cats)
 	if err != nil {
 		return nil, err
 	}
@@ -81,6 +86,7 @@ func New(cfg Config, log *slog.Logger) (*Handler, error) {
 		api:    newClient(cfg.APIURL, timeout, rt),
 		sealer: s,
 		log:    log,
+		cats:   cats,
 		pages:  pages,
 		static: http.StripPrefix("/static/", http.FileServerFS(static)),
 		origin: http.NewCrossOriginProtection(),
@@ -113,6 +119,29 @@ func (h *Handler) Routes(rt *httpx.Router) {
 	page("GET /reset-password", h.resetForm)
 	page("POST /reset-password", h.reset)
 	page("GET /account", h.account)
+	page("POST /account/preferences", h.savePreferences)
+	page("GET /seller", h.sellerHome)
+	page("POST /seller/shop", h.openShop)
+	page("GET /seller/products/new", h.newProduct)
+	page("POST /seller/products", h.createProduct)
+	page("GET /seller/products/{id}", h.editProduct)
+	page("POST /seller/products/{id}", h.updateProduct)
+	page("POST /seller/products/{id}/publish", h.productAction("published"))
+	page("POST /seller/products/{id}/unpublish", h.productAction("unpublished"))
+	page("POST /seller/products/{id}/archive", h.productAction("archived"))
+	page("POST /seller/products/{id}/stock", h.setStock)
+	page("GET /seller/orders", h.sellerOrders)
+	page("POST /seller/orders/{id}/ship", h.fulfil("shipped"))
+	page("POST /seller/orders/{id}/deliver", h.fulfil("delivered"))
+	page("GET /admin", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/admin/users", http.StatusSeeOther) })
+	page("GET /admin/users", h.adminUsers)
+	page("GET /admin/users/{id}", h.adminUser)
+	page("POST /admin/users/{id}/roles/{role}", h.adminAction("granted"))
+	page("POST /admin/users/{id}/roles/{role}/revoke", h.adminAction("revoked"))
+	page("POST /admin/users/{id}/disable", h.adminAction("disabled"))
+	page("POST /admin/users/{id}/enable", h.adminAction("enabled"))
+	page("GET /admin/categories", h.adminCategories)
+	page("POST /admin/categories", h.saveCategory)
 	// API paths no service routes stay API answers, for API clients.
 	for _, p := range []string{"/v1/", "/api/", "/.well-known/"} {
 		rt.Handle(p, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -135,11 +164,11 @@ func (h *Handler) guard(next http.HandlerFunc) http.Handler {
 		if r.Method == http.MethodPost {
 			r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
 			if err := r.ParseForm(); err != nil {
-				h.problem(w, r, http.StatusBadRequest, "That form could not be read. Please go back and try again.")
+				h.problem(w, r, http.StatusBadRequest, "err.form_unreadable")
 				return
 			}
 			if !checkCSRF(r) {
-				h.problem(w, r, http.StatusForbidden, "This form has expired. Please go back, reload the page and try again.")
+				h.problem(w, r, http.StatusForbidden, "err.form_expired")
 				return
 			}
 		}
@@ -180,39 +209,46 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	var e *apiError
 	if !errors.As(err, &e) {
 		h.log.ErrorContext(r.Context(), "page failed", "path", r.URL.Path, "err", err)
-		h.problem(w, r, http.StatusInternalServerError, "Something went wrong on our side. Please try again.")
+		h.problem(w, r, http.StatusInternalServerError, "err.internal")
 		return
 	}
 	switch {
 	case e.Status == 0 || e.Status >= 500:
 		h.log.WarnContext(r.Context(), "the API failed", "path", r.URL.Path, "err", err)
-		h.problem(w, r, http.StatusServiceUnavailable, "The shop is having trouble right now. Please try again in a moment.")
+		h.problem(w, r, http.StatusServiceUnavailable, "err.unavailable")
 	case e.Status == http.StatusUnauthorized:
 		http.Redirect(w, r, "/login?next="+urlQueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
+	case e.Status == http.StatusForbidden && e.Code == "account_disabled":
+		http.Redirect(w, r, "/login?disabled=1", http.StatusSeeOther)
 	case e.Status == http.StatusTooManyRequests:
-		h.problem(w, r, http.StatusTooManyRequests, tooMany(e))
+		h.problem(w, r, http.StatusTooManyRequests, h.tooMany(r, e))
 	case e.Status == http.StatusNotFound:
 		h.notFound(w, r)
 	default:
-		h.problem(w, r, e.Status, sentence(e))
+		h.problem(w, r, e.Status, h.sentence(r, e))
 	}
 }
 
 // tooMany tells a rate-limited person when to come back.
-func tooMany(e *apiError) string {
+func (h *Handler) tooMany(r *http.Request, e *apiError) string {
 	if e.RetryAfter != "" {
-		return "Too many requests. Please wait " + e.RetryAfter + " seconds and try again."
+		return h.t(r, "err.too_many_wait", e.RetryAfter)
 	}
-	return "Too many requests. Please wait a moment and try again."
+	return h.t(r, "err.too_many")
 }
 
-// sentence is the API's explanation of e, as a sentence for a person.
-func sentence(e *apiError) string {
-	if msg, ok := messages[e.Code]; ok {
-		return msg
+// sentence is the API's explanation of e, as a sentence for a person in
+// r's language: the catalogue's message for the API's code (err.<code>),
+// else the API's own detail.
+func (h *Handler) sentence(r *http.Request, e *apiError) string {
+	c := h.cats[h.lang(r)]
+	if e.Code != "" {
+		if msg, ok := c.msgs["err."+e.Code]; ok {
+			return msg
+		}
 	}
 	if e.Detail == "" {
-		return "That did not work. Please check and try again."
+		return c.text("err.generic")
 	}
 	d := strings.ToUpper(e.Detail[:1]) + e.Detail[1:]
 	if !strings.HasSuffix(d, ".") {
@@ -221,28 +257,11 @@ func sentence(e *apiError) string {
 	return d
 }
 
-// messages are what a person reads for the API's codes that need more
-// than the API's own detail.
-var messages = map[string]string{
-	"insufficient_stock":   "Some items in your cart are no longer in stock in that quantity. Please change the quantities and try again.",
-	"product_not_found":    "This product is not on sale right now.",
-	"product_unavailable":  "Some items in your cart are no longer on sale. Please remove them and try again.",
-	"empty_order":          "Your cart is empty.",
-	"invalid_credentials":  "That email and password do not match an account.",
-	"invalid_reset_token":  "This reset link has expired or was already used. Please ask for a new one.",
-	"email_taken":          "An account with that email already exists. Log in, or reset its password.",
-	"account_disabled":     "This account is disabled.",
-	"cart_full":            "Your cart is full: it holds at most 100 different products.",
-	"illegal_transition":   "That cannot be done to this order any more.",
-	"too_many_attempts":    "Too many attempts. Please wait a few minutes and try again.",
-	"idempotency_conflict": "Your order is still being placed. Please wait a moment and reload.",
-}
-
 func (h *Handler) notFound(w http.ResponseWriter, r *http.Request) {
-	h.render(w, r, http.StatusNotFound, "notfound", page{Title: "Page not found"})
+	h.render(w, r, http.StatusNotFound, "notfound", page{Title: "title.notfound"})
 }
 
 // problem shows msg on the error page with status.
 func (h *Handler) problem(w http.ResponseWriter, r *http.Request, status int, msg string) {
-	h.render(w, r, status, "error", page{Title: "Sorry", Error: msg})
+	h.render(w, r, status, "error", page{Title: "title.sorry", Error: h.t(r, msg)})
 }

@@ -1,11 +1,16 @@
 package storefront
 
 import (
+	"encoding/json"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -15,20 +20,103 @@ import (
 	"github.com/marketplace-go/marketplace/internal/platform/observability"
 )
 
-func TestMoneyIsShownInTheCurrencysUnits(t *testing.T) {
+func TestMoneyIsShownInTheCurrencysOwnFormatForTheLanguage(t *testing.T) {
 	tests := []struct {
+		lang string
 		in   money
 		want string
 	}{
-		{money{2500, "EUR"}, "€25.00"},
-		{money{5, "USD"}, "$0.05"},
-		{money{-199, "GBP"}, "-£1.99"},
-		{money{1200, "JPY"}, "1200 JPY"},
-		{money{100050, "CHF"}, "1000.50 CHF"},
+		{"en", money{2500, "EUR"}, "€25.00"},
+		{"de", money{1250, "EUR"}, "12,50\u00a0€"},
+		{"en", money{5, "USD"}, "$0.05"},
+		{"de", money{123456789, "USD"}, "1.234.567,89\u00a0$"},
+		{"en", money{123456789, "USD"}, "$1,234,567.89"},
+		{"en", money{-199, "GBP"}, "-£1.99"},
+		{"en", money{1200, "JPY"}, "¥1,200"},
+		{"de", money{1200, "JPY"}, "1.200\u00a0¥"},
+		{"en", money{100050, "CHF"}, "CHF\u00a01,000.50"},
+		{"en", money{100, "XYZ"}, "XYZ\u00a01.00"},
+		{"fr", money{100, "EUR"}, "€1.00"},
 	}
 	for _, tt := range tests {
-		if got := formatMoney(tt.in); got != tt.want {
-			t.Errorf("formatMoney(%+v) = %q, want %q", tt.in, got, tt.want)
+		if got := formatMoney(tt.lang, tt.in); got != tt.want {
+			t.Errorf("formatMoney(%s, %+v) = %q, want %q", tt.lang, tt.in, got, tt.want)
+		}
+	}
+}
+
+func TestThePageLanguageIsThePreferenceElseTheBrowsersElseEnglish(t *testing.T) {
+	tests := []struct {
+		name, pref, accept, want string
+	}{
+		{"a preference wins over the browser", "de", "en-GB,en;q=0.9", "de"},
+		{"no preference: the browser's first known language", "", "de-DE,de;q=0.9,en;q=0.8", "de"},
+		{"the browser's weights decide", "", "en;q=0.5, de;q=0.8", "de"},
+		{"an unknown preference is ignored", "fr", "en", "en"},
+		{"an unknown browser language falls back to English", "", "fr-FR, ja;q=0.9", "en"},
+		{"a malformed weight is skipped", "", "de;q=abc, en", "en"},
+		{"nothing at all is English", "", "", "en"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := chooseLanguage(tt.pref, tt.accept); got != tt.want {
+				t.Errorf("chooseLanguage(%q, %q) = %q, want %q", tt.pref, tt.accept, got, tt.want)
+			}
+		})
+	}
+}
+
+// TestEveryLanguageHasEveryMessageTheTemplatesUse holds the catalogues
+// to the same keys, and to every key a template or the code names.
+func TestEveryLanguageHasEveryMessageTheTemplatesUse(t *testing.T) {
+	cats, err := loadCatalogues()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, lang := range languages {
+		raw, _ := localeFiles.ReadFile("locales/" + lang + ".json")
+		var own map[string]string
+		if err := json.Unmarshal(raw, &own); err != nil {
+			t.Fatal(err)
+		}
+		for k := range cats["en"].msgs {
+			if _, ok := own[k]; !ok {
+				t.Errorf("%s lacks %q", lang, k)
+			}
+		}
+	}
+	used := regexp.MustCompile(`\{\{t "([a-z0-9_.]+)"|"((?:title|notice|err|field|pay|sort)\.[a-z0-9_]+)"`)
+	var sources []string
+	names, _ := fs.Glob(templateFiles, "templates/*.html")
+	goFiles, _ := filepath.Glob("*.go")
+	for _, n := range names {
+		b, _ := templateFiles.ReadFile(n)
+		sources = append(sources, string(b))
+	}
+	for _, n := range goFiles {
+		if strings.HasSuffix(n, "_test.go") {
+			continue
+		}
+		b, _ := os.ReadFile(n)
+		sources = append(sources, string(b))
+	}
+	for _, src := range sources {
+		for _, m := range used.FindAllStringSubmatch(src, -1) {
+			key := m[1] + m[2]
+			if _, ok := cats["en"].msgs[key]; !ok {
+				t.Errorf("the message %q is used but not in the catalogue", key)
+			}
+		}
+	}
+	for _, prefix := range []string{"status.", "pstatus.", "role."} {
+		for _, v := range map[string][]string{
+			"status.":  {"pending_payment", "paid", "payment_failed", "cancelled", "shipped", "delivered"},
+			"pstatus.": {"draft", "active", "archived"},
+			"role.":    roleNames,
+		}[prefix] {
+			if _, ok := cats["de"].msgs[prefix+v]; !ok {
+				t.Errorf("no message for %s%s", prefix, v)
+			}
 		}
 	}
 }
@@ -141,7 +229,8 @@ func TestEveryFormPostNeedsTheTokenOfItsCookie(t *testing.T) {
 func TestTheSearchFormBecomesTheListingsParameters(t *testing.T) {
 	f := readSearch(url.Values{"q": {" red lamp "}, "category": {"lamps"}, "sort": {"bogus"}, "min_price": {"10"},
 		"attr.colour": {"red", "blue"}, "cursor": {"c2"}, "trail": {"c1"}})
-	path, bad, notes := f.apiQuery()
+	cats, _ := loadCatalogues()
+	path, bad, notes := f.apiQuery(cats["en"].text)
 	u, _ := url.Parse(path)
 	q := u.Query()
 	if q.Get("q") != "red lamp" || q.Get("sort") != "newest" || q.Get("min_price") != "1000" || q.Get("attr.colour") != "red" ||
@@ -151,7 +240,7 @@ func TestTheSearchFormBecomesTheListingsParameters(t *testing.T) {
 	if len(notes) != 1 || !strings.Contains(notes[0], "Only one colour") {
 		t.Errorf("notes %q, want one about the second colour", notes)
 	}
-	if _, bad, _ := readSearch(url.Values{"max_price": {"lots"}}).apiQuery(); bad["max_price"] == "" {
+	if _, bad, _ := readSearch(url.Values{"max_price": {"lots"}}).apiQuery(cats["en"].text); bad["max_price"] == "" {
 		t.Error("a price that is not a number is not reported")
 	}
 	back, _ := url.Parse(f.query("c1", nil))
@@ -184,7 +273,7 @@ func TestTheTimelineShowsEachChangeOnce(t *testing.T) {
 	for _, s := range timeline(one) {
 		got = append(got, s.Of+" "+s.To)
 	}
-	if want := []string{"Order pending_payment", "Order paid", "Order shipped"}; !slices.Equal(got, want) {
+	if want := []string{" pending_payment", " paid", " shipped"}; !slices.Equal(got, want) {
 		t.Errorf("one seller's timeline %q, want %q", got, want)
 	}
 	two := one
@@ -194,7 +283,7 @@ func TestTheTimelineShowsEachChangeOnce(t *testing.T) {
 	for _, s := range timeline(two) {
 		got = append(got, s.Of+" "+s.To)
 	}
-	if want := []string{"Order pending_payment", "Parcel 1 paid", "Order paid", "Parcel 1 shipped"}; !slices.Equal(got, want) {
+	if want := []string{" pending_payment", "1 paid", " paid", "1 shipped"}; !slices.Equal(got, want) {
 		t.Errorf("two sellers' timeline %q, want %q", got, want)
 	}
 }

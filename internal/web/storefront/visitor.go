@@ -33,6 +33,13 @@ func (v *visitor) call(c call, out any) (http.Header, error) {
 	}
 	c.token = v.sess.Access
 	hdr, err := v.h.do(v.r, c, out)
+	if isAPI(err, http.StatusForbidden, "account_disabled") {
+		// An admin disabled the account, which ended its API sessions:
+		// the browser's ends with them.
+		v.sess = nil
+		_ = v.h.saveSession(v.w, v.r, nil)
+		return hdr, err
+	}
 	if !isAPI(err, http.StatusUnauthorized, "") {
 		return hdr, err
 	}
@@ -51,7 +58,7 @@ func (v *visitor) refresh() error {
 	_, err := v.h.do(v.r, call{method: http.MethodPost, path: "/v1/auth/refresh",
 		body: map[string]string{"refresh_token": v.sess.Refresh}}, &t)
 	if err != nil {
-		if isAPI(err, http.StatusBadRequest, "") || isAPI(err, http.StatusUnauthorized, "") {
+		if isAPI(err, http.StatusBadRequest, "") || isAPI(err, http.StatusUnauthorized, "") || isAPI(err, http.StatusForbidden, "") {
 			v.sess = nil
 			_ = v.h.saveSession(v.w, v.r, nil)
 		}
@@ -60,8 +67,20 @@ func (v *visitor) refresh() error {
 	return v.signIn(t)
 }
 
-// signIn keeps t as the visitor's session.
+// signIn keeps t as the visitor's session, in the language it had.
 func (v *visitor) signIn(t tokens) error {
-	v.sess = &session{Access: t.AccessToken, Refresh: t.RefreshToken}
+	lang := ""
+	if v.sess != nil {
+		lang = v.sess.Lang
+	}
+	v.sess = &session{Access: t.AccessToken, Refresh: t.RefreshToken, Lang: lang}
+	return v.h.saveSession(v.w, v.r, v.sess)
+}
+
+// setLanguage keeps the language of the account's preferences in the
+// session ("" for the browser's). The request's own cookie is changed
+// too, so that the page rendered next in this request speaks it.
+func (v *visitor) setLanguage(lang string) error {
+	v.sess.Lang = lang
 	return v.h.saveSession(v.w, v.r, v.sess)
 }
