@@ -8,6 +8,7 @@ import (
 
 	"github.com/marketplace-go/marketplace/internal/platform/config"
 	"github.com/marketplace-go/marketplace/internal/platform/server"
+	"github.com/marketplace-go/marketplace/internal/platform/tracing"
 )
 
 // processConfig is the configuration of the process, whatever modules it
@@ -28,6 +29,8 @@ type processConfig struct {
 	// AdvertiseHost is the address other processes reach this one at, as
 	// registered in etcd (ADVERTISE_HOST; default the loopback address).
 	AdvertiseHost string
+	// Tracing is where spans go (the OTEL_* variables); off by default.
+	Tracing tracing.Config
 }
 
 func loadProcess(e *config.Env) processConfig {
@@ -41,6 +44,7 @@ func loadProcess(e *config.Env) processConfig {
 		TLS:             server.LoadTLS(e),
 		Pprof:           e.Bool("PPROF_ENABLED", false),
 		AdvertiseHost:   e.String("ADVERTISE_HOST", ""),
+		Tracing:         tracing.LoadConfig(e),
 	}
 	e.ShowDefault("ADVERTISE_HOST", "`127.0.0.1`")
 	if c.Pprof && c.MetricsAddr == "" {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/marketplace-go/marketplace/internal/gateway"
 	"github.com/marketplace-go/marketplace/internal/gateway/ratelimit"
@@ -21,6 +22,7 @@ import (
 	"github.com/marketplace-go/marketplace/internal/platform/discovery"
 	"github.com/marketplace-go/marketplace/internal/platform/observability"
 	"github.com/marketplace-go/marketplace/internal/platform/server"
+	"github.com/marketplace-go/marketplace/internal/platform/tracing"
 )
 
 // serveFlags are serve's flags: --target, a --<name>-addr per module and
@@ -83,7 +85,13 @@ func (b binary) serve(ctx context.Context, args []string) error {
 	}
 	log := observability.NewLogger(b.out, cfg.process.LogLevel)
 	reg := observability.NewRegistry()
+	tracers, flush, err := startTracing(cfg.process.Tracing, chosen)
+	if err != nil {
+		return err
+	}
+	defer flush(log)
 	srv := server.New(log, reg, cfg.process.ShutdownTimeout)
+	srv.SetTracing(func(module string) trace.TracerProvider { return tracers[module] })
 	srv.SetDrainDelay(cfg.process.ShutdownDelay)
 	srv.SetLimits(cfg.process.Limits)
 	srv.SetPprof(cfg.process.Pprof)
@@ -101,7 +109,7 @@ func (b binary) serve(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	st := starter{mods: mods, chosen: chosen, getenv: getenv, cfg: cfg, srv: srv, etcd: etcd,
+	st := starter{mods: mods, chosen: chosen, getenv: getenv, cfg: cfg, srv: srv, etcd: etcd, tracers: tracers,
 		deps: deps{Deps: server.Deps{Log: log, Registry: reg}, local: srv.Local(gateway.NewTransport()), etcd: etcd}}
 	addrs, regs, err := st.start(ctx)
 	if err != nil {
@@ -132,6 +140,33 @@ func (b binary) serve(ctx context.Context, args []string) error {
 	stop()
 	<-deregistered
 	return err
+}
+
+// startTracing makes the TracerProvider of each chosen module, none when
+// tracing is off, and returns the function that flushes their spans on
+// exit. No OpenTelemetry global is set: every provider is passed down
+// explicitly, and no library the platform uses reads the globals.
+func startTracing(cfg tracing.Config, chosen []module) (map[string]trace.TracerProvider, func(*slog.Logger), error) {
+	tr := tracing.New(cfg)
+	tracers := map[string]trace.TracerProvider{}
+	for _, m := range chosen {
+		tp, err := tr.Provider(m.name)
+		if err != nil {
+			_ = tr.Shutdown(context.Background())
+			return nil, nil, err
+		}
+		if tp != nil {
+			tracers[m.name] = tp
+		}
+	}
+	flush := func(log *slog.Logger) {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := tr.Shutdown(ctx); err != nil {
+			log.Warn("tracing: spans lost on exit", "err", err)
+		}
+	}
+	return tracers, flush, nil
 }
 
 // overlay is getenv with vars in front.
@@ -195,6 +230,8 @@ type starter struct {
 	srv    *server.Server
 	etcd   *clientv3.Client
 	deps   deps
+	// tracers are the modules' TracerProviders, none when tracing is off.
+	tracers map[string]trace.TracerProvider
 	// pointed are the URLs of modules bound so far, for the variables of
 	// the modules that need them and were not configured.
 	pointed map[string]string
@@ -226,7 +263,9 @@ func (st *starter) start(ctx context.Context) (map[string]string, []*discovery.R
 		if err != nil {
 			return fail(fmt.Errorf("%s: %w", m.name, err))
 		}
-		sm, err := in.build(ctx, addr, st.deps)
+		d := st.deps
+		d.Tracer = st.tracers[m.name]
+		sm, err := in.build(ctx, addr, d)
 		if err != nil {
 			return fail(err)
 		}
@@ -312,6 +351,7 @@ func gatewayModule(gw gateway.Settings, addr string, d deps) (server.Module, err
 		Log:       log,
 		Registry:  d.Registry,
 		Transport: d.local,
+		Tracer:    d.Tracer,
 	}
 	var rdb *redis.Client
 	if gw.RateLimits {

@@ -15,6 +15,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"go.opentelemetry.io/otel/trace"
 	"io"
 	"log/slog"
 	"net"
@@ -34,6 +35,7 @@ import (
 	"github.com/marketplace-go/marketplace/internal/platform/errs"
 	"github.com/marketplace-go/marketplace/internal/platform/httpx"
 	"github.com/marketplace-go/marketplace/internal/platform/server"
+	"github.com/marketplace-go/marketplace/internal/platform/tracing"
 )
 
 // Route sends the paths under Prefix to Service. A Prefix that starts
@@ -177,6 +179,9 @@ type Deps struct {
 	// process it is the server's Local transport, which serves the
 	// services' own addresses without a socket.
 	Transport http.RoundTripper
+	// Tracer makes a client span of each forwarded request, which passes
+	// the trace on to the service; nil traces nothing.
+	Tracer trace.TracerProvider
 }
 
 // Gateway forwards client requests to the services.
@@ -185,6 +190,7 @@ type Gateway struct {
 	deps      Deps
 	pools     map[string]*pool
 	transport http.RoundTripper
+	forwarder http.RoundTripper // transport, with a span per forwarded request
 	metrics   *metrics
 	edge      func(http.Handler) http.Handler
 	ops       operations
@@ -215,7 +221,9 @@ func New(cfg Config, deps Deps) (*Gateway, error) {
 		transport = NewTransport()
 	}
 	ctx, stop := context.WithCancel(context.Background())
-	g := &Gateway{cfg: cfg, deps: deps, pools: map[string]*pool{}, transport: transport,
+	// Health checks go through the bare transport: a span each, every
+	// few seconds per instance, would bury the requests' traces.
+	g := &Gateway{cfg: cfg, deps: deps, pools: map[string]*pool{}, transport: transport, forwarder: tracing.Transport(transport, deps.Tracer),
 		metrics: newMetrics(deps.Registry), edge: edge, ops: ops, stop: stop, done: make(chan struct{})}
 	health := &http.Client{Transport: transport, Timeout: cfg.HealthTimeout}
 	upstreams := services(cfg.Routes)
@@ -484,7 +492,7 @@ func (g *Gateway) try(ctx context.Context, p *pool, inst *instance, r *http.Requ
 	req.ContentLength = int64(len(body))
 	inst.inFlight.Add(1)
 	start := time.Now()
-	res, err := g.transport.RoundTrip(req)
+	res, err := g.forwarder.RoundTrip(req)
 	p.stats.latency.Observe(time.Since(start).Seconds())
 	if err != nil {
 		p.stats.attempt(0, err)

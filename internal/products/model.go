@@ -81,4 +81,8 @@ type PendingEvent struct {
 	Seq     int64           `json:"seq" bson:"seq"`
 	Time    time.Time       `json:"time" bson:"time"`
 	Data    json.RawMessage `json:"data" bson:"data"`
+	// Trace is the trace context of the change (W3C traceparent and
+	// friends), so the relay publishes the event in the change's trace;
+	// empty when the change was not traced.
+	Trace map[string]string `json:"trace,omitempty" bson:"trace,omitempty"`
 }

@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/marketplace-go/marketplace/internal/platform/events"
+	"github.com/marketplace-go/marketplace/internal/platform/tracing"
 )
 
 // Publisher hands an event to the broker and returns once the broker has
@@ -127,7 +128,7 @@ func (r *Relay) relay(ctx context.Context, u Unpublished) (int, error) {
 func (r *Relay) publish(ctx context.Context, ev PendingEvent) error {
 	e := events.Event{ID: ev.ID, Type: ev.Type, Version: ev.Version, Source: "products",
 		Time: ev.Time, Subject: ev.Subject, Sequence: ev.Seq, Data: ev.Data}
-	ctx, cancel := context.WithTimeout(ctx, publishTimeout)
+	ctx, cancel := context.WithTimeout(tracing.FromCarrier(ctx, ev.Trace), publishTimeout)
 	defer cancel()
 	if err := r.pub.Publish(ctx, e); err != nil {
 		return fmt.Errorf("publish %s %s: %w", ev.Type, ev.ID, err)

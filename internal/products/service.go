@@ -14,6 +14,7 @@ import (
 	"github.com/marketplace-go/marketplace/internal/platform/auth"
 	"github.com/marketplace-go/marketplace/internal/platform/contracts"
 	"github.com/marketplace-go/marketplace/internal/platform/errs"
+	"github.com/marketplace-go/marketplace/internal/platform/tracing"
 )
 
 // Client-facing errors.
@@ -107,7 +108,7 @@ func (s *Service) newProduct(ctx context.Context, c auth.Claims, d Draft) (Produ
 	p := Product{ID: uuid.Must(uuid.NewV7()).String(), SellerID: c.UserID, Title: d.Title, Description: d.Description,
 		Category: d.Category, Price: d.Price, Images: orEmpty(d.Images), Attributes: orEmptyMap(d.Attributes),
 		Status: d.Status, Version: 1, CreatedAt: now, UpdatedAt: now}
-	ev, err := newEvent(contracts.ProductCreated, p, contracts.ProductCreatedV1{Product: snapshot(p)})
+	ev, err := newEvent(ctx, contracts.ProductCreated, p, contracts.ProductCreatedV1{Product: snapshot(p)})
 	if err != nil {
 		return Product{}, PendingEvent{}, err
 	}
@@ -193,7 +194,7 @@ func (s *Service) change(ctx context.Context, c auth.Claims, id string, ifMatch 
 	if len(changed) == 0 {
 		return before, nil
 	}
-	ev, err := newEvent(typ, p, payload)
+	ev, err := newEvent(ctx, typ, p, payload)
 	if err != nil {
 		return Product{}, err
 	}
@@ -268,11 +269,13 @@ func snapshot(p Product) contracts.ProductV1 {
 		Version: p.Version, CreatedAt: p.CreatedAt, UpdatedAt: p.UpdatedAt}
 }
 
-func newEvent(typ string, p Product, payload any) (PendingEvent, error) {
+// newEvent builds the event of a change to p, keeping the trace context of
+// ctx so that the relay publishes it in the trace of the change.
+func newEvent(ctx context.Context, typ string, p Product, payload any) (PendingEvent, error) {
 	data, err := json.Marshal(payload)
 	if err != nil {
 		return PendingEvent{}, fmt.Errorf("encode %s event: %w", typ, err)
 	}
 	return PendingEvent{ID: uuid.Must(uuid.NewV7()).String(), Type: typ, Version: contracts.ProductEventVersion,
-		Subject: p.ID, Seq: p.Version, Time: p.UpdatedAt, Data: data}, nil
+		Subject: p.ID, Seq: p.Version, Time: p.UpdatedAt, Data: data, Trace: tracing.Carrier(ctx)}, nil
 }

@@ -184,8 +184,8 @@ func (t *tx) AddHistory(_ context.Context, orderID string, changes []orders.Chan
 	return nil
 }
 
-func (t *tx) AddEvents(_ context.Context, evs ...events.Event) error {
-	return outbox.Queue(&t.writes, evs...)
+func (t *tx) AddEvents(ctx context.Context, evs ...events.Event) error {
+	return outbox.Queue(ctx, &t.writes, evs...)
 }
 
 func (t *tx) SavePayment(_ context.Context, p orders.Payment) error {

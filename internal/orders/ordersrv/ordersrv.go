@@ -20,6 +20,7 @@ import (
 	"github.com/marketplace-go/marketplace/internal/platform/outbox"
 	"github.com/marketplace-go/marketplace/internal/platform/pg"
 	"github.com/marketplace-go/marketplace/internal/platform/server"
+	"github.com/marketplace-go/marketplace/internal/platform/tracing"
 )
 
 // ProductsQueue is the queue the product projection consumes.
@@ -55,7 +56,7 @@ func NewWithPayments(ctx context.Context, cfg Config, deps server.Deps, gateway 
 			o.close()
 		}
 	}()
-	if o.pool, err = pg.Open(ctx, cfg.DatabaseURL, pg.WithMetrics(reg, "orders")); err != nil {
+	if o.pool, err = pg.Open(ctx, cfg.DatabaseURL, pg.WithMetrics(reg, "orders"), pg.WithTracer(deps.Tracer)); err != nil {
 		return nil, fmt.Errorf("orders: %w", err)
 	}
 	if cfg.Migrate {
@@ -65,15 +66,16 @@ func NewWithPayments(ctx context.Context, cfg Config, deps server.Deps, gateway 
 	}
 	var webhook orderapi.WebhookVerifier
 	if gateway == nil {
-		if gateway, webhook, err = newGateway(cfg, log); err != nil {
+		if gateway, webhook, err = newGateway(cfg, log, deps); err != nil {
 			return nil, fmt.Errorf("orders: %w", err)
 		}
 	}
 	o.Gateway = gateway
 	o.Store = orderdb.New(o.pool)
-	o.Service = orders.NewService(o.Store, catalog.New(catalog.Config{BaseURL: cfg.ProductsURL}, nil), gateway, log, orders.Config{
+	o.Service = orders.NewService(o.Store, catalog.New(catalog.Config{BaseURL: cfg.ProductsURL}, tracing.Client(nil, deps.Tracer)), payment.Traced(gateway, cfg.Gateway, deps.Tracer), log, orders.Config{
 		ReservationTTL: cfg.ReservationTTL, ChargeTimeout: cfg.ChargeTimeout, Provider: cfg.Gateway})
 	cfg.Events.Metrics = events.NewMetrics(reg)
+	cfg.Events.Tracer = deps.Tracer
 	if err = cfg.Events.Validate(); err != nil {
 		return nil, fmt.Errorf("orders: RABBITMQ_URL: %w", err)
 	}
@@ -107,11 +109,12 @@ func NewWithPayments(ctx context.Context, cfg Config, deps server.Deps, gateway 
 
 // newGateway builds the configured payment gateway and, for Stripe, the
 // webhook verifier.
-func newGateway(cfg Config, log *slog.Logger) (orders.PaymentGateway, orderapi.WebhookVerifier, error) {
+func newGateway(cfg Config, log *slog.Logger, deps server.Deps) (orders.PaymentGateway, orderapi.WebhookVerifier, error) {
 	if cfg.Gateway != "stripe" {
 		return payment.NewSimulated(cfg.Simulated), nil, nil
 	}
 	cfg.Stripe.Logger = log
+	cfg.Stripe.Tracer = deps.Tracer
 	s, err := payment.NewStripe(cfg.Stripe)
 	if err != nil {
 		return nil, nil, err

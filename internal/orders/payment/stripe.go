@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/marketplace-go/marketplace/internal/platform/tracing"
+	"go.opentelemetry.io/otel/trace"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -47,6 +49,9 @@ type StripeConfig struct {
 	// WebhookSecret is the webhook endpoint's signing secret (whsec_...).
 	// VerifyWebhook refuses every event while it is empty.
 	WebhookSecret string
+	// Tracer makes a client span of each request to the API; nil makes
+	// none.
+	Tracer trace.TracerProvider
 	// HTTPClient sends the requests. Nil means a client of the adapter's own
 	// whose timeout is Timeout.
 	HTTPClient *http.Client
@@ -96,6 +101,7 @@ func NewStripe(cfg StripeConfig) (*Stripe, error) {
 		}
 		httpClient = &http.Client{Timeout: timeout}
 	}
+	httpClient = tracing.Client(httpClient, cfg.Tracer)
 
 	var logger stripe.LeveledLoggerInterface = &stripe.LeveledLogger{Level: stripe.LevelNull}
 	if cfg.Logger != nil {

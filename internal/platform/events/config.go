@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"go.opentelemetry.io/otel/trace"
 	"log/slog"
 	"math/rand/v2"
 	"net"
@@ -34,6 +35,9 @@ type Config struct {
 	ReconnectMin, ReconnectMax time.Duration
 	// Metrics counts what happens; nil counts nothing.
 	Metrics *Metrics
+	// Tracer makes a span for each publish and each handled message and
+	// carries the trace in the message headers; nil traces nothing.
+	Tracer trace.TracerProvider
 }
 
 // Defaults for the zero fields of Config.

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Headers this package sets on messages it moves to the retry and
@@ -192,7 +193,7 @@ func (c *Consumer) session(ctx context.Context, cc ConsumerConfig, h Handler, bo
 	c.down.Add(-1)
 	defer c.down.Add(1)
 	c.log.InfoContext(ctx, "events: consumer connected", "queue", cc.Queue)
-	w := worker{ch: ch, returns: ch.NotifyReturn(make(chan amqp.Return, 1)), cc: cc, h: h, log: c.log, metrics: c.cfg.Metrics}
+	w := worker{ch: ch, returns: ch.NotifyReturn(make(chan amqp.Return, 1)), cc: cc, h: h, log: c.log, metrics: c.cfg.Metrics, tracer: c.cfg.Tracer}
 	for {
 		select {
 		case <-ctx.Done():
@@ -275,6 +276,7 @@ type worker struct {
 	h       Handler
 	log     *slog.Logger
 	metrics *Metrics
+	tracer  trace.TracerProvider
 }
 
 // handle settles one delivery: ack, retry or dead-letter. An error means the
@@ -285,7 +287,9 @@ func (w worker) handle(ctx context.Context, d amqp.Delivery) error {
 	if err != nil {
 		return w.deadLetter(ctx, d, attempt, ReasonMalformed, err)
 	}
-	err = w.call(ctx, e, attempt)
+	hctx, span := startProcess(ctx, w.tracer, w.cc.Queue, e, d)
+	err = w.call(hctx, e, attempt)
+	endSpan(span, err)
 	if err == nil {
 		w.metrics.consumed(w.cc.Queue, e.Time)
 		return d.Ack(false)
@@ -296,7 +300,7 @@ func (w worker) handle(ctx context.Context, d amqp.Delivery) error {
 		return nil
 	}
 	w.metrics.handlerFailed(w.cc.Queue)
-	w.log.WarnContext(ctx, "events: handler failed", "queue", w.cc.Queue, "type", e.Type, "id", e.ID,
+	w.log.WarnContext(hctx, "events: handler failed", "queue", w.cc.Queue, "type", e.Type, "id", e.ID,
 		"attempt", attempt, "max_attempts", w.cc.MaxAttempts, "err", err)
 	if attempt >= w.cc.MaxAttempts {
 		return w.deadLetter(ctx, d, attempt, ReasonMaxAttempts, err)

@@ -105,11 +105,13 @@ func (p *Publisher) Publish(ctx context.Context, e Event) error {
 	return nil
 }
 
-func (p *Publisher) publish(ctx context.Context, e Event) error {
+func (p *Publisher) publish(ctx context.Context, e Event) (err error) {
 	msg, err := e.publishing()
 	if err != nil {
 		return err
 	}
+	ctx, span := startPublish(ctx, p.cfg.Tracer, p.cfg.Exchange, e, &msg)
+	defer func() { endSpan(span, err) }()
 	for try := 1; ; try++ {
 		s, err := p.session(ctx)
 		if err != nil {

@@ -7,10 +7,12 @@ import (
 
 	"github.com/marketplace-go/marketplace/internal/platform/errs"
 	"github.com/marketplace-go/marketplace/internal/platform/observability"
+	"github.com/marketplace-go/marketplace/internal/platform/tracing"
 )
 
 // Router is an http.ServeMux whose routes are measured by their pattern, so
-// metrics have a bounded set of labels whatever paths clients send.
+// metrics have a bounded set of labels whatever paths clients send; the
+// request's server span, if any, is named for the pattern too.
 type Router struct {
 	mux     *http.ServeMux
 	service string
@@ -80,6 +82,7 @@ func (rt *Router) instrument(route string, h http.Handler) http.Handler {
 		ctx, info := observability.WithRequestInfo(r.Context())
 		r = r.WithContext(ctx)
 		observability.SetRoute(ctx, route)
+		tracing.NameRoute(r, route)
 		inFlight.Inc()
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w}

@@ -47,6 +47,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"go.opentelemetry.io/otel/trace"
 	"log/slog"
 	"net/url"
 	"regexp"
@@ -79,6 +80,9 @@ type Config struct {
 	// keeps its data in when URI is empty; it is created if missing. Each
 	// MongoDB database is a schema there.
 	EmbeddedPostgresURL string
+	// Tracer makes a span of each command sent inside a trace; nil makes
+	// none.
+	Tracer trace.TracerProvider
 }
 
 // DB is an open connection to the service's database.
@@ -116,6 +120,10 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger, opts ...Option) (*D
 	co := options.Client().ApplyURI(uri).SetServerSelectionTimeout(pingTimeout)
 	for _, opt := range opts {
 		opt(co)
+	}
+	if m := newCommandMonitor(cfg.Tracer); m != nil {
+		// The driver takes one command monitor: spans join the metrics'.
+		co.SetMonitor(joinMonitors(co.Monitor, m))
 	}
 	client, err := mongodrv.Connect(co)
 	if err != nil {

@@ -57,6 +57,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/marketplace-go/marketplace/internal/platform/events"
+	"github.com/marketplace-go/marketplace/internal/platform/tracing"
 )
 
 // Schema creates the outbox and inbox tables. A service pastes it into one
@@ -69,7 +70,11 @@ import (
 const Schema = `CREATE TABLE outbox (
     id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     event       jsonb NOT NULL,
-    created_at  timestamptz NOT NULL DEFAULT now()
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    -- the trace context (W3C traceparent, tracestate, baggage) of the
+    -- transaction that stored the event: the relay publishes the event
+    -- in that trace. NULL when the writer was not traced.
+    trace_context jsonb
 );
 
 CREATE TABLE inbox (
@@ -84,13 +89,14 @@ CREATE INDEX inbox_received_at_idx ON inbox (received_at);
 // Add stores evs in the outbox within tx, so that they are published if and
 // only if tx commits. The events get consecutive ids in argument order and
 // are inserted in one round trip however many there are. Adding no events
-// does nothing.
+// does nothing. The trace ctx carries, if any, is stored with them, so
+// that their publishing and consuming join the trace of the change.
 //
 // Call it after the statement that locks the changed aggregate's row, so
 // that the events of one aggregate take ids in commit order.
 func Add(ctx context.Context, tx pgx.Tx, evs ...events.Event) error {
 	b := &pgx.Batch{}
-	if err := Queue(b, evs...); err != nil || b.Len() == 0 {
+	if err := Queue(ctx, b, evs...); err != nil || b.Len() == 0 {
 		return err
 	}
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
@@ -101,7 +107,8 @@ func Add(ctx context.Context, tx pgx.Tx, evs ...events.Event) error {
 
 // Queue is Add for a caller that sends its transaction's writes as one
 // batch: it appends the insert to b, to be sent within the transaction.
-func Queue(b *pgx.Batch, evs ...events.Event) error {
+// ctx gives the trace context stored with the events; nothing is sent.
+func Queue(ctx context.Context, b *pgx.Batch, evs ...events.Event) error {
 	if len(evs) == 0 {
 		return nil
 	}
@@ -120,9 +127,17 @@ func Queue(b *pgx.Batch, evs ...events.Event) error {
 	}
 	// WITH ORDINALITY and ORDER BY make the identity values follow the
 	// order of evs.
+	// A nil map is stored as NULL, not as JSON null.
+	var trace []byte
+	if c := tracing.Carrier(ctx); c != nil {
+		var err error
+		if trace, err = json.Marshal(c); err != nil {
+			return fmt.Errorf("outbox: encode trace context: %w", err)
+		}
+	}
 	b.Queue(`
-		INSERT INTO outbox (event)
-		SELECT doc FROM unnest($1::jsonb[]) WITH ORDINALITY AS t(doc, n)
-		ORDER BY n`, docs)
+		INSERT INTO outbox (event, trace_context)
+		SELECT doc, $2::jsonb FROM unnest($1::jsonb[]) WITH ORDINALITY AS t(doc, n)
+		ORDER BY n`, docs, trace)
 	return nil
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/marketplace-go/marketplace/internal/platform/events"
+	"github.com/marketplace-go/marketplace/internal/platform/tracing"
 )
 
 // Publisher hands an event to the broker and returns once the broker has
@@ -177,6 +178,7 @@ type pending struct {
 	id      int64
 	created time.Time
 	event   events.Event
+	trace   map[string]string // the writer's trace context, or nil
 }
 
 // flush is Flush that also reports whether another relay held the lock.
@@ -251,20 +253,25 @@ func (r *Relay) flush(ctx context.Context) (n int, busy bool, err error) {
 
 // load reads the first batch of pending events in id order.
 func (r *Relay) load(ctx context.Context, tx pgx.Tx) ([]pending, error) {
-	rows, err := tx.Query(ctx, `SELECT id, created_at, event FROM outbox ORDER BY id LIMIT $1`, r.batch)
+	rows, err := tx.Query(ctx, `SELECT id, created_at, event, trace_context FROM outbox ORDER BY id LIMIT $1`, r.batch)
 	if err != nil {
 		return nil, fmt.Errorf("outbox: load pending events: %w", err)
 	}
 	var batch []pending
-	var doc []byte
+	var doc, trace []byte
 	var p pending
-	_, err = pgx.ForEachRow(rows, []any{&p.id, &p.created, &doc}, func() error {
-		p.event = events.Event{}
+	_, err = pgx.ForEachRow(rows, []any{&p.id, &p.created, &doc, &trace}, func() error {
+		p.event, p.trace = events.Event{}, nil
 		if err := json.Unmarshal(doc, &p.event); err != nil {
 			// Only Add writes the table, so this is a row edited by hand;
 			// it stops the relay until someone repairs or deletes it,
 			// since skipping it could break its aggregate's order.
 			return fmt.Errorf("decode row %d: %w", p.id, err)
+		}
+		// A trace context that does not decode costs the trace, never
+		// the event.
+		if len(trace) > 0 && json.Unmarshal(trace, &p.trace) != nil {
+			p.trace = nil
 		}
 		batch = append(batch, p)
 		return nil
@@ -303,7 +310,9 @@ func (r *Relay) publish(ctx context.Context, batch []pending) ([]pending, error)
 				if stop.Load() {
 					return
 				}
-				if err := r.pub.Publish(ctx, batch[i].event); err != nil {
+				// The publish joins the trace of the transaction
+				// that stored the event.
+				if err := r.pub.Publish(tracing.FromCarrier(ctx, batch[i].trace), batch[i].event); err != nil {
 					errs[i] = err
 					stop.Store(true)
 					return

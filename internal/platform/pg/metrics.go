@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/marketplace-go/marketplace/internal/platform/observability"
 )
@@ -18,6 +19,7 @@ type Option func(*options)
 type options struct {
 	reg  prometheus.Registerer
 	name string
+	tp   trace.TracerProvider
 }
 
 // WithMetrics measures the pool on reg: query latency by SQL verb, failed

@@ -11,14 +11,19 @@ import (
 	"strings"
 	"time"
 
+	"github.com/exaring/otelpgx"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/multitracer"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
+	metricnoop "go.opentelemetry.io/otel/metric/noop"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/marketplace-go/marketplace/internal/platform/observability"
+	"github.com/marketplace-go/marketplace/internal/platform/tracing"
 )
 
 // PostgreSQL error codes we act on.
@@ -38,6 +43,28 @@ func IsUniqueViolation(err error, constraint string) bool {
 		(constraint == "" || pgErr.ConstraintName == constraint)
 }
 
+// WithTracer makes a span for each query, batch and transaction of a
+// traced request (never one outside a trace: health pings and relay
+// polls start none). A nil tp adds nothing.
+func WithTracer(tp trace.TracerProvider) Option {
+	return func(o *options) { o.tp = tp }
+}
+
+// spans returns the pgx tracer making spans with tp, or nil.
+func spans(tp trace.TracerProvider) pgx.QueryTracer {
+	if tp == nil {
+		return nil
+	}
+	return otelpgx.NewTracer(
+		otelpgx.WithTracerProvider(tracing.ChildrenOnly(tp)),
+		otelpgx.WithMeterProvider(metricnoop.NewMeterProvider()),
+		// Span names are the statement's first word (the default); the
+		// SQL text goes in an attribute, never the parameters: those may
+		// be personal data.
+		otelpgx.WithDisableAcquireTracer(),
+	)
+}
+
 // Open connects a pool to url and checks that the server answers. When the
 // database does not exist it is created if the role may create databases;
 // otherwise the error says exactly what an operator must create.
@@ -53,8 +80,16 @@ func Open(ctx context.Context, url string, opts ...Option) (*pgxpool.Pool, error
 	for _, opt := range opts {
 		opt(&o)
 	}
+	// pgx takes one tracer: measurements and spans share it.
+	var tracers []pgx.QueryTracer
 	if m := observability.NewDatastoreMetrics(o.reg, "postgresql", o.name); m != nil {
-		cfg.ConnConfig.Tracer = tracer{m}
+		tracers = append(tracers, tracer{m})
+	}
+	if t := spans(o.tp); t != nil {
+		tracers = append(tracers, t)
+	}
+	if len(tracers) > 0 {
+		cfg.ConnConfig.Tracer = multitracer.New(tracers...)
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {

@@ -18,10 +18,12 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/marketplace-go/marketplace/internal/platform/errs"
 	"github.com/marketplace-go/marketplace/internal/platform/httpx"
 	"github.com/marketplace-go/marketplace/internal/platform/observability"
+	"github.com/marketplace-go/marketplace/internal/platform/tracing"
 )
 
 // Module is one service as the server runs it.
@@ -56,6 +58,8 @@ type Server struct {
 	tlsConfig                   *tls.Config            // their configuration, nil without TLS
 	shed                        *prometheus.CounterVec // requests refused, by service and reason
 	queued                      *prometheus.GaugeVec   // requests waiting for a slot, by service
+	// tracer returns a module's TracerProvider, nil when it is not traced.
+	tracer func(module string) trace.TracerProvider
 
 	mu      sync.RWMutex // guards running and locals: Add may run while a Local transport reads them
 	running []*running
@@ -96,6 +100,11 @@ func New(log *slog.Logger, registry *prometheus.Registry, shutdownTimeout time.D
 // serving, before it closes the listeners: long enough for a load balancer
 // (a Kubernetes endpoint controller) to notice and stop sending requests.
 func (s *Server) SetDrainDelay(d time.Duration) { s.delay = d }
+
+// SetTracing gives each module's requests server spans from the provider
+// tracer returns for the module's name (nil: not traced). Call it before
+// Add.
+func (s *Server) SetTracing(tracer func(module string) trace.TracerProvider) { s.tracer = tracer }
 
 // Metrics returns the HTTP instruments, for modules that measure more.
 func (s *Server) Metrics() *observability.HTTPMetrics { return s.metrics }
@@ -168,7 +177,14 @@ func (s *Server) handler(run *running) http.Handler {
 	if run.tls && s.tls.HSTSMaxAge > 0 {
 		h = hsts(s.tls.HSTSMaxAge, h)
 	}
-	return h
+	// The span is outermost, so that every line logged for the request,
+	// the access log's included, carries its trace id. Probes get none:
+	// they would be most of the traces and tell nothing.
+	var tp trace.TracerProvider
+	if s.tracer != nil {
+		tp = s.tracer(m.Name)
+	}
+	return tracing.Handler(h, tp, func(r *http.Request) bool { return httpx.IsProbe(r.URL.Path) })
 }
 
 // ready answers /readyz from the last background check (see

@@ -6,6 +6,7 @@ package productsrv
 import (
 	"context"
 	"fmt"
+	"github.com/redis/go-redis/extra/redisotel/v9"
 	"log/slog"
 	"sync"
 	"time"
@@ -20,6 +21,7 @@ import (
 	"github.com/marketplace-go/marketplace/internal/platform/mongo"
 	"github.com/marketplace-go/marketplace/internal/platform/pg"
 	"github.com/marketplace-go/marketplace/internal/platform/server"
+	"github.com/marketplace-go/marketplace/internal/platform/tracing"
 	"github.com/marketplace-go/marketplace/internal/products"
 	"github.com/marketplace-go/marketplace/internal/products/productapi"
 	"github.com/marketplace-go/marketplace/internal/products/productdb"
@@ -125,6 +127,7 @@ func New(ctx context.Context, cfg Config, deps server.Deps) (_ *Products, err er
 			p.close()
 		}
 	}()
+	cfg.Mongo.Tracer = deps.Tracer
 	if p.db, err = mongo.Open(ctx, cfg.Mongo, log, mongo.WithMetrics(reg, "catalog")); err != nil {
 		return nil, fmt.Errorf("products: %w", err)
 	}
@@ -139,8 +142,17 @@ func New(ctx context.Context, cfg Config, deps server.Deps) (_ *Products, err er
 	opts.ContextTimeoutEnabled = true // a call the cache gave up on stops too
 	p.redis = redis.NewClient(opts)
 	cache.Instrument(p.redis, reg, "products")
+	if deps.Tracer != nil {
+		// Only commands of a traced request: the cache's own background
+		// work would otherwise start traces of its own.
+		if err := redisotel.InstrumentTracing(p.redis, redisotel.WithTracerProvider(tracing.ChildrenOnly(deps.Tracer)),
+			redisotel.WithDBStatement(false)); err != nil {
+			return nil, fmt.Errorf("products: trace redis: %w", err)
+		}
+	}
 	c := cache.New(p.redis, cfg.CachePrefix, reg, log)
 	cfg.Events.Metrics = events.NewMetrics(reg)
+	cfg.Events.Tracer = deps.Tracer
 	if err := cfg.Events.Validate(); err != nil {
 		return nil, fmt.Errorf("products: RABBITMQ_URL: %w", err)
 	}

@@ -11,6 +11,9 @@ import (
 	"net/http"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/marketplace-go/marketplace/internal/platform/tracing"
 	"github.com/marketplace-go/marketplace/internal/search"
 )
 
@@ -27,11 +30,12 @@ var _ search.Source = (*Client)(nil)
 
 // New returns a client of the products service at base (such as
 // http://localhost:8082). Each call is bounded by timeout; the export's
-// wait for the first byte is.
-func New(base string, timeout time.Duration) *Client {
+// wait for the first byte is. Calls are client spans when tp is not nil.
+func New(base string, timeout time.Duration, tp trace.TracerProvider) *Client {
 	stream := http.DefaultTransport.(*http.Transport).Clone()
 	stream.ResponseHeaderTimeout = timeout
-	return &Client{base: base, http: &http.Client{Timeout: timeout}, stream: &http.Client{Transport: stream}}
+	return &Client{base: base, http: tracing.Client(&http.Client{Timeout: timeout}, tp),
+		stream: tracing.Client(&http.Client{Transport: stream}, tp)}
 }
 
 // Categories reads the category tree.

@@ -62,10 +62,11 @@ func New(ctx context.Context, cfg Config, deps server.Deps) (_ *Search, err erro
 		}
 	}
 	cfg.Events.Metrics = events.NewMetrics(reg)
+	cfg.Events.Tracer = deps.Tracer
 	if s.consumer, err = events.NewConsumer(cfg.Events, log); err != nil {
 		return nil, fmt.Errorf("search: RABBITMQ_URL: %w", err)
 	}
-	s.Service = search.NewService(s.Index, catalog.New(cfg.ProductsURL, 30*time.Second), log,
+	s.Service = search.NewService(s.Index, catalog.New(cfg.ProductsURL, 30*time.Second, deps.Tracer), log,
 		search.Config{PageSize: cfg.PageSize, Settle: cfg.Settle})
 	s.Service.OnApplied = newMetrics(reg, s.Index).applied
 	verifier := auth.NewVerifier(auth.NewJWKS(auth.JWKSConfig{URL: cfg.JWKSURL}), auth.VerifierConfig{Issuer: cfg.Issuer, Audience: cfg.Audience})

@@ -48,7 +48,7 @@ func Migrate(ctx context.Context, cfg Config, log *slog.Logger) error {
 // New connects, migrates (when configured), loads keys and wires the service.
 func New(ctx context.Context, cfg Config, deps server.Deps) (*Users, error) {
 	log := deps.Log.With("service", "users")
-	pool, err := pg.Open(ctx, cfg.DatabaseURL, pg.WithMetrics(deps.Registry, "users"))
+	pool, err := pg.Open(ctx, cfg.DatabaseURL, pg.WithMetrics(deps.Registry, "users"), pg.WithTracer(deps.Tracer))
 	if err != nil {
 		return nil, fmt.Errorf("users: %w", err)
 	}

@@ -5,11 +5,13 @@ package websrv
 import (
 	"context"
 	"crypto/rand"
+	"net/http"
 	"time"
 
 	"github.com/marketplace-go/marketplace/internal/platform/config"
 	"github.com/marketplace-go/marketplace/internal/platform/httpx"
 	"github.com/marketplace-go/marketplace/internal/platform/server"
+	"github.com/marketplace-go/marketplace/internal/platform/tracing"
 	"github.com/marketplace-go/marketplace/internal/web/storefront"
 )
 
@@ -51,7 +53,8 @@ func New(_ context.Context, cfg Config, deps server.Deps) (*Web, error) {
 		cfg.CookieKeys = [][]byte{k}
 		log.Warn("WEB_COOKIE_KEYS is unset: sessions last as long as this process and are not shared with other instances")
 	}
-	h, err := storefront.New(storefront.Config{APIURL: cfg.APIURL, CookieKeys: cfg.CookieKeys, Timeout: cfg.Timeout}, log)
+	h, err := storefront.New(storefront.Config{APIURL: cfg.APIURL, CookieKeys: cfg.CookieKeys, Timeout: cfg.Timeout,
+		Transport: tracing.Transport(http.DefaultTransport, deps.Tracer)}, log)
 	if err != nil {
 		return nil, err
 	}
