@@ -19,7 +19,7 @@ COPY . .
 ARG VERSION=dev
 ARG COMMIT=unknown
 # ferretdb_no_sqlite: the embedded FerretDB runs on PostgreSQL only.
-RUN CGO_ENABLED=0 go build -trimpath -tags ferretdb_no_sqlite \
+RUN CGO_ENABLED=0 go build -trimpath -tags ferretdb_no_sqlite,noloadgen,timetzdata \
       -ldflags "-s -w -X main.version=${VERSION} -X main.commit=${COMMIT}" \
       -o /out/marketplace ./cmd/marketplace \
  && mkdir -p /out/data

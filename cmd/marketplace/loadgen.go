@@ -1,3 +1,5 @@
+//go:build !noloadgen
+
 package main
 
 import (
