@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -86,17 +85,6 @@ func buildImage(t *testing.T) string {
 		}
 	})
 	return name
-}
-
-// freePort returns a loopback address no one listens on now.
-func freePort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 // imageConfig is what the test reads of `podman image inspect`.
@@ -178,7 +166,7 @@ func runPlatformFromImage(t *testing.T, image string) {
 	})
 	for name := range vars {
 		if strings.HasSuffix(name, "_ADDR") {
-			vars[name] = freePort(t)
+			vars[name] = freeAddr(t)
 		}
 	}
 	// The volume belongs to the image's user, as a Kubernetes fsGroup or

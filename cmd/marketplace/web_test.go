@@ -185,8 +185,9 @@ func untilListed(t *testing.T, gateway string) {
 	})
 }
 
-// freeAddr is a loopback address nobody listens on: the web module needs
-// the gateway's address before the gateway, which starts last, binds it.
+// freeAddr is a loopback address nobody listens on now: for a listener a
+// test must name before it starts (the web module needs the gateway's
+// address before the gateway, which starts last, binds it).
 func freeAddr(t testing.TB) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")

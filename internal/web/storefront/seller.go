@@ -499,17 +499,24 @@ func (h *Handler) productAction(action string) http.HandlerFunc {
 			c = call{method: http.MethodPost, path: "/v1/products/" + url.PathEscape(id) + "/archive", hdr: hdr}
 		}
 		_, err := v.call(c, nil)
-		var e *apiError
-		switch {
-		case err == nil:
-			http.Redirect(w, r, "/seller/products/"+url.PathEscape(id)+"?notice="+action, http.StatusSeeOther)
-		case isAPI(err, http.StatusPreconditionFailed, ""):
-			h.showProduct(w, r, v, http.StatusConflict, "", "err.stale_action", nil)
-		case errors.As(err, &e) && (e.Status == http.StatusConflict || e.Status == http.StatusBadRequest):
-			h.showProduct(w, r, v, e.Status, "", h.sentence(r, e), nil)
-		default:
-			h.productFailed(w, r, err)
-		}
+		h.productChanged(w, r, v, id, action, err)
+	}
+}
+
+// productChanged answers a change to product id: back to its page with
+// notice when the API took it, the page with the API's reason when it
+// refused it (a stale version, a conflict, a bad value).
+func (h *Handler) productChanged(w http.ResponseWriter, r *http.Request, v *visitor, id, notice string, err error) {
+	var e *apiError
+	switch {
+	case err == nil:
+		http.Redirect(w, r, "/seller/products/"+url.PathEscape(id)+"?notice="+notice, http.StatusSeeOther)
+	case isAPI(err, http.StatusPreconditionFailed, ""):
+		h.showProduct(w, r, v, http.StatusConflict, "", "err.stale_action", nil)
+	case errors.As(err, &e) && (e.Status == http.StatusConflict || e.Status == http.StatusBadRequest):
+		h.showProduct(w, r, v, e.Status, "", h.sentence(r, e), nil)
+	default:
+		h.productFailed(w, r, err)
 	}
 }
 
@@ -526,15 +533,7 @@ func (h *Handler) setStock(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	_, err = v.call(call{method: http.MethodPut, path: "/v1/stock/" + url.PathEscape(id), body: map[string]int64{"on_hand": n}}, nil)
-	var e *apiError
-	switch {
-	case err == nil:
-		http.Redirect(w, r, "/seller/products/"+url.PathEscape(id)+"?notice=stock", http.StatusSeeOther)
-	case errors.As(err, &e) && (e.Status == http.StatusConflict || e.Status == http.StatusBadRequest):
-		h.showProduct(w, r, v, e.Status, "", h.sentence(r, e), nil)
-	default:
-		h.productFailed(w, r, err)
-	}
+	h.productChanged(w, r, v, id, "stock", err)
 }
 
 // sellerOrders lists the sub-orders the visitor sells, newest first,
