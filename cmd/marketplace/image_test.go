@@ -18,8 +18,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-
-	"github.com/marketplace-go/marketplace/internal/platform/eventually"
 )
 
 // imageTest is the variable that turns the image test on: it builds an
@@ -202,17 +200,7 @@ func runPlatformFromImage(t *testing.T, image string) {
 	})
 
 	gateway := "http://" + vars["GATEWAY_ADDR"]
-	eventually.NoError(t, "the platform in the container answers /readyz with 200", func() error {
-		res, err := http.Get(gateway + "/readyz")
-		if err != nil {
-			return err
-		}
-		res.Body.Close()
-		if res.StatusCode != http.StatusOK {
-			return fmt.Errorf("/readyz = %d", res.StatusCode)
-		}
-		return nil
-	})
+	waitReady(t, http.DefaultClient, gateway, "the platform in the container")
 	t.Run("its processes run as uid 65532", func(t *testing.T) {
 		// "user" is read from /proc by podman itself: the image has no ps.
 		out := mustPodman(t, "top", name, "user")

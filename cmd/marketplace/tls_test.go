@@ -23,17 +23,7 @@ func TestThePlatformServesItsGatewayOverTLS(t *testing.T) {
 	addrs, _ := startServe(t, testEnv(t, map[string]string{"TLS_CERT_FILE": certFile, "TLS_KEY_FILE": keyFile}))
 	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}}}
 	base := "https://" + addrs["gateway"]
-	eventually.NoError(t, "the gateway answers /readyz over HTTPS", func() error {
-		res, err := client.Get(base + "/readyz")
-		if err != nil {
-			return err
-		}
-		res.Body.Close()
-		if res.StatusCode != http.StatusOK {
-			return fmt.Errorf("/readyz = %d", res.StatusCode)
-		}
-		return nil
-	})
+	waitReady(t, client, base, "the gateway over HTTPS")
 	for _, path := range []string{"/readyz", "/v1/categories"} {
 		res, err := client.Get(base + path)
 		if err != nil {
@@ -55,4 +45,21 @@ func TestThePlatformServesItsGatewayOverTLS(t *testing.T) {
 			t.Errorf("plain HTTP to the TLS port got %d %q, want it refused", res.StatusCode, body)
 		}
 	}
+}
+
+// waitReady waits until base's /readyz answers 200 through client; what
+// names the server in the failure.
+func waitReady(t *testing.T, client *http.Client, base, what string) {
+	t.Helper()
+	eventually.NoError(t, what+" answers /readyz with 200", func() error {
+		res, err := client.Get(base + "/readyz")
+		if err != nil {
+			return err
+		}
+		res.Body.Close()
+		if res.StatusCode != http.StatusOK {
+			return fmt.Errorf("/readyz = %d", res.StatusCode)
+		}
+		return nil
+	})
 }
