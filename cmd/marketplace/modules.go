@@ -38,7 +38,7 @@ func table() []module {
 		},
 		{
 			name:   "products",
-			about:  "the category tree and the catalog: browse, search, facets, sellers' listings",
+			about:  "the catalog: the category tree, product details and every product write, the event relay",
 			addr:   "127.0.0.1:8082",
 			routes: []gateway.Route{{Prefix: "/v1/categories"}, {Prefix: "/v1/products"}},
 			needs:  []need{jwks()},
