@@ -188,25 +188,13 @@ func readAddress(r *http.Request) (address, map[string]string) {
 }
 
 type order struct {
-	ID        string    `json:"id"`
-	Status    string    `json:"status"`
-	Total     money     `json:"total"`
-	CreatedAt time.Time `json:"created_at"`
-	History   []change  `json:"history"`
-	SubOrders []struct {
-		ID             string   `json:"id"`
-		Status         string   `json:"status"`
-		Subtotal       money    `json:"subtotal"`
-		TrackingNumber string   `json:"tracking_number"`
-		History        []change `json:"history"`
-		Lines          []struct {
-			ProductID string `json:"product_id"`
-			Title     string `json:"title"`
-			UnitPrice money  `json:"unit_price"`
-			Quantity  int    `json:"quantity"`
-		} `json:"lines"`
-	} `json:"sub_orders"`
-	Payment *struct {
+	ID        string     `json:"id"`
+	Status    string     `json:"status"`
+	Total     money      `json:"total"`
+	CreatedAt time.Time  `json:"created_at"`
+	History   []change   `json:"history"`
+	SubOrders []subOrder `json:"sub_orders"`
+	Payment   *struct {
 		Status        string `json:"status"`
 		DeclineReason string `json:"decline_reason"`
 	} `json:"payment"`

@@ -32,7 +32,8 @@ type stock struct {
 	Available int64 `json:"available"`
 }
 
-// subOrder is a seller's part of an order.
+// subOrder is one seller's part of an order, as the buyer's order and the
+// seller centre both show it.
 type subOrder struct {
 	ID             string    `json:"id"`
 	OrderID        string    `json:"order_id"`
@@ -40,9 +41,11 @@ type subOrder struct {
 	Subtotal       money     `json:"subtotal"`
 	TrackingNumber string    `json:"tracking_number"`
 	CreatedAt      time.Time `json:"created_at"`
+	History        []change  `json:"history"`
 	Lines          []struct {
 		ProductID string `json:"product_id"`
 		Title     string `json:"title"`
+		UnitPrice money  `json:"unit_price"`
 		Quantity  int    `json:"quantity"`
 	} `json:"lines"`
 }
