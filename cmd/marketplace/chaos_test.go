@@ -27,6 +27,7 @@ import (
 	"github.com/marketplace-go/marketplace/internal/orders/payment/stripemocktest"
 	"github.com/marketplace-go/marketplace/internal/platform/eventually"
 	"github.com/marketplace-go/marketplace/internal/platform/httpx/httpxtest"
+	"github.com/marketplace-go/marketplace/internal/platform/pg/pgclustertest"
 )
 
 // chaosEnv turns the fault suite on: it takes minutes and cuts the
@@ -39,9 +40,10 @@ const (
 
 // TestChaosFaultsBetweenThePlatformAndItsServersBreakNoInvariant runs the
 // platform in one process with Toxiproxy (as a library) between it and
-// PostgreSQL (the users and orders databases), Redis, RabbitMQ and the
-// payment provider (stripe-mock, through the Stripe gateway). For
-// each fault, a mixed load (internal/loadgen) and a ledger of checkouts
+// PostgreSQL (the users and orders databases, on a cluster of the suite's
+// own so that it can be restarted), Redis, RabbitMQ and the payment
+// provider (stripe-mock, through the Stripe gateway); then again in split
+// mode, to kill each service (see chaosKills). For each fault, a mixed load (internal/loadgen) and a ledger of checkouts
 // and payments run while the fault lasts and for as long again after it
 // is lifted. After each fault:
 //   - no acknowledged order is lost and none is charged twice;
@@ -56,7 +58,10 @@ func TestChaosFaultsBetweenThePlatformAndItsServersBreakNoInvariant(t *testing.T
 		t.Skip("the fault suite runs under make chaos (" + chaosEnv + "=1)")
 	}
 	tox := toxiproxy.NewServer(toxiproxy.NewMetricsContainer(prometheus.NewRegistry()), zerolog.Nop())
-	pg := chaosProxy(t, tox, "postgres", "localhost:5432")
+	// The shared server on :5432 must not be restarted under other tests:
+	// the platform's databases live on a cluster of the suite's own.
+	cluster := pgclustertest.Start(t)
+	pg := chaosProxy(t, tox, "postgres", cluster.Addr())
 	redis := chaosProxy(t, tox, "redis", "localhost:6379")
 	amqp := chaosProxy(t, tox, "rabbitmq", "localhost:5672")
 	stripe := chaosProxy(t, tox, "stripe", strings.TrimPrefix(stripemocktest.StartStripeMock(t), "http://"))
@@ -64,13 +69,14 @@ func TestChaosFaultsBetweenThePlatformAndItsServersBreakNoInvariant(t *testing.T
 	vars := testVars(t, map[string]string{"LOG_LEVEL": "error",
 		"ORDERS_PAYMENT_GATEWAY": "stripe", "STRIPE_SECRET_KEY": "sk_test_chaos", "STRIPE_API_BASE": "http://" + stripe.Listen,
 		"STRIPE_WEBHOOK_SECRET": webhookSecret})
+	onCluster(t, vars, cluster)
 	ordersDirect := vars["ORDERS_DATABASE_URL"]
 	for _, k := range []string{"USERS_DATABASE_URL", "ORDERS_DATABASE_URL"} {
 		vars[k] = viaProxy(t, vars[k], pg.Listen)
 	}
 	vars["RABBITMQ_URL"] = viaProxy(t, vars["RABBITMQ_URL"], amqp.Listen)
 	vars["REDIS_URL"] = "redis://" + redis.Listen + "/0"
-	addrs, _ := startServe(t, lookup(vars))
+	addrs, stopPlatform := startServe(t, lookup(vars))
 	base := "http://" + addrs["gateway"]
 
 	db, err := pgxpool.New(t.Context(), ordersDirect) // the checks read past the proxy
@@ -101,6 +107,13 @@ func TestChaosFaultsBetweenThePlatformAndItsServersBreakNoInvariant(t *testing.T
 			}
 		}
 	}
+	restart := func(mode string) func() {
+		return func() {
+			if err := cluster.Restart(context.Background(), mode); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
 	faults := []chaosFault{
 		{"PostgreSQL latency 250 ms ± 50 ms", 15 * time.Second, toxic(pg, "latency", `{"latency":250,"jitter":50}`), untoxic(pg)},
 		{"PostgreSQL timeout (no data, connections held)", 15 * time.Second, toxic(pg, "timeout", `{"timeout":0}`), untoxic(pg)},
@@ -113,27 +126,42 @@ func TestChaosFaultsBetweenThePlatformAndItsServersBreakNoInvariant(t *testing.T
 		{"payment provider (stripe-mock) reset_peer", 15 * time.Second, toxic(stripe, "reset_peer", `{"timeout":0}`), untoxic(stripe)},
 		{"PostgreSQL cut 30 s", 30 * time.Second, cut(pg), restore(pg)},
 		{"RabbitMQ cut 60 s", 60 * time.Second, cut(amqp), restore(amqp)},
-		// A restart as the platform sees it: every connection dropped at
-		// once and none taken for 5 s, then a server that is empty of
-		// sessions. The real pg_ctlcluster restart would stop the server
-		// that other engineers' tests share on this machine.
-		{"PostgreSQL restart (connections dropped, 5 s down)", 5 * time.Second, cut(pg), restore(pg)},
+		// Restarts of the server itself (the catalog's database too): a
+		// fast one ends every session and checkpoints; an immediate one is
+		// a crash, and the server starts with recovery from its WAL.
+		{"PostgreSQL restart (pg_ctl restart -m fast)", 10 * time.Second, restart("fast"), nil},
+		{"PostgreSQL crash and recovery (pg_ctl restart -m immediate)", 10 * time.Second, restart("immediate"), nil},
 	}
 	var rows []chaosRow
 	for _, f := range faults {
 		t.Run(f.name, func(t *testing.T) { rows = append(rows, l.run(t, base, f)) })
 	}
+	stop()
 	if v := l.violations.Load(); v > 0 {
 		t.Errorf("stock was not conserved %d times in %d reads: %s", v, l.reads.Load(), l.firstViolation())
 	}
 	t.Logf("stock conserved in all %d reads (one every 100 ms)", l.reads.Load())
+	_ = stopPlatform() // its share of two cores is the split mode's now
+	kills, reads, violations := chaosKills(t, cluster)
+	rows = append(rows, kills...)
 	if path := os.Getenv(chaosReportEnv); path != "" {
-		writeChaosReport(t, path, rows, l.reads.Load(), l.violations.Load())
+		writeChaosReport(t, path, rows, l.reads.Load()+reads, l.violations.Load()+violations)
+	}
+}
+
+// onCluster moves the users, orders and catalog databases of vars to the
+// cluster, under the same names.
+func onCluster(t *testing.T, vars map[string]string, c *pgclustertest.Cluster) {
+	t.Helper()
+	for _, k := range []string{"USERS_DATABASE_URL", "ORDERS_DATABASE_URL", "FERRETDB_POSTGRES_URL"} {
+		vars[k] = viaProxy(t, vars[k], c.Addr())
 	}
 }
 
 // chaosFault is one fault: applied when the load starts, lifted after
-// lasts.
+// lasts. A fault with no lift is an event rather than a state (a restart,
+// a kill): apply returns once it is over, and the load runs on for the
+// rest of its step.
 type chaosFault struct {
 	name        string
 	lasts       time.Duration
@@ -194,6 +222,14 @@ type ledger struct {
 
 	reads, violations atomic.Int64
 	violation         atomic.Value // the first one, as text
+
+	seller *httpxtest.Caller // if set, lists products while each fault lasts (chaosKills)
+	listed []string          // products answered 201
+
+	// extra, if set, checks invariants of the platform beyond the
+	// ledger's after each fault, reporting failures on t; it says whether
+	// they held.
+	extra func(t *testing.T, lifted time.Time) bool
 }
 
 const ledgerStock = 1_000_000
@@ -320,12 +356,17 @@ func (l *ledger) run(t *testing.T, base string, f chaosFault) chaosRow {
 	for _, b := range l.buyers {
 		wg.Go(func() { l.shop(ctx, b) })
 	}
+	if l.seller != nil {
+		wg.Go(func() { l.list(ctx) })
+	}
 	l.mu.Lock()
 	l.lifted, l.firstOK = time.Time{}, time.Time{}
 	l.mu.Unlock()
 	f.apply()
-	time.Sleep(f.lasts) // the fault lasts this long: it is the load's first step
-	f.lift()
+	if f.lift != nil {
+		time.Sleep(f.lasts) // the fault lasts this long: it is the load's first step
+		f.lift()
+	}
 	lifted := time.Now()
 	l.mu.Lock()
 	l.lifted = lifted
@@ -361,6 +402,9 @@ func (l *ledger) run(t *testing.T, base string, f chaosFault) chaosRow {
 	row.lost, row.doubleCharg = l.checkOrders(t)
 	row.drain = <-drained
 	row.held = row.lost == 0 && row.doubleCharg == 0 && row.badErrors == 0 && row.loadBad == 0 && l.violations.Load() == 0 && row.drain >= 0
+	if l.extra != nil && !l.extra(t, lifted) {
+		row.held = false
+	}
 	if row.loadBad > 0 {
 		t.Errorf("%s: the mixed load got %d answers of 5xx other than 503, or none at all (%s)", f.name, row.loadBad, row.statuses)
 	}
@@ -584,8 +628,15 @@ func writeChaosReport(t *testing.T, path string, rows []chaosRow, reads, violati
 	fmt.Fprintf(&b, "Written by `make chaos` (`TestChaosFaultsBetweenThePlatformAndItsServersBreakNoInvariant` in\n"+
 		"cmd/marketplace/chaos_test.go) on %s. The platform runs in one process; Toxiproxy v2.5.0,\n"+
 		"as a library, sits between it and PostgreSQL (the users and orders databases), Redis,\n"+
-		"RabbitMQ and the payment provider (stripe-mock, through the Stripe gateway). During\n"+
-		"each fault and for as long again after it is lifted, a mixed load runs\n"+
+		"RabbitMQ and the payment provider (stripe-mock, through the Stripe gateway). PostgreSQL\n"+
+		"is a cluster of the suite's own (initdb in a temporary directory, fsync on), holding the\n"+
+		"catalog's database too, so that the restart rows run a real `pg_ctl restart`. The kill\n"+
+		"rows run the platform again in split mode (users, products, search and orders each its\n"+
+		"own process, the catalog on MongoDB, an in-process gateway), kill one service with\n"+
+		"SIGKILL and start it again on its address; a seller there also lists products the\n"+
+		"whole time. A restart or a kill lasts as long as it takes (the fault ends once the\n"+
+		"server or process accepts connections again); the load runs 10 s from its start, then\n"+
+		"10 s more. During each other fault and for as long again after it is lifted, a mixed load runs\n"+
 		"through the gateway: internal/loadgen's default mix (browse 60, search 14, cart 21,\n"+
 		"checkout 5) at 6 then 7 requests/s open loop, with 3 buyers and 4 products of its own,\n"+
 		"plus a ledger of 3 buyers each checking out one unit and paying, again and again, every\n"+
@@ -598,7 +649,11 @@ func writeChaosReport(t *testing.T, path string, rows []chaosRow, reads, violati
 		"successful checkout or payment. *Orders* are those the ledger was answered 201 for, the\n"+
 		"ones missing from the database afterwards, and orders or provider charge keys charged\n"+
 		"more than once.\n"+
-		"*Outbox drained* is from the fault's end until the orders outbox is empty. *Bad\n"+
+		"*Outbox drained* is from the fault's end until the orders outbox is empty. On the kill\n"+
+		"rows, *invariants* also require every product the seller was answered 201 for to be\n"+
+		"readable, no product document to keep an unpublished event (the relay drained the\n"+
+		"outbox kept in the documents) and the search listing to hold every such product, both\n"+
+		"within 60 s of the restart. *Bad\n"+
 		"answers* are answers of 500 or more that were not 503 with Retry-After, and requests\n"+
 		"that got no answer within 20 s, of the mixed load and of the ledger.\n\n")
 	fmt.Fprintf(&b, "| fault | requests | errors (statuses during) | p99 during | p99 after | recovery | orders acked / lost / charged twice | outbox drained | bad answers: load / ledger | invariants |\n")

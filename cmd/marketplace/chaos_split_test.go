@@ -1,0 +1,200 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+
+	"github.com/marketplace-go/marketplace/internal/platform/httpx/httpxtest"
+	"github.com/marketplace-go/marketplace/internal/platform/mongo/mongotest"
+	"github.com/marketplace-go/marketplace/internal/platform/pg/pgclustertest"
+)
+
+// killedServices are the services of the split-mode rows, in the order
+// they are killed: those that hold state or consume events. Products goes
+// first: its relay publishes events kept in the product documents
+// themselves, the riskiest to cut short.
+var killedServices = []string{"products", "search", "users", "orders"}
+
+// chaosKills runs the platform again in split mode (users, products,
+// search and orders each its own process, their databases on the
+// cluster, the catalog on a MongoDB of the test's, behind an in-process
+// gateway) and, under the same load and ledger as the other faults, kills
+// each service with SIGKILL and starts it again on its address. A seller
+// also lists products the whole time, so that after each kill, beyond the
+// ledger's invariants:
+//   - every product the platform acknowledged is there;
+//   - no product document still carries an unpublished event within 60 s
+//     (the relay drained the outbox);
+//   - the search listing holds every acknowledged product within 60 s
+//     (the index caught up).
+//
+// It returns the rows and the stock reader's reads and violations.
+func chaosKills(t *testing.T, cluster *pgclustertest.Cluster) (rows []chaosRow, reads, violations int64) {
+	t.Helper()
+	catalog := mongotest.New(t)
+	vars := testVars(t, map[string]string{"LOG_LEVEL": "error", "SHUTDOWN_DELAY": "500ms",
+		"MONGODB_URI": mongotest.URI(t), "MONGODB_DATABASE": catalog.Name()})
+	onCluster(t, vars, cluster)
+	for _, s := range append([]string{"gateway"}, killedServices...) {
+		vars[envName(s)+"_ADDR"] = freeAddr(t)
+	}
+	vars["AUTH_JWKS_URL"] = "http://" + vars["USERS_ADDR"] + "/.well-known/jwks.json"
+	vars["SEARCH_PRODUCTS_URL"] = "http://" + vars["PRODUCTS_ADDR"]
+	vars["ORDERS_PRODUCTS_URL"] = "http://" + vars["GATEWAY_ADDR"]
+	procs := map[string]*process{}
+	for _, s := range []string{"users", "products", "search", "orders"} { // users first: the others read its keys
+		procs[s] = startProcess(t, s, s, vars)
+	}
+	// The gateway routes to each service's *_ADDR.
+	addrs, _ := startServe(t, lookup(vars), "--target=gateway")
+	base := "http://" + addrs["gateway"]
+
+	db, err := pgxpool.New(t.Context(), vars["ORDERS_DATABASE_URL"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(db.Close)
+	l := newLedger(t, base, vars, db)
+	l.seller = listingSeller(t, base)
+	l.extra = func(t *testing.T, lifted time.Time) bool {
+		return l.catalogHeld(t, base, catalog.Collection("products"), lifted)
+	}
+	stop := l.watchStock(t)
+	defer stop()
+
+	for _, s := range killedServices {
+		f := chaosFault{name: "kill -9 of the " + s + " process (split mode), started again", lasts: 10 * time.Second, apply: func() {
+			procs[s].kill()
+			// On t, not the subtest: the later faults need it running.
+			procs[s] = startProcess(t, s+"-restarted", s, vars)
+		}}
+		t.Run(f.name, func(t *testing.T) { rows = append(rows, l.run(t, base, f)) })
+	}
+	stop()
+	if v := l.violations.Load(); v > 0 {
+		t.Errorf("split mode: stock was not conserved %d times in %d reads: %s", v, l.reads.Load(), l.firstViolation())
+	}
+	return rows, l.reads.Load(), l.violations.Load()
+}
+
+// listingSeller signs up a seller of its own for the ledger's listings.
+func listingSeller(t *testing.T, base string) *httpxtest.Caller {
+	t.Helper()
+	e := loadContract(t).edge(strings.TrimPrefix(base, "http://"))
+	seller, refresh := e.signUp(t, "chaos-lister@example.com")
+	e.openShop(t, seller, "Chaos Listings")
+	seller.Token = e.refresh(t, refresh)
+	return &seller
+}
+
+// list creates products, one after another until ctx ends, each retried
+// until answered for good, and remembers those answered 201.
+func (l *ledger) list(ctx context.Context) {
+	for i := 0; ctx.Err() == nil; i++ {
+		var p struct {
+			ID string `json:"id"`
+		}
+		status := l.retried(ctx, *l.seller, "POST", "/v1/products", map[string]any{
+			"title": fmt.Sprintf("Chaos Listing %d", i), "category": "lamps",
+			"price": map[string]any{"amount": 1500, "currency": "EUR"}, "status": "active"}, &p)
+		if status == http.StatusCreated {
+			l.mu.Lock()
+			l.listed = append(l.listed, p.ID)
+			l.mu.Unlock()
+		}
+	}
+}
+
+// catalogHeld checks, after a fault, that every product acknowledged so
+// far can be read, that the relay publishes every pending event within
+// 60 s of lifted and that the search listing holds every acknowledged
+// product by then.
+func (l *ledger) catalogHeld(t *testing.T, base string, products *mongo.Collection, lifted time.Time) bool {
+	t.Helper()
+	l.mu.Lock()
+	listed := slices.Clone(l.listed)
+	l.mu.Unlock()
+	held := true
+	client := httpxtest.Client{BaseURL: base}
+	for _, id := range listed {
+		res, err := client.Request(httpxtest.Anonymous, "GET", "/v1/products/"+id, nil)
+		if err != nil || res.Status != http.StatusOK {
+			t.Errorf("acknowledged product %s cannot be read: %v %d %s", id, err, res.Status, res.Body)
+			held = false
+		}
+	}
+	deadline := lifted.Add(60 * time.Second)
+	var pending int64
+	if !until(deadline, func() bool {
+		n, err := products.CountDocuments(t.Context(), bson.M{"pending_count": bson.M{"$gt": 0}})
+		pending = n
+		return err == nil && n == 0
+	}) {
+		t.Errorf("%d product documents still hold unpublished events 60 s after the fault", pending)
+		held = false
+	}
+	var missing int
+	if !until(deadline, func() bool {
+		found := searchListing(t, client)
+		missing = len(listed) - len(slices.DeleteFunc(slices.Clone(listed), func(id string) bool { return !found[id] }))
+		return found != nil && missing == 0
+	}) {
+		t.Errorf("the search listing lacks %d of %d acknowledged products 60 s after the fault", missing, len(listed))
+		held = false
+	}
+	t.Logf("%d products listed so far, all readable, published and found by search: %t", len(listed), held)
+	return held
+}
+
+// until checks cond every 250 ms until it holds (true) or deadline
+// passes (false); it checks once even past the deadline.
+func until(deadline time.Time, cond func() bool) bool {
+	for !cond() {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(250 * time.Millisecond) // polling a store, not waiting for a signal
+	}
+	return true
+}
+
+// searchListing is every product id the listing of lamps shows, page by
+// page (nil if a page fails).
+func searchListing(t *testing.T, client httpxtest.Client) map[string]bool {
+	t.Helper()
+	found := map[string]bool{}
+	q := url.Values{"category": {"lamps"}, "limit": {"100"}}
+	for {
+		res, err := client.Request(httpxtest.Anonymous, "GET", "/v1/products?"+q.Encode(), nil)
+		if err != nil || res.Status != http.StatusOK {
+			return nil
+		}
+		var page struct {
+			Items []struct {
+				ID string `json:"id"`
+			} `json:"items"`
+			Next *string `json:"next_cursor"`
+		}
+		if json.Unmarshal(res.Body, &page) != nil {
+			return nil
+		}
+		for _, p := range page.Items {
+			found[p.ID] = true
+		}
+		if page.Next == nil || *page.Next == "" {
+			return found
+		}
+		q.Set("cursor", *page.Next)
+	}
+}
