@@ -15,6 +15,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
+	"github.com/marketplace-go/marketplace/internal/platform/eventually"
 	"github.com/marketplace-go/marketplace/internal/platform/httpx/httpxtest"
 	"github.com/marketplace-go/marketplace/internal/platform/mongo/mongotest"
 	"github.com/marketplace-go/marketplace/internal/platform/pg/pgclustertest"
@@ -59,6 +60,7 @@ func chaosKills(t *testing.T, cluster *pgclustertest.Cluster) (rows []chaosRow, 
 	// The gateway routes to each service's *_ADDR.
 	addrs, _ := startServe(t, lookup(vars), "--target=gateway")
 	base := "http://" + addrs["gateway"]
+	gatewayReaches(t, base)
 
 	db, err := pgxpool.New(t.Context(), vars["ORDERS_DATABASE_URL"])
 	if err != nil {
@@ -86,6 +88,26 @@ func chaosKills(t *testing.T, cluster *pgclustertest.Cluster) (rows []chaosRow, 
 		t.Errorf("split mode: stock was not conserved %d times in %d reads: %s", v, l.reads.Load(), l.firstViolation())
 	}
 	return rows, l.reads.Load(), l.violations.Load()
+}
+
+// gatewayReaches waits until the gateway is ready and answers from
+// users, products and search rather than with a 503 of its own (it
+// learns of instances, and checks them, after it listens).
+func gatewayReaches(t *testing.T, base string) {
+	t.Helper()
+	client := httpxtest.Client{BaseURL: base}
+	for _, call := range []struct{ method, path string }{
+		{"GET", "/readyz"}, {"POST", "/v1/auth/login"}, {"GET", "/v1/categories"}, {"GET", "/v1/products?limit=1"},
+	} {
+		eventually.True(t, "the gateway answers "+call.method+" "+call.path+" without a 503", func() bool {
+			var body any
+			if call.method == "POST" {
+				body = map[string]any{}
+			}
+			res, err := client.Request(httpxtest.Anonymous, call.method, call.path, body)
+			return err == nil && res.Status < 500
+		}, eventually.Within(time.Minute))
+	}
 }
 
 // listingSeller signs up a seller of its own for the ledger's listings.

@@ -76,7 +76,7 @@ func TestChaosFaultsBetweenThePlatformAndItsServersBreakNoInvariant(t *testing.T
 	}
 	vars["RABBITMQ_URL"] = viaProxy(t, vars["RABBITMQ_URL"], amqp.Listen)
 	vars["REDIS_URL"] = "redis://" + redis.Listen + "/0"
-	addrs, stopPlatform := startServe(t, lookup(vars))
+	addrs, stopPlatform := startBinary(t, binary{modules: table(), getenv: lookup(vars), out: failedRequests(t)})
 	base := "http://" + addrs["gateway"]
 
 	db, err := pgxpool.New(t.Context(), ordersDirect) // the checks read past the proxy
@@ -613,6 +613,17 @@ func (l *ledger) outboxDrain(t *testing.T, lifted time.Time) time.Duration {
 		}
 		time.Sleep(100 * time.Millisecond) // polling the outbox, not waiting for it to happen
 	}
+}
+
+// failedRequests passes the platform's log lines of requests answered
+// 500 (the first 20) to the test log: the table counts them, this says why.
+func failedRequests(t *testing.T) io.Writer {
+	var n atomic.Int64
+	return writerFunc(func(p []byte) {
+		if bytes.Contains(p, []byte(`"request failed"`)) && n.Add(1) <= 20 {
+			t.Logf("platform: %s", bytes.TrimSpace(p))
+		}
+	})
 }
 
 type writerFunc func([]byte)

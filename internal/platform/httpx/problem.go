@@ -80,12 +80,14 @@ func Error(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) 
 // unreachable says whether err comes from a connection that failed or a
 // dependency that did not answer in time, while the request itself was
 // still wanted: a network error, a reset, refused or cut connection, a
-// deadline of our own that passed, or a driver error that says the
-// statement never ran (pgconn's SafeToRetry).
+// deadline of our own that passed, a driver error that says the
+// statement never ran (pgconn's SafeToRetry), or PostgreSQL saying that it
+// is going down or coming up (see serverRestarting).
 func unreachable(r *http.Request, err error) bool {
 	var (
 		netErr net.Error
 		retry  interface{ SafeToRetry() bool }
+		pgErr  interface{ SQLState() string }
 	)
 	switch {
 	case r.Context().Err() != nil:
@@ -94,10 +96,27 @@ func unreachable(r *http.Request, err error) bool {
 		errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.EPIPE),
 		errors.Is(err, context.DeadlineExceeded):
 		return true
+	case errors.As(err, &pgErr) && serverRestarting(pgErr.SQLState()):
+		return true
 	case errors.As(err, &retry):
 		return retry.SafeToRetry()
 	}
 	return false
+}
+
+// serverRestarting says whether a PostgreSQL SQLSTATE is one a server
+// sends while it shuts down or starts (a restart, a crash and its
+// recovery, a failover): the session ended by the operator or a crash
+// (57P01, 57P02), connections refused until it is ready (57P03), or a
+// connection exception (class 08). The statement in flight did not
+// commit, so the client may retry; the fault suite's real restart found
+// these as 500s.
+func serverRestarting(state string) bool {
+	switch state {
+	case "57P01", "57P02", "57P03":
+		return true
+	}
+	return strings.HasPrefix(state, "08")
 }
 
 func kindOf(e *errs.Error, ok bool) errs.Kind {

@@ -144,6 +144,12 @@ type retryable struct{ safe bool }
 func (e retryable) Error() string     { return "failed to write query" }
 func (e retryable) SafeToRetry() bool { return e.safe }
 
+// sqlState is a database error with a SQLSTATE, as pgconn's PgError is.
+type sqlState string
+
+func (e sqlState) Error() string    { return "ERROR (SQLSTATE " + string(e) + ")" }
+func (e sqlState) SQLState() string { return string(e) }
+
 func TestAnUnreachableDependencyIsA503WithRetryAfterNotA500(t *testing.T) {
 	t.Parallel()
 	reset := &net.OpError{Op: "read", Net: "tcp", Err: os.NewSyscallError("read", syscall.ECONNRESET)}
@@ -158,6 +164,11 @@ func TestAnUnreachableDependencyIsA503WithRetryAfterNotA500(t *testing.T) {
 		{name: "a deadline of our own that passed", err: fmt.Errorf("query: %w", context.DeadlineExceeded), status: http.StatusServiceUnavailable},
 		{name: "a driver error whose statement never ran", err: fmt.Errorf("query: %w", retryable{safe: true}), status: http.StatusServiceUnavailable},
 		{name: "a driver error whose statement may have run", err: fmt.Errorf("query: %w", retryable{safe: false}), status: http.StatusInternalServerError},
+		{name: "a session the restarting database ended", err: fmt.Errorf("commit: %w", sqlState("57P01")), status: http.StatusServiceUnavailable},
+		{name: "a session the crashing database ended", err: fmt.Errorf("commit: %w", sqlState("57P02")), status: http.StatusServiceUnavailable},
+		{name: "a database still starting up", err: fmt.Errorf("connect: %w", sqlState("57P03")), status: http.StatusServiceUnavailable},
+		{name: "a connection exception", err: fmt.Errorf("query: %w", sqlState("08006")), status: http.StatusServiceUnavailable},
+		{name: "a database error of our own making", err: fmt.Errorf("insert: %w", sqlState("23505")), status: http.StatusInternalServerError},
 		{name: "a bug", err: errors.New("nil map"), status: http.StatusInternalServerError},
 	}
 	for _, tt := range tests {
