@@ -49,6 +49,9 @@ func chaosKills(t *testing.T, cluster *pgclustertest.Cluster) (rows []chaosRow, 
 	onCluster(t, vars, cluster)
 	for _, s := range append([]string{"gateway"}, killedServices...) {
 		vars[envName(s)+"_ADDR"] = freeAddr(t)
+		if s != "gateway" {
+			vars["GATEWAY_"+envName(s)+"_URLS"] = "http://" + vars[envName(s)+"_ADDR"]
+		}
 	}
 	vars["AUTH_JWKS_URL"] = "http://" + vars["USERS_ADDR"] + "/.well-known/jwks.json"
 	vars["SEARCH_PRODUCTS_URL"] = "http://" + vars["PRODUCTS_ADDR"]
@@ -57,7 +60,6 @@ func chaosKills(t *testing.T, cluster *pgclustertest.Cluster) (rows []chaosRow, 
 	for _, s := range []string{"users", "products", "search", "orders"} { // users first: the others read its keys
 		procs[s] = startProcess(t, s, s, vars)
 	}
-	// The gateway routes to each service's *_ADDR.
 	addrs, _ := startServe(t, lookup(vars), "--target=gateway")
 	base := "http://" + addrs["gateway"]
 	gatewayReaches(t, base)
@@ -77,9 +79,11 @@ func chaosKills(t *testing.T, cluster *pgclustertest.Cluster) (rows []chaosRow, 
 
 	for _, s := range killedServices {
 		f := chaosFault{name: "kill -9 of the " + s + " process (split mode), started again", lasts: 10 * time.Second, apply: func() {
+			killed := time.Now()
 			procs[s].kill()
 			// On t, not the subtest: the later faults need it running.
 			procs[s] = startProcess(t, s+"-restarted", s, vars)
+			t.Logf("%s was down %s, from the kill until its new process listened", s, time.Since(killed).Round(time.Millisecond))
 		}}
 		t.Run(f.name, func(t *testing.T) { rows = append(rows, l.run(t, base, f)) })
 	}
@@ -99,13 +103,16 @@ func gatewayReaches(t *testing.T, base string) {
 	for _, call := range []struct{ method, path string }{
 		{"GET", "/readyz"}, {"POST", "/v1/auth/login"}, {"GET", "/v1/categories"}, {"GET", "/v1/products?limit=1"},
 	} {
-		eventually.True(t, "the gateway answers "+call.method+" "+call.path+" without a 503", func() bool {
+		eventually.NoError(t, "the gateway answers "+call.method+" "+call.path+" without a 5xx", func() error {
 			var body any
 			if call.method == "POST" {
 				body = map[string]any{}
 			}
 			res, err := client.Request(httpxtest.Anonymous, call.method, call.path, body)
-			return err == nil && res.Status < 500
+			if err == nil && res.Status >= 500 {
+				err = fmt.Errorf("%d %s", res.Status, res.Body)
+			}
+			return err
 		}, eventually.Within(time.Minute))
 	}
 }
@@ -120,8 +127,9 @@ func listingSeller(t *testing.T, base string) *httpxtest.Caller {
 	return &seller
 }
 
-// list creates products, one after another until ctx ends, each retried
-// until answered for good, and remembers those answered 201.
+// list creates products, one after another until ctx ends and ten a
+// second at most, each retried until answered for good, and remembers
+// those answered 201.
 func (l *ledger) list(ctx context.Context) {
 	for i := 0; ctx.Err() == nil; i++ {
 		var p struct {
@@ -135,6 +143,7 @@ func (l *ledger) list(ctx context.Context) {
 			l.listed = append(l.listed, p.ID)
 			l.mu.Unlock()
 		}
+		pause(ctx, 100*time.Millisecond) // a seller's pace: the checks read every listing back
 	}
 }
 
