@@ -27,13 +27,17 @@ import (
 // themselves, the riskiest to cut short.
 var killedServices = []string{"products", "search", "users", "orders"}
 
+// killedFor is how long a killed service stays down before it is started
+// again.
+const killedFor = 5 * time.Second
+
 // chaosKills runs the platform again in split mode (users, products,
 // search and orders each its own process, their databases on the
 // cluster, the catalog on a MongoDB of the test's, behind an in-process
 // gateway) and, under the same load and ledger as the other faults, kills
-// each service with SIGKILL and starts it again on its address. A seller
-// also lists products the whole time, so that after each kill, beyond the
-// ledger's invariants:
+// each service with SIGKILL and starts it again on its address killedFor
+// later. A seller also lists products the whole time, so that after each
+// kill, beyond the ledger's invariants:
 //   - every product the platform acknowledged is there;
 //   - no product document still carries an unpublished event within 60 s
 //     (the relay drained the outbox);
@@ -81,6 +85,10 @@ func chaosKills(t *testing.T, cluster *pgclustertest.Cluster) (rows []chaosRow, 
 		f := chaosFault{name: "kill -9 of the " + s + " process (split mode), started again", lasts: 10 * time.Second, apply: func() {
 			killed := time.Now()
 			procs[s].kill()
+			// Down for a while, as under an orchestrator's restart
+			// back-off: a start within milliseconds would hide the loss
+			// behind the gateway's retries.
+			time.Sleep(killedFor)
 			// On t, not the subtest: the later faults need it running.
 			procs[s] = startProcess(t, s+"-restarted", s, vars)
 			t.Logf("%s was down %s, from the kill until its new process listened", s, time.Since(killed).Round(time.Millisecond))

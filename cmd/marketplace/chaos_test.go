@@ -644,7 +644,7 @@ func writeChaosReport(t *testing.T, path string, rows []chaosRow, reads, violati
 		"catalog's database too, so that the restart rows run a real `pg_ctl restart`. The kill\n"+
 		"rows run the platform again in split mode (users, products, search and orders each its\n"+
 		"own process, the catalog on MongoDB, an in-process gateway), kill one service with\n"+
-		"SIGKILL and start it again on its address; a seller there also lists products the\n"+
+		"SIGKILL and start it again on its address 5 s later; a seller there also lists products the\n"+
 		"whole time. A restart or a kill lasts as long as it takes (the fault ends once the\n"+
 		"server or process accepts connections again); the load runs 10 s from its start, then\n"+
 		"10 s more. During each other fault and for as long again after it is lifted, a mixed load runs\n"+

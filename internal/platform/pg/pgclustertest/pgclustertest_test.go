@@ -15,10 +15,10 @@ func TestACommittedRowSurvivesEachKindOfRestart(t *testing.T) {
 	}
 	c := pgclustertest.Start(t)
 	ctx := t.Context()
-	exec(t, c.URL("postgres"), `CREATE TABLE ledger (n int)`)
+	execSQL(t, c.URL("postgres"), `CREATE TABLE ledger (n int)`)
 	for i, mode := range []string{"fast", "immediate"} {
 		t.Run(mode, func(t *testing.T) {
-			exec(t, c.URL("postgres"), `INSERT INTO ledger VALUES ($1)`, i)
+			execSQL(t, c.URL("postgres"), `INSERT INTO ledger VALUES ($1)`, i)
 			if err := c.Restart(ctx, mode); err != nil {
 				t.Fatal(err)
 			}
@@ -35,7 +35,7 @@ func TestACommittedRowSurvivesEachKindOfRestart(t *testing.T) {
 	}
 }
 
-func exec(t *testing.T, url, sql string, args ...any) {
+func execSQL(t *testing.T, url, sql string, args ...any) {
 	t.Helper()
 	ctx := context.Background()
 	conn, err := pgx.Connect(ctx, url)
