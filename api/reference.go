@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"cmp"
 	_ "embed"
 	"encoding/json"
@@ -22,7 +23,7 @@ import (
 var referenceHTML string
 
 var referenceTemplate = template.Must(template.New("reference").Funcs(template.FuncMap{
-	"md": markdown, "anchor": anchor, "contents": contents,
+	"md": markdown, "anchor": anchor, "entry": entry,
 }).Parse(referenceHTML))
 
 var reference = sync.OnceValues(func() ([]byte, error) {
@@ -42,19 +43,18 @@ var reference = sync.OnceValues(func() ([]byte, error) {
 // callers must not modify the bytes.
 func Reference() ([]byte, error) { return reference() }
 
-// render turns doc into the reference page. Strings reach it through
+// render turns doc into the reference page: strings reach it through
 // html/template's escaping, descriptions through markdown.
 func render(doc *openapi3.T) ([]byte, error) {
-	var b strings.Builder
+	var b bytes.Buffer
 	if err := referenceTemplate.Execute(&b, newPage(doc)); err != nil {
 		return nil, fmt.Errorf("render API reference: %w", err)
 	}
-	return []byte(b.String()), nil
+	return b.Bytes(), nil
 }
 
-// descriptions renders CommonMark without its raw HTML: tags in a
-// description stay text, which the renderer escapes. (An image would
-// render, but the page's Content-Security-Policy loads none.)
+// descriptions renders CommonMark without its raw-HTML parsers: tags in a
+// description stay text, which the renderer escapes.
 var descriptions = goldmark.New(goldmark.WithParser(parser.NewParser(
 	parser.WithBlockParsers(without(parser.DefaultBlockParsers(), parser.NewHTMLBlockParser())...),
 	parser.WithInlineParsers(without(parser.DefaultInlineParsers(), parser.NewRawHTMLParser())...),
@@ -79,62 +79,61 @@ type page struct {
 }
 
 type group struct {
-	Name, Description string
-	Operations        []operation
+	*openapi3.Tag
+	Operations []operation
 }
 
-// operation adds to the document's Operation what the template cannot
-// read from it directly.
+// operation adds to an Operation what the template cannot read from it.
 type operation struct {
 	*openapi3.Operation
 	ID, Method, Path, Access string // Access is "public", "optional" or "required"
-	Params                   []row
+	Params                   openapi3.Parameters
 }
 
-// row is a parameter, a body's media type, a component schema, or one of
-// their members, named by its path ("lines[].product_id").
+// row is a parameter's schema, a body's media type, a component schema or
+// one of their members, named by its path ("lines[].product_id").
 type row struct {
-	Name, In, Description string
-	Depth                 int
-	Required, Deprecated  bool
-	Type                  template.HTML
-	Constraints           [][2]string // label, value
-	Fields                []row
+	Name, Description string
+	Depth             int
+	Required          bool
+	Type              template.HTML
+	Constraints       [][2]string // keyword, value
+	Fields            []row
 }
 
 func newPage(doc *openapi3.T) page {
 	p := page{T: doc}
-	byName := map[string]*group{}
-	add := func(name, desc string) *group {
-		if byName[name] == nil {
-			byName[name] = &group{Name: name, Description: desc}
-			p.Groups = append(p.Groups, byName[name])
+	groupOf := func(tag *openapi3.Tag) *group {
+		i := slices.IndexFunc(p.Groups, func(g *group) bool { return g.Name == tag.Name })
+		if i < 0 {
+			p.Groups, i = append(p.Groups, &group{Tag: tag}), len(p.Groups)
 		}
-		return byName[name]
+		return p.Groups[i]
 	}
-	for _, t := range doc.Tags {
-		add(t.Name, t.Description)
+	for _, tag := range doc.Tags {
+		groupOf(tag)
 	}
-	for _, path := range inDocumentOrder(doc.Paths.Map(), pathOrigin) {
+	for _, path := range inDocumentOrder(doc.Paths.Map(), func(i *openapi3.PathItem) *openapi3.Origin { return i.Origin }) {
 		item := doc.Paths.Value(path)
 		for _, method := range []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"} {
 			if op := item.GetOperation(method); op != nil {
-				g := add(append(slices.Clone(op.Tags), "other")[0], "")
+				g := groupOf(&openapi3.Tag{Name: append(slices.Clone(op.Tags), "other")[0]})
 				g.Operations = append(g.Operations, newOperation(doc, path, item, method, op))
 			}
 		}
 	}
 	p.Groups = slices.DeleteFunc(p.Groups, func(g *group) bool { return len(g.Operations) == 0 })
 	if doc.Components != nil {
-		for _, name := range inDocumentOrder(doc.Components.Schemas, schemaOrigin) {
-			p.Schemas = append(p.Schemas, entry(name, doc.Components.Schemas[name], false))
+		schemas := doc.Components.Schemas
+		for _, name := range inDocumentOrder(schemas, schemaOrigin) {
+			p.Schemas = append(p.Schemas, entry(name, schemas[name], false))
 		}
 	}
 	return p
 }
 
 // inDocumentOrder returns m's keys in the order they are written, or
-// sorted when the loader recorded no positions.
+// sorted where the loader recorded no positions.
 func inDocumentOrder[V any](m map[string]V, origin func(V) *openapi3.Origin) []string {
 	line := func(k string) int {
 		if o := origin(m[k]); o != nil && o.Key != nil {
@@ -142,100 +141,71 @@ func inDocumentOrder[V any](m map[string]V, origin func(V) *openapi3.Origin) []s
 		}
 		return 0
 	}
-	keys := slices.Sorted(maps.Keys(m))
-	slices.SortStableFunc(keys, func(a, b string) int { return line(a) - line(b) })
-	return keys
+	return slices.SortedStableFunc(slices.Values(slices.Sorted(maps.Keys(m))), func(a, b string) int { return line(a) - line(b) })
 }
 
-func pathOrigin(p *openapi3.PathItem) *openapi3.Origin    { return p.Origin }
 func schemaOrigin(r *openapi3.SchemaRef) *openapi3.Origin { return cmp.Or(r.Origin, r.Value.Origin) }
 
 func newOperation(doc *openapi3.T, path string, item *openapi3.PathItem, method string, op *openapi3.Operation) operation {
 	o := operation{Operation: op, ID: cmp.Or(op.OperationID, method+" "+path), Method: method, Path: path, Access: "public"}
-	// An empty requirement ({}) makes the others optional.
 	for _, req := range *cmp.Or(op.Security, &doc.Security) {
-		if len(req) == 0 {
+		if len(req) == 0 { // an empty requirement ({}) makes the others optional
 			o.Access = "optional"
 		} else if o.Access == "public" {
 			o.Access = "required"
 		}
 	}
-	for _, ref := range slices.Concat(item.Parameters, op.Parameters) {
-		p := ref.Value
-		r := rowOf(p.Name, p.Schema, p.Required, 0, false)
-		r.In, r.Deprecated, r.Description = p.In, p.Deprecated, cmp.Or(p.Description, r.Description)
-		o.Params = append(o.Params, r)
-	}
+	o.Params = slices.Concat(item.Parameters, op.Parameters)
 	return o
 }
 
-// contents describes each media type of a body. A request body lists the
-// members of its schema (follow); a response those of an inline schema
-// only, and links to a component.
-func contents(c openapi3.Content, follow bool) []row {
-	var out []row
-	for _, mediaType := range slices.Sorted(maps.Keys(c)) {
-		out = append(out, entry(mediaType, c[mediaType].Schema, follow))
-	}
-	return out
-}
-
-// entry is the row of a body or a component schema with its members.
+// entry is the row of a body's media type or of a component schema, with
+// its members; a component in a body is followed (listed) only if follow.
 func entry(name string, ref *openapi3.SchemaRef, follow bool) row {
-	r := rowOf(name, ref, false, 0, follow)
-	if ref != nil && ref.Value != nil && (ref.Ref == "" || follow) {
-		r.Fields = fields("", ref.Value, 0)
-	}
-	return r
+	return describe(name, "", ref, false, -1, follow)
 }
 
-// rowOf describes a schema by its type and, unless it is a component
-// (described in its own row) and follow is false, its constraints and
-// description.
-func rowOf(name string, ref *openapi3.SchemaRef, required bool, depth int, follow bool) row {
+// describe is the row of a schema: its type and, unless it is a component
+// not followed (linked to its own row), its constraints, description and
+// members, each named by its path below path.
+func describe(name, path string, ref *openapi3.SchemaRef, required bool, depth int, follow bool) row {
 	r := row{Name: name, Depth: depth, Required: required, Type: typeOf(ref, false)}
 	if ref != nil && ref.Value != nil && (ref.Ref == "" || follow) {
-		r.Constraints, r.Description = constraints(ref.Value), ref.Value.Description
+		r.Constraints, r.Description, r.Fields = constraints(ref.Value), ref.Value.Description, members(path, ref.Value, depth+1)
 	}
 	return r
 }
 
-// fields lists the members of an object schema depth first, each named by
-// its path, down to members that are components: those link to their own.
-func fields(path string, s *openapi3.Schema, depth int) []row {
-	var out []row
+// members lists an object schema's properties (and those of its inline
+// items, map values and allOf parts) in the document's order.
+func members(path string, s *openapi3.Schema, depth int) (out []row) {
 	inline := func(ref *openapi3.SchemaRef) bool { return ref != nil && ref.Ref == "" && ref.Value != nil }
-	switch {
-	case inline(s.Items):
-		return fields(path+"[]", s.Items.Value, depth)
-	case inline(s.AdditionalProperties.Schema):
-		out = fields(path+".*", s.AdditionalProperties.Schema.Value, depth)
+	if inline(s.Items) {
+		return members(path+"[]", s.Items.Value, depth)
+	} else if inline(s.AdditionalProperties.Schema) {
+		out = members(path+".*", s.AdditionalProperties.Schema.Value, depth)
 	}
 	for _, part := range s.AllOf {
 		if inline(part) {
-			out = append(out, fields(path, part.Value, depth)...)
+			out = append(out, members(path, part.Value, depth)...)
 		}
 	}
 	for _, name := range inDocumentOrder(s.Properties, schemaOrigin) {
-		full, prop := strings.TrimPrefix(path+"."+name, "."), s.Properties[name]
-		out = append(out, rowOf(full, prop, slices.Contains(s.Required, name), depth, false))
-		if inline(prop) {
-			out = append(out, fields(full, prop.Value, depth+1)...)
-		}
+		full := strings.TrimPrefix(path+"."+name, ".")
+		out = append(out, describe(full, full, s.Properties[name], slices.Contains(s.Required, name), depth, false))
 	}
 	return out
 }
 
 // typeOf is a schema's type as shown: "string", "array of Money" with
 // Money linked, or for a component its linked name and, unless short or an
-// object, what it is ("Email (string)"). Components are named, never
-// expanded, so a recursive schema ends here.
+// object, what it is ("Email (string)"). A component is never expanded
+// here, so a recursive schema ends.
 func typeOf(ref *openapi3.SchemaRef, short bool) template.HTML {
 	if ref == nil || ref.Value == nil {
 		return "any"
 	}
-	s := ref.Value
-	alts, sep := slices.Concat(s.AnyOf, s.OneOf), " | "
+	s, alts, sep := ref.Value, slices.Concat(ref.Value.AnyOf, ref.Value.OneOf), " | "
 	if len(alts) == 0 {
 		alts, sep = s.AllOf, " &amp; "
 	}
@@ -248,9 +218,9 @@ func typeOf(ref *openapi3.SchemaRef, short bool) template.HTML {
 		}
 		return link
 	case len(alts) > 0:
-		var parts []string
-		for _, alt := range alts {
-			parts = append(parts, string(typeOf(alt, true)))
+		parts := make([]string, len(alts))
+		for i, alt := range alts {
+			parts[i] = string(typeOf(alt, true))
 		}
 		return template.HTML(strings.Join(parts, sep))
 	case s.Items != nil:
@@ -266,17 +236,16 @@ func typeOf(ref *openapi3.SchemaRef, short bool) template.HTML {
 }
 
 // keywords are the validation keywords a row lists, by their OpenAPI names.
-var keywords = []string{"const", "enum", "format", "minLength", "maxLength", "minimum", "exclusiveMinimum",
-	"maximum", "exclusiveMaximum", "pattern", "minItems", "maxItems", "uniqueItems", "minProperties",
-	"maxProperties", "default", "readOnly", "writeOnly", "deprecated"}
+var keywords = []string{"const", "enum", "format", "minLength", "maxLength", "minimum", "exclusiveMinimum", "maximum",
+	"exclusiveMaximum", "pattern", "minItems", "maxItems", "uniqueItems", "minProperties", "maxProperties", "default",
+	"readOnly", "writeOnly", "deprecated"}
 
-// constraints lists the validation keywords that s sets, with their values:
+// constraints lists the validation keywords that s sets with their values:
 // a string as it is, anything else as JSON.
-func constraints(s *openapi3.Schema) [][2]string {
+func constraints(s *openapi3.Schema) (out [][2]string) {
 	var set map[string]any
 	b, _ := s.MarshalJSON() // a schema parsed from a document marshals
 	_ = json.Unmarshal(b, &set)
-	var out [][2]string
 	for _, k := range keywords {
 		if v, ok := set[k]; ok {
 			text, isString := v.(string)

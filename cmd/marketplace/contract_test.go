@@ -39,6 +39,7 @@ import (
 // call produced.
 func TestContractEveryOperationThroughTheGatewayMatchesTheSpec(t *testing.T) {
 	endToEnd(t)
+	t.Parallel()
 	mail := mailtest.NewServer(t)
 	getenv := testEnv(t, map[string]string{
 		"SMTP_HOST":  mail.Host,

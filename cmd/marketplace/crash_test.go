@@ -31,6 +31,8 @@ import (
 // buyer must have exactly one order.
 func TestAnOrdersProcessKilledMidCheckoutLeavesOneOrderAfterRetriesWithinTenSecondsOfItsRestart(t *testing.T) {
 	endToEnd(t)
+	// Serial: it holds the restarted process to 10 s, a bound that
+	// platforms starting beside it on two cores could break.
 	tox := toxiproxy.NewServer(toxiproxy.NewMetricsContainer(prometheus.NewRegistry()), zerolog.Nop())
 	pg := chaosProxy(t, tox, "postgres", "localhost:5432")
 

@@ -28,6 +28,7 @@ var journeyScript = regexp.MustCompile("(?s)\n## The script\n.*?\n```sh\n(.*?)\n
 // the API without this test failing.
 func TestJourneyScriptInTheDocsRunsThroughTheGateway(t *testing.T) {
 	endToEnd(t)
+	// Serial: it holds every search to 1 s on a cold catalog.
 	needJourneyTools(t)
 	getenv := testEnv(t, map[string]string{
 		// The script's last step drains the login budget and wants a 429.

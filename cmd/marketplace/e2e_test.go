@@ -24,6 +24,7 @@ import (
 // gateway only.
 func TestE2EJourneyInOneProcess(t *testing.T) {
 	endToEnd(t)
+	t.Parallel()
 	getenv := testEnv(t, nil)
 	// Only admins write categories, and no admin can be made through the
 	// API: the demo seed loads the category tree, with a few products of

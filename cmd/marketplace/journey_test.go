@@ -24,6 +24,7 @@ func login(t *testing.T, users httpxtest.Client, email, password string) httpxte
 
 func TestABuyerBuysFromTheSeededCatalogAndFromANewProductInOneProcess(t *testing.T) {
 	endToEnd(t)
+	t.Parallel()
 	getenv := testEnv(t, nil)
 	if err := run(context.Background(), []string{"seed", "--products=20", "--sellers=2"}, getenv, io.Discard, nil); err != nil {
 		t.Fatalf("seed: %v", err)

@@ -27,6 +27,7 @@ import (
 // has its own categories and sellers, so none sees another's products.
 func TestListing(t *testing.T) {
 	endToEnd(t)
+	t.Parallel()
 	p := startListingPlatform(t)
 	for _, sc := range []struct {
 		name string

@@ -14,6 +14,8 @@ import (
 
 func TestLoadgenRunsTheMixedScenarioThroughTheGatewayWithoutErrors(t *testing.T) {
 	endToEnd(t)
+	// Serial: the ramp must meet its latency SLO at each step, and logins
+	// (argon2) beside other platforms' could miss it.
 	getenv := testEnv(t, nil)
 	// A deployment has a category tree; products and accounts are the
 	// loadgen's own (a seed of no products loads only the categories).

@@ -137,6 +137,7 @@ func get(t *testing.T, url string) (int, string) {
 
 func TestServeCreatesTheDatabaseMigratesAndServesUntilStopped(t *testing.T) {
 	endToEnd(t)
+	t.Parallel()
 	addrs, stop := startServe(t, testEnv(t, nil))
 	base := "http://" + addrs["users"]
 	for _, path := range []string{"/healthz", "/readyz"} {
@@ -207,6 +208,7 @@ func TestServeRejectsUnknownTargets(t *testing.T) {
 
 func TestMigrateThenGrantRoleMakesAnAdmin(t *testing.T) {
 	endToEnd(t)
+	t.Parallel()
 	getenv := testEnv(t, nil)
 	if err := run(context.Background(), []string{"migrate"}, getenv, io.Discard, nil); err != nil {
 		t.Fatalf("migrate: %v", err)
@@ -252,6 +254,7 @@ func TestMigrateThenGrantRoleMakesAnAdmin(t *testing.T) {
 
 func TestSeedLoadsTheDemoCatalogOnce(t *testing.T) {
 	endToEnd(t)
+	t.Parallel()
 	getenv := testEnv(t, nil)
 	var out bytes.Buffer
 	if err := run(context.Background(), []string{"seed", "--products=30", "--sellers=2"}, getenv, &out, nil); err != nil {

@@ -339,6 +339,7 @@ func toyModule(migrated *atomic.Int32) module {
 // TestAModuleAddedToTheTableAloneIsServedMigratedRoutedAndListed adds the
 // toys to the table, and nothing else, then runs the binary over it.
 func TestAModuleAddedToTheTableAloneIsServedMigratedRoutedAndListed(t *testing.T) {
+	t.Parallel()
 	var migrated atomic.Int32
 	mods := append(table(), toyModule(&migrated))
 	getenv := testEnv(t, map[string]string{"TOYS_GREETING": "squeak"})
@@ -377,6 +378,7 @@ func TestAModuleAddedToTheTableAloneIsServedMigratedRoutedAndListed(t *testing.T
 // reference page and the metrics.
 func TestServeSaysReadyOnceWithTheURLsToOpen(t *testing.T) {
 	endToEnd(t)
+	t.Parallel()
 	out := &lines{match: `"msg":"ready"`, matched: make(chan string, 1)}
 	b := binary{modules: table(), getenv: testEnv(t, map[string]string{"LOG_LEVEL": "info", "METRICS_ADDR": "127.0.0.1:0"}), out: out}
 	addrs, stop := startBinary(t, b)

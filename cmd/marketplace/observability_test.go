@@ -43,6 +43,7 @@ const rulesFile = "../../deploy/prometheus/rules.yml"
 //     the test accepts pending or firing rather than overriding it).
 func TestObservabilityOfAJourneyThroughARealPrometheus(t *testing.T) {
 	endToEnd(t)
+	t.Parallel()
 	promBin, err := exec.LookPath("prometheus")
 	if err != nil {
 		t.Fatal("prometheus is not installed: `make tools` installs Debian's package")

@@ -124,6 +124,7 @@ func demoDocs(n int) []search.Doc {
 // precision at 1 and at 5: the share of queries whose first result is a
 // right answer, and the mean share of right answers among the first five.
 func TestRelevanceOnTheDemoCatalog(t *testing.T) {
+	t.Parallel()
 	x := demoIndex(t)
 	var at1, at5 float64
 	cases := relevanceSet()

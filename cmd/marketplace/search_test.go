@@ -257,6 +257,7 @@ func (c *catalogPair) waitConsistent(t *testing.T, timeout time.Duration) time.D
 
 func TestAfterManyConcurrentWritesTheIndexHoldsTheCatalogFieldByField(t *testing.T) {
 	endToEnd(t)
+	t.Parallel()
 	c := newCatalogPair(t)
 	c.startSearch(t)
 	// The queue is bound once a product written now is searchable.
@@ -276,6 +277,7 @@ func TestAfterManyConcurrentWritesTheIndexHoldsTheCatalogFieldByField(t *testing
 
 func TestAnEmptyIndexIsBuiltFromTheCatalogAndOneBehindCatchesUp(t *testing.T) {
 	endToEnd(t)
+	t.Parallel()
 	c := newCatalogPair(t, func(cfg *searchsrv.Config) { cfg.CheckInterval = 300 * time.Millisecond })
 	// Written before the search service exists: their events reach no
 	// queue of its.
@@ -321,6 +323,7 @@ func deleteQueue(t *testing.T, amqpURL, queue string) {
 
 func TestASearchProcessKilledMidStreamConvergesAfterARestart(t *testing.T) {
 	endToEnd(t)
+	t.Parallel()
 	issuer := authtest.NewIssuer(t)
 	vars := testVars(t, map[string]string{"AUTH_JWKS_URL": issuer.JWKSURL, "AUTH_ISSUER": authtest.IssuerName,
 		"AUTH_AUDIENCE": authtest.Audience, "PRODUCTS_RELAY_INTERVAL": "100ms"})

@@ -32,6 +32,7 @@ import (
 // the claim is only "a 4xx that says why, or success", never a 500.
 func TestSweepOfEveryOperationWithCasesMadeFromTheSpecGivesNo500(t *testing.T) {
 	endToEnd(t)
+	t.Parallel()
 	getenv := testEnv(t, nil)
 	addrs, _ := startServe(t, getenv)
 	spec := loadContract(t)

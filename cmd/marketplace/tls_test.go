@@ -19,6 +19,7 @@ import (
 // gateway's port is not served.
 func TestThePlatformServesItsGatewayOverTLS(t *testing.T) {
 	endToEnd(t)
+	t.Parallel()
 	certFile, keyFile, roots := servertest.SelfSigned(t)
 	addrs, _ := startServe(t, testEnv(t, map[string]string{"TLS_CERT_FILE": certFile, "TLS_KEY_FILE": keyFile}))
 	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}}}

@@ -33,6 +33,7 @@ import (
 // and search.
 func TestOneCheckoutThroughTheGatewayIsOneTrace(t *testing.T) {
 	endToEnd(t)
+	t.Parallel()
 	receiver := tracingtest.NewReceiver(t)
 	vars := testVars(t, map[string]string{
 		"OTEL_EXPORTER_OTLP_ENDPOINT": receiver.URL,

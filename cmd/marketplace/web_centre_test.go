@@ -21,6 +21,7 @@ import (
 // process: every main action is a plain form.
 func TestWebSellerCentreAndAdminConsoleWithoutScripts(t *testing.T) {
 	endToEnd(t)
+	t.Parallel()
 	gatewayAddr := freeAddr(t)
 	getenv := testEnv(t, map[string]string{"GATEWAY_ADDR": gatewayAddr, "WEB_API_URL": "http://" + gatewayAddr})
 	if err := run(context.Background(), []string{"seed", "--products=12", "--sellers=1"}, getenv, io.Discard, nil); err != nil {

@@ -40,6 +40,7 @@ const pageBudget = 150 << 10
 // also photographed at desktop and phone width.
 func TestWebJourneysInARealBrowser(t *testing.T) {
 	endToEnd(t) // and a browser
+	t.Parallel()
 	chromium, err := exec.LookPath("chromium")
 	if err != nil {
 		t.Fatal("no chromium on PATH: run `make tools`")

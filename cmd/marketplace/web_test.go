@@ -22,6 +22,7 @@ import (
 // one process: every page's main action is a plain form.
 func TestWebBuyerJourneyThroughTheGateway(t *testing.T) {
 	endToEnd(t)
+	t.Parallel()
 	gatewayAddr := freeAddr(t)
 	getenv := testEnv(t, map[string]string{
 		"GATEWAY_ADDR": gatewayAddr,

@@ -11,6 +11,7 @@ import (
 )
 
 func TestRegisterLoginAndProfileRoundTrip(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	u := e.mustRegister(t, "Alice@Example.COM")
 	if u.Email != "alice@example.com" {
