@@ -134,4 +134,3 @@ func TestAStoredIdempotentAnswerIsSealed(t *testing.T) {
 		t.Errorf("a retry = %+v, %v; want the answer as it was", c, err)
 	}
 }
-

@@ -46,7 +46,9 @@ func openAddress(pii *fieldcrypt.Keyring, orderID string, sealed *string) (*orde
 // an order with its shipping address among it: it is sealed too, bound to
 // its user and key.
 
-func answerContext(userID, key string) string { return "orders.idempotency_answer:" + userID + ":" + key }
+func answerContext(userID, key string) string {
+	return "orders.idempotency_answer:" + userID + ":" + key
+}
 
 // sealedPrefix starts every value fieldcrypt seals; answers stored before
 // they were sealed (JSON, so starting with "{") are read as they are until

@@ -200,9 +200,9 @@ type order struct {
 	Total           money      `json:"total"`
 	CreatedAt       time.Time  `json:"created_at"`
 	ShippingAddress *address   `json:"shipping_address"`
-	History   []change   `json:"history"`
-	SubOrders []subOrder `json:"sub_orders"`
-	Payment   *struct {
+	History         []change   `json:"history"`
+	SubOrders       []subOrder `json:"sub_orders"`
+	Payment         *struct {
 		Status        string `json:"status"`
 		DeclineReason string `json:"decline_reason"`
 	} `json:"payment"`

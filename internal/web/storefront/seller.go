@@ -45,7 +45,7 @@ type subOrder struct {
 	// ShippingAddress is where the seller sends this part; the API gives
 	// it to the sub-order's seller only.
 	ShippingAddress *address `json:"shipping_address"`
-	Lines          []struct {
+	Lines           []struct {
 		ProductID string `json:"product_id"`
 		Title     string `json:"title"`
 		UnitPrice money  `json:"unit_price"`
