@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 
 	"github.com/marketplace-go/marketplace/internal/platform/fieldcrypt"
@@ -37,5 +38,26 @@ func TestALocalKeyFileThatIsNotAKeyIsRefusedRatherThanReplaced(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(path); string(b) != "c2hvcnQ=" {
 		t.Errorf("the file was overwritten: %q", b)
+	}
+}
+
+func TestProcessesStartingAtOnceAgreeOnOneLocalKey(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "pii-key")
+	keys := make([]fieldcrypt.Key, 8)
+	errs := make([]error, len(keys))
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range keys {
+		wg.Go(func() {
+			<-start
+			keys[i], _, errs[i] = fieldcrypt.LocalKey(path)
+		})
+	}
+	close(start)
+	wg.Wait()
+	for i := range keys {
+		if errs[i] != nil || !bytes.Equal(keys[i].Secret, keys[0].Secret) {
+			t.Fatalf("start %d: %v; the starts did not agree on one key", i, errs[i])
+		}
 	}
 }
