@@ -111,6 +111,7 @@ func TestWebSellerCentreAndAdminConsoleWithoutScripts(t *testing.T) {
 		res.want(t, "your order is paid")
 		orderPath = res.path
 		list := seller.get(t, "/seller/orders", http.StatusOK)
+		list.want(t, "Ship to", "Hauptstraße 1", "10115 Berlin")
 		m := regexp.MustCompile(`action="/seller/orders/([0-9a-f-]{36})/ship"`).FindStringSubmatch(list.body)
 		if m == nil {
 			t.Fatalf("no sub-order to ship: %s", list.body)

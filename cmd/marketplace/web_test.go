@@ -128,7 +128,7 @@ func TestWebBuyerJourneyThroughTheGateway(t *testing.T) {
 	})
 
 	address := url.Values{"name": {"Web Buyer"}, "line1": {"Hauptstraße 1"}, "city": {"Berlin"},
-		"postal_code": {"10115"}, "country": {"de"}}
+		"postal_code": {"10115"}, "country": {"de"}, "save_address": {"1"}}
 	t.Run("checkout refuses a country that is not a code, and keeps what was typed", func(t *testing.T) {
 		b.post(t, "/cart/items/"+productID, url.Values{"quantity": {"1"}}, http.StatusOK)
 		key := b.checkoutKey(t)
@@ -143,7 +143,7 @@ func TestWebBuyerJourneyThroughTheGateway(t *testing.T) {
 		if !strings.HasPrefix(first.path, "/orders/") || first.path != second.path {
 			t.Fatalf("the two submits landed on %s and %s, want one order", first.path, second.path)
 		}
-		first.want(t, "your order is paid", "History")
+		first.want(t, "your order is paid", "History", "Ship to", "Hauptstraße 1")
 		orders := b.get(t, "/orders", http.StatusOK)
 		if n := strings.Count(orders.body, `href="/orders/`); n != 1 {
 			t.Errorf("%d orders listed after a double submit, want 1", n)

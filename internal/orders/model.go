@@ -88,6 +88,22 @@ type Order struct {
 	SubOrders     []SubOrder `json:"sub_orders"`
 	History       []Change   `json:"history,omitempty"`
 	Payment       *Payment   `json:"payment,omitempty"`
+	// ShippingAddress is where the buyer wants the order delivered; nil
+	// for orders placed without one (see ADR 0032).
+	ShippingAddress *Address `json:"shipping_address,omitempty"`
+}
+
+// Address is a postal address for a delivery, in the shape the users
+// service keeps a profile's address.
+type Address struct {
+	Name       string `json:"name"`
+	Line1      string `json:"line1"`
+	Line2      string `json:"line2,omitempty"`
+	City       string `json:"city"`
+	Region     string `json:"region,omitempty"`
+	PostalCode string `json:"postal_code"`
+	// Country is an ISO 3166-1 alpha-2 code, upper case.
+	Country string `json:"country"`
 }
 
 // SubOrder is the part of an order one seller fulfils.
@@ -103,6 +119,9 @@ type SubOrder struct {
 	UpdatedAt      time.Time `json:"updated_at"`
 	// History is filled when a seller reads its sub-order on its own.
 	History []Change `json:"history,omitempty"`
+	// ShippingAddress is the order's, filled when a seller reads its own
+	// sub-orders: where to send this part.
+	ShippingAddress *Address `json:"shipping_address,omitempty"`
 }
 
 // Line is a product bought, at the price it had at checkout.

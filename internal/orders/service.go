@@ -225,12 +225,23 @@ type CheckoutRequest struct {
 	Items []Item
 	// IdempotencyKey, when set, is linked to the order in its transaction.
 	IdempotencyKey string
+	// ShippingAddress is where to deliver; nil places an order without
+	// one, as clients written before orders carried addresses do.
+	ShippingAddress *Address
 }
 
 // Checkout turns items into an order: prices are frozen from the
 // projection, stock is reserved and the order written in one transaction,
 // so no concurrency can oversell. Items bought from the cart leave it.
 func (s *Service) Checkout(ctx context.Context, c auth.Claims, req CheckoutRequest) (Order, error) {
+	var shipTo *Address
+	if req.ShippingAddress != nil {
+		a := *req.ShippingAddress // cleaned on a copy: the caller's stays as sent
+		if err := cleanAddress(&a); err != nil {
+			return Order{}, err
+		}
+		shipTo = &a
+	}
 	fromCart := req.Items == nil
 	items := req.Items
 	if fromCart {
@@ -257,6 +268,7 @@ func (s *Service) Checkout(ctx context.Context, c auth.Claims, req CheckoutReque
 	if err != nil {
 		return Order{}, err
 	}
+	o.ShippingAddress = shipTo
 	ev, err := orderEvent(contracts.OrderCreated, o, "", "")
 	if err != nil {
 		return Order{}, err

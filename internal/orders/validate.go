@@ -7,6 +7,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/google/uuid"
+	"golang.org/x/text/language"
 
 	"github.com/marketplace-go/marketplace/internal/platform/errs"
 )
@@ -79,4 +80,51 @@ func checkText(field, s string, max int) error {
 		return fieldError(field, fmt.Sprintf("must be 1 to %d characters, none of them control characters", max))
 	}
 	return nil
+}
+
+// maxAddressField is the longest text an address field may hold, as the
+// users service allows in a profile's address.
+const maxAddressField = 200
+
+// cleanAddress trims a's fields in place and reports every field that is
+// missing, too long, holds control characters, or (the country) is not an
+// assigned ISO 3166-1 alpha-2 code, named as shipping_address.<field>.
+func cleanAddress(a *Address) error {
+	fields := map[string]string{}
+	check := func(name string, v *string, required bool) {
+		*v = strings.TrimSpace(*v)
+		if *v == "" && !required {
+			return
+		}
+		if checkText(name, *v, maxAddressField) != nil {
+			fields["shipping_address."+name] = fmt.Sprintf("must be 1 to %d characters, none of them control characters", maxAddressField)
+		}
+	}
+	check("name", &a.Name, true)
+	check("line1", &a.Line1, true)
+	check("line2", &a.Line2, false)
+	check("city", &a.City, true)
+	check("region", &a.Region, false)
+	check("postal_code", &a.PostalCode, true)
+	if !isCountry(a.Country) {
+		fields["shipping_address.country"] = "must be an ISO 3166-1 alpha-2 country code in upper case, such as DE"
+	}
+	if len(fields) > 0 {
+		return errs.Validation(fields)
+	}
+	return nil
+}
+
+// isCountry accepts the upper-case alpha-2 code of a country or territory
+// ISO 3166-1 assigns: not a reserved or private-use code (ZZ, QO, XA), not
+// a grouping (EU), not a code withdrawn and replaced (DD, UK). Codes
+// CLDR still counts as countries (XK for Kosovo, and a few withdrawn ones
+// it has no single successor for, such as YU) pass: refusing a real
+// address would be worse than accepting an old one.
+func isCountry(code string) bool {
+	if len(code) != 2 || code[0] < 'A' || code[0] > 'Z' || code[1] < 'A' || code[1] > 'Z' {
+		return false
+	}
+	r, err := language.ParseRegion(code)
+	return err == nil && r.Canonicalize().String() == code && r.IsCountry()
 }

@@ -18,6 +18,9 @@ type cartItemRequest struct {
 // checkoutRequest is the body of POST /v1/orders; without it, the cart is the order.
 type checkoutRequest struct {
 	Items httpx.Optional[[]orders.Item] `json:"items"`
+	// ShippingAddress is optional in this version of the API (ADR 0032):
+	// absent or null places an order without one.
+	ShippingAddress *orders.Address `json:"shipping_address"`
 }
 
 // paymentRequest is the body of POST /v1/orders/{id}/payment.
@@ -82,7 +85,7 @@ func (a *API) checkout(w http.ResponseWriter, r *http.Request, c auth.Claims) {
 				return
 			}
 		}
-		req := orders.CheckoutRequest{IdempotencyKey: key}
+		req := orders.CheckoutRequest{IdempotencyKey: key, ShippingAddress: body.ShippingAddress}
 		if body.Items.Set {
 			// Present, even null or empty, the items are the order: only
 			// their absence means the cart.

@@ -48,6 +48,9 @@ func (s *Store) ClaimKey(ctx context.Context, userID, key, operation string, has
 	c.Mismatch = op != operation || !bytes.Equal(stored, hash)
 	if status != nil {
 		c.Status = *status
+		if c.Body, err = openAnswer(s.pii, userID, key, c.Body); err != nil {
+			return orders.KeyClaim{}, err
+		}
 	}
 	if resource != nil {
 		c.ResourceID = *resource
@@ -68,11 +71,12 @@ func (s *Store) RenewKey(ctx context.Context, userID, key, holder string, lease 
 	return tag.RowsAffected() == 1, nil
 }
 
-// CompleteKey stores the answer of holder's request under its key; a
-// holder that lost the key stores nothing.
+// CompleteKey stores the answer of holder's request under its key,
+// sealed: an order's answer holds its shipping address. A holder that lost
+// the key stores nothing.
 func (s *Store) CompleteKey(ctx context.Context, userID, key, holder string, status int, body []byte) error {
 	_, err := s.pool.Exec(ctx, `UPDATE idempotency_keys SET status = $4, response = $5, locked_until = NULL
-		WHERE user_id = $1 AND key = $2 AND holder = $3`, userID, key, holder, status, body)
+		WHERE user_id = $1 AND key = $2 AND holder = $3`, userID, key, holder, status, sealAnswer(s.pii, userID, key, body))
 	if err != nil {
 		return fmt.Errorf("complete idempotency key: %w", err)
 	}

@@ -12,18 +12,21 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/marketplace-go/marketplace/internal/orders"
+	"github.com/marketplace-go/marketplace/internal/platform/fieldcrypt"
 	"github.com/marketplace-go/marketplace/internal/platform/outbox"
 )
 
 // Store implements orders.Store.
 type Store struct {
 	pool *pgxpool.Pool
+	// pii seals shipping addresses and the stored answers that repeat them.
+	pii *fieldcrypt.Keyring
 }
 
 var _ orders.Store = (*Store)(nil)
 
-// New returns a store over pool.
-func New(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
+// New returns a store over pool that seals personal data with pii.
+func New(pool *pgxpool.Pool, pii *fieldcrypt.Keyring) *Store { return &Store{pool: pool, pii: pii} }
 
 // Pool is the store's connection pool, for the outbox relay.
 func (s *Store) Pool() *pgxpool.Pool { return s.pool }
@@ -33,7 +36,7 @@ func (s *Store) Pool() *pgxpool.Pool { return s.pool }
 // transactions from deadlocking.
 func (s *Store) InTx(ctx context.Context, fn func(orders.Tx) error) error {
 	err := pgx.BeginFunc(ctx, s.pool, func(pt pgx.Tx) error {
-		t := &tx{Tx: pt}
+		t := &tx{Tx: pt, pii: s.pii}
 		if err := fn(t); err != nil {
 			return err
 		}

@@ -1,6 +1,7 @@
 package orderdb_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -10,17 +11,31 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/marketplace-go/marketplace/internal/orders"
 	"github.com/marketplace-go/marketplace/internal/orders/orderdb"
+	"github.com/marketplace-go/marketplace/internal/platform/fieldcrypt"
 	"github.com/marketplace-go/marketplace/internal/platform/pg/pgtest"
 )
 
 // newStore returns a store over a fresh, migrated database of the test's own.
 func newStore(t *testing.T) *orderdb.Store {
 	t.Helper()
+	s, _ := newStoreAndPool(t)
+	return s
+}
+
+// newStoreAndPool is newStore with the pool under it, for tests that look
+// at the rows themselves.
+func newStoreAndPool(t *testing.T) (*orderdb.Store, *pgxpool.Pool) {
+	t.Helper()
 	_, pool := pgtest.New(t, orderdb.Migrations())
-	return orderdb.New(pool)
+	pii, err := fieldcrypt.NewKeyring([]fieldcrypt.Key{{ID: "k1", Secret: bytes.Repeat([]byte{1}, fieldcrypt.KeySize)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return orderdb.New(pool, pii), pool
 }
 
 func newID() string { return uuid.Must(uuid.NewV7()).String() }

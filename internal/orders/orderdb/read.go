@@ -8,26 +8,29 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/marketplace-go/marketplace/internal/orders"
+	"github.com/marketplace-go/marketplace/internal/platform/fieldcrypt"
 )
 
-const orderColumns = `id, buyer_id, status, currency, total, version, reserved_until, created_at, updated_at`
+const orderColumns = `id, buyer_id, status, currency, total, version, reserved_until, created_at, updated_at, shipping_address_sealed`
 
-func scanOrder(row pgx.Row, o *orders.Order) error {
-	err := row.Scan(&o.ID, &o.BuyerID, &o.Status, &o.Total.Currency, &o.Total.Amount, &o.Version, &o.ReservedUntil, &o.CreatedAt, &o.UpdatedAt)
+func scanOrder(row pgx.Row, pii *fieldcrypt.Keyring, o *orders.Order) error {
+	var address *string
+	err := row.Scan(&o.ID, &o.BuyerID, &o.Status, &o.Total.Currency, &o.Total.Amount, &o.Version, &o.ReservedUntil, &o.CreatedAt, &o.UpdatedAt, &address)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return orders.ErrNotFound
 	}
 	if err != nil {
 		return fmt.Errorf("scan order: %w", err)
 	}
-	return nil
+	o.ShippingAddress, err = openAddress(pii, o.ID, address)
+	return err
 }
 
 const subOrderColumns = `s.id, s.order_id, s.seller_id, s.status, s.subtotal, o.currency, coalesce(s.tracking_number, ''), s.created_at, s.updated_at`
 
-func scanSubOrder(row pgx.Row) (orders.SubOrder, error) {
+func scanSubOrder(row pgx.Row, extra ...any) (orders.SubOrder, error) {
 	var s orders.SubOrder
-	err := row.Scan(&s.ID, &s.OrderID, &s.SellerID, &s.Status, &s.Subtotal.Amount, &s.Subtotal.Currency, &s.TrackingNumber, &s.CreatedAt, &s.UpdatedAt)
+	err := row.Scan(append([]any{&s.ID, &s.OrderID, &s.SellerID, &s.Status, &s.Subtotal.Amount, &s.Subtotal.Currency, &s.TrackingNumber, &s.CreatedAt, &s.UpdatedAt}, extra...)...)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return s, orders.ErrNotFound
 	}
@@ -41,7 +44,7 @@ func scanSubOrder(row pgx.Row) (orders.SubOrder, error) {
 // loadOrder reads an order (locking it when lock is set) with its
 // sub-orders, lines and payment, and its history when full is set, in one
 // round trip.
-func loadOrder(ctx context.Context, q batcher, id string, lock, full bool) (orders.Order, error) {
+func loadOrder(ctx context.Context, q batcher, pii *fieldcrypt.Keyring, id string, lock, full bool) (orders.Order, error) {
 	header := `SELECT ` + orderColumns + ` FROM orders WHERE id = $1`
 	if lock {
 		header += ` FOR UPDATE`
@@ -57,7 +60,7 @@ func loadOrder(ctx context.Context, q batcher, id string, lock, full bool) (orde
 	br := q.SendBatch(ctx, b)
 	defer br.Close()
 	var o orders.Order
-	if err := scanOrder(br.QueryRow(), &o); err != nil {
+	if err := scanOrder(br.QueryRow(), pii, &o); err != nil {
 		return o, err
 	}
 	subs, err := collectSubOrders(br)
@@ -105,6 +108,28 @@ func collectSubOrders(br pgx.BatchResults) ([]orders.SubOrder, error) {
 	return subs, err
 }
 
+// collectSellerSubOrders reads sub-orders with their order's shipping
+// address.
+func collectSellerSubOrders(br pgx.BatchResults, pii *fieldcrypt.Keyring) ([]orders.SubOrder, error) {
+	rows, err := br.Query()
+	if err != nil {
+		return nil, fmt.Errorf("select sub-orders: %w", err)
+	}
+	subs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (orders.SubOrder, error) {
+		var address *string
+		s, err := scanSubOrder(r, &address)
+		if err != nil {
+			return s, err
+		}
+		s.ShippingAddress, err = openAddress(pii, s.OrderID, address)
+		return s, err
+	})
+	if subs == nil {
+		subs = []orders.SubOrder{}
+	}
+	return subs, err
+}
+
 // attachLines reads lines and puts each in its sub-order.
 func attachLines(br pgx.BatchResults, subs []orders.SubOrder) error {
 	index := make(map[string]int, len(subs))
@@ -143,15 +168,16 @@ func scanChange(r pgx.CollectableRow) (orders.Change, error) {
 	return c, err
 }
 
-// subOrders reads the sub-orders a condition selects, with their lines,
-// in one round trip.
-func subOrders(ctx context.Context, q batcher, where string, args ...any) ([]orders.SubOrder, error) {
+// subOrders reads the sub-orders a condition selects, with their lines
+// and, for the seller who ships them, their order's shipping address, in
+// one round trip.
+func subOrders(ctx context.Context, q batcher, pii *fieldcrypt.Keyring, where string, args ...any) ([]orders.SubOrder, error) {
 	b := &pgx.Batch{}
-	b.Queue(`SELECT `+subOrderColumns+` FROM sub_orders s JOIN orders o ON o.id = s.order_id WHERE `+where, args...)
+	b.Queue(`SELECT `+subOrderColumns+`, o.shipping_address_sealed FROM sub_orders s JOIN orders o ON o.id = s.order_id WHERE `+where, args...)
 	b.Queue(lineQuery+`l.sub_order_id IN (SELECT s.id FROM sub_orders s WHERE `+where+`) ORDER BY l.product_id`, args...)
 	br := q.SendBatch(ctx, b)
 	defer br.Close()
-	subs, err := collectSubOrders(br)
+	subs, err := collectSellerSubOrders(br, pii)
 	if err != nil {
 		return nil, err
 	}
@@ -163,12 +189,12 @@ func subOrders(ctx context.Context, q batcher, where string, args ...any) ([]ord
 
 // Order returns an order with everything about it.
 func (s *Store) Order(ctx context.Context, id string) (orders.Order, error) {
-	return loadOrder(ctx, s.pool, id, false, true)
+	return loadOrder(ctx, s.pool, s.pii, id, false, true)
 }
 
 // SubOrder returns a sub-order with its lines and history.
 func (s *Store) SubOrder(ctx context.Context, id string) (orders.SubOrder, error) {
-	subs, err := subOrders(ctx, s.pool, `s.id = $1`, id)
+	subs, err := subOrders(ctx, s.pool, s.pii, `s.id = $1`, id)
 	if err != nil {
 		return orders.SubOrder{}, err
 	}
@@ -193,7 +219,7 @@ func (s *Store) Orders(ctx context.Context, f orders.OrderFilter) ([]orders.Orde
 	}
 	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (orders.Order, error) {
 		var o orders.Order
-		err := scanOrder(r, &o)
+		err := scanOrder(r, s.pii, &o)
 		return o, err
 	})
 	if err != nil || len(list) == 0 {
@@ -205,11 +231,12 @@ func (s *Store) Orders(ctx context.Context, f orders.OrderFilter) ([]orders.Orde
 		ids[i], index[o.ID] = o.ID, i
 		list[i].SubOrders = []orders.SubOrder{}
 	}
-	subs, err := subOrders(ctx, s.pool, `s.order_id = ANY($1::uuid[]) ORDER BY s.seller_id`, ids)
+	subs, err := subOrders(ctx, s.pool, s.pii, `s.order_id = ANY($1::uuid[]) ORDER BY s.seller_id`, ids)
 	if err != nil {
 		return nil, err
 	}
 	for _, sub := range subs {
+		sub.ShippingAddress = nil // the order carries it, as Order has it
 		o := &list[index[sub.OrderID]]
 		o.SubOrders = append(o.SubOrders, sub)
 	}
@@ -219,7 +246,7 @@ func (s *Store) Orders(ctx context.Context, f orders.OrderFilter) ([]orders.Orde
 // SubOrders lists sub-orders newest first with their lines.
 func (s *Store) SubOrders(ctx context.Context, f orders.OrderFilter) ([]orders.SubOrder, error) {
 	where, args := page(f, "s.seller_id", "s.")
-	return subOrders(ctx, s.pool, where, args...)
+	return subOrders(ctx, s.pool, s.pii, where, args...)
 }
 
 // page builds the keyset condition of a list: newest first, ties broken

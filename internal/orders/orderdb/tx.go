@@ -11,6 +11,7 @@ import (
 
 	"github.com/marketplace-go/marketplace/internal/orders"
 	"github.com/marketplace-go/marketplace/internal/platform/events"
+	"github.com/marketplace-go/marketplace/internal/platform/fieldcrypt"
 	"github.com/marketplace-go/marketplace/internal/platform/outbox"
 )
 
@@ -21,6 +22,7 @@ import (
 type tx struct {
 	pgx.Tx
 	writes pgx.Batch
+	pii    *fieldcrypt.Keyring
 }
 
 // flush sends the queued writes.
@@ -125,9 +127,10 @@ func (t *tx) eachStock(_ context.Context, items []orders.Item, sql string) error
 
 func (t *tx) CreateOrder(_ context.Context, o orders.Order, idempotencyKey string) error {
 	b := &t.writes
-	b.Queue(`INSERT INTO orders (id, buyer_id, status, currency, total, version, reserved_until, created_at, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-		o.ID, o.BuyerID, o.Status, o.Total.Currency, o.Total.Amount, o.Version, o.ReservedUntil, o.CreatedAt, o.UpdatedAt)
+	b.Queue(`INSERT INTO orders (id, buyer_id, status, currency, total, version, reserved_until, created_at, updated_at, shipping_address_sealed)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+		o.ID, o.BuyerID, o.Status, o.Total.Currency, o.Total.Amount, o.Version, o.ReservedUntil, o.CreatedAt, o.UpdatedAt,
+		sealAddress(t.pii, o.ID, o.ShippingAddress))
 	for _, s := range o.SubOrders {
 		b.Queue(`INSERT INTO sub_orders (id, order_id, seller_id, status, subtotal, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
 			s.ID, o.ID, s.SellerID, s.Status, s.Subtotal.Amount, s.CreatedAt, s.UpdatedAt)
@@ -151,7 +154,7 @@ func (t *tx) LockOrder(ctx context.Context, id string) (orders.Order, error) {
 	if err := t.flush(ctx); err != nil {
 		return orders.Order{}, err
 	}
-	return loadOrder(ctx, t.Tx, id, true, false)
+	return loadOrder(ctx, t.Tx, t.pii, id, true, false)
 }
 
 func (t *tx) OrderOfSubOrder(ctx context.Context, subOrderID string) (string, error) {

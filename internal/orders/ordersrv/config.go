@@ -5,11 +5,15 @@
 package ordersrv
 
 import (
+	"fmt"
+	"log/slog"
+	"path/filepath"
 	"time"
 
 	"github.com/marketplace-go/marketplace/internal/orders/payment"
 	"github.com/marketplace-go/marketplace/internal/platform/config"
 	"github.com/marketplace-go/marketplace/internal/platform/events"
+	"github.com/marketplace-go/marketplace/internal/platform/fieldcrypt"
 	"github.com/marketplace-go/marketplace/internal/platform/pg"
 )
 
@@ -22,6 +26,10 @@ type Config struct {
 	Issuer      string
 	Audience    string
 	Events      events.Config
+	DataDir     string
+	// PIIKeys seal shipping addresses; with none, a local key is kept in
+	// DataDir.
+	PIIKeys []fieldcrypt.Key // secret
 
 	ReservationTTL time.Duration
 	ChargeTimeout  time.Duration
@@ -47,6 +55,7 @@ func LoadConfig(e *config.Env, sh config.Shared) Config {
 		Issuer:         sh.Issuer,
 		Audience:       sh.Audience,
 		Events:         events.Config{URL: sh.AMQPURL, Name: "orders"},
+		DataDir:        sh.DataDir,
 		ReservationTTL: e.Duration("ORDERS_RESERVATION_TTL", 15*time.Minute),
 		ChargeTimeout:  e.Duration("ORDERS_CHARGE_TIMEOUT", 15*time.Second),
 		SweepInterval:  e.Duration("ORDERS_SWEEP_INTERVAL", 5*time.Second),
@@ -67,6 +76,9 @@ func LoadConfig(e *config.Env, sh config.Shared) Config {
 	}
 	e.ShowDefault("ORDERS_DATABASE_URL", "`POSTGRES_URL` with database `orders`")
 	e.ShowDefault("STRIPE_API_BASE", "(Stripe's API)")
+	for _, k := range e.Keys("ORDERS_PII_KEYS", fieldcrypt.KeySize) {
+		c.PIIKeys = append(c.PIIKeys, fieldcrypt.Key{ID: k.ID, Secret: k.Secret})
+	}
 	switch c.Gateway {
 	case "simulated":
 	case "stripe":
@@ -91,6 +103,7 @@ func configDocs() config.Docs {
 	return config.Docs{
 		"ORDERS_DATABASE_URL":              "orders database; created on start when missing and the role may",
 		"ORDERS_PRODUCTS_URL":              "the products service, read for products the orders service has no copy of yet (in one process: the products listener)",
+		"ORDERS_PII_KEYS":                  "secret: `id:base64key,...` AES-256 keys for orders' shipping addresses; first encrypts, all decrypt; with none, a key is generated in `$DATA_DIR/orders/pii-key`",
 		"ORDERS_RESERVATION_TTL":           "how long checkout holds stock for an unpaid order",
 		"ORDERS_PAYMENT_GATEWAY":           "`simulated` or `stripe`",
 		"ORDERS_CHARGE_TIMEOUT":            "how long one call to the payment provider may take; past it the outcome is resolved in the background",
@@ -105,4 +118,34 @@ func configDocs() config.Docs {
 		"STRIPE_API_BASE":                  "another API base, such as stripe-mock's",
 		"STRIPE_WEBHOOK_SECRET":            "secret: the webhook endpoint's signing secret (`whsec_...`)",
 	}
+}
+
+// piiKeys returns the configured keys, or for local runs a key generated
+// once and kept in the data directory.
+func (c *Config) piiKeys() ([]fieldcrypt.Key, bool, error) {
+	if len(c.PIIKeys) > 0 {
+		return c.PIIKeys, false, nil
+	}
+	key, generated, err := fieldcrypt.LocalKey(filepath.Join(c.DataDir, "orders", "pii-key"))
+	if err != nil {
+		return nil, false, fmt.Errorf("PII key: %w", err)
+	}
+	return []fieldcrypt.Key{key}, generated, nil
+}
+
+// keyring builds the keyring that seals shipping addresses, warning when
+// the key is a local one made now.
+func (c *Config) keyring(log *slog.Logger) (*fieldcrypt.Keyring, error) {
+	keys, generated, err := c.piiKeys()
+	if err != nil {
+		return nil, err
+	}
+	if generated {
+		log.Warn("ORDERS_PII_KEYS is not set: generated a local PII key in the data directory; configure keys in production")
+	}
+	k, err := fieldcrypt.NewKeyring(keys)
+	if err != nil {
+		return nil, fmt.Errorf("ORDERS_PII_KEYS: %w", err)
+	}
+	return k, nil
 }

@@ -1,6 +1,7 @@
 package ordersrv_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -24,6 +25,7 @@ import (
 	"github.com/marketplace-go/marketplace/internal/platform/events"
 	"github.com/marketplace-go/marketplace/internal/platform/events/eventstest"
 	"github.com/marketplace-go/marketplace/internal/platform/eventually"
+	"github.com/marketplace-go/marketplace/internal/platform/fieldcrypt"
 	"github.com/marketplace-go/marketplace/internal/platform/httpx/httpxtest"
 	"github.com/marketplace-go/marketplace/internal/platform/observability"
 	"github.com/marketplace-go/marketplace/internal/platform/pg/pgtest"
@@ -32,6 +34,21 @@ import (
 )
 
 type caller = httpxtest.Caller
+
+// testPIIKey seals shipping addresses in every instance of every test, so
+// that a restarted instance, or a store a test opens itself, opens what an
+// earlier one sealed.
+var testPIIKey = fieldcrypt.Key{ID: "test", Secret: bytes.Repeat([]byte{7}, fieldcrypt.KeySize)}
+
+// testStore opens the orders store of a world's database with the test key.
+func testStore(t testing.TB, pool *pgxpool.Pool) *orderdb.Store {
+	t.Helper()
+	k, err := fieldcrypt.NewKeyring([]fieldcrypt.Key{testPIIKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return orderdb.New(pool, k)
+}
 
 var anonymous = httpxtest.Anonymous
 
@@ -70,6 +87,8 @@ func newWorld(t testing.TB) *world {
 		RelayInterval:  100 * time.Millisecond,
 		KeyRetention:   48 * time.Hour,
 		Gateway:        "simulated",
+		DataDir:        t.TempDir(),
+		PIIKeys:        []fieldcrypt.Key{testPIIKey},
 	}
 	return &world{cfg: cfg, issuer: issuer, catalog: cat, pub: pub, db: db}
 }

@@ -71,7 +71,11 @@ func NewWithPayments(ctx context.Context, cfg Config, deps server.Deps, gateway 
 		}
 	}
 	o.Gateway = gateway
-	o.Store = orderdb.New(o.pool)
+	pii, err := cfg.keyring(log)
+	if err != nil {
+		return nil, fmt.Errorf("orders: %w", err)
+	}
+	o.Store = orderdb.New(o.pool, pii)
 	o.Service = orders.NewService(o.Store, catalog.New(catalog.Config{BaseURL: cfg.ProductsURL}, tracing.Client(nil, deps.Tracer)), payment.Traced(gateway, cfg.Gateway, deps.Tracer), log, orders.Config{
 		ReservationTTL: cfg.ReservationTTL, ChargeTimeout: cfg.ChargeTimeout, Provider: cfg.Gateway})
 	cfg.Events.Metrics = events.NewMetrics(reg)
@@ -192,6 +196,10 @@ func Migrate(ctx context.Context, cfg Config, log *slog.Logger) error {
 // OpenStore connects to the orders database and migrates it, for tools
 // such as the demo seeder; close releases it.
 func OpenStore(ctx context.Context, cfg Config, log *slog.Logger) (_ *orderdb.Store, close func(), err error) {
+	pii, err := cfg.keyring(log)
+	if err != nil {
+		return nil, nil, fmt.Errorf("orders: %w", err)
+	}
 	pool, err := pg.Open(ctx, cfg.DatabaseURL)
 	if err != nil {
 		return nil, nil, fmt.Errorf("orders: %w", err)
@@ -200,5 +208,5 @@ func OpenStore(ctx context.Context, cfg Config, log *slog.Logger) (_ *orderdb.St
 		pool.Close()
 		return nil, nil, fmt.Errorf("orders: %w", err)
 	}
-	return orderdb.New(pool), pool.Close, nil
+	return orderdb.New(pool, pii), pool.Close, nil
 }

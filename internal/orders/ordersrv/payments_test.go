@@ -13,7 +13,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/marketplace-go/marketplace/internal/orders"
-	"github.com/marketplace-go/marketplace/internal/orders/orderdb"
 	"github.com/marketplace-go/marketplace/internal/orders/payment"
 	"github.com/marketplace-go/marketplace/internal/platform/eventually"
 )
@@ -118,7 +117,7 @@ func TestAnInstanceKilledAfterChargingLeavesAnOrderThatAnotherInstancePays(t *te
 		t.Fatal(err)
 	}
 	defer pool.Close()
-	st, err := orderdb.New(pool).Order(context.Background(), o.ID)
+	st, err := testStore(t, pool).Order(context.Background(), o.ID)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,12 +4,9 @@
 package usersrv
 
 import (
-	"crypto/rand"
-	"encoding/base64"
 	"fmt"
 	netmail "net/mail"
 	"net/netip"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -147,21 +144,9 @@ func (c *Config) piiKeys() ([]fieldcrypt.Key, bool, error) {
 	if len(c.PIIKeys) > 0 {
 		return c.PIIKeys, false, nil
 	}
-	path := filepath.Join(c.DataDir, "users", "pii-key")
-	if b, err := os.ReadFile(path); err == nil {
-		secret, err := base64.StdEncoding.DecodeString(strings.TrimSpace(string(b)))
-		if err != nil || len(secret) != fieldcrypt.KeySize {
-			return nil, false, fmt.Errorf("%s is not a base64 32-byte key", path)
-		}
-		return []fieldcrypt.Key{{ID: "local", Secret: secret}}, false, nil
+	key, generated, err := fieldcrypt.LocalKey(filepath.Join(c.DataDir, "users", "pii-key"))
+	if err != nil {
+		return nil, false, fmt.Errorf("PII key: %w", err)
 	}
-	secret := make([]byte, fieldcrypt.KeySize)
-	_, _ = rand.Read(secret)
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, false, fmt.Errorf("persist PII key: %w", err)
-	}
-	if err := os.WriteFile(path, []byte(base64.StdEncoding.EncodeToString(secret)), 0o600); err != nil {
-		return nil, false, fmt.Errorf("persist PII key: %w", err)
-	}
-	return []fieldcrypt.Key{{ID: "local", Secret: secret}}, true, nil
+	return []fieldcrypt.Key{key}, generated, nil
 }

@@ -125,6 +125,11 @@ type checkoutData struct {
 	Payment        string
 	IdempotencyKey string
 	Methods        any
+	// SaveAddress keeps the address in the profile for next time: offered
+	// ticked when the profile has none.
+	SaveAddress bool
+	// FromProfile says the form was filled from the profile's address.
+	FromProfile bool
 }
 
 func newKey() string {
@@ -154,7 +159,9 @@ func (h *Handler) checkoutForm(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if u.ShippingAddress != nil {
-		d.Address = *u.ShippingAddress
+		d.Address, d.FromProfile = *u.ShippingAddress, true
+	} else {
+		d.SaveAddress = true
 	}
 	h.render(w, r, http.StatusOK, "checkout", page{Title: "title.checkout", Data: d})
 }
@@ -188,13 +195,14 @@ func readAddress(r *http.Request) (address, map[string]string) {
 }
 
 type order struct {
-	ID        string     `json:"id"`
-	Status    string     `json:"status"`
-	Total     money      `json:"total"`
-	CreatedAt time.Time  `json:"created_at"`
-	History   []change   `json:"history"`
-	SubOrders []subOrder `json:"sub_orders"`
-	Payment   *struct {
+	ID              string     `json:"id"`
+	Status          string     `json:"status"`
+	Total           money      `json:"total"`
+	CreatedAt       time.Time  `json:"created_at"`
+	ShippingAddress *address   `json:"shipping_address"`
+	History         []change   `json:"history"`
+	SubOrders       []subOrder `json:"sub_orders"`
+	Payment         *struct {
 		Status        string `json:"status"`
 		DeclineReason string `json:"decline_reason"`
 	} `json:"payment"`
@@ -211,8 +219,9 @@ type change struct {
 	At         time.Time `json:"at"`
 }
 
-// checkout saves the address to the profile, places the order from the
-// cart and pays it. The form's Idempotency-Key makes a second submit of
+// checkout places the order from the cart, to the address in the form
+// (saved to the profile too when asked), and pays it. The form's
+// Idempotency-Key makes a second submit of
 // the same form (a double click, a reload) find the order the first one
 // placed instead of placing another; paying it again is refused, and the
 // person lands on the order either way.
@@ -223,7 +232,8 @@ func (h *Handler) checkout(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a, bad := readAddress(r)
-	d := checkoutData{Address: a, Payment: r.PostFormValue("payment_method"), IdempotencyKey: r.PostFormValue("idempotency_key"), Methods: paymentMethods}
+	d := checkoutData{Address: a, Payment: r.PostFormValue("payment_method"), IdempotencyKey: r.PostFormValue("idempotency_key"), Methods: paymentMethods,
+		SaveAddress: r.PostFormValue("save_address") != ""}
 	if !keyPattern.MatchString(d.IdempotencyKey) {
 		h.problem(w, r, http.StatusBadRequest, "err.checkout_expired")
 		return
@@ -243,23 +253,25 @@ func (h *Handler) checkout(w http.ResponseWriter, r *http.Request) {
 		again(http.StatusBadRequest, "err.fields", bad)
 		return
 	}
-	if _, err := v.call(call{method: http.MethodPatch, path: "/v1/users/me", body: map[string]any{"shipping_address": a}}, nil); err != nil {
-		var e *apiError
-		if errors.As(err, &e) && e.Status == http.StatusBadRequest {
-			fields := map[string]string{}
-			for k, msg := range e.Errors {
-				fields[strings.TrimPrefix(k, "shipping_address.")] = msg
+	if d.SaveAddress {
+		if _, err := v.call(call{method: http.MethodPatch, path: "/v1/users/me", body: map[string]any{"shipping_address": a}}, nil); err != nil {
+			if fields, ok := addressErrors(err); ok {
+				again(http.StatusBadRequest, "err.fields", fields)
+				return
 			}
+			h.fail(w, r, err)
+			return
+		}
+	}
+	var o order
+	_, err := v.call(call{method: http.MethodPost, path: "/v1/orders", hdr: []string{"Idempotency-Key", d.IdempotencyKey},
+		body: map[string]any{"shipping_address": a}}, &o)
+	if err != nil {
+		var e *apiError
+		if fields, ok := addressErrors(err); ok {
 			again(http.StatusBadRequest, "err.fields", fields)
 			return
 		}
-		h.fail(w, r, err)
-		return
-	}
-	var o order
-	_, err := v.call(call{method: http.MethodPost, path: "/v1/orders", hdr: []string{"Idempotency-Key", d.IdempotencyKey}}, &o)
-	if err != nil {
-		var e *apiError
 		if errors.As(err, &e) && (e.Status == http.StatusConflict || e.Status == http.StatusUnprocessableEntity) {
 			again(e.Status, h.sentence(r, e), nil)
 			return
@@ -274,4 +286,18 @@ func (h *Handler) checkout(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.Redirect(w, r, "/orders/"+url.PathEscape(o.ID), http.StatusSeeOther)
+}
+
+// addressErrors turns an API's refusal of a shipping address (400, with
+// errors named shipping_address.<field>) into the form's field errors.
+func addressErrors(err error) (map[string]string, bool) {
+	var e *apiError
+	if !errors.As(err, &e) || e.Status != http.StatusBadRequest || len(e.Errors) == 0 {
+		return nil, false
+	}
+	fields := map[string]string{}
+	for k, msg := range e.Errors {
+		fields[strings.TrimPrefix(k, "shipping_address.")] = msg
+	}
+	return fields, true
 }

@@ -27,6 +27,7 @@ func samplePages() map[string]page {
 		ShippingAddress: &address{Name: "Ada", Line1: "1 Road", City: "Berlin", PostalCode: "10115", Country: "DE"}, CreatedAt: time.Now()}
 	var o order
 	if err := jsonInto(`{"id":"o1","status":"paid","total":{"amount":1250,"currency":"EUR"},"created_at":"2026-01-01T00:00:00Z",
+		"shipping_address":{"name":"Ada","line1":"1 Road","line2":"Back house","city":"Berlin","region":"BE","postal_code":"10115","country":"DE"},
 		"history":[{"to":"pending_payment","at":"2026-01-01T00:00:00Z"},{"to":"paid","at":"2026-01-01T00:01:00Z"}],
 		"sub_orders":[{"id":"s1","status":"shipped","tracking_number":"1Z","subtotal":{"amount":1250,"currency":"EUR"},
 		"lines":[{"product_id":"p1","title":"Brass Lamp","unit_price":{"amount":1250,"currency":"EUR"},"quantity":1}]}]}`, &o); err != nil {
@@ -39,7 +40,8 @@ func samplePages() map[string]page {
 	}
 	var so []subOrder
 	if err := jsonInto(`[{"id":"s1","order_id":"o1","status":"paid","subtotal":{"amount":1250,"currency":"EUR"},"created_at":"2026-01-01T00:00:00Z",
-		"lines":[{"product_id":"p1","title":"Brass Lamp","quantity":1}]},{"id":"s2","status":"shipped","tracking_number":"1Z"}]`, &so); err != nil {
+		"lines":[{"product_id":"p1","title":"Brass Lamp","quantity":1}],
+		"shipping_address":{"name":"Ada","line1":"1 Road","city":"Berlin","postal_code":"10115","country":"DE"}},{"id":"s2","status":"shipped","tracking_number":"1Z"}]`, &so); err != nil {
 		panic(err)
 	}
 	return map[string]page{
@@ -48,7 +50,7 @@ func samplePages() map[string]page {
 		"product": {Title: "Brass Lamp", Data: map[string]any{"Product": p.product, "AttributeNames": []string{"colour", "wattage"}}},
 		"cart":    {Title: "title.cart", Data: c},
 		"checkout": {Title: "title.checkout", Fields: map[string]string{"country": "field.country"},
-			Data: checkoutData{Cart: c, Payment: "pm_card_visa", IdempotencyKey: newKey(), Methods: paymentMethods}},
+			Data: checkoutData{Cart: c, Payment: "pm_card_visa", IdempotencyKey: newKey(), Methods: paymentMethods, Address: *u.ShippingAddress, FromProfile: true}},
 		"orders":           {Title: "title.orders", Data: map[string]any{"Orders": []order{o}, "Next": "/orders?cursor=x"}},
 		"order":            {Title: "title.order", Notice: "notice.paid", Data: map[string]any{"Order": o, "Timeline": timeline(o)}},
 		"login":            {Title: "title.login", Data: form{Next: "/"}},

@@ -42,7 +42,10 @@ type subOrder struct {
 	TrackingNumber string    `json:"tracking_number"`
 	CreatedAt      time.Time `json:"created_at"`
 	History        []change  `json:"history"`
-	Lines          []struct {
+	// ShippingAddress is where the seller sends this part; the API gives
+	// it to the sub-order's seller only.
+	ShippingAddress *address `json:"shipping_address"`
+	Lines           []struct {
 		ProductID string `json:"product_id"`
 		Title     string `json:"title"`
 		UnitPrice money  `json:"unit_price"`
