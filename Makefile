@@ -80,10 +80,11 @@ deploy-check: services tools
 migrate: services
 	$(GO) run ./cmd/marketplace migrate
 
-## docs: write docs/configuration.md and the README's list of targets from the code
+## docs: write docs/configuration.md, the README's list of targets and api/reference.html from the code
 ## (a test fails when either differs from what the code produces)
 docs:
 	$(GO) run ./cmd/marketplace docs --config-out=docs/configuration.md --readme=README.md
+	$(GO) generate ./api
 
 ## services: start PostgreSQL, Redis and RabbitMQ if they are not running
 services:

@@ -25,10 +25,15 @@ import (
 // `go test ./...` does not.
 const imageTest = "MARKETPLACE_IMAGE_TEST"
 
-// maxImageBytes is the bound on the release image's size as a registry
-// stores and a node pulls it: gzip-compressed. Unpacked it is larger (the
-// binary of every target is about 60 MB by itself; see docs/deploy.md).
-const maxImageBytes = 60 << 20
+// The bounds on the release image's size (decimal megabytes, as issue 16
+// states them; docs/deploy.md, "Size"). Unpacked is what a node's disk
+// holds, and what `podman images` shows; compressed is what a registry
+// stores and a node pulls. The compressed bound sits a few megabytes above
+// today's size, so that a dependency that adds much is noticed here.
+const (
+	maxUnpackedBytes   = 60_000_000
+	maxCompressedBytes = 22_000_000
+)
 
 // needPodman skips unless the image test is asked for and podman is here.
 func needPodman(t *testing.T) {
@@ -112,10 +117,15 @@ func TestTheReleaseImageRunsTheJourneyAsNonRootWithoutAShell(t *testing.T) {
 	}
 	img := inspected[0]
 	compressed := compressedSize(t, image)
-	t.Logf("image size: %.1f MB unpacked, %.1f MB compressed as a registry keeps it", float64(img.Size)/(1<<20), float64(compressed)/(1<<20))
-	t.Run("it is smaller than 60 MB compressed", func(t *testing.T) {
-		if img.Size <= 0 || compressed >= maxImageBytes {
-			t.Errorf("size %d bytes compressed, want under %d", compressed, maxImageBytes)
+	t.Logf("image size: %.1f MB unpacked, %.1f MB compressed as a registry keeps it", float64(img.Size)/1e6, float64(compressed)/1e6)
+	t.Run("it is smaller than 60 MB unpacked", func(t *testing.T) {
+		if img.Size <= 0 || img.Size >= maxUnpackedBytes {
+			t.Errorf("size %d bytes unpacked, want under %d", img.Size, maxUnpackedBytes)
+		}
+	})
+	t.Run("it is smaller than 22 MB compressed", func(t *testing.T) {
+		if compressed <= 0 || compressed >= maxCompressedBytes {
+			t.Errorf("size %d bytes compressed, want under %d", compressed, maxCompressedBytes)
 		}
 	})
 	t.Run("it runs as uid 65532", func(t *testing.T) {

@@ -77,7 +77,7 @@ type StripeConfig struct {
 // process (the tests run a real one and a fake side by side). It is safe for
 // concurrent use.
 type Stripe struct {
-	client        *stripe.Client
+	api           stripeAPI
 	webhookSecret string
 }
 
@@ -127,8 +127,8 @@ func NewStripe(cfg StripeConfig) (*Stripe, error) {
 	// Backends of our own, rather than stripe-go's package-level ones, keep
 	// this instance's URL, client and retries from leaking into any other
 	// user of stripe-go in the process.
-	client := stripe.NewClient(cfg.SecretKey, stripe.WithBackends(stripe.NewBackendsWithConfig(backendCfg)))
-	return &Stripe{client: client, webhookSecret: cfg.WebhookSecret}, nil
+	api := stripeAPI{backend: stripe.GetBackendWithConfig(stripe.APIBackend, backendCfg), key: cfg.SecretKey}
+	return &Stripe{api: api, webhookSecret: cfg.WebhookSecret}, nil
 }
 
 // Charge authorises req.Amount on req.PaymentMethod and captures it.
@@ -171,7 +171,7 @@ func (s *Stripe) Charge(ctx context.Context, req orders.ChargeRequest) (orders.C
 	}
 	params.SetIdempotencyKey(req.Key + createKeySuffix)
 
-	pi, err := s.client.V1PaymentIntents.Create(ctx, params)
+	pi, err := s.api.createPaymentIntent(ctx, params)
 	if err != nil {
 		return chargeFailure("create payment intent", err)
 	}
@@ -190,7 +190,7 @@ func (s *Stripe) settle(ctx context.Context, req orders.ChargeRequest, pi *strip
 	case stripe.PaymentIntentStatusRequiresCapture:
 		params := &stripe.PaymentIntentCaptureParams{}
 		params.SetIdempotencyKey(req.Key + captureKeySuffix)
-		captured, err := s.client.V1PaymentIntents.Capture(ctx, pi.ID, params)
+		captured, err := s.api.capturePaymentIntent(ctx, pi.ID, params)
 		if err != nil {
 			return chargeFailure("capture payment intent "+pi.ID, err)
 		}
@@ -219,7 +219,7 @@ func (s *Stripe) settle(ctx context.Context, req orders.ChargeRequest, pi *strip
 
 	case stripe.PaymentIntentStatusProcessing:
 		if mayRetrieve {
-			fresh, err := s.client.V1PaymentIntents.Retrieve(ctx, pi.ID, nil)
+			fresh, err := s.api.retrievePaymentIntent(ctx, pi.ID)
 			if err != nil {
 				return chargeFailure("retrieve payment intent "+pi.ID, err)
 			}
@@ -253,7 +253,7 @@ func (s *Stripe) Refund(ctx context.Context, req orders.RefundRequest) (orders.R
 	}
 	params.SetIdempotencyKey(req.Key)
 
-	refund, err := s.client.V1Refunds.Create(ctx, params)
+	refund, err := s.api.createRefund(ctx, params)
 	if err != nil {
 		return orders.Refund{}, classify("create refund for "+req.ChargeID, err)
 	}

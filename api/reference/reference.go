@@ -1,4 +1,11 @@
-package api
+// Package reference renders the API reference page from api/openapi.yaml.
+//
+// The page is rendered when the spec changes (make docs, go generate
+// ./api), not when the gateway serves it: the renderer needs kin-openapi's
+// loader and goldmark, about 2 MB of the release binary for one page that
+// only changes with the spec (docs/deploy.md, "Size"). api.Reference
+// serves the committed page; a test checks it is the one Render makes.
+package reference
 
 import (
 	"bytes"
@@ -11,7 +18,6 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/yuin/goldmark"
@@ -26,22 +32,19 @@ var referenceTemplate = template.Must(template.New("reference").Funcs(template.F
 	"md": markdown, "anchor": anchor, "entry": entry,
 }).Parse(referenceHTML))
 
-var reference = sync.OnceValues(func() ([]byte, error) {
+// Render returns the API reference page of spec, an OpenAPI document: one
+// page with inline CSS, no scripts and nothing fetched from elsewhere, so
+// that it works under the policy "default-src 'none'; style-src
+// 'unsafe-inline'".
+func Render(spec []byte) ([]byte, error) {
 	loader := openapi3.NewLoader()
 	loader.IncludeOrigin = true // positions keep the document's order, which Go maps lose
-	doc, err := loader.LoadFromData(openAPI)
+	doc, err := loader.LoadFromData(spec)
 	if err != nil {
 		return nil, fmt.Errorf("load openapi.yaml: %w", err)
 	}
 	return render(doc)
-})
-
-// Reference returns the API reference rendered from api/openapi.yaml, for
-// the gateway to serve at GET /api/: one page with inline CSS, no scripts
-// and nothing fetched from elsewhere, so it works under the policy
-// "default-src 'none'; style-src 'unsafe-inline'". It is rendered once;
-// callers must not modify the bytes.
-func Reference() ([]byte, error) { return reference() }
+}
 
 // render turns doc into the reference page: strings reach it through
 // html/template's escaping, descriptions through markdown.
