@@ -18,7 +18,7 @@ type cartItemRequest struct {
 // checkoutRequest is the body of POST /v1/orders; without it, the cart is the order.
 type checkoutRequest struct {
 	Items httpx.Optional[[]orders.Item] `json:"items"`
-	// ShippingAddress is optional in this version of the API (ADR 0032):
+	// ShippingAddress is optional in this version of the API (ADR 0033):
 	// absent or null places an order without one.
 	ShippingAddress *orders.Address `json:"shipping_address"`
 }

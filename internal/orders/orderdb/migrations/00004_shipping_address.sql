@@ -4,7 +4,7 @@
 -- the address as JSON, sealed with fieldcrypt (AES-256-GCM under
 -- ORDERS_PII_KEYS) and bound to the order's id, so a copy moved to
 -- another row does not open. NULL for orders placed without an address
--- (ADR 0032).
+-- (ADR 0033).
 ALTER TABLE orders ADD COLUMN shipping_address_sealed text;
 
 -- +goose Down
