@@ -79,7 +79,7 @@ func Error(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) 
 
 // unreachable says whether err comes from a connection that failed or a
 // dependency that did not answer in time, while the request itself was
-// still wanted: a network error, a reset, refused or cut connection, a
+// still wanted, or from a request whose caller left: a network error, a reset, refused or cut connection, a
 // deadline of our own that passed, a driver error that says the
 // statement never ran (pgconn's SafeToRetry), or PostgreSQL saying that it
 // is going down or coming up (see serverRestarting).
@@ -91,7 +91,11 @@ func unreachable(r *http.Request, err error) bool {
 	)
 	switch {
 	case r.Context().Err() != nil:
-		return false // the client left: no answer reaches it anyway
+		// The caller left or the request's time ran out while it waited
+		// (under overload, the gateway gives up on it): not a fault of
+		// this service's own. A caller still there may retry, and such
+		// answers must not count as the 500s an alert pages someone for.
+		return true
 	case errors.As(err, &netErr), errors.Is(err, io.ErrUnexpectedEOF),
 		errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.EPIPE),
 		errors.Is(err, context.DeadlineExceeded):

@@ -154,9 +154,10 @@ func TestAnUnreachableDependencyIsA503WithRetryAfterNotA500(t *testing.T) {
 	t.Parallel()
 	reset := &net.OpError{Op: "read", Net: "tcp", Err: os.NewSyscallError("read", syscall.ECONNRESET)}
 	tests := []struct {
-		name   string
-		err    error
-		status int
+		name       string
+		err        error
+		callerLeft bool
+		status     int
 	}{
 		{name: "a connection reset by the database", err: fmt.Errorf("checkout: %w", reset), status: http.StatusServiceUnavailable},
 		{name: "a connection refused", err: fmt.Errorf("dial: %w", syscall.ECONNREFUSED), status: http.StatusServiceUnavailable},
@@ -170,12 +171,18 @@ func TestAnUnreachableDependencyIsA503WithRetryAfterNotA500(t *testing.T) {
 		{name: "a connection exception", err: fmt.Errorf("query: %w", sqlState("08006")), status: http.StatusServiceUnavailable},
 		{name: "a database error of our own making", err: fmt.Errorf("insert: %w", sqlState("23505")), status: http.StatusInternalServerError},
 		{name: "a bug", err: errors.New("nil map"), status: http.StatusInternalServerError},
+		{name: "a query the caller's leaving canceled", err: fmt.Errorf("select cart: %w", context.Canceled), callerLeft: true, status: http.StatusServiceUnavailable},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			log, _ := newTestLogger(t)
 			w, r := httptest.NewRecorder(), httptest.NewRequest(http.MethodPost, "/v1/orders", nil)
+			if tt.callerLeft {
+				ctx, cancel := context.WithCancel(r.Context())
+				cancel()
+				r = r.WithContext(ctx)
+			}
 			httpx.Error(w, r, log, tt.err)
 			if w.Code != tt.status {
 				t.Fatalf("status = %d, want %d; body %s", w.Code, tt.status, w.Body)
