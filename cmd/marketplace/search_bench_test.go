@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -52,24 +53,12 @@ func benchSizes(b *testing.B) []int {
 		return []int{2000, 100000}
 	}
 	var out []int
-	for _, f := range slicesSplit(s) {
+	for _, f := range strings.Split(s, ",") {
 		n, err := strconv.Atoi(f)
 		if err != nil {
 			b.Fatalf("SEARCH_BENCH_PRODUCTS: %v", err)
 		}
 		out = append(out, n)
-	}
-	return out
-}
-
-func slicesSplit(s string) []string {
-	var out []string
-	start := 0
-	for i := range len(s) + 1 {
-		if i == len(s) || s[i] == ',' {
-			out = append(out, s[start:i])
-			start = i + 1
-		}
 	}
 	return out
 }
@@ -97,7 +86,7 @@ func benchIndex(b *testing.B, n int) *searchindex.Index {
 			b.Fatal(err)
 		}
 	}
-	b.Logf("indexed %d products in %s", n, time.Since(start).Round(time.Millisecond))
+	b.Logf("indexed %d products in %s; the process's resident memory is now %s", n, time.Since(start).Round(time.Millisecond), residentMemory())
 	benchIndexes.Store(n, x)
 	return x
 }
@@ -220,4 +209,20 @@ func benchAPI(b *testing.B, n int) string {
 	u, _ := servertest.Start(b, log, reg, server.Module{Name: "search", Addr: "127.0.0.1:0", Routes: api.Routes,
 		Ready: func(context.Context) error { return nil }, Close: func() {}})
 	return u
+}
+
+// residentMemory is the process's VmRSS from /proc, or "unknown" where
+// there is none: what the index costs in memory, with everything else the
+// benchmark holds.
+func residentMemory() string {
+	status, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return "unknown"
+	}
+	for _, line := range strings.Split(string(status), "\n") {
+		if rss, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			return strings.TrimSpace(rss)
+		}
+	}
+	return "unknown"
 }

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	vegeta "github.com/tsenart/vegeta/v12/lib"
+
+	"github.com/marketplace-go/marketplace/internal/platform/eventually"
 )
 
 // BenchmarkWebPages measures the storefront's pages through the gateway
@@ -38,15 +40,19 @@ func BenchmarkWebPages(b *testing.B) {
 	}
 	startServe(b, lookup(vars))
 	base := "http://" + gatewayAddr
-	var list struct {
-		Items []struct {
-			ID string `json:"id"`
-		} `json:"items"`
-	}
-	if err := json.Unmarshal(benchGet(b, base+"/v1/products?category=lamps&limit=1"), &list); err != nil || len(list.Items) == 0 {
-		b.Fatalf("the seeded catalog lists no lamp: %v", err)
-	}
-	id := list.Items[0].ID
+	// The search service indexes the seed from its events, after serve
+	// starts: wait until the catalog lists a lamp.
+	id := eventually.Value(b, "the seeded catalog lists a lamp", func() (string, bool) {
+		var list struct {
+			Items []struct {
+				ID string `json:"id"`
+			} `json:"items"`
+		}
+		if err := json.Unmarshal(benchGet(b, base+"/v1/products?category=lamps&limit=1"), &list); err != nil || len(list.Items) == 0 {
+			return "", false
+		}
+		return list.Items[0].ID, true
+	}, eventually.Within(time.Minute))
 	workers := benchEnvInt(b, "BENCH_WORKERS", 16)
 	d := benchEnvDuration(b, "BENCH_DURATION", 5*time.Second)
 	for _, pair := range []struct{ name, page, api string }{
