@@ -31,7 +31,7 @@ export GATEWAY_RATE_LIMITS=off # the load must meet the platform, not the limits
 data=$(mktemp -d)
 pids=()
 if [ "${MODE:-all}" = split ]; then
-	for target in users products orders gateway; do
+	for target in users products search orders gateway web; do
 		DATA_DIR=$data $mp serve --target=$target >"$out/serve-$target.log" 2>&1 &
 		pids+=($!)
 		sleep 3 # each after those it calls
