@@ -123,14 +123,7 @@ func configDocs() config.Docs {
 // piiKeys returns the configured keys, or for local runs a key generated
 // once and kept in the data directory.
 func (c *Config) piiKeys() ([]fieldcrypt.Key, bool, error) {
-	if len(c.PIIKeys) > 0 {
-		return c.PIIKeys, false, nil
-	}
-	key, generated, err := fieldcrypt.LocalKey(filepath.Join(c.DataDir, "orders", "pii-key"))
-	if err != nil {
-		return nil, false, fmt.Errorf("PII key: %w", err)
-	}
-	return []fieldcrypt.Key{key}, generated, nil
+	return fieldcrypt.KeysOrLocal(c.PIIKeys, filepath.Join(c.DataDir, "orders", "pii-key"))
 }
 
 // keyring builds the keyring that seals shipping addresses, warning when

@@ -11,6 +11,21 @@ import (
 	"strings"
 )
 
+// KeysOrLocal returns configured when it holds keys, else the local key
+// at path (see LocalKey): a service's PII keys, from its configuration in
+// production and from its data directory in local runs. generated reports
+// whether the local key was made now.
+func KeysOrLocal(configured []Key, path string) (keys []Key, generated bool, err error) {
+	if len(configured) > 0 {
+		return configured, false, nil
+	}
+	key, generated, err := LocalKey(path)
+	if err != nil {
+		return nil, false, fmt.Errorf("PII key: %w", err)
+	}
+	return []Key{key}, generated, nil
+}
+
 // LocalKey returns the key kept at path (base64, as a file of its own),
 // generating and keeping one there when there is none: local runs then
 // seal from their first start without configuration, and keep opening

@@ -4,7 +4,6 @@
 package usersrv
 
 import (
-	"fmt"
 	netmail "net/mail"
 	"net/netip"
 	"path/filepath"
@@ -141,12 +140,5 @@ func (c *Config) validate(e *config.Env) {
 // piiKeys returns the configured keys, or for local runs a key generated
 // once and kept in the data directory.
 func (c *Config) piiKeys() ([]fieldcrypt.Key, bool, error) {
-	if len(c.PIIKeys) > 0 {
-		return c.PIIKeys, false, nil
-	}
-	key, generated, err := fieldcrypt.LocalKey(filepath.Join(c.DataDir, "users", "pii-key"))
-	if err != nil {
-		return nil, false, fmt.Errorf("PII key: %w", err)
-	}
-	return []fieldcrypt.Key{key}, generated, nil
+	return fieldcrypt.KeysOrLocal(c.PIIKeys, filepath.Join(c.DataDir, "users", "pii-key"))
 }
