@@ -6,9 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -16,65 +14,9 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/marketplace-go/marketplace/internal/platform/cache"
-	"github.com/marketplace-go/marketplace/internal/platform/eventually"
+	"github.com/marketplace-go/marketplace/internal/platform/cache/cachetest"
 	"github.com/marketplace-go/marketplace/internal/platform/tlstest"
 )
-
-// startRedisTLS runs a redis-server of the test's own that listens on TLS
-// only (no plain port), with server's certificate, trusting clients of
-// caFile and, with authClients, refusing those without a certificate. It
-// returns the server's port; the server is stopped when the test ends.
-func startRedisTLS(t *testing.T, server tlstest.Pair, caFile string, authClients bool) string {
-	t.Helper()
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		t.Skip("no redis-server on PATH to start a TLS server with")
-	}
-	port := freePort(t)
-	dir := t.TempDir()
-	auth := "no"
-	if authClients {
-		auth = "yes"
-	}
-	cmd := exec.Command(bin, "--port", "0", "--tls-port", port, "--bind", "127.0.0.1",
-		"--tls-cert-file", server.CertFile, "--tls-key-file", server.KeyFile,
-		"--tls-ca-cert-file", caFile, "--tls-auth-clients", auth,
-		"--save", "", "--appendonly", "no", "--dir", dir, "--logfile", filepath.Join(dir, "redis.log"))
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start redis-server: %v", err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-exited
-	})
-	eventually.NoError(t, "redis-server listening on "+port, func() error {
-		select {
-		case err := <-exited:
-			exited <- err
-			log, _ := os.ReadFile(filepath.Join(dir, "redis.log"))
-			t.Fatalf("redis-server exited: %v\n%s", err, log)
-		default:
-		}
-		c, err := net.Dial("tcp", net.JoinHostPort("127.0.0.1", port))
-		if err == nil {
-			_ = c.Close()
-		}
-		return err
-	}, eventually.Within(30*time.Second))
-	return port
-}
-
-func freePort(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
-}
 
 // redisClient is a client as the products service and the gateway make
 // one from their URL.
@@ -99,8 +41,8 @@ func TestRedisOverTLSVerifiesTheServerAndPresentsAClientCertificate(t *testing.T
 	// not carry, for the same server.
 	server := ca.Server(t, "localhost")
 	client, stranger := ca.Client(t, "products"), other.Client(t, "products")
-	serverOnly := startRedisTLS(t, server, ca.File, false)
-	mutual := startRedisTLS(t, server, ca.File, true)
+	serverOnly := cachetest.StartTLS(t, cachetest.TLSServer{CertFile: server.CertFile, KeyFile: server.KeyFile, CAFile: ca.File})
+	mutual := cachetest.StartTLS(t, cachetest.TLSServer{CertFile: server.CertFile, KeyFile: server.KeyFile, CAFile: ca.File, RequireClientCert: true})
 	url := func(host, port string, params ...string) string {
 		return fmt.Sprintf("rediss://%s/0?%s", net.JoinHostPort(host, port), strings.Join(params, "&"))
 	}

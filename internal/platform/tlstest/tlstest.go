@@ -2,7 +2,8 @@
 // throwaway certificate authority issuing server and client certificates
 // as PEM files, and a TLS terminator that puts a TLS listener in front of a
 // plain TCP server (the shared RabbitMQ), so that a client's TLS settings
-// can be proved against a real handshake without a second broker.
+// can be proved against a real handshake even in runs (-short) that start
+// no server of their own.
 package tlstest
 
 import (
