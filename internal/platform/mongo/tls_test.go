@@ -6,11 +6,13 @@ import (
 	"net"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/FerretDB/FerretDB/ferretdb"
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/event"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/marketplace-go/marketplace/internal/platform/mongo"
@@ -52,9 +54,30 @@ func startFerretDBTLS(t *testing.T, server tlstest.Pair, caFile string) string {
 	return u.Port()
 }
 
-// quickSelection makes a refused connection fail within seconds instead of
-// the ten of a real start.
-func quickSelection(co *options.ClientOptions) { co.SetServerSelectionTimeout(2 * time.Second) }
+// checks records why each of the driver's checks of the server failed:
+// the error mongo.Open returns carries only the last check's, which the
+// deadline may have cut short on a busy machine.
+type checks struct {
+	mu     sync.Mutex
+	failed []string
+}
+
+// option makes a refused connection fail within seconds instead of the ten
+// of a real start, and records the checks.
+func (c *checks) option(co *options.ClientOptions) {
+	co.SetServerSelectionTimeout(2 * time.Second)
+	co.SetServerMonitor(&event.ServerMonitor{ServerHeartbeatFailed: func(e *event.ServerHeartbeatFailedEvent) {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		c.failed = append(c.failed, e.Failure.Error())
+	}})
+}
+
+func (c *checks) String() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return strings.Join(c.failed, "\n")
+}
 
 func TestMongoDBOverTLSVerifiesTheServerAndPresentsAClientCertificate(t *testing.T) {
 	ca, other := tlstest.NewCA(t, "datastore CA"), tlstest.NewCA(t, "someone else's CA")
@@ -110,13 +133,14 @@ func TestMongoDBOverTLSVerifiesTheServerAndPresentsAClientCertificate(t *testing
 			t.Parallel() // each waits out its server selection
 			ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 			defer cancel()
-			db, err := mongo.Open(ctx, mongo.Config{URI: tc.uri, Database: "shop"}, discard, quickSelection)
+			var c checks
+			db, err := mongo.Open(ctx, mongo.Config{URI: tc.uri, Database: "shop"}, discard, c.option)
 			if err == nil {
 				_ = db.Close(ctx)
 				t.Fatal("mongo.Open connected")
 			}
-			if !strings.Contains(err.Error(), tc.want) {
-				t.Errorf("mongo.Open: %v\nwant an error saying %q", err, tc.want)
+			if !strings.Contains(err.Error()+"\n"+c.String(), tc.want) {
+				t.Errorf("mongo.Open: %v\nfailed checks:\n%s\nwant an error saying %q", err, c.String(), tc.want)
 			}
 		})
 	}
