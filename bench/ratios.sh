@@ -21,7 +21,8 @@
 # Usage: bench/ratios.sh [OUT_DIR]   (default bench/results/ratios-run)
 # Environment: DETAIL_RAMP (default 500:6000:500), UNCACHED_RAMP (default
 # 100:2000:100), CHECKOUT_RAMP (default 50:800:50), STEP (default 5s), PG
-# (default postgres://postgres@localhost:5432).
+# (default postgres://postgres@localhost:5432), ONLY (default all; checkout
+# runs only rows 2 and 3 and their baselines).
 # The servers of `make services` must be running; it starts none itself.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -69,23 +70,28 @@ pgbench_run() { # name, pgbench flags...
 	pgbench -c 16 -j 2 -T 20 "$@" "$pg/bench_ratios" >"$out/pgbench-$name.txt" 2>&1
 }
 
+only=${ONLY:-all}
 start_platform cached
-# Warm: every run samples the same 500 products (the newest listed), so a
-# minute of reads leaves each of their pages cached for the ramp.
-run detail-warmup --scenario=detail --rate=100 --duration=60s
-run detail-warm --scenario=detail --ramp="$detail_ramp" --step="$step" --baseline
+if [ "$only" = all ]; then
+	# Warm: every run samples the same 500 products (the newest listed), so
+	# a minute of reads leaves each of their pages cached for the ramp.
+	run detail-warmup --scenario=detail --rate=100 --duration=60s
+	run detail-warm --scenario=detail --ramp="$detail_ramp" --step="$step" --baseline
+fi
 run checkout --scenario=checkout --users=400 --ramp="$checkout_ramp" --step="$step"
 run checkout-hot --scenario=checkout --users=400 --products=1 --ramp="$checkout_ramp" --step="$step"
 stop_platform
 
-start_platform uncached PRODUCTS_CACHE_TTL=0s
-run detail-uncached --scenario=detail --ramp="${UNCACHED_RAMP:-100:2000:100}" --step="$step"
-stop_platform
+if [ "$only" = all ]; then
+	start_platform uncached PRODUCTS_CACHE_TTL=0s
+	run detail-uncached --scenario=detail --ramp="${UNCACHED_RAMP:-100:2000:100}" --step="$step"
+	stop_platform
+fi
 
 psql -q "$pg/postgres" -c "DROP DATABASE IF EXISTS bench_ratios" -c "CREATE DATABASE bench_ratios"
 pgbench -i -s 10 -q "$pg/bench_ratios" >"$out/pgbench-init.txt" 2>&1
 pgbench_run tpcb
-pgbench_run select-only -S
+[ "$only" = all ] && pgbench_run select-only -S
 psql -q "$pg/bench_ratios" -c "CREATE TABLE hot (id int PRIMARY KEY, stock bigint NOT NULL)" \
 	-c "INSERT INTO hot VALUES (1, 1000000000000)"
 echo 'UPDATE hot SET stock = stock - 1 WHERE id = 1 AND stock > 0;' >"$out/decrement.sql"

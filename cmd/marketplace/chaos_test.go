@@ -2,14 +2,17 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -179,7 +182,12 @@ type chaosRow struct {
 	drain                    time.Duration
 	badErrors                int // ledger errors that were not 503 + Retry-After, or hangs
 	loadBad                  int // the mixed load's 5xx other than 503 and unanswered requests, during and after
-	held                     bool
+	// load4xx counts the mixed load's answers of 4xx, during and after:
+	// its requests are valid, so each is a fault of ours (issue 14), and
+	// load4xxCodes names them by route and problem code.
+	load4xx      int
+	load4xxCodes string
+	held         bool
 }
 
 func chaosProxy(t *testing.T, tox *toxiproxy.ApiServer, name, upstream string) *toxiproxy.Proxy {
@@ -215,10 +223,14 @@ type ledger struct {
 	initial  int64 // units each product was stocked with
 
 	mu        sync.Mutex
-	acked     []string  // orders answered 201
-	badErrors []string  // 5xx without Retry-After, other 5xx, hangs
-	lifted    time.Time // when the current fault ended; zero while it lasts
-	firstOK   time.Time // the first success after lifted
+	acked     []string // orders answered 201
+	badErrors []string // 5xx without Retry-After, other 5xx, hangs
+	// answered4xx counts the ledger's final answers of 4xx by route and
+	// problem code, for the log: a retry may meet a conflict of its own
+	// making (a payment still in progress), so these are not findings.
+	answered4xx map[string]int
+	lifted      time.Time // when the current fault ended; zero while it lasts
+	firstOK     time.Time // the first success after lifted
 
 	reads, violations atomic.Int64
 	violation         atomic.Value // the first one, as text
@@ -379,6 +391,10 @@ func (l *ledger) run(t *testing.T, base string, f chaosFault) chaosRow {
 	if res.err != nil {
 		t.Fatalf("load: %v", res.err)
 	}
+	for i, st := range res.r.Steps[:min(len(res.r.Steps), 2)] {
+		t.Logf("%s: statuses by route %s: %s", f.name, []string{"during", "after"}[i], routeStatuses(st))
+	}
+	row.load4xx, row.load4xxCodes = clientErrors(res.r.Steps)
 	if len(res.r.Steps) > 0 {
 		during := res.r.Steps[0]
 		row.sent, row.errors, row.p99During = during.All.Requests, during.All.Errors, during.All.Quantile(99)
@@ -396,23 +412,32 @@ func (l *ledger) run(t *testing.T, base string, f chaosFault) chaosRow {
 	row.badErrors = len(l.badErrors)
 	bad := slices.Clone(l.badErrors)
 	l.badErrors = nil
+	answered4xx := l.answered4xx
+	l.answered4xx = nil
 	l.mu.Unlock()
+	if len(answered4xx) > 0 {
+		t.Logf("%s: the ledger's answers of 4xx: %v", f.name, answered4xx)
+	}
 	row.recovery = l.recoveredAfter(t, lifted)
 	row.acked = l.ackedCount() - before
 	row.lost, row.doubleCharg = l.checkOrders(t)
 	row.drain = <-drained
-	row.held = row.lost == 0 && row.doubleCharg == 0 && row.badErrors == 0 && row.loadBad == 0 && l.violations.Load() == 0 && row.drain >= 0
+	row.held = row.lost == 0 && row.doubleCharg == 0 && row.badErrors == 0 && row.loadBad == 0 && row.load4xx == 0 &&
+		l.violations.Load() == 0 && row.drain >= 0
 	if l.extra != nil && !l.extra(t, lifted) {
 		row.held = false
 	}
 	if row.loadBad > 0 {
 		t.Errorf("%s: the mixed load got %d answers of 5xx other than 503, or none at all (%s)", f.name, row.loadBad, row.statuses)
 	}
+	if row.load4xx > 0 {
+		t.Errorf("%s: the mixed load's valid requests got %d answers of 4xx: %s", f.name, row.load4xx, row.load4xxCodes)
+	}
 	for _, b := range bad[:min(len(bad), 5)] {
 		t.Errorf("%s: %s", f.name, b)
 	}
-	t.Logf("%s: %d requests, %d errors (%s), p99 %s during, %s after; recovered in %s; %d orders acknowledged, %d lost, %d charged twice; outbox drained %s after",
-		f.name, row.sent, row.errors, row.statuses, row.p99During, row.p99After, row.recovery, row.acked, row.lost, row.doubleCharg, row.drain)
+	t.Logf("%s: %d requests, %d errors (%s), p99 %s during, %s after; 4xx: %s; recovered in %s; %d orders acknowledged, %d lost, %d charged twice; outbox drained %s after",
+		f.name, row.sent, row.errors, row.statuses, row.p99During, row.p99After, row.load4xxCodes, row.recovery, row.acked, row.lost, row.doubleCharg, row.drain)
 	return row
 }
 
@@ -435,6 +460,58 @@ func badStatuses(m map[int]int) int {
 		}
 	}
 	return n
+}
+
+// routeStatuses lists every status the mixed load got in st, route by
+// route (scenario/operation), with the problem codes of the errors.
+func routeStatuses(st *loadgen.Stats) string {
+	keys := slices.SortedFunc(maps.Keys(st.Ops), func(a, b loadgen.OpKey) int {
+		return cmp.Or(strings.Compare(a.Scenario, b.Scenario), strings.Compare(a.Op, b.Op))
+	})
+	var parts []string
+	for _, k := range keys {
+		c := st.Ops[k]
+		var statuses []string
+		for _, s := range slices.Sorted(maps.Keys(c.Statuses)) {
+			statuses = append(statuses, fmt.Sprintf("%d: %d", s, c.Statuses[s]))
+		}
+		for _, p := range slices.SortedFunc(maps.Keys(c.Problems), compareProblems) {
+			statuses = append(statuses, fmt.Sprintf("%s: %d", p, c.Problems[p]))
+		}
+		parts = append(parts, fmt.Sprintf("%s/%s (%s)", k.Scenario, k.Op, strings.Join(statuses, ", ")))
+	}
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, "; ")
+}
+
+// clientErrors counts the answers of 4xx of steps and names them by route
+// and problem code, such as "search/search-filtered 400 validation_failed: 2".
+func clientErrors(steps []*loadgen.Stats) (n int, names string) {
+	byRoute := map[string]int{}
+	for _, st := range steps {
+		for k, c := range st.Ops {
+			for p, count := range c.Problems {
+				if p.Status >= 400 && p.Status < 500 {
+					byRoute[fmt.Sprintf("%s/%s %s", k.Scenario, k.Op, p)] += count
+					n += count
+				}
+			}
+		}
+	}
+	var parts []string
+	for _, r := range slices.Sorted(maps.Keys(byRoute)) {
+		parts = append(parts, fmt.Sprintf("%s: %d", r, byRoute[r]))
+	}
+	if len(parts) == 0 {
+		return 0, "none"
+	}
+	return n, strings.Join(parts, ", ")
+}
+
+func compareProblems(a, b loadgen.Problem) int {
+	return cmp.Or(cmp.Compare(a.Status, b.Status), strings.Compare(a.Code, b.Code))
 }
 
 func errorStatuses(m map[int]int) string {
@@ -510,6 +587,18 @@ func (l *ledger) retried(ctx context.Context, buyer httpxtest.Caller, method, pa
 			pause(ctx, 200*time.Millisecond)
 			continue
 		}
+		if res.StatusCode >= 400 {
+			var p struct {
+				Code string `json:"code"`
+			}
+			_ = json.Unmarshal(b, &p)
+			l.mu.Lock()
+			if l.answered4xx == nil {
+				l.answered4xx = map[string]int{}
+			}
+			l.answered4xx[fmt.Sprintf("%s %s %d %s", method, uuidPattern.ReplaceAllString(path, "{id}"), res.StatusCode, p.Code)]++
+			l.mu.Unlock()
+		}
 		if res.StatusCode < 300 {
 			l.mu.Lock()
 			if !l.lifted.IsZero() && l.firstOK.IsZero() {
@@ -524,6 +613,9 @@ func (l *ledger) retried(ctx context.Context, buyer httpxtest.Caller, method, pa
 	}
 	return 0
 }
+
+// uuidPattern finds the ids in a path, to name its route.
+var uuidPattern = regexp.MustCompile(`[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}`)
 
 func pause(ctx context.Context, d time.Duration) {
 	select {
@@ -666,17 +758,20 @@ func writeChaosReport(t *testing.T, path string, rows []chaosRow, reads, violati
 		"outbox kept in the documents) and the search listing to hold every such product, both\n"+
 		"within 60 s of the restart. *Bad\n"+
 		"answers* are answers of 500 or more that were not 503 with Retry-After, and requests\n"+
-		"that got no answer within 20 s, of the mixed load and of the ledger.\n\n")
-	fmt.Fprintf(&b, "| fault | requests | errors (statuses during) | p99 during | p99 after | recovery | orders acked / lost / charged twice | outbox drained | bad answers: load / ledger | invariants |\n")
-	fmt.Fprintf(&b, "|---|---|---|---|---|---|---|---|---|---|\n")
+		"that got no answer within 20 s, of the mixed load and of the ledger. *4xx* are the\n"+
+		"mixed load's answers of 400 to 499, during and after, by route (scenario/operation)\n"+
+		"and problem code: its requests are valid, so any is a fault of ours and breaks the\n"+
+		"invariants.\n\n")
+	fmt.Fprintf(&b, "| fault | requests | errors (statuses during) | p99 during | p99 after | recovery | orders acked / lost / charged twice | outbox drained | bad answers: load / ledger | 4xx | invariants |\n")
+	fmt.Fprintf(&b, "|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, r := range rows {
 		held := "held"
 		if !r.held {
 			held = "**broken**"
 		}
-		fmt.Fprintf(&b, "| %s | %d | %d (%s) | %s | %s | %s | %d / %d / %d | %s | %d / %d | %s |\n", r.fault, r.sent, r.errors, r.statuses,
+		fmt.Fprintf(&b, "| %s | %d | %d (%s) | %s | %s | %s | %d / %d / %d | %s | %d / %d | %s | %s |\n", r.fault, r.sent, r.errors, r.statuses,
 			r.p99During.Round(time.Millisecond), r.p99After.Round(time.Millisecond), r.recovery.Round(100*time.Millisecond),
-			r.acked, r.lost, r.doubleCharg, r.drain.Round(100*time.Millisecond), r.loadBad, r.badErrors, held)
+			r.acked, r.lost, r.doubleCharg, r.drain.Round(100*time.Millisecond), r.loadBad, r.badErrors, r.load4xxCodes, held)
 	}
 	fmt.Fprintf(&b, "\nStock reader: %d reads, one every 100 ms through the suite, %d violations of on hand + sold = stocked.\n", reads, violations)
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {

@@ -355,7 +355,7 @@ func gatewayModule(gw gateway.Settings, addr string, d deps) (server.Module, err
 	}
 	var rdb *redis.Client
 	if gw.RateLimits {
-		opts, err := redis.ParseURL(gw.RedisURL)
+		opts, err := cache.ParseURL(gw.RedisURL)
 		if err != nil {
 			return server.Module{}, fmt.Errorf("gateway: redis: %w", err)
 		}

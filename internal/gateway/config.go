@@ -111,7 +111,7 @@ func LoadSettings(e *config.Env, sh config.Shared, upstreams []Upstream) Setting
 // configuration reference (docs/configuration.md).
 func settingsDocs(upstreams []Upstream) config.Docs {
 	d := config.Docs{
-		"GATEWAY_REDIS_URL":           "Redis holding the rate limits' counters",
+		"GATEWAY_REDIS_URL":           "Redis holding the rate limits' counters; TLS as for `REDIS_URL`",
 		"GATEWAY_RATE_LIMITS":         "`off` turns the rate limits off",
 		"GATEWAY_RATE_PREFIX":         "start of the counters' keys (platforms sharing a Redis keep their budgets apart)",
 		"GATEWAY_BALANCE":             "`round-robin` or `least-in-flight`",

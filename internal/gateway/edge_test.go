@@ -27,7 +27,11 @@ func limited(t *testing.T, prefix string, limits gateway.Limits) func(*gateway.C
 	rdb := cachetest.Client(t, cachetest.Addr())
 	return func(c *gateway.Config, d *gateway.Deps) {
 		c.Limits = limits
-		d.Limiter = ratelimit.New(rdb, prefix, d.Log, d.Registry)
+		// A generous Redis timeout: these tests count against Redis, and on
+		// a busy machine the 100 ms default would hand a call to the local
+		// fallback bucket, which counts otherwise (the ratelimit tests
+		// cover that fallback).
+		d.Limiter = ratelimit.New(rdb, prefix, d.Log, d.Registry, ratelimit.WithTimeout(10*time.Second))
 	}
 }
 

@@ -1,6 +1,7 @@
 package loadgen
 
 import (
+	"maps"
 	"strings"
 	"testing"
 	"time"
@@ -146,5 +147,35 @@ func TestLimitsNoteOnlyWhenTheGatewayRefusedSomeLoad(t *testing.T) {
 	limited := []*Stats{stepOf(t, 2, Browse, 200, 1), stepOf(t, 2, Browse, 429, 1, 1)}
 	if note := limitsNote(limited); !strings.HasPrefix(note, "2 answers were 429") || !strings.Contains(note, "GATEWAY_RATE_LIMITS=off") {
 		t.Errorf("a run with 429s got the note %q", note)
+	}
+}
+
+func TestErrorAnswersAreCountedByStatusAndProblemCodePerOperation(t *testing.T) {
+	st := newStats(5, time.Second, time.Now())
+	answers := []struct {
+		op   string
+		code uint16
+		body string
+	}{
+		{"search-filtered", 400, `{"status":400,"code":"validation_failed"}`},
+		{"search-filtered", 400, `{"status":400,"code":"validation_failed"}`},
+		{"search-filtered", 503, `{"status":503,"code":"categories_unavailable"}`},
+		{"search-filtered", 200, `{"items":[]}`},
+		{"search", 502, `<html>bad gateway</html>`},
+	}
+	for _, a := range answers {
+		st.add(tag{Scenario: Search, Op: a.op}, &vegeta.Result{Code: a.code, Body: []byte(a.body), Timestamp: time.Now()})
+	}
+	want := map[OpKey]map[Problem]int{
+		{Search, "search-filtered"}: {{400, "validation_failed"}: 2, {503, "categories_unavailable"}: 1},
+		{Search, "search"}:          {{502, ""}: 1},
+	}
+	for op, problems := range want {
+		if got := st.Ops[op].Problems; !maps.Equal(got, problems) {
+			t.Errorf("%v: problems %v, want %v", op, got, problems)
+		}
+	}
+	if got := (Problem{400, "validation_failed"}).String(); got != "400 validation_failed" {
+		t.Errorf("a problem reads %q", got)
 	}
 }

@@ -1,6 +1,8 @@
 package loadgen
 
 import (
+	"encoding/json"
+	"fmt"
 	"slices"
 	"time"
 
@@ -22,10 +24,28 @@ type Counts struct {
 	Requests int
 	Errors   int         // no answer, or a status of 400 or more
 	Statuses map[int]int // by status code; 0 is no answer (timeout, refused)
+	// Problems counts the answers of 400 or more by status and problem
+	// code, such as {400, "validation_failed"}: a status alone does not
+	// say which rule refused a request (issue 14).
+	Problems map[Problem]int
+}
+
+// Problem is an error answer's status and the code of its problem+json
+// body ("" when the body is none).
+type Problem struct {
+	Status int
+	Code   string
+}
+
+func (p Problem) String() string {
+	if p.Code == "" {
+		return fmt.Sprint(p.Status)
+	}
+	return fmt.Sprintf("%d %s", p.Status, p.Code)
 }
 
 func newCounts() *Counts {
-	return &Counts{Hist: hdrhistogram.New(histMin, histMax, histDigits), Statuses: map[int]int{}}
+	return &Counts{Hist: hdrhistogram.New(histMin, histMax, histDigits), Statuses: map[int]int{}, Problems: map[Problem]int{}}
 }
 
 func (c *Counts) add(res *vegeta.Result) {
@@ -33,6 +53,9 @@ func (c *Counts) add(res *vegeta.Result) {
 	c.Statuses[int(res.Code)]++
 	if !ok(res) {
 		c.Errors++
+	}
+	if res.Code >= 400 {
+		c.Problems[problemOf(res)]++
 	}
 	_ = c.Hist.RecordValue(min(max(res.Latency.Microseconds(), histMin), histMax))
 }
@@ -172,4 +195,13 @@ func (s *Stats) OpNames(scenario string) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// problemOf reads the status and problem code of an error answer.
+func problemOf(res *vegeta.Result) Problem {
+	var body struct {
+		Code string `json:"code"`
+	}
+	_ = json.Unmarshal(res.Body, &body) // a body that is not a problem leaves the code empty
+	return Problem{Status: int(res.Code), Code: body.Code}
 }

@@ -25,9 +25,6 @@ func newTree(list []Category, at time.Time) *tree {
 	return t
 }
 
-// loaded reports whether the tree was ever read.
-func (t *tree) loaded() bool { return !t.fetched.IsZero() }
-
 // ancestry returns id and its ancestors, nearest first.
 func (t *tree) ancestry(id string) []Category {
 	var out []Category
@@ -75,6 +72,9 @@ func (s *Service) RefreshCategories(ctx context.Context) error {
 func (s *Service) refreshLocked(ctx context.Context) error {
 	list, err := s.source.Categories(ctx)
 	if err != nil {
+		if ctx.Err() == nil { // a caller that left says nothing of the products service
+			s.treeFailed = s.now()
+		}
 		return fmt.Errorf("read the category tree: %w", err)
 	}
 	s.tree.Store(newTree(list, s.now()))
@@ -83,7 +83,13 @@ func (s *Service) refreshLocked(ctx context.Context) error {
 
 // treeWith returns a tree that knows id if the products service does:
 // the one held, or a fresh read when it lacks id and was not read within
-// minRefresh.
+// minRefresh. When the tree held lacks id and the products service cannot
+// be read, whether id exists is unknown: that is our outage, a 503 with
+// Retry-After, not the caller's mistake (a 400 for a category created
+// since the last read sent clients away for good; the fault suite's kill
+// of products found it, issue 14). A failed read also counts for
+// minRefresh, so that a stream of such listings does not each wait on a
+// products service that is down.
 func (s *Service) treeWith(ctx context.Context, id string) (*tree, error) {
 	t := s.tree.Load()
 	if _, ok := t.byID[id]; ok {
@@ -94,11 +100,11 @@ func (s *Service) treeWith(ctx context.Context, id string) (*tree, error) {
 	if t = s.tree.Load(); t.byID[id].ID != "" || s.now().Sub(t.fetched) < minRefresh {
 		return t, nil
 	}
+	if s.now().Sub(s.treeFailed) < minRefresh {
+		return nil, errCategoriesDown
+	}
 	if err := s.refreshLocked(ctx); err != nil {
-		if t.loaded() {
-			return t, nil // the tree held is the best answer there is
-		}
-		s.log.WarnContext(ctx, "search: no category tree", "err", err)
+		s.log.WarnContext(ctx, "search: the category tree cannot be read to look up a category", "category", id, "err", err)
 		return nil, errCategoriesDown
 	}
 	return s.tree.Load(), nil

@@ -58,16 +58,18 @@ type Config struct {
 // Service implements listing, search and autocomplete over the index, and
 // keeps the index current.
 type Service struct {
-	engine  Engine
-	source  Source
-	log     *slog.Logger
-	cfg     Config
-	writes  chan writeRequest
-	tree    atomic.Pointer[tree]
-	treeMu  sync.Mutex // one refresh at a time
-	rebuild sync.Mutex // one catch-up at a time
-	ready   atomic.Bool
-	behind  chan struct{} // signalled when an event could not be applied as it was
+	engine Engine
+	source Source
+	log    *slog.Logger
+	cfg    Config
+	writes chan writeRequest
+	tree   atomic.Pointer[tree]
+	treeMu sync.Mutex // one refresh at a time
+	// treeFailed is when a read of the tree last failed; under treeMu.
+	treeFailed time.Time
+	rebuild    sync.Mutex // one catch-up at a time
+	ready      atomic.Bool
+	behind     chan struct{} // signalled when an event could not be applied as it was
 	// OnApplied, when set, is told of each write to the index, with
 	// whether it came from events (whose lag it measures) or a rebuild.
 	OnApplied func(docs []Doc, fromEvents bool)

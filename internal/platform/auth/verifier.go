@@ -2,10 +2,13 @@ package auth
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
+	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/lestrrat-go/jwx/v3/jwa"
 	"github.com/lestrrat-go/jwx/v3/jwk"
 	"github.com/lestrrat-go/jwx/v3/jws"
@@ -18,6 +21,11 @@ const (
 	// maxTokenBytes rejects oversized input before any parsing; our tokens
 	// are well under 1 KiB.
 	maxTokenBytes = 8 << 10
+
+	// verifiedTokens is how many verified tokens a Verifier remembers: a
+	// client sends its token with every request for up to its lifetime,
+	// so a few thousand cover every active session of an instance.
+	verifiedTokens = 8192
 )
 
 // Private claims set by the users service.
@@ -42,6 +50,21 @@ type Verifier struct {
 	leeway    time.Duration
 	now       func() time.Time
 	configErr error // reported by every Verify, so a bad setup fails closed
+
+	// verified remembers the claims of tokens whose signature and claims
+	// checked out, by the token's SHA-256. Checking an EdDSA signature and
+	// parsing the JWT cost about a tenth of a millisecond of CPU, paid by
+	// the gateway and again by the service on every request; a hit costs
+	// a hash and a lookup (ADR 39).
+	verified *lru.Cache[[sha256.Size]byte, verifiedToken]
+}
+
+// verifiedToken is a remembered verification: valid until its token
+// expires, and only while the key source still serves the same key.
+type verifiedToken struct {
+	claims Claims
+	kid    string
+	key    jwk.Key
 }
 
 // NewVerifier returns a Verifier that finds keys through keys. A missing
@@ -55,6 +78,7 @@ func NewVerifier(keys KeySource, cfg VerifierConfig) *Verifier {
 	if v.now == nil {
 		v.now = time.Now
 	}
+	v.verified, _ = lru.New[[sha256.Size]byte, verifiedToken](verifiedTokens) // errs only for a size <= 0
 	if keys == nil || cfg.Issuer == "" || cfg.Audience == "" {
 		v.configErr = errors.New("auth: verifier needs a key source, an issuer and an audience")
 	}
@@ -67,6 +91,10 @@ func NewVerifier(keys KeySource, cfg VerifierConfig) *Verifier {
 func (v *Verifier) Verify(ctx context.Context, token string) (Claims, error) {
 	if v.configErr != nil {
 		return Claims{}, v.configErr
+	}
+	sum := sha256.Sum256([]byte(token))
+	if c, ok := v.remembered(ctx, sum); ok {
+		return c, nil
 	}
 	raw := []byte(token)
 	kid, err := pinnedKeyID(raw)
@@ -88,7 +116,33 @@ func (v *Verifier) Verify(ctx context.Context, token string) (Claims, error) {
 	if err != nil {
 		return Claims{}, invalid(err)
 	}
+	if v.now().Before(claims.ExpiresAt) {
+		v.verified.Add(sum, verifiedToken{claims: claims, kid: kid, key: key})
+	}
 	return claims, nil
+}
+
+// remembered returns the claims of a token verified before, if it has not
+// expired since (the leeway is not granted here: a token past its exp is
+// verified afresh) and its key is still the one the key source serves for
+// its kid, so a key withdrawn from the JWKS stops its tokens as before.
+func (v *Verifier) remembered(ctx context.Context, sum [sha256.Size]byte) (Claims, bool) {
+	t, ok := v.verified.Get(sum)
+	if !ok {
+		return Claims{}, false
+	}
+	if !v.now().Before(t.claims.ExpiresAt) {
+		v.verified.Remove(sum)
+		return Claims{}, false
+	}
+	key, err := v.keys.PublicKey(ctx, t.kid)
+	if err != nil || key != t.key {
+		v.verified.Remove(sum)
+		return Claims{}, false
+	}
+	c := t.claims
+	c.Roles = slices.Clone(c.Roles) // the caller's to keep, as from a fresh parse
+	return c, true
 }
 
 // invalid marks err as a rejected token.

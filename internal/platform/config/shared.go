@@ -52,7 +52,7 @@ func LoadShared(e *Env) Shared {
 
 func sharedDocs() Docs {
 	return Docs{
-		"POSTGRES_URL":     "server whose databases the services use (each service its own database)",
+		"POSTGRES_URL":     "server whose databases the services use (each service its own database); each pool opens up to 16 connections unless the URL sets `pool_max_conns`; TLS: `sslmode=verify-full&sslrootcert=...` (docs/deploy.md)",
 		"DATA_DIR":         "where local runs keep generated keys",
 		"MIGRATE_ON_START": "apply migrations in `serve` (flag `--no-migrate`)",
 		"PUBLIC_URL":       "base of links in mail (reset link: `$PUBLIC_URL/reset-password?token=...`)",
@@ -60,8 +60,8 @@ func sharedDocs() Docs {
 		"AUTH_ISSUER":      "`iss` of access tokens, checked by every service",
 		"AUTH_AUDIENCE":    "`aud` of access tokens, checked by every service",
 		"AUTH_JWKS_URL":    "where services other than users fetch the token keys (in one process: the users listener)",
-		"REDIS_URL":        "cache (products) and, unless `GATEWAY_REDIS_URL` is set, the gateway's rate limits",
-		"RABBITMQ_URL":     "event broker; secret (password)",
+		"REDIS_URL":        "cache (products) and, unless `GATEWAY_REDIS_URL` is set, the gateway's rate limits; `rediss://` for TLS, with `tls_ca_file`, `tls_cert_file` and `tls_key_file` query parameters for a private CA and a client certificate (docs/deploy.md)",
+		"RABBITMQ_URL":     "event broker; secret (password); TLS: `amqps://` with `cacertfile`, `certfile`, `keyfile` (docs/deploy.md)",
 		"ETCD_ENDPOINTS":   "etcd registry, comma-separated: services register in it, the gateway watches it",
 	}
 }

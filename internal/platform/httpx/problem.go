@@ -115,9 +115,13 @@ func unreachable(r *http.Request, err error) bool {
 // connection exception (class 08). The statement in flight did not
 // commit, so the client may retry; the fault suite's real restart found
 // these as 500s.
+//
+// Too many connections (53300) is the same to a client: the server is
+// there but takes no more sessions for now, so the request waits for a
+// retry, not for an operator.
 func serverRestarting(state string) bool {
 	switch state {
-	case "57P01", "57P02", "57P03":
+	case "57P01", "57P02", "57P03", "53300":
 		return true
 	}
 	return strings.HasPrefix(state, "08")

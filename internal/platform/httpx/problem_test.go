@@ -168,6 +168,7 @@ func TestAnUnreachableDependencyIsA503WithRetryAfterNotA500(t *testing.T) {
 		{name: "a session the restarting database ended", err: fmt.Errorf("commit: %w", sqlState("57P01")), status: http.StatusServiceUnavailable},
 		{name: "a session the crashing database ended", err: fmt.Errorf("commit: %w", sqlState("57P02")), status: http.StatusServiceUnavailable},
 		{name: "a database still starting up", err: fmt.Errorf("connect: %w", sqlState("57P03")), status: http.StatusServiceUnavailable},
+		{name: "a database with every connection taken", err: fmt.Errorf("connect: %w", sqlState("53300")), status: http.StatusServiceUnavailable},
 		{name: "a connection exception", err: fmt.Errorf("query: %w", sqlState("08006")), status: http.StatusServiceUnavailable},
 		{name: "a database error of our own making", err: fmt.Errorf("insert: %w", sqlState("23505")), status: http.StatusInternalServerError},
 		{name: "a bug", err: errors.New("nil map"), status: http.StatusInternalServerError},

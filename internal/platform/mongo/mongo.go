@@ -47,10 +47,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"go.opentelemetry.io/otel/trace"
 	"log/slog"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -59,6 +59,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	mongodrv "go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/marketplace-go/marketplace/internal/platform/pg"
 )
@@ -150,7 +151,7 @@ func startEmbedded(ctx context.Context, pgURL string, log *slog.Logger) (*embedd
 	if err := pg.EnsureDatabase(ctx, pgURL); err != nil {
 		return nil, fmt.Errorf("mongo: embedded FerretDB: %w", err)
 	}
-	backendURL, err := customPlans(pgURL)
+	backend, err := backendURL(pgURL)
 	if err != nil {
 		return nil, err
 	}
@@ -160,7 +161,7 @@ func startEmbedded(ctx context.Context, pgURL string, log *slog.Logger) (*embedd
 		Listener:      ferretdb.ListenerConfig{TCP: "127.0.0.1:0"},
 		Logger:        slog.New(minLevel{log.Handler().WithAttrs([]slog.Attr{slog.String("component", "ferretdb")}), slog.LevelError}),
 		Handler:       "postgresql",
-		PostgreSQLURL: backendURL,
+		PostgreSQLURL: backend,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("mongo: start embedded FerretDB: %w", err)
@@ -174,13 +175,20 @@ func startEmbedded(ctx context.Context, pgURL string, log *slog.Logger) (*embedd
 	return e, nil
 }
 
-// customPlans makes PostgreSQL plan each of FerretDB's statements for its
-// own parameters. FerretDB prepares its statements with the field name as a
+// backendURL is the URL FerretDB connects to PostgreSQL with: pgURL, with
+// two settings unless pgURL sets them itself.
+//
+// Custom plans: PostgreSQL plans each of FerretDB's statements for its own
+// parameters. FerretDB prepares its statements with the field name as a
 // parameter (`_jsonb->$1 @> $2`), and after five runs PostgreSQL may switch
 // to a generic plan, in which `_jsonb->$1` matches no index expression: every
 // find by _id became a sequential scan, 50 ms instead of 0.3 ms on 2,000
 // products. Planning such a statement costs a few microseconds.
-func customPlans(pgURL string) (string, error) {
+//
+// A pool of pg.DefaultMaxConns, like every other pool of ours: FerretDB's
+// default of 50 connections, which it never closes when idle, let two
+// processes of the platform take all of a default server's 100.
+func backendURL(pgURL string) (string, error) {
 	u, err := url.Parse(pgURL)
 	if err != nil {
 		return "", fmt.Errorf("mongo: embedded FerretDB: PostgreSQL URL: %w", err)
@@ -188,6 +196,9 @@ func customPlans(pgURL string) (string, error) {
 	q := u.Query()
 	if !q.Has("plan_cache_mode") {
 		q.Set("plan_cache_mode", "force_custom_plan")
+	}
+	if !q.Has("pool_max_conns") {
+		q.Set("pool_max_conns", strconv.Itoa(pg.DefaultMaxConns))
 	}
 	u.RawQuery = q.Encode()
 	return u.String(), nil

@@ -33,6 +33,14 @@ const (
 	codeDuplicateDatabase = "42P04"
 	codeUniqueViolation   = "23505"
 	maintenanceDB         = "postgres"
+
+	// DefaultMaxConns is a pool's size when its URL sets no
+	// pool_max_conns. pgx's own default, one connection per CPU (at least
+	// four), suits CPU-bound queries; ours mostly wait for their commit's
+	// WAL flush, and only transactions that wait together share one flush
+	// (group commit). With four, checkouts queued for a connection while
+	// PostgreSQL idled between flushes (ADR 39).
+	DefaultMaxConns = 16
 )
 
 // IsUniqueViolation reports whether err is a unique constraint violation,
@@ -75,6 +83,9 @@ func Open(ctx context.Context, url string, opts ...Option) (*pgxpool.Pool, error
 	}
 	if err := ensureDatabase(ctx, cfg.ConnConfig); err != nil {
 		return nil, err
+	}
+	if !strings.Contains(url, "pool_max_conns") {
+		cfg.MaxConns = DefaultMaxConns
 	}
 	var o options
 	for _, opt := range opts {

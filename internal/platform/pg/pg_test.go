@@ -348,3 +348,37 @@ func TestIsUniqueViolation(t *testing.T) {
 		})
 	}
 }
+
+func TestOpenSizesThePoolFromTheURLOrElseTheDefault(t *testing.T) {
+	t.Parallel()
+	dbURL, _ := pgtest.New(t, nil)
+	tests := []struct {
+		name     string
+		maxConns string // pool_max_conns in the URL; none when empty
+		want     int32
+	}{
+		{"a URL without pool_max_conns gets the default", "", pg.DefaultMaxConns},
+		{"a URL with pool_max_conns keeps its own", "3", 3},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			u, err := url.Parse(dbURL)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.maxConns != "" {
+				q := u.Query()
+				q.Set("pool_max_conns", tc.maxConns)
+				u.RawQuery = q.Encode()
+			}
+			pool, err := pg.Open(t.Context(), u.String())
+			if err != nil {
+				t.Fatalf("Open: %v", err)
+			}
+			t.Cleanup(pool.Close)
+			if got := pool.Config().MaxConns; got != tc.want {
+				t.Errorf("MaxConns = %d, want %d", got, tc.want)
+			}
+		})
+	}
+}

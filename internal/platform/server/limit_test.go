@@ -194,6 +194,33 @@ func TestARequestThatWaitedTooLongIsShed(t *testing.T) {
 	}
 }
 
+func TestARequestJoiningAStandingQueueWaitsOnlyTheShortWait(t *testing.T) {
+	t.Parallel()
+	g := newGated()
+	const standingAfter = 50 * time.Millisecond
+	base, _, reg := limited(t, server.Limits{MaxInFlight: 1, MaxQueue: 10, QueueWait: time.Minute,
+		StandingAfter: standingAfter, StandingWait: 10 * time.Millisecond}, g)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	first := background(context.Background(), &wg, base+"/work")
+	g.waitEntered(t, 1)
+	burst := background(context.Background(), &wg, base+"/work") // the queue forms: the full wait
+	eventually.True(t, "the second request waits in the queue", func() bool { return queuedNow(t, reg) == 1 })
+
+	time.Sleep(2 * standingAfter) // the queue stands: time itself is the condition
+	start := time.Now()
+	wantOverloaded(t, fetch(t, http.MethodGet, base+"/work")) // fetch gives up after 10 s, far below QueueWait
+	if n := metricValue(t, reg, "http_requests_shed_total", "reason", "queue_timeout"); n != 1 {
+		t.Errorf("requests shed after waiting counted %v, want 1", n)
+	}
+	t.Logf("shed after %v in a standing queue", time.Since(start))
+
+	close(g.release)
+	if a, b := <-first, <-burst; a != http.StatusOK || b != http.StatusOK {
+		t.Errorf("the running request and the one that formed the queue got %d and %d, want 200 and 200", a, b)
+	}
+}
+
 func TestAClientThatLeavesTheQueueFreesItsPlace(t *testing.T) {
 	t.Parallel()
 	g := newGated()
@@ -256,7 +283,8 @@ func TestLimitsAreReadFromTheEnvironment(t *testing.T) {
 		{
 			name: "each variable sets its bound",
 			env:  map[string]string{"MAX_IN_FLIGHT": "8", "MAX_QUEUE": "0", "MAX_QUEUE_WAIT": "2s"},
-			want: server.Limits{MaxInFlight: 8, MaxQueue: 0, QueueWait: 2 * time.Second},
+			want: server.Limits{MaxInFlight: 8, MaxQueue: 0, QueueWait: 2 * time.Second,
+				StandingAfter: server.DefaultLimits().StandingAfter, StandingWait: server.DefaultLimits().StandingWait},
 		},
 		{name: "no request at a time is refused", env: map[string]string{"MAX_IN_FLIGHT": "0"}, wantErr: "MAX_IN_FLIGHT"},
 		{name: "a negative queue is refused", env: map[string]string{"MAX_QUEUE": "-1"}, wantErr: "MAX_QUEUE"},

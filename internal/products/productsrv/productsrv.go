@@ -70,7 +70,7 @@ func LoadConfig(e *config.Env, sh config.Shared) Config {
 // configuration reference (docs/configuration.md).
 func configDocs() config.Docs {
 	return config.Docs{
-		"MONGODB_URI":             "the catalog's MongoDB; unset: an embedded FerretDB on PostgreSQL (`FERRETDB_POSTGRES_URL`)",
+		"MONGODB_URI":             "the catalog's MongoDB; unset: an embedded FerretDB on PostgreSQL (`FERRETDB_POSTGRES_URL`); TLS: `tls=true&tlsCAFile=...&tlsCertificateKeyFile=...` (docs/deploy.md)",
 		"MONGODB_DATABASE":        "the catalog database",
 		"FERRETDB_POSTGRES_URL":   "where the embedded FerretDB keeps the catalog when `MONGODB_URI` is unset; created on start when missing and the role may",
 		"PRODUCTS_CACHE_PREFIX":   "Redis key prefix, to share one Redis between deployments",
@@ -135,7 +135,7 @@ func New(ctx context.Context, cfg Config, deps server.Deps) (_ *Products, err er
 	if err = setUp(ctx, p.db, p.Store); err != nil {
 		return nil, err
 	}
-	opts, err := redis.ParseURL(cfg.RedisURL)
+	opts, err := cache.ParseURL(cfg.RedisURL)
 	if err != nil {
 		return nil, fmt.Errorf("products: REDIS_URL: %w", err)
 	}

@@ -27,13 +27,44 @@ type Cluster struct {
 	as   string // the OS user the server runs as; empty: this process's
 }
 
+// Option changes the cluster Start makes.
+type Option func(*settings)
+
+type settings struct {
+	tls *TLS
+}
+
+// TLS is what a cluster serving TLS only needs: its certificate and key
+// (PEM files, copied into the cluster's directory, where the server's OS
+// user may read them) and, for client certificates, the CA that issues
+// them.
+type TLS struct {
+	CertFile, KeyFile string
+	// CAFile is ssl_ca_file: the CA whose client certificates the server
+	// trusts. Empty: the server asks for none.
+	CAFile string
+	// ClientCert makes every TCP connection present a client certificate
+	// issued by CAFile whose common name is the role it logs in as
+	// (pg_hba.conf method "cert") instead of being trusted.
+	ClientCert bool
+}
+
+// WithTLS makes the server take TCP connections over TLS only (ssl = on,
+// "hostssl" lines and no "host" line in pg_hba.conf): a client that does
+// not speak TLS is refused with "no encryption".
+func WithTLS(t TLS) Option { return func(s *settings) { s.tls = &t } }
+
 // Start makes a cluster (trust authentication for the postgres role,
 // fsync on as in production) and starts it; the server is stopped and its
 // directory removed when the test ends, whether it passed or not.
 // PostgreSQL refuses to run as root, so under root the server runs as the
 // postgres OS user.
-func Start(tb testing.TB) *Cluster {
+func Start(tb testing.TB, opts ...Option) *Cluster {
 	tb.Helper()
+	var set settings
+	for _, opt := range opts {
+		opt(&set)
+	}
 	bin, err := binDir()
 	if err != nil {
 		tb.Fatalf("pgclustertest: %v", err)
@@ -58,6 +89,13 @@ func Start(tb testing.TB) *Cluster {
 		tb.Fatalf("pgclustertest: initdb: %v\n%s", err, out)
 	}
 	conf := fmt.Sprintf("\nlisten_addresses = '127.0.0.1'\nport = %d\nunix_socket_directories = '%s'\nfsync = on\nsynchronous_commit = on\n", c.port, dir)
+	if set.tls != nil {
+		tlsConf, err := c.serveTLS(*set.tls)
+		if err != nil {
+			tb.Fatalf("pgclustertest: %v", err)
+		}
+		conf += tlsConf
+	}
 	if err := appendFile(filepath.Join(c.data(), "postgresql.conf"), conf); err != nil {
 		tb.Fatalf("pgclustertest: %v", err)
 	}
@@ -72,7 +110,64 @@ func Start(tb testing.TB) *Cluster {
 	return c
 }
 
-// URL is the address of database db on the cluster, as the postgres role.
+// serveTLS copies the TLS files next to the data directory, for the
+// server's OS user only, replaces pg_hba.conf by TLS-only lines, and
+// returns the postgresql.conf lines that turn TLS on.
+func (c *Cluster) serveTLS(t TLS) (string, error) {
+	if t.ClientCert && t.CAFile == "" {
+		return "", errors.New("WithTLS: ClientCert needs CAFile")
+	}
+	conf := "ssl = on\n"
+	for _, f := range []struct{ setting, from, to string }{
+		{"ssl_cert_file", t.CertFile, "server.crt"},
+		{"ssl_key_file", t.KeyFile, "server.key"},
+		{"ssl_ca_file", t.CAFile, "ca.crt"},
+	} {
+		if f.from == "" {
+			continue
+		}
+		to := filepath.Join(c.dir, f.to)
+		if err := c.copyFile(f.from, to); err != nil {
+			return "", err
+		}
+		conf += fmt.Sprintf("%s = '%s'\n", f.setting, to)
+	}
+	method := "trust"
+	if t.ClientCert {
+		method = "cert"
+	}
+	// The local line serves pg_ctl and the test's own socket connections;
+	// TCP is TLS only.
+	hba := "local all all trust\nhostssl all all 127.0.0.1/32 " + method + "\n"
+	if err := os.WriteFile(filepath.Join(c.data(), "pg_hba.conf"), []byte(hba), 0o600); err != nil {
+		return "", fmt.Errorf("write pg_hba.conf: %w", err)
+	}
+	return conf, c.own(filepath.Join(c.data(), "pg_hba.conf"))
+}
+
+// copyFile copies a file for the server's OS user alone: PostgreSQL
+// refuses a key file others may read.
+func (c *Cluster) copyFile(from, to string) error {
+	b, err := os.ReadFile(from)
+	if err != nil {
+		return fmt.Errorf("read %s: %w", from, err)
+	}
+	if err := os.WriteFile(to, b, 0o600); err != nil {
+		return fmt.Errorf("write %s: %w", to, err)
+	}
+	return c.own(to)
+}
+
+// own gives a file this process wrote to the server's OS user.
+func (c *Cluster) own(path string) error {
+	if c.as == "" {
+		return nil
+	}
+	return chown(path, c.as)
+}
+
+// URL is the address of database db on the cluster, as the postgres role,
+// in plain text: a cluster started WithTLS refuses it.
 func (c *Cluster) URL(db string) string {
 	return fmt.Sprintf("postgres://postgres@%s/%s?sslmode=disable", c.Addr(), db)
 }
