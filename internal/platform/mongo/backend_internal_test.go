@@ -2,10 +2,7 @@ package mongo
 
 import (
 	"net/url"
-	"strconv"
 	"testing"
-
-	"github.com/marketplace-go/marketplace/internal/platform/pg"
 )
 
 func TestTheEmbeddedFerretDBsPostgreSQLSettingsDefaultUnlessTheURLSetsThem(t *testing.T) {
@@ -13,12 +10,12 @@ func TestTheEmbeddedFerretDBsPostgreSQLSettingsDefaultUnlessTheURLSetsThem(t *te
 		name         string
 		in           string
 		wantPlans    string
-		wantMaxConns string
+		wantIdleTime string
 	}{
-		{"a bare URL gets custom plans and our pool size", "postgres://u@h:5432/catalog?sslmode=disable",
-			"force_custom_plan", strconv.Itoa(pg.DefaultMaxConns)},
-		{"a URL's own settings are kept", "postgres://u@h:5432/catalog?sslmode=disable&plan_cache_mode=auto&pool_max_conns=5",
-			"auto", "5"},
+		{"a bare URL gets custom plans and idle connections closed", "postgres://u@h:5432/catalog?sslmode=disable",
+			"force_custom_plan", "1m"},
+		{"a URL's own settings are kept", "postgres://u@h:5432/catalog?sslmode=disable&plan_cache_mode=auto&pool_max_conn_idle_time=5m",
+			"auto", "5m"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -31,8 +28,10 @@ func TestTheEmbeddedFerretDBsPostgreSQLSettingsDefaultUnlessTheURLSetsThem(t *te
 				t.Fatal(err)
 			}
 			q := u.Query()
-			if q.Get("plan_cache_mode") != tc.wantPlans || q.Get("pool_max_conns") != tc.wantMaxConns || q.Get("sslmode") != "disable" {
-				t.Errorf("backendURL(%q) = %q, want plan_cache_mode=%s, pool_max_conns=%s and sslmode kept", tc.in, got, tc.wantPlans, tc.wantMaxConns)
+			if q.Get("plan_cache_mode") != tc.wantPlans || q.Get("pool_max_conn_idle_time") != tc.wantIdleTime ||
+				q.Get("sslmode") != "disable" || q.Has("pool_max_conns") {
+				t.Errorf("backendURL(%q) = %q, want plan_cache_mode=%s, pool_max_conn_idle_time=%s, sslmode kept and FerretDB's own pool size",
+					tc.in, got, tc.wantPlans, tc.wantIdleTime)
 			}
 		})
 	}

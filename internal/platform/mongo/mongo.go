@@ -50,7 +50,6 @@ import (
 	"log/slog"
 	"net/url"
 	"regexp"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -66,6 +65,10 @@ import (
 
 // pingTimeout bounds the start-up and readiness checks.
 const pingTimeout = 10 * time.Second
+
+// embeddedMaxCommands is the most commands a client sends an embedded
+// FerretDB at once: well under half its pool of 50 PostgreSQL connections.
+const embeddedMaxCommands = 16
 
 // startMu serializes ferretdb.New, which writes a package-level variable of
 // FerretDB's, for processes (tests) that start several embedded servers.
@@ -119,6 +122,13 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger, opts ...Option) (*D
 		log.InfoContext(ctx, "MONGODB_URI is unset: using embedded FerretDB on PostgreSQL", "database", pg.DatabaseName(cfg.EmbeddedPostgresURL), "uri", e.uri)
 	}
 	co := options.Client().ApplyURI(uri).SetServerSelectionTimeout(pingTimeout)
+	if db.embedded != nil {
+		// Each connection carries one command at a time, so this bounds
+		// the embedded FerretDB's work: an update of it takes two of its
+		// PostgreSQL connections at once (backendURL), and more updates in
+		// flight than half its pool would deadlock it.
+		co.SetMaxPoolSize(embeddedMaxCommands)
+	}
 	for _, opt := range opts {
 		opt(co)
 	}
@@ -185,9 +195,13 @@ func startEmbedded(ctx context.Context, pgURL string, log *slog.Logger) (*embedd
 // find by _id became a sequential scan, 50 ms instead of 0.3 ms on 2,000
 // products. Planning such a statement costs a few microseconds.
 //
-// A pool of pg.DefaultMaxConns, like every other pool of ours: FerretDB's
-// default of 50 connections, which it never closes when idle, let two
-// processes of the platform take all of a default server's 100.
+// Idle connections closed after a minute: FerretDB v1.24 means to set
+// that itself but does so only when the URL already names the setting, so
+// without it every connection a burst opened stays open for good. Its pool
+// keeps FerretDB's own size (50): an update holds one connection for the
+// query that finds the documents while it takes a second to write each,
+// so a pool smaller than twice the updates in flight deadlocks (a pool of
+// 8 did, under 16 writers and the relay).
 func backendURL(pgURL string) (string, error) {
 	u, err := url.Parse(pgURL)
 	if err != nil {
@@ -197,8 +211,8 @@ func backendURL(pgURL string) (string, error) {
 	if !q.Has("plan_cache_mode") {
 		q.Set("plan_cache_mode", "force_custom_plan")
 	}
-	if !q.Has("pool_max_conns") {
-		q.Set("pool_max_conns", strconv.Itoa(pg.DefaultMaxConns))
+	if !q.Has("pool_max_conn_idle_time") {
+		q.Set("pool_max_conn_idle_time", "1m")
 	}
 	u.RawQuery = q.Encode()
 	return u.String(), nil
