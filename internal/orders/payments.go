@@ -165,16 +165,17 @@ func (s *Service) recordCharge(ctx context.Context, orderID string, ch Charge, a
 			}
 			return nil
 		}
-		if to == Paid {
-			paid = &pay
-			err = tx.Consume(ctx, o.items())
-		} else {
-			err = tx.Release(ctx, o.items())
-		}
-		if err != nil {
+		if err := s.move(ctx, tx, &o, to, actor, reason, typ); err != nil {
 			return err
 		}
-		return s.move(ctx, tx, &o, to, actor, reason, typ)
+		// The stock changes last, as at checkout: its row locks are then
+		// held for the commit's round trip only, however many buyers pay
+		// for one product at once.
+		if to == Paid {
+			paid = &pay
+			return tx.Consume(ctx, o.items())
+		}
+		return tx.Release(ctx, o.items())
 	})
 	if err != nil {
 		return fmt.Errorf("record charge of order %s: %w", orderID, err)

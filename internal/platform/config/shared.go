@@ -52,7 +52,7 @@ func LoadShared(e *Env) Shared {
 
 func sharedDocs() Docs {
 	return Docs{
-		"POSTGRES_URL":     "server whose databases the services use (each service its own database); each pool opens up to 16 connections unless the URL sets `pool_max_conns`; TLS: `sslmode=verify-full&sslrootcert=...` (docs/deploy.md)",
+		"POSTGRES_URL":     "server whose databases the services use (each service its own database); each pool opens up to 8 connections unless the URL sets `pool_max_conns`; TLS: `sslmode=verify-full&sslrootcert=...` (docs/deploy.md)",
 		"DATA_DIR":         "where local runs keep generated keys",
 		"MIGRATE_ON_START": "apply migrations in `serve` (flag `--no-migrate`)",
 		"PUBLIC_URL":       "base of links in mail (reset link: `$PUBLIC_URL/reset-password?token=...`)",

@@ -40,7 +40,7 @@ const (
 	// WAL flush, and only transactions that wait together share one flush
 	// (group commit). With four, checkouts queued for a connection while
 	// PostgreSQL idled between flushes (ADR 39).
-	DefaultMaxConns = 16
+	DefaultMaxConns = 8
 )
 
 // IsUniqueViolation reports whether err is a unique constraint violation,
