@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strconv"
@@ -32,7 +33,8 @@ import (
 // 100,000 (SEARCH_BENCH_PRODUCTS sets the sizes, comma-separated): the
 // engine in process (the ceiling) and the search service's API over
 // loopback HTTP, with one client and with 16. Each reports its p50 and
-// p99 besides ns/op. The queries cycle through the relevance set's, each
+// p99 besides ns/op. SEARCH_BENCH_DIR, when set, keeps the built indexes
+// there for the next run. The queries cycle through the relevance set's, each
 // with a category filter, an attribute filter and the facets.
 //
 //	go test ./cmd/marketplace -run '^$' -bench 'Search(Engine|API)' -benchtime 2000x
@@ -72,12 +74,21 @@ func benchIndex(b *testing.B, n int) *searchindex.Index {
 		return x.(*searchindex.Index)
 	}
 	dir, err := os.MkdirTemp("", "search-bench-")
+	if keep := os.Getenv("SEARCH_BENCH_DIR"); keep != "" {
+		// Kept between runs: a 100,000-product index takes minutes to
+		// build on a busy machine.
+		dir, err = filepath.Join(keep, strconv.Itoa(n)), os.MkdirAll(keep, 0o755)
+	}
 	if err != nil {
 		b.Fatal(err)
 	}
 	x, err := searchindex.Open(dir)
 	if err != nil {
 		b.Fatal(err)
+	}
+	if x.Stats().Products == int64(n) {
+		benchIndexes.Store(n, x)
+		return x
 	}
 	start := time.Now()
 	docs := demoDocs(n)

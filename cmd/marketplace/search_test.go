@@ -42,7 +42,7 @@ type catalogPair struct {
 	stop     func()
 }
 
-func newCatalogPair(t *testing.T, change ...func(*searchsrv.Config)) *catalogPair {
+func newCatalogPair(t testing.TB, change ...func(*searchsrv.Config)) *catalogPair {
 	t.Helper()
 	e := config.FromLookup(testEnv(t, map[string]string{"PRODUCTS_RELAY_INTERVAL": "100ms"}))
 	pc := productsrv.LoadConfig(e, config.LoadShared(e))
@@ -74,7 +74,7 @@ func newCatalogPair(t *testing.T, change ...func(*searchsrv.Config)) *catalogPai
 
 // startSearch starts (or restarts) the search service and waits until it
 // is ready.
-func (c *catalogPair) startSearch(t *testing.T) {
+func (c *catalogPair) startSearch(t testing.TB) {
 	t.Helper()
 	log := slog.New(slog.DiscardHandler)
 	reg := observability.NewRegistry()
@@ -89,7 +89,7 @@ func (c *catalogPair) startSearch(t *testing.T) {
 }
 
 // seller is one of the sellers writing products.
-func (c *catalogPair) seller(t *testing.T, i int) httpxtest.Caller {
+func (c *catalogPair) seller(t testing.TB, i int) httpxtest.Caller {
 	t.Helper()
 	id := fmt.Sprintf("0193a000-0000-7000-8000-1000000000%02d", i)
 	return httpxtest.Caller{ID: id, Token: c.issuer.Token(t, id, auth.RoleSeller)}

@@ -81,13 +81,30 @@ func (x *Index) search(ctx context.Context, r search.Request, lenient bool) (sea
 // request builds a search of r's filters and text: all of r's filters but
 // those on attribute skipAttr, and on the price if skipPrice.
 func (x *Index) request(r search.Request, text query.Query, skipAttr string, skipPrice bool) *bleve.SearchRequest {
+	filter := bleve.NewConjunctionQuery(filters(r, skipAttr, skipPrice)...)
+	if x.bleveFilters {
+		return bleveFiltered(text, filter)
+	}
+	if text == nil {
+		// Nothing to score: the filters are the query.
+		req := bleve.NewSearchRequestOptions(filter, 0, 0, false)
+		req.Score = "none"
+		return req
+	}
+	return bleve.NewSearchRequestOptions(&filteredQuery{must: text, filter: filter}, 0, 0, false)
+}
+
+// bleveFiltered is the request as Bleve's own Boolean filter runs it:
+// every match of the text scored, then filtered. The tests compare
+// filteredQuery's answers with it.
+func bleveFiltered(text, filter query.Query) *bleve.SearchRequest {
 	q := bleve.NewBooleanQuery()
 	if text != nil {
 		q.AddMust(text)
 	} else {
 		q.AddMust(bleve.NewMatchAllQuery())
 	}
-	q.AddFilter(bleve.NewConjunctionQuery(filters(r, skipAttr, skipPrice)...))
+	q.AddFilter(filter)
 	req := bleve.NewSearchRequestOptions(q, 0, 0, false)
 	if text == nil {
 		req.Score = "none"
@@ -324,6 +341,7 @@ func (x *Index) facetRequests(r search.Request, text query.Query, main *bleve.Se
 		target := main
 		if filtered[name] {
 			target = x.request(r, text, name, false)
+			target.Score = "none" // counts only: nothing to rank
 			extra = append(extra, target)
 		}
 		target.AddFacet(name, bleve.NewFacetRequest("attr."+name+".f", 1000))
@@ -331,6 +349,7 @@ func (x *Index) facetRequests(r search.Request, text query.Query, main *bleve.Se
 	target := main
 	if r.MinPrice != nil || r.MaxPrice != nil {
 		target = x.request(r, text, "", true)
+		target.Score = "none"
 		extra = append(extra, target)
 	}
 	target.AddFacet("price", priceFacet())

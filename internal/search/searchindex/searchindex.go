@@ -52,6 +52,9 @@ type Index struct {
 	versions   map[string]int64
 	versionSum int64
 	attributes map[string]bool
+	// bleveFilters makes searches filter as Bleve's BooleanQuery does
+	// (the reference the tests compare filteredQuery with).
+	bleveFilters bool
 }
 
 var _ search.Engine = (*Index)(nil)

@@ -1,0 +1,114 @@
+package searchindex
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/marketplace-go/marketplace/internal/search"
+)
+
+// generated indexes n products of mixed titles, categories, colours,
+// prices and statuses, in several batches (so several segments) and with
+// some products rewritten (so segments hold deleted documents).
+func generated(t *testing.T, n int) *Index {
+	t.Helper()
+	x, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = x.Close() })
+	rng := rand.New(rand.NewPCG(1, 2))
+	pick := func(s ...string) string { return s[rng.IntN(len(s))] }
+	doc := func(i int, version int64) search.Doc {
+		p := search.Product{
+			ID: fmt.Sprintf("p%05d", i), SellerID: pick("s1", "s2", "s3"),
+			Title:       fmt.Sprintf("%s %s %s %d", pick("Brass", "Copper", "Modern", "Rustic", "Vintage"), pick("Desk", "Floor", "Reading", "Pendant"), pick("Lamp", "Light", "Headphones", "Novel", "Boots", "Books"), i),
+			Description: pick("Made with care.", "A mystery for long nights.", "Bright and warm light.", "Noise cancelling."),
+			Category:    pick("lamps", "headphones", "fiction", "shoes"),
+			Price:       search.Money{Amount: int64(rng.IntN(60000)), Currency: "EUR"},
+			Attributes:  map[string]any{"colour": pick("red", "blue", "black", "green"), "size": float64(rng.IntN(5) + 38)},
+			Status:      pick(search.StatusActive, search.StatusActive, search.StatusActive, search.StatusDraft),
+			Version:     version, CreatedAt: time.Unix(1_700_000_000, 0).UTC().Add(time.Duration(rng.IntN(100000)) * time.Minute),
+		}
+		return search.Doc{Product: p, CategoryWords: []string{p.Category}}
+	}
+	for start := 0; start < n; start += n / 8 {
+		var docs []search.Doc
+		for i := start; i < min(start+n/8, n); i++ {
+			docs = append(docs, doc(i, 1))
+		}
+		if _, err := x.Apply(context.Background(), docs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var rewrites []search.Doc
+	for i := 0; i < n; i += 7 {
+		rewrites = append(rewrites, doc(i, 2))
+	}
+	if _, err := x.Apply(context.Background(), rewrites); err != nil {
+		t.Fatal(err)
+	}
+	return x
+}
+
+// TestLeapfrogFilteringAnswersAsBlevesFilterDoes compares every part of
+// an answer (hits, scores, order, total, facets) with Bleve's own Boolean
+// filter, which scores every text match before filtering.
+func TestLeapfrogFilteringAnswersAsBlevesFilterDoes(t *testing.T) {
+	x := generated(t, 4000)
+	n := func(v int64) *int64 { return &v }
+	f := func(v float64) *float64 { return &v }
+	red := search.AttributeFilter{Name: "colour", Equals: "red", Text: "red"}
+	active := []string{search.StatusActive}
+	all := []string{search.StatusDraft, search.StatusActive, search.StatusArchived}
+	facets := []string{"colour", "size"}
+	tests := []struct {
+		name string
+		r    search.Request
+	}{
+		{"words in one category with a colour, by relevance", search.Request{Query: search.Query{Words: []string{"desk", "lamp"}, Sort: search.SortRelevance,
+			Attributes: []search.AttributeFilter{red}}, Categories: []string{"lamps"}, Statuses: active, FacetAttributes: facets, Size: 21}},
+		{"a word with a typo and a prefix, several categories", search.Request{Query: search.Query{Words: []string{"cooper", "fl"}, Sort: search.SortRelevance},
+			Categories: []string{"lamps", "shoes"}, Statuses: active, FacetAttributes: facets, Size: 50}},
+		{"a rare filter: one seller, a price range and a size range", search.Request{Query: search.Query{Words: []string{"lamp"}, Sort: search.SortRelevance,
+			Seller: "s2", MinPrice: n(1000), MaxPrice: n(9000), Attributes: []search.AttributeFilter{{Name: "size", Min: f(39), Max: f(40)}}},
+			Statuses: all, FacetAttributes: facets, Size: 100}},
+		{"a filter that matches nothing", search.Request{Query: search.Query{Words: []string{"lamp"}, Sort: search.SortRelevance, Seller: "nobody"},
+			Statuses: active, FacetAttributes: facets, Size: 20}},
+		{"words no product has, retried leniently", search.Request{Query: search.Query{Words: []string{"dsk", "lamp"}, Sort: search.SortRelevance},
+			Categories: []string{"lamps"}, Statuses: active, FacetAttributes: facets, Size: 20}},
+		{"words sorted by price", search.Request{Query: search.Query{Words: []string{"mystery"}, Sort: search.SortPriceAsc, Attributes: []search.AttributeFilter{red}},
+			Statuses: active, FacetAttributes: facets, Size: 30}},
+		{"words after a cursor", search.Request{Query: search.Query{Words: []string{"light"}, Sort: search.SortNewest,
+			After: &search.Cursor{Sort: search.SortNewest, Key: int64(1_700_000_000_000_000 + 50000*60_000_000), ID: "p02000"}},
+			Statuses: active, FacetAttributes: facets, Size: 20}},
+		{"no words: a category browsed by title", search.Request{Query: search.Query{Sort: search.SortTitle, Attributes: []search.AttributeFilter{red}},
+			Categories: []string{"fiction"}, Statuses: active, FacetAttributes: facets, Size: 40}},
+		{"no words and no filter but the status", search.Request{Query: search.Query{Sort: search.SortNewest}, Statuses: active, FacetAttributes: facets, Size: 10}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			x.bleveFilters = true
+			want, err := x.Search(context.Background(), tt.r)
+			x.bleveFilters = false
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := x.Search(context.Background(), tt.r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("answer differs from Bleve's filter (-bleve +leapfrog):\n%s", diff)
+			}
+			if tt.name != "a filter that matches nothing" && want.Total == 0 {
+				t.Errorf("found nothing: the case compares nothing")
+			}
+		})
+	}
+}
