@@ -17,9 +17,14 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+
+	"github.com/marketplace-go/marketplace/internal/users/password"
 )
 
 func main() {
+	if password.IsWorker() { // started by the users service to hash passwords (ADR 35)
+		os.Exit(password.ServeWorker())
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.LookupEnv, os.Stdout, nil)
 	stop()

@@ -21,6 +21,7 @@ import (
 	"github.com/marketplace-go/marketplace/internal/platform/discovery/etcdtest"
 	"github.com/marketplace-go/marketplace/internal/platform/eventually"
 	"github.com/marketplace-go/marketplace/internal/platform/mongo/mongotest"
+	"github.com/marketplace-go/marketplace/internal/users/password"
 )
 
 // asBinary makes the test binary stand in for the marketplace binary: the
@@ -35,6 +36,9 @@ const asBinary = "MARKETPLACE_TEST_AS_BINARY"
 const parallelPlatforms = "4"
 
 func TestMain(m *testing.M) {
+	if password.IsWorker() { // the users service's hashing worker: this binary again
+		os.Exit(password.ServeWorker())
+	}
 	if os.Getenv(asBinary) == "1" {
 		main()
 		os.Exit(0)

@@ -1,7 +1,10 @@
 // Package password hashes passwords with argon2id on a bounded pool of
 // workers. Hashing is deliberately expensive; bounding it keeps a flood of
 // logins from starving every other request, and a full queue is refused at
-// once rather than left to pile up.
+// once rather than left to pile up. The workers hash either in this process
+// (NewPool) or each in a child process of this binary that runs at the
+// lowest CPU priority (NewProcessPool, ADR 35), so that hashing takes only
+// CPU time nothing else wants.
 package password
 
 import (
@@ -11,8 +14,10 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"os"
 	"runtime"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/crypto/argon2"
@@ -92,11 +97,67 @@ func decode(encoded string) (Params, []byte, []byte, error) {
 // ErrBusy is returned when the hashing queue is full.
 var ErrBusy = &errs.Error{Kind: errs.Unavailable, Code: "busy", Message: "too many sign-ins at once; try again shortly", RetryAfter: time.Second}
 
+// ErrWorkerFailed is returned when the hashing process died or could not be
+// started while it had the caller's job: the caller gets a 503, never a
+// guess, and the worker starts a new process for the next job.
+var ErrWorkerFailed = &errs.Error{Kind: errs.Unavailable, Code: "hashing_unavailable", Message: "sign-in is briefly unavailable; try again shortly", RetryAfter: time.Second}
+
+// request is one hashing job, as a worker (in this process or a child
+// one) receives it.
+type request struct {
+	Verify   bool // else Hash
+	Params   Params
+	Password string
+	Encoded  string // the stored hash Verify checks against
+}
+
+// response is a job's result. Err is Verify's error (a malformed stored
+// hash) as text, since it has to cross a pipe.
+type response struct {
+	Hash       string
+	OK, Rehash bool
+	Err        string
+}
+
+func (r request) run() response {
+	if !r.Verify {
+		return response{Hash: r.Params.Hash(r.Password)}
+	}
+	ok, rehash, err := r.Params.Verify(r.Password, r.Encoded)
+	resp := response{OK: ok, Rehash: rehash}
+	if err != nil {
+		resp.Err = err.Error()
+	}
+	return resp
+}
+
+// engine runs a worker's jobs: here, or in the worker's child process.
+type engine interface {
+	// do runs a job; an error means the engine failed, not the job.
+	do(request) (response, error)
+	// exited is closed when the engine must be restarted (nil: never).
+	exited() <-chan struct{}
+	restart()
+	// shutdown releases the engine for good.
+	shutdown()
+}
+
+// inProcess hashes on the worker's goroutine.
+type inProcess struct{}
+
+func (inProcess) do(r request) (response, error) { return r.run(), nil }
+func (inProcess) exited() <-chan struct{}        { return nil }
+func (inProcess) restart()                       {}
+func (inProcess) shutdown()                      {}
+
 // Pool runs hashes on a fixed number of workers with a bounded queue.
 type Pool struct {
-	params Params
-	jobs   chan func()
-	done   chan struct{}
+	params   Params
+	jobs     chan func(engine)
+	done     chan struct{}
+	children []*child // one per worker when hashing in child processes
+	workers  sync.WaitGroup
+	close    sync.Once
 }
 
 // DefaultWorkers is how many hashes run at once unless configured: half
@@ -109,58 +170,120 @@ func DefaultWorkers() int { return workersFor(runtime.GOMAXPROCS(0)) }
 
 func workersFor(procs int) int { return max(1, procs/2) }
 
-// NewPool starts workers that take jobs from a queue of the given size:
-// at most workers hashes run at once, and a full queue is refused.
+// NewPool starts workers that hash in this process and take jobs from a
+// queue of the given size: at most workers hashes run at once, and a full
+// queue is refused.
 func NewPool(params Params, workers, queue int) *Pool {
-	p := &Pool{params: params, jobs: make(chan func(), queue), done: make(chan struct{})}
+	p := newPool(params, queue)
 	for range workers {
-		go p.work()
+		p.start(inProcess{})
 	}
 	return p
 }
 
-func (p *Pool) work() {
-	for {
-		select {
-		case job := <-p.jobs:
-			job()
-		case <-p.done:
-			return
-		}
+// NewProcessPool is NewPool with each worker hashing in a child process:
+// this binary started again as a hashing worker (see IsWorker), at the
+// lowest CPU priority. It fails if a child does not start.
+func NewProcessPool(params Params, workers, queue int) (*Pool, error) {
+	if IsWorker() {
+		// A hashing worker that got here is a program that does not
+		// serve jobs when started as one: refuse rather than start
+		// itself again and again.
+		return nil, errors.New("password: a hashing worker cannot start hashing workers")
 	}
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("password: the hashing worker's executable: %w", err)
+	}
+	p := newPool(params, queue)
+	for range workers {
+		c := &child{exe: exe}
+		if err := c.start(); err != nil {
+			p.Close()
+			return nil, err
+		}
+		p.children = append(p.children, c)
+		p.start(c)
+	}
+	return p, nil
 }
 
-// Close stops the workers. Jobs still queued are abandoned; their callers
-// are released by their contexts.
-func (p *Pool) Close() { close(p.done) }
+func newPool(params Params, queue int) *Pool {
+	return &Pool{params: params, jobs: make(chan func(engine), queue), done: make(chan struct{})}
+}
+
+func (p *Pool) start(e engine) {
+	p.workers.Go(func() {
+		defer e.shutdown()
+		for {
+			select {
+			case <-p.done:
+				return
+			default:
+			}
+			select {
+			case job := <-p.jobs:
+				job(e)
+			case <-e.exited(): // a child process died, even between jobs
+				e.restart()
+			case <-p.done:
+				return
+			}
+		}
+	})
+}
+
+// Close stops the workers and their child processes, and returns once
+// they are gone. Jobs still queued are abandoned and a job in a child
+// fails; their callers are released by their contexts or get an error.
+func (p *Pool) Close() {
+	p.close.Do(func() {
+		close(p.done)
+		for _, c := range p.children {
+			c.stop()
+		}
+		p.workers.Wait()
+	})
+}
 
 // Hash hashes pw with the pool's parameters.
 func (p *Pool) Hash(ctx context.Context, pw string) (string, error) {
-	var h string
-	if err := p.run(ctx, func() { h = p.params.Hash(pw) }); err != nil {
-		return "", err
-	}
-	return h, nil
+	resp, err := p.do(ctx, request{Params: p.params, Password: pw})
+	return resp.Hash, err
 }
 
 // Verify checks pw against encoded; see Params.Verify.
 func (p *Pool) Verify(ctx context.Context, pw, encoded string) (ok, rehash bool, err error) {
-	runErr := p.run(ctx, func() { ok, rehash, err = p.params.Verify(pw, encoded) })
-	if runErr != nil {
-		return false, false, runErr
+	resp, err := p.do(ctx, request{Verify: true, Params: p.params, Password: pw, Encoded: encoded})
+	if err != nil {
+		return false, false, err
 	}
-	return ok, rehash, err
+	if resp.Err != "" {
+		return false, false, errors.New(resp.Err)
+	}
+	return resp.OK, resp.Rehash, nil
+}
+
+func (p *Pool) do(ctx context.Context, req request) (response, error) {
+	var (
+		resp response
+		err  error
+	)
+	if runErr := p.run(ctx, func(e engine) { resp, err = e.do(req) }); runErr != nil {
+		return response{}, runErr
+	}
+	return resp, err
 }
 
 // run queues job and waits for it. A full queue fails at once with ErrBusy;
 // a caller that gives up leaves the job to finish harmlessly.
-func (p *Pool) run(ctx context.Context, job func()) error {
+func (p *Pool) run(ctx context.Context, job func(engine)) error {
 	finished := make(chan struct{})
 	select {
-	case p.jobs <- func() {
+	case p.jobs <- func(e engine) {
 		defer close(finished)
 		if ctx.Err() == nil { // the caller may have left while it waited
-			job()
+			job(e)
 		}
 	}:
 	default:

@@ -104,7 +104,7 @@ func TestVerifyRefusesMalformedHashesWithoutPanicking(t *testing.T) {
 func block(t *testing.T, p *Pool) (release func()) {
 	t.Helper()
 	started, done := make(chan struct{}), make(chan struct{})
-	go func() { _ = p.run(context.Background(), func() { close(started); <-done }) }()
+	go func() { _ = p.run(context.Background(), func(engine) { close(started); <-done }) }()
 	eventually.Receive(t, "the worker to take the job", started)
 	return sync.OnceFunc(func() { close(done) })
 }
@@ -164,7 +164,7 @@ func TestPoolReleasesCallersWhoseContextEnds(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var ran atomic.Bool
 	result := make(chan error, 1)
-	go func() { result <- p.run(ctx, func() { ran.Store(true) }) }()
+	go func() { result <- p.run(ctx, func(engine) { ran.Store(true) }) }()
 	waitQueued(t, p, 1)
 	cancel()
 	if err := eventually.Receive(t, "the cancelled caller to return", result); !errors.Is(err, context.Canceled) {
@@ -225,7 +225,7 @@ func TestThePoolNeverRunsMoreHashesAtOnceThanItHasWorkers(t *testing.T) {
 	var wg sync.WaitGroup
 	for range jobs {
 		wg.Go(func() {
-			err := p.run(context.Background(), func() {
+			err := p.run(context.Background(), func(engine) {
 				n := running.Add(1)
 				for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
 				}

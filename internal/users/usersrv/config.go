@@ -33,6 +33,7 @@ type Config struct {
 	PIIKeys    []fieldcrypt.Key // secret
 
 	Argon       password.Params
+	Hasher      string // HasherProcess or HasherInProcess; empty hashes in-process
 	HashWorkers int
 	HashQueue   int
 
@@ -45,6 +46,15 @@ type Config struct {
 	ResetURL      string
 	Mail          mail.Config
 }
+
+// Where password hashes run (USERS_HASHER).
+const (
+	// HasherProcess runs each hashing worker in a child process of this
+	// binary at the lowest CPU priority: the default, see ADR 35.
+	HasherProcess = "process"
+	// HasherInProcess hashes on goroutines of the serving process.
+	HasherInProcess = "inprocess"
+)
 
 // LoadConfig reads the USERS_*, AUTH_* and SMTP_* variables.
 func LoadConfig(e *config.Env, sh config.Shared) Config {
@@ -65,6 +75,7 @@ func LoadConfig(e *config.Env, sh config.Shared) Config {
 			Time:      uint32(e.Int("USERS_ARGON2_TIME", int(password.OWASP.Time), 2, 100)),
 			Threads:   uint8(e.Int("USERS_ARGON2_THREADS", int(password.OWASP.Threads), 1, 64)),
 		},
+		Hasher:             e.String("USERS_HASHER", HasherProcess),
 		HashWorkers:        e.Int("USERS_HASH_WORKERS", password.DefaultWorkers(), 1, 1024),
 		HashQueue:          e.Int("USERS_HASH_QUEUE", 64, 1, 1<<16),
 		AccountMaxFailures: e.Int("USERS_LOGIN_MAX_FAILURES_PER_ACCOUNT", 5, 1, 1000),
@@ -104,6 +115,7 @@ func configDocs() config.Docs {
 		"USERS_ARGON2_MEMORY_KIB":              "argon2id memory (OWASP minimum 19 MiB; lower is refused)",
 		"USERS_ARGON2_TIME":                    "argon2id passes",
 		"USERS_ARGON2_THREADS":                 "argon2id lanes",
+		"USERS_HASHER":                         "where password hashes run: `process`, in child processes of this binary at the lowest CPU priority (SCHED_IDLE), so that a login flood takes only CPU time nothing else wants (ADR 35); or `inprocess`, in the serving process",
 		"USERS_HASH_WORKERS":                   "password hashes run at once; more would let a login flood take the CPU from every other request",
 		"USERS_HASH_QUEUE":                     "hashing jobs that may wait; beyond, 503 + `Retry-After` at once",
 		"USERS_LOGIN_MAX_FAILURES_PER_ACCOUNT": "failed logins per account per window before 429",
@@ -121,6 +133,11 @@ func configDocs() config.Docs {
 }
 
 func (c *Config) validate(e *config.Env) {
+	switch c.Hasher {
+	case HasherProcess, HasherInProcess:
+	default:
+		e.Fail("USERS_HASHER", "want %s or %s, got %q", HasherProcess, HasherInProcess, c.Hasher)
+	}
 	switch c.Mail.TLS {
 	case "starttls", "tls", "none":
 	default:

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"os"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -24,6 +25,16 @@ import (
 	"github.com/marketplace-go/marketplace/internal/users/userdb"
 	"github.com/marketplace-go/marketplace/internal/users/usersrv"
 )
+
+// TestMain lets this test binary be the hashing worker of the tests that
+// hash in child processes (usersrv.HasherProcess): the pool starts
+// os.Executable, which is this binary.
+func TestMain(m *testing.M) {
+	if password.IsWorker() {
+		os.Exit(password.ServeWorker())
+	}
+	os.Exit(m.Run())
+}
 
 // testEnv is a users service running on a loopback port over its own
 // throwaway database, with a real SMTP server catching its mail.

@@ -23,12 +23,17 @@ func (e *testEnv) tryLogin(t *testing.T, email, pw string, header ...string) res
 
 func TestLogin(t *testing.T) {
 	t.Parallel()
-	runScenarios(t, newEnv(t),
-		scenario{"unknown email and wrong password fail alike", testUnknownEmailAndWrongPasswordFailAlike},
-		scenario{"disabled users cannot log in or refresh", testDisabledUsersCannotLogInOrRefresh},
-		scenario{"login rehashes passwords made with weaker parameters", testLoginRehashesPasswordsMadeWithWeakerParameters},
-		scenario{"a corrupt stored hash fails one login, not the service", testACorruptStoredHashFailsOneLoginNotTheService},
-	)
+	for _, hasher := range []string{usersrv.HasherInProcess, usersrv.HasherProcess} {
+		t.Run("hashing "+hasher, func(t *testing.T) {
+			t.Parallel()
+			runScenarios(t, newEnv(t, func(c *usersrv.Config) { c.Hasher = hasher }),
+				scenario{"unknown email and wrong password fail alike", testUnknownEmailAndWrongPasswordFailAlike},
+				scenario{"disabled users cannot log in or refresh", testDisabledUsersCannotLogInOrRefresh},
+				scenario{"login rehashes passwords made with weaker parameters", testLoginRehashesPasswordsMadeWithWeakerParameters},
+				scenario{"a corrupt stored hash fails one login, not the service", testACorruptStoredHashFailsOneLoginNotTheService},
+			)
+		})
+	}
 }
 
 func testUnknownEmailAndWrongPasswordFailAlike(t *testing.T, e *testEnv) {
@@ -52,14 +57,15 @@ func testUnknownEmailAndWrongPasswordFailAlike(t *testing.T, e *testEnv) {
 
 // TestFailedLoginsTakeSimilarTimeForUnknownAndKnownEmails checks that the
 // time of a failed login does not tell whether the email has an account. It
-// uses the production argon2 parameters, which dominate the cost, and runs
-// alone (no t.Parallel) so other tests do not skew the clock.
+// uses the production argon2 parameters, which dominate the cost, hashed
+// where production hashes them (child processes), and runs alone (no
+// t.Parallel) so other tests do not skew the clock.
 func TestFailedLoginsTakeSimilarTimeForUnknownAndKnownEmails(t *testing.T) {
 	if testing.Short() {
 		t.Skip("times production argon2 hashes, alone")
 	}
 	e := newEnv(t, func(c *usersrv.Config) {
-		c.Argon = password.OWASP
+		c.Argon, c.Hasher = password.OWASP, usersrv.HasherProcess
 		c.AccountMaxFailures, c.AddressMaxFailures = 1000, 100000
 	})
 	e.mustRegister(t, "timed@example.com")

@@ -81,8 +81,11 @@ func assemble(ctx context.Context, cfg Config, log *slog.Logger, pool *pgxpool.P
 	if err != nil {
 		return nil, err
 	}
-	u := &Users{pool: pool, store: userdb.New(pool, keyring), log: log,
-		hasher: password.NewPool(cfg.Argon, cfg.HashWorkers, cfg.HashQueue),
+	hasher, err := newHasher(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("users: %w", err)
+	}
+	u := &Users{pool: pool, store: userdb.New(pool, keyring), log: log, hasher: hasher,
 		mailer: mail.NewQueue(sender(cfg.Mail, log), log, 1024, 4)}
 	u.Service, err = users.NewService(ctx, users.Deps{Store: u.store, Hasher: u.hasher, Tokens: issuer, Mailer: u.mailer, Log: log}, users.Policy{
 		SessionTTL: cfg.SessionTTL, ResetTTL: cfg.ResetTTL, ResetMaxMails: cfg.ResetMaxMails, ResetURL: cfg.ResetURL, FailureWindow: cfg.FailureWindow,
@@ -95,6 +98,15 @@ func assemble(ctx context.Context, cfg Config, log *slog.Logger, pool *pgxpool.P
 	u.api = userapi.New(u.Service, issuer, verifier, log, cfg.TrustedProxies)
 	u.startSweeper()
 	return u, nil
+}
+
+// newHasher starts the password hashing pool where the configuration says:
+// in child processes (the default) or in this one.
+func newHasher(cfg Config) (*password.Pool, error) {
+	if cfg.Hasher == HasherProcess {
+		return password.NewProcessPool(cfg.Argon, cfg.HashWorkers, cfg.HashQueue)
+	}
+	return password.NewPool(cfg.Argon, cfg.HashWorkers, cfg.HashQueue), nil
 }
 
 func loadTokens(cfg Config, log *slog.Logger) (*tokens.Issuer, *auth.Verifier, error) {

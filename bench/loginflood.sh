@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Login flood, alone: phase 4 of bench/capacity.sh without the ramp before it.
+# The platform as `make run` starts it (every module in one process) with the
+# demo seed; catalog reads (`--scenario=browse`) at RATE req/s alone for 30 s,
+# then for 45 s beside a flood of logins at 200/s from 32 accounts (40 s).
+#
+# Usage: bench/loginflood.sh [OUT_DIR]   (default bench/results/loginflood-run)
+# Environment: MP (a built binary; default: build bin/marketplace), RATE
+# (default 350, the capacity run's 70%), SETTLE (default 60, seconds between
+# the seed and the load), and anything `marketplace serve` reads, such as
+# USERS_HASHER=inprocess to compare with hashing in the serving process, or
+# METRICS_ADDR=127.0.0.1:9100 PPROF_ENABLED=true to profile it.
+# ISOLATE=name runs the platform beside another one on the same servers: its
+# ports 10000 above the defaults, its own databases (name_users, ...),
+# RabbitMQ vhost (made with rabbitmqctl) and Redis key prefixes.
+# The servers of `make services` must be running; it starts none itself.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out=${1:-bench/results/loginflood-run}
+rate=${RATE:-350}
+mkdir -p "$out"
+mp=${MP:-}
+if [ -z "$mp" ]; then
+	go build -o bin/marketplace ./cmd/marketplace
+	mp=bin/marketplace
+fi
+
+export GATEWAY_RATE_LIMITS=off # the load must meet the platform, not the limits
+gateway=http://localhost:8080
+if [ -n "${ISOLATE:-}" ]; then
+	ns=$ISOLATE
+	pg=postgres://postgres@localhost:5432
+	export USERS_ADDR=127.0.0.1:18081 PRODUCTS_ADDR=127.0.0.1:18082 ORDERS_ADDR=127.0.0.1:18083 \
+		SEARCH_ADDR=127.0.0.1:18084 WEB_ADDR=127.0.0.1:18090 GATEWAY_ADDR=127.0.0.1:18080 \
+		PUBLIC_URL=http://localhost:18081 AUTH_JWKS_URL=http://localhost:18081/.well-known/jwks.json \
+		SEARCH_PRODUCTS_URL=http://localhost:18082 ORDERS_PRODUCTS_URL=http://localhost:18082 \
+		WEB_API_URL=http://localhost:18080 \
+		USERS_DATABASE_URL=$pg/${ns}_users?sslmode=disable ORDERS_DATABASE_URL=$pg/${ns}_orders?sslmode=disable \
+		FERRETDB_POSTGRES_URL=$pg/${ns}_catalog?sslmode=disable \
+		RABBITMQ_URL=amqp://guest:guest@localhost:5672/$ns \
+		PRODUCTS_CACHE_PREFIX=$ns:products: GATEWAY_RATE_PREFIX=$ns:gateway:
+	rabbitmqctl add_vhost "$ns" >/dev/null 2>&1 || true
+	rabbitmqctl set_permissions -p "$ns" guest '.*' '.*' '.*' >/dev/null
+	gateway=http://localhost:18080
+fi
+data=$(mktemp -d)
+DATA_DIR=$data $mp serve >"$out/serve.log" 2>&1 &
+pid=$!
+trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$data"' EXIT
+for _ in $(seq 120); do
+	curl -sf $gateway/readyz >/dev/null && break
+	sleep 1
+done
+DATA_DIR=$data $mp seed >"$out/seed.log" 2>&1 # adds nothing when the demo catalog is there
+sleep "${SETTLE:-60}" # the seed's events are indexed before the load
+
+note() { echo "== $* $(date -u +%T); $(uptime)" | tee -a "$out/phases.txt"; }
+run() { # name, loadgen flags...
+	local name=$1
+	shift
+	note "$name"
+	$mp loadgen --target=$gateway --out "$out/$name" "$@" >"$out/$name.md" 2>"$out/$name.log" || true
+}
+
+note "start USERS_HASHER=${USERS_HASHER:-default}"
+run reads-quiet --scenario=browse --rate="$rate" --duration=30s
+# The reads prepare first (a flood would starve their logins), then the
+# flood starts: its preparation takes seconds, its load the rest.
+run reads-during-login-flood --scenario=browse --rate="$rate" --duration=45s &
+reads=$!
+until grep -q '^prepared' "$out/reads-during-login-flood.log" 2>/dev/null; do
+	kill -0 $reads 2>/dev/null || { echo "the reads failed to prepare: $out/reads-during-login-flood.log" >&2; exit 1; }
+	sleep 0.2
+done
+$mp loadgen --target=$gateway --out "$out/login-flood" --scenario=login --rate=200 --duration=40s --users=32 >"$out/login-flood.md" 2>&1 || true
+wait $reads
+note done

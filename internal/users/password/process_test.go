@@ -1,0 +1,239 @@
+package password
+
+import (
+	"context"
+	"errors"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+
+	"github.com/marketplace-go/marketplace/internal/platform/errs"
+	"github.com/marketplace-go/marketplace/internal/platform/eventually"
+)
+
+// TestMain lets this test binary be the hashing worker that the process
+// pool's tests start: NewProcessPool runs os.Executable, which is it.
+func TestMain(m *testing.M) {
+	if IsWorker() {
+		os.Exit(ServeWorker())
+	}
+	os.Exit(m.Run())
+}
+
+// newProcessPool starts a pool over child processes, closed at the end.
+func newProcessPool(t *testing.T, params Params, workers, queue int) *Pool {
+	t.Helper()
+	p, err := NewProcessPool(params, workers, queue)
+	if err != nil {
+		t.Fatalf("NewProcessPool: %v", err)
+	}
+	t.Cleanup(p.Close)
+	return p
+}
+
+// pids returns the process id of each worker's current child.
+func pids(p *Pool) []int {
+	var ids []int
+	for _, c := range p.children {
+		c.mu.Lock()
+		if c.proc != nil {
+			ids = append(ids, c.proc.Pid)
+		}
+		c.mu.Unlock()
+	}
+	return ids
+}
+
+// alive reports whether a process with this id exists (and is not a zombie
+// we failed to reap: Kill(pid, 0) succeeds on those too).
+func alive(pid int) bool {
+	return syscall.Kill(pid, 0) == nil
+}
+
+func TestAProcessPoolHashesAndVerifiesInItsChildren(t *testing.T) {
+	t.Parallel()
+	p := newProcessPool(t, fast, 2, 16)
+	stronger := Params{MemoryKiB: 128, Time: 1, Threads: 1}
+	tests := []struct {
+		name, password, attempt string
+		hashedWith              Params
+		ok, rehash              bool
+	}{
+		{name: "the right password verifies", password: "plum-kettle-orbit-42", attempt: "plum-kettle-orbit-42", hashedWith: fast, ok: true},
+		{name: "a wrong password does not", password: "plum-kettle-orbit-42", attempt: "plum-kettle-orbit-43", hashedWith: fast},
+		{name: "any bytes cross the pipe unchanged", password: "pässwörd-🔑\x00\xff", attempt: "pässwörd-🔑\x00\xff", hashedWith: fast, ok: true},
+		{name: "a hash with other parameters asks for a rehash", password: "pw", attempt: "pw", hashedWith: stronger, ok: true, rehash: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := tt.hashedWith.Hash(tt.password)
+			if tt.hashedWith == fast {
+				var err error
+				if h, err = p.Hash(context.Background(), tt.password); err != nil {
+					t.Fatalf("Hash: %v", err)
+				}
+				if !strings.HasPrefix(h, "$argon2id$v=19$m=64,t=1,p=1$") {
+					t.Fatalf("hash %q was not made with the pool's parameters", h)
+				}
+			}
+			ok, rehash, err := p.Verify(context.Background(), tt.attempt, h)
+			if ok != tt.ok || rehash != tt.rehash || err != nil {
+				t.Errorf("Verify = %v, %v, %v; want %v, %v, nil", ok, rehash, err, tt.ok, tt.rehash)
+			}
+		})
+	}
+	if _, _, err := p.Verify(context.Background(), "pw", "not a hash"); err == nil || errors.Is(err, ErrWorkerFailed) {
+		t.Errorf("Verify of a malformed hash: %v; want the hash's error, not a failed worker", err)
+	}
+}
+
+func TestAProcessPoolRunsItsJobsConcurrently(t *testing.T) {
+	t.Parallel()
+	p := newProcessPool(t, fast, 2, 64)
+	var wg sync.WaitGroup
+	for i := range 16 {
+		wg.Go(func() {
+			pw := strings.Repeat("p", i+1)
+			h, err := p.Hash(context.Background(), pw)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			if ok, _, err := p.Verify(context.Background(), pw, h); !ok || err != nil {
+				t.Errorf("verify %q: ok %v, err %v", pw, ok, err)
+			}
+		})
+	}
+	wg.Wait()
+}
+
+func TestAJobWhoseChildDiesFailsAndTheChildIsReplaced(t *testing.T) {
+	t.Parallel()
+	p := newProcessPool(t, fast, 1, 4)
+	first := pids(p)[0]
+
+	// The child dies just as the job is handed to it.
+	var jobErr error
+	if err := p.run(context.Background(), func(e engine) {
+		_ = syscall.Kill(first, syscall.SIGKILL)
+		_, jobErr = e.do(request{Params: fast, Password: "pw"})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if !errors.Is(jobErr, ErrWorkerFailed) {
+		t.Fatalf("the job of a dead child: %v, want ErrWorkerFailed", jobErr)
+	}
+	if e, ok := errs.As(jobErr); !ok || e.Kind != errs.Unavailable || e.RetryAfter <= 0 {
+		t.Errorf("ErrWorkerFailed is %+v; want an Unavailable error with a Retry-After", e)
+	}
+
+	h, err := p.Hash(context.Background(), "pw")
+	if err != nil {
+		t.Fatalf("Hash after the child died: %v", err)
+	}
+	if ok, _, err := p.Verify(context.Background(), "pw", h); !ok || err != nil {
+		t.Errorf("Verify after the child died: %v, %v", ok, err)
+	}
+	if now := pids(p); len(now) != 1 || now[0] == first {
+		t.Errorf("children %v; want one new one in place of %d", now, first)
+	}
+	if alive(first) {
+		t.Errorf("the killed child %d was not reaped", first)
+	}
+}
+
+func TestAChildThatDiesBetweenJobsIsReplacedBeforeTheNext(t *testing.T) {
+	t.Parallel()
+	p := newProcessPool(t, fast, 1, 4)
+	first := pids(p)[0]
+	if err := syscall.Kill(first, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	eventually.True(t, "a new child in place of the killed one", func() bool {
+		now := pids(p)
+		return len(now) == 1 && now[0] != first
+	})
+	if _, err := p.Hash(context.Background(), "pw"); err != nil {
+		t.Errorf("Hash on the replaced child: %v", err)
+	}
+}
+
+func TestAFullProcessPoolRefusesAtOnce(t *testing.T) {
+	t.Parallel()
+	p := newProcessPool(t, fast, 1, 1)
+	release := block(t, p)
+	defer release()
+	queued := make(chan error, 1)
+	go func() { _, err := p.Hash(context.Background(), "queued"); queued <- err }()
+	waitQueued(t, p, 1)
+	if _, err := p.Hash(context.Background(), "refused"); !errors.Is(err, ErrBusy) {
+		t.Fatalf("Hash on a full pool: %v, want ErrBusy", err)
+	}
+	release()
+	if err := <-queued; err != nil {
+		t.Errorf("the queued hash failed: %v", err)
+	}
+}
+
+func TestClosingAProcessPoolLeavesNoChild(t *testing.T) {
+	t.Parallel()
+	p, err := NewProcessPool(fast, 3, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	children := pids(p)
+	if len(children) != 3 {
+		t.Fatalf("children %v; want 3", children)
+	}
+	// A job in flight when the pool closes fails rather than hangs.
+	inFlight := make(chan error, 1)
+	started := make(chan struct{})
+	go func() {
+		inFlight <- p.run(context.Background(), func(e engine) {
+			close(started)
+			if _, err := e.do(request{Params: Params{MemoryKiB: 8 << 10, Time: 50, Threads: 1}, Password: "slow"}); !errors.Is(err, ErrWorkerFailed) {
+				t.Errorf("a job in flight at Close: %v, want ErrWorkerFailed", err)
+			}
+		})
+	}()
+	<-started
+	p.Close()
+	for _, pid := range children {
+		if alive(pid) {
+			t.Errorf("child %d is still there after Close", pid)
+		}
+	}
+	if err := eventually.Receive(t, "the job in flight to end", inFlight); err != nil {
+		t.Errorf("run: %v", err)
+	}
+	p.Close() // twice is harmless
+}
+
+func TestAHashingWorkerDoesNotStartWorkers(t *testing.T) {
+	t.Setenv(workerEnv, "1")
+	if p, err := NewProcessPool(fast, 1, 1); err == nil {
+		p.Close()
+		t.Fatal("a process marked as a hashing worker started a pool of workers")
+	}
+}
+
+func TestAProgramThatIsNotAWorkerFailsToStart(t *testing.T) {
+	t.Parallel()
+	c := &child{exe: "/bin/true"}
+	if err := c.start(); err == nil {
+		c.shutdown()
+		t.Fatal("a program that never says hello was taken for a worker")
+	}
+}
+
+func TestAWorkerGetsTheGoRuntimeSettingsButNotTheServicesConfiguration(t *testing.T) {
+	t.Parallel()
+	got := workerEnviron([]string{"GOMAXPROCS=1", "GODEBUG=gctrace=1", "AUTH_SIGNING_KEYS=secret", "USERS_PII_KEYS=k1:secret", "PATH=/bin", workerEnv + "=0"})
+	want := []string{workerEnv + "=1", "GOMAXPROCS=1", "GODEBUG=gctrace=1"}
+	if !slices.Equal(got, want) {
+		t.Errorf("workerEnviron = %q, want %q", got, want)
+	}
+}
