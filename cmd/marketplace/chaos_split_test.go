@@ -51,22 +51,7 @@ func chaosKills(t *testing.T, cluster *pgclustertest.Cluster) (rows []chaosRow, 
 	vars := testVars(t, map[string]string{"LOG_LEVEL": "error", "SHUTDOWN_DELAY": "500ms",
 		"MONGODB_URI": mongotest.URI(t), "MONGODB_DATABASE": catalog.Name()})
 	onCluster(t, vars, cluster)
-	for _, s := range append([]string{"gateway"}, killedServices...) {
-		vars[envName(s)+"_ADDR"] = freeAddr(t)
-		if s != "gateway" {
-			vars["GATEWAY_"+envName(s)+"_URLS"] = "http://" + vars[envName(s)+"_ADDR"]
-		}
-	}
-	vars["AUTH_JWKS_URL"] = "http://" + vars["USERS_ADDR"] + "/.well-known/jwks.json"
-	vars["SEARCH_PRODUCTS_URL"] = "http://" + vars["PRODUCTS_ADDR"]
-	vars["ORDERS_PRODUCTS_URL"] = "http://" + vars["GATEWAY_ADDR"]
-	procs := map[string]*process{}
-	for _, s := range []string{"users", "products", "search", "orders"} { // users first: the others read its keys
-		procs[s] = startProcess(t, s, s, vars)
-	}
-	addrs, _ := startServe(t, lookup(vars), "--target=gateway")
-	base := "http://" + addrs["gateway"]
-	gatewayReaches(t, base)
+	base, procs := startSplit(t, vars)
 
 	db, err := pgxpool.New(t.Context(), vars["ORDERS_DATABASE_URL"])
 	if err != nil {

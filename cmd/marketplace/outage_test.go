@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -35,26 +36,11 @@ func TestWhileProductsIsDownEveryRequestOfTheMixedLoadIsAnsweredOrGetsA503(t *te
 	t.Parallel()
 	vars := testVars(t, map[string]string{"SHUTDOWN_DELAY": "500ms", "SEARCH_CATEGORIES_INTERVAL": "1h",
 		"MONGODB_URI": mongotest.URI(t), "MONGODB_DATABASE": mongotest.Name(t)})
-	for _, s := range []string{"gateway", "users", "products", "search", "orders"} {
-		vars[envName(s)+"_ADDR"] = freeAddr(t)
-		if s != "gateway" {
-			vars["GATEWAY_"+envName(s)+"_URLS"] = "http://" + vars[envName(s)+"_ADDR"]
-		}
-	}
-	vars["AUTH_JWKS_URL"] = "http://" + vars["USERS_ADDR"] + "/.well-known/jwks.json"
-	vars["SEARCH_PRODUCTS_URL"] = "http://" + vars["PRODUCTS_ADDR"]
-	vars["ORDERS_PRODUCTS_URL"] = "http://" + vars["GATEWAY_ADDR"]
-	procs := map[string]*process{}
-	for _, s := range []string{"users", "products", "search", "orders"} { // users first: the others read its keys
-		procs[s] = startProcess(t, s, s, vars)
-	}
-	addrs, _ := startServe(t, lookup(vars), "--target=gateway")
-	base := "http://" + addrs["gateway"]
-	gatewayReaches(t, base)
+	base, procs := startSplit(t, vars)
 
 	// A seller (an admin, for the category) lists and stocks a lamp; a
 	// buyer will shop for it.
-	e := loadContract(t).edge(addrs["gateway"])
+	e := loadContract(t).edge(strings.TrimPrefix(base, "http://"))
 	seller, refresh := e.signUp(t, "outage-seller@example.com")
 	e.openShop(t, seller, "Outage Lamps")
 	seller.Token = e.refresh(t, refresh)

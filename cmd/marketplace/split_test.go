@@ -218,6 +218,31 @@ func TestE2EJourneyWithEachServiceInItsOwnProcess(t *testing.T) {
 	}
 }
 
+// startSplit starts users, products, search and orders each in a process of
+// its own and a gateway in this one, on free addresses written into vars,
+// waits until the gateway reaches them all, and returns the gateway's URL
+// and the processes (to stop or kill).
+func startSplit(t *testing.T, vars map[string]string) (string, map[string]*process) {
+	t.Helper()
+	services := []string{"users", "products", "search", "orders"} // users first: the others read its keys
+	vars["GATEWAY_ADDR"] = freeAddr(t)
+	for _, s := range services {
+		vars[envName(s)+"_ADDR"] = freeAddr(t)
+		vars["GATEWAY_"+envName(s)+"_URLS"] = "http://" + vars[envName(s)+"_ADDR"]
+	}
+	vars["AUTH_JWKS_URL"] = "http://" + vars["USERS_ADDR"] + "/.well-known/jwks.json"
+	vars["SEARCH_PRODUCTS_URL"] = "http://" + vars["PRODUCTS_ADDR"]
+	vars["ORDERS_PRODUCTS_URL"] = "http://" + vars["GATEWAY_ADDR"]
+	procs := map[string]*process{}
+	for _, s := range services {
+		procs[s] = startProcess(t, s, s, vars)
+	}
+	addrs, _ := startServe(t, lookup(vars), "--target=gateway")
+	base := "http://" + addrs["gateway"]
+	gatewayReaches(t, base)
+	return base, procs
+}
+
 func withVar(vars map[string]string, k, v string) map[string]string {
 	out := maps.Clone(vars)
 	out[k] = v
