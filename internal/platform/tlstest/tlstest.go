@@ -14,6 +14,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"fmt"
 	"math/big"
 	"net"
 	"os"
@@ -159,4 +160,25 @@ func write(tb testing.TB, path string, data []byte) {
 	if err := os.WriteFile(path, data, 0o600); err != nil {
 		tb.Fatalf("tlstest: %v", err)
 	}
+}
+
+// WaitListening waits, up to within, until a server this test started
+// takes connections on port, or fails at once if it exits first (exited
+// receives its end; the value is put back for the test's cleanup).
+func WaitListening(port string, exited chan error, within time.Duration) error {
+	deadline := time.Now().Add(within)
+	for time.Now().Before(deadline) {
+		select {
+		case err := <-exited:
+			exited <- err
+			return fmt.Errorf("exited while starting: %v", err)
+		default:
+		}
+		c, err := net.DialTimeout("tcp", net.JoinHostPort("127.0.0.1", port), time.Second)
+		if err == nil {
+			return c.Close()
+		}
+		time.Sleep(50 * time.Millisecond) // polling a port: nothing to wait on
+	}
+	return fmt.Errorf("not listening on %s after %v", port, within)
 }

@@ -1,7 +1,6 @@
 package cachetest
 
 import (
-	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -9,6 +8,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/marketplace-go/marketplace/internal/platform/tlstest"
 )
 
 // TLSServer is what a redis-server serving TLS only needs (PEM files).
@@ -51,30 +52,11 @@ func StartTLS(tb testing.TB, cfg TLSServer) (port string) {
 		_ = cmd.Process.Kill()
 		<-exited
 	})
-	if err := waitListening(port, exited); err != nil {
+	if err := tlstest.WaitListening(port, exited, 30*time.Second); err != nil {
 		log, _ := os.ReadFile(filepath.Join(dir, "redis.log"))
 		tb.Fatalf("cachetest: redis-server: %v\n%s", err, log)
 	}
 	return port
-}
-
-// waitListening waits until the server's port takes connections.
-func waitListening(port string, exited chan error) error {
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		select {
-		case err := <-exited:
-			exited <- err
-			return fmt.Errorf("exited while starting: %v", err)
-		default:
-		}
-		c, err := net.DialTimeout("tcp", net.JoinHostPort("127.0.0.1", port), time.Second)
-		if err == nil {
-			return c.Close()
-		}
-		time.Sleep(50 * time.Millisecond) // polling a port: nothing to wait on
-	}
-	return fmt.Errorf("not listening on %s after 30s", port)
 }
 
 func freePort(tb testing.TB) string {

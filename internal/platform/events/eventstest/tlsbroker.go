@@ -1,7 +1,6 @@
 package eventstest
 
 import (
-	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -11,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/marketplace-go/marketplace/internal/platform/tlstest"
 )
 
 // brokerBin is RabbitMQ's own start script. Debian's /usr/sbin wrapper
@@ -83,31 +84,11 @@ ssl_options.fail_if_no_peer_cert = %t
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait(); _ = out.Close() }()
 	tb.Cleanup(func() { stopNode(tb, cmd.Process.Pid, exited) })
-	if err := waitListening(port, exited); err != nil {
+	if err := tlstest.WaitListening(port, exited, 2*time.Minute); err != nil { // until the node has booted
 		log, _ := os.ReadFile(filepath.Join(dir, "out"))
 		tb.Fatalf("eventstest: broker node: %v\n%s", err, log)
 	}
 	return port
-}
-
-// waitListening waits until the node's TLS port takes connections, which
-// it does once the node has booted.
-func waitListening(port string, exited chan error) error {
-	deadline := time.Now().Add(2 * time.Minute)
-	for time.Now().Before(deadline) {
-		select {
-		case err := <-exited:
-			exited <- err
-			return fmt.Errorf("exited while booting: %v", err)
-		default:
-		}
-		c, err := net.DialTimeout("tcp", net.JoinHostPort("127.0.0.1", port), time.Second)
-		if err == nil {
-			return c.Close()
-		}
-		time.Sleep(200 * time.Millisecond) // polling a port: nothing to wait on
-	}
-	return errors.New("not listening after 2 minutes")
 }
 
 // stopNode stops the node as an operator would: SIGTERM to the start
