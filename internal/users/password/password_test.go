@@ -188,8 +188,23 @@ func TestPoolReleasesCallersWhoseContextEnds(t *testing.T) {
 
 func TestPoolHashesAndVerifiesConcurrently(t *testing.T) {
 	t.Parallel()
-	p := NewPool(fast, 2, 64)
-	defer p.Close()
+	pools := []struct {
+		name string
+		new  func(t *testing.T) *Pool
+	}{
+		{"in process", func(t *testing.T) *Pool { p := NewPool(fast, 2, 64); t.Cleanup(p.Close); return p }},
+		{"in child processes", func(t *testing.T) *Pool { return newProcessPool(t, fast, 2, 64) }},
+	}
+	for _, tc := range pools {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			hashesAndVerifiesConcurrently(t, tc.new(t))
+		})
+	}
+}
+
+func hashesAndVerifiesConcurrently(t *testing.T, p *Pool) {
+	t.Helper()
 	var wg sync.WaitGroup
 	for i := range 16 {
 		wg.Go(func() {

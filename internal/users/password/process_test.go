@@ -6,7 +6,6 @@ import (
 	"os"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 
@@ -88,26 +87,6 @@ func TestAProcessPoolHashesAndVerifiesInItsChildren(t *testing.T) {
 	if _, _, err := p.Verify(context.Background(), "pw", "not a hash"); err == nil || errors.Is(err, ErrWorkerFailed) {
 		t.Errorf("Verify of a malformed hash: %v; want the hash's error, not a failed worker", err)
 	}
-}
-
-func TestAProcessPoolRunsItsJobsConcurrently(t *testing.T) {
-	t.Parallel()
-	p := newProcessPool(t, fast, 2, 64)
-	var wg sync.WaitGroup
-	for i := range 16 {
-		wg.Go(func() {
-			pw := strings.Repeat("p", i+1)
-			h, err := p.Hash(context.Background(), pw)
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			if ok, _, err := p.Verify(context.Background(), pw, h); !ok || err != nil {
-				t.Errorf("verify %q: ok %v, err %v", pw, ok, err)
-			}
-		})
-	}
-	wg.Wait()
 }
 
 func TestAJobWhoseChildDiesFailsAndTheChildIsReplaced(t *testing.T) {
