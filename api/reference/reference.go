@@ -5,6 +5,8 @@
 // loader and goldmark, about 2 MB of the release binary for one page that
 // only changes with the spec (docs/deploy.md, "Size"). api.Reference
 // serves the committed page; a test checks it is the one Render makes.
+//
+// The markup is reference.html.tmpl; this file gathers what it shows.
 package reference
 
 import (
@@ -35,7 +37,8 @@ var referenceTemplate = template.Must(template.New("reference").Funcs(template.F
 // Render returns the API reference page of spec, an OpenAPI document: one
 // page with inline CSS, no scripts and nothing fetched from elsewhere, so
 // that it works under the policy "default-src 'none'; style-src
-// 'unsafe-inline'".
+// 'unsafe-inline'". Strings reach it through html/template's escaping,
+// descriptions through markdown.
 func Render(spec []byte) ([]byte, error) {
 	loader := openapi3.NewLoader()
 	loader.IncludeOrigin = true // positions keep the document's order, which Go maps lose
@@ -43,12 +46,6 @@ func Render(spec []byte) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load openapi.yaml: %w", err)
 	}
-	return render(doc)
-}
-
-// render turns doc into the reference page: strings reach it through
-// html/template's escaping, descriptions through markdown.
-func render(doc *openapi3.T) ([]byte, error) {
 	var b bytes.Buffer
 	if err := referenceTemplate.Execute(&b, newPage(doc)); err != nil {
 		return nil, fmt.Errorf("render API reference: %w", err)
@@ -104,32 +101,30 @@ type row struct {
 	Fields            []row
 }
 
+// newPage lists the operations in the order of the paths, grouped in the
+// order of the document's tags, then of first use ("other" for none).
 func newPage(doc *openapi3.T) page {
 	p := page{T: doc}
-	groupOf := func(tag *openapi3.Tag) *group {
-		i := slices.IndexFunc(p.Groups, func(g *group) bool { return g.Name == tag.Name })
-		if i < 0 {
-			p.Groups, i = append(p.Groups, &group{Tag: tag}), len(p.Groups)
-		}
-		return p.Groups[i]
-	}
 	for _, tag := range doc.Tags {
-		groupOf(tag)
+		p.Groups = append(p.Groups, &group{Tag: tag})
 	}
 	for _, path := range inDocumentOrder(doc.Paths.Map(), func(i *openapi3.PathItem) *openapi3.Origin { return i.Origin }) {
 		item := doc.Paths.Value(path)
 		for _, method := range []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"} {
 			if op := item.GetOperation(method); op != nil {
-				g := groupOf(&openapi3.Tag{Name: append(slices.Clone(op.Tags), "other")[0]})
-				g.Operations = append(g.Operations, newOperation(doc, path, item, method, op))
+				tag := append(slices.Clone(op.Tags), "other")[0]
+				i := slices.IndexFunc(p.Groups, func(g *group) bool { return g.Name == tag })
+				if i < 0 {
+					p.Groups, i = append(p.Groups, &group{Tag: &openapi3.Tag{Name: tag}}), len(p.Groups)
+				}
+				p.Groups[i].Operations = append(p.Groups[i].Operations, newOperation(doc, path, item, method, op))
 			}
 		}
 	}
 	p.Groups = slices.DeleteFunc(p.Groups, func(g *group) bool { return len(g.Operations) == 0 })
 	if doc.Components != nil {
-		schemas := doc.Components.Schemas
-		for _, name := range inDocumentOrder(schemas, schemaOrigin) {
-			p.Schemas = append(p.Schemas, entry(name, schemas[name], false))
+		for _, name := range inDocumentOrder(doc.Components.Schemas, schemaOrigin) {
+			p.Schemas = append(p.Schemas, entry(name, doc.Components.Schemas[name], false))
 		}
 	}
 	return p
@@ -165,16 +160,16 @@ func newOperation(doc *openapi3.T, path string, item *openapi3.PathItem, method 
 // entry is the row of a body's media type or of a component schema, with
 // its members; a component in a body is followed (listed) only if follow.
 func entry(name string, ref *openapi3.SchemaRef, follow bool) row {
-	return describe(name, "", ref, false, -1, follow)
+	return describe(row{Name: name, Depth: -1}, "", ref, follow)
 }
 
-// describe is the row of a schema: its type and, unless it is a component
-// not followed (linked to its own row), its constraints, description and
+// describe completes r with ref's type and, unless ref is a component not
+// followed (linked to its own row), its constraints, description and
 // members, each named by its path below path.
-func describe(name, path string, ref *openapi3.SchemaRef, required bool, depth int, follow bool) row {
-	r := row{Name: name, Depth: depth, Required: required, Type: typeOf(ref, false)}
+func describe(r row, path string, ref *openapi3.SchemaRef, follow bool) row {
+	r.Type = typeOf(ref, false)
 	if ref != nil && ref.Value != nil && (ref.Ref == "" || follow) {
-		r.Constraints, r.Description, r.Fields = constraints(ref.Value), ref.Value.Description, members(path, ref.Value, depth+1)
+		r.Constraints, r.Description, r.Fields = constraints(ref.Value), ref.Value.Description, members(path, ref.Value, r.Depth+1)
 	}
 	return r
 }
@@ -195,7 +190,7 @@ func members(path string, s *openapi3.Schema, depth int) (out []row) {
 	}
 	for _, name := range inDocumentOrder(s.Properties, schemaOrigin) {
 		full := strings.TrimPrefix(path+"."+name, ".")
-		out = append(out, describe(full, full, s.Properties[name], slices.Contains(s.Required, name), depth, false))
+		out = append(out, describe(row{Name: full, Depth: depth, Required: slices.Contains(s.Required, name)}, full, s.Properties[name], false))
 	}
 	return out
 }

@@ -129,9 +129,9 @@ func referencePage(t *testing.T) string {
 
 func hostilePage(t *testing.T) string {
 	t.Helper()
-	page, err := render(loadSpec(t, []byte(hostileSpec)))
+	page, err := Render([]byte(hostileSpec))
 	if err != nil {
-		t.Fatalf("render: %v", err)
+		t.Fatalf("Render: %v", err)
 	}
 	return string(page)
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/google/uuid"
 
+	"github.com/marketplace-go/marketplace/internal/platform/eventually"
 	"github.com/marketplace-go/marketplace/internal/platform/mail/mailtest"
 )
 
@@ -93,12 +94,12 @@ func TestWebJourneysInARealBrowser(t *testing.T) {
 
 	t.Run("buyer: searches with a typo, narrows by a facet, adds to cart, checks out and pays", func(t *testing.T) {
 		typo := "zephyrin lantren"
-		buyer.until(t, "the search to find the product despite the typos", func() error {
+		eventually.NoError(t, "the search to find the product despite the typos", func() error {
 			return buyer.run(chromedp.Navigate(base+"/"),
 				chromedp.SendKeys(chromedp.CSS(`#top-q`), typo+"\r"),
 				chromedp.WaitVisible(chromedp.CSS(`#results`)),
 				chromedp.WaitVisible(chromedp.CSS(`#results a[href="/products/`+productID+`"]`), chromedp.RetryInterval(100*time.Millisecond)))
-		})
+		}, eventually.Within(stepTimeout)) // the index follows the catalog's events a moment later
 		buyer.do(t, "narrow the category by the colour facet",
 			chromedp.Navigate(base+"/search?category=lamps"),
 			chromedp.Poll[chromedp.Void](`(document.querySelector('form.filters')['htmx-internal-data'] || {}).initHash`),
@@ -358,22 +359,6 @@ func (p *person) do(t *testing.T, step string, actions ...chromedp.Action[chrome
 		loc, _ := chromedp.Run(p.ctx, chromedp.Location())
 		body, _ := chromedp.Run(p.ctx, chromedp.Text(chromedp.CSS("body")))
 		t.Fatalf("%s: %v\nat %s:\n%s", step, err, loc, body)
-	}
-}
-
-// until repeats a step until it works: for what the platform does a
-// moment later (the search index follows the catalog's events).
-func (p *person) until(t *testing.T, what string, step func() error) {
-	t.Helper()
-	deadline := time.Now().Add(stepTimeout)
-	for {
-		err := step()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("waiting for %s: %v", what, err)
-		}
 	}
 }
 

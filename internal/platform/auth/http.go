@@ -32,6 +32,22 @@ func (v *Verifier) FromRequest(r *http.Request) (Claims, error) {
 	return c, err
 }
 
+// OptionalFromRequest is FromRequest for endpoints open to anyone that
+// show more to some: a request without an Authorization header is
+// anonymous (nil claims), while a token that is sent must be valid. A bad
+// token is an error rather than an anonymous request, so that the client
+// learns it is wrong instead of silently seeing less.
+func (v *Verifier) OptionalFromRequest(r *http.Request) (*Claims, error) {
+	if r.Header.Get("Authorization") == "" {
+		return nil, nil
+	}
+	c, err := v.FromRequest(r)
+	if err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
 // bearer returns the request's "Authorization: Bearer" token.
 func bearer(r *http.Request) (string, bool) {
 	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")

@@ -62,3 +62,38 @@ func TestRequireRunsTheHandlerOnlyWithAValidBearerToken(t *testing.T) {
 		})
 	}
 }
+
+func TestOptionalFromRequestIsAnonymousOnlyWithoutAnAuthorizationHeader(t *testing.T) {
+	key := newTestKey(t, testKID)
+	v := newTestVerifier(t, key)
+	valid := key.sign(t, validClaims())
+	tests := []struct {
+		name      string
+		header    string
+		wantUser  bool
+		wantError string
+	}{
+		{"no header is anonymous", "", false, ""},
+		{"a valid token gives its claims", "Bearer " + valid, true, ""},
+		{"a forged token is an invalid token, not anonymous", "Bearer " + valid + "x", false, "invalid_token"},
+		{"another scheme is a missing token, not anonymous", "Basic dXNlcjpwYXNz", false, "missing_token"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req := httptest.NewRequest("GET", "/", nil)
+			if tt.header != "" {
+				req.Header.Set("Authorization", tt.header)
+			}
+			c, err := v.OptionalFromRequest(req)
+			if tt.wantError != "" {
+				if e, ok := errs.As(err); !ok || e.Code != tt.wantError || c != nil {
+					t.Errorf("OptionalFromRequest = %v, %v; want no claims and %s", c, err, tt.wantError)
+				}
+				return
+			}
+			if err != nil || (c != nil) != tt.wantUser || c != nil && c.UserID != validClaims()["sub"] {
+				t.Errorf("OptionalFromRequest = %+v, %v; want claims: %v", c, err, tt.wantUser)
+			}
+		})
+	}
+}

@@ -101,19 +101,6 @@ func (a *API) summary(w http.ResponseWriter, r *http.Request) {
 	httpx.JSON(w, http.StatusOK, sum)
 }
 
-// optionalClaims verifies a token when one is sent. A bad token is an
-// error, not an anonymous request: the client should learn it is wrong.
-func (a *API) optionalClaims(r *http.Request) (*auth.Claims, error) {
-	if r.Header.Get("Authorization") == "" {
-		return nil, nil
-	}
-	c, err := a.verifier.FromRequest(r)
-	if err != nil {
-		return nil, err
-	}
-	return &c, nil
-}
-
 // productBody is a product as clients send it. Pointers tell absent fields
 // from zero values; seller, id, version and times are not fields at all, so
 // a client cannot set them.
@@ -178,7 +165,7 @@ func writeProduct(w http.ResponseWriter, status int, p products.Product) {
 func etag(version int64) string { return `"` + strconv.FormatInt(version, 10) + `"` }
 
 func (a *API) get(w http.ResponseWriter, r *http.Request) {
-	c, err := a.optionalClaims(r)
+	c, err := a.verifier.OptionalFromRequest(r)
 	if err != nil {
 		a.respond.Fail(w, r, err)
 		return

@@ -38,21 +38,8 @@ func (a *API) Routes(rt *httpx.Router) {
 	rt.HandleFunc("POST /internal/v1/search/reindex", a.reindex)
 }
 
-// optionalClaims verifies a token when one is sent. A bad token is an
-// error, not an anonymous request: the client should learn it is wrong.
-func (a *API) optionalClaims(r *http.Request) (*auth.Claims, error) {
-	if r.Header.Get("Authorization") == "" {
-		return nil, nil
-	}
-	c, err := a.verifier.FromRequest(r)
-	if err != nil {
-		return nil, err
-	}
-	return &c, nil
-}
-
 func (a *API) list(w http.ResponseWriter, r *http.Request) {
-	c, err := a.optionalClaims(r)
+	c, err := a.verifier.OptionalFromRequest(r)
 	if err != nil {
 		a.respond.Fail(w, r, err)
 		return
