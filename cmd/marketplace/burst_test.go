@@ -69,8 +69,7 @@ func TestABurstOf300CheckoutsThroughTheGatewayOnFortyUnitsSellsFortyAndRefusesTh
 	answeredAfter := make([]time.Duration, checkouts)
 	rs := httpxtest.Race(t, checkouts, func(i int) (httpxtest.Response, error) {
 		defer func() { answeredAfter[i] = time.Since(start) }()
-		return edge.Request(accounts[i%buyers], "POST", "/v1/orders",
-			map[string]any{"items": []any{map[string]any{"product_id": product.ID, "quantity": 1}}},
+		return edge.Request(accounts[i%buyers], "POST", "/v1/orders", orderOf(orderLine(product.ID, 1)),
 			"Idempotency-Key", uuid.NewString())
 	})
 

@@ -543,7 +543,7 @@ func (l *ledger) shop(ctx context.Context, buyer httpxtest.Caller) {
 		var o struct {
 			ID string `json:"id"`
 		}
-		status := l.retried(ctx, buyer, "POST", "/v1/orders", map[string]any{"items": []any{map[string]any{"product_id": p, "quantity": 1}}}, &o)
+		status := l.retried(ctx, buyer, "POST", "/v1/orders", orderOf(orderLine(p, 1)), &o)
 		if status != http.StatusCreated {
 			continue
 		}
@@ -650,7 +650,7 @@ func (l *ledger) recoveredAfter(t *testing.T, lifted time.Time) time.Duration {
 		var o struct {
 			ID string `json:"id"`
 		}
-		if l.retried(t.Context(), l.buyers[0], "POST", "/v1/orders", map[string]any{"items": []any{map[string]any{"product_id": l.products[0], "quantity": 1}}}, &o) == http.StatusCreated {
+		if l.retried(t.Context(), l.buyers[0], "POST", "/v1/orders", orderOf(orderLine(l.products[0], 1)), &o) == http.StatusCreated {
 			l.mu.Lock()
 			defer l.mu.Unlock()
 			l.acked = append(l.acked, o.ID)

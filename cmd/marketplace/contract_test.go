@@ -498,7 +498,7 @@ func (e edge) checkOut(t *testing.T, buyer httpxtest.Caller, product string) pla
 			ID string `json:"id"`
 		} `json:"sub_orders"`
 	}
-	e.must(t, "checkout", buyer, "POST /v1/orders", map[string]any{"items": []any{map[string]any{"product_id": product, "quantity": 1}}},
+	e.must(t, "checkout", buyer, "POST /v1/orders", orderOf(orderLine(product, 1)),
 		http.StatusCreated).Decode(t, &o)
 	if len(o.SubOrders) != 1 {
 		t.Fatalf("an order of one seller's product has %d sub-orders", len(o.SubOrders))
@@ -835,32 +835,34 @@ func contractCases(w *world) []operationCases {
 		}},
 
 		{"checkout", []contractCase{
-			{name: "the buyer checks out the cart, with a key", as: w.buyer, call: "POST /v1/orders",
+			{name: "the buyer checks out the cart, with a key", as: w.buyer, call: "POST /v1/orders", body: orderOf(),
 				header: []string{"Idempotency-Key", "contract-checkout-1"}, status: 201},
-			{name: "a retry with the same key and request is answered as the first", as: w.buyer, call: "POST /v1/orders",
+			{name: "a retry with the same key and request is answered as the first", as: w.buyer, call: "POST /v1/orders", body: orderOf(),
 				header: []string{"Idempotency-Key", "contract-checkout-1"}, status: 201},
 			{name: "the same key for another request is refused", as: w.buyer, call: "POST /v1/orders",
-				header: []string{"Idempotency-Key", "contract-checkout-1"}, body: map[string]any{"items": []any{item(w.lamp, 1)}},
+				header: []string{"Idempotency-Key", "contract-checkout-1"}, body: orderOf(item(w.lamp, 1)),
 				status: 422, code: "idempotency_key_reused"},
 			{name: "the buyer checks out items to a shipping address", as: w.buyer, call: "POST /v1/orders",
 				body: map[string]any{"items": []any{item(w.lamp, 1)}, "shipping_address": map[string]any{"name": "Ada Lovelace",
 					"line1": "Hauptstraße 1", "line2": "Hinterhaus", "city": "Berlin", "region": "BE", "postal_code": "10115", "country": "DE"}},
 				status: 201},
+			{name: "an order without a shipping address is refused", as: w.buyer, call: "POST /v1/orders",
+				body: map[string]any{"items": []any{item(w.lamp, 1)}}, status: 400, code: "validation_failed", offSpec: true},
 			{name: "a shipping address in a country no country has is refused", as: w.buyer, call: "POST /v1/orders",
 				body: map[string]any{"items": []any{item(w.lamp, 1)}, "shipping_address": map[string]any{"name": "Ada Lovelace",
 					"line1": "Hauptstraße 1", "city": "Berlin", "postal_code": "10115", "country": "ZZ"}},
 				status: 400, code: "validation_failed"},
 			{name: "more than is available is refused", as: w.buyer, call: "POST /v1/orders",
-				body: map[string]any{"items": []any{item(w.lamp, 1000)}}, status: 409, code: "insufficient_stock"},
+				body: orderOf(item(w.lamp, 1000)), status: 409, code: "insufficient_stock"},
 			{name: "two currencies in one order are refused", as: w.buyer, call: "POST /v1/orders",
-				body: map[string]any{"items": []any{item(w.lamp, 1), item(w.usdLamp, 1)}}, status: 422, code: "mixed_currencies"},
+				body: orderOf(item(w.lamp, 1), item(w.usdLamp, 1)), status: 422, code: "mixed_currencies"},
 			{name: "a draft is not on sale", as: w.buyer, call: "POST /v1/orders",
-				body: map[string]any{"items": []any{item(w.draft, 1)}}, status: 422, code: "product_unavailable"},
+				body: orderOf(item(w.draft, 1)), status: 422, code: "product_unavailable"},
 			{name: "an empty list of items is refused", as: w.buyer, call: "POST /v1/orders",
-				body: map[string]any{"items": []any{}}, status: 422, code: "empty_order"},
-			{name: "an empty cart is refused", as: w.rival, call: "POST /v1/orders", status: 422, code: "empty_order"},
+				body: map[string]any{"items": []any{}, "shipping_address": shippingAddress()}, status: 422, code: "empty_order"},
+			{name: "an empty cart is refused", as: w.rival, call: "POST /v1/orders", body: orderOf(), status: 422, code: "empty_order"},
 			{name: "a quantity of zero is refused", as: w.buyer, call: "POST /v1/orders",
-				body: map[string]any{"items": []any{item(w.lamp, 0)}}, status: 400, code: "validation_failed", offSpec: true},
+				body: orderOf(item(w.lamp, 0)), status: 400, code: "validation_failed", offSpec: true},
 			{name: "a key with a space is refused", as: w.buyer, call: "POST /v1/orders",
 				header: []string{"Idempotency-Key", "two words"}, status: 400, code: "validation_failed", offSpec: true},
 			{name: "a body over 32 KiB is refused", as: w.buyer, call: "POST /v1/orders",

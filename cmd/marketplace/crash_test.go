@@ -65,7 +65,7 @@ func TestAnOrdersProcessKilledMidCheckoutLeavesOneOrderAfterRetriesWithinTenSeco
 	e.must(t, "putStock", seller, "PUT /v1/stock/"+lamp, map[string]any{"on_hand": 10}, http.StatusOK)
 	buyer, _ := e.signUp(t, "crash-buyer@example.com")
 
-	body, _ := json.Marshal(map[string]any{"items": []any{map[string]any{"product_id": lamp, "quantity": 1}}})
+	body, _ := json.Marshal(orderOf(orderLine(lamp, 1)))
 	const key = "crash-mid-checkout"
 	checkout := func() (int, string, error) {
 		req, _ := http.NewRequest(http.MethodPost, base+"/v1/orders", bytes.NewReader(body))

@@ -548,7 +548,7 @@ func (j *e2eJourney) buyAndPay(t *testing.T) {
 	}
 
 	key := uuid.NewString()
-	res := j.api.Do(t, j.buyerA.Caller, "POST", "/v1/orders", nil, "Idempotency-Key", key).Want(t, http.StatusCreated)
+	res := j.api.Do(t, j.buyerA.Caller, "POST", "/v1/orders", orderOf(), "Idempotency-Key", key).Want(t, http.StatusCreated)
 	res.Decode(t, &j.orderA)
 	o := j.orderA
 	if res.Header.Get("Location") != "/v1/orders/"+o.ID {
@@ -563,7 +563,7 @@ func (j *e2eJourney) buyAndPay(t *testing.T) {
 		t.Errorf("order lines (-want +got):\n%s", diff)
 	}
 	var again e2eOrder
-	res = j.api.Do(t, j.buyerA.Caller, "POST", "/v1/orders", nil, "Idempotency-Key", key).Want(t, http.StatusCreated)
+	res = j.api.Do(t, j.buyerA.Caller, "POST", "/v1/orders", orderOf(), "Idempotency-Key", key).Want(t, http.StatusCreated)
 	res.Decode(t, &again)
 	if again.ID != o.ID || res.Header.Get("Idempotent-Replayed") != "true" {
 		t.Errorf("a retried checkout made order %s (replayed %q), want %s", again.ID, res.Header.Get("Idempotent-Replayed"), o.ID)
@@ -601,12 +601,12 @@ func (j *e2eJourney) declinedPayment(t *testing.T) {
 	j.putInCart(t, j.buyerB, "blue linen", 1)
 	j.putInCart(t, j.buyerB, "red flannel", 2)
 	var o e2eOrder
-	j.api.Do(t, j.buyerB.Caller, "POST", "/v1/orders", nil).Want(t, http.StatusCreated).Decode(t, &o)
+	j.api.Do(t, j.buyerB.Caller, "POST", "/v1/orders", orderOf()).Want(t, http.StatusCreated).Decode(t, &o)
 	j.ordersB = append(j.ordersB, o.ID)
 	j.wantOrder(t, o, "pending_payment", e2eEUR(2700+2*4200), j.buyerB.ID)
 	j.wantStock(t, "red flannel", 2, 2)
 	// While B's order holds them, nobody else can have them.
-	j.api.Do(t, j.buyerA.Caller, "POST", "/v1/orders", map[string]any{"items": []any{map[string]any{"product_id": j.products["red flannel"].ID, "quantity": 1}}}).
+	j.api.Do(t, j.buyerA.Caller, "POST", "/v1/orders", orderOf(orderLine(j.products["red flannel"].ID, 1))).
 		WantProblem(t, http.StatusConflict, "insufficient_stock")
 
 	j.api.Do(t, j.buyerB.Caller, "POST", "/v1/orders/"+o.ID+"/payment", map[string]any{"payment_method": "pm_card_declined"}).
@@ -623,7 +623,7 @@ func (j *e2eJourney) declinedPayment(t *testing.T) {
 		WantProblem(t, http.StatusConflict, "illegal_transition")
 
 	// The released units can be bought again.
-	j.api.Do(t, j.buyerB.Caller, "POST", "/v1/orders", map[string]any{"items": []any{map[string]any{"product_id": j.products["red flannel"].ID, "quantity": 2}}}).
+	j.api.Do(t, j.buyerB.Caller, "POST", "/v1/orders", orderOf(orderLine(j.products["red flannel"].ID, 2))).
 		Want(t, http.StatusCreated).Decode(t, &o)
 	j.ordersB = append(j.ordersB, o.ID)
 	j.api.Do(t, j.buyerB.Caller, "POST", "/v1/orders/"+o.ID+"/payment", map[string]any{"payment_method": "pm_card_visa"}).

@@ -52,7 +52,7 @@ func TestABuyerBuysFromTheSeededCatalogAndFromANewProductInOneProcess(t *testing
 		ID     string `json:"id"`
 		Status string `json:"status"`
 	}
-	shop.Do(t, buyer, "POST", "/v1/orders", map[string]any{"items": []any{map[string]any{"product_id": page.Items[0].ID, "quantity": 1}}}).
+	shop.Do(t, buyer, "POST", "/v1/orders", orderOf(orderLine(page.Items[0].ID, 1))).
 		Want(t, http.StatusCreated).Decode(t, &order)
 	shop.Do(t, buyer, "POST", "/v1/orders/"+order.ID+"/payment", map[string]any{"payment_method": "pm_card_visa"}).
 		Want(t, http.StatusOK).Decode(t, &order)
@@ -83,9 +83,9 @@ func TestABuyerBuysFromTheSeededCatalogAndFromANewProductInOneProcess(t *testing
 	catalog.Do(t, seller, "POST", "/v1/products", map[string]any{"title": "Fresh lamp", "description": "Just listed.", "category": "lamps",
 		"price": map[string]any{"amount": 4500, "currency": "EUR"}, "status": "active"}).Want(t, http.StatusCreated).Decode(t, &product)
 	shop.Do(t, seller, "PUT", "/v1/stock/"+product.ID, map[string]any{"on_hand": 2}).Want(t, http.StatusOK)
-	shop.Do(t, buyer, "POST", "/v1/orders", map[string]any{"items": []any{map[string]any{"product_id": product.ID, "quantity": 2}}}).
+	shop.Do(t, buyer, "POST", "/v1/orders", orderOf(orderLine(product.ID, 2))).
 		Want(t, http.StatusCreated)
-	shop.Do(t, buyer, "POST", "/v1/orders", map[string]any{"items": []any{map[string]any{"product_id": product.ID, "quantity": 1}}}).
+	shop.Do(t, buyer, "POST", "/v1/orders", orderOf(orderLine(product.ID, 1))).
 		WantProblem(t, http.StatusConflict, "insufficient_stock")
 
 	// A price change made in the catalog reaches the orders service's copy.

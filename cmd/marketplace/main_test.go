@@ -135,6 +135,27 @@ func get(t *testing.T, url string) (int, string) {
 	return res.StatusCode, string(b)
 }
 
+// shippingAddress is a valid address to ship an order to, which every
+// order needs (ADR 0041).
+func shippingAddress() map[string]any {
+	return map[string]any{"name": "Ann Buyer", "line1": "Hauptstraße 1", "city": "Berlin", "postal_code": "10115", "country": "DE"}
+}
+
+// orderOf is a valid body of POST /v1/orders: the lines given, or the
+// cart when there are none, shipped to shippingAddress().
+func orderOf(lines ...map[string]any) map[string]any {
+	b := map[string]any{"shipping_address": shippingAddress()}
+	if len(lines) > 0 {
+		b["items"] = lines
+	}
+	return b
+}
+
+// orderLine is a line of an order: quantity units of a product.
+func orderLine(productID string, quantity int) map[string]any {
+	return map[string]any{"product_id": productID, "quantity": quantity}
+}
+
 func TestServeCreatesTheDatabaseMigratesAndServesUntilStopped(t *testing.T) {
 	endToEnd(t)
 	t.Parallel()

@@ -177,13 +177,13 @@ func observedJourney(t *testing.T, gateway string) journeyTrace {
 	var order struct {
 		ID string `json:"id"`
 	}
-	edge.Do(t, buyer, "POST", "/v1/orders", nil).Want(t, http.StatusCreated).Decode(t, &order)
+	edge.Do(t, buyer, "POST", "/v1/orders", orderOf()).Want(t, http.StatusCreated).Decode(t, &order)
 	edge.Do(t, buyer, "POST", "/v1/orders/"+order.ID+"/payment", map[string]any{"payment_method": "pm_card_visa"}).Want(t, http.StatusOK)
 	edge.Do(t, buyer, "GET", "/v1/orders/"+order.ID, nil).Want(t, http.StatusOK)
 	edge.Do(t, httpxtest.Anonymous, "GET", "/v1/products/"+product.ID, nil).Want(t, http.StatusOK)
 	missing := uuid.NewString()
 	edge.Do(t, buyer, "GET", "/v1/orders/"+missing, nil).WantProblem(t, http.StatusNotFound, "order_not_found")
-	edge.Do(t, buyer, "POST", "/v1/orders", map[string]any{"items": []any{map[string]any{"product_id": product.ID, "quantity": 1}}}).
+	edge.Do(t, buyer, "POST", "/v1/orders", orderOf(orderLine(product.ID, 1))).
 		WantProblem(t, http.StatusConflict, "insufficient_stock")
 	return journeyTrace{ids: []string{product.ID, order.ID, missing}, revenue: 2 * 4500}
 }

@@ -64,7 +64,7 @@ func TestOneCheckoutThroughTheGatewayIsOneTrace(t *testing.T) {
 	var order struct {
 		ID string `json:"id"`
 	}
-	edge.Do(t, buyer, "POST", "/v1/orders", map[string]any{"items": []any{map[string]any{"product_id": product.ID, "quantity": 1}}},
+	edge.Do(t, buyer, "POST", "/v1/orders", orderOf(orderLine(product.ID, 1)),
 		"traceparent", "00-"+traceID+"-"+parent+"-01").Want(t, http.StatusCreated).Decode(t, &order)
 	eventually.True(t, "the test consumer handles the order's order.created", func() bool { return consumed.has(order.ID) })
 

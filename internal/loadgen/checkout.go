@@ -75,9 +75,29 @@ func (c *checkout) next(tgt *vegeta.Target) {
 	c.fill(tgt, s, j)
 }
 
-// placeOrderBody checks out the cart to a shipping address, as a real
-// client does (ADR 33): sealing it is part of what a checkout costs.
-const placeOrderBody = `{"shipping_address":{"name":"Load Buyer","line1":"Hauptstrasse 1","city":"Berlin","postal_code":"10115","country":"DE"}}`
+// placeOrderBody checks buyer i's cart out to a plausible shipping
+// address of its own (a real postal code of the city, in its country), as
+// a real client does: an address is required (ADR 0041), and sealing it
+// is part of what a checkout costs. Neighbouring buyers live in different
+// countries.
+func placeOrderBody(i int) []byte {
+	cities := []struct{ city, postalCode, country string }{
+		{"Berlin", "10115", "DE"}, {"Paris", "75002", "FR"}, {"Madrid", "28013", "ES"}, {"Amsterdam", "1012 JS", "NL"},
+		{"Milano", "20121", "IT"}, {"Wien", "1010", "AT"}, {"London", "SW1A 2AA", "GB"}, {"Warszawa", "00-001", "PL"},
+		{"Lisboa", "1100-148", "PT"}, {"København", "1050", "DK"}, {"Dublin", "D02 X285", "IE"}, {"Praha", "110 00", "CZ"},
+	}
+	streets := []string{"Hauptstraße", "Rue de Rivoli", "Calle Mayor", "Damrak", "Via Dante", "Kärntner Straße", "Whitehall",
+		"Nowy Świat", "Rua Augusta", "Strøget", "Grafton Street", "Národní"}
+	to := cities[i%len(cities)]
+	b, _ := json.Marshal(map[string]any{"shipping_address": map[string]string{
+		"name":        fmt.Sprintf("Loadgen Buyer %d", i+1),
+		"line1":       fmt.Sprintf("%s %d", streets[(i/len(cities))%len(streets)], 1+i%97),
+		"city":        to.city,
+		"postal_code": to.postalCode,
+		"country":     to.country,
+	}})
+	return b
+}
 
 func (c *checkout) fill(tgt *vegeta.Target, s step, j *journey) {
 	t := tag{Scenario: Checkout, Op: s.op, Flow: s.flow}
@@ -87,7 +107,7 @@ func (c *checkout) fill(tgt *vegeta.Target, s step, j *journey) {
 		p := c.f.Own[c.req.intn(len(c.f.Own))]
 		c.req.fill(tgt, t, "PUT", "/v1/cart/items/"+p.ID, j.buyer.token(), []byte(`{"quantity":1}`))
 	case opPlaceOrder:
-		c.req.fill(tgt, t, "POST", "/v1/orders", j.buyer.token(), []byte(placeOrderBody), "Idempotency-Key", key)
+		c.req.fill(tgt, t, "POST", "/v1/orders", j.buyer.token(), j.buyer.placeOrder, "Idempotency-Key", key)
 	case opPay:
 		c.req.fill(tgt, t, "POST", "/v1/orders/"+j.order+"/payment", j.buyer.token(),
 			[]byte(`{"payment_method":"pm_card_visa"}`), "Idempotency-Key", key)

@@ -1,9 +1,11 @@
 package loadgen
 
 import (
+	"encoding/json"
 	"image/png"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -15,7 +17,7 @@ func testFixture(t *testing.T, buyers int) *fixture {
 	t.Helper()
 	f := &fixture{RunID: "run1", Categories: []string{"lamps"}, Seller: &account{access: "seller"}}
 	for i := range buyers {
-		f.Buyers = append(f.Buyers, &account{Email: "b@x", access: "buyer" + string(rune('0'+i))})
+		f.Buyers = append(f.Buyers, &account{Email: "b@x", access: "buyer" + string(rune('0'+i)), placeOrder: placeOrderBody(i)})
 	}
 	f.Own = []product{{ID: "p1", Title: "Brass lamp", Category: "lamps"}}
 	f.Catalog = f.Own
@@ -57,6 +59,45 @@ func TestACheckoutJourneyGoesOnFromEachAnswerAndFreesItsBuyer(t *testing.T) {
 	c.observe(pay, &vegeta.Result{Code: 200})
 	if _, again := nextOf(t, c); again.Op != opAddToCart || again.Flow == add.Flow {
 		t.Errorf("after paying, checkout sent %+v, want a new journey", again)
+	}
+}
+
+func TestEachBuyerChecksOutToAPlausibleAddressOfItsOwn(t *testing.T) {
+	f := testFixture(t, 2)
+	c := newCheckout(newReq("http://gw", 1), f, f.Buyers, &atomic.Uint64{})
+	country := regexp.MustCompile(`^[A-Z]{2}$`)
+	seen := map[string]bool{}
+	for range f.Buyers {
+		_, add := nextOf(t, c)
+		c.observe(add, &vegeta.Result{Code: 200})
+		tgt, order := nextOf(t, c)
+		if order.Op != opPlaceOrder || tgt.Method != "POST" {
+			t.Fatalf("second step %s %+v", tgt.Method, order)
+		}
+		var body struct {
+			ShippingAddress map[string]string `json:"shipping_address"`
+		}
+		if err := json.Unmarshal(tgt.Body, &body); err != nil {
+			t.Fatalf("the order's body %s: %v", tgt.Body, err)
+		}
+		a := body.ShippingAddress
+		for _, field := range []string{"name", "line1", "city", "postal_code"} {
+			if strings.TrimSpace(a[field]) == "" {
+				t.Errorf("the address %v has no %s", a, field)
+			}
+		}
+		if !country.MatchString(a["country"]) {
+			t.Errorf("the address %v has no ISO country code", a)
+		}
+		seen[string(tgt.Body)] = true
+	}
+	if len(seen) != len(f.Buyers) {
+		t.Errorf("%d buyers checked out to %d addresses, want one each", len(f.Buyers), len(seen))
+	}
+	for i := range 1000 {
+		if a, b := placeOrderBody(i), placeOrderBody(i+1); string(a) == string(b) {
+			t.Fatalf("buyers %d and %d share the address %s", i+1, i+2, a)
+		}
 	}
 }
 

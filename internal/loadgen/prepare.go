@@ -24,6 +24,9 @@ const prepConcurrency = 8
 // renews while the load runs.
 type account struct {
 	ID, Email, Password string
+	// placeOrder is the body a buyer checks its cart out with: to its
+	// own shipping address.
+	placeOrder []byte
 
 	mu      sync.Mutex
 	access  string
@@ -166,8 +169,12 @@ func (f *fixture) prepareBuyers(ctx context.Context, c *apiClient, n int) error 
 	for i := range n {
 		g.Go(func() error {
 			a, err := f.newAccount(ctx, c, "buyer", i+1)
+			if err != nil {
+				return err
+			}
+			a.placeOrder = placeOrderBody(i)
 			f.Buyers[i] = a
-			return err
+			return nil
 		})
 	}
 	return g.Wait()

@@ -89,7 +89,7 @@ type Order struct {
 	History       []Change   `json:"history,omitempty"`
 	Payment       *Payment   `json:"payment,omitempty"`
 	// ShippingAddress is where the buyer wants the order delivered; nil
-	// for orders placed without one (see ADR 0033).
+	// only for orders placed before it was required (ADRs 0033, 0041).
 	ShippingAddress *Address `json:"shipping_address,omitempty"`
 }
 

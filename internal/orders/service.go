@@ -225,8 +225,8 @@ type CheckoutRequest struct {
 	Items []Item
 	// IdempotencyKey, when set, is linked to the order in its transaction.
 	IdempotencyKey string
-	// ShippingAddress is where to deliver; nil places an order without
-	// one, as clients written before orders carried addresses do.
+	// ShippingAddress is where to deliver; required (ADR 0041): a
+	// marketplace of physical goods cannot ship an order without one.
 	ShippingAddress *Address
 }
 
@@ -234,13 +234,9 @@ type CheckoutRequest struct {
 // projection, stock is reserved and the order written in one transaction,
 // so no concurrency can oversell. Items bought from the cart leave it.
 func (s *Service) Checkout(ctx context.Context, c auth.Claims, req CheckoutRequest) (Order, error) {
-	var shipTo *Address
-	if req.ShippingAddress != nil {
-		a := *req.ShippingAddress // cleaned on a copy: the caller's stays as sent
-		if err := cleanAddress(&a); err != nil {
-			return Order{}, err
-		}
-		shipTo = &a
+	shipTo, err := shippingAddress(req.ShippingAddress)
+	if err != nil {
+		return Order{}, err
 	}
 	fromCart := req.Items == nil
 	items := req.Items

@@ -86,6 +86,19 @@ func checkText(field, s string, max int) error {
 // users service allows in a profile's address.
 const maxAddressField = 200
 
+// shippingAddress checks an order's address, required since ADR 0041, and
+// returns it cleaned: trimmed on a copy, so the caller's stays as sent.
+func shippingAddress(a *Address) (*Address, error) {
+	if a == nil {
+		return nil, fieldError("shipping_address", "is required: where the order is to be delivered")
+	}
+	clean := *a
+	if err := cleanAddress(&clean); err != nil {
+		return nil, err
+	}
+	return &clean, nil
+}
+
 // cleanAddress trims a's fields in place and reports every field that is
 // missing, too long, holds control characters, or (the country) is not an
 // assigned ISO 3166-1 alpha-2 code, named as shipping_address.<field>.

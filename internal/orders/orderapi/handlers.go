@@ -15,11 +15,12 @@ type cartItemRequest struct {
 	Quantity int `json:"quantity"`
 }
 
-// checkoutRequest is the body of POST /v1/orders; without it, the cart is the order.
+// checkoutRequest is the body of POST /v1/orders; without items, the cart
+// is the order.
 type checkoutRequest struct {
 	Items httpx.Optional[[]orders.Item] `json:"items"`
-	// ShippingAddress is optional in this version of the API (ADR 0033):
-	// absent or null places an order without one.
+	// ShippingAddress is required (ADR 0041); absent or null is refused by
+	// the orders service, as an empty body is.
 	ShippingAddress *orders.Address `json:"shipping_address"`
 }
 

@@ -61,8 +61,9 @@ func validKey(k string) bool {
 // idempotent runs h at most once per Idempotency-Key of the caller: a
 // retry with the same body gets the first answer (waiting for it while the
 // first request runs), a retry with another body gets 422. Answers of our
-// own failures (5xx) and answers that are not final (202) are not kept, so
-// a retry runs again. Without the header, h simply runs.
+// own failures (5xx), answers that are not final (202) and refusals of the
+// request's form or fields (400) are not kept, so a retry runs again.
+// Without the header, h simply runs.
 func (a *API) idempotent(w http.ResponseWriter, r *http.Request, c auth.Claims, operation string,
 	h func(w http.ResponseWriter, r *http.Request, key string)) {
 	values, sent := r.Header[http.CanonicalHeaderKey(IdempotencyKeyHeader)]
@@ -147,8 +148,10 @@ func (a *API) runOnce(w http.ResponseWriter, r *http.Request, c auth.Claims, k h
 	ctx := context.WithoutCancel(r.Context())
 	// Neither our failures (5xx) nor answers that are not final (202: the
 	// payment's outcome is pending) are kept: a retry runs again, and the
-	// operation, idempotent in itself, then says how it stands.
-	if rec.status >= 500 || rec.status == http.StatusAccepted {
+	// operation, idempotent in itself, then says how it stands. Nor is a
+	// 400: the request was refused for what it says before anything was
+	// done, and the corrected request may use the key (ADR 0041).
+	if rec.status >= 500 || rec.status == http.StatusAccepted || rec.status == http.StatusBadRequest {
 		if err := a.keys.ReleaseKey(ctx, c.UserID, k.key, k.holder); err != nil {
 			a.log.WarnContext(ctx, "release idempotency key", "err", err)
 		}

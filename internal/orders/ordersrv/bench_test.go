@@ -143,7 +143,7 @@ func newBenchEnv(b *testing.B, products int) *benchEnv {
 
 // benchOrder checks out one unit of a product and, with pay, pays for it.
 func benchOrder(c httpxtest.Client, who caller, productID string, pay bool) error {
-	r, err := c.Request(who, "POST", "/v1/orders", map[string]any{"items": []any{map[string]any{"product_id": productID, "quantity": 1}}})
+	r, err := c.Request(who, "POST", "/v1/orders", checkoutBody(map[string]any{"product_id": productID, "quantity": 1}))
 	if err != nil || r.Status != http.StatusCreated {
 		return fmt.Errorf("checkout: %v %d %s", err, r.Status, r.Body)
 	}

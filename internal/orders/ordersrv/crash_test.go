@@ -35,7 +35,7 @@ func TestARetryTakesOverTheKeyOfADeadHolderWithinSeconds(t *testing.T) {
 	e, _ := newEnv(t)
 	seller, buyer := e.seller(t), e.buyer(t)
 	p := e.product(t, seller, 1500, "EUR", 10)
-	b, _ := json.Marshal(map[string]any{"items": []any{item(p, 1)}})
+	b, _ := json.Marshal(checkoutBody(item(p, 1)))
 	body := string(b)
 
 	// A process claimed the key, as orderapi does, and was killed before
@@ -102,7 +102,7 @@ func TestAHolderThatLostItsKeyCanNeitherRenewNorAnswerNorOrder(t *testing.T) {
 
 	// Both run the checkout; the key makes one order only.
 	claims := auth.Claims{UserID: buyer.ID, Roles: []string{auth.RoleBuyer}}
-	req := orders.CheckoutRequest{IdempotencyKey: "lost-1", Items: []orders.Item{{ProductID: p.ID, Quantity: 1}}}
+	req := orders.CheckoutRequest{IdempotencyKey: "lost-1", Items: []orders.Item{{ProductID: p.ID, Quantity: 1}}, ShippingAddress: theAddress}
 	if _, err := e.Orders.Service.Checkout(ctx, claims, req); err != nil {
 		t.Fatalf("the holder's checkout: %v", err)
 	}

@@ -223,9 +223,29 @@ func item(p contracts.ProductV1, q int) map[string]any {
 	return map[string]any{"product_id": p.ID, "quantity": q}
 }
 
+// address is a valid shipping address as a client sends it.
+func address() map[string]any {
+	return map[string]any{"name": "Ada Lovelace", "line1": "Zaunkönigweg 17", "line2": "Hinterhaus", "city": "Berlin",
+		"region": "BE", "postal_code": "10115", "country": "DE"}
+}
+
+// theAddress is address() as the API returns it.
+var theAddress = &orders.Address{Name: "Ada Lovelace", Line1: "Zaunkönigweg 17", Line2: "Hinterhaus", City: "Berlin",
+	Region: "BE", PostalCode: "10115", Country: "DE"}
+
+// checkoutBody is a valid body of POST /v1/orders: the items given, or
+// the cart when none are, shipped to address() (required, ADR 0041).
+func checkoutBody(items ...map[string]any) map[string]any {
+	b := map[string]any{"shipping_address": address()}
+	if len(items) > 0 {
+		b["items"] = items
+	}
+	return b
+}
+
 func (e *testEnv) checkout(t testing.TB, buyer caller, items ...map[string]any) httpxtest.Response {
 	t.Helper()
-	return e.Do(t, buyer, "POST", "/v1/orders", map[string]any{"items": items})
+	return e.Do(t, buyer, "POST", "/v1/orders", checkoutBody(items...))
 }
 
 func (e *testEnv) mustCheckout(t testing.TB, buyer caller, items ...map[string]any) orderBody {

@@ -26,7 +26,7 @@ func TestAnOrderGoesFromCartToDelivered(t *testing.T) {
 	}
 
 	var o orderBody
-	e.Do(t, buyer, "POST", "/v1/orders", nil).Want(t, http.StatusCreated).Decode(t, &o)
+	e.Do(t, buyer, "POST", "/v1/orders", checkoutBody()).Want(t, http.StatusCreated).Decode(t, &o)
 	if o.Status != orders.PendingPayment || o.Total.Amount != 2*1999+3*550 || o.Total.Currency != "EUR" || len(o.SubOrders) != 2 {
 		t.Fatalf("order %+v", o)
 	}

@@ -21,7 +21,7 @@ func TestTwoHundredBuyersCannotOversellFiftyUnits(t *testing.T) {
 		buyers[i] = e.buyer(t)
 	}
 	rs := httpxtest.Race(t, len(buyers), func(i int) (httpxtest.Response, error) {
-		return e.Request(buyers[i], "POST", "/v1/orders", map[string]any{"items": []any{item(p, 1)}})
+		return e.Request(buyers[i], "POST", "/v1/orders", checkoutBody(item(p, 1)))
 	})
 	got := httpxtest.Statuses(rs)
 	if got[http.StatusCreated] != 50 || got[http.StatusConflict] != 150 || len(got) != 2 {
@@ -65,11 +65,11 @@ func TestBuyersRacingForSeveralProductsNeverDriveStockNegative(t *testing.T) {
 	// Orders take the two products in both orders and in several amounts,
 	// which would deadlock if rows were locked in request order.
 	rs := httpxtest.Race(t, 100, func(i int) (httpxtest.Response, error) {
-		items := []any{item(a, 1+i%3), item(b, 1+(i+1)%3)}
+		items := []map[string]any{item(a, 1+i%3), item(b, 1+(i+1)%3)}
 		if i%2 == 1 {
 			items[0], items[1] = items[1], items[0]
 		}
-		return e.Request(buyer, "POST", "/v1/orders", map[string]any{"items": items})
+		return e.Request(buyer, "POST", "/v1/orders", checkoutBody(items...))
 	})
 	var soldA, soldB int64
 	for _, r := range rs {
@@ -105,7 +105,7 @@ func TestFiftyRetriesOfOneCheckoutMakeOneOrderAndOneCharge(t *testing.T) {
 	e, gw := newEnv(t)
 	seller, buyer := e.seller(t), e.buyer(t)
 	p := e.product(t, seller, 4200, "EUR", 100)
-	body := map[string]any{"items": []any{item(p, 2)}}
+	body := checkoutBody(item(p, 2))
 
 	rs := httpxtest.Race(t, 50, func(int) (httpxtest.Response, error) {
 		return e.Request(buyer, "POST", "/v1/orders", body, "Idempotency-Key", "checkout-1")
@@ -156,7 +156,7 @@ func TestFiftyRetriesOfOneCheckoutMakeOneOrderAndOneCharge(t *testing.T) {
 
 	// The same key with another body is refused, and a later retry gets the
 	// stored answer.
-	e.Do(t, buyer, "POST", "/v1/orders", map[string]any{"items": []any{item(p, 3)}}, "Idempotency-Key", "checkout-1").
+	e.Do(t, buyer, "POST", "/v1/orders", checkoutBody(item(p, 3)), "Idempotency-Key", "checkout-1").
 		WantProblem(t, http.StatusUnprocessableEntity, "idempotency_key_reused")
 	r := e.Do(t, buyer, "POST", "/v1/orders", body, "Idempotency-Key", "checkout-1").Want(t, http.StatusCreated)
 	if r.Header.Get("Idempotent-Replayed") != "true" {

@@ -3,6 +3,7 @@ package ordersrv_test
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
@@ -98,8 +99,6 @@ func listCursor(micros, id string) string {
 	return base64.RawURLEncoding.EncodeToString([]byte(key))
 }
 
-func itemsBody(its ...map[string]any) map[string]any { return map[string]any{"items": its} }
-
 // TestBadInputGetsA4xxProblemAndChangesNothing sends every kind of bad
 // request one after another, then checks that the service holds exactly
 // what it held before.
@@ -129,7 +128,7 @@ func TestBadInputGetsA4xxProblemAndChangesNothing(t *testing.T) {
 	for range 101 {
 		hundredAndOne = append(hundredAndOne, map[string]any{"product_id": uuid.Must(uuid.NewV7()).String(), "quantity": 1})
 	}
-	oneLamp := itemsBody(item(lamp, 1)) // a body that would succeed
+	oneLamp := checkoutBody(item(lamp, 1)) // a body that would succeed
 	upper := strings.ToUpper
 	longText := func(n int) string { return strings.Repeat("x", n) }
 	validID := uuid.Must(uuid.NewV7()).String()
@@ -160,41 +159,43 @@ func TestBadInputGetsA4xxProblemAndChangesNothing(t *testing.T) {
 		{name: "a checkout naming its own buyer", body: map[string]any{"buyer_id": emptyCart.ID, "items": []any{item(lamp, 1)}}, status: 400, code: "validation_failed"},
 		{name: "a checkout setting its own status", body: map[string]any{"status": "paid", "items": []any{item(lamp, 1)}}, status: 400, code: "validation_failed"},
 		{name: "a checkout setting its own total", body: map[string]any{"total": map[string]any{"amount": 1, "currency": "EUR"}, "items": []any{item(lamp, 1)}}, status: 400, code: "validation_failed"},
-		{name: "a checkout line setting its own price", body: itemsBody(map[string]any{"product_id": lamp.ID, "quantity": 1, "price": 1}), status: 400, code: "validation_failed"},
-		{name: "a checkout line setting its own seller", body: itemsBody(map[string]any{"product_id": lamp.ID, "quantity": 1, "seller_id": buyer.ID}), status: 400, code: "validation_failed"},
+		{name: "a checkout line setting its own price", body: checkoutBody(map[string]any{"product_id": lamp.ID, "quantity": 1, "price": 1}), status: 400, code: "validation_failed"},
+		{name: "a checkout line setting its own seller", body: checkoutBody(map[string]any{"product_id": lamp.ID, "quantity": 1, "seller_id": buyer.ID}), status: 400, code: "validation_failed"},
 		{name: "a checkout whose items are a string", body: map[string]any{"items": lamp.ID}, status: 400, code: "validation_failed"},
 		{name: "a checkout whose line is a string", body: map[string]any{"items": []any{lamp.ID}}, status: 400, code: "validation_failed"},
-		{name: "a checkout whose quantity is a string", body: itemsBody(map[string]any{"product_id": lamp.ID, "quantity": "1"}), status: 400, code: "validation_failed"},
-		{name: "a checkout whose product id is a number", body: itemsBody(map[string]any{"product_id": 7, "quantity": 1}), status: 400, code: "validation_failed"},
+		{name: "a checkout whose quantity is a string", body: checkoutBody(map[string]any{"product_id": lamp.ID, "quantity": "1"}), status: 400, code: "validation_failed"},
+		{name: "a checkout whose product id is a number", body: checkoutBody(map[string]any{"product_id": 7, "quantity": 1}), status: 400, code: "validation_failed"},
 		// Checkout: quantities and lines.
-		{name: "a checkout of quantity 0", body: itemsBody(item(lamp, 0)), status: 400, code: "validation_failed"},
-		{name: "a checkout of quantity -1", body: itemsBody(item(lamp, -1)), status: 400, code: "validation_failed"},
-		{name: "a checkout of quantity 1001", body: itemsBody(item(lamp, 1001)), status: 400, code: "validation_failed"},
+		{name: "a checkout of quantity 0", body: checkoutBody(item(lamp, 0)), status: 400, code: "validation_failed"},
+		{name: "a checkout of quantity -1", body: checkoutBody(item(lamp, -1)), status: 400, code: "validation_failed"},
+		{name: "a checkout of quantity 1001", body: checkoutBody(item(lamp, 1001)), status: 400, code: "validation_failed"},
 		{name: "a checkout of quantity 1.5", body: `{"items":[{"product_id":"` + lamp.ID + `","quantity":1.5}]}`, status: 400, code: "validation_failed"},
 		{name: "a checkout of a quantity past int64", body: `{"items":[{"product_id":"` + lamp.ID + `","quantity":99999999999999999999}]}`, status: 400, code: "validation_failed"},
 		{name: "a checkout of the largest int64 quantity", body: `{"items":[{"product_id":"` + lamp.ID + `","quantity":9223372036854775807}]}`, status: 400, code: "validation_failed"},
-		{name: "a checkout line without a quantity", body: itemsBody(map[string]any{"product_id": lamp.ID}), status: 400, code: "validation_failed"},
-		{name: "a checkout of 101 lines", body: itemsBody(hundredAndOne...), status: 400, code: "validation_failed"},
-		{name: "a checkout naming a product twice", body: itemsBody(item(lamp, 1), item(lamp, 2)), status: 400, code: "validation_failed"},
-		{name: "a checkout line with a null", body: `{"items":[null]}`, status: 400, code: "validation_failed"},
+		{name: "a checkout line without a quantity", body: checkoutBody(map[string]any{"product_id": lamp.ID}), status: 400, code: "validation_failed"},
+		{name: "a checkout of 101 lines", body: checkoutBody(hundredAndOne...), status: 400, code: "validation_failed"},
+		{name: "a checkout naming a product twice", body: checkoutBody(item(lamp, 1), item(lamp, 2)), status: 400, code: "validation_failed"},
+		{name: "a checkout line with a null", body: map[string]any{"items": []any{nil}, "shipping_address": address()}, status: 400, code: "validation_failed"},
 		// Checkout: product ids and products.
-		{name: "a checkout of a product id that is not a UUID", body: itemsBody(map[string]any{"product_id": "lamp", "quantity": 1}), status: 400, code: "validation_failed"},
-		{name: "a checkout of an upper-case product id", body: itemsBody(map[string]any{"product_id": upper(lamp.ID), "quantity": 1}), status: 400, code: "validation_failed"},
-		{name: "a checkout of a braced product id", body: itemsBody(map[string]any{"product_id": "{" + lamp.ID + "}", "quantity": 1}), status: 400, code: "validation_failed"},
+		{name: "a checkout of a product id that is not a UUID", body: checkoutBody(map[string]any{"product_id": "lamp", "quantity": 1}), status: 400, code: "validation_failed"},
+		{name: "a checkout of an upper-case product id", body: checkoutBody(map[string]any{"product_id": upper(lamp.ID), "quantity": 1}), status: 400, code: "validation_failed"},
+		{name: "a checkout of a braced product id", body: checkoutBody(map[string]any{"product_id": "{" + lamp.ID + "}", "quantity": 1}), status: 400, code: "validation_failed"},
 		// An unknown product gets the answer a draft gets, so a hidden
 		// product cannot be told from a missing one.
-		{name: "a checkout of an unknown product", body: itemsBody(map[string]any{"product_id": validID, "quantity": 1}), status: 422, code: "product_unavailable"},
-		{name: "a checkout of a draft product", body: itemsBody(item(draft, 1)), status: 422, code: "product_unavailable"},
-		{name: "a checkout of an unknown product beside a good one", body: itemsBody(item(lamp, 1), map[string]any{"product_id": validID, "quantity": 1}), status: 422, code: "product_unavailable"},
-		{name: "a checkout mixing euros and dollars", body: itemsBody(item(lamp, 1), item(dollars, 1)), status: 422, code: "mixed_currencies"},
+		{name: "a checkout of an unknown product", body: checkoutBody(map[string]any{"product_id": validID, "quantity": 1}), status: 422, code: "product_unavailable"},
+		{name: "a checkout of a draft product", body: checkoutBody(item(draft, 1)), status: 422, code: "product_unavailable"},
+		{name: "a checkout of an unknown product beside a good one", body: checkoutBody(item(lamp, 1), map[string]any{"product_id": validID, "quantity": 1}), status: 422, code: "product_unavailable"},
+		{name: "a checkout mixing euros and dollars", body: checkoutBody(item(lamp, 1), item(dollars, 1)), status: 422, code: "mixed_currencies"},
 		// Checkout: nothing to buy.
-		{name: "a checkout of an empty cart without a body", who: emptyCart, body: nil, status: 422, code: "empty_order"},
-		{name: "a checkout of an empty cart with an empty object", who: emptyCart, body: map[string]any{}, status: 422, code: "empty_order"},
-		{name: "a checkout of no items does not fall back to the cart", body: `{"items":[]}`, status: 422, code: "empty_order"},
+		{name: "a checkout of an empty cart", who: emptyCart, body: checkoutBody(), status: 422, code: "empty_order"},
+		{name: "a checkout of no items does not fall back to the cart", body: map[string]any{"items": []any{}, "shipping_address": address()}, status: 422, code: "empty_order"},
+		// Checkout: no address (see TestAnOrderWithoutAShippingAddressIsRefusedAndLeavesNoTrace).
+		{name: "a checkout without a body", body: nil, status: 400, code: "validation_failed"},
+		{name: "a checkout of items without an address", body: map[string]any{"items": []any{item(lamp, 1)}}, status: 400, code: "validation_failed"},
 		// Checkout: stock.
-		{name: "a checkout of more than is in stock", body: itemsBody(item(scarce, 2)), status: 409, code: "insufficient_stock"},
-		{name: "a checkout of one more than is available", body: itemsBody(item(lamp, available+1)), status: 409, code: "insufficient_stock"},
-		{name: "a checkout holds nothing when one of its lines is short", body: itemsBody(item(lamp, 1), item(scarce, 2)), status: 409, code: "insufficient_stock"},
+		{name: "a checkout of more than is in stock", body: checkoutBody(item(scarce, 2)), status: 409, code: "insufficient_stock"},
+		{name: "a checkout of one more than is available", body: checkoutBody(item(lamp, available+1)), status: 409, code: "insufficient_stock"},
+		{name: "a checkout holds nothing when one of its lines is short", body: checkoutBody(item(lamp, 1), item(scarce, 2)), status: 409, code: "insufficient_stock"},
 		// Body size.
 		{name: "a checkout body over the limit", body: `{"items":[{"product_id":"` + longText(40<<10) + `","quantity":1}]}`, status: 413, code: "body_too_large"},
 		{name: "a checkout body padded past the limit", body: `{"items":[]}` + strings.Repeat(" ", 40<<10), status: 413, code: "body_too_large"},
@@ -205,11 +206,11 @@ func TestBadInputGetsA4xxProblemAndChangesNothing(t *testing.T) {
 		{name: "an Idempotency-Key with a space inside", body: oneLamp, header: []string{"Idempotency-Key", "two words"}, status: 400, code: "validation_failed"},
 		{name: "an Idempotency-Key with a tab inside", body: oneLamp, header: []string{"Idempotency-Key", "two\twords"}, status: 400, code: "validation_failed"},
 		{name: "an Idempotency-Key that is not ASCII", body: oneLamp, header: []string{"Idempotency-Key", "schlüssel"}, status: 400, code: "validation_failed"},
-		{name: "a first request under a key that fails", body: itemsBody(item(scarce, 2)), header: []string{"Idempotency-Key", "key-1"}, status: 409, code: "insufficient_stock"},
+		{name: "a first request under a key that fails", body: checkoutBody(item(scarce, 2)), header: []string{"Idempotency-Key", "key-1"}, status: 409, code: "insufficient_stock"},
 		{name: "the same key with another body", body: oneLamp, header: []string{"Idempotency-Key", "key-1"}, status: 422, code: "idempotency_key_reused"},
-		{name: "the same key with the same body in another content type", body: itemsBody(item(scarce, 2)),
+		{name: "the same key with the same body in another content type", body: checkoutBody(item(scarce, 2)),
 			header: []string{"Idempotency-Key", "key-1", "Content-Type", "application/json; charset=utf-8"}, status: 422, code: "idempotency_key_reused"},
-		{name: "the same key with the same body gets the first answer again", body: itemsBody(item(scarce, 2)), header: []string{"Idempotency-Key", "key-1"},
+		{name: "the same key with the same body gets the first answer again", body: checkoutBody(item(scarce, 2)), header: []string{"Idempotency-Key", "key-1"},
 			status: 409, code: "insufficient_stock", check: wantReplay},
 		{name: "the same key on another operation", method: "POST", path: "/v1/orders/" + pending.ID + "/payment", body: map[string]any{"payment_method": "pm_card_visa"},
 			header: []string{"Idempotency-Key", "key-1"}, status: 422, code: "idempotency_key_reused"},
@@ -330,7 +331,7 @@ func TestABlankIdempotencyKeyIsRefusedRatherThanIgnored(t *testing.T) {
 	before := e.serviceState(t, gw, []contracts.ProductV1{lamp}, buyer)
 	for _, key := range []string{"", "   "} {
 		t.Run(fmt.Sprintf("Idempotency-Key %q is refused", key), func(t *testing.T) {
-			e.Do(t, buyer, "POST", "/v1/orders", itemsBody(item(lamp, 1)), "Idempotency-Key", key).WantProblem(t, http.StatusBadRequest, "validation_failed")
+			e.Do(t, buyer, "POST", "/v1/orders", checkoutBody(item(lamp, 1)), "Idempotency-Key", key).WantProblem(t, http.StatusBadRequest, "validation_failed")
 		})
 	}
 	if diff := cmp.Diff(before, e.serviceState(t, gw, []contracts.ProductV1{lamp}, buyer)); diff != "" {
@@ -349,8 +350,9 @@ func TestCheckingOutNullItemsDoesNotBuyTheCart(t *testing.T) {
 	lamp := e.product(t, seller, 1999, "EUR", 10)
 	e.Do(t, buyer, "PUT", "/v1/cart/items/"+lamp.ID, map[string]any{"quantity": 2}).Want(t, http.StatusOK)
 	before := e.serviceState(t, gw, []contracts.ProductV1{lamp}, buyer)
-	for _, body := range []string{`{"items":null}`, `{"items":[]}`} {
-		t.Run(body+" is an empty order", func(t *testing.T) {
+	for _, items := range []string{`null`, `[]`} {
+		t.Run(`"items":`+items+" is an empty order", func(t *testing.T) {
+			body := map[string]any{"items": json.RawMessage(items), "shipping_address": address()}
 			e.Do(t, buyer, "POST", "/v1/orders", body).WantProblem(t, http.StatusUnprocessableEntity, "empty_order")
 		})
 	}

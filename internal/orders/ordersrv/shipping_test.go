@@ -1,25 +1,19 @@
 package ordersrv_test
 
 import (
+	"fmt"
+	"maps"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/marketplace-go/marketplace/internal/orders"
+	"github.com/marketplace-go/marketplace/internal/platform/contracts"
 	"github.com/marketplace-go/marketplace/internal/platform/httpx/httpxtest"
 )
-
-// address is a valid shipping address as a client sends it.
-func address() map[string]any {
-	return map[string]any{"name": "Ada Lovelace", "line1": "Zaunkönigweg 17", "line2": "Hinterhaus", "city": "Berlin",
-		"region": "BE", "postal_code": "10115", "country": "DE"}
-}
-
-// theAddress is address() as the API returns it.
-var theAddress = &orders.Address{Name: "Ada Lovelace", Line1: "Zaunkönigweg 17", Line2: "Hinterhaus", City: "Berlin",
-	Region: "BE", PostalCode: "10115", Country: "DE"}
 
 func withAddress(a map[string]any, items ...map[string]any) map[string]any {
 	return map[string]any{"items": items, "shipping_address": a}
@@ -32,8 +26,11 @@ func TestTheShippingAddressIsShownToTheBuyerAndToTheSellersOfTheOrderOnly(t *tes
 	buyer, otherBuyer := e.buyer(t), e.buyer(t)
 	lamp, vase := e.product(t, sellerA, 1999, "EUR", 5), e.product(t, sellerB, 900, "EUR", 5)
 	strangers := e.product(t, stranger, 100, "EUR", 5)
-	// The stranger sells to someone else, so it has sub-orders of its own.
-	e.mustCheckout(t, otherBuyer, item(strangers, 1))
+	// The stranger sells to someone else, who lives elsewhere, so it has
+	// sub-orders (and an address) of its own.
+	elsewhere := address()
+	elsewhere["line1"] = "Amselgasse 3"
+	e.Do(t, otherBuyer, "POST", "/v1/orders", withAddress(elsewhere, item(strangers, 1))).Want(t, http.StatusCreated)
 
 	var placed orderBody
 	e.Do(t, buyer, "POST", "/v1/orders", withAddress(address(), item(lamp, 1), item(vase, 2))).Want(t, http.StatusCreated).Decode(t, &placed)
@@ -86,7 +83,7 @@ func TestTheShippingAddressIsShownToTheBuyerAndToTheSellersOfTheOrderOnly(t *tes
 	})
 }
 
-func TestAnAddressIsTrimmedAndAnOrderMayStillBePlacedWithoutOne(t *testing.T) {
+func TestAnAddressIsTrimmed(t *testing.T) {
 	t.Parallel()
 	e, _ := newEnv(t)
 	seller, buyer := e.seller(t), e.buyer(t)
@@ -99,13 +96,58 @@ func TestAnAddressIsTrimmedAndAnOrderMayStillBePlacedWithoutOne(t *testing.T) {
 	if diff := cmp.Diff(want, o.ShippingAddress); diff != "" {
 		t.Errorf("trimmed address (-want +got):\n%s", diff)
 	}
-	for _, body := range []any{itemsBody(item(lamp, 1)), withAddress(nil, item(lamp, 1))} {
-		var bare orderBody
-		e.Do(t, buyer, "POST", "/v1/orders", body).Want(t, http.StatusCreated).Decode(t, &bare)
-		if bare.ShippingAddress != nil {
-			t.Errorf("an order placed without an address has %+v", bare.ShippingAddress)
-		}
+}
+
+// TestAnOrderWithoutAShippingAddressIsRefusedAndLeavesNoTrace: since ADR
+// 0041 an order needs somewhere to go. Each request is sent under an
+// Idempotency-Key, and the buyer's cart could be bought, so that a refusal
+// which reserved stock, emptied the cart or kept the key would show.
+func TestAnOrderWithoutAShippingAddressIsRefusedAndLeavesNoTrace(t *testing.T) {
+	t.Parallel()
+	e, gw := newEnv(t)
+	seller, buyer := e.seller(t), e.buyer(t)
+	lamp := e.product(t, seller, 1999, "EUR", 5)
+	products := []contracts.ProductV1{lamp}
+	e.Do(t, buyer, "PUT", "/v1/cart/items/"+lamp.ID, map[string]any{"quantity": 2}).Want(t, http.StatusOK)
+	before := e.serviceState(t, gw, products, buyer)
+	missing := []string{"shipping_address"}
+	tests := []struct {
+		name   string
+		body   any
+		fields []string // the errors members named
+	}{
+		{"no body, which buys the cart", nil, missing},
+		{"an empty object, which buys the cart", map[string]any{}, missing},
+		{"items without an address", map[string]any{"items": []any{item(lamp, 1)}}, missing},
+		{"a null address", map[string]any{"items": []any{item(lamp, 1)}, "shipping_address": nil}, missing},
+		{"a null address for the cart", map[string]any{"shipping_address": nil}, missing},
+		{"an empty address object", map[string]any{"items": []any{item(lamp, 1)}, "shipping_address": map[string]any{}},
+			[]string{"shipping_address.city", "shipping_address.country", "shipping_address.line1", "shipping_address.name", "shipping_address.postal_code"}},
 	}
+	for i, tt := range tests {
+		t.Run(tt.name+" is refused", func(t *testing.T) {
+			res := e.Do(t, buyer, "POST", "/v1/orders", tt.body, "Idempotency-Key", fmt.Sprintf("no-address-%d", i))
+			res.WantProblem(t, http.StatusBadRequest, "validation_failed")
+			var p struct{ Errors map[string]string }
+			res.Decode(t, &p)
+			if got := slices.Sorted(maps.Keys(p.Errors)); !slices.Equal(got, tt.fields) {
+				t.Errorf("errors %v, want entries for %v", p.Errors, tt.fields)
+			}
+		})
+	}
+	if diff := cmp.Diff(before, e.serviceState(t, gw, products, buyer)); diff != "" {
+		t.Errorf("a checkout without an address changed the service (-before +after):\n%s", diff)
+	}
+	if n := e.queryInt(t, `SELECT count(*) FROM idempotency_keys`); n != 0 {
+		t.Errorf("%d idempotency keys kept for refused checkouts, want none", n)
+	}
+	t.Run("the key of a refused checkout is free for the corrected one", func(t *testing.T) {
+		var o orderBody
+		e.Do(t, buyer, "POST", "/v1/orders", checkoutBody(), "Idempotency-Key", "no-address-0").Want(t, http.StatusCreated).Decode(t, &o)
+		if cmp.Diff(theAddress, o.ShippingAddress) != "" || len(o.SubOrders) != 1 || o.SubOrders[0].Lines[0].Quantity != 2 {
+			t.Errorf("the corrected checkout placed %+v", o)
+		}
+	})
 }
 
 func TestABadShippingAddressIsRefusedFieldByFieldAndPlacesNothing(t *testing.T) {
