@@ -155,7 +155,12 @@ func (tc *textChecker) walkStruct(v reflect.Value, path string, rule textRule) {
 
 func (tc *textChecker) walkList(v reflect.Value, path string, rule textRule) {
 	if v.Type() == rawMessageType {
-		// Free-form JSON kept as it came: its strings reach the store too.
+		// Free-form JSON kept as it came: its strings reach the store too,
+		// and so do its escapes.
+		if unpairedSurrogate(v.Bytes()) {
+			tc.fields[orBody(path)] = "must not contain half of a UTF-16 surrogate pair"
+			return
+		}
 		var doc any
 		if v.Len() > 0 && json.Unmarshal(v.Bytes(), &doc) == nil {
 			tc.walk(reflect.ValueOf(doc), path, rule)
@@ -172,11 +177,62 @@ func (tc *textChecker) walkList(v reflect.Value, path string, rule textRule) {
 
 func (tc *textChecker) check(s, path string, rule textRule) {
 	if reason := checkText(s, rule); reason != "" {
-		if path == "" {
-			path = "(body)"
-		}
-		tc.fields[path] = reason
+		tc.fields[orBody(path)] = reason
 	}
+}
+
+// orBody names the body itself where a reason has no field to name.
+func orBody(path string) string {
+	if path == "" {
+		return "(body)"
+	}
+	return path
+}
+
+// unpairedSurrogate reports whether raw, valid JSON holds a \u escape of
+// half a UTF-16 surrogate pair without the other half. Go's decoder reads
+// one as U+FFFD, so the decoded strings look fine, but free-form JSON is
+// stored as it came and PostgreSQL's jsonb refuses the escape (SQLSTATE
+// 22P02): a 500 where the client's input is at fault. A backslash occurs
+// only inside strings in valid JSON, so no string state is needed.
+func unpairedSurrogate(raw []byte) bool {
+	for i := 0; i+1 < len(raw); i++ {
+		if raw[i] != '\\' {
+			continue
+		}
+		i++ // the escaped character: a second backslash is skipped with it
+		if raw[i] != 'u' {
+			continue
+		}
+		switch r := hexRune(raw[i+1:]); {
+		case r >= 0xDC00 && r <= 0xDFFF:
+			return true // a low half first
+		case r >= 0xD800 && r <= 0xDBFF:
+			next := raw[i+5:]
+			if len(next) < 6 || next[0] != '\\' || next[1] != 'u' {
+				return true
+			}
+			if low := hexRune(next[2:]); low < 0xDC00 || low > 0xDFFF {
+				return true
+			}
+			i += 10
+		default:
+			i += 4
+		}
+	}
+	return false
+}
+
+// hexRune reads the four hex digits of a \u escape, or -1.
+func hexRune(b []byte) rune {
+	if len(b) < 4 {
+		return -1
+	}
+	n, err := strconv.ParseUint(string(b[:4]), 16, 16)
+	if err != nil {
+		return -1
+	}
+	return rune(n)
 }
 
 func join(path, name string) string {

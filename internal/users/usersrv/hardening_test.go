@@ -1,6 +1,7 @@
 package usersrv_test
 
 import (
+	"fmt"
 	"net/http"
 	"testing"
 )
@@ -11,6 +12,7 @@ func TestHardening(t *testing.T) {
 	t.Parallel()
 	runScenarios(t, newEnv(t),
 		scenario{"a NUL in preferences is refused and changes nothing", testANulInPreferencesIsRefusedAndChangesNothing},
+		scenario{"half a surrogate pair in preferences is refused and changes nothing", testHalfASurrogatePairInPreferencesIsRefusedAndChangesNothing},
 		scenario{"an empty password change is refused before any hashing", testAnEmptyPasswordChangeIsRefusedBeforeAnyHashing},
 		scenario{"a refresh without a token is a bad request", testARefreshWithoutATokenIsABadRequest},
 		scenario{"a UTF-16 body is unsupported and creates nothing", testAUTF16BodyIsUnsupportedAndCreatesNothing},
@@ -31,6 +33,31 @@ func testANulInPreferencesIsRefusedAndChangesNothing(t *testing.T, e *testEnv) {
 	}
 	if after := e.me(t, tok.AccessToken); after.DisplayName != before.DisplayName || len(after.Preferences) != len(before.Preferences) {
 		t.Errorf("profile changed from %+v to %+v", before, after)
+	}
+}
+
+// Preferences are stored as the client wrote them, and PostgreSQL's jsonb
+// refuses an escape of half a surrogate pair (SQLSTATE 22P02): found by an
+// outside probe as a 500 after the NUL was fixed.
+func testHalfASurrogatePairInPreferencesIsRefusedAndChangesNothing(t *testing.T, e *testEnv) {
+	_, tok := e.mustUser(t, "surrogate-prefs@example.com")
+	e.do(t, "PATCH", "/v1/users/me", tok.AccessToken, `{"preferences":{"language":"de"}}`).want(t, http.StatusOK)
+	before := e.me(t, tok.AccessToken)
+	for _, body := range []string{
+		`{"display_name":"y","preferences":{"currency":"\ud800","language":"fr"}}`,
+		`{"preferences":{"\udc00":"x"}}`,
+		`{"preferences":{"nested":{"deep":["\ud800\u0041"]}}}`,
+	} {
+		e.do(t, "PATCH", "/v1/users/me", tok.AccessToken, body).wantProblem(t, http.StatusBadRequest, "validation_failed")
+	}
+	after := e.me(t, tok.AccessToken)
+	if after.DisplayName != before.DisplayName || fmt.Sprint(after.Preferences) != fmt.Sprint(before.Preferences) {
+		t.Errorf("profile changed from %+v to %+v", before, after)
+	}
+	// A whole pair is ordinary text and is kept.
+	e.do(t, "PATCH", "/v1/users/me", tok.AccessToken, `{"preferences":{"mood":"\ud83d\ude00"}}`).want(t, http.StatusOK)
+	if got := e.me(t, tok.AccessToken).Preferences["mood"]; got != "\U0001F600" {
+		t.Errorf("preferences.mood = %q, want the emoji", got)
 	}
 }
 

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -18,7 +20,8 @@ import (
 // either refuses it with an error a client is told about (a 4xx kind,
 // never Internal or Unavailable, which would be a 5xx), or accepts it and
 // leaves nothing in dst that the stores would refuse: every string valid
-// UTF-8 without NUL. It never panics.
+// UTF-8 without NUL, and no free-form JSON with an escape of half a
+// surrogate pair (PostgreSQL's jsonb refuses one). It never panics.
 func CheckDecode(t *testing.T, dst any, body []byte, maxBytes int64) {
 	t.Helper()
 	req := httptest.NewRequest(http.MethodPost, "/", bytes.NewReader(body))
@@ -35,7 +38,28 @@ func CheckDecode(t *testing.T, dst any, body []byte, maxBytes int64) {
 	if err != nil {
 		t.Fatalf("%q: accepted, but the request does not marshal again: %v", body, err)
 	}
-	if !utf8.Valid(out) || strings.Contains(string(out), `\u0000`) {
+	if !utf8.Valid(out) || strings.Contains(string(out), `\u0000`) || halfSurrogate(out) {
 		t.Fatalf("%q: accepted text the stores refuse: %s", body, out)
 	}
+}
+
+// surrogateEscape matches a \u escape of a surrogate (D800 to DFFF) and an
+// escape that follows it at once, with the backslashes before it: an even
+// number of them means the u is escaped text, not an escape.
+var surrogateEscape = regexp.MustCompile(`(\\*)\\u([dD][89a-fA-F][0-9a-fA-F]{2})(\\u[0-9a-fA-F]{4})?`)
+
+// halfSurrogate reports whether the JSON out holds an escape of a
+// surrogate that is not a high half followed by a low half.
+func halfSurrogate(out []byte) bool {
+	for _, m := range surrogateEscape.FindAllSubmatch(out, -1) {
+		if len(m[1])%2 == 1 {
+			continue // an escaped backslash, then the letter u
+		}
+		first, _ := strconv.ParseUint(string(m[2]), 16, 16)
+		second, _ := strconv.ParseUint(strings.TrimPrefix(string(m[3]), `\u`), 16, 16)
+		if first >= 0xDC00 || second < 0xDC00 || second > 0xDFFF {
+			return true
+		}
+	}
+	return false
 }
