@@ -29,6 +29,22 @@ type Server struct {
 
 	mu       sync.Mutex
 	messages []Message
+	down     bool
+}
+
+// SetDown makes the server refuse every new connection with 421 (service
+// not available) while down is true, as a mail server that is down or
+// overloaded does, and accept them again once it is false.
+func (s *Server) SetDown(down bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.down = down
+}
+
+func (s *Server) isDown() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.down
 }
 
 // NewServer starts a server that is stopped when the test ends.
@@ -77,7 +93,12 @@ func (s *Server) add(m Message) {
 
 type backend struct{ s *Server }
 
-func (b backend) NewSession(*smtp.Conn) (smtp.Session, error) { return &session{srv: b.s}, nil }
+func (b backend) NewSession(*smtp.Conn) (smtp.Session, error) {
+	if b.s.isDown() {
+		return nil, &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 3, 2}, Message: "service not available"}
+	}
+	return &session{srv: b.s}, nil
+}
 
 type session struct {
 	srv *Server
