@@ -85,6 +85,21 @@ func (s *Server) WaitFor(tb testing.TB, rcpt string) Message {
 	})
 }
 
+// WaitForText returns the first message to rcpt whose headers or body hold
+// text, waiting for it to arrive: for a test whose recipient gets other
+// mail too, such as an order confirmation before a password reset.
+func (s *Server) WaitForText(tb testing.TB, rcpt, text string) Message {
+	tb.Helper()
+	return eventually.Value(tb, "a mail to "+rcpt+" with "+text, func() (Message, bool) {
+		for _, m := range s.Messages() {
+			if strings.Contains(m.Data, text) && slices.ContainsFunc(m.To, func(to string) bool { return strings.EqualFold(to, rcpt) }) {
+				return m, true
+			}
+		}
+		return Message{}, false
+	})
+}
+
 func (s *Server) add(m Message) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
