@@ -15,6 +15,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"go.opentelemetry.io/otel/trace"
 	"io"
 	"log/slog"
@@ -105,12 +106,20 @@ type Config struct {
 	// GzipMinSize is the smallest response compressed (default 1 KiB).
 	GzipMinSize int
 	// MaxPending is the most requests one service may have outstanding
-	// through this gateway (default 1024, about what a service runs and
-	// queues by default). Past it the gateway answers 503 at once, as the
-	// service would, instead of opening a connection for every request a
-	// flood brings: between processes, each waiting request is a socket
-	// and buffers on both sides.
+	// through this gateway (default 512). Past it the gateway answers 503
+	// at once, as the service would, instead of opening a connection for
+	// every request a flood brings: between processes, each waiting
+	// request is a socket and buffers on both sides. It must stay below
+	// MaxInFlight, so that one slow service cannot fill the door.
 	MaxPending int
+	// MaxInFlight is the most requests the gateway works on at once, all
+	// services together (default 1024); past it requests wait for a slot
+	// in a queue like a service's (server.Limits). It is the door:
+	// past it a request is refused with 503 before it costs a token
+	// check, a rate-limit round trip or a body read, so that under
+	// overload the work admitted, and the memory it holds, stay bounded
+	// and the refusals come at once (ADR 43).
+	MaxInFlight int
 }
 
 func (c Config) withDefaults() Config {
@@ -134,7 +143,8 @@ func (c Config) withDefaults() Config {
 	defInt(&c.HealthFailures, 2)
 	defInt(&c.BreakerFailures, 5)
 	defInt(&c.GzipMinSize, 1024)
-	defInt(&c.MaxPending, 1024)
+	defInt(&c.MaxPending, 512)
+	defInt(&c.MaxInFlight, 1024)
 	if c.MaxBody <= 0 {
 		c.MaxBody = 1 << 20
 	}
@@ -162,6 +172,10 @@ func (c Config) Validate() error {
 	}
 	if c.Balance != "" && c.Balance != RoundRobin && c.Balance != LeastInFlight {
 		problems = append(problems, errors.New("gateway: balance "+c.Balance+" is neither "+RoundRobin+" nor "+LeastInFlight))
+	}
+	if d := c.withDefaults(); d.MaxPending >= d.MaxInFlight {
+		problems = append(problems, fmt.Errorf("gateway: a service's pending bound (%d) must be below the gateway's in-flight bound (%d), or one slow service could fill it",
+			d.MaxPending, d.MaxInFlight))
 	}
 	return errors.Join(problems...)
 }
@@ -605,8 +619,10 @@ func (g *Gateway) Ready(context.Context) error {
 
 // Module returns the gateway as the server runs it.
 func (g *Gateway) Module(addr string) server.Module {
-	// Unbounded: the services bound their own work and shed what they have
-	// no room for; a bound here as tight as theirs would let a slow route's
-	// requests hold the slots of the fast ones.
-	return server.Module{Name: "gateway", Addr: addr, Routes: g.Routes, Ready: g.Ready, Close: g.Close, Public: true, Unbounded: true}
+	// The door's bound is far above a service's (64), since most of its
+	// requests wait on services that bound their own work, and above the
+	// pending bound of any one service, so that a slow one cannot take
+	// every slot from the fast ones.
+	return server.Module{Name: "gateway", Addr: addr, Routes: g.Routes, Ready: g.Ready, Close: g.Close, Public: true,
+		MaxInFlight: g.cfg.MaxInFlight}
 }

@@ -211,33 +211,56 @@ func instanceDown(t *testing.T, e env, base string) bool {
 	return false
 }
 
-func TestPastMaxPendingAServiceGetsNoMoreRequestsAndTheClientAnOverloadedAnswerAtOnce(t *testing.T) {
-	t.Parallel()
-	urls, _ := services(t)
-	arrived, release := make(chan struct{}, 10), make(chan struct{})
-	var hits atomic.Int32
-	holding := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+// holding is an instance that keeps every request (but its readiness
+// checks) until release is closed.
+type holding struct {
+	url     string
+	arrived chan struct{} // one value per request that reached it
+	release chan struct{}
+	hits    atomic.Int32
+}
+
+func newHolding(t *testing.T) *holding {
+	t.Helper()
+	h := &holding{arrived: make(chan struct{}, 64), release: make(chan struct{})}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/readyz" {
 			return
 		}
-		hits.Add(1)
-		arrived <- struct{}{}
-		<-release
+		h.hits.Add(1)
+		h.arrived <- struct{}{}
+		<-h.release
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write([]byte(`{}`))
 	}))
-	t.Cleanup(holding.Close)
-	urls["orders"] = []string{holding.URL}
+	t.Cleanup(srv.Close)
+	h.url = srv.URL
+	return h
+}
+
+// hold sends n requests to path that the holding instance keeps, and
+// returns once they have all reached it; wait waits for their answers.
+func (h *holding) hold(t *testing.T, e env, n int, path string) (wait func()) {
+	t.Helper()
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() { e.Do(t, httpxtest.Anonymous, "GET", path, nil).Want(t, http.StatusOK) })
+	}
+	for range n {
+		<-h.arrived
+	}
+	return wg.Wait
+}
+
+func TestPastMaxPendingAServiceGetsNoMoreRequestsAndTheClientAnOverloadedAnswerAtOnce(t *testing.T) {
+	t.Parallel()
+	urls, _ := services(t)
+	orders := newHolding(t)
+	urls["orders"] = []string{orders.url}
 	const maxPending = 3
 	e := start(t, urls, func(c *gateway.Config, _ *gateway.Deps) { c.MaxPending = maxPending })
 
-	var wg sync.WaitGroup
-	for range maxPending {
-		wg.Go(func() { e.Do(t, httpxtest.Anonymous, "GET", "/v1/orders", nil).Want(t, http.StatusOK) })
-	}
-	for range maxPending {
-		<-arrived
-	}
+	wait := orders.hold(t, e, maxPending, "/v1/orders")
 	r := e.Do(t, httpxtest.Anonymous, "GET", "/v1/orders", nil)
 	r.WantProblem(t, http.StatusServiceUnavailable, "overloaded")
 	if r.Header.Get("Retry-After") == "" {
@@ -246,13 +269,49 @@ func TestPastMaxPendingAServiceGetsNoMoreRequestsAndTheClientAnOverloadedAnswerA
 	// Other services are not held to orders' bound.
 	e.Do(t, httpxtest.Anonymous, "GET", detail, nil).Want(t, http.StatusOK)
 
-	close(release)
-	wg.Wait()
+	close(orders.release)
+	wait()
 	e.Do(t, httpxtest.Anonymous, "GET", "/v1/orders", nil).Want(t, http.StatusOK)
-	if n := hits.Load(); n != maxPending+1 {
+	if n := orders.hits.Load(); n != maxPending+1 {
 		t.Errorf("the service got %d requests, want %d: the one past the bound must not reach it", n, maxPending+1)
 	}
 	if got := metricValue(t, e, "gateway_upstream_shed_total", "upstream", "orders"); got != 1 {
 		t.Errorf("gateway_upstream_shed_total = %v, want 1", got)
 	}
+}
+
+// The door: past MaxInFlight requests at once, all services together,
+// the next waits before the gateway does any work for it (past the
+// queue, it is refused at once: the server's limiter, tested in its
+// package), and is served once a slot frees up.
+func TestPastMaxInFlightRequestsWaitAtTheGatewaysDoorUntilASlotFrees(t *testing.T) {
+	t.Parallel()
+	urls, _ := services(t)
+	orders, users := newHolding(t), newHolding(t)
+	urls["orders"], urls["users"] = []string{orders.url}, []string{users.url}
+	const maxInFlight = 4
+	e := start(t, urls, func(c *gateway.Config, _ *gateway.Deps) { c.MaxPending, c.MaxInFlight = 3, maxInFlight })
+
+	waitOrders := orders.hold(t, e, 3, "/v1/orders")
+	waitUsers := users.hold(t, e, 1, "/v1/users/me")
+	// The door is full: these wait for a slot, as a burst would (to two
+	// services, each within its own bound once they are let in).
+	var queued sync.WaitGroup
+	for _, path := range []string{detail, detail, "/v1/orders", "/v1/orders"} {
+		queued.Go(func() { e.Do(t, httpxtest.Anonymous, "GET", path, nil).Want(t, http.StatusOK) })
+	}
+	eventually.True(t, "the requests past the door's slots wait in its queue", func() bool {
+		return metricValue(t, e, "http_requests_queued", "service", "gateway") == maxInFlight
+	})
+	if got := orders.hits.Load() + users.hits.Load(); got != maxInFlight {
+		t.Errorf("the held services got %d requests, want the %d let in", got, maxInFlight)
+	}
+
+	// Orders' held requests end before users' frees a slot, so that the
+	// waiting ones to orders never find it at its own bound.
+	close(orders.release)
+	waitOrders()
+	close(users.release)
+	waitUsers()
+	queued.Wait()
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/marketplace-go/marketplace/internal/gateway"
+	"github.com/marketplace-go/marketplace/internal/platform/discovery"
 	"github.com/marketplace-go/marketplace/internal/platform/httpx/httpxtest"
 )
 
@@ -81,7 +82,7 @@ func TestARouteOfTheRootTakesEveryPathTheOthersLeave(t *testing.T) {
 	}
 }
 
-func TestAGatewayWithoutRoutesOrWithoutASourceForOneIsRefused(t *testing.T) {
+func TestAGatewayWithoutRoutesOrWithoutASourceForOneOrWithAServiceBoundAboveItsOwnIsRefused(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name string
@@ -89,6 +90,8 @@ func TestAGatewayWithoutRoutesOrWithoutASourceForOneIsRefused(t *testing.T) {
 	}{
 		{"no routes", gateway.Config{}},
 		{"a route to a service with no source", gateway.Config{Routes: []gateway.Route{{Prefix: "/v1/toys", Service: "toys"}}}},
+		{"one service may hold every slot of the door", gateway.Config{Routes: []gateway.Route{{Prefix: "/v1/toys", Service: "toys"}},
+			Upstreams: map[string]gateway.Source{"toys": discovery.Static("http://127.0.0.1:1")}, MaxPending: 64, MaxInFlight: 64}},
 	}
 	for _, tt := range tests {
 		if err := tt.cfg.Validate(); err == nil {

@@ -54,7 +54,7 @@ func DefaultLimits() Limits {
 // setting for every module of the process.
 func LoadLimits(e *config.Env) Limits {
 	e.Describe(config.Docs{
-		"MAX_IN_FLIGHT":  "requests each service works on at once (the gateway is not limited)",
+		"MAX_IN_FLIGHT":  "requests each service works on at once (the gateway and search have their own: `GATEWAY_MAX_IN_FLIGHT`, `SEARCH_MAX_IN_FLIGHT`)",
 		"MAX_QUEUE":      "requests each service lets wait for a slot; beyond, 503 `overloaded` + `Retry-After` at once",
 		"MAX_QUEUE_WAIT": "how long a request may wait for a slot before it gets that 503",
 	})
@@ -164,10 +164,14 @@ func unlimited(path string) bool {
 // limit bounds a module's requests, those that reach it in-process
 // through a Local transport included (they run the same handler).
 func (s *Server) limit(m Module) httpx.Middleware {
-	if m.Unbounded || s.limits.MaxInFlight <= 0 {
+	limits := s.limits
+	if m.MaxInFlight != 0 {
+		limits.MaxInFlight = m.MaxInFlight
+	}
+	if limits.MaxInFlight <= 0 {
 		return func(h http.Handler) http.Handler { return h }
 	}
-	l := newLimiter(s.limits)
+	l := newLimiter(limits)
 	queued := s.queued.WithLabelValues(m.Name)
 	shed := map[error]prometheus.Counter{
 		errQueueFull: s.shed.WithLabelValues(m.Name, shedQueueFull),

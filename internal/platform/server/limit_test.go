@@ -26,6 +26,8 @@ type gated struct {
 	entered chan struct{} // receives once per request that starts
 	running atomic.Int32
 	most    atomic.Int32
+	// maxInFlight is the module's own bound (server.Module.MaxInFlight).
+	maxInFlight int
 }
 
 func newGated() *gated {
@@ -51,7 +53,7 @@ func limited(t *testing.T, l server.Limits, g *gated) (string, *server.Server, *
 	reg := prometheus.NewRegistry()
 	srv := server.New(slog.New(slog.DiscardHandler), reg, 5*time.Second)
 	srv.SetLimits(l)
-	addr, err := srv.Add(server.Module{Name: "svc", Addr: "127.0.0.1:0", Routes: g.routes})
+	addr, err := srv.Add(server.Module{Name: "svc", Addr: "127.0.0.1:0", Routes: g.routes, MaxInFlight: g.maxInFlight})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,24 +134,39 @@ func wantOverloaded(t *testing.T, res response) {
 
 func TestNoMoreThanMaxInFlightRequestsRunAtOnce(t *testing.T) {
 	t.Parallel()
-	g := newGated()
-	base, _, reg := limited(t, server.Limits{MaxInFlight: 3, MaxQueue: 10, QueueWait: time.Minute}, g)
-	var wg sync.WaitGroup
-	var statuses []<-chan int
-	for range 8 {
-		statuses = append(statuses, background(context.Background(), &wg, base+"/work"))
+	tests := []struct {
+		name           string
+		server, module int // MaxInFlight of the server's Limits and of the module
+		want           int
+	}{
+		{"the server's bound", 3, 0, 3},
+		{"the module's own bound, below the server's", 8, 3, 3},
+		{"the module's own bound, above the server's", 1, 3, 3},
 	}
-	g.waitEntered(t, 3)
-	eventually.True(t, "five requests wait in the queue", func() bool { return queuedNow(t, reg) == 5 })
-	close(g.release)
-	for _, s := range statuses {
-		if got := <-s; got != http.StatusOK {
-			t.Errorf("a queued request got %d, want 200 once a slot freed", got)
-		}
-	}
-	wg.Wait()
-	if most := g.most.Load(); most != 3 {
-		t.Errorf("%d requests ran at once, want at most (and here exactly) 3", most)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			g := newGated()
+			g.maxInFlight = tt.module
+			base, _, reg := limited(t, server.Limits{MaxInFlight: tt.server, MaxQueue: 10, QueueWait: time.Minute}, g)
+			var wg sync.WaitGroup
+			var statuses []<-chan int
+			for range tt.want + 5 {
+				statuses = append(statuses, background(context.Background(), &wg, base+"/work"))
+			}
+			g.waitEntered(t, tt.want)
+			eventually.True(t, "five requests wait in the queue", func() bool { return queuedNow(t, reg) == 5 })
+			close(g.release)
+			for _, s := range statuses {
+				if got := <-s; got != http.StatusOK {
+					t.Errorf("a queued request got %d, want 200 once a slot freed", got)
+				}
+			}
+			wg.Wait()
+			if most := g.most.Load(); most != int32(tt.want) {
+				t.Errorf("%d requests ran at once, want at most (and here exactly) %d", most, tt.want)
+			}
+		})
 	}
 }
 

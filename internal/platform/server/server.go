@@ -36,11 +36,11 @@ type Module struct {
 	// Public modules face clients directly (the gateway): their listener
 	// does not serve /metrics, which is scraped on the metrics address.
 	Public bool
-	// Unbounded modules are not held to the server's Limits: the gateway,
-	// whose requests mostly wait on services that bound their own work
-	// (a bound of its own would let slow routes' requests take the slots
-	// fast routes need), and the metrics listener.
-	Unbounded bool
+	// MaxInFlight, when not zero, bounds the requests the module works on
+	// at once in place of the server's Limits.MaxInFlight; their queue is
+	// the server's. Negative leaves the module unbounded: the metrics
+	// listener, which an operator must reach on a flooded process.
+	MaxInFlight int
 }
 
 // Server runs modules until its context ends.
@@ -150,7 +150,7 @@ func (s *Server) metricsHandler() http.Handler {
 // when SetPprof enabled it) on a listener of its own, for operators and
 // Prometheus only, and returns the bound address.
 func (s *Server) AddMetrics(addr string) (net.Addr, error) {
-	m := Module{Name: "metrics", Addr: addr, Unbounded: true}
+	m := Module{Name: "metrics", Addr: addr, MaxInFlight: -1}
 	if s.pprof {
 		m.Routes = s.pprofRoutes
 	}

@@ -2,6 +2,7 @@ package searchsrv
 
 import (
 	"path/filepath"
+	"runtime"
 	"time"
 
 	"github.com/marketplace-go/marketplace/internal/platform/config"
@@ -39,9 +40,15 @@ type Config struct {
 	// PageSize is how many products a rebuild indexes in one batch
 	// (SEARCH_REBUILD_PAGE).
 	PageSize int
-	JWKSURL  string
-	Issuer   string
-	Audience string
+	// MaxInFlight bounds the searches run at once (SEARCH_MAX_IN_FLIGHT;
+	// default four per CPU). A search is CPU work from start to end: more
+	// at once than the CPUs can run only makes each take longer, and
+	// takes the CPU from every other request of the process. Past it a
+	// search waits in the queue the other services have.
+	MaxInFlight int
+	JWKSURL     string
+	Issuer      string
+	Audience    string
 }
 
 // LoadConfig reads the SEARCH_* variables.
@@ -58,11 +65,13 @@ func LoadConfig(e *config.Env, sh config.Shared) Config {
 		Settle:             e.Duration("SEARCH_CHECK_SETTLE", 5*time.Second),
 		CategoriesInterval: e.Duration("SEARCH_CATEGORIES_INTERVAL", 30*time.Second),
 		PageSize:           e.Int("SEARCH_REBUILD_PAGE", 500, 1, 1000),
+		MaxInFlight:        e.Int("SEARCH_MAX_IN_FLIGHT", 4*runtime.GOMAXPROCS(0), 1, 1<<20),
 		JWKSURL:            sh.JWKSURL,
 		Issuer:             sh.Issuer,
 		Audience:           sh.Audience,
 	}
 	e.ShowDefault("SEARCH_DIR", "`DATA_DIR`/search")
+	e.ShowDefault("SEARCH_MAX_IN_FLIGHT", "4 × `GOMAXPROCS`")
 	e.ShowDefault("SEARCH_QUEUE", "`search.products.<id>`, the id kept in `SEARCH_DIR`")
 	return c
 }
@@ -78,5 +87,6 @@ func configDocs() config.Docs {
 		"SEARCH_CHECK_SETTLE":        "how long a check waits for events in flight before comparing",
 		"SEARCH_CATEGORIES_INTERVAL": "how often the category tree is read (a listing naming a category not yet seen reads it at once)",
 		"SEARCH_REBUILD_PAGE":        "products a rebuild indexes in one batch as it reads the catalog",
+		"SEARCH_MAX_IN_FLIGHT":       "searches run at once (they are CPU work: more than a few per CPU only slows each); past it they wait in the queue `MAX_QUEUE` sizes",
 	}
 }

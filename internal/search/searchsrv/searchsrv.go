@@ -35,6 +35,8 @@ type Search struct {
 	api      *searchapi.API
 	stop     context.CancelFunc
 	wg       sync.WaitGroup
+	// maxInFlight bounds the searches run at once (Config.MaxInFlight).
+	maxInFlight int
 }
 
 // indexDir is where the Bleve files are, inside Config.Dir.
@@ -46,7 +48,7 @@ const indexDir = "index"
 // is done, Ready reports the service not ready.
 func New(ctx context.Context, cfg Config, deps server.Deps) (_ *Search, err error) {
 	log, reg := deps.Log.With("service", "search"), deps.Registry
-	s := &Search{}
+	s := &Search{maxInFlight: cfg.MaxInFlight}
 	if s.Index, err = searchindex.Open(filepath.Join(cfg.Dir, indexDir)); err != nil {
 		return nil, fmt.Errorf("search: %w", err)
 	}
@@ -130,7 +132,7 @@ func instanceQueue(dir string) (string, error) {
 
 // Module returns the service as the server runs it.
 func (s *Search) Module(addr string) server.Module {
-	return server.Module{Name: "search", Addr: addr, Routes: s.Routes, Ready: s.Ready, Close: s.Close}
+	return server.Module{Name: "search", Addr: addr, Routes: s.Routes, Ready: s.Ready, Close: s.Close, MaxInFlight: s.maxInFlight}
 }
 
 // Routes registers the HTTP endpoints.
