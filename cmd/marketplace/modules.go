@@ -29,7 +29,7 @@ func table() []module {
 	return []module{
 		{
 			name:  "users",
-			about: "accounts, sessions, profiles, roles, the token keys (JWKS)",
+			about: "accounts, sessions, profiles, roles, the token keys (JWKS), the buyers' order confirmation mail",
 			addr:  "127.0.0.1:8081",
 			routes: []gateway.Route{
 				{Prefix: "/v1/auth"}, {Prefix: "/v1/users"}, {Prefix: "/v1/admin"}, {Prefix: "/.well-known/jwks.json"},

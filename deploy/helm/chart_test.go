@@ -542,3 +542,19 @@ func TestThePolicyChecksCatchAnInsecureChart(t *testing.T) {
 		}
 	}
 }
+
+// TestEachServiceThatUsesTheBrokerIsGivenItsURL: products and orders
+// publish events, orders, search and users (the order confirmations, ADR
+// 40) consume them; web and the gateway never reach the broker.
+func TestEachServiceThatUsesTheBrokerIsGivenItsURL(t *testing.T) {
+	uses := map[string]bool{"users": true, "products": true, "orders": true, "search": true, "web": false, "gateway": false}
+	eachSet(t, func(t *testing.T, set renderedSet) {
+		for _, s := range services {
+			c := deployment(t, set, s).Spec.Template.Spec.Containers[0]
+			has := slices.ContainsFunc(c.Env, func(v corev1.EnvVar) bool { return v.Name == "RABBITMQ_URL" })
+			if has != uses[s] {
+				t.Errorf("%s: RABBITMQ_URL set %v, want %v", s, has, uses[s])
+			}
+		}
+	})
+}

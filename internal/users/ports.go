@@ -76,3 +76,36 @@ type TokenIssuer interface {
 type Mailer interface {
 	Enqueue(m mail.Message) error
 }
+
+// ConfirmationStore records which orders have had their confirmation mailed,
+// so that an order event delivered more than once mails its buyer once.
+type ConfirmationStore interface {
+	UserByID(ctx context.Context, id uuid.UUID) (User, error)
+	// ClaimConfirmation claims the right to mail order's confirmation. It
+	// grants a claim when no one holds one, or when the last holder's is
+	// older than lease (it crashed before sending or releasing); it answers
+	// ClaimSent once the mail went out and ClaimBusy while another holds a
+	// live claim. claim identifies a granted claim.
+	ClaimConfirmation(ctx context.Context, order, buyer uuid.UUID, lease time.Duration) (outcome ClaimOutcome, claim uuid.UUID, err error)
+	// ConfirmationSent records that the mail of claim went out.
+	ConfirmationSent(ctx context.Context, order, claim uuid.UUID) error
+	// ReleaseConfirmation gives up claim, unsent, so a redelivery may try
+	// again.
+	ReleaseConfirmation(ctx context.Context, order, claim uuid.UUID) error
+}
+
+// ClaimOutcome is what ClaimConfirmation found.
+type ClaimOutcome int
+
+// Outcomes of ClaimConfirmation.
+const (
+	ClaimGranted ClaimOutcome = iota // the caller mails
+	ClaimSent                        // mailed before: nothing to do
+	ClaimBusy                        // another delivery is mailing it now
+)
+
+// MailSender delivers one message now and says whether it was accepted, for
+// mail that must be retried until it is.
+type MailSender interface {
+	Send(ctx context.Context, m mail.Message) error
+}

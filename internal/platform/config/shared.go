@@ -55,7 +55,7 @@ func sharedDocs() Docs {
 		"POSTGRES_URL":     "server whose databases the services use (each service its own database); the users and orders pools open up to 8 connections each unless the URL sets `pool_max_conns`; TLS: `sslmode=verify-full&sslrootcert=...` (docs/deploy.md)",
 		"DATA_DIR":         "where local runs keep generated keys",
 		"MIGRATE_ON_START": "apply migrations in `serve` (flag `--no-migrate`)",
-		"PUBLIC_URL":       "base of links in mail (reset link: `$PUBLIC_URL/reset-password?token=...`)",
+		"PUBLIC_URL":       "base of links in mail (reset link: `$PUBLIC_URL/reset-password?token=...`; order confirmation: `$PUBLIC_URL/orders/{id}`)",
 		"TRUSTED_PROXIES":  "comma-separated CIDRs whose `X-Forwarded-For` is believed for the client address (in one process, the services behind the gateway believe it because it calls them in-process; loopback is never trusted by default)",
 		"AUTH_ISSUER":      "`iss` of access tokens, checked by every service",
 		"AUTH_AUDIENCE":    "`aud` of access tokens, checked by every service",

@@ -170,5 +170,8 @@ func (s *Store) Sweep(ctx context.Context, now time.Time) error {
 	batch.Queue(`DELETE FROM throttle_counters WHERE window_end < $1`, now)
 	batch.Queue(`DELETE FROM sessions WHERE expires_at < $1 OR revoked_at < $1`, grace)
 	batch.Queue(`DELETE FROM password_resets WHERE expires_at < $1`, grace)
+	// Far beyond any redelivery of the order event (the consumer's retries
+	// last a day at most; see ADR 40).
+	batch.Queue(`DELETE FROM order_confirmations WHERE sent_at < $1`, now.Add(-30*24*time.Hour))
 	return wrap("sweep", s.pool.SendBatch(ctx, batch).Close())
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/marketplace-go/marketplace/internal/platform/config"
+	"github.com/marketplace-go/marketplace/internal/platform/events"
 	"github.com/marketplace-go/marketplace/internal/platform/fieldcrypt"
 	"github.com/marketplace-go/marketplace/internal/platform/mail"
 	"github.com/marketplace-go/marketplace/internal/platform/pg"
@@ -45,6 +46,14 @@ type Config struct {
 	ResetMaxMails int
 	ResetURL      string
 	Mail          mail.Config
+
+	// Events is the broker the order confirmations are consumed from; an
+	// empty URL consumes nothing (tests of the rest of the service).
+	Events             events.Config
+	OrderURL           string // link to an order's page, without the id
+	ConfirmRetryDelay  time.Duration
+	ConfirmMaxAttempts int
+	ConfirmConsumers   int
 }
 
 // Where password hashes run (USERS_HASHER).
@@ -84,6 +93,11 @@ func LoadConfig(e *config.Env, sh config.Shared) Config {
 		ResetTTL:           e.Duration("USERS_PASSWORD_RESET_TTL", 30*time.Minute),
 		ResetMaxMails:      e.Int("USERS_PASSWORD_RESET_MAX_MAILS", 3, 1, 1000),
 		ResetURL:           strings.TrimRight(sh.PublicURL, "/") + "/reset-password?token=",
+		Events:             events.Config{URL: sh.AMQPURL, Name: "users"},
+		OrderURL:           strings.TrimRight(sh.PublicURL, "/") + "/orders/",
+		ConfirmRetryDelay:  e.Duration("USERS_CONFIRMATION_RETRY_DELAY", time.Minute),
+		ConfirmMaxAttempts: e.Int("USERS_CONFIRMATION_MAX_ATTEMPTS", 1440, 1, 1<<20),
+		ConfirmConsumers:   4,
 		Mail: mail.Config{
 			Host:     e.String("SMTP_HOST", ""),
 			Port:     e.Int("SMTP_PORT", 587, 1, 65535),
@@ -123,6 +137,8 @@ func configDocs() config.Docs {
 		"USERS_LOGIN_FAILURE_WINDOW":           "the throttling window",
 		"USERS_PASSWORD_RESET_TTL":             "reset token lifetime",
 		"USERS_PASSWORD_RESET_MAX_MAILS":       "reset mails per address per throttling window; more requests still get 202 but send nothing",
+		"USERS_CONFIRMATION_RETRY_DELAY":       "wait before an order confirmation the mail server refused is tried again; other mail goes on meanwhile (ADR 40)",
+		"USERS_CONFIRMATION_MAX_ATTEMPTS":      "tries of one order confirmation before its event goes to the dead-letter queue `users.order-confirmations.dlq` (the default with a 1m delay: a day of mail server outage)",
 		"SMTP_HOST":                            "mail server; unset: mail is logged with a warning (local runs)",
 		"SMTP_PORT":                            "mail server port",
 		"SMTP_USERNAME":                        "SMTP AUTH PLAIN user name",

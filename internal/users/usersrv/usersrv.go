@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/marketplace-go/marketplace/internal/platform/auth"
+	"github.com/marketplace-go/marketplace/internal/platform/events"
 	"github.com/marketplace-go/marketplace/internal/platform/fieldcrypt"
 	"github.com/marketplace-go/marketplace/internal/platform/httpx"
 	"github.com/marketplace-go/marketplace/internal/platform/mail"
@@ -33,6 +35,14 @@ type Users struct {
 	log     *slog.Logger
 	stop    context.CancelFunc
 	swept   chan struct{}
+	// stopConsumers stops the order confirmation consumers, which consumers
+	// waits for before the pool closes.
+	stopConsumers context.CancelFunc
+	consumers     sync.WaitGroup
+	consumer      *events.Consumer
+	// Confirmations mails the confirmations of placed orders; nil without
+	// a broker.
+	Confirmations *users.Confirmations
 }
 
 // Migrate applies the users database migrations and returns.
@@ -55,6 +65,10 @@ func New(ctx context.Context, cfg Config, deps server.Deps) (*Users, error) {
 	u, err := assemble(ctx, cfg, log, pool)
 	if err != nil {
 		pool.Close()
+		return nil, err
+	}
+	if err := u.startConfirmations(cfg, deps, log); err != nil {
+		u.Close()
 		return nil, err
 	}
 	return u, nil
@@ -182,6 +196,10 @@ func (u *Users) FlushMail() { u.mailer.Flush() }
 func (u *Users) Close() {
 	u.stop()
 	<-u.swept
+	if u.stopConsumers != nil {
+		u.stopConsumers()
+	}
+	u.consumers.Wait()
 	u.closeWorkers()
 	u.pool.Close()
 }

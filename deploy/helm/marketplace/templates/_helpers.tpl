@@ -124,7 +124,7 @@ embedded catalog, products reaches PostgreSQL instead of MongoDB. (list $ "users
 {{- define "marketplace.uses" -}}
 {{- $root := index . 0 }}
 {{- $uses := dict
-  "users" (list "postgresql")
+  "users" (list "postgresql" "rabbitmq")
   "products" (list "mongodb" "redis" "rabbitmq")
   "orders" (list "postgresql" "rabbitmq")
   "search" (list "rabbitmq")

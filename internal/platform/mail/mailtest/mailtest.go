@@ -29,6 +29,22 @@ type Server struct {
 
 	mu       sync.Mutex
 	messages []Message
+	down     bool
+}
+
+// SetDown makes the server refuse every new connection with 421 (service
+// not available) while down is true, as a mail server that is down or
+// overloaded does, and accept them again once it is false.
+func (s *Server) SetDown(down bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.down = down
+}
+
+func (s *Server) isDown() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.down
 }
 
 // NewServer starts a server that is stopped when the test ends.
@@ -69,6 +85,21 @@ func (s *Server) WaitFor(tb testing.TB, rcpt string) Message {
 	})
 }
 
+// WaitForText returns the first message to rcpt whose headers or body hold
+// text, waiting for it to arrive: for a test whose recipient gets other
+// mail too, such as an order confirmation before a password reset.
+func (s *Server) WaitForText(tb testing.TB, rcpt, text string) Message {
+	tb.Helper()
+	return eventually.Value(tb, "a mail to "+rcpt+" with "+text, func() (Message, bool) {
+		for _, m := range s.Messages() {
+			if strings.Contains(m.Data, text) && slices.ContainsFunc(m.To, func(to string) bool { return strings.EqualFold(to, rcpt) }) {
+				return m, true
+			}
+		}
+		return Message{}, false
+	})
+}
+
 func (s *Server) add(m Message) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -77,7 +108,12 @@ func (s *Server) add(m Message) {
 
 type backend struct{ s *Server }
 
-func (b backend) NewSession(*smtp.Conn) (smtp.Session, error) { return &session{srv: b.s}, nil }
+func (b backend) NewSession(*smtp.Conn) (smtp.Session, error) {
+	if b.s.isDown() {
+		return nil, &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 3, 2}, Message: "service not available"}
+	}
+	return &session{srv: b.s}, nil
+}
 
 type session struct {
 	srv *Server
