@@ -14,6 +14,7 @@ import (
 	"github.com/marketplace-go/marketplace/internal/platform/contracts"
 	"github.com/marketplace-go/marketplace/internal/platform/events"
 	"github.com/marketplace-go/marketplace/internal/platform/mail"
+	"github.com/marketplace-go/marketplace/internal/platform/money"
 )
 
 // Outcomes of handling an order event, as Confirmations counts them.
@@ -167,7 +168,7 @@ func (c *Confirmations) message(buyer User, o contracts.OrderV1) mail.Message {
 			items += l.Quantity
 		}
 	}
-	total := formatMoney(lang, o.Total, o.Currency)
+	total := money.Format(lang, o.Total, o.Currency)
 	return mail.Message{
 		To:      buyer.Email,
 		Subject: t.text("confirmation.subject", o.ID),

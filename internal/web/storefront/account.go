@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+
+	moneyfmt "github.com/marketplace-go/marketplace/internal/platform/money"
 )
 
 // form is a sign-in form's values to show again, never the password.
@@ -168,7 +170,7 @@ func (h *Handler) account(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p := page{Title: "title.account", Data: accountData{User: u, Language: u.pref("language"), Currency: preferredCurrency(u),
-		Languages: languageChoices, Currencies: currencyCodes()}}
+		Languages: languageChoices, Currencies: moneyfmt.Codes()}}
 	if r.URL.Query().Get("saved") != "" {
 		p.Notice = "notice.preferences_saved"
 	}
@@ -181,16 +183,6 @@ func preferredCurrency(u me) string {
 		return c
 	}
 	return "EUR"
-}
-
-// currencyCodes are the currencies the pages know, sorted.
-func currencyCodes() []string {
-	out := make([]string, 0, len(currencies))
-	for c := range currencies {
-		out = append(out, c)
-	}
-	slices.Sort(out)
-	return out
 }
 
 // savePreferences keeps the language and currency in the account's
@@ -207,7 +199,7 @@ func (h *Handler) savePreferences(w http.ResponseWriter, r *http.Request) {
 	if lang != "" && !slices.Contains(languages, lang) {
 		bad["language"] = "field.language"
 	}
-	if _, ok := currencies[cur]; !ok {
+	if !moneyfmt.Known(cur) {
 		bad["currency"] = "field.currency"
 	}
 	var u me
@@ -217,7 +209,7 @@ func (h *Handler) savePreferences(w http.ResponseWriter, r *http.Request) {
 	}
 	if len(bad) > 0 {
 		h.render(w, r, http.StatusBadRequest, "account", page{Title: "title.account", Error: "err.fields", Fields: bad,
-			Data: accountData{User: u, Language: lang, Currency: cur, Languages: languageChoices, Currencies: currencyCodes()}})
+			Data: accountData{User: u, Language: lang, Currency: cur, Languages: languageChoices, Currencies: moneyfmt.Codes()}})
 		return
 	}
 	prefs := map[string]any{}

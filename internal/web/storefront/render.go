@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	moneyfmt "github.com/marketplace-go/marketplace/internal/platform/money"
 )
 
 // page is what every template gets.
@@ -53,7 +55,7 @@ func parsePages(cats map[string]*catalogue) (map[string]map[string]*template.Tem
 func parseLanguage(c *catalogue) (map[string]*template.Template, error) {
 	fm := template.FuncMap{
 		"t":     c.text,
-		"money": func(m money) string { return formatMoney(c.lang, m) },
+		"money": func(m money) string { return moneyfmt.Format(c.lang, m.Amount, m.Currency) },
 		"when":  func(t time.Time) string { return t.UTC().Format(c.text("format.time")) },
 	}
 	for k, f := range funcs {
@@ -117,7 +119,7 @@ var funcs = template.FuncMap{
 	"int64": func(n int) int64 { return int64(n) },
 	"add1":  func(i int) int { return i + 1 },
 	// currencyCodes are the currencies a price may be in.
-	"currencyCodes": currencyCodes,
+	"currencyCodes": moneyfmt.Codes,
 }
 
 // money is an amount in minor units of a currency, as the API sends it.

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	moneyfmt "github.com/marketplace-go/marketplace/internal/platform/money"
 )
 
 // samplePages are data for every page template, as the handlers make
@@ -57,7 +59,7 @@ func samplePages() map[string]page {
 		"register":         {Title: "title.register", Data: form{Next: "/"}},
 		"forgot":           {Title: "title.forgot", Data: form{}},
 		"reset":            {Title: "title.reset", Data: form{Token: "t"}},
-		"account":          {Title: "title.account", Data: accountData{User: u, Language: "de", Currency: "EUR", Languages: languageChoices, Currencies: currencyCodes()}},
+		"account":          {Title: "title.account", Data: accountData{User: u, Language: "de", Currency: "EUR", Languages: languageChoices, Currencies: moneyfmt.Codes()}},
 		"error":            {Title: "title.sorry", Error: "err.unavailable"},
 		"notfound":         {Title: "title.notfound"},
 		"seller-open":      {Title: "title.seller_open", Data: form{}},

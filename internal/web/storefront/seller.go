@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	moneyfmt "github.com/marketplace-go/marketplace/internal/platform/money"
 )
 
 // The seller centre: a seller's shop, products (drafts included), stock
@@ -271,8 +273,7 @@ func parsePrice(s, currency string) (int64, bool) {
 	if !ok {
 		return 0, false
 	}
-	cf, known := currencies[currency]
-	if known && cf.digits == 0 {
+	if moneyfmt.Digits(currency) == 0 {
 		return a / 100, a%100 == 0
 	}
 	return a, true
@@ -280,7 +281,7 @@ func parsePrice(s, currency string) (int64, bool) {
 
 // typedPrice is an amount as the price input shows it.
 func typedPrice(m money) string {
-	if cf, ok := currencies[m.Currency]; ok && cf.digits == 0 {
+	if moneyfmt.Digits(m.Currency) == 0 {
 		return strconv.FormatInt(m.Amount, 10)
 	}
 	return fmt.Sprintf("%d.%02d", m.Amount/100, m.Amount%100)

@@ -20,31 +20,6 @@ import (
 	"github.com/marketplace-go/marketplace/internal/platform/observability"
 )
 
-func TestMoneyIsShownInTheCurrencysOwnFormatForTheLanguage(t *testing.T) {
-	tests := []struct {
-		lang string
-		in   money
-		want string
-	}{
-		{"en", money{2500, "EUR"}, "€25.00"},
-		{"de", money{1250, "EUR"}, "12,50\u00a0€"},
-		{"en", money{5, "USD"}, "$0.05"},
-		{"de", money{123456789, "USD"}, "1.234.567,89\u00a0$"},
-		{"en", money{123456789, "USD"}, "$1,234,567.89"},
-		{"en", money{-199, "GBP"}, "-£1.99"},
-		{"en", money{1200, "JPY"}, "¥1,200"},
-		{"de", money{1200, "JPY"}, "1.200\u00a0¥"},
-		{"en", money{100050, "CHF"}, "CHF\u00a01,000.50"},
-		{"en", money{100, "XYZ"}, "XYZ\u00a01.00"},
-		{"fr", money{100, "EUR"}, "€1.00"},
-	}
-	for _, tt := range tests {
-		if got := formatMoney(tt.lang, tt.in); got != tt.want {
-			t.Errorf("formatMoney(%s, %+v) = %q, want %q", tt.lang, tt.in, got, tt.want)
-		}
-	}
-}
-
 func TestThePageLanguageIsThePreferenceElseTheBrowsersElseEnglish(t *testing.T) {
 	tests := []struct {
 		name, pref, accept, want string
