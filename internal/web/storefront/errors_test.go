@@ -13,14 +13,15 @@ import (
 )
 
 // TestAnAPIThatRefusesOrFailsGivesAPageAPersonCanActOn: when the API
-// rate-limits the visitor or is down, the page says what to do (wait,
-// try again), in the visitor's language, with the status the API meant,
-// and never shows the API's own answer.
+// rate-limits the visitor, is down, or answers what the pages cannot
+// read, the page says what to do (wait, try again), in the visitor's
+// language, with a fitting status, and never shows the API's own answer.
 func TestAnAPIThatRefusesOrFailsGivesAPageAPersonCanActOn(t *testing.T) {
 	tests := []struct {
 		name       string
 		status     int
 		retryAfter string
+		body       string // the API's answer, when not a problem
 		lang       string
 		wantStatus int
 		want       string
@@ -35,6 +36,9 @@ func TestAnAPIThatRefusesOrFailsGivesAPageAPersonCanActOn(t *testing.T) {
 			wantStatus: http.StatusServiceUnavailable, want: "The shop is having trouble right now. Please try again in a moment."},
 		{name: "a service failing", status: http.StatusInternalServerError, lang: "de",
 			wantStatus: http.StatusServiceUnavailable, want: "Der Shop hat gerade Schwierigkeiten. Bitte versuchen Sie es gleich noch einmal."},
+		// An answer the pages cannot read is their own failure: the 500 page.
+		{name: "an answer the pages cannot read", status: http.StatusOK, body: "stack trace here", lang: "en",
+			wantStatus: http.StatusInternalServerError, want: "Something went wrong on our side. Please try again."},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -42,9 +46,14 @@ func TestAnAPIThatRefusesOrFailsGivesAPageAPersonCanActOn(t *testing.T) {
 				if tt.retryAfter != "" {
 					w.Header().Set("Retry-After", tt.retryAfter)
 				}
+				body := `{"code":"secret_internal_code","title":"stack trace here"}`
 				w.Header().Set("Content-Type", "application/problem+json")
+				if tt.body != "" {
+					body = tt.body
+					w.Header().Set("Content-Type", "application/json")
+				}
 				w.WriteHeader(tt.status)
-				_, _ = io.WriteString(w, `{"code":"secret_internal_code","title":"stack trace here"}`)
+				_, _ = io.WriteString(w, body)
 			}))
 			t.Cleanup(api.Close)
 			h, err := New(Config{APIURL: api.URL, CookieKeys: [][]byte{make([]byte, 32)}}, slog.New(slog.DiscardHandler))
