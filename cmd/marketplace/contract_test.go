@@ -650,6 +650,12 @@ func contractCases(w *world) []operationCases {
 			{name: "a call without a token is refused", call: "POST /v1/users/me/seller",
 				body: map[string]any{"shop_name": "Nobody's"}, status: 401, code: "missing_token", offSpec: true},
 		}},
+		{"getShop", []contractCase{
+			{name: "anyone reads a seller's shop name", call: "GET /v1/users/" + w.seller.ID + "/shop", status: 200},
+			{name: "a buyer reads it too", as: w.buyer, call: "GET /v1/users/" + w.rival.ID + "/shop", status: 200},
+			{name: "an account without a shop has none", call: "GET /v1/users/" + w.buyer.ID + "/shop", status: 404, code: "shop_not_found"},
+			{name: "an id that is no UUID has none", call: "GET /v1/users/not-a-uuid/shop", status: 404, code: "shop_not_found", offSpec: true},
+		}},
 		{"listUsers", []contractCase{
 			{name: "an admin lists the accounts", as: w.admin, call: "GET /v1/admin/users", status: 200},
 			{name: "an admin lists a page of two", as: w.admin, call: "GET /v1/admin/users?limit=2", status: 200},
@@ -964,6 +970,13 @@ func contractCases(w *world) []operationCases {
 			{name: "another seller's product does not exist for them", as: w.rival, call: "GET /v1/stock/" + w.lamp, status: 404, code: "product_not_found"},
 			{name: "an id in upper case is not found", as: w.seller, call: "GET /v1/stock/" + strings.ToUpper(w.lamp), status: 404, code: "product_not_found", offSpec: true},
 			{name: "a call without a token is refused", call: "GET /v1/stock/" + w.lamp, status: 401, code: "missing_token", offSpec: true},
+		}},
+		{"getAvailability", []contractCase{
+			{name: "anyone learns how many units may be bought", call: "GET /v1/stock/" + w.lamp + "/availability", status: 200},
+			{name: "a buyer learns it too", as: w.buyer, call: "GET /v1/stock/" + w.rivalLamp + "/availability", status: 200},
+			{name: "a draft is not found", call: "GET /v1/stock/" + w.draft + "/availability", status: 404, code: "product_not_found"},
+			{name: "an archived product is not found", call: "GET /v1/stock/" + w.archived + "/availability", status: 404, code: "product_not_found"},
+			{name: "an id in upper case is not found", call: "GET /v1/stock/" + strings.ToUpper(w.lamp) + "/availability", status: 404, code: "product_not_found", offSpec: true},
 		}},
 		{"putStock", []contractCase{
 			{name: "its seller counts the units on hand", as: w.seller, call: "PUT /v1/stock/" + w.lamp, body: map[string]any{"on_hand": 20}, status: 200},

@@ -36,6 +36,14 @@ type Stock struct {
 	UpdatedAt time.Time `json:"updated_at,omitzero"`
 }
 
+// Availability is what anyone may know of a product's stock: the units a
+// buyer could check out now, without what the seller holds or unpaid
+// orders reserve.
+type Availability struct {
+	ProductID string `json:"product_id"`
+	Available int64  `json:"available"`
+}
+
 // CartLine is one product in a buyer's cart, priced now.
 type CartLine struct {
 	Product   Product `json:"product"`

@@ -171,6 +171,24 @@ func (s *Service) Stock(ctx context.Context, c auth.Claims, productID string) (S
 	return st, err
 }
 
+// Availability is how many units of a product on sale a buyer could
+// check out now, for anyone: the product page shows it. A product not on
+// sale is not found, as in the catalog for anyone but its seller.
+func (s *Service) Availability(ctx context.Context, productID string) (Availability, error) {
+	p, err := s.product(ctx, productID)
+	if err != nil {
+		return Availability{}, err
+	}
+	if p.Status != ProductActive {
+		return Availability{}, errProductNotFound
+	}
+	st, err := s.store.Stock(ctx, productID)
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return Availability{}, fmt.Errorf("load stock: %w", err)
+	}
+	return Availability{ProductID: productID, Available: st.Available}, nil
+}
+
 // SetStock sets how many units of a product are on hand.
 func (s *Service) SetStock(ctx context.Context, c auth.Claims, productID string, onHand int64) (Stock, error) {
 	if onHand < 0 || onHand > 1_000_000_000 {

@@ -64,3 +64,10 @@ type Tokens struct {
 	RefreshToken     string
 	RefreshExpiresAt time.Time
 }
+
+// Shop is what anyone may know of a seller: the name of the shop their
+// products are sold under.
+type Shop struct {
+	SellerID uuid.UUID `json:"seller_id"`
+	Name     string    `json:"shop_name"`
+}

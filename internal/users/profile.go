@@ -44,6 +44,22 @@ func (s *Service) user(ctx context.Context, id uuid.UUID) (User, error) {
 	return u, nil
 }
 
+var errShopNotFound = errs.New(errs.NotFound, "shop_not_found", "no such shop")
+
+// Shop is a seller's shop, for anyone: the product pages name it. An
+// account without a shop, or none at all, has no shop to show, and the
+// two cannot be told apart; nothing else of the account is shown.
+func (s *Service) Shop(ctx context.Context, sellerID uuid.UUID) (Shop, error) {
+	u, err := s.user(ctx, sellerID)
+	if errors.Is(err, errUserNotFound) || err == nil && u.ShopName == "" {
+		return Shop{}, errShopNotFound
+	}
+	if err != nil {
+		return Shop{}, err
+	}
+	return Shop{SellerID: u.ID, Name: u.ShopName}, nil
+}
+
 // UpdateProfile changes the caller's own profile fields.
 func (s *Service) UpdateProfile(ctx context.Context, c auth.Claims, p ProfileUpdate) (User, error) {
 	if err := p.validate(); err != nil {

@@ -191,6 +191,13 @@ func (a *API) stock(w http.ResponseWriter, r *http.Request, c auth.Claims) {
 	a.respond.Reply(w, r, http.StatusOK, st, err)
 }
 
+// availability needs no token: what may be bought is public, as the
+// product is.
+func (a *API) availability(w http.ResponseWriter, r *http.Request) {
+	av, err := a.svc.Availability(r.Context(), r.PathValue("product_id"))
+	a.respond.Reply(w, r, http.StatusOK, av, err)
+}
+
 func (a *API) setStock(w http.ResponseWriter, r *http.Request, c auth.Claims) {
 	var body setStockRequest
 	if err := httpx.Decode(w, r, &body, maxBody); err != nil {

@@ -51,6 +51,7 @@ func (a *API) Routes(rt *httpx.Router) {
 	rt.HandleFunc("POST /v1/sub-orders/{id}/ship", a.respond.Authed(a.ship))
 	rt.HandleFunc("POST /v1/sub-orders/{id}/deliver", a.respond.Authed(a.deliver))
 	rt.HandleFunc("GET /v1/stock/{product_id}", a.respond.Authed(a.stock))
+	rt.HandleFunc("GET /v1/stock/{product_id}/availability", a.availability)
 	rt.HandleFunc("PUT /v1/stock/{product_id}", a.respond.Authed(a.setStock))
 	rt.HandleFunc("POST /v1/stock/{product_id}/adjustments", a.respond.Authed(a.adjustStock))
 	if a.webhook != nil {

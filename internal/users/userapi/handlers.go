@@ -275,6 +275,18 @@ func (a *API) onUser(w http.ResponseWriter, r *http.Request, do func(uuid.UUID) 
 	a.user(w, r, http.StatusOK)(do(id))
 }
 
+// shop needs no token: a shop's name is as public as its products. An
+// id that is no UUID is asked as the nil UUID, no account's, so that it
+// gets the answer of a missing shop.
+func (a *API) shop(w http.ResponseWriter, r *http.Request) {
+	id, err := uuid.Parse(r.PathValue("id"))
+	if err != nil {
+		id = uuid.Nil
+	}
+	sh, err := a.svc.Shop(r.Context(), id)
+	a.respond.Reply(w, r, http.StatusOK, sh, err)
+}
+
 func (a *API) getUser(w http.ResponseWriter, r *http.Request, c auth.Claims) {
 	a.onUser(w, r, func(id uuid.UUID) (users.User, error) { return a.svc.GetUser(r.Context(), c, id) })
 }

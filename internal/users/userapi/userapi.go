@@ -43,6 +43,7 @@ func (a *API) Routes(rt *httpx.Router) {
 	rt.HandleFunc("POST /v1/auth/password-reset", a.requestReset)
 	rt.HandleFunc("POST /v1/auth/password-reset/confirm", a.confirmReset)
 	rt.HandleFunc("GET /v1/users/me", a.respond.Authed(a.me))
+	rt.HandleFunc("GET /v1/users/{id}/shop", a.shop)
 	rt.HandleFunc("PATCH /v1/users/me", a.respond.Authed(a.updateMe))
 	rt.HandleFunc("POST /v1/users/me/password", a.respond.Authed(a.changePassword))
 	rt.HandleFunc("POST /v1/users/me/seller", a.respond.Authed(a.becomeSeller))
