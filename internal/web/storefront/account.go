@@ -149,13 +149,57 @@ func (h *Handler) reset(w http.ResponseWriter, r *http.Request) {
 // itself.
 var languageChoices = []struct{ Value, Label string }{{"en", "English"}, {"de", "Deutsch"}}
 
-// accountData is the account page's: the profile and the preferences
-// form.
+// accountData is the account page's: the account, the profile form and
+// the preferences form.
 type accountData struct {
 	User               me
+	Profile            profileForm
 	Language, Currency string
 	Languages          any
 	Currencies         []string
+}
+
+// profileForm is the profile as the account page's form holds it. Its
+// inputs are named as the API names the fields (shipping_address.city),
+// so that the API's errors land by their inputs as they come.
+type profileForm struct {
+	DisplayName, Phone string
+	Address            address
+}
+
+// profileOf fills the form from the account as the API keeps it.
+func profileOf(u me) profileForm {
+	f := profileForm{DisplayName: u.DisplayName}
+	if u.Phone != nil {
+		f.Phone = *u.Phone
+	}
+	if u.ShippingAddress != nil {
+		f.Address = *u.ShippingAddress
+	}
+	return f
+}
+
+// readProfile reads the profile form as the person typed it, trimmed.
+func readProfile(r *http.Request) profileForm {
+	f := func(k string) string { return strings.TrimSpace(r.PostFormValue(k)) }
+	a := func(k string) string { return f("shipping_address." + k) }
+	return profileForm{DisplayName: f("display_name"), Phone: f("phone"),
+		Address: address{Name: a("name"), Line1: a("line1"), Line2: a("line2"), City: a("city"), Region: a("region"),
+			PostalCode: a("postal_code"), Country: strings.ToUpper(a("country"))}}
+}
+
+// patch is the PATCH /v1/users/me body that makes the profile the form:
+// an empty phone or an address left wholly empty is removed (null), and
+// the API judges the rest.
+func (f profileForm) patch() map[string]any {
+	body := map[string]any{"display_name": f.DisplayName, "phone": nil, "shipping_address": nil}
+	if f.Phone != "" {
+		body["phone"] = f.Phone
+	}
+	if f.Address != (address{}) {
+		body["shipping_address"] = f.Address
+	}
+	return body
 }
 
 func (h *Handler) account(w http.ResponseWriter, r *http.Request) {
@@ -169,12 +213,46 @@ func (h *Handler) account(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	p := page{Title: "title.account", Data: accountData{User: u, Language: u.pref("language"), Currency: preferredCurrency(u),
-		Languages: languageChoices, Currencies: moneyfmt.Codes()}}
-	if r.URL.Query().Get("saved") != "" {
+	p := page{Title: "title.account", Data: accountData{User: u, Profile: profileOf(u), Language: u.pref("language"),
+		Currency: preferredCurrency(u), Languages: languageChoices, Currencies: moneyfmt.Codes()}}
+	switch r.URL.Query().Get("saved") {
+	case "":
+	case "profile":
+		p.Notice = "notice.profile_saved"
+	default:
 		p.Notice = "notice.preferences_saved"
 	}
 	h.render(w, r, http.StatusOK, "account", p)
+}
+
+// saveProfile changes the display name, the phone and the shipping
+// address. The API validates them: what it refuses (400
+// validation_failed) comes back on the form, by field, as typed.
+func (h *Handler) saveProfile(w http.ResponseWriter, r *http.Request) {
+	v := h.visitor(w, r)
+	if v.sess == nil {
+		http.Redirect(w, r, "/login?next=/account", http.StatusSeeOther)
+		return
+	}
+	f := readProfile(r)
+	_, err := v.call(call{method: http.MethodPatch, path: "/v1/users/me", body: f.patch()}, nil)
+	var e *apiError
+	if errors.As(err, &e) && e.Status == http.StatusBadRequest && len(e.Errors) > 0 {
+		var u me
+		if _, err := v.call(call{method: http.MethodGet, path: "/v1/users/me"}, &u); err != nil {
+			h.fail(w, r, err)
+			return
+		}
+		h.render(w, r, http.StatusBadRequest, "account", page{Title: "title.account", Error: "err.fields", Fields: e.Errors,
+			Data: accountData{User: u, Profile: f, Language: u.pref("language"), Currency: preferredCurrency(u),
+				Languages: languageChoices, Currencies: moneyfmt.Codes()}})
+		return
+	}
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	http.Redirect(w, r, "/account?saved=profile", http.StatusSeeOther)
 }
 
 // preferredCurrency is the currency of u's preferences, EUR by default.
@@ -209,7 +287,7 @@ func (h *Handler) savePreferences(w http.ResponseWriter, r *http.Request) {
 	}
 	if len(bad) > 0 {
 		h.render(w, r, http.StatusBadRequest, "account", page{Title: "title.account", Error: "err.fields", Fields: bad,
-			Data: accountData{User: u, Language: lang, Currency: cur, Languages: languageChoices, Currencies: moneyfmt.Codes()}})
+			Data: accountData{User: u, Profile: profileOf(u), Language: lang, Currency: cur, Languages: languageChoices, Currencies: moneyfmt.Codes()}})
 		return
 	}
 	prefs := map[string]any{}

@@ -97,6 +97,7 @@ type me struct {
 	Email           string   `json:"email"`
 	DisplayName     string   `json:"display_name"`
 	Roles           []string `json:"roles"`
+	Phone           *string  `json:"phone"`
 	ShippingAddress *address `json:"shipping_address"`
 	ShopName        *string  `json:"shop_name"`
 	Disabled        bool     `json:"disabled"`

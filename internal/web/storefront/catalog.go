@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 )
 
 // product is a product as the catalog shows it.
@@ -262,8 +263,66 @@ func (h *Handler) product(w http.ResponseWriter, r *http.Request) {
 		names = append(names, k)
 	}
 	slices.Sort(names)
+	shop, stock := h.shopAndStock(r, p)
 	h.render(w, r, http.StatusOK, "product", page{Title: p.Title,
-		Data: map[string]any{"Product": p, "AttributeNames": names}})
+		Data: map[string]any{"Product": p, "AttributeNames": names, "Shop": shop, "Stock": stock}})
+}
+
+// lowStock is the most units for which the product page says how many
+// are left rather than only that some are.
+const lowStock = 5
+
+// stockView is a product's availability as the product page shows it.
+type stockView struct {
+	Available int64
+}
+
+// State is "in", "low" or "out", for the page's words and its style.
+func (s stockView) State() string {
+	switch {
+	case s.Available <= 0:
+		return "out"
+	case s.Available <= lowStock:
+		return "low"
+	}
+	return "in"
+}
+
+// shopAndStock asks the API, at once, for the name of p's seller's shop
+// and for how many units of p may be bought. Both are public reads, asked
+// without the visitor's token. Either only adds to the page: when one is
+// missing (a draft has no availability) or fails, the page goes without
+// it rather than failing, and the checkout still decides on stock.
+func (h *Handler) shopAndStock(r *http.Request, p product) (shop string, stock *stockView) {
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		var s struct {
+			Name string `json:"shop_name"`
+		}
+		_, err := h.do(r, call{method: http.MethodGet, path: "/v1/users/" + url.PathEscape(p.SellerID) + "/shop"}, &s)
+		h.optional(r, "shop name", err)
+		shop = s.Name
+	})
+	wg.Go(func() {
+		var a struct {
+			Available int64 `json:"available"`
+		}
+		_, err := h.do(r, call{method: http.MethodGet, path: "/v1/stock/" + url.PathEscape(p.ID) + "/availability"}, &a)
+		if h.optional(r, "availability", err) {
+			stock = &stockView{Available: a.Available}
+		}
+	})
+	wg.Wait()
+	return shop, stock
+}
+
+// optional says whether a read a page can do without succeeded, and logs
+// why not when the API failed rather than answered that there is none.
+func (h *Handler) optional(r *http.Request, what string, err error) bool {
+	if err != nil && !isAPI(err, http.StatusNotFound, "") {
+		h.log.WarnContext(r.Context(), "the page goes without the "+what, "err", err)
+	}
+	return err == nil
 }
 
 type suggestion struct {

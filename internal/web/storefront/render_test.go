@@ -47,10 +47,11 @@ func samplePages() map[string]page {
 		panic(err)
 	}
 	return map[string]page{
-		"home":    {Title: "title.home", Data: map[string]any{"Categories": tree(cats, ""), "Products": []product{p.product}}},
-		"search":  {Title: "title.search", Data: map[string]any{"Form": searchForm{Sort: "newest"}, "Sorts": sorts, "Categories": cats, "Products": []product{p.product}, "Facets": []facetGroup{{Name: "colour", Values: []facetOption{{Value: "gold", Count: 1, Checked: true}}}}, "Next": "/search?cursor=x"}},
-		"product": {Title: "Brass Lamp", Data: map[string]any{"Product": p.product, "AttributeNames": []string{"colour", "wattage"}}},
-		"cart":    {Title: "title.cart", Data: c},
+		"home":   {Title: "title.home", Data: map[string]any{"Categories": tree(cats, ""), "Products": []product{p.product}}},
+		"search": {Title: "title.search", Data: map[string]any{"Form": searchForm{Sort: "newest"}, "Sorts": sorts, "Categories": cats, "Products": []product{p.product}, "Facets": []facetGroup{{Name: "colour", Values: []facetOption{{Value: "gold", Count: 1, Checked: true}}}}, "Next": "/search?cursor=x"}},
+		"product": {Title: "Brass Lamp", Data: map[string]any{"Product": p.product, "AttributeNames": []string{"colour", "wattage"},
+			"Shop": shop, "Stock": &stockView{Available: 3}}},
+		"cart": {Title: "title.cart", Data: c},
 		"checkout": {Title: "title.checkout", Fields: map[string]string{"country": "field.country"},
 			Data: checkoutData{Cart: c, Payment: "pm_card_visa", IdempotencyKey: newKey(), Methods: paymentMethods, Address: *u.ShippingAddress, FromProfile: true}},
 		"orders":           {Title: "title.orders", Data: map[string]any{"Orders": []order{o}, "Next": "/orders?cursor=x"}},
@@ -59,7 +60,7 @@ func samplePages() map[string]page {
 		"register":         {Title: "title.register", Data: form{Next: "/"}},
 		"forgot":           {Title: "title.forgot", Data: form{}},
 		"reset":            {Title: "title.reset", Data: form{Token: "t"}},
-		"account":          {Title: "title.account", Data: accountData{User: u, Language: "de", Currency: "EUR", Languages: languageChoices, Currencies: moneyfmt.Codes()}},
+		"account":          {Title: "title.account", Data: accountData{User: u, Profile: profileOf(u), Language: "de", Currency: "EUR", Languages: languageChoices, Currencies: moneyfmt.Codes()}},
 		"error":            {Title: "title.sorry", Error: "err.unavailable"},
 		"notfound":         {Title: "title.notfound"},
 		"seller-open":      {Title: "title.seller_open", Data: form{}},

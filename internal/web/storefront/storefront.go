@@ -120,6 +120,7 @@ func (h *Handler) Routes(rt *httpx.Router) {
 	page("POST /reset-password", h.reset)
 	page("GET /account", h.account)
 	page("POST /account/preferences", h.savePreferences)
+	page("POST /account/profile", h.saveProfile)
 	page("GET /seller", h.sellerHome)
 	page("POST /seller/shop", h.openShop)
 	page("GET /seller/products/new", h.newProduct)
