@@ -65,7 +65,7 @@ func TestWebJourneysInARealBrowser(t *testing.T) {
 	buyer.signUp(t, "Browser Buyer", buyerEmail)
 	admin.signUp(t, "Browser Admin", adminEmail)
 	title := "Zephyrine Lantern " + tag
-	var productID, orderURL string
+	var productID, orderURL, victimPath string
 
 	t.Run("seller: opens a shop, creates and publishes a product, sets its stock", func(t *testing.T) {
 		seller.do(t, "open a shop",
@@ -108,6 +108,9 @@ func TestWebJourneysInARealBrowser(t *testing.T) {
 			chromedp.WaitVisible(chromedp.CSS(`input[name="attr.colour"][value="ultramarine"][checked]`)),
 			chromedp.Click(chromedp.CSS(`#results a[href="/products/`+productID+`"]`)),
 			chromedp.WaitVisible(chromedp.CSS(`form.buy`)))
+		if shop, stock := buyer.text(t, `a.shop`), buyer.text(t, `p.stock[data-stock=low]`); shop != "Lanterns "+tag || stock != "Only 3 left" {
+			t.Errorf("the product page says it is sold by %q and %q; want the shop's name and 3 left", shop, stock)
+		}
 		buyer.do(t, "add it to the cart", chromedp.Click(chromedp.CSS(`form.buy button`)), chromedp.WaitVisible(chromedp.CSS(`table.cart`)))
 		buyer.do(t, "check out and pay",
 			chromedp.Click(chromedp.CSS(`a[href="/checkout"]`)),
@@ -152,6 +155,7 @@ func TestWebJourneysInARealBrowser(t *testing.T) {
 			chromedp.WaitVisible(chromedp.Search(`//table[@class="users"]//a[contains(., "`+victimEmail+`")]`)),
 			chromedp.Click(chromedp.Search(`//table[@class="users"]//a[contains(., "`+victimEmail+`")]`)),
 			chromedp.WaitVisible(chromedp.CSS(`#grant-seller`)))
+		victimPath = strings.TrimPrefix(admin.location(t), base)
 		admin.do(t, "grant the seller role", chromedp.Click(chromedp.CSS(`#grant-seller`)), chromedp.WaitVisible(chromedp.CSS(`#revoke-seller`)))
 		victim.do(t, "the victim has the seller centre", chromedp.Navigate(base+"/seller"), chromedp.WaitVisible(chromedp.CSS(`a[href="/seller/products/new"]`)))
 		admin.do(t, "disable the account", chromedp.Click(chromedp.CSS(`#disable`)), chromedp.WaitVisible(chromedp.CSS(`#enable`)))
@@ -238,6 +242,17 @@ func TestWebJourneysInARealBrowser(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS(`table.cart`)))
 	newcomer := d.person(t)
 	newcomer.signUp(t, "Browser Newcomer", "newcomer-"+tag+"@example.com")
+	newcomer.do(t, "a bad phone number is refused by its field, then a good one saved",
+		chromedp.Navigate(base+"/account"),
+		chromedp.SendKeys(chromedp.CSS(`#phone`), "12"),
+		chromedp.Click(chromedp.CSS(`form.profile button`)),
+		chromedp.WaitVisible(chromedp.Search(`//input[@id="phone"]/following-sibling::small[@class="field-error" and contains(., "E.164")]`)),
+		chromedp.SetValue(chromedp.CSS(`#phone`), "+4930123456"),
+		chromedp.Click(chromedp.CSS(`form.profile button`)),
+		chromedp.WaitVisible(chromedp.Search(`//p[@class="notice" and contains(., "profile is saved")]`)))
+	if got := newcomer.value(t, `#phone`); got != "+4930123456" {
+		t.Errorf("the saved phone reads %q", got)
+	}
 	pages := []struct{ name, path string }{
 		{"home", "/"}, {"search", "/search?category=lamps"}, {"search-empty", "/search?q=qqqqzzzz"},
 		{"product", "/products/" + productID}, {"cart", "/cart"}, {"checkout", "/checkout"},
@@ -248,6 +263,9 @@ func TestWebJourneysInARealBrowser(t *testing.T) {
 		{"seller-product", "/seller/products/" + productID}, {"seller-orders", "/seller/orders"},
 		{"admin-users", "/admin/users"}, {"admin-categories", "/admin/categories"},
 	}
+	if victimPath != "" { // the admin journey found the account
+		pages = append(pages, struct{ name, path string }{"admin-user", victimPath})
+	}
 	shots := os.Getenv("WEB_SCREENSHOTS")
 	for _, lang := range []string{"en", "de"} {
 		for _, who := range []struct {
@@ -256,7 +274,8 @@ func TestWebJourneysInARealBrowser(t *testing.T) {
 		}{
 			{admin, pages},
 			{buyer, []struct{ name, path string }{{"orders", "/orders"}, {"order", strings.TrimPrefix(orderURL, base)}}},
-			{newcomer, []struct{ name, path string }{{"seller-open-shop", "/seller"}}},
+			// The error page: the console refused to one who is no admin.
+			{newcomer, []struct{ name, path string }{{"seller-open-shop", "/seller"}, {"error", "/admin/categories"}}},
 		} {
 			who.p.do(t, "choose the language", chromedp.Navigate(base+"/account"),
 				chromedp.SetValue(chromedp.CSS(`#language`), lang),
