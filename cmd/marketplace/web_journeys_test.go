@@ -152,6 +152,9 @@ func TestWebJourneysInARealBrowser(t *testing.T) {
 		admin.do(t, "find the account by email",
 			chromedp.Navigate(base+"/admin/users"),
 			chromedp.SendKeys(chromedp.CSS(`#email-search`), "victim-"+tag+"\r"),
+			// The account is in the unsearched list too: wait for the
+			// search's answer, or the click may land on a link it replaces.
+			waitLocation("email=victim-"+tag),
 			chromedp.WaitVisible(chromedp.Search(`//table[@class="users"]//a[contains(., "`+victimEmail+`")]`)),
 			chromedp.Click(chromedp.Search(`//table[@class="users"]//a[contains(., "`+victimEmail+`")]`)),
 			chromedp.WaitVisible(chromedp.CSS(`#grant-seller`)))
