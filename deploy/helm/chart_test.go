@@ -646,3 +646,50 @@ func TestEachServiceReachesOnlyTheDatastoresItIsGivenTheURLsOf(t *testing.T) {
 		})
 	}
 }
+
+func TestWithTLSOnTheGatewayServesItsSecretsCertificateAndEveryServiceTrustsTheCA(t *testing.T) {
+	set := renderAll(t)["TLS on"]
+	if set.err != nil {
+		t.Fatal(set.err)
+	}
+	for _, s := range services {
+		t.Run(s, func(t *testing.T) {
+			spec := deployment(t, set, s).Spec.Template.Spec
+			c := spec.Containers[0]
+			for _, dir := range strings.Split(env(c, "SSL_CERT_DIR"), ":") {
+				if secretUnder(spec, c, dir) == "marketplace-ca" {
+					return
+				}
+			}
+			t.Errorf("SSL_CERT_DIR %q names no directory holding the Secret marketplace-ca", env(c, "SSL_CERT_DIR"))
+		})
+	}
+	t.Run("the gateway's certificate and key", func(t *testing.T) {
+		spec := deployment(t, set, "gateway").Spec.Template.Spec
+		c := spec.Containers[0]
+		for _, name := range []string{"TLS_CERT_FILE", "TLS_KEY_FILE"} {
+			file := env(c, name)
+			if got := secretUnder(spec, c, filepath.Dir(file)); got != "marketplace-gateway-tls" {
+				t.Errorf("%s = %q, in the Secret %q, want one in marketplace-gateway-tls", name, file, got)
+			}
+		}
+		if p := c.ReadinessProbe; p == nil || p.HTTPGet == nil || p.HTTPGet.Scheme != corev1.URISchemeHTTPS {
+			t.Errorf("readiness probe %+v, want one over HTTPS", p)
+		}
+	})
+}
+
+// secretUnder returns the Secret mounted in c at dir, or "".
+func secretUnder(spec corev1.PodSpec, c corev1.Container, dir string) string {
+	for _, m := range c.VolumeMounts {
+		if m.MountPath != dir {
+			continue
+		}
+		for _, v := range spec.Volumes {
+			if v.Name == m.Name && v.Secret != nil {
+				return v.Secret.SecretName
+			}
+		}
+	}
+	return ""
+}
