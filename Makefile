@@ -52,10 +52,10 @@ screenshots: services tools
 	mkdir -p docs/screenshots
 	WEB_SCREENSHOTS=$(CURDIR)/docs/screenshots $(GO) test -count=1 -run 'TestWebJourneysInARealBrowser' -v ./cmd/marketplace/
 
-## chaos: the fault suite (about 10 minutes; not part of make test): the
-## platform with Toxiproxy between it and PostgreSQL, Redis and RabbitMQ,
-## faults under a mixed load, invariants checked after each; it writes
-## bench/results/chaos.md
+## chaos: the fault suite (about 15 minutes; not part of make test): the
+## platform with Toxiproxy between it and PostgreSQL, Redis, RabbitMQ and
+## the payment provider (stripe-mock), faults under a mixed load,
+## invariants checked after each; it writes bench/results/chaos.md
 chaos: services tools
 	CHAOS=1 CHAOS_REPORT=$(CURDIR)/bench/results/chaos.md $(GO) test -count=1 -timeout 40m -run 'TestChaos' -v ./cmd/marketplace/
 

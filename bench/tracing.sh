@@ -12,7 +12,9 @@
 #
 # Usage: bench/tracing.sh [OUT_DIR]   (default bench/results/tracing-run)
 # Environment: ROUNDS (default 3), RAMP (default 50:600:50), STEP (default
-# 10s), SETTLE (default 30, seconds after the seed). The servers of
+# 10s), SETTLE (default 30, seconds after the seed), SCENARIOS (default
+# "checkout detail"), USERS (the checkout's buyers; default the loadgen's:
+# with few buyers most ticks find every buyer busy and read a cart instead). The servers of
 # `make services` must be running; nothing else may listen on 8080-8090 or
 # 4318.
 set -euo pipefail
@@ -73,10 +75,12 @@ for round in $(seq "$rounds"); do
 	for mode in off ratio10 ratio100; do
 		start_platform "$mode" "$out/serve-$mode-$round.log"
 		before=$(curl -s localhost:4318/spans)
-		for scenario in checkout detail; do
+		for scenario in ${SCENARIOS:-checkout detail}; do
 			name=$scenario-$mode-$round
 			echo "== $name $(date -u +%T)" | tee -a "$out/phases.txt"
-			$mp loadgen --scenario=$scenario --ramp="$ramp" --step="$step" --out "$out/$name" >"$out/$name.md" 2>"$out/$name.log" || true
+			users=()
+			[ "$scenario" != checkout ] || [ -z "${USERS:-}" ] || users=(--users="$USERS")
+			$mp loadgen --scenario=$scenario "${users[@]}" --ramp="$ramp" --step="$step" --out "$out/$name" >"$out/$name.md" 2>"$out/$name.log" || true
 		done
 		echo "spans exported by $mode round $round: $(($(curl -s localhost:4318/spans) - before))" | tee -a "$out/phases.txt"
 		stop_platform

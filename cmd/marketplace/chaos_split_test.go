@@ -3,9 +3,11 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"net/http"
 	"net/url"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -67,7 +69,7 @@ func chaosKills(t *testing.T, cluster *pgclustertest.Cluster) (rows []chaosRow, 
 	defer stop()
 
 	for _, s := range killedServices {
-		f := chaosFault{name: "kill -9 of the " + s + " process (split mode), started again", lasts: 10 * time.Second, apply: func() {
+		f := chaosFault{name: killRowName(s), lasts: 10 * time.Second, apply: func() {
 			killed := time.Now()
 			procs[s].kill()
 			// Down for a while, as under an orchestrator's restart
@@ -85,6 +87,39 @@ func chaosKills(t *testing.T, cluster *pgclustertest.Cluster) (rows []chaosRow, 
 		t.Errorf("split mode: stock was not conserved %d times in %d reads: %s", v, l.reads.Load(), l.firstViolation())
 	}
 	return rows, l.reads.Load(), l.violations.Load()
+}
+
+// killRowName names the split-mode row that kills service.
+func killRowName(service string) string {
+	return "kill -9 of the " + service + " process (split mode), started again"
+}
+
+// killsSelected says whether the -test.run pattern selects any of the
+// kill rows: a pattern of the suite's rows alone (TestChaos/Redis) leaves
+// out the split mode, minutes of setup for rows it would skip; `make
+// chaos`, with no pattern for the rows, runs them all. The pattern's
+// second element is matched as testing matches it, against the row's
+// name with its spaces as underscores.
+func killsSelected(run string) bool {
+	elems := strings.Split(run, "/")
+	if len(elems) < 2 {
+		return true
+	}
+	re, err := regexp.Compile(elems[1])
+	if err != nil {
+		return true
+	}
+	return slices.ContainsFunc(killedServices, func(s string) bool {
+		return re.MatchString(strings.ReplaceAll(killRowName(s), " ", "_"))
+	})
+}
+
+// runPattern is the -test.run flag's value, empty if there is none.
+func runPattern() string {
+	if f := flag.Lookup("test.run"); f != nil {
+		return f.Value.String()
+	}
+	return ""
 }
 
 // gatewayReaches waits until the gateway is ready and answers from
@@ -220,5 +255,26 @@ func searchListing(t *testing.T, client httpxtest.Client) map[string]bool {
 			return found
 		}
 		q.Set("cursor", *page.Next)
+	}
+}
+
+func TestKillsSelectedSaysWhetherARunPatternReachesTheSplitModeRows(t *testing.T) {
+	tests := []struct {
+		run  string
+		want bool
+	}{
+		{"", true},
+		{"TestChaos", true},                       // make chaos
+		{"TestChaos/", true},                      // an empty element matches every row
+		{"TestChaos/kill", true},                  // every kill row
+		{"TestChaos/kill_-9_of_the_orders", true}, // one of them
+		{"TestChaos/(Redis|RabbitMQ|payment)", false},
+		{"TestChaos/PostgreSQL_bandwidth_16_KB/s", false},
+		{"TestChaos/(", true}, // testing refuses it before; run everything rather than guess
+	}
+	for _, tt := range tests {
+		if got := killsSelected(tt.run); got != tt.want {
+			t.Errorf("killsSelected(%q) = %v, want %v", tt.run, got, tt.want)
+		}
 	}
 }

@@ -123,6 +123,10 @@ func TestOneCheckoutThroughTheGatewayIsOneTrace(t *testing.T) {
 		if _, err := change.below(productsIn, "products", "github.com/marketplace-go/marketplace/internal/platform/mongo"); err != nil {
 			return fmt.Errorf("no MongoDB span below the products span: %w", err)
 		}
+		// The write drops the product's cached detail in Redis.
+		if _, err := change.below(productsIn, "products", "github.com/redis/go-redis/extra/redisotel"); err != nil {
+			return fmt.Errorf("no Redis span below the products span: %w", err)
+		}
 		publish, err := change.one("products", "publish product.updated", tracepb.Span_SPAN_KIND_PRODUCER)
 		if err != nil {
 			return err

@@ -558,3 +558,138 @@ func TestEachServiceThatUsesTheBrokerIsGivenItsURL(t *testing.T) {
 		}
 	})
 }
+
+func TestTheMonitoringObjectsRenderWhenTheOperatorIsThereAndTheDashboardsAlways(t *testing.T) {
+	dashboards, err := filepath.Glob("../grafana/*.json")
+	if err != nil || len(dashboards) == 0 {
+		t.Fatalf("no dashboards under deploy/grafana: %v", err)
+	}
+	// Only the default values leave the Prometheus Operator's objects out.
+	operator := map[string]bool{"the defaults": false, "external datastores": true, "TLS on": true}
+	all := renderAll(t)
+	for _, vs := range valueSets {
+		t.Run(vs.name, func(t *testing.T) {
+			set := all[vs.name]
+			if set.err != nil {
+				t.Fatalf("rendering or strict decoding failed:\n%v", set.err)
+			}
+			count := map[string]int{}
+			configMaps := map[string]bool{}
+			for _, o := range set.objects {
+				count[o.Obj.GetKind()]++
+				if o.Obj.GetKind() == "ConfigMap" && o.Obj.GetLabels()["grafana_dashboard"] == "1" {
+					configMaps[o.Obj.GetName()] = true
+				}
+			}
+			want := 0
+			if operator[vs.name] {
+				want = 1
+			}
+			if count["ServiceMonitor"] != want || count["PrometheusRule"] != want {
+				t.Errorf("%d ServiceMonitor and %d PrometheusRule, want %d of each", count["ServiceMonitor"], count["PrometheusRule"], want)
+			}
+			for _, d := range dashboards {
+				name := fullname + "-dashboard-" + strings.TrimSuffix(filepath.Base(d), ".json")
+				if !configMaps[name] {
+					t.Errorf("no dashboard ConfigMap %s", name)
+				}
+			}
+		})
+	}
+}
+
+func TestEachServiceReachesOnlyTheDatastoresItIsGivenTheURLsOf(t *testing.T) {
+	// The variables that hand a container each datastore's address.
+	urls := map[string][]string{
+		"postgresql": {"POSTGRES_URL", "USERS_DATABASE_URL", "ORDERS_DATABASE_URL", "FERRETDB_POSTGRES_URL"},
+		"mongodb":    {"MONGODB_URI"},
+		"redis":      {"REDIS_URL", "GATEWAY_REDIS_URL"},
+		"rabbitmq":   {"RABBITMQ_URL"},
+	}
+	set := renderAll(t)["the defaults"]
+	if set.err != nil {
+		t.Fatal(set.err)
+	}
+	for _, s := range services {
+		t.Run(s, func(t *testing.T) {
+			c := deployment(t, set, s).Spec.Template.Spec.Containers[0]
+			given := map[string]bool{}
+			for store, names := range urls {
+				for _, n := range names {
+					if slices.ContainsFunc(c.Env, func(v corev1.EnvVar) bool { return v.Name == n }) {
+						given[store] = true
+					}
+				}
+			}
+			reached := map[string]bool{}
+			for _, obj := range set.typed {
+				np, ok := obj.(*networkingv1.NetworkPolicy)
+				if !ok || np.Spec.PodSelector.MatchLabels["app.kubernetes.io/component"] != s {
+					continue
+				}
+				for _, rule := range np.Spec.Egress {
+					for _, peer := range rule.To {
+						if peer.PodSelector == nil {
+							continue
+						}
+						if store := peer.PodSelector.MatchLabels["app.kubernetes.io/component"]; urls[store] != nil {
+							reached[store] = true
+						}
+					}
+				}
+			}
+			for store := range urls {
+				if reached[store] != given[store] {
+					t.Errorf("egress to the bundled %s: %v; its URL given: %v", store, reached[store], given[store])
+				}
+			}
+		})
+	}
+}
+
+func TestWithTLSOnTheGatewayServesItsSecretsCertificateAndEveryServiceTrustsTheCA(t *testing.T) {
+	set := renderAll(t)["TLS on"]
+	if set.err != nil {
+		t.Fatal(set.err)
+	}
+	for _, s := range services {
+		t.Run(s, func(t *testing.T) {
+			spec := deployment(t, set, s).Spec.Template.Spec
+			c := spec.Containers[0]
+			for _, dir := range strings.Split(env(c, "SSL_CERT_DIR"), ":") {
+				if secretUnder(spec, c, dir) == "marketplace-ca" {
+					return
+				}
+			}
+			t.Errorf("SSL_CERT_DIR %q names no directory holding the Secret marketplace-ca", env(c, "SSL_CERT_DIR"))
+		})
+	}
+	t.Run("the gateway's certificate and key", func(t *testing.T) {
+		spec := deployment(t, set, "gateway").Spec.Template.Spec
+		c := spec.Containers[0]
+		for _, name := range []string{"TLS_CERT_FILE", "TLS_KEY_FILE"} {
+			file := env(c, name)
+			if got := secretUnder(spec, c, filepath.Dir(file)); got != "marketplace-gateway-tls" {
+				t.Errorf("%s = %q, in the Secret %q, want one in marketplace-gateway-tls", name, file, got)
+			}
+		}
+		if p := c.ReadinessProbe; p == nil || p.HTTPGet == nil || p.HTTPGet.Scheme != corev1.URISchemeHTTPS {
+			t.Errorf("readiness probe %+v, want one over HTTPS", p)
+		}
+	})
+}
+
+// secretUnder returns the Secret mounted in c at dir, or "".
+func secretUnder(spec corev1.PodSpec, c corev1.Container, dir string) string {
+	for _, m := range c.VolumeMounts {
+		if m.MountPath != dir {
+			continue
+		}
+		for _, v := range spec.Volumes {
+			if v.Name == m.Name && v.Secret != nil {
+				return v.Secret.SecretName
+			}
+		}
+	}
+	return ""
+}
