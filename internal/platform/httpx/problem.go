@@ -9,6 +9,7 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -102,6 +103,8 @@ func unreachable(r *http.Request, err error) bool {
 		return true
 	case errors.As(err, &pgErr) && serverRestarting(pgErr.SQLState()):
 		return true
+	case serverRestarting(sqlStateInText(err)):
+		return true
 	case errors.As(err, &retry):
 		return retry.SafeToRetry()
 	}
@@ -125,6 +128,23 @@ func serverRestarting(state string) bool {
 		return true
 	}
 	return strings.HasPrefix(state, "08")
+}
+
+// sqlStateIn matches PostgreSQL's error code where pgconn writes it in an
+// error's text: "FATAL: terminating connection due to administrator
+// command (SQLSTATE 57P01)".
+var sqlStateIn = regexp.MustCompile(`\(SQLSTATE ([0-9A-Z]{5})\)`)
+
+// sqlStateInText is the SQLSTATE of a PostgreSQL error that reached us only
+// as text, or "". The embedded FerretDB, between the catalog and
+// PostgreSQL, answers a query PostgreSQL failed with a MongoDB
+// InternalError whose message is pgconn's; the fault suite's restart of
+// PostgreSQL found a product read answered 500 that way.
+func sqlStateInText(err error) string {
+	if m := sqlStateIn.FindStringSubmatch(err.Error()); m != nil {
+		return m[1]
+	}
+	return ""
 }
 
 func kindOf(e *errs.Error, ok bool) errs.Kind {

@@ -171,6 +171,10 @@ func TestAnUnreachableDependencyIsA503WithRetryAfterNotA500(t *testing.T) {
 		{name: "a database with every connection taken", err: fmt.Errorf("connect: %w", sqlState("53300")), status: http.StatusServiceUnavailable},
 		{name: "a connection exception", err: fmt.Errorf("query: %w", sqlState("08006")), status: http.StatusServiceUnavailable},
 		{name: "a database error of our own making", err: fmt.Errorf("insert: %w", sqlState("23505")), status: http.StatusInternalServerError},
+		{name: "a restart FerretDB passed on as text", err: fmt.Errorf("find product: %w", errors.New("(InternalError) [msg_find.go:344 handler.handleMaxTimeMSError] "+
+			"FATAL: terminating connection due to administrator command (SQLSTATE 57P01)")), status: http.StatusServiceUnavailable},
+		{name: "an error of our own FerretDB passed on as text", err: fmt.Errorf("insert product: %w", errors.New("(InternalError) "+
+			"ERROR: duplicate key value violates unique constraint (SQLSTATE 23505)")), status: http.StatusInternalServerError},
 		{name: "a bug", err: errors.New("nil map"), status: http.StatusInternalServerError},
 		{name: "a query the caller's leaving canceled", err: fmt.Errorf("select cart: %w", context.Canceled), callerLeft: true, status: http.StatusServiceUnavailable},
 	}
