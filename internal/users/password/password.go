@@ -4,7 +4,8 @@
 // once rather than left to pile up. The workers hash either in this process
 // (NewPool) or each in a child process of this binary that runs at the
 // lowest CPU priority (NewProcessPool, ADR 35), so that hashing takes only
-// CPU time nothing else wants.
+// CPU time nothing else wants; a job such a process is starved of CPU for
+// is hashed in this process after a second.
 package password
 
 import (
@@ -18,6 +19,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/crypto/argon2"
@@ -156,6 +158,7 @@ type Pool struct {
 	jobs     chan func(engine)
 	done     chan struct{}
 	children []*child // one per worker when hashing in child processes
+	starved  *atomic.Uint64
 	workers  sync.WaitGroup
 	close    sync.Once
 }
@@ -197,7 +200,7 @@ func NewProcessPool(params Params, workers, queue int) (*Pool, error) {
 	}
 	p := newPool(params, queue)
 	for range workers {
-		c := &child{exe: exe}
+		c := &child{exe: exe, starveAfter: starveAfter, starved: p.starved}
 		if err := c.start(); err != nil {
 			p.Close()
 			return nil, err
@@ -209,8 +212,13 @@ func NewProcessPool(params Params, workers, queue int) (*Pool, error) {
 }
 
 func newPool(params Params, queue int) *Pool {
-	return &Pool{params: params, jobs: make(chan func(engine), queue), done: make(chan struct{})}
+	return &Pool{params: params, jobs: make(chan func(engine), queue), done: make(chan struct{}), starved: new(atomic.Uint64)}
 }
+
+// Starved is how many jobs the pool's workers hashed in this process
+// because their child process was starved of CPU (see starveAfter): zero
+// for an in-process pool, and on a machine with CPU to spare.
+func (p *Pool) Starved() uint64 { return p.starved.Load() }
 
 func (p *Pool) start(e engine) {
 	p.workers.Go(func() {
@@ -219,6 +227,12 @@ func (p *Pool) start(e engine) {
 			select {
 			case <-p.done:
 				return
+			case <-e.exited():
+				// A child that died is replaced before the next job is
+				// taken: when both are ready, select would pick either, and
+				// the job would fail on the dead child for nothing.
+				e.restart()
+				continue
 			default:
 			}
 			select {

@@ -6,8 +6,10 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/marketplace-go/marketplace/internal/platform/errs"
 	"github.com/marketplace-go/marketplace/internal/platform/eventually"
@@ -92,6 +94,9 @@ func TestAProcessPoolHashesAndVerifiesInItsChildren(t *testing.T) {
 func TestAJobWhoseChildDiesFailsAndTheChildIsReplaced(t *testing.T) {
 	t.Parallel()
 	p := newProcessPool(t, fast, 1, 4)
+	// A killed process at idle priority may wait for CPU to die, on a busy
+	// machine longer than starveAfter: the job must see the death.
+	p.children[0].starveAfter = time.Hour
 	first := pids(p)[0]
 
 	// The child dies just as the job is handed to it.
@@ -163,6 +168,9 @@ func TestClosingAProcessPoolLeavesNoChild(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	for _, c := range p.children {
+		c.starveAfter = time.Hour // the slow job must stay in its child
+	}
 	children := pids(p)
 	if len(children) != 3 {
 		t.Fatalf("children %v; want 3", children)
@@ -191,6 +199,65 @@ func TestClosingAProcessPoolLeavesNoChild(t *testing.T) {
 	p.Close() // twice is harmless
 }
 
+func TestAStarvedChildsJobsAreHashedByItsWorkerUntilItAnswersAgain(t *testing.T) {
+	t.Parallel()
+	p := newProcessPool(t, fast, 1, 4)
+	p.children[0].starveAfter = 50 * time.Millisecond // ordered before the worker's first job by the queue
+	pid := pids(p)[0]
+	// A stopped process gets no CPU at all: what a SCHED_IDLE one gets
+	// while normal-priority work keeps every core busy.
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	starved, err := p.Hash(ctx, "starved") // given up on after 50 ms
+	if err != nil {
+		t.Fatalf("Hash on a starved child: %v", err)
+	}
+	owed := false
+	behind, err := p.Hash(ctx, "behind") // not given to the child at all
+	if err == nil {
+		err = p.run(ctx, func(e engine) { owed = e.(*child).owed })
+	}
+	if err != nil || !owed {
+		t.Fatalf("Hash behind a starved job: %v; the child owes an answer: %v, want true", err, owed)
+	}
+	if n := p.Starved(); n != 2 {
+		t.Errorf("Starved() = %d after two jobs hashed for a starved child, want 2", n)
+	}
+
+	if err := syscall.Kill(pid, syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	eventually.True(t, "the child to answer its late job and take new ones", func() bool {
+		err := p.run(ctx, func(e engine) {
+			c := e.(*child)
+			c.starveAfter = time.Hour // a job it takes now is one it answers
+			_, _ = c.do(request{Params: fast, Password: "probe"})
+			owed = c.owed
+		})
+		return err == nil && !owed
+	})
+	// The late answer was not taken for another job's: the child's answers
+	// line up with the jobs again.
+	tests := []struct {
+		name, password, hash string
+		ok                   bool
+	}{
+		{name: "the starved job's hash verifies", password: "starved", hash: starved, ok: true},
+		{name: "the job behind it verifies", password: "behind", hash: behind, ok: true},
+		{name: "a wrong password does not", password: "behind", hash: starved},
+	}
+	for _, tt := range tests {
+		if ok, _, err := p.Verify(ctx, tt.password, tt.hash); ok != tt.ok || err != nil {
+			t.Errorf("%s: Verify = %v, %v; want %v", tt.name, ok, err, tt.ok)
+		}
+	}
+	if now := pids(p); len(now) != 1 || now[0] != pid {
+		t.Errorf("children %v; want the starved one, %d, still there", now, pid)
+	}
+}
+
 func TestAHashingWorkerDoesNotStartWorkers(t *testing.T) {
 	t.Setenv(workerEnv, "1")
 	if p, err := NewProcessPool(fast, 1, 1); err == nil {
@@ -201,7 +268,7 @@ func TestAHashingWorkerDoesNotStartWorkers(t *testing.T) {
 
 func TestAProgramThatIsNotAWorkerFailsToStart(t *testing.T) {
 	t.Parallel()
-	c := &child{exe: "/bin/true"}
+	c := &child{exe: "/bin/true", starved: new(atomic.Uint64)}
 	if err := c.start(); err == nil {
 		c.shutdown()
 		t.Fatal("a program that never says hello was taken for a worker")

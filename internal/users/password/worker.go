@@ -10,6 +10,7 @@ import (
 	"os/signal"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -30,6 +31,12 @@ const (
 	// retryStart is how long a worker whose process would not start waits
 	// before trying again; its jobs fail meanwhile.
 	retryStart = time.Second
+	// starveAfter is how long a job may stay in a worker process before
+	// the worker hashes it itself: a hash takes tens of milliseconds, so a
+	// job still unanswered after this is starved, because normal-priority
+	// work (ours or another program's) takes every core. SCHED_IDLE would
+	// leave it waiting for as long as that lasts; the login would time out.
+	starveAfter = time.Second
 )
 
 // IsWorker reports whether this process was started as a hashing worker.
@@ -37,33 +44,40 @@ const (
 // then run ServeWorker and exit with its code.
 func IsWorker() bool { return os.Getenv(workerEnv) == "1" }
 
-// ServeWorker is a hashing worker's main: it lowers its own CPU priority
-// to the lowest there is, then hashes the jobs it reads on stdin and writes
-// their results on stdout until stdin closes (the pool closed, or the
-// parent died). It returns the exit code. Interrupts and SIGTERM are
-// ignored: the parent decides when it ends.
+// ServeWorker is a hashing worker's main: it says hello, lowers its own
+// CPU priority to the lowest there is, then hashes the jobs it reads on
+// stdin and writes their results on stdout until stdin closes (the pool
+// closed, or the parent died). It returns the exit code. Interrupts and
+// SIGTERM are ignored: the parent decides when it ends.
 func ServeWorker() int {
 	// Ctrl-C in a terminal signals the whole process group: the parent
 	// drains its requests, then ends its workers itself.
 	signal.Ignore(os.Interrupt, syscall.SIGTERM)
-	if err := lowerPriority(); err != nil {
-		// Still useful: hashing at a normal priority is what the
-		// in-process pool does.
-		fmt.Fprintln(os.Stderr, "hashing worker: could not lower its CPU priority:", err)
-	}
-	if err := serveJobs(os.Stdin, os.Stdout); err != nil {
+	// The hello goes out at normal priority: at idle priority, a worker
+	// started while other work keeps every core busy could wait past
+	// startTimeout to say it started, and the pool would refuse it.
+	err := serveJobs(os.Stdin, os.Stdout, func() {
+		if err := lowerPriority(); err != nil {
+			// Still useful: hashing at a normal priority is what the
+			// in-process pool does.
+			fmt.Fprintln(os.Stderr, "hashing worker: could not lower its CPU priority:", err)
+		}
+	})
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "hashing worker:", err)
 		return 1
 	}
 	return 0
 }
 
-// serveJobs answers each request read from r on w, one at a time.
-func serveJobs(r io.Reader, w io.Writer) error {
+// serveJobs says hello on w, calls started, then answers each request read
+// from r on w, one at a time.
+func serveJobs(r io.Reader, w io.Writer, started func()) error {
 	dec, enc := gob.NewDecoder(r), gob.NewEncoder(w)
 	if err := enc.Encode(response{Hash: hello}); err != nil {
 		return fmt.Errorf("say hello: %w", err)
 	}
+	started()
 	for {
 		var req request
 		if err := dec.Decode(&req); err != nil {
@@ -104,6 +118,15 @@ type child struct {
 	enc     *gob.Encoder
 	dec     *gob.Decoder
 	gone    chan struct{} // closed once the process has exited and been reaped
+	replies chan reply    // the answer to the job the process has, once read
+	// owed: the process still has a job the worker gave up waiting for
+	// and hashed itself; the next jobs are hashed here too until its
+	// answer is read.
+	owed bool
+	// starveAfter bounds the wait for an answer (the constant, but for
+	// tests); starved counts the jobs hashed here for want of it.
+	starveAfter time.Duration
+	starved     *atomic.Uint64
 
 	mu      sync.Mutex
 	proc    *os.Process // guarded by mu
@@ -151,6 +174,7 @@ func (c *child) start() (err error) {
 	}()
 
 	c.enc, c.dec = gob.NewEncoder(out), gob.NewDecoder(in)
+	c.replies, c.owed = make(chan reply, 1), false
 	timer := time.AfterFunc(startTimeout, func() { _ = cmd.Process.Kill() })
 	var hi response
 	err = c.dec.Decode(&hi)
@@ -165,23 +189,61 @@ func (c *child) start() (err error) {
 	return nil
 }
 
-// do sends r to the process and waits for its answer. Any failure ends the
-// process (its state is unknown) and is ErrWorkerFailed: the worker starts
+// reply is an answer read from the process, or why none could be.
+type reply struct {
+	resp response
+	err  error
+}
+
+// do sends r to the process and waits for its answer, or hashes r itself
+// once the process is starved (see starveAfter), and while it still owes
+// the answer to a job it was starved on. Any failure of the process ends
+// it (its state is unknown) and is ErrWorkerFailed: the worker starts
 // another, and the caller is told to try again, never given a guess.
 func (c *child) do(r request) (response, error) {
 	if c.enc == nil {
 		return response{}, ErrWorkerFailed
 	}
-	var resp response
-	err := c.enc.Encode(r)
-	if err == nil {
-		err = c.dec.Decode(&resp)
+	if c.owed {
+		select {
+		case late := <-c.replies: // the starved job's answer, not r's
+			c.owed = false
+			if late.err != nil {
+				return response{}, c.fail(late.err)
+			}
+		default:
+			c.starved.Add(1)
+			return r.run(), nil
+		}
 	}
-	if err != nil {
-		c.discard()
-		return response{}, fmt.Errorf("%w: %w", ErrWorkerFailed, err)
+	if err := c.enc.Encode(r); err != nil {
+		return response{}, c.fail(err)
 	}
-	return resp, nil
+	// One read at a time: the next starts only once this one has answered.
+	go func(dec *gob.Decoder, replies chan<- reply) {
+		var resp response
+		err := dec.Decode(&resp)
+		replies <- reply{resp, err}
+	}(c.dec, c.replies)
+	starved := time.NewTimer(c.starveAfter)
+	defer starved.Stop()
+	select {
+	case rep := <-c.replies:
+		if rep.err != nil {
+			return response{}, c.fail(rep.err)
+		}
+		return rep.resp, nil
+	case <-starved.C:
+		c.owed = true
+		c.starved.Add(1)
+		return r.run(), nil
+	}
+}
+
+// fail ends the process after err and says so as ErrWorkerFailed.
+func (c *child) fail(err error) error {
+	c.discard()
+	return fmt.Errorf("%w: %w", ErrWorkerFailed, err)
 }
 
 // exited is closed when the process is gone, or after a failed start when

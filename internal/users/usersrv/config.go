@@ -129,7 +129,7 @@ func configDocs() config.Docs {
 		"USERS_ARGON2_MEMORY_KIB":              "argon2id memory (OWASP minimum 19 MiB; lower is refused)",
 		"USERS_ARGON2_TIME":                    "argon2id passes",
 		"USERS_ARGON2_THREADS":                 "argon2id lanes",
-		"USERS_HASHER":                         "where password hashes run: `process`, in child processes of this binary at the lowest CPU priority (SCHED_IDLE), so that a login flood takes only CPU time nothing else wants (ADR 35); or `inprocess`, in the serving process",
+		"USERS_HASHER":                         "where password hashes run: `process`, in child processes of this binary at the lowest CPU priority (SCHED_IDLE), so that a login flood takes only CPU time nothing else wants, and in the serving process a job that waited there a second for CPU (ADR 35); or `inprocess`, in the serving process",
 		"USERS_HASH_WORKERS":                   "password hashes run at once; more would let a login flood take the CPU from every other request",
 		"USERS_HASH_QUEUE":                     "hashing jobs that may wait; beyond, 503 + `Retry-After` at once",
 		"USERS_LOGIN_MAX_FAILURES_PER_ACCOUNT": "failed logins per account per window before 429",

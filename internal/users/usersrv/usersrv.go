@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/marketplace-go/marketplace/internal/platform/auth"
 	"github.com/marketplace-go/marketplace/internal/platform/events"
@@ -67,6 +68,7 @@ func New(ctx context.Context, cfg Config, deps server.Deps) (*Users, error) {
 		pool.Close()
 		return nil, err
 	}
+	registerHasherMetrics(deps.Registry, u.hasher)
 	if err := u.startConfirmations(cfg, deps, log); err != nil {
 		u.Close()
 		return nil, err
@@ -121,6 +123,19 @@ func newHasher(cfg Config) (*password.Pool, error) {
 		return password.NewProcessPool(cfg.Argon, cfg.HashWorkers, cfg.HashQueue)
 	}
 	return password.NewPool(cfg.Argon, cfg.HashWorkers, cfg.HashQueue), nil
+}
+
+// registerHasherMetrics exports how many hashing jobs the pool's idle
+// priority processes were starved of CPU for (ADR 35). A service restarted
+// in one process (tests) keeps the first pool's series.
+func registerHasherMetrics(reg prometheus.Registerer, hasher *password.Pool) {
+	if reg == nil {
+		return
+	}
+	_ = reg.Register(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "users_password_hashes_starved_total",
+		Help: "Password hashes run in the serving process because the idle-priority hashing process had no CPU for a second: other work keeps every core busy.",
+	}, func() float64 { return float64(hasher.Starved()) }))
 }
 
 func loadTokens(cfg Config, log *slog.Logger) (*tokens.Issuer, *auth.Verifier, error) {
