@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"sync"
 	"sync/atomic"
 
@@ -180,10 +181,12 @@ func (p *Publisher) Close() error {
 }
 
 // closedByBroker reports whether err is the broker closing the connection
-// while Close was closing it too: the connection is closed either way.
+// while Close was closing it too, or having closed its socket just before
+// (the close handshake's write then finds it closed): the connection is
+// closed either way.
 func closedByBroker(err error) bool {
 	var amqpErr *amqp.Error
-	return errors.As(err, &amqpErr) && amqpErr.Code == amqp.ConnectionForced
+	return errors.As(err, &amqpErr) && amqpErr.Code == amqp.ConnectionForced || errors.Is(err, net.ErrClosed)
 }
 
 // session returns the open session, replacing a dropped one and retrying

@@ -82,8 +82,9 @@ func Error(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) 
 // dependency that did not answer in time, while the request itself was
 // still wanted, or from a request whose caller left: a network error, a reset, refused or cut connection, a
 // deadline of our own that passed, a driver error that says the
-// statement never ran (pgconn's SafeToRetry), or PostgreSQL saying that it
-// is going down or coming up (see serverRestarting).
+// statement never ran (pgconn's SafeToRetry), PostgreSQL saying that it
+// is going down or coming up (see serverRestarting), or such a loss that
+// reached us only as text (connectionLostIn).
 func unreachable(r *http.Request, err error) bool {
 	var (
 		netErr net.Error
@@ -103,7 +104,7 @@ func unreachable(r *http.Request, err error) bool {
 		return true
 	case errors.As(err, &pgErr) && serverRestarting(pgErr.SQLState()):
 		return true
-	case serverRestarting(sqlStateInText(err)):
+	case serverRestarting(sqlStateInText(err)), connectionLostIn.MatchString(err.Error()):
 		return true
 	case errors.As(err, &retry):
 		return retry.SafeToRetry()
@@ -146,6 +147,14 @@ func sqlStateInText(err error) string {
 	}
 	return ""
 }
+
+// connectionLostIn matches, at the end of an error's text, what Go's I/O
+// and pgconn say of a connection that broke mid-statement, where only the
+// text reached us: the embedded FerretDB answers a query whose PostgreSQL
+// connection died (a crash of the server, killed sessions) with a MongoDB
+// InternalError ending in "unexpected EOF", which the fault suite's
+// crash of PostgreSQL found answered 500.
+var connectionLostIn = regexp.MustCompile(`(unexpected EOF|connection reset by peer|broken pipe|conn closed)$`)
 
 func kindOf(e *errs.Error, ok bool) errs.Kind {
 	if !ok {

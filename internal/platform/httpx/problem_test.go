@@ -173,6 +173,10 @@ func TestAnUnreachableDependencyIsA503WithRetryAfterNotA500(t *testing.T) {
 		{name: "a database error of our own making", err: fmt.Errorf("insert: %w", sqlState("23505")), status: http.StatusInternalServerError},
 		{name: "a restart FerretDB passed on as text", err: fmt.Errorf("find product: %w", errors.New("(InternalError) [msg_find.go:344 handler.handleMaxTimeMSError] "+
 			"FATAL: terminating connection due to administrator command (SQLSTATE 57P01)")), status: http.StatusServiceUnavailable},
+		{name: "a connection a crash cut mid-query, FerretDB passed on as text", err: fmt.Errorf("find product: %w", errors.New("(InternalError) "+
+			"[msg_find.go:344 handler.handleMaxTimeMSError] [collection.go:109 postgresql.(*collection).Query] unexpected EOF")), status: http.StatusServiceUnavailable},
+		{name: "a word of a connection's loss inside another error's text", err: errors.New("decode the broken pipe fitting's title: invalid character"),
+			status: http.StatusInternalServerError},
 		{name: "an error of our own FerretDB passed on as text", err: fmt.Errorf("insert product: %w", errors.New("(InternalError) "+
 			"ERROR: duplicate key value violates unique constraint (SQLSTATE 23505)")), status: http.StatusInternalServerError},
 		{name: "a bug", err: errors.New("nil map"), status: http.StatusInternalServerError},
