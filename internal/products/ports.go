@@ -38,6 +38,11 @@ type Store interface {
 	// PendingEvents returns the unpublished events of up to limit
 	// products, in no particular order of products.
 	PendingEvents(ctx context.Context, limit int) ([]Unpublished, error)
+	// EachPending is PendingEvents that hands over each product as soon
+	// as it is read, so that work on the first products overlaps reading
+	// the rest; it stops at the first error each returns. A limit of 0
+	// reads every pending product in one pass.
+	EachPending(ctx context.Context, limit int, each func(Unpublished) error) error
 	// MarkPublished removes the first n of u's events, published, from
 	// its product; events already removed are no error.
 	MarkPublished(ctx context.Context, u Unpublished, n int) error

@@ -56,6 +56,8 @@ import (
 
 	"github.com/FerretDB/FerretDB/ferretdb"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"go.mongodb.org/mongo-driver/v2/bson"
 	mongodrv "go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 	"go.opentelemetry.io/otel/trace"
@@ -291,6 +293,13 @@ func EnsureIndexes(ctx context.Context, c *mongodrv.Collection, models ...mongod
 // 0.25 ms with this index). So this adds, beside FerretDB's tables, a GIN
 // index on each field's jsonb value, which serves containment. FerretDB
 // does not know these indexes; PostgreSQL keeps them current.
+//
+// They keep no pending list (fastupdate off). FerretDB rewrites a whole
+// document on every update, so each write adds an entry to every one of
+// these indexes, and with a pending list every find through the index
+// reads the whole list, up to 4 MB, until a vacuum merges it: after a bulk
+// load, each of the relay's removals found its product through a list of
+// the thousands of entries the previous removals had added.
 func (db *DB) IndexEqualities(ctx context.Context, collection string, fields ...string) error {
 	if db.embedded == nil {
 		return nil
@@ -301,11 +310,9 @@ func (db *DB) IndexEqualities(ctx context.Context, collection string, fields ...
 	}
 	defer conn.Close(ctx)
 	schema := db.Database.Name()
-	var table string
-	err = conn.QueryRow(ctx, "SELECT _jsonb->>'table' FROM "+pgx.Identifier{schema, "_ferretdb_database_metadata"}.Sanitize()+
-		" WHERE _jsonb->>'_id' = $1", collection).Scan(&table)
+	table, err := tableOf(ctx, conn, schema, collection)
 	if err != nil {
-		return fmt.Errorf("mongo: index equalities: the table of %s.%s: %w", schema, collection, err)
+		return fmt.Errorf("mongo: index equalities: %w", err)
 	}
 	for _, f := range fields {
 		if !plainField.MatchString(f) {
@@ -317,13 +324,96 @@ func (db *DB) IndexEqualities(ctx context.Context, collection string, fields ...
 		if strings.Contains(f, ".") {
 			expr = fmt.Sprintf("(_jsonb #> '{%s}')", strings.ReplaceAll(f, ".", ","))
 		}
-		name := pgx.Identifier{table + "_" + strings.ReplaceAll(f, ".", "_") + "_eq"}.Sanitize()
-		sql := fmt.Sprintf("CREATE INDEX IF NOT EXISTS %s ON %s USING gin (%s)", name, pgx.Identifier{schema, table}.Sanitize(), expr)
+		name := table + "_" + strings.ReplaceAll(f, ".", "_") + "_eq"
+		// The ALTER turns the pending list off on an index an earlier
+		// version created with one.
+		sql := fmt.Sprintf("CREATE INDEX IF NOT EXISTS %s ON %s USING gin (%s) WITH (fastupdate = off); ALTER INDEX %s SET (fastupdate = off)",
+			pgx.Identifier{name}.Sanitize(), pgx.Identifier{schema, table}.Sanitize(), expr, pgx.Identifier{schema, name}.Sanitize())
 		if _, err := conn.Exec(ctx, sql); err != nil {
 			return fmt.Errorf("mongo: index %s.%s on %s: %w", schema, collection, f, err)
 		}
 	}
 	return nil
+}
+
+// tableOf returns the PostgreSQL table in which the embedded FerretDB
+// keeps the collection of database schema.
+func tableOf(ctx context.Context, conn *pgx.Conn, schema, collection string) (string, error) {
+	var table string
+	err := conn.QueryRow(ctx, "SELECT _jsonb->>'table' FROM "+pgx.Identifier{schema, "_ferretdb_database_metadata"}.Sanitize()+
+		" WHERE _jsonb->>'_id' = $1", collection).Scan(&table)
+	if err != nil {
+		return "", fmt.Errorf("the table of %s.%s: %w", schema, collection, err)
+	}
+	return table, nil
+}
+
+// Tally counts the documents of c and adds up their integer field (a
+// top-level one; documents without it add nothing).
+//
+// On a MongoDB server that is a count and a $group (FerretDB v1, which an
+// external server may be, counts {$sum: 1} as zero, hence two reads). On
+// the embedded FerretDB it is one SQL statement on the collection's table:
+// FerretDB v1 answers a $group by reading every document into the process
+// and decoding it, which at 100,000 products took over 30 s of CPU and a
+// gigabyte of memory, where PostgreSQL sums the field in about 0.1 s.
+func (db *DB) Tally(ctx context.Context, c *mongodrv.Collection, field string) (count, sum int64, err error) {
+	if db.embedded == nil {
+		return tallyOnServer(ctx, c, field)
+	}
+	conn, err := pgx.Connect(ctx, db.embedded.pgURL)
+	if err != nil {
+		return 0, 0, fmt.Errorf("mongo: tally %s: %w", c.Name(), err)
+	}
+	defer conn.Close(ctx)
+	schema := c.Database().Name()
+	table, err := tableOf(ctx, conn, schema, c.Name())
+	if errors.Is(err, pgx.ErrNoRows) || isUndefinedTable(err) {
+		return 0, 0, nil // no such collection or database yet: nothing in it
+	}
+	if err != nil {
+		return 0, 0, fmt.Errorf("mongo: tally: %w", err)
+	}
+	err = conn.QueryRow(ctx, "SELECT count(*), coalesce(sum((_jsonb->>$1)::bigint), 0) FROM "+pgx.Identifier{schema, table}.Sanitize(),
+		field).Scan(&count, &sum)
+	if err != nil {
+		return 0, 0, fmt.Errorf("mongo: tally %s.%s: %w", schema, c.Name(), err)
+	}
+	return count, sum, nil
+}
+
+// tallyOnServer is Tally as a MongoDB server answers it.
+func tallyOnServer(ctx context.Context, c *mongodrv.Collection, field string) (count, sum int64, err error) {
+	count, err = c.CountDocuments(ctx, bson.M{})
+	if err != nil {
+		return 0, 0, fmt.Errorf("mongo: count %s: %w", c.Name(), err)
+	}
+	cur, err := c.Aggregate(ctx, mongodrv.Pipeline{
+		{{Key: "$group", Value: bson.M{"_id": nil, "sum": bson.M{"$sum": "$" + field}}}},
+	})
+	if err != nil {
+		return 0, 0, fmt.Errorf("mongo: sum %s.%s: %w", c.Name(), field, err)
+	}
+	defer cur.Close(ctx)
+	var row struct {
+		Sum int64 `bson:"sum"`
+	}
+	if cur.Next(ctx) {
+		if err := cur.Decode(&row); err != nil {
+			return 0, 0, fmt.Errorf("mongo: sum %s.%s: %w", c.Name(), field, err)
+		}
+	}
+	if err := cur.Err(); err != nil {
+		return 0, 0, fmt.Errorf("mongo: sum %s.%s: %w", c.Name(), field, err)
+	}
+	return count, row.Sum, nil
+}
+
+// isUndefinedTable reports whether err is PostgreSQL's undefined_table,
+// as a schema FerretDB has not made yet gives.
+func isUndefinedTable(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "42P01"
 }
 
 // plainField is a field name IndexEqualities puts in SQL.

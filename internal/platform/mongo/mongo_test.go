@@ -305,3 +305,92 @@ func TestFindsByAnIndexedEqualityUseTheIndexUnderGenericPlans(t *testing.T) {
 		return nil
 	})
 }
+
+func TestEqualityIndexesKeepNoPendingListEvenWhenMadeBefore(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	cfg := embeddedConfig(t)
+	conn, err := pgx.Connect(ctx, cfg.EmbeddedPostgresURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	db, err := mongo.Open(ctx, cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { _ = db.Close(ctx) })
+	if _, err := db.Database.Collection("items").InsertOne(ctx, item{ID: "item-1", Title: "lamp"}); err != nil {
+		t.Fatalf("InsertOne: %v", err)
+	}
+	options := func() []string {
+		t.Helper()
+		var opts []string
+		err := conn.QueryRow(ctx, `SELECT coalesce(reloptions, '{}') FROM pg_class WHERE relname LIKE '%\_id\_eq'`).Scan(&opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return opts
+	}
+	// Each document write adds an entry to the index; with a pending list
+	// every find through it would read all those added since the last
+	// vacuum.
+	if err := db.IndexEqualities(ctx, "items", "_id"); err != nil {
+		t.Fatalf("IndexEqualities: %v", err)
+	}
+	if got := options(); !slices.Contains(got, "fastupdate=off") {
+		t.Errorf("a new equality index's options: %v, want fastupdate=off", got)
+	}
+	// One an earlier version made with a pending list loses it.
+	if _, err := conn.Exec(ctx, `DO $$ DECLARE i regclass; BEGIN
+		SELECT c.oid INTO i FROM pg_class c WHERE c.relname LIKE '%\_id\_eq';
+		EXECUTE format('ALTER INDEX %s SET (fastupdate = on)', i); END $$`); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.IndexEqualities(ctx, "items", "_id"); err != nil {
+		t.Fatalf("IndexEqualities again: %v", err)
+	}
+	if got := options(); !slices.Contains(got, "fastupdate=off") {
+		t.Errorf("an older equality index's options after IndexEqualities: %v, want fastupdate=off", got)
+	}
+}
+
+func TestTallyCountsAndSumsAsTheDriversAggregationDoes(t *testing.T) {
+	t.Parallel()
+	db := mongotest.New(t)
+	server := mongotest.Server(t)
+	tests := []struct {
+		name      string
+		docs      []any
+		wantCount int64
+		wantSum   int64
+	}{
+		{"a collection that does not exist yet", nil, 0, 0},
+		{"one document", []any{item{ID: "a", V: 7}}, 1, 7},
+		{"many, one without the field", []any{item{ID: "a", V: 1}, item{ID: "b", V: 2}, bson.M{"_id": "c"}, item{ID: "d", V: 1 << 40}}, 4, 3 + 1<<40},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := db.Collection(fmt.Sprintf("tally%d", i))
+			if len(tt.docs) > 0 {
+				if _, err := c.InsertMany(t.Context(), tt.docs); err != nil {
+					t.Fatal(err)
+				}
+			}
+			n, sum, err := server.Tally(t.Context(), c, "v")
+			if err != nil {
+				t.Fatalf("Tally: %v", err)
+			}
+			if n != tt.wantCount || sum != tt.wantSum {
+				t.Errorf("Tally = %d documents, sum %d; want %d, %d", n, sum, tt.wantCount, tt.wantSum)
+			}
+			n, sum, err = mongo.TallyOnServer(t.Context(), c, "v")
+			if err != nil {
+				t.Fatalf("the driver's tally: %v", err)
+			}
+			if n != tt.wantCount || sum != tt.wantSum {
+				t.Errorf("the driver's tally = %d documents, sum %d; want %d, %d", n, sum, tt.wantCount, tt.wantSum)
+			}
+		})
+	}
+}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/marketplace-go/marketplace/internal/products"
@@ -44,32 +43,11 @@ func (s *Store) EachProduct(ctx context.Context, batch int, each func([]products
 	return nil
 }
 
-// Summary counts the products and adds up their versions, in two reads:
-// FerretDB v1 counts {$sum: 1} as zero in a $group. A write between them
-// can make the two numbers disagree by one write, which a reader comparing
-// them takes for a moment's lag.
+// Summary counts the products and adds up their versions.
 func (s *Store) Summary(ctx context.Context) (products.Summary, error) {
-	n, err := s.products.CountDocuments(ctx, bson.M{})
-	if err != nil {
-		return products.Summary{}, fmt.Errorf("count products: %w", err)
-	}
-	cur, err := s.products.Aggregate(ctx, mongo.Pipeline{
-		{{Key: "$group", Value: bson.M{"_id": nil, "v": bson.M{"$sum": "$version"}}}},
-	})
+	n, sum, err := s.tally(ctx, s.products, "version")
 	if err != nil {
 		return products.Summary{}, fmt.Errorf("summarise products: %w", err)
 	}
-	defer cur.Close(ctx)
-	var row struct {
-		V int64 `bson:"v"`
-	}
-	if cur.Next(ctx) {
-		if err := cur.Decode(&row); err != nil {
-			return products.Summary{}, fmt.Errorf("summarise products: %w", err)
-		}
-	}
-	if err := cur.Err(); err != nil {
-		return products.Summary{}, fmt.Errorf("summarise products: %w", err)
-	}
-	return products.Summary{Products: n, VersionSum: row.V}, nil
+	return products.Summary{Products: n, VersionSum: sum}, nil
 }

@@ -30,14 +30,21 @@ const codeNamespaceExists = 48
 type Store struct {
 	products   *mongo.Collection
 	categories *mongo.Collection
+	tally      Tally
 	writes     [64]sync.Mutex // by product id; see lock
 }
 
 var _ products.Store = (*Store)(nil)
 
-// New returns a store over db's "products" and "categories" collections.
-func New(db *mongo.Database) *Store {
-	return &Store{products: db.Collection("products"), categories: db.Collection("categories")}
+// Tally counts the documents of a collection and adds up an integer field
+// of theirs. (*platform/mongo.DB).Tally is one that is quick on the
+// embedded FerretDB too, whose own $group reads every document.
+type Tally func(ctx context.Context, c *mongo.Collection, field string) (count, sum int64, err error)
+
+// New returns a store over db's "products" and "categories" collections,
+// summarising the catalog with tally.
+func New(db *mongo.Database, tally Tally) *Store {
+	return &Store{products: db.Collection("products"), categories: db.Collection("categories"), tally: tally}
 }
 
 // lock serialises this process's updates of one product. FerretDB v1
@@ -298,28 +305,56 @@ func (s *Store) Product(ctx context.Context, id string) (products.Product, error
 }
 
 // PendingEvents returns the events of up to limit products that carry
-// unpublished ones. Products come in no particular order: sorting them would
-// make FerretDB read and decode every pending document to return a batch
-// (after a bulk load, the whole catalog for each batch), while unsorted it
-// stops at the limit. Consumers need each product's events in order, not an
-// order across products.
+// unpublished ones, as EachPending finds them.
 func (s *Store) PendingEvents(ctx context.Context, limit int) ([]products.Unpublished, error) {
-	cur, err := s.products.Find(ctx, bson.M{"unpublished": true},
-		options.Find().SetLimit(int64(limit)).SetProjection(bson.M{"pending": 1, "version": 1}))
+	var out []products.Unpublished
+	err := s.EachPending(ctx, limit, func(u products.Unpublished) error {
+		out = append(out, u)
+		return nil
+	})
+	return out, err
+}
+
+// pendingBatchSize is how many products a batch of the relay's cursor
+// holds: each batch is one round trip, and the relay works on a batch's
+// products while the server reads the next, so a small first batch gets
+// it going soon.
+const pendingBatchSize = 50
+
+// EachPending calls each with the events of up to limit products that
+// carry unpublished ones, product by product as the server returns them,
+// and stops at the first error each returns; a limit of 0 reads them all,
+// in one pass of one cursor. Products come in no
+// particular order: sorting them would make FerretDB read and decode every
+// pending document to return a batch (after a bulk load, the whole
+// catalog for each batch), while unsorted it reads each once. Consumers
+// need each product's events in order, not an order across products.
+func (s *Store) EachPending(ctx context.Context, limit int, each func(products.Unpublished) error) error {
+	opts := options.Find().SetBatchSize(pendingBatchSize).SetProjection(bson.M{"pending": 1, "version": 1})
+	if limit > 0 {
+		opts.SetLimit(int64(limit))
+	}
+	cur, err := s.products.Find(ctx, bson.M{"unpublished": true}, opts)
 	if err != nil {
-		return nil, fmt.Errorf("find pending events: %w", err)
+		return fmt.Errorf("find pending events: %w", err)
 	}
-	var docs []doc
-	if err := cur.All(ctx, &docs); err != nil {
-		return nil, fmt.Errorf("read pending events: %w", err)
-	}
-	out := make([]products.Unpublished, 0, len(docs))
-	for _, d := range docs {
-		if len(d.Pending) > 0 {
-			out = append(out, products.Unpublished{ProductID: d.ID, Version: d.Version, Events: d.Pending})
+	defer cur.Close(context.WithoutCancel(ctx))
+	for cur.Next(ctx) {
+		var d doc
+		if err := cur.Decode(&d); err != nil {
+			return fmt.Errorf("read pending events: %w", err)
+		}
+		if len(d.Pending) == 0 {
+			continue
+		}
+		if err := each(products.Unpublished{ProductID: d.ID, Version: d.Version, Events: d.Pending}); err != nil {
+			return err
 		}
 	}
-	return out, nil
+	if err := cur.Err(); err != nil {
+		return fmt.Errorf("read pending events: %w", err)
+	}
+	return nil
 }
 
 // MarkPublished removes the first n of u's events from its product. While

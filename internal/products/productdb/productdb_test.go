@@ -23,7 +23,7 @@ import (
 // embedded FerretDB unless MONGODB_URI is set), with its indexes.
 func newStore(t *testing.T) *productdb.Store {
 	t.Helper()
-	s := productdb.New(mongotest.New(t))
+	s := productdb.New(mongotest.New(t), mongotest.Server(t).Tally)
 	if err := s.EnsureIndexes(t.Context()); err != nil {
 		t.Fatalf("EnsureIndexes: %v", err)
 	}
@@ -228,6 +228,42 @@ func TestPublishedEventsLeaveTheirProductAndLaterOnesStay(t *testing.T) {
 	}
 }
 
+func TestEachPendingHandsOverEveryProductAcrossCursorBatchesAndStopsAtAnError(t *testing.T) {
+	t.Parallel()
+	s := newStore(t)
+	ctx := t.Context()
+	// More products than one batch of the store's cursor holds.
+	var ps []products.Product
+	for i := range 120 {
+		ps = append(ps, product("seller-1", i, nil))
+	}
+	mustInsert(t, s, ps...)
+
+	seen := map[string]int{}
+	err := s.EachPending(ctx, 0, func(u products.Unpublished) error { // 0: all of them
+		seen[u.ProductID] += len(u.Events)
+		return nil
+	})
+	if err != nil || len(seen) != len(ps) {
+		t.Fatalf("EachPending handed over %d products, %v; want %d", len(seen), err, len(ps))
+	}
+	for _, p := range ps {
+		if seen[p.ID] != 1 {
+			t.Errorf("product %s handed over with %d events, want its one", p.Title, seen[p.ID])
+		}
+	}
+
+	stop := errors.New("stop")
+	calls := 0
+	err = s.EachPending(ctx, 1000, func(products.Unpublished) error {
+		calls++
+		return stop
+	})
+	if !errors.Is(err, stop) || calls != 1 {
+		t.Errorf("EachPending after an error: %d calls, %v; want 1 call and the error", calls, err)
+	}
+}
+
 func TestCategoriesAreInsertedOnceReplacedAndListedByID(t *testing.T) {
 	t.Parallel()
 	s := newStore(t)
@@ -274,7 +310,7 @@ func TestEnsureIndexesDropsTheListingIndexesOfEarlierVersions(t *testing.T) {
 	if _, err := coll.Indexes().CreateOne(t.Context(), mongo.IndexModel{Keys: old}); err != nil {
 		t.Fatal(err)
 	}
-	if err := productdb.New(db).EnsureIndexes(t.Context()); err != nil {
+	if err := productdb.New(db, mongotest.Server(t).Tally).EnsureIndexes(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	cur, err := coll.Indexes().List(t.Context())

@@ -3,6 +3,7 @@ package productsrv_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -10,10 +11,12 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/uuid"
 
 	"github.com/marketplace-go/marketplace/internal/platform/contracts"
 	"github.com/marketplace-go/marketplace/internal/platform/events"
@@ -265,6 +268,24 @@ func TestNoEventIsLostWhileTheBrokerIsUnreachable(t *testing.T) {
 	checkExactlyOnceEffective(t, log.snapshot(), want)
 }
 
+// startWithOwnRelay starts the service with its relay out of the way (its
+// broker unreachable) and returns it with a publisher to the live broker,
+// for a test to run relays of its own, and the log of what reaches it.
+func startWithOwnRelay(t *testing.T) (*testEnv, *eventLog, *events.Publisher) {
+	t.Helper()
+	cfg, issuer := testConfig(t)
+	live := cfg.Events.URL
+	cfg.Events.URL = eventstest.DeadURL(t)
+	e := startEnv(t, cfg, issuer)
+	log := consume(t, live)
+	pub, err := events.NewPublisher(context.Background(), events.Config{URL: live, Name: "products-test-relay"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pub.Close() })
+	return e, log, pub
+}
+
 // forgetfulStore publishes but never removes: the process died between
 // the broker's confirm and the removal of the published event.
 type forgetfulStore struct{ products.Store }
@@ -273,17 +294,8 @@ func (forgetfulStore) MarkPublished(context.Context, products.Unpublished, int) 
 
 func TestARepublishedEventKeepsItsID(t *testing.T) {
 	t.Parallel()
-	cfg, issuer := testConfig(t)
-	live := cfg.Events.URL
-	cfg.Events.URL = eventstest.DeadURL(t) // the service's own relay stays out of the way
-	e := startEnv(t, cfg, issuer)
-	log := consume(t, live)
+	e, log, pub := startWithOwnRelay(t)
 	ctx := context.Background()
-	pub, err := events.NewPublisher(ctx, events.Config{URL: live, Name: "products-test-relay"}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { pub.Close() })
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	flush := func(t *testing.T, s products.Store) int {
 		t.Helper()
@@ -359,5 +371,126 @@ func checkIdenticalCopies(t *testing.T, evs []events.Event, n int) {
 				t.Errorf("copies of %s differ (-first +later):\n%s", id, diff)
 			}
 		}
+	}
+}
+
+// gatheringPublisher holds every publish until until of them have arrived,
+// so that a relay publishing fewer products' events at once stalls (and
+// fails once the publish's own timeout ends it) rather than passing.
+type gatheringPublisher struct {
+	products.Publisher
+	until   int64
+	arrived atomic.Int64
+	all     chan struct{} // closed when until publishes have arrived
+}
+
+func (p *gatheringPublisher) Publish(ctx context.Context, e events.Event) error {
+	if p.arrived.Add(1) == p.until {
+		close(p.all)
+	}
+	select {
+	case <-p.all:
+		return p.Publisher.Publish(ctx, e)
+	case <-ctx.Done():
+		return fmt.Errorf("%d publishes at once, want %d: %w", p.arrived.Load(), p.until, ctx.Err())
+	}
+}
+
+// countingStore records the most removals of published events in flight
+// at once.
+type countingStore struct {
+	products.Store
+	mu             sync.Mutex
+	inFlight, most int
+}
+
+func (s *countingStore) MarkPublished(ctx context.Context, u products.Unpublished, n int) error {
+	s.mu.Lock()
+	s.inFlight++
+	s.most = max(s.most, s.inFlight)
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		s.inFlight--
+		s.mu.Unlock()
+	}()
+	return s.Store.MarkPublished(ctx, u, n)
+}
+
+func TestTheRelayPublishesManyProductsAtOnceButRemovesOnlyAFewAtATime(t *testing.T) {
+	t.Parallel()
+	e, log, pub := startWithOwnRelay(t)
+	ctx := context.Background()
+
+	e.mustCategory(t, "gathered", "")
+	seller := e.seller(t)
+	const n = 3 * products.RelayWritesInFlight
+	var ids []string
+	var want []change
+	for range n {
+		p := e.mustCreate(t, seller, productOf("gathered", nil))
+		ids = append(ids, p.ID)
+		want = append(want, change{contracts.ProductCreated, p.ID, 1})
+	}
+
+	// Twice the relay's store writes must be publishing at once: edits
+	// keep the rest of the store's connections, the broker's confirms
+	// still overlap.
+	gather := &gatheringPublisher{Publisher: pub, until: 2 * products.RelayWritesInFlight, all: make(chan struct{})}
+	store := &countingStore{Store: e.Products.Store}
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	published, err := products.NewRelay(store, gather, quiet, time.Hour).Flush(ctx)
+	if err != nil || published != n {
+		t.Fatalf("flush = %d, %v; want %d published", published, err, n)
+	}
+	if store.most > products.RelayWritesInFlight {
+		t.Errorf("%d removals of published events at once, want at most %d", store.most, products.RelayWritesInFlight)
+	}
+	waitNonePending(t, e.Products.Store)
+	log.fence(t)
+	checkExactlyOnceEffective(t, about(log.snapshot(), ids...), want)
+}
+
+// failingPublisher refuses every event, as a broker that is down does, and
+// counts the attempts.
+type failingPublisher struct{ calls atomic.Int64 }
+
+func (p *failingPublisher) Publish(context.Context, events.Event) error {
+	p.calls.Add(1)
+	return errors.New("broker down")
+}
+
+func TestARelayPassEndsAtTheFirstFailureAndKeepsEveryEvent(t *testing.T) {
+	t.Parallel()
+	cfg, issuer := testConfig(t)
+	cfg.Events.URL = eventstest.DeadURL(t) // the service's own relay stays out of the way
+	e := startEnv(t, cfg, issuer)
+	// A backlog many times what one pass keeps in flight, written as a
+	// bulk load does.
+	const backlog = 500
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	ps, evs := make([]products.Product, backlog), make([]products.PendingEvent, backlog)
+	for i := range ps {
+		ps[i] = products.Product{ID: uuid.NewString(), SellerID: "seller", Title: fmt.Sprintf("Backlog %d", i), Category: "none",
+			Price: products.Money{Amount: 100, Currency: "EUR"}, Images: []string{}, Attributes: map[string]any{},
+			Status: products.StatusActive, Version: 1, CreatedAt: now, UpdatedAt: now}
+		evs[i] = products.PendingEvent{ID: uuid.NewString(), Type: contracts.ProductCreated, Version: 1, Subject: ps[i].ID,
+			Seq: 1, Time: now, Data: json.RawMessage(`{}`)}
+	}
+	if err := e.Products.Store.InsertProducts(context.Background(), ps, evs); err != nil {
+		t.Fatal(err)
+	}
+
+	pub := &failingPublisher{}
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	n, err := products.NewRelay(e.Products.Store, pub, quiet, time.Hour).Flush(context.Background())
+	if err == nil || n != 0 {
+		t.Fatalf("flush = %d, %v; want 0 published and the failure", n, err)
+	}
+	if calls := pub.calls.Load(); calls >= backlog/2 {
+		t.Errorf("%d publishes tried after the first failed, want the pass to stop long before the %d products", calls, backlog)
+	}
+	if got := pendingCount(t, e.Products.Store); got != backlog {
+		t.Errorf("%d events pending after the failed pass, want all %d", got, backlog)
 	}
 }

@@ -104,7 +104,7 @@ func Migrate(ctx context.Context, cfg Config, log *slog.Logger) error {
 		defer cancel()
 		_ = db.Close(ctx)
 	}()
-	return setUp(ctx, db, productdb.New(db.Database))
+	return setUp(ctx, db, productdb.New(db.Database, db.Tally))
 }
 
 // setUp creates the collections and indexes the store's queries need.
@@ -131,7 +131,7 @@ func New(ctx context.Context, cfg Config, deps server.Deps) (_ *Products, err er
 	if p.db, err = mongo.Open(ctx, cfg.Mongo, log, mongo.WithMetrics(reg, "catalog")); err != nil {
 		return nil, fmt.Errorf("products: %w", err)
 	}
-	p.Store = productdb.New(p.db.Database)
+	p.Store = productdb.New(p.db.Database, p.db.Tally)
 	if err = setUp(ctx, p.db, p.Store); err != nil {
 		return nil, err
 	}

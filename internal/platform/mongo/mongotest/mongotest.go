@@ -70,6 +70,14 @@ func URI(tb testing.TB) string {
 	return uri
 }
 
+// Server is the test server's connection, for what the platform's DB does
+// beside the driver (Tally, IndexEqualities).
+func Server(tb testing.TB) *mongo.DB {
+	tb.Helper()
+	db, _ := server(tb)
+	return db
+}
+
 // New returns a fresh, uniquely named database on the test server; it is
 // dropped when the test ends.
 func New(tb testing.TB) *mongodrv.Database {

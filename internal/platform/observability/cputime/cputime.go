@@ -49,6 +49,31 @@ func Process() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
+// Processes is the user and system CPU time the processes pids have used,
+// from /proc/<pid>/stat, such as the PostgreSQL backends that serve one
+// database; a process that cannot be read (gone, or on another machine)
+// counts zero.
+func Processes(pids ...int) time.Duration {
+	var total int64
+	for _, pid := range pids {
+		stat, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
+		if err != nil {
+			continue
+		}
+		// The command name may hold spaces; the fields after it are
+		// state, ppid, ... with utime and stime the 12th and 13th.
+		i := strings.LastIndexByte(string(stat), ')')
+		f := strings.Fields(string(stat[i+1:]))
+		if i < 0 || len(f) < 13 {
+			continue
+		}
+		utime, _ := strconv.ParseInt(f[11], 10, 64)
+		stime, _ := strconv.ParseInt(f[12], 10, 64)
+		total += utime + stime
+	}
+	return Ticks(total)
+}
+
 // Redis is the user and system CPU time a Redis server has used (INFO
 // cpu); zero where it cannot be read.
 func Redis(ctx context.Context, rdb redis.Cmdable) time.Duration {
