@@ -14,18 +14,34 @@ import (
 
 var _ orders.IdempotencyKeys = (*Store)(nil)
 
+// lazyCommit, returned by a statement of the keys' bookkeeping, lets the
+// statement's own transaction commit without waiting for the WAL to reach
+// the disk (synchronous_commit off for that transaction alone, ADR 47): a
+// checkout then waits for one flush, its order's, instead of three. A
+// server crash within the WAL writer's delay may lose such a write, and
+// that is safe for these writes only:
+//   - a lost claim, renewal or release: nothing that depends on it can
+//     outlive it, since the order or payment written under the key commits
+//     synchronously, which flushes the WAL up to and including the claim;
+//     a request that was still running fails with the server and its retry
+//     claims the key again; a lost release or renewal ends with the lease;
+//   - a lost answer of a key that names the order it created: a retry is
+//     answered with that order, as when the holder died before storing it.
+//     Every other answer (a refusal, a payment's) is flushed before the
+//     client sees it, so a retry never runs a request that was answered.
+const lazyCommit = `set_config('synchronous_commit', 'off', true)`
+
 // ClaimKey takes an idempotency key for holder, or reports what the key
 // already holds. A key whose holder has not renewed its lease in time and
 // created nothing may be taken over: the holder died.
 func (s *Store) ClaimKey(ctx context.Context, userID, key, operation string, hash []byte, holder string, lease time.Duration) (orders.KeyClaim, error) {
-	var owned bool
 	err := s.pool.QueryRow(ctx, `INSERT INTO idempotency_keys (user_id, key, operation, request_hash, holder, locked_until)
 		VALUES ($1, $2, $3, $4, $5, clock_timestamp() + make_interval(secs => $6))
 		ON CONFLICT (user_id, key) DO UPDATE SET locked_until = EXCLUDED.locked_until, holder = EXCLUDED.holder
 		WHERE idempotency_keys.status IS NULL AND idempotency_keys.resource_id IS NULL
 			AND idempotency_keys.locked_until < clock_timestamp()
 			AND idempotency_keys.operation = EXCLUDED.operation AND idempotency_keys.request_hash = EXCLUDED.request_hash
-		RETURNING true`, userID, key, operation, hash, holder, lease.Seconds()).Scan(&owned)
+		RETURNING `+lazyCommit, userID, key, operation, hash, holder, lease.Seconds()).Scan(nil)
 	if err == nil {
 		return orders.KeyClaim{Owned: true}, nil
 	}
@@ -63,7 +79,8 @@ func (s *Store) ClaimKey(ctx context.Context, userID, key, operation string, has
 // the key is finished.
 func (s *Store) RenewKey(ctx context.Context, userID, key, holder string, lease time.Duration) (bool, error) {
 	tag, err := s.pool.Exec(ctx, `UPDATE idempotency_keys SET locked_until = clock_timestamp() + make_interval(secs => $4)
-		WHERE user_id = $1 AND key = $2 AND holder = $3 AND status IS NULL AND locked_until >= clock_timestamp()`,
+		WHERE user_id = $1 AND key = $2 AND holder = $3 AND status IS NULL AND locked_until >= clock_timestamp()
+		RETURNING `+lazyCommit,
 		userID, key, holder, lease.Seconds())
 	if err != nil {
 		return false, fmt.Errorf("renew idempotency key: %w", err)
@@ -76,7 +93,10 @@ func (s *Store) RenewKey(ctx context.Context, userID, key, holder string, lease 
 // the key stores nothing.
 func (s *Store) CompleteKey(ctx context.Context, userID, key, holder string, status int, body []byte) error {
 	_, err := s.pool.Exec(ctx, `UPDATE idempotency_keys SET status = $4, response = $5, locked_until = NULL
-		WHERE user_id = $1 AND key = $2 AND holder = $3`, userID, key, holder, status, sealAnswer(s.pii, userID, key, body))
+		WHERE user_id = $1 AND key = $2 AND holder = $3
+		RETURNING set_config('synchronous_commit',
+			CASE WHEN resource_id IS NULL THEN current_setting('synchronous_commit') ELSE 'off' END, true)`,
+		userID, key, holder, status, sealAnswer(s.pii, userID, key, body))
 	if err != nil {
 		return fmt.Errorf("complete idempotency key: %w", err)
 	}
@@ -87,7 +107,8 @@ func (s *Store) CompleteKey(ctx context.Context, userID, key, holder string, sta
 // our side, an outcome still pending), so that a retry runs again. A
 // holder that lost the key releases nothing.
 func (s *Store) ReleaseKey(ctx context.Context, userID, key, holder string) error {
-	_, err := s.pool.Exec(ctx, `DELETE FROM idempotency_keys WHERE user_id = $1 AND key = $2 AND holder = $3 AND resource_id IS NULL`, userID, key, holder)
+	_, err := s.pool.Exec(ctx, `DELETE FROM idempotency_keys WHERE user_id = $1 AND key = $2 AND holder = $3 AND resource_id IS NULL
+		RETURNING `+lazyCommit, userID, key, holder)
 	if err != nil {
 		return fmt.Errorf("release idempotency key: %w", err)
 	}
