@@ -91,6 +91,7 @@ var adapters = map[string]bool{
 	"orders/catalog":     true,
 	"orders/payment":     true,
 	"search/catalog":     true, // the products service's HTTP API, for the search service
+	"search/shops":       true, // the users service's read of changed shops, for the search service
 	"search/searchindex": true, // the Bleve engine
 }
 

@@ -46,12 +46,12 @@ func table() []module {
 		},
 		{
 			name:  "search",
-			about: "the public catalog listing and search, and autocomplete, from an index fed by product events",
+			about: "the public catalog listing and search, and autocomplete, from an index fed by product events and sellers' shop names",
 			addr:  "127.0.0.1:8084",
 			// Listing and search; product details and writes stay with
 			// products (a route with a method is that one path).
 			routes: []gateway.Route{{Prefix: "GET /v1/products"}, {Prefix: "/v1/search"}},
-			needs:  []need{jwks(), {module: "products", variable: "SEARCH_PRODUCTS_URL"}},
+			needs:  []need{jwks(), {module: "products", variable: "SEARCH_PRODUCTS_URL"}, {module: "users", variable: "SEARCH_USERS_URL"}},
 			load:   service(searchsrv.LoadConfig, searchsrv.New, searchsrv.Migrate),
 		},
 		{

@@ -39,9 +39,13 @@ func inCategory(ids ...string) func(search.Product) bool {
 	return func(p search.Product) bool { return slices.Contains(ids, p.Category) }
 }
 
+func soldBy(seller int) func(search.Product) bool {
+	return func(p search.Product) bool { return p.SellerID == demoSellerID(seller) }
+}
+
 // relevanceSet is about 30 queries a shopper types on the demo catalog:
 // plurals, typos, prefixes, several words, attribute values, category
-// words. (The demo products name no seller, so there is no seller query.)
+// words, shop names.
 func relevanceSet() []relevanceCase {
 	everyProduct := func(search.Product) bool { return true }
 	return []relevanceCase{
@@ -77,6 +81,11 @@ func relevanceSet() []relevanceCase {
 		{"clothing", inCategory("shirts", "shoes")},
 		{"books", inCategory("fiction", "non-fiction")},
 		{"electronics", inCategory("lamps", "headphones")},
+		{"marigold mercantile", soldBy(0)},
+		{"hollowbrook", soldBy(1)},
+		{"kestrel", soldBy(2)},
+		{"coperfield", soldBy(3)},
+		{"marigold lamps", func(p search.Product) bool { return soldBy(0)(p) && titled("Lamp")(p) }},
 	}
 }
 
@@ -89,10 +98,25 @@ func demoIndex(t testing.TB) *searchindex.Index {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = x.Close() })
+	if _, err := x.ApplyShops(context.Background(), demoShops(), func(p search.Product) search.Doc { return search.Doc{Product: p} }); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := x.Apply(context.Background(), demoDocs(2000)); err != nil {
 		t.Fatal(err)
 	}
 	return x
+}
+
+// demoSellerID is the seller id of demo seller i (from 0) in demoDocs.
+func demoSellerID(i int) string { return fmt.Sprintf("seller-%d", i) }
+
+// demoShops are the shops `marketplace seed` opens for the demo sellers.
+func demoShops() []search.Shop {
+	out := make([]search.Shop, 4)
+	for i := range out {
+		out[i] = search.Shop{SellerID: demoSellerID(i), Name: demoShop(i), Version: 1}
+	}
+	return out
 }
 
 // demoDocs are the first n products of the demo catalog's generator, as
@@ -107,7 +131,7 @@ func demoDocs(n int) []search.Doc {
 	var docs []search.Doc
 	for i, sp := range seed.Products(n, 4) {
 		d := sp.Draft
-		p := search.Product{ID: fmt.Sprintf("demo-%05d", i), SellerID: fmt.Sprintf("seller-%d", sp.Seller), Title: d.Title,
+		p := search.Product{ID: fmt.Sprintf("demo-%05d", i), SellerID: demoSellerID(sp.Seller), Title: d.Title,
 			Description: d.Description, Category: d.Category, Price: search.Money{Amount: d.Price.Amount, Currency: d.Price.Currency},
 			Images: d.Images, Attributes: d.Attributes, Status: d.Status, Version: 1,
 			CreatedAt: start.Add(time.Duration(i) * time.Minute), UpdatedAt: start.Add(time.Duration(i) * time.Minute)}

@@ -90,6 +90,18 @@ func seedCmd(ctx context.Context, args []string, getenv func(string) (string, bo
 
 func sellerEmail(i int) string { return fmt.Sprintf("seller%d@demo.example.com", i) }
 
+// demoShop is the name of the shop of demo seller i (from 0): words no
+// demo product uses, so that a search for a shop finds its products and
+// nothing else. Past the four names, they repeat with a number, as shop
+// names must be unique.
+func demoShop(i int) string {
+	names := [...]string{"Marigold Mercantile", "Hollowbrook Trading", "Kestrel & Wren", "Copperfield Goods"}
+	if i < len(names) {
+		return names[i]
+	}
+	return fmt.Sprintf("%s %d", names[i%len(names)], i/len(names)+1)
+}
+
 // seedSellers registers the demo sellers (or finds them) and opens shops.
 func seedSellers(ctx context.Context, svc *users.Service, n int) ([]string, error) {
 	ids := make([]string, n)
@@ -104,7 +116,14 @@ func seedSellers(ctx context.Context, svc *users.Service, n int) ([]string, erro
 			return nil, fmt.Errorf("seed seller %s: %w", email, err)
 		}
 		c := auth.Claims{UserID: u.ID.String(), Roles: u.Roles}
-		if _, err := svc.BecomeSeller(ctx, c, fmt.Sprintf("Demo Shop %d", i+1)); err != nil && !errs.Is(err, "already_seller") {
+		_, err = svc.BecomeSeller(ctx, c, demoShop(i))
+		switch {
+		case errs.Is(err, "already_seller") && u.ShopName == fmt.Sprintf("Demo Shop %d", i+1):
+			// A demo seeded before the demo shops had names of their own.
+			if _, err := svc.RenameShop(ctx, c, demoShop(i)); err != nil {
+				return nil, fmt.Errorf("seed shop of %s: %w", email, err)
+			}
+		case err != nil && !errs.Is(err, "already_seller"):
 			return nil, fmt.Errorf("seed shop of %s: %w", email, err)
 		}
 		ids[i] = u.ID.String()

@@ -177,6 +177,7 @@ func TestE2EJourneyWithEachServiceInItsOwnProcess(t *testing.T) {
 	}
 	users := startProcess(t, "users", "users", vars)
 	vars["AUTH_JWKS_URL"] = "http://" + users.addr + "/.well-known/jwks.json"
+	vars["SEARCH_USERS_URL"] = "http://" + users.addr
 	productsA := startProcess(t, "products-a", "products", vars)
 	// The listing is the search service's; it reads the catalog from the
 	// first products instance when it must rebuild.
@@ -232,6 +233,7 @@ func startSplit(t *testing.T, vars map[string]string) (string, map[string]*proce
 	}
 	vars["AUTH_JWKS_URL"] = "http://" + vars["USERS_ADDR"] + "/.well-known/jwks.json"
 	vars["SEARCH_PRODUCTS_URL"] = "http://" + vars["PRODUCTS_ADDR"]
+	vars["SEARCH_USERS_URL"] = "http://" + vars["USERS_ADDR"]
 	vars["ORDERS_PRODUCTS_URL"] = "http://" + vars["GATEWAY_ADDR"]
 	procs := map[string]*process{}
 	for _, s := range services {

@@ -72,7 +72,7 @@ func TestWebBuyerJourneyInARealBrowser(t *testing.T) {
 			chromedp.SendKeys(chromedp.CSS(`#display_name`), "Browser Buyer"),
 			chromedp.SendKeys(chromedp.CSS(`#email`), email),
 			chromedp.SendKeys(chromedp.CSS(`#password`), e2ePassword),
-			chromedp.Click(chromedp.CSS(`form.narrow button[type=submit]`)),
+			press(chromedp.CSS(`form.narrow button[type=submit]`)),
 			chromedp.WaitVisible(chromedp.Search(`//button[contains(., "Log out")]`)),
 		}},
 		{"the buyer searches from the box", []chromedp.Action[chromedp.Void]{
@@ -81,12 +81,12 @@ func TestWebBuyerJourneyInARealBrowser(t *testing.T) {
 		}},
 		{"the buyer opens a category and narrows it by a facet", []chromedp.Action[chromedp.Void]{
 			chromedp.Navigate(base + "/"),
-			chromedp.Click(chromedp.CSS(`a[href="/search?category=electronics"]`)),
+			press(chromedp.CSS(`a[href="/search?category=electronics"]`)),
 			chromedp.WaitVisible(chromedp.CSS(`input[name="attr.brand"]`)),
 			// Ticking a box searches only once htmx has taken the new form
 			// in (without scripts, the person presses Search).
 			chromedp.Poll[chromedp.Void](`(document.querySelector('form.filters')['htmx-internal-data'] || {}).initHash`),
-			chromedp.Click(chromedp.CSS(`input[name="attr.brand"]`)),
+			press(chromedp.CSS(`input[name="attr.brand"]`)),
 			// htmx swaps the page in, then pushes its address.
 			waitLocation("attr.brand="),
 			// The checked attribute (not the state a click sets) is the new page's.
@@ -94,20 +94,20 @@ func TestWebBuyerJourneyInARealBrowser(t *testing.T) {
 			chromedp.WaitVisible(chromedp.CSS(`#results .card a`)),
 		}},
 		{"the buyer adds the first product to the cart", []chromedp.Action[chromedp.Void]{
-			chromedp.Click(chromedp.CSS(`#results .card a`)),
+			press(chromedp.CSS(`#results .card a`)),
 			chromedp.WaitVisible(chromedp.CSS(`form.buy`)),
-			chromedp.Click(chromedp.CSS(`form.buy button`)),
+			press(chromedp.CSS(`form.buy button`)),
 			chromedp.WaitVisible(chromedp.CSS(`table.cart`)),
 		}},
 		{"the buyer checks out with a typed address and pays", []chromedp.Action[chromedp.Void]{
-			chromedp.Click(chromedp.CSS(`a[href="/checkout"]`)),
+			press(chromedp.CSS(`a[href="/checkout"]`)),
 			chromedp.WaitVisible(chromedp.CSS(`form.checkout`)),
 			chromedp.SendKeys(chromedp.CSS(`#name`), "Browser Buyer"),
 			chromedp.SendKeys(chromedp.CSS(`#line1`), "Hauptstraße 1"),
 			chromedp.SendKeys(chromedp.CSS(`#city`), "Berlin"),
 			chromedp.SendKeys(chromedp.CSS(`#postal_code`), "10115"),
 			chromedp.SendKeys(chromedp.CSS(`#country`), "DE"),
-			chromedp.Click(chromedp.CSS(`form.checkout button[type=submit]`)),
+			press(chromedp.CSS(`form.checkout button[type=submit]`)),
 			chromedp.WaitVisible(chromedp.CSS(`ol.timeline`)),
 		}},
 	}

@@ -71,7 +71,7 @@ func TestWebJourneysInARealBrowser(t *testing.T) {
 		seller.do(t, "open a shop",
 			chromedp.Navigate(base+"/seller"),
 			chromedp.SendKeys(chromedp.CSS(`#shop_name`), "Lanterns "+tag),
-			chromedp.Click(chromedp.CSS(`form[action="/seller/shop"] button`)),
+			press(chromedp.CSS(`form[action="/seller/shop"] button`)),
 			chromedp.WaitVisible(chromedp.CSS(`a[href="/seller/products/new"]`)))
 		seller.do(t, "create a product with the category's attributes",
 			chromedp.Navigate(base+"/seller/products/new?category=lamps"),
@@ -80,15 +80,15 @@ func TestWebJourneysInARealBrowser(t *testing.T) {
 			chromedp.SendKeys(chromedp.CSS(`#price`), "24.50"),
 			chromedp.SendKeys(chromedp.CSS(`input[name="attr.colour"]`), "ultramarine"),
 			chromedp.SendKeys(chromedp.CSS(`input[name="attr.dimmable"]`), "true"),
-			chromedp.Click(chromedp.CSS(`form.product-form button[type=submit]`)),
+			press(chromedp.CSS(`form.product-form button[type=submit]`)),
 			chromedp.WaitVisible(chromedp.CSS(`form.stock-form`)))
 		productID = strings.TrimPrefix(strings.SplitN(seller.location(t), "?", 2)[0], base+"/seller/products/")
 		seller.do(t, "set the stock",
 			chromedp.SetValue(chromedp.CSS(`#on_hand`), "3"),
-			chromedp.Click(chromedp.CSS(`form.stock-form button`)),
+			press(chromedp.CSS(`form.stock-form button`)),
 			chromedp.WaitVisible(chromedp.Search(`//p[@class="notice" and contains(., "stock is set")]`)))
 		seller.do(t, "publish it",
-			chromedp.Click(chromedp.CSS(`form[action$="/publish"] button`)),
+			press(chromedp.CSS(`form[action$="/publish"] button`)),
 			chromedp.WaitVisible(chromedp.Search(`//p[@class="notice" and contains(., "on sale")]`)))
 	})
 
@@ -103,24 +103,24 @@ func TestWebJourneysInARealBrowser(t *testing.T) {
 		buyer.do(t, "narrow the category by the colour facet",
 			chromedp.Navigate(base+"/search?category=lamps"),
 			chromedp.Poll[chromedp.Void](`(document.querySelector('form.filters')['htmx-internal-data'] || {}).initHash`),
-			chromedp.Click(chromedp.CSS(`input[name="attr.colour"][value="ultramarine"]`)),
+			press(chromedp.CSS(`input[name="attr.colour"][value="ultramarine"]`)),
 			waitLocation("attr.colour=ultramarine"),
 			chromedp.WaitVisible(chromedp.CSS(`input[name="attr.colour"][value="ultramarine"][checked]`)),
-			chromedp.Click(chromedp.CSS(`#results a[href="/products/`+productID+`"]`)),
+			press(chromedp.CSS(`#results a[href="/products/`+productID+`"]`)),
 			chromedp.WaitVisible(chromedp.CSS(`form.buy`)))
 		if shop, stock := buyer.text(t, `a.shop`), buyer.text(t, `p.stock[data-stock=low]`); shop != "Lanterns "+tag || stock != "Only 3 left" {
 			t.Errorf("the product page says it is sold by %q and %q; want the shop's name and 3 left", shop, stock)
 		}
-		buyer.do(t, "add it to the cart", chromedp.Click(chromedp.CSS(`form.buy button`)), chromedp.WaitVisible(chromedp.CSS(`table.cart`)))
+		buyer.do(t, "add it to the cart", press(chromedp.CSS(`form.buy button`)), chromedp.WaitVisible(chromedp.CSS(`table.cart`)))
 		buyer.do(t, "check out and pay",
-			chromedp.Click(chromedp.CSS(`a[href="/checkout"]`)),
+			press(chromedp.CSS(`a[href="/checkout"]`)),
 			chromedp.WaitVisible(chromedp.CSS(`form.checkout`)),
 			chromedp.SendKeys(chromedp.CSS(`#name`), "Browser Buyer"),
 			chromedp.SendKeys(chromedp.CSS(`#line1`), "Hauptstraße 1"),
 			chromedp.SendKeys(chromedp.CSS(`#city`), "Berlin"),
 			chromedp.SendKeys(chromedp.CSS(`#postal_code`), "10115"),
 			chromedp.SendKeys(chromedp.CSS(`#country`), "DE"),
-			chromedp.Click(chromedp.CSS(`form.checkout button[type=submit]`)),
+			press(chromedp.CSS(`form.checkout button[type=submit]`)),
 			chromedp.WaitVisible(chromedp.CSS(`ol.timeline`)))
 		if s := buyer.text(t, `strong.status`); s != "paid" {
 			t.Errorf("the order is %q, want paid", s)
@@ -132,7 +132,7 @@ func TestWebJourneysInARealBrowser(t *testing.T) {
 		seller.do(t, "ship",
 			chromedp.Navigate(base+"/seller/orders"),
 			chromedp.SendKeys(chromedp.CSS(`form.ship-form input[name=tracking_number]`), "1Z"+tag),
-			chromedp.Click(chromedp.CSS(`form.ship-form button`)),
+			press(chromedp.CSS(`form.ship-form button`)),
 			chromedp.WaitVisible(chromedp.Search(`//p[@class="notice" and contains(., "shipped")]`)))
 		buyer.do(t, "see it shipped", chromedp.Navigate(orderURL), chromedp.WaitVisible(chromedp.CSS(`.parcel-status[data-status="shipped"]`)))
 		if got := buyer.text(t, `.tracking`); got != "1Z"+tag {
@@ -156,12 +156,12 @@ func TestWebJourneysInARealBrowser(t *testing.T) {
 			// search's answer, or the click may land on a link it replaces.
 			waitLocation("email=victim-"+tag),
 			chromedp.WaitVisible(chromedp.Search(`//table[@class="users"]//a[contains(., "`+victimEmail+`")]`)),
-			chromedp.Click(chromedp.Search(`//table[@class="users"]//a[contains(., "`+victimEmail+`")]`)),
+			press(chromedp.Search(`//table[@class="users"]//a[contains(., "`+victimEmail+`")]`)),
 			chromedp.WaitVisible(chromedp.CSS(`#grant-seller`)))
 		victimPath = strings.TrimPrefix(admin.location(t), base)
-		admin.do(t, "grant the seller role", chromedp.Click(chromedp.CSS(`#grant-seller`)), chromedp.WaitVisible(chromedp.CSS(`#revoke-seller`)))
+		admin.do(t, "grant the seller role", press(chromedp.CSS(`#grant-seller`)), chromedp.WaitVisible(chromedp.CSS(`#revoke-seller`)))
 		victim.do(t, "the victim has the seller centre", chromedp.Navigate(base+"/seller"), chromedp.WaitVisible(chromedp.CSS(`a[href="/seller/products/new"]`)))
-		admin.do(t, "disable the account", chromedp.Click(chromedp.CSS(`#disable`)), chromedp.WaitVisible(chromedp.CSS(`#enable`)))
+		admin.do(t, "disable the account", press(chromedp.CSS(`#disable`)), chromedp.WaitVisible(chromedp.CSS(`#enable`)))
 		victim.do(t, "the victim is logged out",
 			chromedp.Navigate(base+"/account"),
 			chromedp.WaitVisible(chromedp.Search(`//p[@class="error" and contains(., "disabled")]`)),
@@ -173,7 +173,7 @@ func TestWebJourneysInARealBrowser(t *testing.T) {
 		stranger.do(t, "ask for a reset",
 			chromedp.Navigate(base+"/forgot-password"),
 			chromedp.SendKeys(chromedp.CSS(`#email`), buyerEmail),
-			chromedp.Click(chromedp.CSS(`form.narrow button`)),
+			press(chromedp.CSS(`form.narrow button`)),
 			chromedp.WaitVisible(chromedp.CSS(`p.notice`)))
 		link := regexp.MustCompile(regexp.QuoteMeta(base) + `/reset-password\?token=[A-Za-z0-9_-]+`).FindString(mail.WaitForText(t, buyerEmail, "/reset-password?token=").Data)
 		if link == "" {
@@ -182,7 +182,7 @@ func TestWebJourneysInARealBrowser(t *testing.T) {
 		stranger.do(t, "set a new password on the page the mail links to",
 			chromedp.Navigate(link),
 			chromedp.SendKeys(chromedp.CSS(`#new_password`), "a-brand-new-password-7"),
-			chromedp.Click(chromedp.CSS(`form.narrow button`)),
+			press(chromedp.CSS(`form.narrow button`)),
 			chromedp.WaitVisible(chromedp.Search(`//p[@class="notice" and contains(., "password is changed")]`)))
 		stranger.logIn(t, buyerEmail, "a-brand-new-password-7")
 		buyer.logIn(t, buyerEmail, "a-brand-new-password-7")
@@ -191,25 +191,25 @@ func TestWebJourneysInARealBrowser(t *testing.T) {
 	t.Run("bad paths: a declined card, out of stock, a stale edit, a double submit of checkout", func(t *testing.T) {
 		buyer.do(t, "a declined card is explained",
 			chromedp.Navigate(base+"/products/"+productID),
-			chromedp.Click(chromedp.CSS(`form.buy button`)),
+			press(chromedp.CSS(`form.buy button`)),
 			chromedp.WaitVisible(chromedp.CSS(`table.cart`)),
 			chromedp.Navigate(base+"/checkout"),
-			chromedp.Click(chromedp.CSS(`input[value=pm_card_declined]`)),
-			chromedp.Click(chromedp.CSS(`form.checkout button[type=submit]`)),
+			press(chromedp.CSS(`input[value=pm_card_declined]`)),
+			press(chromedp.CSS(`form.checkout button[type=submit]`)),
 			chromedp.WaitVisible(chromedp.Search(`//p[@class="error" and contains(., "declined")]`)))
 		buyer.do(t, "more than the stock is refused at checkout",
 			chromedp.Navigate(base+"/products/"+productID),
 			chromedp.SetValue(chromedp.CSS(`#quantity`), "5"),
-			chromedp.Click(chromedp.CSS(`form.buy button`)),
+			press(chromedp.CSS(`form.buy button`)),
 			chromedp.WaitVisible(chromedp.CSS(`table.cart`)),
 			chromedp.Navigate(base+"/checkout"),
-			chromedp.Click(chromedp.CSS(`form.checkout button[type=submit]`)),
+			press(chromedp.CSS(`form.checkout button[type=submit]`)),
 			chromedp.WaitVisible(chromedp.Search(`//p[@class="error" and contains(., "no longer in stock")]`)))
 		before := buyer.count(t, base+"/orders", `table a[href^="/orders/"]`)
 		buyer.do(t, "the checkout form is sent twice at once",
 			chromedp.Navigate(base+"/cart"),
 			chromedp.SetValue(chromedp.CSS(`table.cart input[name=quantity]`), "1"),
-			chromedp.Click(chromedp.CSS(`table.cart form.inline button`)),
+			press(chromedp.CSS(`table.cart form.inline button`)),
 			chromedp.WaitVisible(chromedp.CSS(`table.cart input[name=quantity][value="1"]`)),
 			chromedp.Navigate(base+"/checkout"),
 			chromedp.WaitVisible(chromedp.CSS(`form.checkout`)),
@@ -226,12 +226,12 @@ func TestWebJourneysInARealBrowser(t *testing.T) {
 		}
 		seller.do(t, "someone else saves first",
 			chromedp.SetValue(chromedp.CSS(`#price`), "21.00"),
-			chromedp.Click(chromedp.CSS(`form.product-form button[type=submit]`)),
+			press(chromedp.CSS(`form.product-form button[type=submit]`)),
 			chromedp.WaitVisible(chromedp.Search(`//p[@class="notice" and contains(., "saved")]`)))
 		seller.do(t, "the stale form shows the conflict",
 			chromedp.SetValue(chromedp.CSS(`form.product-form input[name=version]`), version),
 			chromedp.SetValue(chromedp.CSS(`#price`), "99.00"),
-			chromedp.Click(chromedp.CSS(`form.product-form button[type=submit]`)),
+			press(chromedp.CSS(`form.product-form button[type=submit]`)),
 			chromedp.WaitVisible(chromedp.CSS(`section.conflict`)))
 		if got := seller.value(t, `#price`); got != "99.00" {
 			t.Errorf("the conflict's form lost what was typed: %q", got)
@@ -241,17 +241,17 @@ func TestWebJourneysInARealBrowser(t *testing.T) {
 	// The pages, for axe, the weight and the screenshots: the admin's
 	// (an admin sees the seller centre too), and a newcomer's, who has no
 	// shop yet.
-	admin.do(t, "the admin fills a cart", chromedp.Navigate(base+"/products/"+productID), chromedp.Click(chromedp.CSS(`form.buy button`)),
+	admin.do(t, "the admin fills a cart", chromedp.Navigate(base+"/products/"+productID), press(chromedp.CSS(`form.buy button`)),
 		chromedp.WaitVisible(chromedp.CSS(`table.cart`)))
 	newcomer := d.person(t)
 	newcomer.signUp(t, "Browser Newcomer", "newcomer-"+tag+"@example.com")
 	newcomer.do(t, "a bad phone number is refused by its field, then a good one saved",
 		chromedp.Navigate(base+"/account"),
 		chromedp.SendKeys(chromedp.CSS(`#phone`), "12"),
-		chromedp.Click(chromedp.CSS(`form.profile button`)),
+		press(chromedp.CSS(`form.profile button`)),
 		chromedp.WaitVisible(chromedp.Search(`//input[@id="phone"]/following-sibling::small[@class="field-error" and contains(., "E.164")]`)),
 		chromedp.SetValue(chromedp.CSS(`#phone`), "+4930123456"),
-		chromedp.Click(chromedp.CSS(`form.profile button`)),
+		press(chromedp.CSS(`form.profile button`)),
 		chromedp.WaitVisible(chromedp.Search(`//p[@class="notice" and contains(., "profile is saved")]`)))
 	if got := newcomer.value(t, `#phone`); got != "+4930123456" {
 		t.Errorf("the saved phone reads %q", got)
@@ -282,7 +282,7 @@ func TestWebJourneysInARealBrowser(t *testing.T) {
 		} {
 			who.p.do(t, "choose the language", chromedp.Navigate(base+"/account"),
 				chromedp.SetValue(chromedp.CSS(`#language`), lang),
-				chromedp.Click(chromedp.CSS(`form.prefs button`)),
+				press(chromedp.CSS(`form.prefs button`)),
 				chromedp.WaitVisible(chromedp.CSS(`html[lang=`+lang+`] p.notice`)))
 			for _, p := range who.pages {
 				t.Run("every page: "+p.name+" in "+lang, func(t *testing.T) {
@@ -373,6 +373,16 @@ func (p *person) run(actions ...chromedp.Action[chromedp.Void]) error {
 	return chromedp.Do(ctx, actions...)
 }
 
+// press clicks what sel selects once the page is still. A boosted link or
+// form swaps the body and, when the swap settles, scrolls to the top; a click
+// aimed before that lands on whatever the scroll moved under the pointer, so
+// the press would miss its button now and then.
+func press[S chromedp.Selectable](sel S) chromedp.Action[chromedp.Void] {
+	return chromedp.Steps(
+		chromedp.Poll[chromedp.Void](`document.readyState === 'complete' && !document.querySelector('.htmx-request, .htmx-swapping, .htmx-settling')`),
+		chromedp.Click(sel))
+}
+
 // do runs a step of a journey; a step that fails shows where the person
 // was and what the page said.
 func (p *person) do(t *testing.T, step string, actions ...chromedp.Action[chromedp.Void]) {
@@ -391,7 +401,7 @@ func (p *person) signUp(t *testing.T, name, email string) {
 		chromedp.SendKeys(chromedp.CSS(`#display_name`), name),
 		chromedp.SendKeys(chromedp.CSS(`#email`), email),
 		chromedp.SendKeys(chromedp.CSS(`#password`), e2ePassword),
-		chromedp.Click(chromedp.CSS(`form.narrow button[type=submit]`)),
+		press(chromedp.CSS(`form.narrow button[type=submit]`)),
 		chromedp.WaitVisible(chromedp.CSS(`form[action="/logout"]`)))
 }
 
@@ -401,7 +411,7 @@ func (p *person) logIn(t *testing.T, email, password string) {
 		chromedp.Navigate(p.d.base+"/login"),
 		chromedp.SendKeys(chromedp.CSS(`#email`), email),
 		chromedp.SendKeys(chromedp.CSS(`#password`), password),
-		chromedp.Click(chromedp.CSS(`form.narrow button[type=submit]`)),
+		press(chromedp.CSS(`form.narrow button[type=submit]`)),
 		// The form sends the person home; someone signed in already has
 		// a log-out button on the log-in page too.
 		waitPath("/"),

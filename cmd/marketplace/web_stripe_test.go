@@ -51,7 +51,7 @@ func TestWebCheckoutToATypedAddressPaysThroughStripe(t *testing.T) {
 	street := "Zaunkönigweg " + tag
 	buyer.do(t, "put the lamp in the cart",
 		chromedp.Navigate(base+"/products/"+productID),
-		chromedp.Click(chromedp.CSS(`form.buy button`)),
+		press(chromedp.CSS(`form.buy button`)),
 		chromedp.WaitVisible(chromedp.CSS(`table.cart`)))
 	buyer.do(t, "check out to a typed address and pay by card",
 		chromedp.Navigate(base+"/checkout"),
@@ -61,8 +61,8 @@ func TestWebCheckoutToATypedAddressPaysThroughStripe(t *testing.T) {
 		chromedp.SendKeys(chromedp.CSS(`#city`), "Leipzig"),
 		chromedp.SendKeys(chromedp.CSS(`#postal_code`), "04109"),
 		chromedp.SendKeys(chromedp.CSS(`#country`), "DE"),
-		chromedp.Click(chromedp.CSS(`input[value=pm_card_visa]`)),
-		chromedp.Click(chromedp.CSS(`form.checkout button[type=submit]`)),
+		press(chromedp.CSS(`input[value=pm_card_visa]`)),
+		press(chromedp.CSS(`form.checkout button[type=submit]`)),
 		chromedp.WaitVisible(chromedp.CSS(`ol.timeline`)))
 	if s := buyer.text(t, `strong.status`); s != "paid" {
 		t.Errorf("the order is %q, want paid", s)
@@ -90,21 +90,21 @@ func (p *person) sellsALamp(t *testing.T, title string) string {
 	p.do(t, "open a shop",
 		chromedp.Navigate(base+"/seller"),
 		chromedp.SendKeys(chromedp.CSS(`#shop_name`), "Shop of "+title),
-		chromedp.Click(chromedp.CSS(`form[action="/seller/shop"] button`)),
+		press(chromedp.CSS(`form[action="/seller/shop"] button`)),
 		chromedp.WaitVisible(chromedp.CSS(`a[href="/seller/products/new"]`)))
 	p.do(t, "create the product",
 		chromedp.Navigate(base+"/seller/products/new?category=lamps"),
 		chromedp.WaitVisible(chromedp.CSS(`#title`)),
 		chromedp.SendKeys(chromedp.CSS(`#title`), title),
 		chromedp.SendKeys(chromedp.CSS(`#price`), "39.90"),
-		chromedp.Click(chromedp.CSS(`form.product-form button[type=submit]`)),
+		press(chromedp.CSS(`form.product-form button[type=submit]`)),
 		chromedp.WaitVisible(chromedp.CSS(`form.stock-form`)))
 	id := strings.TrimPrefix(strings.SplitN(p.location(t), "?", 2)[0], base+"/seller/products/")
 	p.do(t, "set its stock and publish it",
 		chromedp.SetValue(chromedp.CSS(`#on_hand`), "2"),
-		chromedp.Click(chromedp.CSS(`form.stock-form button`)),
+		press(chromedp.CSS(`form.stock-form button`)),
 		chromedp.WaitVisible(chromedp.Search(`//p[@class="notice" and contains(., "stock is set")]`)),
-		chromedp.Click(chromedp.CSS(`form[action$="/publish"] button`)),
+		press(chromedp.CSS(`form[action$="/publish"] button`)),
 		chromedp.WaitVisible(chromedp.Search(`//p[@class="notice" and contains(., "on sale")]`)))
 	return id
 }

@@ -62,6 +62,17 @@ type Doc struct {
 	CategoryWords []string
 }
 
+// Shop is the name of a seller's shop as the users service knows it.
+// Version rises by one with each change of the shop, so that an old or
+// repeated read of it changes nothing; ChangedAt is when the users service
+// made that change, which the next read of changes starts from.
+type Shop struct {
+	SellerID  string    `json:"seller_id"`
+	Name      string    `json:"shop_name"`
+	Version   int64     `json:"version"`
+	ChangedAt time.Time `json:"changed_at"`
+}
+
 // Engine is the search engine behind the service: Bleve embedded by
 // default (searchindex). Its methods are safe for concurrent use.
 type Engine interface {
@@ -69,6 +80,13 @@ type Engine interface {
 	// version of its product, and returns those it indexed. It returns
 	// once they are durable.
 	Apply(ctx context.Context, docs []Doc) ([]Doc, error)
+	// ApplyShops records each shop unless the index holds the same or a
+	// newer version of it (of two in shops for one seller, the newer), and
+	// re-indexes that seller's products, each as doc builds it, under the
+	// new name; shop and products are written together. It returns the
+	// shops it recorded. Apply gives each product the name of its seller's
+	// shop that the index holds when it writes the product.
+	ApplyShops(ctx context.Context, shops []Shop, doc func(Product) Doc) ([]Shop, error)
 	// Search answers one listing request.
 	Search(ctx context.Context, r Request) (Result, error)
 	// Stats describes what the index holds.

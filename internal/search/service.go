@@ -60,6 +60,7 @@ type Config struct {
 type Service struct {
 	engine Engine
 	source Source
+	shops  Shops
 	log    *slog.Logger
 	cfg    Config
 	writes chan writeRequest
@@ -76,15 +77,16 @@ type Service struct {
 	now       func() time.Time
 }
 
-// NewService returns a service over engine, rebuilding from source.
-func NewService(engine Engine, source Source, log *slog.Logger, cfg Config) *Service {
+// NewService returns a service over engine, rebuilding from source and
+// reading shop names from shops.
+func NewService(engine Engine, source Source, shops Shops, log *slog.Logger, cfg Config) *Service {
 	if cfg.PageSize <= 0 {
 		cfg.PageSize = 500
 	}
 	if cfg.MaxBatch <= 0 {
 		cfg.MaxBatch = 1000
 	}
-	s := &Service{engine: engine, source: source, log: log, cfg: cfg, writes: make(chan writeRequest),
+	s := &Service{engine: engine, source: source, shops: shops, log: log, cfg: cfg, writes: make(chan writeRequest),
 		behind: make(chan struct{}, 1), now: time.Now}
 	s.tree.Store(&tree{})
 	return s

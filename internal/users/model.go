@@ -71,3 +71,21 @@ type Shop struct {
 	SellerID uuid.UUID `json:"seller_id"`
 	Name     string    `json:"shop_name"`
 }
+
+// ShopChange is a shop as its latest change left it, for the search
+// service: Version counts its changes (opening it is 1), ChangedAt is when
+// the latest was made.
+type ShopChange struct {
+	SellerID  uuid.UUID `json:"seller_id"`
+	Name      string    `json:"shop_name"`
+	Version   int64     `json:"version"`
+	ChangedAt time.Time `json:"changed_at"`
+}
+
+// ShopKey is where a page of shop changes ends, and the since it was read
+// for.
+type ShopKey struct {
+	ChangedAt time.Time `json:"c"`
+	SellerID  uuid.UUID `json:"i"`
+	Since     time.Time `json:"s"`
+}

@@ -26,6 +26,13 @@ type Store interface {
 	AddRole(ctx context.Context, id uuid.UUID, role string) (User, error)
 	RemoveRole(ctx context.Context, id uuid.UUID, role string) (User, error)
 	BecomeSeller(ctx context.Context, id uuid.UUID, shopName string) (User, error)
+	// RenameShop renames the shop of seller id and counts the change;
+	// ErrNotFound when id has no shop, ErrShopNameTaken when another shop
+	// has the name.
+	RenameShop(ctx context.Context, id uuid.UUID, shopName string) (User, error)
+	// ShopsChanged returns up to limit shops changed at or after since,
+	// in (ChangedAt, SellerID) order, from after that key on.
+	ShopsChanged(ctx context.Context, since time.Time, after ShopKey, limit int) ([]ShopChange, error)
 	// SetDisabled also revokes every session when disabling.
 	SetDisabled(ctx context.Context, id uuid.UUID, disabled bool) (User, error)
 

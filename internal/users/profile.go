@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -79,11 +80,7 @@ func (s *Service) UpdateProfile(ctx context.Context, c auth.Claims, p ProfileUpd
 // BecomeSeller opens a shop for the caller and makes them a seller. New
 // access tokens (after a refresh) carry the role.
 func (s *Service) BecomeSeller(ctx context.Context, c auth.Claims, shopName string) (User, error) {
-	name, err := cleanShopName(shopName)
-	if err != nil {
-		return User{}, errs.Validation(map[string]string{"shop_name": err.Error()})
-	}
-	u, err := s.userFromClaims(ctx, c)
+	u, name, err := s.withShopName(ctx, c, shopName)
 	if err != nil {
 		return User{}, err
 	}
@@ -101,6 +98,59 @@ func (s *Service) BecomeSeller(ctx context.Context, c auth.Claims, shopName stri
 		return User{}, fmt.Errorf("become seller: %w", err)
 	}
 	return u, nil
+}
+
+// RenameShop renames the caller's shop. The search service finds the
+// shop's products under the new name once it has read the change (ADR 45).
+func (s *Service) RenameShop(ctx context.Context, c auth.Claims, shopName string) (User, error) {
+	u, name, err := s.withShopName(ctx, c, shopName)
+	if err != nil {
+		return User{}, err
+	}
+	if u.ShopName == "" {
+		return User{}, errShopNotFound
+	}
+	u, err = s.store.RenameShop(ctx, u.ID, name)
+	switch {
+	case errors.Is(err, ErrShopNameTaken):
+		return User{}, errShopNameTaken
+	case errors.Is(err, ErrNotFound):
+		return User{}, errShopNotFound
+	case err != nil:
+		return User{}, fmt.Errorf("rename shop: %w", err)
+	}
+	return u, nil
+}
+
+// withShopName checks a shop name the caller sent, then reads the caller:
+// a bad name is refused before any read.
+func (s *Service) withShopName(ctx context.Context, c auth.Claims, shopName string) (User, string, error) {
+	name, err := cleanShopName(shopName)
+	if err != nil {
+		return User{}, "", errs.Validation(map[string]string{"shop_name": err.Error()})
+	}
+	u, err := s.userFromClaims(ctx, c)
+	return u, name, err
+}
+
+// ShopsChanged returns one page of the shops opened or renamed at or
+// after since (the zero time: every shop), oldest change first, for the
+// search service to keep shop names in its index. cursor continues the
+// read of the same since.
+func (s *Service) ShopsChanged(ctx context.Context, since time.Time, cursor string, limit int) (page.Page[ShopChange], error) {
+	after := ShopKey{ChangedAt: since, Since: since}
+	if cursor != "" {
+		if err := page.Decode(cursor, &after); err != nil || !after.Since.Equal(since) {
+			return page.Page[ShopChange]{}, page.ErrInvalidCursor
+		}
+	}
+	list, err := s.store.ShopsChanged(ctx, since, after, page.Fetch(limit))
+	if err != nil {
+		return page.Page[ShopChange]{}, fmt.Errorf("shops changed: %w", err)
+	}
+	return page.Of(list, limit, func(c ShopChange) any {
+		return ShopKey{ChangedAt: c.ChangedAt, SellerID: c.SellerID, Since: since}
+	}), nil
 }
 
 // Admin use cases. The caller's admin role is checked here, not only at the

@@ -16,7 +16,15 @@ type Config struct {
 	// ProductsURL is the products service the index is rebuilt from
 	// (SEARCH_PRODUCTS_URL; in one process, the products listener).
 	ProductsURL string
-	Events      events.Config
+	// UsersURL is the users service the names of sellers' shops are read
+	// from (SEARCH_USERS_URL). Empty: the index holds no shop names (for
+	// tests without a users service).
+	UsersURL string
+	// ShopsInterval is how often the shops changed since the last read
+	// are read (SEARCH_SHOPS_INTERVAL): how long a renamed shop's
+	// products may still be found under the old name.
+	ShopsInterval time.Duration
+	Events        events.Config
 	// Queue is the queue of product events this instance consumes
 	// (SEARCH_QUEUE). Empty means one of its own, named after an id kept
 	// in Dir: every instance holds a whole index and needs every event.
@@ -57,6 +65,8 @@ func LoadConfig(e *config.Env, sh config.Shared) Config {
 	c := Config{
 		Dir:                e.String("SEARCH_DIR", filepath.Join(sh.DataDir, "search")),
 		ProductsURL:        e.URL("SEARCH_PRODUCTS_URL", "http://localhost:8082", "http", "https"),
+		UsersURL:           e.URL("SEARCH_USERS_URL", "http://localhost:8081", "http", "https"),
+		ShopsInterval:      e.Duration("SEARCH_SHOPS_INTERVAL", 30*time.Second),
 		Events:             events.Config{URL: sh.AMQPURL, Name: "search"},
 		Queue:              e.String("SEARCH_QUEUE", ""),
 		QueueExpires:       e.Duration("SEARCH_QUEUE_EXPIRES", 24*time.Hour),
@@ -80,6 +90,8 @@ func configDocs() config.Docs {
 	return config.Docs{
 		"SEARCH_DIR":                 "where the search index (Bleve files) and the instance's id are kept; deleting it rebuilds the index from the products service",
 		"SEARCH_PRODUCTS_URL":        "the products service the index is built and checked from (its category tree and internal catalog reads)",
+		"SEARCH_USERS_URL":           "the users service the names of sellers' shops are read from (its internal read of changed shops), so that a shop's name finds its products",
+		"SEARCH_SHOPS_INTERVAL":      "how often the shops opened or renamed since the last read are read: how long a renamed shop's products may still be found under the old name",
 		"SEARCH_QUEUE":               "the RabbitMQ queue of product events this instance consumes; each instance needs its own",
 		"SEARCH_QUEUE_EXPIRES":       "how long the broker keeps an instance's queue after it stopped consuming; back later, the instance catches up from the products service",
 		"SEARCH_CONSUMERS":           "product events handled at once; they share each index write",

@@ -1,10 +1,11 @@
 // Package searchsrv assembles the search service: the Bleve index under
 // its data directory, the consumer of product events, the rebuild from the
-// products service, token verification against the users service's JWKS,
-// and the HTTP API.
+// products service, the shop names read from the users service, token
+// verification against the users service's JWKS, and the HTTP API.
 package searchsrv
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -25,6 +26,7 @@ import (
 	"github.com/marketplace-go/marketplace/internal/search/catalog"
 	"github.com/marketplace-go/marketplace/internal/search/searchapi"
 	"github.com/marketplace-go/marketplace/internal/search/searchindex"
+	"github.com/marketplace-go/marketplace/internal/search/shops"
 )
 
 // Search is the assembled service.
@@ -68,7 +70,11 @@ func New(ctx context.Context, cfg Config, deps server.Deps) (_ *Search, err erro
 	if s.consumer, err = events.NewConsumer(cfg.Events, log); err != nil {
 		return nil, fmt.Errorf("search: RABBITMQ_URL: %w", err)
 	}
-	s.Service = search.NewService(s.Index, catalog.New(cfg.ProductsURL, 30*time.Second, deps.Tracer), log,
+	var names search.Shops
+	if cfg.UsersURL != "" {
+		names = shops.New(cfg.UsersURL, 30*time.Second, deps.Tracer)
+	}
+	s.Service = search.NewService(s.Index, catalog.New(cfg.ProductsURL, 30*time.Second, deps.Tracer), names, log,
 		search.Config{PageSize: cfg.PageSize, Settle: cfg.Settle})
 	s.Service.OnApplied = newMetrics(reg, s.Index).applied
 	verifier := auth.NewVerifier(auth.NewJWKS(auth.JWKSConfig{URL: cfg.JWKSURL}), auth.VerifierConfig{Issuer: cfg.Issuer, Audience: cfg.Audience})
@@ -93,6 +99,7 @@ func (s *Search) start(cfg Config, queue string, log *slog.Logger) {
 		})
 	}
 	s.wg.Go(func() { s.Service.FollowCategories(runCtx, cfg.CategoriesInterval) })
+	s.wg.Go(func() { s.Service.FollowShops(runCtx, cmp.Or(cfg.ShopsInterval, 30*time.Second)) })
 	s.wg.Go(func() {
 		s.awaitSubscription(runCtx, 10*time.Second)
 		s.Service.Maintain(runCtx, cfg.CheckInterval)

@@ -8,6 +8,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/marketplace-go/marketplace/internal/platform/auth"
+	"github.com/marketplace-go/marketplace/internal/platform/errs"
 	"github.com/marketplace-go/marketplace/internal/platform/httpx"
 	"github.com/marketplace-go/marketplace/internal/platform/page"
 	"github.com/marketplace-go/marketplace/internal/users"
@@ -242,6 +243,37 @@ func (a *API) becomeSeller(w http.ResponseWriter, r *http.Request, c auth.Claims
 		w.Header().Set("Location", "/v1/users/me")
 	}
 	a.user(w, r, http.StatusCreated)(u, err)
+}
+
+func (a *API) renameShop(w http.ResponseWriter, r *http.Request, c auth.Claims) {
+	var req sellerRequest
+	if !a.decode(w, r, &req) {
+		return
+	}
+	a.user(w, r, http.StatusOK)(a.svc.RenameShop(r.Context(), c, req.ShopName))
+}
+
+// shopsChanged is the search service's read of the shops opened or
+// renamed since its last read. It is internal: the gateway routes no
+// /internal path.
+func (a *API) shopsChanged(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	var since time.Time
+	if v := q.Get("since"); v != "" {
+		t, err := time.Parse(time.RFC3339Nano, v)
+		if err != nil {
+			a.respond.Fail(w, r, errs.Validation(map[string]string{"since": "must be an RFC 3339 time"}))
+			return
+		}
+		since = t.UTC()
+	}
+	limit, err := page.Limit(q.Get("limit"))
+	if err != nil {
+		a.respond.Fail(w, r, err)
+		return
+	}
+	p, err := a.svc.ShopsChanged(r.Context(), since, q.Get("cursor"), limit)
+	a.respond.Reply(w, r, http.StatusOK, p, err)
 }
 
 func (a *API) listUsers(w http.ResponseWriter, r *http.Request, c auth.Claims) {

@@ -47,6 +47,8 @@ func (a *API) Routes(rt *httpx.Router) {
 	rt.HandleFunc("PATCH /v1/users/me", a.respond.Authed(a.updateMe))
 	rt.HandleFunc("POST /v1/users/me/password", a.respond.Authed(a.changePassword))
 	rt.HandleFunc("POST /v1/users/me/seller", a.respond.Authed(a.becomeSeller))
+	rt.HandleFunc("PUT /v1/users/me/shop", a.respond.Authed(a.renameShop))
+	rt.HandleFunc("GET /internal/v1/shops", a.shopsChanged)
 	rt.HandleFunc("GET /v1/admin/users", a.respond.Authed(a.listUsers))
 	rt.HandleFunc("GET /v1/admin/users/{id}", a.respond.Authed(a.getUser))
 	rt.HandleFunc("PUT /v1/admin/users/{id}/roles/{role}", a.respond.Authed(a.grantRole))

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -224,6 +225,37 @@ func (s *Store) BecomeSeller(ctx context.Context, id uuid.UUID, shopName string)
 		return err
 	})
 	return u, err
+}
+
+// RenameShop renames the seller's shop and counts the change.
+func (s *Store) RenameShop(ctx context.Context, id uuid.UUID, shopName string) (users.User, error) {
+	u, err := s.queryUser(ctx, `WITH changed AS (UPDATE sellers SET shop_name = $2, version = version + 1, changed_at = clock_timestamp()
+		WHERE user_id = $1 RETURNING *) SELECT `+userColumns+` FROM users u JOIN changed s ON s.user_id = u.id`, id, shopName)
+	if pg.IsUniqueViolation(err, "sellers_shop_name_key") {
+		return users.User{}, users.ErrShopNameTaken
+	}
+	if err != nil && !errors.Is(err, users.ErrNotFound) {
+		return users.User{}, wrap("rename shop", err)
+	}
+	return u, err
+}
+
+// ShopsChanged returns up to limit shops changed at or after since, after
+// the key after, in (changed_at, user_id) order.
+func (s *Store) ShopsChanged(ctx context.Context, since time.Time, after users.ShopKey, limit int) ([]users.ShopChange, error) {
+	rows, err := s.pool.Query(ctx, `SELECT user_id, shop_name, version, changed_at FROM sellers
+		WHERE changed_at >= $1 AND (changed_at, user_id) > ($2, $3) ORDER BY changed_at, user_id LIMIT $4`,
+		since, after.ChangedAt, after.SellerID, limit)
+	if err != nil {
+		return nil, wrap("read shop changes", err)
+	}
+	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (users.ShopChange, error) {
+		var c users.ShopChange
+		err := r.Scan(&c.SellerID, &c.Name, &c.Version, &c.ChangedAt)
+		c.ChangedAt = c.ChangedAt.UTC()
+		return c, err
+	})
+	return list, wrap("read shop changes", err)
 }
 
 // SetDisabled flags the account; disabling revokes its sessions too.
