@@ -139,7 +139,7 @@ func (l *latencies) report(b *testing.B) {
 func BenchmarkSearchEngine(b *testing.B) {
 	for _, n := range benchSizes(b) {
 		b.Run(fmt.Sprintf("products=%d", n), func(b *testing.B) {
-			svc := search.NewService(benchIndex(b, n), benchSource{}, slog.New(slog.DiscardHandler), search.Config{})
+			svc := search.NewService(benchIndex(b, n), benchSource{}, nil, slog.New(slog.DiscardHandler), search.Config{})
 			if err := svc.RefreshCategories(context.Background()); err != nil {
 				b.Fatal(err)
 			}
@@ -210,7 +210,7 @@ func BenchmarkSearchAPI(b *testing.B) {
 // benchAPI serves the search API over an index of n demo products.
 func benchAPI(b *testing.B, n int) string {
 	log := slog.New(slog.DiscardHandler)
-	svc := search.NewService(benchIndex(b, n), benchSource{}, log, search.Config{})
+	svc := search.NewService(benchIndex(b, n), benchSource{}, nil, log, search.Config{})
 	if err := svc.RefreshCategories(context.Background()); err != nil {
 		b.Fatal(err)
 	}

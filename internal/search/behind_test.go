@@ -63,7 +63,7 @@ func TestTheBehindCheckWarnsOfAnIndexAheadOnlyWhenTheCatalogLostWrites(t *testin
 			var log bytes.Buffer
 			src := catalogAt{summary: search.Summary{Products: int64(tc.catalog), VersionSum: int64(tc.catalog)},
 				after: func() { apply(t, engine, tc.listedWhileSettled) }}
-			s := search.NewService(engine, src, slog.New(slog.NewTextHandler(&log, nil)), search.Config{Settle: time.Millisecond})
+			s := search.NewService(engine, src, nil, slog.New(slog.NewTextHandler(&log, nil)), search.Config{Settle: time.Millisecond})
 			behind, err := s.Behind(t.Context())
 			if err != nil {
 				t.Fatal(err)

@@ -78,6 +78,11 @@ func TestLeapfrogFilteringAnswersAsBlevesFilterDoes(t *testing.T) {
 		{"a rare filter: one seller, a price range and a size range", search.Request{Query: search.Query{Words: []string{"lamp"}, Sort: search.SortRelevance,
 			Seller: "s2", MinPrice: n(1000), MaxPrice: n(9000), Attributes: []search.AttributeFilter{{Name: "size", Min: f(39), Max: f(40)}}},
 			Statuses: all, FacetAttributes: facets, Size: 100}},
+		{"filters on both facets and the price: each facet counts what the other filters let through", search.Request{Query: search.Query{Words: []string{"lamp"},
+			Sort: search.SortPriceDesc, MinPrice: n(5000), Attributes: []search.AttributeFilter{red, {Name: "size", Min: f(40)}, {Name: "size", Max: f(41)}}},
+			Categories: []string{"lamps", "shoes"}, Statuses: active, FacetAttributes: facets, Size: 20}},
+		{"a filter on an attribute that is no facet", search.Request{Query: search.Query{Words: []string{"light"}, Sort: search.SortRelevance,
+			Attributes: []search.AttributeFilter{{Name: "size", Equals: 40.0, Text: "40"}}}, Statuses: active, FacetAttributes: []string{"colour"}, Size: 20}},
 		{"a filter that matches nothing", search.Request{Query: search.Query{Words: []string{"lamp"}, Sort: search.SortRelevance, Seller: "nobody"},
 			Statuses: active, FacetAttributes: facets, Size: 20}},
 		{"words no product has, retried leniently", search.Request{Query: search.Query{Words: []string{"dsk", "lamp"}, Sort: search.SortRelevance},
@@ -90,6 +95,16 @@ func TestLeapfrogFilteringAnswersAsBlevesFilterDoes(t *testing.T) {
 		{"no words: a category browsed by title", search.Request{Query: search.Query{Sort: search.SortTitle, Attributes: []search.AttributeFilter{red}},
 			Categories: []string{"fiction"}, Statuses: active, FacetAttributes: facets, Size: 40}},
 		{"no words and no filter but the status", search.Request{Query: search.Query{Sort: search.SortNewest}, Statuses: active, FacetAttributes: facets, Size: 10}},
+		// Pages that the counting pass cuts short (pagecut.go): the hits
+		// kept are those Bleve would have ranked, the total is all of them.
+		{"a page of one by relevance", search.Request{Query: search.Query{Words: []string{"lamp"}, Sort: search.SortRelevance},
+			Statuses: active, FacetAttributes: facets, Size: 1}},
+		{"a word by price, cheapest first", search.Request{Query: search.Query{Words: []string{"light"}, Sort: search.SortPriceAsc},
+			Statuses: all, FacetAttributes: facets, Size: 7}},
+		{"a word by price, dearest first, in two categories", search.Request{Query: search.Query{Words: []string{"lamp"}, Sort: search.SortPriceDesc},
+			Categories: []string{"lamps", "shoes"}, Statuses: active, FacetAttributes: facets, Size: 3}},
+		{"no page, the counts only", search.Request{Query: search.Query{Words: []string{"lamp"}, Sort: search.SortRelevance},
+			Statuses: active, FacetAttributes: facets}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -110,5 +125,50 @@ func TestLeapfrogFilteringAnswersAsBlevesFilterDoes(t *testing.T) {
 				t.Errorf("found nothing: the case compares nothing")
 			}
 		})
+	}
+}
+
+// TestFacetCountsFollowWritesAfterTheColumnsAreBuilt searches (so that
+// the segments' columns are decoded and kept), rewrites products with
+// other colours and prices, and compares the answers again: columns are
+// kept per segment, so a write must show up through its new segment,
+// never through a stale column.
+func TestFacetCountsFollowWritesAfterTheColumnsAreBuilt(t *testing.T) {
+	x := generated(t, 2000)
+	r := search.Request{Query: search.Query{Words: []string{"lamp"}, Sort: search.SortRelevance,
+		Attributes: []search.AttributeFilter{{Name: "colour", Equals: "red", Text: "red"}}},
+		Statuses: []string{search.StatusActive}, FacetAttributes: []string{"colour", "size"}, Size: 20}
+	compare := func(t *testing.T) search.Result {
+		t.Helper()
+		x.bleveFilters = true
+		want, err := x.Search(context.Background(), r)
+		x.bleveFilters = false
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := x.Search(context.Background(), r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("answer differs from Bleve's (-bleve +columns):\n%s", diff)
+		}
+		return got
+	}
+	before := compare(t)
+	var docs []search.Doc
+	for _, h := range before.Hits {
+		p := h.Product
+		p.Version++
+		p.Attributes = map[string]any{"colour": "blue", "size": 50.0}
+		p.Price.Amount = 99999
+		docs = append(docs, search.Doc{Product: p, CategoryWords: []string{p.Category}})
+	}
+	if _, err := x.Apply(context.Background(), docs); err != nil {
+		t.Fatal(err)
+	}
+	after := compare(t)
+	if after.Total != before.Total-int64(len(docs)) {
+		t.Errorf("total %d after turning %d of %d red lamps blue, want %d", after.Total, len(docs), before.Total, before.Total-int64(len(docs)))
 	}
 }

@@ -30,10 +30,28 @@ import (
 // letters may have a typo too, so that "dsk lamp" still finds desk lamps.
 func (x *Index) Search(ctx context.Context, r search.Request) (search.Result, error) {
 	res, err := x.search(ctx, r, false)
-	if err == nil && res.Total == 0 && len(r.Words) > 0 {
+	if err == nil && res.Total == 0 && x.leniencyWidens(r.Words) {
 		return x.search(ctx, r, true)
 	}
 	return res, err
+}
+
+// leniencyWidens reports whether the lenient query of words differs from
+// the strict one: it has two words or more to leave one out of, or a word
+// that leniency gives a typo. (A single long word's lenient query is the
+// strict one, which has just found nothing.)
+func (x *Index) leniencyWidens(words []string) bool {
+	kept := 0
+	for i, w := range words {
+		if i < len(words)-1 && x.stopWord(w) {
+			continue // as textQuery: not required
+		}
+		kept++
+		if kept > 1 || allowedEdits(w, true) != allowedEdits(w, false) {
+			return true
+		}
+	}
+	return false
 }
 
 func (x *Index) search(ctx context.Context, r search.Request, lenient bool) (search.Result, error) {
@@ -41,17 +59,137 @@ func (x *Index) search(ctx context.Context, r search.Request, lenient bool) (sea
 	if text == nil && len(r.Words) > 0 {
 		return search.Result{Facets: emptyFacets(r)}, nil // only stop words: nothing to look for
 	}
-	main := x.request(r, text, "", false)
-	main.Size = r.Size
-	main.Fields = []string{"src"}
-	sortBy(main, r)
-	var extra []*bleve.SearchRequest
-	if !r.NoFacets {
-		extra = x.facetRequests(r, text, main)
+	if x.bleveFilters || r.NoFacets {
+		return x.searchRequests(ctx, r, text)
 	}
-	results := make([]*bleve.SearchResult, 1+len(extra))
+	return x.searchWithFacets(ctx, r, text)
+}
+
+// searchWithFacets answers r with at most two Bleve searches. The first
+// finds, without scores, the documents that meet every filter but the
+// facets' own, and counts every facet and the total from them
+// (facetPass). Only if that finds hits does the second, with every
+// filter, rank the page of them; a search that finds nothing (and is
+// then retried leniently) costs the unscored one only. When no facet has
+// a filter of its own, the documents counted are the hits, and one
+// scored search counts them as it ranks the page.
+func (x *Index) searchWithFacets(ctx context.Context, r search.Request, text query.Query) (search.Result, error) {
+	specs, filters := facetPlan(r)
+	if len(filters) == 0 {
+		return x.searchCounting(ctx, r, text, specs)
+	}
+	passAttrs, passPrice := map[string]bool{}, false
+	for _, f := range filters {
+		if s := specs[f.facet]; s.price {
+			passPrice = true
+		} else {
+			passAttrs[s.name] = true
+		}
+	}
+	count := x.request(r, text, func(name string) bool { return passAttrs[name] }, passPrice)
+	pass := newFacetPass(x.columns, specs, filters)
+	count.Query = &facetedQuery{query: count.Query, pass: pass}
+	count.Score = "none" // counts only: nothing to rank
+	res, err := x.idx.SearchInContext(ctx, count)
+	if err != nil {
+		return search.Result{}, fmt.Errorf("searchindex: %w", err)
+	}
+	fs, err := facets(r, []facetCounts{pass.counts()})
+	if err != nil {
+		return search.Result{}, err
+	}
+	if res.Total == 0 || r.Size == 0 {
+		return search.Result{Total: int64(res.Total), Hits: []search.Hit{}, Facets: fs}, nil
+	}
+	out, _, err := x.rankPage(ctx, r, text, specs[len(specs)-1:]) // the price, for a price order's cut
+	out.Facets = fs
+	return out, err
+}
+
+// searchCounting answers r, none of whose facets has a filter of its own,
+// with one search that ranks the page and counts specs.
+func (x *Index) searchCounting(ctx context.Context, r search.Request, text query.Query, specs []facetSpec) (search.Result, error) {
+	out, pass, err := x.rankPage(ctx, r, text, specs)
+	if err != nil {
+		return search.Result{}, err
+	}
+	out.Facets, err = facets(r, []facetCounts{pass.counts()})
+	return out, err
+}
+
+// rankPage ranks r's page with every filter, through a facet pass that
+// counts specs (the price last) and cuts the hits to the page as they
+// come (pagecut.go). The total is the pass's count: Bleve's counts only
+// the hits the cut let through.
+func (x *Index) rankPage(ctx context.Context, r search.Request, text query.Query, specs []facetSpec) (search.Result, *facetPass, error) {
+	req := x.pageRequest(r, text)
+	pass := newFacetPass(x.columns, specs, nil)
+	pass.cut = newPageCut(r)
+	req.Query = &facetedQuery{query: req.Query, pass: pass}
+	res, err := x.idx.SearchInContext(ctx, req)
+	if err != nil {
+		return search.Result{}, nil, fmt.Errorf("searchindex: %w", err)
+	}
+	out, err := hits(res)
+	if err != nil {
+		return search.Result{}, nil, err
+	}
+	out.Total = pass.hits
+	return out, pass, nil
+}
+
+// facetPlan is what r's one-pass search counts, and the conditions of
+// the facets' filters: of each facet attribute that r filters on, and of
+// the price range.
+func facetPlan(r search.Request) ([]facetSpec, []facetFilter) {
+	var specs []facetSpec
+	var filters []facetFilter
+	for _, name := range r.FacetAttributes {
+		specs = append(specs, facetSpec{name: name, field: "attr." + name + ".f"})
+		for _, a := range r.Attributes {
+			if a.Name == name {
+				filters = append(filters, attributeConditions(len(specs)-1, a)...)
+			}
+		}
+	}
+	specs = append(specs, facetSpec{name: "price", field: "price", price: true})
+	if r.MinPrice != nil || r.MaxPrice != nil {
+		filters = append(filters, facetFilter{facet: len(specs) - 1, field: "price", bounds: numberBounds(amount(r.MinPrice), amount(r.MaxPrice))})
+	}
+	return specs, filters
+}
+
+// attributeConditions are the conditions of attributeFilter(a), of facet i.
+func attributeConditions(i int, a search.AttributeFilter) []facetFilter {
+	field := "attr." + a.Name
+	var out []facetFilter
+	if a.Equals != nil {
+		out = append(out, facetFilter{facet: i, field: field + ".f", terms: equalityTerms(a)})
+	}
+	if a.Min != nil {
+		out = append(out, facetFilter{facet: i, field: field + ".n", bounds: numberBounds(a.Min, nil)})
+	}
+	if a.Max != nil {
+		out = append(out, facetFilter{facet: i, field: field + ".n", bounds: numberBounds(nil, a.Max)})
+	}
+	return out
+}
+
+// searchRequests answers r with Bleve's means: one search for the hits
+// and Bleve's facet builders, and one more per filtered facet.
+func (x *Index) searchRequests(ctx context.Context, r search.Request, text query.Query) (search.Result, error) {
+	main := x.pageRequest(r, text)
+	reqs := []*bleve.SearchRequest{main}
+	var specs [][]facetSpec
+	if !r.NoFacets {
+		reqs, specs = x.facetRequests(r, text, main)
+	}
+	results := make([]*bleve.SearchResult, len(reqs))
 	g, gctx := errgroup.WithContext(ctx)
-	for i, req := range append([]*bleve.SearchRequest{main}, extra...) {
+	for i, req := range reqs {
+		if i < len(specs) {
+			addBleveFacets(req, specs[i])
+		}
 		g.Go(func() (err error) {
 			results[i], err = x.idx.SearchInContext(gctx, req)
 			return err
@@ -60,8 +198,34 @@ func (x *Index) search(ctx context.Context, r search.Request, lenient bool) (sea
 	if err := g.Wait(); err != nil {
 		return search.Result{}, fmt.Errorf("searchindex: %w", err)
 	}
-	out := search.Result{Total: int64(results[0].Total), Hits: make([]search.Hit, 0, len(results[0].Hits))}
-	for _, h := range results[0].Hits {
+	out, err := hits(results[0])
+	if err != nil || r.NoFacets {
+		return out, err
+	}
+	counts := make([]facetCounts, len(reqs))
+	for i, res := range results {
+		counts[i] = bleveCounts(res)
+	}
+	if out.Facets, err = facets(r, counts); err != nil {
+		return search.Result{}, err
+	}
+	return out, nil
+}
+
+// pageRequest is the search of r's page: every filter, in r's order, the
+// hits with their stored JSON.
+func (x *Index) pageRequest(r search.Request, text query.Query) *bleve.SearchRequest {
+	req := x.request(r, text, nil, false)
+	req.Size = r.Size
+	req.Fields = []string{"src"}
+	sortBy(req, r)
+	return req
+}
+
+// hits are the products res found, decoded from their stored JSON.
+func hits(res *bleve.SearchResult) (search.Result, error) {
+	out := search.Result{Total: int64(res.Total), Hits: make([]search.Hit, 0, len(res.Hits))}
+	for _, h := range res.Hits {
 		var p search.Product
 		src, _ := h.Fields["src"].(string)
 		if err := json.Unmarshal([]byte(src), &p); err != nil {
@@ -69,19 +233,14 @@ func (x *Index) search(ctx context.Context, r search.Request, lenient bool) (sea
 		}
 		out.Hits = append(out.Hits, search.Hit{Product: p, Score: h.Score})
 	}
-	if !r.NoFacets {
-		var err error
-		if out.Facets, err = facets(r, results); err != nil {
-			return search.Result{}, err
-		}
-	}
 	return out, nil
 }
 
 // request builds a search of r's filters and text: all of r's filters but
-// those on attribute skipAttr, and on the price if skipPrice.
-func (x *Index) request(r search.Request, text query.Query, skipAttr string, skipPrice bool) *bleve.SearchRequest {
-	filter := bleve.NewConjunctionQuery(filters(r, skipAttr, skipPrice)...)
+// those on the attributes skip names (nil: none), and on the price if
+// skipPrice.
+func (x *Index) request(r search.Request, text query.Query, skip func(string) bool, skipPrice bool) *bleve.SearchRequest {
+	filter := bleve.NewConjunctionQuery(filters(r, skip, skipPrice)...)
 	if x.bleveFilters {
 		return bleveFiltered(text, filter)
 	}
@@ -114,7 +273,7 @@ func bleveFiltered(text, filter query.Query) *bleve.SearchRequest {
 
 // filters are r's conditions other than text: status, category subtree,
 // seller, price range and attributes.
-func filters(r search.Request, skipAttr string, skipPrice bool) []query.Query {
+func filters(r search.Request, skip func(string) bool, skipPrice bool) []query.Query {
 	out := []query.Query{anyTerm("status", r.Statuses...)}
 	if len(r.Categories) > 0 {
 		out = append(out, anyTerm("category", r.Categories...))
@@ -126,7 +285,7 @@ func filters(r search.Request, skipAttr string, skipPrice bool) []query.Query {
 		out = append(out, numberRange("price", amount(r.MinPrice), amount(r.MaxPrice)))
 	}
 	for _, a := range r.Attributes {
-		if a.Name != skipAttr {
+		if skip == nil || !skip(a.Name) {
 			out = append(out, attributeFilter(a)...)
 		}
 	}
@@ -141,14 +300,7 @@ func attributeFilter(a search.AttributeFilter) []query.Query {
 	field := "attr." + a.Name
 	var out []query.Query
 	if a.Equals != nil {
-		terms := []string{}
-		if t, ok := typedTerm(a.Equals); ok {
-			terms = append(terms, t)
-		}
-		if _, isString := a.Equals.(string); !isString && a.Text != "" {
-			terms = append(terms, "s:"+a.Text)
-		}
-		out = append(out, anyTerm(field+".f", terms...))
+		out = append(out, anyTerm(field+".f", equalityTerms(a)...))
 	}
 	if a.Min != nil {
 		out = append(out, numberRange(field+".n", a.Min, nil))
@@ -157,6 +309,18 @@ func attributeFilter(a search.AttributeFilter) []query.Query {
 		out = append(out, numberRange(field+".n", nil, a.Max))
 	}
 	return out
+}
+
+// equalityTerms are the terms an attribute equal to a's value may have.
+func equalityTerms(a search.AttributeFilter) []string {
+	terms := []string{}
+	if t, ok := typedTerm(a.Equals); ok {
+		terms = append(terms, t)
+	}
+	if _, isString := a.Equals.(string); !isString && a.Text != "" {
+		terms = append(terms, "s:"+a.Text)
+	}
+	return terms
 }
 
 func anyTerm(field string, terms ...string) query.Query {
@@ -328,32 +492,50 @@ func cursorKey(k any) string {
 	return fmt.Sprint(k)
 }
 
-// facetRequests adds to main the facets its own filters do not narrow,
-// and returns one request per facet that has a filter of its own: the
-// same search without that filter, counting that facet only.
-func (x *Index) facetRequests(r search.Request, text query.Query, main *bleve.SearchRequest) []*bleve.SearchRequest {
+// facetRequests returns main and one request per facet that has a
+// filter of its own (the same search without that filter, counting that
+// facet only), and the facets each counts: main, those its own filters
+// do not narrow.
+func (x *Index) facetRequests(r search.Request, text query.Query, main *bleve.SearchRequest) ([]*bleve.SearchRequest, [][]facetSpec) {
 	filtered := map[string]bool{}
 	for _, a := range r.Attributes {
 		filtered[a.Name] = true
 	}
-	var extra []*bleve.SearchRequest
+	reqs := []*bleve.SearchRequest{main}
+	specs := [][]facetSpec{nil}
+	count := func(req *bleve.SearchRequest, spec facetSpec) {
+		if req == main {
+			specs[0] = append(specs[0], spec)
+			return
+		}
+		req.Score = "none" // counts only: nothing to rank
+		reqs, specs = append(reqs, req), append(specs, []facetSpec{spec})
+	}
 	for _, name := range r.FacetAttributes {
 		target := main
 		if filtered[name] {
-			target = x.request(r, text, name, false)
-			target.Score = "none" // counts only: nothing to rank
-			extra = append(extra, target)
+			target = x.request(r, text, func(n string) bool { return n == name }, false)
 		}
-		target.AddFacet(name, bleve.NewFacetRequest("attr."+name+".f", 1000))
+		count(target, facetSpec{name: name, field: "attr." + name + ".f"})
 	}
 	target := main
 	if r.MinPrice != nil || r.MaxPrice != nil {
-		target = x.request(r, text, "", true)
-		target.Score = "none"
-		extra = append(extra, target)
+		target = x.request(r, text, nil, true)
 	}
-	target.AddFacet("price", priceFacet())
-	return extra
+	count(target, facetSpec{name: "price", field: "price", price: true})
+	return reqs, specs
+}
+
+// addBleveFacets has Bleve count specs, as the reference the tests
+// compare facetCounter's counts with.
+func addBleveFacets(req *bleve.SearchRequest, specs []facetSpec) {
+	for _, s := range specs {
+		if s.price {
+			req.AddFacet(s.name, priceFacet())
+		} else {
+			req.AddFacet(s.name, bleve.NewFacetRequest(s.field, 1000))
+		}
+	}
 }
 
 func priceFacet() *bleve.FacetRequest {
@@ -370,23 +552,47 @@ func priceFacet() *bleve.FacetRequest {
 	return f
 }
 
-// facets gathers the counts from the results of a search's requests.
-func facets(r search.Request, results []*bleve.SearchResult) (search.Facets, error) {
-	out := emptyFacets(r)
-	for _, res := range results {
-		for name, fr := range res.Facets {
-			if name == "price" {
-				for _, nr := range fr.NumericRanges {
-					i, _ := strconv.Atoi(nr.Name)
-					out.Prices[i].Count = int64(nr.Count)
-				}
-				continue
+// facetCounts are one request's counts: each term facet's count by term,
+// and the price buckets' if it counted them.
+type facetCounts struct {
+	terms  map[string]map[string]int
+	prices []int64
+}
+
+// bleveCounts are the counts of Bleve's facet builders in res.
+func bleveCounts(res *bleve.SearchResult) facetCounts {
+	out := facetCounts{terms: map[string]map[string]int{}}
+	for name, fr := range res.Facets {
+		if name == "price" {
+			out.prices = make([]int64, len(search.PriceBucketEdges))
+			for _, nr := range fr.NumericRanges {
+				i, _ := strconv.Atoi(nr.Name)
+				out.prices[i] = int64(nr.Count)
 			}
-			values, err := facetValues(fr.Terms.Terms())
+			continue
+		}
+		counts := map[string]int{}
+		for _, t := range fr.Terms.Terms() {
+			counts[t.Term] = t.Count
+		}
+		out.terms[name] = counts
+	}
+	return out
+}
+
+// facets gathers the counts of a search's requests.
+func facets(r search.Request, counts []facetCounts) (search.Facets, error) {
+	out := emptyFacets(r)
+	for _, c := range counts {
+		for name, terms := range c.terms {
+			values, err := facetValues(terms)
 			if err != nil {
 				return search.Facets{}, err
 			}
 			out.Attributes[name] = values
+		}
+		for i, n := range c.prices {
+			out.Prices[i].Count = n
 		}
 	}
 	return out, nil
@@ -410,14 +616,14 @@ func emptyFacets(r search.Request) search.Facets {
 // facetValues orders a facet's values as the products service did: most
 // frequent first, ties by value (numbers, then strings, then booleans,
 // each in its own order), the first MaxFacetValues.
-func facetValues(terms []*bsearch.TermFacet) ([]search.FacetValue, error) {
+func facetValues(terms map[string]int) ([]search.FacetValue, error) {
 	out := make([]search.FacetValue, 0, len(terms))
-	for _, t := range terms {
-		v, err := valueOfTerm(t.Term)
+	for t, n := range terms {
+		v, err := valueOfTerm(t)
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, search.FacetValue{Value: v, Count: int64(t.Count)})
+		out = append(out, search.FacetValue{Value: v, Count: int64(n)})
 	}
 	slices.SortFunc(out, func(a, b search.FacetValue) int {
 		return cmp.Or(cmp.Compare(b.Count, a.Count), compareValues(a.Value, b.Value))

@@ -51,9 +51,16 @@ type Index struct {
 	statsMu    sync.RWMutex
 	versions   map[string]int64
 	versionSum int64
+	// shops is every seller's shop the index knows, kept in the index
+	// too (under shopsKey) so that it outlives a restart.
+	shops      map[string]search.Shop
 	attributes map[string]bool
+	// columns are the facet fields' doc values of the live segments,
+	// decoded for counting facets.
+	columns *columns
 	// bleveFilters makes searches filter as Bleve's BooleanQuery does
-	// (the reference the tests compare filteredQuery with).
+	// and count facets with Bleve's facet builders (the reference the
+	// tests compare filteredQuery and facetCounter with).
 	bleveFilters bool
 }
 
@@ -80,7 +87,7 @@ func Open(dir string) (*Index, error) {
 	if err != nil {
 		return nil, fmt.Errorf("searchindex: open %s: %w", dir, err)
 	}
-	x := &Index{idx: idx, versions: map[string]int64{}, attributes: map[string]bool{}}
+	x := &Index{idx: idx, versions: map[string]int64{}, attributes: map[string]bool{}, shops: map[string]search.Shop{}, columns: newColumns()}
 	if err := x.load(); err != nil {
 		_ = idx.Close()
 		return nil, err
@@ -148,8 +155,23 @@ func storedField() *mapping.FieldMapping {
 	return f
 }
 
-// load reads the version and attribute names of every product indexed.
+// shopsKey is the key of the shops in the index's internal store: one
+// value holds them all, as Bleve cannot list its internal keys, and they
+// are few beside the products.
+const shopsKey = "shops"
+
+// load reads the shops, and the version and attribute names of every
+// product indexed.
 func (x *Index) load() error {
+	b, err := x.idx.GetInternal([]byte(shopsKey))
+	if err != nil {
+		return fmt.Errorf("searchindex: load shops: %w", err)
+	}
+	if b != nil {
+		if err := json.Unmarshal(b, &x.shops); err != nil {
+			return fmt.Errorf("searchindex: load shops: %w", err)
+		}
+	}
 	const page = 5000
 	var after []string
 	for {
@@ -205,7 +227,7 @@ func (x *Index) Apply(ctx context.Context, docs []search.Doc) ([]search.Doc, err
 	b := x.idx.NewBatch()
 	applied := make([]search.Doc, 0, len(newest))
 	for _, i := range slices.Sorted(maps.Values(newest)) {
-		body, err := document(docs[i])
+		body, err := document(docs[i], x.shopName(docs[i].SellerID))
 		if err != nil {
 			return nil, err
 		}
@@ -253,14 +275,19 @@ func (x *Index) Version(id string) (int64, bool) { return x.currentVersion(id) }
 // Close closes the index.
 func (x *Index) Close() error { return x.idx.Close() }
 
-// document is the Bleve document of d.
-func document(d search.Doc) (map[string]any, error) {
+// document is the Bleve document of d, sold by the shop named shop. The
+// shop's name is searched as the description is; it is not part of the
+// product the listings answer with.
+func document(d search.Doc, shop string) (map[string]any, error) {
 	p := d.Product
 	src, err := json.Marshal(p)
 	if err != nil {
 		return nil, fmt.Errorf("searchindex: encode %s: %w", p.ID, err)
 	}
 	text := []string{p.Description}
+	if shop != "" {
+		text = append(text, shop)
+	}
 	text = append(text, d.CategoryWords...)
 	attrs := map[string]any{}
 	names := make([]string, 0, len(p.Attributes))
