@@ -74,7 +74,7 @@ func loadgenConfig(args []string, out io.Writer) (loadgen.Config, error) {
 	fs.Usage = func() { fmt.Fprint(out, loadgenUsage); fs.PrintDefaults() }
 	var cfg loadgen.Config
 	fs.StringVar(&cfg.Target, "target", "http://localhost:8080", "base URL of the gateway")
-	scenario := fs.String("scenario", loadgen.Mixed, "mixed, browse, search, cart, checkout, login or detail")
+	scenario := fs.String("scenario", loadgen.Mixed, "mixed, browse, search, cart, checkout, buy, login or detail")
 	mix := fs.String("mix", loadgen.DefaultMix, "weights of the mixed scenario (login may be added)")
 	fs.IntVar(&cfg.Rate, "rate", 50, "requests/s of a constant-rate run")
 	fs.DurationVar(&cfg.Duration, "duration", 30*time.Second, "length of a constant-rate run")

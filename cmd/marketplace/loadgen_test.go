@@ -10,6 +10,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/marketplace-go/marketplace/internal/loadgen"
 )
 
 func TestLoadgenRunsTheMixedScenarioThroughTheGatewayWithoutErrors(t *testing.T) {
@@ -26,7 +28,7 @@ func TestLoadgenRunsTheMixedScenarioThroughTheGatewayWithoutErrors(t *testing.T)
 	dir := t.TempDir()
 	var out bytes.Buffer
 	args := []string{"loadgen", "--target", "http://" + addrs["gateway"], "--scenario=mixed", "--rate=20", "--duration=3s",
-		"--users=3", "--products=5", "--out", dir}
+		"--mix=" + loadgen.DefaultMix + ",buy=5", "--users=3", "--products=5", "--out", dir}
 	if err := run(context.Background(), args, getenv, &out, nil); err != nil {
 		t.Fatalf("loadgen: %v\n%s", err, out.String())
 	}
@@ -72,11 +74,11 @@ func TestLoadgenRefusesBadFlagsBeforeSendingAnything(t *testing.T) {
 	}
 }
 
-// assertReportRows checks that every scenario of the default mix has a row
-// with requests and no errors, and that nothing failed overall.
+// assertReportRows checks that every scenario of the default mix and buy
+// have a row with requests and no errors, and that nothing failed overall.
 func assertReportRows(t *testing.T, report string) {
 	t.Helper()
-	for _, name := range []string{"browse", "search", "cart", "checkout"} {
+	for _, name := range []string{"browse", "search", "cart", "checkout", "buy"} {
 		row := regexp.MustCompile(`\| \*\*` + name + `\*\* \| (\d+) \| (\d+) \|`).FindStringSubmatch(report)
 		if row == nil || row[1] == "0" {
 			t.Errorf("the report has no requests of %s:\n%s", name, report)

@@ -75,12 +75,36 @@ func (c *checkout) next(tgt *vegeta.Target) {
 	c.fill(tgt, s, j)
 }
 
-// placeOrderBody checks buyer i's cart out to a plausible shipping
-// address of its own (a real postal code of the city, in its country), as
-// a real client does: an address is required (ADR 0041), and sealing it
-// is part of what a checkout costs. Neighbouring buyers live in different
-// countries.
-func placeOrderBody(i int) []byte {
+// address is a buyer's shipping address, as POST /v1/orders takes it.
+type address struct {
+	Name       string `json:"name"`
+	Line1      string `json:"line1"`
+	City       string `json:"city"`
+	PostalCode string `json:"postal_code"`
+	Country    string `json:"country"`
+}
+
+// orderItem is a line of POST /v1/orders' body.
+type orderItem struct {
+	ProductID string `json:"product_id"`
+	Quantity  int    `json:"quantity"`
+}
+
+// orderBody is the body of POST /v1/orders: the cart checked out to the
+// address, or with items, those items bought without the cart.
+func orderBody(to address, items ...orderItem) []byte {
+	b, _ := json.Marshal(struct {
+		Items           []orderItem `json:"items,omitempty"`
+		ShippingAddress address     `json:"shipping_address"`
+	}{items, to})
+	return b
+}
+
+// buyerAddress is buyer i's plausible shipping address (a real postal
+// code of the city, in its country), as a real client sends one: an
+// address is required (ADR 0041), and sealing it is part of what an order
+// costs. Neighbouring buyers live in different countries.
+func buyerAddress(i int) address {
 	cities := []struct{ city, postalCode, country string }{
 		{"Berlin", "10115", "DE"}, {"Paris", "75002", "FR"}, {"Madrid", "28013", "ES"}, {"Amsterdam", "1012 JS", "NL"},
 		{"Milano", "20121", "IT"}, {"Wien", "1010", "AT"}, {"London", "SW1A 2AA", "GB"}, {"Warszawa", "00-001", "PL"},
@@ -89,14 +113,13 @@ func placeOrderBody(i int) []byte {
 	streets := []string{"Hauptstraße", "Rue de Rivoli", "Calle Mayor", "Damrak", "Via Dante", "Kärntner Straße", "Whitehall",
 		"Nowy Świat", "Rua Augusta", "Strøget", "Grafton Street", "Národní"}
 	to := cities[i%len(cities)]
-	b, _ := json.Marshal(map[string]any{"shipping_address": map[string]string{
-		"name":        fmt.Sprintf("Loadgen Buyer %d", i+1),
-		"line1":       fmt.Sprintf("%s %d", streets[(i/len(cities))%len(streets)], 1+i%97),
-		"city":        to.city,
-		"postal_code": to.postalCode,
-		"country":     to.country,
-	}})
-	return b
+	return address{
+		Name:       fmt.Sprintf("Loadgen Buyer %d", i+1),
+		Line1:      fmt.Sprintf("%s %d", streets[(i/len(cities))%len(streets)], 1+i%97),
+		City:       to.city,
+		PostalCode: to.postalCode,
+		Country:    to.country,
+	}
 }
 
 func (c *checkout) fill(tgt *vegeta.Target, s step, j *journey) {

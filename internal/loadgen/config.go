@@ -1,7 +1,7 @@
 // Package loadgen is a load generator for the marketplace's public HTTP API.
 // It prepares its own buyers, seller and products through the API (so it runs
 // against any deployment), then drives shopper scenarios (browse, search,
-// cart, checkout, login) with vegeta at an open-loop rate, constant or in
+// cart, checkout, buy, login) with vegeta at an open-loop rate, constant or in
 // steps, and reports latency percentiles, errors, SLO verdicts and a plot.
 package loadgen
 
@@ -20,7 +20,10 @@ const (
 	Search   = "search"
 	Cart     = "cart"
 	Checkout = "checkout"
-	Login    = "login"
+	// Buy places orders alone, each for one product without the cart
+	// ("buy now"): the checkout step, without the journey around it.
+	Buy   = "buy"
+	Login = "login"
 	// Detail reads product pages alone, of the sample of the catalog: it
 	// measures the one read a cache serves, warm once every sampled
 	// product was read, or uncached against a platform that caches none.
@@ -29,7 +32,7 @@ const (
 )
 
 // Scenarios lists every scenario that a mix may weigh, in report order.
-var Scenarios = []string{Browse, Search, Cart, Checkout, Login, Detail}
+var Scenarios = []string{Browse, Search, Cart, Checkout, Buy, Login, Detail}
 
 // DefaultMix is about 74% catalog reads, 21% cart updates and 5% checkouts,
 // the shape of Google's Online Boutique load generator.

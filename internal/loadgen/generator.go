@@ -46,6 +46,7 @@ func newGenerator(base string, f *fixture, mix []Weight, seed uint64) (*generato
 		Search:   &search{req: r, f: f},
 		Cart:     newCart(r, f, cartUsers),
 		Checkout: newCheckout(r, f, checkoutUsers, &flows),
+		Buy:      &buy{req: r, f: f},
 		Login:    &login{req: r, f: f},
 		Detail:   &detail{req: r, f: f},
 	}

@@ -17,7 +17,8 @@ func testFixture(t *testing.T, buyers int) *fixture {
 	t.Helper()
 	f := &fixture{RunID: "run1", Categories: []string{"lamps"}, Seller: &account{access: "seller"}}
 	for i := range buyers {
-		f.Buyers = append(f.Buyers, &account{Email: "b@x", access: "buyer" + string(rune('0'+i)), placeOrder: placeOrderBody(i)})
+		to := buyerAddress(i)
+		f.Buyers = append(f.Buyers, &account{Email: "b@x", access: "buyer" + string(rune('0'+i)), address: to, placeOrder: orderBody(to)})
 	}
 	f.Own = []product{{ID: "p1", Title: "Brass lamp", Category: "lamps"}}
 	f.Catalog = f.Own
@@ -95,8 +96,8 @@ func TestEachBuyerChecksOutToAPlausibleAddressOfItsOwn(t *testing.T) {
 		t.Errorf("%d buyers checked out to %d addresses, want one each", len(f.Buyers), len(seen))
 	}
 	for i := range 1000 {
-		if a, b := placeOrderBody(i), placeOrderBody(i+1); string(a) == string(b) {
-			t.Fatalf("buyers %d and %d share the address %s", i+1, i+2, a)
+		if a, b := buyerAddress(i), buyerAddress(i+1); a == b {
+			t.Fatalf("buyers %d and %d share the address %+v", i+1, i+2, a)
 		}
 	}
 }
@@ -154,5 +155,32 @@ func TestTheDetailScenarioReadsOnlyProductPagesAndCountsAsARead(t *testing.T) {
 	}
 	if !IsRead(Detail) {
 		t.Error("detail reads are not held to the read SLO")
+	}
+}
+
+func TestABuyPlacesOneOrderOfItsItemWithAKeyOfItsOwnAndNoCart(t *testing.T) {
+	f := testFixture(t, 2)
+	b := &buy{req: newReq("http://gw", 1), f: f}
+	keys := map[string]bool{}
+	for range 20 {
+		tgt, tg := nextOf(t, b)
+		if tg.Scenario != Buy || tg.Op != opPlaceOrder || tgt.Method != "POST" || !strings.HasPrefix(tgt.URL, "http://gw/v1/orders#") {
+			t.Fatalf("buy sent %s %s %+v, want POST /v1/orders", tgt.Method, tgt.URL, tg)
+		}
+		var body struct {
+			Items           []orderItem `json:"items"`
+			ShippingAddress address     `json:"shipping_address"`
+		}
+		if err := json.Unmarshal(tgt.Body, &body); err != nil {
+			t.Fatalf("the order's body %s: %v", tgt.Body, err)
+		}
+		if len(body.Items) != 1 || body.Items[0] != (orderItem{ProductID: "p1", Quantity: 1}) || body.ShippingAddress.Country == "" {
+			t.Errorf("the order's body %s, want one unit of p1 to a buyer's address", tgt.Body)
+		}
+		key := tgt.Header.Get("Idempotency-Key")
+		if key == "" || keys[key] {
+			t.Errorf("Idempotency-Key %q: empty or sent twice", key)
+		}
+		keys[key] = true
 	}
 }

@@ -24,8 +24,9 @@ const prepConcurrency = 8
 // renews while the load runs.
 type account struct {
 	ID, Email, Password string
-	// placeOrder is the body a buyer checks its cart out with: to its
-	// own shipping address.
+	// address is where the buyer's orders go; placeOrder is the body it
+	// checks its cart out with, to that address.
+	address    address
 	placeOrder []byte
 
 	mu      sync.Mutex
@@ -172,7 +173,8 @@ func (f *fixture) prepareBuyers(ctx context.Context, c *apiClient, n int) error 
 			if err != nil {
 				return err
 			}
-			a.placeOrder = placeOrderBody(i)
+			a.address = buyerAddress(i)
+			a.placeOrder = orderBody(a.address)
 			f.Buyers[i] = a
 			return nil
 		})
