@@ -10,9 +10,8 @@
 # the seed and the load), and anything `marketplace serve` reads, such as
 # USERS_HASHER=inprocess to compare with hashing in the serving process, or
 # METRICS_ADDR=127.0.0.1:9100 PPROF_ENABLED=true to profile it.
-# ISOLATE=name runs the platform beside another one on the same servers: its
-# ports 10000 above the defaults, its own databases (name_users, ...),
-# RabbitMQ vhost (made with rabbitmqctl) and Redis key prefixes.
+# ISOLATE=name runs the platform beside another one on the same servers
+# (bench/isolate.sh).
 # The servers of `make services` must be running; it starts none itself.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,31 +25,12 @@ if [ -z "$mp" ]; then
 fi
 
 export GATEWAY_RATE_LIMITS=off # the load must meet the platform, not the limits
-gateway=http://localhost:8080
-if [ -n "${ISOLATE:-}" ]; then
-	ns=$ISOLATE
-	pg=postgres://postgres@localhost:5432
-	export USERS_ADDR=127.0.0.1:18081 PRODUCTS_ADDR=127.0.0.1:18082 ORDERS_ADDR=127.0.0.1:18083 \
-		SEARCH_ADDR=127.0.0.1:18084 WEB_ADDR=127.0.0.1:18090 GATEWAY_ADDR=127.0.0.1:18080 \
-		PUBLIC_URL=http://localhost:18081 AUTH_JWKS_URL=http://localhost:18081/.well-known/jwks.json \
-		SEARCH_PRODUCTS_URL=http://localhost:18082 ORDERS_PRODUCTS_URL=http://localhost:18082 \
-		WEB_API_URL=http://localhost:18080 \
-		USERS_DATABASE_URL=$pg/${ns}_users?sslmode=disable ORDERS_DATABASE_URL=$pg/${ns}_orders?sslmode=disable \
-		FERRETDB_POSTGRES_URL=$pg/${ns}_catalog?sslmode=disable \
-		RABBITMQ_URL=amqp://guest:guest@localhost:5672/$ns \
-		PRODUCTS_CACHE_PREFIX=$ns:products: GATEWAY_RATE_PREFIX=$ns:gateway:
-	rabbitmqctl add_vhost "$ns" >/dev/null 2>&1 || true
-	rabbitmqctl set_permissions -p "$ns" guest '.*' '.*' '.*' >/dev/null
-	gateway=http://localhost:18080
-fi
+. bench/isolate.sh
 data=$(mktemp -d)
 DATA_DIR=$data $mp serve >"$out/serve.log" 2>&1 &
 pid=$!
 trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$data"' EXIT
-for _ in $(seq 120); do
-	curl -sf $gateway/readyz >/dev/null && break
-	sleep 1
-done
+wait_ready
 DATA_DIR=$data $mp seed >"$out/seed.log" 2>&1 # adds nothing when the demo catalog is there
 sleep "${SETTLE:-60}" # the seed's events are indexed before the load
 

@@ -11,6 +11,9 @@
 #      TPC-B;
 #   3. one hot product: the same with every buyer on one product, against a
 #      pgbench script that decrements one row's stock conditionally;
+#   2b, 3b. placing an order alone (the loadgen's `buy` scenario: one
+#      product in the order's items, an Idempotency-Key, no cart, no
+#      payment), spread and hot, against the same two baselines;
 #   4. uncached product detail: the platform restarted with
 #      PRODUCTS_CACHE_TTL=0 (nothing is cached), the same ramp of
 #      product-page reads, against pgbench -S (select only).
@@ -22,7 +25,8 @@
 # Environment: DETAIL_RAMP (default 500:6000:500), UNCACHED_RAMP (default
 # 100:2000:100), CHECKOUT_RAMP (default 50:800:50), STEP (default 5s), PG
 # (default postgres://postgres@localhost:5432), ONLY (default all; checkout
-# runs only rows 2 and 3 and their baselines).
+# runs only rows 2, 3, 2b and 3b and their baselines; buy only 2b and 3b),
+# BUY_RAMP (default 100:1500:100).
 # The servers of `make services` must be running; it starts none itself.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -78,8 +82,12 @@ if [ "$only" = all ]; then
 	run detail-warmup --scenario=detail --rate=100 --duration=60s
 	run detail-warm --scenario=detail --ramp="$detail_ramp" --step="$step" --baseline
 fi
-run checkout --scenario=checkout --users=400 --ramp="$checkout_ramp" --step="$step"
-run checkout-hot --scenario=checkout --users=400 --products=1 --ramp="$checkout_ramp" --step="$step"
+if [ "$only" != buy ]; then
+	run checkout --scenario=checkout --users=400 --ramp="$checkout_ramp" --step="$step"
+	run checkout-hot --scenario=checkout --users=400 --products=1 --ramp="$checkout_ramp" --step="$step"
+fi
+run buy --scenario=buy --users=400 --ramp="${BUY_RAMP:-100:1500:100}" --step="$step"
+run buy-hot --scenario=buy --users=400 --products=1 --ramp="${BUY_RAMP:-100:1500:100}" --step="$step"
 stop_platform
 
 if [ "$only" = all ]; then
