@@ -60,6 +60,10 @@ func TestChaosFaultsBetweenThePlatformAndItsServersBreakNoInvariant(t *testing.T
 	if os.Getenv(chaosEnv) == "" {
 		t.Skip("the fault suite runs under make chaos (" + chaosEnv + "=1)")
 	}
+	var rows []chaosRow
+	// Registered first, so that it runs last: a failed run's output ends
+	// with the servers' logs, and CI shows only the end of it.
+	t.Cleanup(func() { logBrokenRows(t, rows) })
 	tox := toxiproxy.NewServer(toxiproxy.NewMetricsContainer(prometheus.NewRegistry()), zerolog.Nop())
 	// The shared server on :5432 must not be restarted under other tests:
 	// the platform's databases live on a cluster of the suite's own.
@@ -144,7 +148,6 @@ func TestChaosFaultsBetweenThePlatformAndItsServersBreakNoInvariant(t *testing.T
 		{"PostgreSQL restart (pg_ctl restart -m fast)", 10 * time.Second, restart("fast"), nil},
 		{"PostgreSQL crash and recovery (pg_ctl restart -m immediate)", 10 * time.Second, restart("immediate"), nil},
 	}
-	var rows []chaosRow
 	for _, f := range faults {
 		t.Run(f.name, func(t *testing.T) { rows = append(rows, l.run(t, base, f)) })
 	}
@@ -735,6 +738,32 @@ type writerFunc func([]byte)
 
 func (f writerFunc) Write(p []byte) (int, error) { f(p); return len(p), nil }
 
+// tableRow is r as a row of the results table.
+func (r chaosRow) tableRow() string {
+	held := "held"
+	if !r.held {
+		held = "**broken**"
+	}
+	return fmt.Sprintf("| %s | %d | %d (%s) | %s | %s | %s | %d / %d / %d | %s | %d / %d | %s | %s |", r.fault, r.sent, r.errors, r.statuses,
+		r.p99During.Round(time.Millisecond), r.p99After.Round(time.Millisecond), r.recovery.Round(100*time.Millisecond),
+		r.acked, r.lost, r.doubleCharg, r.drain.Round(100*time.Millisecond), r.loadBad, r.badErrors, r.load4xxCodes, held)
+}
+
+// logBrokenRows says again, once a failed suite has ended, which faults
+// broke an invariant, in the results table's columns.
+func logBrokenRows(t *testing.T, rows []chaosRow) {
+	if !t.Failed() {
+		return
+	}
+	for _, r := range rows {
+		if !r.held {
+			t.Logf("broken: %s", r.tableRow())
+		}
+	}
+	t.Logf("%d faults ran; the columns: fault | requests | errors (statuses during) | p99 during | p99 after | recovery | "+
+		"orders acked / lost / charged twice | outbox drained | bad answers: load / ledger | 4xx | invariants", len(rows))
+}
+
 // writeChaosReport writes the table of bench/results/chaos.md.
 func writeChaosReport(t *testing.T, path string, rows []chaosRow, reads, violations int64) {
 	t.Helper()
@@ -778,13 +807,7 @@ func writeChaosReport(t *testing.T, path string, rows []chaosRow, reads, violati
 	fmt.Fprintf(&b, "| fault | requests | errors (statuses during) | p99 during | p99 after | recovery | orders acked / lost / charged twice | outbox drained | bad answers: load / ledger | 4xx | invariants |\n")
 	fmt.Fprintf(&b, "|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, r := range rows {
-		held := "held"
-		if !r.held {
-			held = "**broken**"
-		}
-		fmt.Fprintf(&b, "| %s | %d | %d (%s) | %s | %s | %s | %d / %d / %d | %s | %d / %d | %s | %s |\n", r.fault, r.sent, r.errors, r.statuses,
-			r.p99During.Round(time.Millisecond), r.p99After.Round(time.Millisecond), r.recovery.Round(100*time.Millisecond),
-			r.acked, r.lost, r.doubleCharg, r.drain.Round(100*time.Millisecond), r.loadBad, r.badErrors, r.load4xxCodes, held)
+		fmt.Fprintln(&b, r.tableRow())
 	}
 	fmt.Fprintf(&b, "\nStock reader: %d reads, one every 100 ms through the suite, %d violations of on hand + sold = stocked.\n", reads, violations)
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {

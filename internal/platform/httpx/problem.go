@@ -149,12 +149,16 @@ func sqlStateInText(err error) string {
 }
 
 // connectionLostIn matches, at the end of an error's text, what Go's I/O
-// and pgconn say of a connection that broke mid-statement, where only the
-// text reached us: the embedded FerretDB answers a query whose PostgreSQL
-// connection died (a crash of the server, killed sessions) with a MongoDB
-// InternalError ending in "unexpected EOF", which the fault suite's
-// crash of PostgreSQL found answered 500.
-var connectionLostIn = regexp.MustCompile(`(unexpected EOF|connection reset by peer|broken pipe|conn closed)$`)
+// and pgconn say of a connection that could not be made or broke
+// mid-statement, where only the text reached us: the embedded FerretDB
+// answers a query it could not run on PostgreSQL with a MongoDB
+// InternalError ending in pgconn's text. The fault suite's restart and
+// crash of PostgreSQL found such answers as 500s: the session cut
+// mid-query ("unexpected EOF", "conn closed"), and a new connection
+// refused while the server was down ("failed to connect to ...: dial
+// error: ...: connection refused"). At the end only: the same words inside
+// an error's text may be a product's title.
+var connectionLostIn = regexp.MustCompile(`(unexpected EOF|connection refused|connection reset by peer|broken pipe|conn closed)$`)
 
 func kindOf(e *errs.Error, ok bool) errs.Kind {
 	if !ok {

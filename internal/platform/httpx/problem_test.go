@@ -177,6 +177,12 @@ func TestAnUnreachableDependencyIsA503WithRetryAfterNotA500(t *testing.T) {
 			"[msg_find.go:344 handler.handleMaxTimeMSError] [collection.go:109 postgresql.(*collection).Query] unexpected EOF")), status: http.StatusServiceUnavailable},
 		{name: "a word of a connection's loss inside another error's text", err: errors.New("decode the broken pipe fitting's title: invalid character"),
 			status: http.StatusInternalServerError},
+		{name: "a connection refused while PostgreSQL restarts, FerretDB passed on as text", err: fmt.Errorf("update product: %w", errors.New("(InternalError) "+
+			"[msg_update.go:117 handler.(*Handler).updateDocument] [collection.go:109 postgresql.(*collection).Query] failed to connect to `user=postgres database=catalog`: "+
+			"127.0.0.1:5432 (127.0.0.1): dial error: dial tcp 127.0.0.1:5432: connect: connection refused")), status: http.StatusServiceUnavailable},
+		{name: "a connection reset while FerretDB logged in, passed on as text", err: fmt.Errorf("find product: %w", errors.New("(InternalError) "+
+			"[collection.go:109 postgresql.(*collection).Query] failed to connect to `user=postgres database=catalog`: 127.0.0.1:5432 (127.0.0.1): "+
+			"failed to receive message: read tcp 127.0.0.1:40364->127.0.0.1:5432: read: connection reset by peer")), status: http.StatusServiceUnavailable},
 		{name: "an error of our own FerretDB passed on as text", err: fmt.Errorf("insert product: %w", errors.New("(InternalError) "+
 			"ERROR: duplicate key value violates unique constraint (SQLSTATE 23505)")), status: http.StatusInternalServerError},
 		{name: "a bug", err: errors.New("nil map"), status: http.StatusInternalServerError},

@@ -127,7 +127,10 @@ func StartStripeMock(tb testing.TB, opts ...Option) string {
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
 		if tb.Failed() {
-			tb.Logf("stripe-mock output:\n%s", output.String())
+			// Its last lines only: it logs every request, and a long
+			// test's failure would be buried under them.
+			lines := strings.Split(strings.TrimSpace(output.String()), "\n")
+			tb.Logf("stripe-mock output, the last of %d lines:\n%s", len(lines), strings.Join(lines[max(0, len(lines)-30):], "\n"))
 		}
 	})
 
