@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/marketplace-go/marketplace/internal/platform/auth/authtest"
+	"github.com/marketplace-go/marketplace/internal/platform/config"
 	"github.com/marketplace-go/marketplace/internal/platform/observability"
 	"github.com/marketplace-go/marketplace/internal/platform/server"
 	"github.com/marketplace-go/marketplace/internal/platform/server/servertest"
@@ -26,6 +27,7 @@ import (
 	"github.com/marketplace-go/marketplace/internal/search"
 	"github.com/marketplace-go/marketplace/internal/search/searchapi"
 	"github.com/marketplace-go/marketplace/internal/search/searchindex"
+	"github.com/marketplace-go/marketplace/internal/search/searchsrv"
 )
 
 // The search benchmarks measure an uncached search with facets, as a
@@ -218,8 +220,21 @@ func benchAPI(b *testing.B, n int) string {
 	api := searchapi.New(svc, issuer.Verifier(), log)
 	reg := observability.NewRegistry()
 	u, _ := servertest.Start(b, log, reg, server.Module{Name: "search", Addr: "127.0.0.1:0", Routes: api.Routes,
-		Ready: func(context.Context) error { return nil }, Close: func() {}})
+		Ready: func(context.Context) error { return nil }, Close: func() {}, MaxInFlight: benchMaxInFlight(b)})
 	return u
+}
+
+// benchMaxInFlight is the searches the search module runs at once, read
+// as the module reads it (SEARCH_MAX_IN_FLIGHT, or its default): without
+// it the server's general bound would let every client's search share the
+// CPU at once, which no deployment does.
+func benchMaxInFlight(b *testing.B) int {
+	e := config.FromLookup(os.LookupEnv)
+	n := searchsrv.LoadConfig(e, config.Shared{}).MaxInFlight
+	if err := e.Err(); err != nil {
+		b.Fatal(err)
+	}
+	return n
 }
 
 // residentMemory is the process's VmRSS from /proc, or "unknown" where
