@@ -91,6 +91,10 @@ type Engine interface {
 	Search(ctx context.Context, r Request) (Result, error)
 	// Stats describes what the index holds.
 	Stats() Stats
+	// Compact merges the parts the index is stored in into one, as a
+	// bulk load leaves many and each search visits every part. Searches
+	// and writes go on meanwhile; it returns once the merge is done.
+	Compact(ctx context.Context) error
 	// Close releases the index.
 	Close() error
 }
@@ -101,6 +105,9 @@ type Stats struct {
 	Products   int64
 	VersionSum int64 // the sum of the versions of the products held
 	Attributes map[string]bool
+	// Segments is how many parts the index is stored in; a search visits
+	// every one (see Engine.Compact).
+	Segments int
 }
 
 // Request is a listing as the engine answers it: the parsed query with its

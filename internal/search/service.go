@@ -71,6 +71,10 @@ type Service struct {
 	rebuild    sync.Mutex // one catch-up at a time
 	ready      atomic.Bool
 	behind     chan struct{} // signalled when an event could not be applied as it was
+	// unmerged counts the products written since the index was last
+	// compacted (see compactIfDue); compacting is held while it is.
+	unmerged   atomic.Int64
+	compacting sync.Mutex
 	// OnApplied, when set, is told of each write to the index, with
 	// whether it came from events (whose lag it measures) or a rebuild.
 	OnApplied func(docs []Doc, fromEvents bool)

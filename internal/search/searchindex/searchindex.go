@@ -23,6 +23,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -36,6 +37,8 @@ import (
 	"github.com/blevesearch/bleve/v2/analysis/lang/en"
 	"github.com/blevesearch/bleve/v2/analysis/token/lowercase"
 	"github.com/blevesearch/bleve/v2/analysis/tokenizer/unicode"
+	"github.com/blevesearch/bleve/v2/index/scorch"
+	"github.com/blevesearch/bleve/v2/index/scorch/mergeplan"
 	"github.com/blevesearch/bleve/v2/mapping"
 	index "github.com/blevesearch/bleve_index_api"
 
@@ -266,7 +269,51 @@ func (x *Index) remember(docs []search.Doc) {
 func (x *Index) Stats() search.Stats {
 	x.statsMu.RLock()
 	defer x.statsMu.RUnlock()
-	return search.Stats{Products: int64(len(x.versions)), VersionSum: x.versionSum, Attributes: maps.Clone(x.attributes)}
+	return search.Stats{Products: int64(len(x.versions)), VersionSum: x.versionSum, Attributes: maps.Clone(x.attributes),
+		Segments: x.segments()}
+}
+
+// segments is how many segments the index's current snapshot holds, on
+// disk and in memory; 0 if it cannot tell.
+func (x *Index) segments() int {
+	adv, err := x.idx.Advanced()
+	if err != nil {
+		return 0
+	}
+	r, err := adv.Reader()
+	if err != nil {
+		return 0
+	}
+	defer r.Close()
+	snap, ok := r.(*scorch.IndexSnapshot)
+	if !ok {
+		return 0
+	}
+	return len(snap.Segments())
+}
+
+// Compact merges the index's segments into one (Bleve's force merge).
+// Bleve's own merges keep up to ten segments per size tier, so a bulk load
+// of 100,000 products left 12, and each search looks its terms up, runs
+// its typo automata and iterates its postings once per segment; merged,
+// searches took about a third less time (bench/results/search.md).
+func (x *Index) Compact(ctx context.Context) error {
+	adv, err := x.idx.Advanced()
+	if err != nil {
+		return fmt.Errorf("searchindex: compact: %w", err)
+	}
+	s, ok := adv.(*scorch.Scorch)
+	if !ok {
+		return nil
+	}
+	// Bleve's single-segment plan merges ten segments per task, which
+	// left a 100,000-product index of 12 in 2: one task takes them all.
+	opts := mergeplan.SingleSegmentMergePlanOptions
+	opts.SegmentsPerMergeTask = math.MaxInt32
+	if err := s.ForceMerge(ctx, &opts); err != nil {
+		return fmt.Errorf("searchindex: compact: %w", err)
+	}
+	return nil
 }
 
 // Version is the version of product id the index holds, if any.

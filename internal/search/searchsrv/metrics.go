@@ -36,6 +36,10 @@ func newMetrics(reg prometheus.Registerer, engine search.Engine) *metrics {
 		Name: "search_index_products",
 		Help: "Products in the index, of every status.",
 	}, func() float64 { return float64(engine.Stats().Products) })
+	segments := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "search_index_segments",
+		Help: "Segments the index is stored in; each search visits every one, and a compaction merges them into one.",
+	}, func() float64 { return float64(engine.Stats().Segments) })
 	if reg != nil {
 		// A restarted service in one process (tests) finds its metrics
 		// registered already: it takes them over; the gauge of the old
@@ -44,6 +48,7 @@ func newMetrics(reg prometheus.Registerer, engine search.Engine) *metrics {
 		m.lastLag = observability.Register(reg, m.lastLag)
 		m.writes = observability.Register(reg, m.writes)
 		_ = reg.Register(products)
+		_ = reg.Register(segments)
 	}
 	return m
 }

@@ -262,7 +262,7 @@ func TestTheIndexLagIsAMetric(t *testing.T) {
 	}
 	defer res.Body.Close()
 	b, _ := io.ReadAll(res.Body)
-	for _, m := range []string{"search_index_lag_seconds_count 1", "search_index_products 1", `search_index_products_written_total{source="events"} 1`} {
+	for _, m := range []string{"search_index_lag_seconds_count 1", "search_index_products 1", `search_index_products_written_total{source="events"} 1`, "search_index_segments "} {
 		if !strings.Contains(string(b), m) {
 			t.Errorf("/metrics lacks %q", m)
 		}
