@@ -54,11 +54,7 @@ func TestTheBehindCheckWarnsOfAnIndexAheadOnlyWhenTheCatalogLostWrites(t *testin
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			engine, err := searchindex.Open(t.TempDir())
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { _ = engine.Close() })
+			engine := openIndex(t)
 			apply(t, engine, tc.indexed)
 			var log bytes.Buffer
 			src := catalogAt{summary: search.Summary{Products: int64(tc.catalog), VersionSum: int64(tc.catalog)},
@@ -76,6 +72,17 @@ func TestTheBehindCheckWarnsOfAnIndexAheadOnlyWhenTheCatalogLostWrites(t *testin
 			}
 		})
 	}
+}
+
+// openIndex opens an empty Bleve index, closed when the test ends.
+func openIndex(t *testing.T) *searchindex.Index {
+	t.Helper()
+	engine, err := searchindex.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = engine.Close() })
+	return engine
 }
 
 // apply indexes n new active products at version 1.

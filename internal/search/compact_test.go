@@ -9,7 +9,6 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/marketplace-go/marketplace/internal/search"
-	"github.com/marketplace-go/marketplace/internal/search/searchindex"
 )
 
 // pagedCatalog is the products service as a catch-up reads it: n active
@@ -49,11 +48,7 @@ func TestACatchUpThatIndexedABulkLoadLeavesTheIndexInOneSegment(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			engine, err := searchindex.Open(t.TempDir())
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { _ = engine.Close() })
+			engine := openIndex(t)
 			s := search.NewService(engine, pagedCatalog{n: tt.products}, nil, slog.New(slog.DiscardHandler), search.Config{PageSize: 10})
 			p, err := s.CatchUp(t.Context(), nil)
 			if err != nil {

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/marketplace-go/marketplace/internal/search"
-	"github.com/marketplace-go/marketplace/internal/search/searchindex"
 )
 
 // shopsAt is the users service as SyncShops reads it: the shops it holds,
@@ -56,11 +55,7 @@ func TestEachReadOfShopsStartsAMinuteBeforeTheNewestChangeSeen(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			engine, err := searchindex.Open(t.TempDir())
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { _ = engine.Close() })
+			engine := openIndex(t)
 			var asked []time.Time
 			s := search.NewService(engine, catalogAt{}, shopsAt{shops: held, err: tc.err, asked: &asked}, slog.New(slog.DiscardHandler), search.Config{})
 			next, err := s.SyncShops(t.Context(), tc.since)
