@@ -6,15 +6,17 @@
 // fresh PostgreSQL database of the test server (TEST_POSTGRES_URL) and left
 // running until the process exits, so tests do not each pay its start-up.
 // A process cannot drop its own database as it exits, so each start first
-// drops the databases of earlier test binaries that no one uses any more.
+// drops the databases of earlier test binaries whose processes are gone.
 package mongotest
 
 import (
 	"cmp"
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -49,7 +51,7 @@ func server(tb testing.TB) (*mongo.DB, string) {
 		defer cancel()
 		if cfg.URI == "" {
 			dropAbandoned(ctx)
-			cfg.EmbeddedPostgresURL = pg.WithDatabase(pgtest.ServerURL(), pgPrefix+strings.ReplaceAll(uuid.NewString(), "-", "")[:20])
+			cfg.EmbeddedPostgresURL = pg.WithDatabase(pgtest.ServerURL(), fmt.Sprintf("%s%d_%s", pgPrefix, os.Getpid(), strings.ReplaceAll(uuid.NewString(), "-", "")[:12]))
 		}
 		shared.db, shared.err = mongo.Open(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 		if shared.err == nil {
@@ -104,8 +106,10 @@ func Name(tb testing.TB) string {
 }
 
 // dropAbandoned drops the embedded servers' databases that earlier test
-// binaries left. One still in use (another package's tests are running)
-// refuses to be dropped, and is left alone.
+// binaries left: those whose process, named in the database's name, is
+// gone. Whether a database is in use cannot tell: a running binary's
+// embedded server may hold no connection to its database for a moment,
+// and dropping it then loses every test database on it.
 func dropAbandoned(ctx context.Context) {
 	conn, err := pgx.Connect(ctx, pgtest.ServerURL())
 	if err != nil {
@@ -121,6 +125,25 @@ func dropAbandoned(ctx context.Context) {
 		return
 	}
 	for _, name := range names {
+		if running(name) {
+			continue
+		}
 		_, _ = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize())
 	}
+}
+
+// running reports whether the test binary that made the database name is
+// still running, by /proc: tests run on the PostgreSQL server's host. A
+// name without a process number is from before names had one, and is
+// dropped unless in use.
+func running(name string) bool {
+	pid, _, ok := strings.Cut(strings.TrimPrefix(name, pgPrefix), "_")
+	if !ok {
+		return false
+	}
+	if _, err := strconv.Atoi(pid); err != nil {
+		return false
+	}
+	_, err := os.Stat("/proc/" + pid)
+	return err == nil
 }
