@@ -84,7 +84,13 @@ func (c *columns) get(snap *scorch.IndexSnapshot, ss *scorch.SegmentSnapshot, fi
 		c.pruneLocked(snap)
 	}
 	c.mu.Unlock()
-	e.once.Do(func() { e.col, e.err = decodeColumn(ss.Segment(), field) })
+	e.once.Do(func() {
+		if field == idField {
+			e.col, e.err = decodeIDs(ss.Segment())
+		} else {
+			e.col, e.err = decodeColumn(ss.Segment(), field)
+		}
+	})
 	return e.col, e.err
 }
 
@@ -132,6 +138,27 @@ func decodeColumn(seg segment.Segment, field string) (*column, error) {
 		col.start = append(col.start, uint32(len(col.ords)))
 	}
 	col.ords = slices.Clip(col.ords)
+	return col, nil
+}
+
+// idField names the column of the documents' ids. Bleve keeps no doc
+// values of ids: decodeIDs reads each document's stored id.
+const idField = "_id"
+
+// decodeIDs reads the id of every document of seg: a column whose terms
+// are the ids, terms[d] local document d's. Reading them once, in
+// document order, costs what Bleve's collector pays for each hit it sorts
+// by id.
+func decodeIDs(seg segment.Segment) (*column, error) {
+	n := seg.Count()
+	col := &column{start: make([]uint32, n+1), ords: make([]uint32, n), terms: make([]string, n)}
+	for d := range n {
+		id, err := seg.DocID(d)
+		if err != nil {
+			return nil, fmt.Errorf("searchindex: id of document %d: %w", d, err)
+		}
+		col.start[d+1], col.ords[d], col.terms[d] = uint32(d+1), uint32(d), string(id)
+	}
 	return col, nil
 }
 

@@ -86,6 +86,8 @@ type facetPass struct {
 	facetCounts [][]int
 	filterCols  []*column
 	filterTerms [][]bool
+	// idCol is the segment's ids, for the cut.
+	idCol *column
 }
 
 // newFacetPass counts specs, each document tested against filters.
@@ -112,7 +114,39 @@ func (p *facetPass) start(r index.IndexReader) error {
 		return errNotScorch
 	}
 	p.snap, p.seg = newSnapshot(snap), -1
+	snap.AddRef() // for source, after Bleve has let it go
 	return nil
+}
+
+// release lets go of the snapshot the search read. Every pass must be
+// released once its search is over.
+func (p *facetPass) release() {
+	if p.snap != nil {
+		_ = p.snap.DecRef()
+	}
+}
+
+// source reads hit h's stored JSON from the snapshot its search read, by
+// its document number. Bleve loads a hit's stored fields by its id, which
+// it looks up in the ids' dictionary and postings first: that cost
+// several times the read itself.
+func (p *facetPass) source(h *bsearch.DocumentMatch) ([]byte, error) {
+	seg, local, err := p.snap.locate(h.IndexInternalID.Value())
+	if err != nil {
+		return nil, err
+	}
+	var src []byte
+	err = p.snap.segments[seg].Segment().VisitStoredFields(local, func(field string, _ byte, value []byte, _ []uint64) bool {
+		if field == "src" {
+			src = slices.Clone(value) // value is the segment's buffer, reused
+			return false
+		}
+		return true
+	})
+	if err == nil && src == nil {
+		err = fmt.Errorf("searchindex: %s has no stored source", h.ID)
+	}
+	return src, err
 }
 
 // take counts document doc in the facets and reports whether it is a
@@ -147,17 +181,24 @@ func (p *facetPass) take(doc uint64) (bool, error) {
 	return true, nil
 }
 
-// onPage reports whether the hit p has just taken, of the score given,
-// may be on the page.
-func (p *facetPass) onPage(doc uint64, score float64) bool {
-	switch {
-	case p.cut == nil:
+// onPage reports whether the hit d, which p has just taken, may be on the
+// page. One that may is given its id from the column, so that Bleve's
+// collector, which sorts by it, need not read it from stored fields.
+func (p *facetPass) onPage(d *bsearch.DocumentMatch) bool {
+	if p.cut == nil {
 		return true
-	case p.cut.by == keyScore:
-		return p.cut.keep(score)
 	}
-	price := p.facetCols[len(p.facetCols)-1] // facetPlan counts the price last
-	return p.cut.keep(p.cut.priceKey(price, doc-p.begin))
+	local := d.IndexInternalID.Value() - p.begin
+	k := cutKey{key: d.Score, id: p.idCol.terms[local]}
+	if p.cut.by != keyScore {
+		price := p.facetCols[len(p.facetCols)-1] // facetPlan counts the price last
+		k.key = p.cut.priceKey(price, local)
+	}
+	if !p.cut.keep(k) {
+		return false
+	}
+	d.ID = k.id
+	return true
 }
 
 // meets reports whether the local document meets filter i.
@@ -237,6 +278,13 @@ func (p *facetPass) load() error {
 			}
 		}
 		p.filterTerms = append(p.filterTerms, in)
+	}
+	if p.cut != nil {
+		col, err := p.cols.get(p.snap.IndexSnapshot, ss, idField)
+		if err != nil {
+			return err
+		}
+		p.idCol = col
 	}
 	return nil
 }
@@ -368,7 +416,7 @@ func (s *facetedSearcher) from(ctx *bsearch.SearchContext, d *bsearch.DocumentMa
 		if terr != nil {
 			return nil, terr
 		}
-		if hit && s.pass.onPage(doc, d.Score) {
+		if hit && s.pass.onPage(d) {
 			return d, nil
 		}
 		ctx.DocumentMatchPool.Put(d)

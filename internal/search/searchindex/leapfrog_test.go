@@ -103,6 +103,10 @@ func TestLeapfrogFilteringAnswersAsBlevesFilterDoes(t *testing.T) {
 			Statuses: all, FacetAttributes: facets, Size: 7}},
 		{"a word by price, dearest first, in two categories", search.Request{Query: search.Query{Words: []string{"lamp"}, Sort: search.SortPriceDesc},
 			Categories: []string{"lamps", "shoes"}, Statuses: active, FacetAttributes: facets, Size: 3}},
+		{"a category word, which scores its hits in a few values only: the ids order each", search.Request{Query: search.Query{Words: []string{"fiction"},
+			Sort: search.SortRelevance, Attributes: []search.AttributeFilter{red}}, Statuses: active, FacetAttributes: facets, Size: 20}},
+		{"the same word, a page of one", search.Request{Query: search.Query{Words: []string{"fiction"}, Sort: search.SortRelevance},
+			Statuses: all, FacetAttributes: facets, Size: 1}},
 		{"no page, the counts only", search.Request{Query: search.Query{Words: []string{"lamp"}, Sort: search.SortRelevance},
 			Statuses: active, FacetAttributes: facets}},
 	}

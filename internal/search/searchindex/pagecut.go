@@ -22,18 +22,28 @@ import (
 // the hits, not every hit.
 //
 // Keys are those Bleve sorts by: the score, or the price (read from the
-// facet column the pass has already). A hit whose key equals the page's
-// worst is kept, as the id decides between them. Only a first page is
-// cut: a cursor's page starts after a key, which the cut would have to
-// follow too.
+// facet column the pass has already), then the id. Bleve reads a hit's id
+// from its stored fields, a few microseconds each; the cut reads it from
+// a column of the segment's ids, decoded once (facetcount.go). Without
+// the id, a hit whose key equals the page's worst had to be kept, and a
+// word that scores its thousands of hits alike (a category word, most
+// often) sent every one to the collector. Only a first page is cut: a
+// cursor's page starts after a key, which the cut would have to follow
+// too.
 
-// pageCut keeps the best keys seen so far, up to a page's worth, higher
-// being better.
+// pageCut keeps the best hits seen so far, up to a page's worth.
 type pageCut struct {
 	size int
 	// by is the order: keyScore, keyPriceAsc or keyPriceDesc.
 	by   int
-	best minHeap
+	best cutHeap
+}
+
+// cutKey is where a hit sorts: by key, higher being better, then by id,
+// in the direction of the order's id key.
+type cutKey struct {
+	key float64
+	id  string
 }
 
 const (
@@ -59,22 +69,38 @@ func newPageCut(r search.Request) *pageCut {
 	default:
 		return nil
 	}
-	return &pageCut{size: r.Size, by: by}
+	c := &pageCut{size: r.Size, by: by}
+	c.best.better = c.better
+	return c
 }
 
-// keep reports whether a hit of key may be on the page, and counts it
-// among the best if it is one of them.
-func (c *pageCut) keep(key float64) bool {
-	switch {
-	case len(c.best) < c.size:
-		heap.Push(&c.best, key)
-		return true
-	case c.size == 0 || key < c.best[0]:
-		return false
-	case key > c.best[0]:
-		c.best[0] = key
-		heap.Fix(&c.best, 0)
+// better reports whether a sorts before b, as sortBy orders hits: ids
+// ascending with the cheapest first, descending otherwise.
+func (c *pageCut) better(a, b cutKey) bool {
+	if a.key != b.key {
+		return a.key > b.key
 	}
+	if c.by == keyPriceAsc {
+		return a.id < b.id
+	}
+	return a.id > b.id
+}
+
+// keep reports whether a hit of key k may be on the page, and counts it
+// among the best if it is one of them. Ids are unique, so no two keys
+// are equal.
+func (c *pageCut) keep(k cutKey) bool {
+	switch {
+	case c.size == 0:
+		return false
+	case len(c.best.keys) < c.size:
+		heap.Push(&c.best, k)
+		return true
+	case !c.better(k, c.best.keys[0]):
+		return false
+	}
+	c.best.keys[0] = k
+	heap.Fix(&c.best, 0)
 	return true
 }
 
@@ -92,16 +118,18 @@ func (c *pageCut) priceKey(col *column, local uint64) float64 {
 	return col.numbers[ords[i]]
 }
 
-// minHeap is a heap of keys, the least first.
-type minHeap []float64
+// cutHeap is a heap of keys, the worst first.
+type cutHeap struct {
+	keys   []cutKey
+	better func(a, b cutKey) bool
+}
 
-func (h minHeap) Len() int           { return len(h) }
-func (h minHeap) Less(i, j int) bool { return h[i] < h[j] }
-func (h minHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *minHeap) Push(x any)        { *h = append(*h, x.(float64)) }
-func (h *minHeap) Pop() any {
-	old := *h
-	x := old[len(old)-1]
-	*h = old[:len(old)-1]
+func (h *cutHeap) Len() int           { return len(h.keys) }
+func (h *cutHeap) Less(i, j int) bool { return h.better(h.keys[j], h.keys[i]) }
+func (h *cutHeap) Swap(i, j int)      { h.keys[i], h.keys[j] = h.keys[j], h.keys[i] }
+func (h *cutHeap) Push(x any)         { h.keys = append(h.keys, x.(cutKey)) }
+func (h *cutHeap) Pop() any {
+	x := h.keys[len(h.keys)-1]
+	h.keys = h.keys[:len(h.keys)-1]
 	return x
 }

@@ -3,27 +3,36 @@ package searchindex
 import (
 	"slices"
 	"testing"
+
+	"github.com/marketplace-go/marketplace/internal/search"
 )
 
 func TestAPageCutKeepsWhatMayStillBeOnThePage(t *testing.T) {
+	k := func(key float64, id string) cutKey { return cutKey{key, id} }
 	tests := []struct {
 		name string
+		sort string
 		size int
-		keys []float64
+		keys []cutKey
 		want []bool
 	}{
-		{"the first page's worth is kept", 3, []float64{1, 2, 3}, []bool{true, true, true}},
-		{"worse than the page's worst is dropped", 2, []float64{5, 4, 3, 6, 4, 5}, []bool{true, true, false, true, false, true}},
-		{"equal to the page's worst is kept, the id decides", 2, []float64{5, 4, 4, 4}, []bool{true, true, true, true}},
-		{"a better one raises the bar", 1, []float64{1, 3, 2, 3, 4, 3}, []bool{true, true, false, true, true, false}},
-		{"no page keeps nothing", 0, []float64{1, 2}, []bool{false, false}},
+		{"the first page's worth is kept", search.SortRelevance, 3, []cutKey{k(1, "a"), k(2, "b"), k(3, "c")}, []bool{true, true, true}},
+		{"worse than the page's worst is dropped", search.SortRelevance, 2,
+			[]cutKey{k(5, "a"), k(4, "b"), k(3, "c"), k(6, "d"), k(4, "e"), k(5, "f")}, []bool{true, true, false, true, false, true}},
+		{"on equal keys the higher id is better, as relevance orders", search.SortRelevance, 2,
+			[]cutKey{k(5, "m"), k(4, "m2"), k(4, "a"), k(4, "z"), k(4, "n")}, []bool{true, true, false, true, false}},
+		{"on equal prices the lower id is better, cheapest first", search.SortPriceAsc, 1,
+			[]cutKey{k(-5, "m"), k(-5, "z"), k(-5, "a"), k(-4, "0")}, []bool{true, false, true, true}},
+		{"a better one raises the bar", search.SortRelevance, 1,
+			[]cutKey{k(1, "a"), k(3, "b"), k(2, "c"), k(3, "a"), k(4, "d"), k(3, "e")}, []bool{true, true, false, false, true, false}},
+		{"no page keeps nothing", search.SortRelevance, 0, []cutKey{k(1, "a"), k(2, "b")}, []bool{false, false}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c := &pageCut{size: tt.size, by: keyScore}
+			c := newPageCut(search.Request{Query: search.Query{Sort: tt.sort}, Size: tt.size})
 			var got []bool
-			for _, k := range tt.keys {
-				got = append(got, c.keep(k))
+			for _, key := range tt.keys {
+				got = append(got, c.keep(key))
 			}
 			if !slices.Equal(got, tt.want) {
 				t.Errorf("kept %v, want %v", got, tt.want)

@@ -29,9 +29,13 @@ import (
 // retried leniently: one word may be missing, and words of 3 and 4
 // letters may have a typo too, so that "dsk lamp" still finds desk lamps.
 func (x *Index) Search(ctx context.Context, r search.Request) (search.Result, error) {
-	res, err := x.search(ctx, r, false)
+	var typos *typoMemo // Bleve's own fuzzy queries, for the tests' reference
+	if !x.bleveFilters {
+		typos = newTypoMemo(x.automata)
+	}
+	res, err := x.search(ctx, r, false, typos)
 	if err == nil && res.Total == 0 && x.leniencyWidens(r.Words) {
-		return x.search(ctx, r, true)
+		return x.search(ctx, r, true, typos)
 	}
 	return res, err
 }
@@ -54,8 +58,8 @@ func (x *Index) leniencyWidens(words []string) bool {
 	return false
 }
 
-func (x *Index) search(ctx context.Context, r search.Request, lenient bool) (search.Result, error) {
-	text := x.textQuery(r.Words, lenient)
+func (x *Index) search(ctx context.Context, r search.Request, lenient bool, typos *typoMemo) (search.Result, error) {
+	text := x.textQuery(r.Words, lenient, typos)
 	if text == nil && len(r.Words) > 0 {
 		return search.Result{Facets: emptyFacets(r)}, nil // only stop words: nothing to look for
 	}
@@ -90,6 +94,7 @@ func (x *Index) searchWithFacets(ctx context.Context, r search.Request, text que
 	pass := newFacetPass(x.columns, specs, filters)
 	count.Query = &facetedQuery{query: count.Query, pass: pass}
 	count.Score = "none" // counts only: nothing to rank
+	defer pass.release()
 	res, err := x.idx.SearchInContext(ctx, count)
 	if err != nil {
 		return search.Result{}, fmt.Errorf("searchindex: %w", err)
@@ -123,14 +128,16 @@ func (x *Index) searchCounting(ctx context.Context, r search.Request, text query
 // the hits the cut let through.
 func (x *Index) rankPage(ctx context.Context, r search.Request, text query.Query, specs []facetSpec) (search.Result, *facetPass, error) {
 	req := x.pageRequest(r, text)
+	req.Fields = nil // the pass reads the page's sources
 	pass := newFacetPass(x.columns, specs, nil)
+	defer pass.release()
 	pass.cut = newPageCut(r)
 	req.Query = &facetedQuery{query: req.Query, pass: pass}
 	res, err := x.idx.SearchInContext(ctx, req)
 	if err != nil {
 		return search.Result{}, nil, fmt.Errorf("searchindex: %w", err)
 	}
-	out, err := hits(res)
+	out, err := hits(res, pass.source)
 	if err != nil {
 		return search.Result{}, nil, err
 	}
@@ -198,7 +205,7 @@ func (x *Index) searchRequests(ctx context.Context, r search.Request, text query
 	if err := g.Wait(); err != nil {
 		return search.Result{}, fmt.Errorf("searchindex: %w", err)
 	}
-	out, err := hits(results[0])
+	out, err := hits(results[0], loadedSource)
 	if err != nil || r.NoFacets {
 		return out, err
 	}
@@ -212,6 +219,12 @@ func (x *Index) searchRequests(ctx context.Context, r search.Request, text query
 	return out, nil
 }
 
+// loadedSource is a hit's stored JSON as Bleve loaded it (pageRequest).
+func loadedSource(h *bsearch.DocumentMatch) ([]byte, error) {
+	src, _ := h.Fields["src"].(string)
+	return []byte(src), nil
+}
+
 // pageRequest is the search of r's page: every filter, in r's order, the
 // hits with their stored JSON.
 func (x *Index) pageRequest(r search.Request, text query.Query) *bleve.SearchRequest {
@@ -222,13 +235,17 @@ func (x *Index) pageRequest(r search.Request, text query.Query) *bleve.SearchReq
 	return req
 }
 
-// hits are the products res found, decoded from their stored JSON.
-func hits(res *bleve.SearchResult) (search.Result, error) {
+// hits are the products res found, decoded from their stored JSON, which
+// source reads.
+func hits(res *bleve.SearchResult, source func(*bsearch.DocumentMatch) ([]byte, error)) (search.Result, error) {
 	out := search.Result{Total: int64(res.Total), Hits: make([]search.Hit, 0, len(res.Hits))}
 	for _, h := range res.Hits {
 		var p search.Product
-		src, _ := h.Fields["src"].(string)
-		if err := json.Unmarshal([]byte(src), &p); err != nil {
+		src, err := source(h)
+		if err != nil {
+			return search.Result{}, err
+		}
+		if err := json.Unmarshal(src, &p); err != nil {
 			return search.Result{}, fmt.Errorf("searchindex: decode %s: %w", h.ID, err)
 		}
 		out.Hits = append(out.Hits, search.Hit{Product: p, Score: h.Score})
@@ -369,15 +386,16 @@ const (
 )
 
 // textQuery requires each word (or, leniently, all but one), or returns
-// nil when there is no word to look for.
-func (x *Index) textQuery(words []string, lenient bool) query.Query {
+// nil when there is no word to look for. Typos are looked up through
+// typos (typo.go), or by Bleve's fuzzy query if it is nil.
+func (x *Index) textQuery(words []string, lenient bool, typos *typoMemo) query.Query {
 	var parts []query.Query
 	for i, w := range words {
 		last := i == len(words)-1
 		if !last && x.stopWord(w) {
 			continue // "the", "of", ...: found everywhere, required nowhere
 		}
-		parts = append(parts, wordQuery(w, last, lenient))
+		parts = append(parts, wordQuery(w, last, lenient, typos))
 	}
 	switch {
 	case len(parts) == 0:
@@ -397,14 +415,14 @@ func (x *Index) stopWord(w string) bool {
 }
 
 // wordQuery is one word in any of the ways it may match.
-func wordQuery(w string, last, lenient bool) query.Query {
+func wordQuery(w string, last, lenient bool, typos *typoMemo) query.Query {
 	d := bleve.NewDisjunctionQuery(
 		match(w, "title", boostTitle),
 		termBoosted("title_raw", w, boostTitleRaw),
 		match(w, "text", boostText),
 	)
 	if edits := allowedEdits(w, lenient); edits > 0 {
-		d.AddQuery(fuzzy("title_raw", w, edits, boostTitleTypo), fuzzy("text_raw", w, edits, boostTextTypo))
+		d.AddQuery(fuzzy(typos, "title_raw", w, edits, boostTitleTypo), fuzzy(typos, "text_raw", w, edits, boostTextTypo))
 	}
 	if last {
 		p := bleve.NewPrefixQuery(w)
@@ -443,7 +461,10 @@ func termBoosted(field, term string, boost float64) query.Query {
 	return q
 }
 
-func fuzzy(field, term string, edits int, boost float64) query.Query {
+func fuzzy(typos *typoMemo, field, term string, edits int, boost float64) query.Query {
+	if typos != nil {
+		return &typoQuery{field: field, word: typoWord{term, edits}, boost: boost, memo: typos}
+	}
 	q := bleve.NewFuzzyQuery(term)
 	q.SetField(field)
 	q.SetFuzziness(edits)

@@ -61,6 +61,8 @@ type Index struct {
 	// columns are the facet fields' doc values of the live segments,
 	// decoded for counting facets.
 	columns *columns
+	// automata builds the typo allowance's automata (typo.go).
+	automata *automata
 	// bleveFilters makes searches filter as Bleve's BooleanQuery does
 	// and count facets with Bleve's facet builders (the reference the
 	// tests compare filteredQuery and facetCounter with).
@@ -91,6 +93,10 @@ func Open(dir string) (*Index, error) {
 		return nil, fmt.Errorf("searchindex: open %s: %w", dir, err)
 	}
 	x := &Index{idx: idx, versions: map[string]int64{}, attributes: map[string]bool{}, shops: map[string]search.Shop{}, columns: newColumns()}
+	if x.automata, err = newAutomata(); err != nil {
+		_ = idx.Close()
+		return nil, err
+	}
 	if err := x.load(); err != nil {
 		_ = idx.Close()
 		return nil, err
