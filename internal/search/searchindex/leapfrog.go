@@ -41,6 +41,18 @@ func (q *filteredQuery) Searcher(ctx context.Context, i index.IndexReader, m map
 	if _, none := must.(*searcher.MatchNoneSearcher); none {
 		return must, nil
 	}
+	if options.Score == "none" {
+		// Nothing to score, so nothing to leapfrog for: Bleve's
+		// conjunction intersects the two sides' postings bitmaps at once
+		// where both are plain (its "unadorned" optimization), rather
+		// than stepping through them document by document.
+		filter, err := q.filter.Searcher(ctx, i, m, options)
+		if err != nil {
+			_ = must.Close()
+			return nil, err
+		}
+		return searcher.NewConjunctionSearcher(ctx, i, []bsearch.Searcher{must, filter}, options)
+	}
 	// The query norm Bleve's Boolean searcher would give its must clause,
 	// so that the scores are the same as through it. (The Boolean
 	// searcher itself is not used: it reads one match ahead, a whole
