@@ -74,6 +74,10 @@ type facetPass struct {
 	// set, drops those of them that cannot be on the page (pagecut.go).
 	hits int64
 	cut  *pageCut
+	// hitDocs lists the hits' document numbers, in order, if record is
+	// set: the ranking pass's filter (hitlist.go).
+	record  bool
+	hitDocs []uint64
 
 	snap *snapshot
 	// The segment of the last document (a search's documents come in
@@ -116,6 +120,12 @@ func (p *facetPass) start(r index.IndexReader) error {
 	p.snap, p.seg = newSnapshot(snap), -1
 	snap.AddRef() // for source, after Bleve has let it go
 	return nil
+}
+
+// hitsOr is a filter of p's hits on the snapshot p read, of what
+// otherwise matches on any other.
+func (p *facetPass) hitsOr(otherwise query.Query) query.Query {
+	return &hitsQuery{snap: p.snap.IndexSnapshot, docs: p.hitDocs, otherwise: otherwise}
 }
 
 // release lets go of the snapshot the search read. Every pass must be
@@ -178,6 +188,9 @@ func (p *facetPass) take(doc uint64) (bool, error) {
 		p.count(i, local)
 	}
 	p.hits++
+	if p.record {
+		p.hitDocs = append(p.hitDocs, doc)
+	}
 	return true, nil
 }
 

@@ -92,6 +92,7 @@ func (x *Index) searchWithFacets(ctx context.Context, r search.Request, text que
 	}
 	count := x.request(r, text, func(name string) bool { return passAttrs[name] }, passPrice)
 	pass := newFacetPass(x.columns, specs, filters)
+	pass.record = true
 	count.Query = &facetedQuery{query: count.Query, pass: pass}
 	count.Score = "none" // counts only: nothing to rank
 	defer pass.release()
@@ -106,7 +107,7 @@ func (x *Index) searchWithFacets(ctx context.Context, r search.Request, text que
 	if res.Total == 0 || r.Size == 0 {
 		return search.Result{Total: int64(res.Total), Hits: []search.Hit{}, Facets: fs}, nil
 	}
-	out, _, err := x.rankPage(ctx, r, text, specs[len(specs)-1:]) // the price, for a price order's cut
+	out, _, err := x.rankPage(ctx, r, text, specs[len(specs)-1:], pass) // the price, for a price order's cut
 	out.Facets = fs
 	return out, err
 }
@@ -114,7 +115,7 @@ func (x *Index) searchWithFacets(ctx context.Context, r search.Request, text que
 // searchCounting answers r, none of whose facets has a filter of its own,
 // with one search that ranks the page and counts specs.
 func (x *Index) searchCounting(ctx context.Context, r search.Request, text query.Query, specs []facetSpec) (search.Result, error) {
-	out, pass, err := x.rankPage(ctx, r, text, specs)
+	out, pass, err := x.rankPage(ctx, r, text, specs, nil)
 	if err != nil {
 		return search.Result{}, err
 	}
@@ -125,10 +126,18 @@ func (x *Index) searchCounting(ctx context.Context, r search.Request, text query
 // rankPage ranks r's page with every filter, through a facet pass that
 // counts specs (the price last) and cuts the hits to the page as they
 // come (pagecut.go). The total is the pass's count: Bleve's counts only
-// the hits the cut let through.
-func (x *Index) rankPage(ctx context.Context, r search.Request, text query.Query, specs []facetSpec) (search.Result, *facetPass, error) {
+// the hits the cut let through. If counted is the pass that counted r,
+// its hits are the filter (hitlist.go).
+func (x *Index) rankPage(ctx context.Context, r search.Request, text query.Query, specs []facetSpec, counted *facetPass) (search.Result, *facetPass, error) {
 	req := x.pageRequest(r, text)
 	req.Fields = nil // the pass reads the page's sources
+	if counted != nil {
+		if q, ok := req.Query.(*filteredQuery); ok {
+			q.filter = counted.hitsOr(q.filter)
+		} else {
+			req.Query = counted.hitsOr(req.Query) // no words: the filters are the query
+		}
+	}
 	pass := newFacetPass(x.columns, specs, nil)
 	defer pass.release()
 	pass.cut = newPageCut(r)
@@ -400,7 +409,11 @@ func (x *Index) textQuery(words []string, lenient bool, typos *typoMemo) query.Q
 	switch {
 	case len(parts) == 0:
 		return nil
-	case lenient && len(parts) > 1:
+	case len(parts) == 1:
+		// The word's own query: a conjunction of one scores the same
+		// (the sum of one score, the same query norm) at a cost per hit.
+		return parts[0]
+	case lenient:
 		d := bleve.NewDisjunctionQuery(parts...)
 		d.SetMin(float64(len(parts) - 1))
 		return d
