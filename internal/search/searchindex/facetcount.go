@@ -145,19 +145,19 @@ func decodeColumn(seg segment.Segment, field string) (*column, error) {
 // values of ids: decodeIDs reads each document's stored id.
 const idField = "_id"
 
-// decodeIDs reads the id of every document of seg: a column whose terms
-// are the ids, terms[d] local document d's. Reading them once, in
-// document order, costs what Bleve's collector pays for each hit it sorts
-// by id.
+// decodeIDs reads the id of every document of seg. A document has exactly
+// one, so the column is its terms alone: terms[d] is local document d's
+// id (start and ords are nil). Reading them once, in document order,
+// costs what Bleve's collector pays for each hit it sorts by id.
 func decodeIDs(seg segment.Segment) (*column, error) {
 	n := seg.Count()
-	col := &column{start: make([]uint32, n+1), ords: make([]uint32, n), terms: make([]string, n)}
+	col := &column{terms: make([]string, n)}
 	for d := range n {
 		id, err := seg.DocID(d)
 		if err != nil {
 			return nil, fmt.Errorf("searchindex: id of document %d: %w", d, err)
 		}
-		col.start[d+1], col.ords[d], col.terms[d] = uint32(d+1), uint32(d), string(id)
+		col.terms[d] = string(id)
 	}
 	return col, nil
 }
