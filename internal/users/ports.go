@@ -67,10 +67,13 @@ type Counter struct {
 }
 
 // Hasher hashes and checks passwords. Verify reports whether the hash was
-// made with weaker parameters than the current ones.
+// made with weaker parameters than the current ones. VerifyLoaded is Verify
+// against the hash load returns, and calls load only once the hasher has
+// taken the job: a login it refuses (too many at once) costs no reads.
 type Hasher interface {
 	Hash(ctx context.Context, password string) (string, error)
 	Verify(ctx context.Context, password, encoded string) (ok, rehash bool, err error)
+	VerifyLoaded(ctx context.Context, password string, load func(context.Context) (string, error)) (ok, rehash bool, err error)
 }
 
 // TokenIssuer signs access tokens.

@@ -125,18 +125,25 @@ func (s *Service) Register(ctx context.Context, r Registration) (User, error) {
 func (s *Service) Login(ctx context.Context, email, password, clientIP string) (Tokens, error) {
 	email, _ = NormalizeEmail(email)
 	keys := []string{"account:" + email, "address:" + clientIP}
-	accountFailed, err := s.checkThrottle(ctx, keys)
-	if err != nil {
-		return Tokens{}, err
-	}
-	u, err := s.store.UserByEmail(ctx, email)
-	hash := u.PasswordHash
-	if errors.Is(err, ErrNotFound) {
-		hash = s.dummyHash
-	} else if err != nil {
-		return Tokens{}, fmt.Errorf("login: %w", err)
-	}
-	ok, rehash, err := s.hasher.Verify(ctx, password, hash)
+	var (
+		u             User
+		accountFailed bool
+	)
+	// The hasher takes the login before its reads, so that a flood of
+	// logins it has no room for is refused without touching the stores.
+	ok, rehash, err := s.hasher.VerifyLoaded(ctx, password, func(ctx context.Context) (hash string, err error) {
+		if accountFailed, err = s.checkThrottle(ctx, keys); err != nil {
+			return "", err
+		}
+		u, err = s.store.UserByEmail(ctx, email)
+		if errors.Is(err, ErrNotFound) {
+			return s.dummyHash, nil
+		}
+		if err != nil {
+			return "", fmt.Errorf("login: %w", err)
+		}
+		return u.PasswordHash, nil
+	})
 	if err != nil {
 		return Tokens{}, err
 	}

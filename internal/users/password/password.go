@@ -154,7 +154,12 @@ func (inProcess) shutdown()                      {}
 
 // Pool runs hashes on a fixed number of workers with a bounded queue.
 type Pool struct {
-	params   Params
+	params Params
+	// room holds a token for each job admitted and not yet finished, so
+	// that admission can come before the work that prepares a job (see
+	// VerifyLoaded); jobs has room for all of them, so queuing an
+	// admitted job never waits.
+	room     chan struct{}
 	jobs     chan func(engine)
 	done     chan struct{}
 	children []*child // one per worker when hashing in child processes
@@ -177,7 +182,7 @@ func workersFor(procs int) int { return max(1, procs/2) }
 // queue of the given size: at most workers hashes run at once, and a full
 // queue is refused.
 func NewPool(params Params, workers, queue int) *Pool {
-	p := newPool(params, queue)
+	p := newPool(params, workers, queue)
 	for range workers {
 		p.start(inProcess{})
 	}
@@ -198,7 +203,7 @@ func NewProcessPool(params Params, workers, queue int) (*Pool, error) {
 	if err != nil {
 		return nil, fmt.Errorf("password: the hashing worker's executable: %w", err)
 	}
-	p := newPool(params, queue)
+	p := newPool(params, workers, queue)
 	for range workers {
 		c := &child{exe: exe, starveAfter: starveAfter, starved: p.starved}
 		if err := c.start(); err != nil {
@@ -211,8 +216,9 @@ func NewProcessPool(params Params, workers, queue int) (*Pool, error) {
 	return p, nil
 }
 
-func newPool(params Params, queue int) *Pool {
-	return &Pool{params: params, jobs: make(chan func(engine), queue), done: make(chan struct{}), starved: new(atomic.Uint64)}
+func newPool(params Params, workers, queue int) *Pool {
+	return &Pool{params: params, room: make(chan struct{}, workers+queue), jobs: make(chan func(engine), workers+queue),
+		done: make(chan struct{}), starved: new(atomic.Uint64)}
 }
 
 // Starved is how many jobs the pool's workers hashed in this process
@@ -262,12 +268,31 @@ func (p *Pool) Close() {
 
 // Hash hashes pw with the pool's parameters.
 func (p *Pool) Hash(ctx context.Context, pw string) (string, error) {
+	if !p.admit() {
+		return "", ErrBusy
+	}
 	resp, err := p.do(ctx, request{Params: p.params, Password: pw})
 	return resp.Hash, err
 }
 
 // Verify checks pw against encoded; see Params.Verify.
 func (p *Pool) Verify(ctx context.Context, pw, encoded string) (ok, rehash bool, err error) {
+	return p.VerifyLoaded(ctx, pw, func(context.Context) (string, error) { return encoded, nil })
+}
+
+// VerifyLoaded is Verify against the hash load returns, and load runs only
+// once the pool has admitted the job: a login refused because hashing is
+// full costs none of the reads that find its hash. A load error is
+// returned as it is.
+func (p *Pool) VerifyLoaded(ctx context.Context, pw string, load func(context.Context) (string, error)) (ok, rehash bool, err error) {
+	if !p.admit() {
+		return false, false, ErrBusy
+	}
+	encoded, err := load(ctx)
+	if err != nil {
+		p.leave()
+		return false, false, err
+	}
 	resp, err := p.do(ctx, request{Verify: true, Params: p.params, Password: pw, Encoded: encoded})
 	if err != nil {
 		return false, false, err
@@ -278,30 +303,43 @@ func (p *Pool) Verify(ctx context.Context, pw, encoded string) (ok, rehash bool,
 	return resp.OK, resp.Rehash, nil
 }
 
+// admit takes room for one job, or reports at once that there is none.
+// The job gives it back when it finishes (see run).
+func (p *Pool) admit() bool {
+	select {
+	case p.room <- struct{}{}:
+		return true
+	default:
+		return false
+	}
+}
+
+func (p *Pool) leave() { <-p.room }
+
+// do runs an admitted job and waits for it.
 func (p *Pool) do(ctx context.Context, req request) (response, error) {
 	var (
 		resp response
 		err  error
 	)
-	if runErr := p.run(ctx, func(e engine) { resp, err = e.do(req) }); runErr != nil {
+	if runErr := p.enqueue(ctx, func(e engine) { resp, err = e.do(req) }); runErr != nil {
 		return response{}, runErr
 	}
 	return resp, err
 }
 
-// run queues job and waits for it. A full queue fails at once with ErrBusy;
-// a caller that gives up leaves the job to finish harmlessly.
-func (p *Pool) run(ctx context.Context, job func(engine)) error {
+// enqueue queues an admitted job, which never waits for room, and waits
+// for it. A caller that gives up leaves the job to finish harmlessly; the
+// job's room is given back only then, so that the queue never holds more
+// jobs than it admitted.
+func (p *Pool) enqueue(ctx context.Context, job func(engine)) error {
 	finished := make(chan struct{})
-	select {
-	case p.jobs <- func(e engine) {
+	p.jobs <- func(e engine) {
 		defer close(finished)
+		defer p.leave()
 		if ctx.Err() == nil { // the caller may have left while it waited
 			job(e)
 		}
-	}:
-	default:
-		return ErrBusy
 	}
 	select {
 	case <-finished:

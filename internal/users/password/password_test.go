@@ -100,6 +100,15 @@ func TestVerifyRefusesMalformedHashesWithoutPanicking(t *testing.T) {
 	}
 }
 
+// run admits job, runs it on a worker and waits for it, as Hash and
+// Verify do with theirs: ErrBusy at once when the pool has no room.
+func (p *Pool) run(ctx context.Context, job func(engine)) error {
+	if !p.admit() {
+		return ErrBusy
+	}
+	return p.enqueue(ctx, job)
+}
+
 // block occupies the pool's only worker until the returned func is called.
 func block(t *testing.T, p *Pool) (release func()) {
 	t.Helper()
@@ -151,6 +160,39 @@ func TestPoolRefusesWorkAtOnceWhenTheQueueIsFull(t *testing.T) {
 	}
 	if _, err := p.Hash(context.Background(), "after"); err != nil {
 		t.Errorf("hash after the queue drained: %v", err)
+	}
+}
+
+func TestAFullPoolRefusesAVerifyBeforeItLoadsTheHash(t *testing.T) {
+	t.Parallel()
+	p := NewPool(fast, 1, 0)
+	defer p.Close()
+	release := block(t, p)
+	defer release()
+
+	_, _, err := p.VerifyLoaded(context.Background(), "pw", func(context.Context) (string, error) {
+		t.Error("a refused verify loaded its hash")
+		return fast.Hash("pw"), nil
+	})
+	if !errors.Is(err, ErrBusy) {
+		t.Errorf("VerifyLoaded on a full pool: %v, want ErrBusy", err)
+	}
+}
+
+func TestAVerifyWhoseLoadFailsGivesItsRoomBack(t *testing.T) {
+	t.Parallel()
+	p := NewPool(fast, 1, 0)
+	defer p.Close()
+	notFound := errors.New("no such account")
+	for range 3 { // with the room of a failed load kept, the second would be refused
+		_, _, err := p.VerifyLoaded(context.Background(), "pw", func(context.Context) (string, error) { return "", notFound })
+		if !errors.Is(err, notFound) {
+			t.Fatalf("VerifyLoaded with a failing load: %v, want the load's error", err)
+		}
+	}
+	ok, _, err := p.VerifyLoaded(context.Background(), "pw", func(context.Context) (string, error) { return fast.Hash("pw"), nil })
+	if !ok || err != nil {
+		t.Errorf("VerifyLoaded after failed loads = %v, %v; want a match", ok, err)
 	}
 }
 

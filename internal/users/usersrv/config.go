@@ -56,6 +56,14 @@ type Config struct {
 	ConfirmConsumers   int
 }
 
+// defaultHashQueue is how many hashing jobs may wait by default: well under
+// the 64 requests a module works on at once (MAX_IN_FLIGHT), so that logins
+// waiting for a hash never hold every one of the users service's slots and
+// a flood of logins leaves its other endpoints answering; and on one worker
+// at tens of milliseconds a hash, under a second of waiting. A deeper queue
+// would not hash more logins a second, only make them wait longer.
+const defaultHashQueue = 16
+
 // Where password hashes run (USERS_HASHER).
 const (
 	// HasherProcess runs each hashing worker in a child process of this
@@ -86,7 +94,7 @@ func LoadConfig(e *config.Env, sh config.Shared) Config {
 		},
 		Hasher:             e.String("USERS_HASHER", HasherProcess),
 		HashWorkers:        e.Int("USERS_HASH_WORKERS", password.DefaultWorkers(), 1, 1024),
-		HashQueue:          e.Int("USERS_HASH_QUEUE", 64, 1, 1<<16),
+		HashQueue:          e.Int("USERS_HASH_QUEUE", defaultHashQueue, 1, 1<<16),
 		AccountMaxFailures: e.Int("USERS_LOGIN_MAX_FAILURES_PER_ACCOUNT", 5, 1, 1000),
 		AddressMaxFailures: e.Int("USERS_LOGIN_MAX_FAILURES_PER_ADDRESS", 20, 1, 100000),
 		FailureWindow:      e.Duration("USERS_LOGIN_FAILURE_WINDOW", 15*time.Minute),

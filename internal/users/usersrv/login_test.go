@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/marketplace-go/marketplace/internal/platform/config"
 	"github.com/marketplace-go/marketplace/internal/platform/eventually"
 	"github.com/marketplace-go/marketplace/internal/users/password"
 	"github.com/marketplace-go/marketplace/internal/users/usersrv"
@@ -175,42 +176,17 @@ func TestAFloodOfLoginsIsRefusedAtOnceWhenTheHashQueueIsFull(t *testing.T) {
 	e := newEnv(t, func(c *usersrv.Config) { c.Argon, c.HashWorkers, c.HashQueue = password.OWASP, 1, 1 })
 	e.mustRegister(t, "popular@example.com")
 
-	const n = 20
-	var (
-		wg        sync.WaitGroup
-		start     = make(chan struct{})
-		results   = make(chan response, n)
-		firstBusy sync.Once
-		busy      = make(chan struct{})
-	)
-	for range n {
-		wg.Go(func() {
-			<-start
-			r, err := e.request("POST", "/v1/auth/login", "", map[string]string{"email": "popular@example.com", "password": goodPassword})
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			if r.Status == http.StatusServiceUnavailable {
-				firstBusy.Do(func() { close(busy) })
-			}
-			results <- r
-		})
-	}
-	close(start)
-
+	f := floodLogins(t, e, "popular@example.com", 20)
 	// While hashes are running and queued, other endpoints still answer.
-	eventually.Receive(t, "a login refused as busy", busy)
+	eventually.Receive(t, "a login refused as busy", f.busy)
 	began := time.Now()
 	e.do(t, "GET", "/healthz", "", nil).want(t, http.StatusOK)
 	if d := time.Since(began); d > time.Second {
 		t.Errorf("/healthz took %v during the flood", d)
 	}
-	wg.Wait()
-	close(results)
 
 	counts := map[int]int{}
-	for r := range results {
+	for _, r := range f.wait() {
 		counts[r.Status]++
 		switch r.Status {
 		case http.StatusOK:
@@ -227,6 +203,82 @@ func TestAFloodOfLoginsIsRefusedAtOnceWhenTheHashQueueIsFull(t *testing.T) {
 	if counts[http.StatusServiceUnavailable] == 0 || counts[http.StatusOK] == 0 {
 		t.Errorf("statuses %v, want some 200 and some 503", counts)
 	}
+}
+
+// TestByDefaultALoginFloodLeavesTheServiceRoomForItsOtherRequests floods
+// more logins than the service works on at once (64): with the default
+// hashing queue, those waiting for a hash hold only a few of its slots, so
+// a signed-in user's request is taken at once instead of waiting behind
+// them in the service's queue.
+func TestByDefaultALoginFloodLeavesTheServiceRoomForItsOtherRequests(t *testing.T) {
+	if testing.Short() {
+		t.Skip("floods production argon2 hashes, alone")
+	}
+	defaults := usersrv.LoadConfig(config.FromLookup(func(string) (string, bool) { return "", false }), config.Shared{DataDir: t.TempDir()})
+	e := newEnv(t, func(c *usersrv.Config) { c.Argon, c.HashWorkers, c.HashQueue = password.OWASP, 1, defaults.HashQueue })
+	_, reader := e.mustUser(t, "reader@example.com")
+	e.mustRegister(t, "popular@example.com")
+
+	f := floodLogins(t, e, "popular@example.com", 200)
+	eventually.Receive(t, "a login answered", f.answered)
+	began := time.Now()
+	e.do(t, "GET", "/v1/users/me", reader.AccessToken, nil).want(t, http.StatusOK)
+	if d := time.Since(began); d > 2*time.Second { // 3.4s when the queue let logins hold every slot
+		t.Errorf("GET /v1/users/me took %v during the flood; it waited for a slot behind logins", d)
+	}
+	counts := map[int]int{}
+	for _, r := range f.wait() {
+		counts[r.Status]++
+	}
+	if n := counts[http.StatusOK] + counts[http.StatusServiceUnavailable]; n != 200 {
+		t.Errorf("statuses %v; want only 200 and 503", counts)
+	}
+}
+
+// flood is logins sent at once. answered is closed at the first answer,
+// busy at the first refusal; wait returns every answer.
+type flood struct {
+	answered, busy <-chan struct{}
+	wait           func() []response
+}
+
+// floodLogins sends n good logins for email at once.
+func floodLogins(t *testing.T, e *testEnv, email string, n int) flood {
+	t.Helper()
+	var (
+		wg        sync.WaitGroup
+		start     = make(chan struct{})
+		results   = make(chan response, n)
+		first     sync.Once
+		answered  = make(chan struct{})
+		firstBusy sync.Once
+		busy      = make(chan struct{})
+	)
+	for range n {
+		wg.Go(func() {
+			<-start
+			r, err := e.request("POST", "/v1/auth/login", "", map[string]string{"email": email, "password": goodPassword})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			first.Do(func() { close(answered) })
+			if r.Status == http.StatusServiceUnavailable {
+				firstBusy.Do(func() { close(busy) })
+			}
+			results <- r
+		})
+	}
+	close(start)
+	return flood{answered: answered, busy: busy, wait: func() []response {
+		wg.Wait()
+		close(results)
+		var all []response
+		for r := range results {
+			all = append(all, r)
+		}
+		return all
+	}}
 }
 
 func testDisabledUsersCannotLogInOrRefresh(t *testing.T, e *testEnv) {
