@@ -188,6 +188,39 @@ func BenchmarkEachSearchQuery(b *testing.B) {
 	}
 }
 
+// BenchmarkBrowseListings times the listings the loadgen's browse
+// scenario asks for: a first page in each order, of the whole catalog or
+// of one category, and the page after it.
+//
+//	go test ./cmd/marketplace -run '^$' -bench BrowseListings -benchtime 200x
+func BenchmarkBrowseListings(b *testing.B) {
+	for _, n := range benchSizes(b) {
+		b.Run(fmt.Sprintf("products=%d", n), func(b *testing.B) {
+			svc := benchService(b, n)
+			for _, order := range []string{search.SortNewest, search.SortPriceAsc, search.SortPriceDesc, search.SortTitle} {
+				for _, category := range []string{"", "lamps"} {
+					first := search.Query{Sort: order, Category: category, Limit: 20}
+					page, err := svc.List(context.Background(), nil, first)
+					if err != nil || page.Next == "" {
+						b.Fatalf("first page: %v (next %q)", err, page.Next)
+					}
+					next := first
+					next.Cursor = page.Next
+					for i, q := range []search.Query{first, next} {
+						b.Run(fmt.Sprintf("sort=%s/category=%s/page=%d", order, category, i+1), func(b *testing.B) {
+							for b.Loop() {
+								if _, err := svc.List(context.Background(), nil, q); err != nil {
+									b.Fatal(err)
+								}
+							}
+						})
+					}
+				}
+			}
+		})
+	}
+}
+
 // benchService is the search service over an index of n demo products.
 func benchService(b *testing.B, n int) *search.Service {
 	svc := search.NewService(benchIndex(b, n), benchSource{}, nil, slog.New(slog.DiscardHandler), search.Config{})

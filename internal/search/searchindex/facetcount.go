@@ -145,6 +145,10 @@ func decodeColumn(seg segment.Segment, field string) (*column, error) {
 // values of ids: decodeIDs reads each document's stored id.
 const idField = "_id"
 
+// createdField is the documents' creation time, in microseconds: the
+// newest order's key.
+const createdField = "created"
+
 // decodeIDs reads the id of every document of seg. A document has exactly
 // one, so the column is its terms alone: terms[d] is local document d's
 // id (start and ords are nil). Reading them once, in document order,

@@ -90,8 +90,9 @@ type facetPass struct {
 	facetCounts [][]int
 	filterCols  []*column
 	filterTerms [][]bool
-	// idCol is the segment's ids, for the cut.
-	idCol *column
+	// idCol is the segment's ids, and keyCol its numbers the cut's order
+	// sorts by (nil for the score), for the cut.
+	idCol, keyCol *column
 }
 
 // newFacetPass counts specs, each document tested against filters.
@@ -203,9 +204,8 @@ func (p *facetPass) onPage(d *bsearch.DocumentMatch) bool {
 	}
 	local := d.IndexInternalID.Value() - p.begin
 	k := cutKey{key: d.Score, id: p.idCol.terms[local]}
-	if p.cut.by != keyScore {
-		price := p.facetCols[len(p.facetCols)-1] // facetPlan counts the price last
-		k.key = p.cut.priceKey(price, local)
+	if p.keyCol != nil {
+		k.key = p.cut.numberKey(p.keyCol, local)
 	}
 	if !p.cut.keep(k) {
 		return false
@@ -298,8 +298,24 @@ func (p *facetPass) load() error {
 			return err
 		}
 		p.idCol = col
+		if p.keyCol, err = p.cutKeys(ss); err != nil {
+			return err
+		}
 	}
 	return nil
+}
+
+// cutKeys is the current segment's column of the numbers the cut's order
+// sorts by: the price's, which facetPlan counts last, or the creation
+// time's; none for the score.
+func (p *facetPass) cutKeys(ss *scorch.SegmentSnapshot) (*column, error) {
+	switch p.cut.by {
+	case keyScore:
+		return nil, nil
+	case keyNewest:
+		return p.cols.get(p.snap.IndexSnapshot, ss, createdField)
+	}
+	return p.facetCols[len(p.facetCols)-1], nil
 }
 
 // flush adds the current segment's counts to the terms.

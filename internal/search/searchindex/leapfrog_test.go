@@ -176,3 +176,66 @@ func TestFacetCountsFollowWritesAfterTheColumnsAreBuilt(t *testing.T) {
 		t.Errorf("total %d after turning %d of %d red lamps blue, want %d", after.Total, len(docs), before.Total, before.Total-int64(len(docs)))
 	}
 }
+
+// TestCursorPagesAnswerAsBlevesFilterDoes follows cursors through pages
+// in each order the page cut follows (pagecut.go), each page compared
+// whole with Bleve's own filter and SearchAfter, the next cursor taken
+// from Bleve's page. The generated catalog has equal prices and creation
+// times, so some cursors fall among ties that only the id orders.
+func TestCursorPagesAnswerAsBlevesFilterDoes(t *testing.T) {
+	x := generated(t, 4000)
+	red := search.AttributeFilter{Name: "colour", Equals: "red", Text: "red"}
+	active := []string{search.StatusActive}
+	facets := []string{"colour", "size"}
+	tests := []struct {
+		name string
+		r    search.Request
+	}{
+		{"the newest, no words", search.Request{Query: search.Query{Sort: search.SortNewest}, Statuses: active, FacetAttributes: facets, Size: 7}},
+		{"the newest lamps, a colour", search.Request{Query: search.Query{Sort: search.SortNewest, Attributes: []search.AttributeFilter{red}},
+			Categories: []string{"lamps"}, Statuses: active, FacetAttributes: facets, Size: 5}},
+		{"a word, the newest first", search.Request{Query: search.Query{Words: []string{"light"}, Sort: search.SortNewest}, Statuses: active, FacetAttributes: facets, Size: 9}},
+		{"a word by relevance", search.Request{Query: search.Query{Words: []string{"lamp"}, Sort: search.SortRelevance}, Statuses: active, FacetAttributes: facets, Size: 8}},
+		{"a category word by relevance, its hits scored alike", search.Request{Query: search.Query{Words: []string{"fiction"}, Sort: search.SortRelevance},
+			Statuses: active, FacetAttributes: facets, Size: 6}},
+		{"the cheapest, a colour", search.Request{Query: search.Query{Sort: search.SortPriceAsc, Attributes: []search.AttributeFilter{red}},
+			Statuses: active, FacetAttributes: facets, Size: 7}},
+		{"the dearest shoes", search.Request{Query: search.Query{Sort: search.SortPriceDesc}, Categories: []string{"shoes"}, Statuses: active, FacetAttributes: facets, Size: 4}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := tt.r
+			for page := range 4 {
+				x.bleveFilters = true
+				want, err := x.Search(context.Background(), r)
+				x.bleveFilters = false
+				if err != nil {
+					t.Fatal(err)
+				}
+				got, err := x.Search(context.Background(), r)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if diff := cmp.Diff(want, got); diff != "" {
+					t.Fatalf("page %d differs from Bleve's (-bleve +cut):\n%s", page+1, diff)
+				}
+				if len(want.Hits) < r.Size {
+					t.Fatalf("page %d has %d hits: the case pages through too few", page+1, len(want.Hits))
+				}
+				last := want.Hits[len(want.Hits)-1]
+				r.After = &search.Cursor{Sort: r.Sort, ID: last.Product.ID, Key: cursorOf(r.Sort, last)}
+			}
+		})
+	}
+}
+
+// cursorOf is the cursor key of the hit h in order, as the API gives it.
+func cursorOf(order string, h search.Hit) any {
+	switch order {
+	case search.SortRelevance:
+		return h.Score
+	case search.SortPriceAsc, search.SortPriceDesc:
+		return h.Product.Price.Amount
+	}
+	return h.Product.CreatedAt.UnixMicro()
+}

@@ -21,22 +21,27 @@ import (
 // it: the collector then prepares about the page's size times the log of
 // the hits, not every hit.
 //
-// Keys are those Bleve sorts by: the score, or the price (read from the
-// facet column the pass has already), then the id. Bleve reads a hit's id
-// from its stored fields, a few microseconds each; the cut reads it from
-// a column of the segment's ids, decoded once (facetcount.go). Without
-// the id, a hit whose key equals the page's worst had to be kept, and a
-// word that scores its thousands of hits alike (a category word, most
-// often) sent every one to the collector. Only a first page is cut: a
-// cursor's page starts after a key, which the cut would have to follow
-// too.
+// Keys are those Bleve sorts by: the score, the price (read from the
+// facet column the pass has already) or the creation time (from its own
+// column), then the id. Bleve reads a hit's id from its stored fields, a
+// few microseconds each; the cut reads it from a column of the segment's
+// ids, decoded once (facetcount.go). Without the id, a hit whose key
+// equals the page's worst had to be kept, and a word that scores its
+// thousands of hits alike (a category word, most often) sent every one to
+// the collector. A cursor's page is cut too: a hit that does not sort
+// after the cursor's key and id cannot be on it (Bleve's SearchAfter would
+// drop it after preparing it). Only the title order is not cut: its key is
+// text, which no column holds.
 
 // pageCut keeps the best hits seen so far, up to a page's worth.
 type pageCut struct {
 	size int
-	// by is the order: keyScore, keyPriceAsc or keyPriceDesc.
-	by   int
-	best cutHeap
+	// by is the order: keyScore, keyPriceAsc, keyPriceDesc or keyNewest.
+	by int
+	// after is the key of a cursor's last hit, which every hit on the
+	// page sorts after; nil on a first page.
+	after *cutKey
+	best  cutHeap
 }
 
 // cutKey is where a hit sorts: by key, higher being better, then by id,
@@ -50,14 +55,12 @@ const (
 	keyScore = iota + 1
 	keyPriceAsc
 	keyPriceDesc
+	keyNewest
 )
 
 // newPageCut returns the cut of r's page, or nil when r's page is not cut
-// (a cursor's page, or an order other than relevance and price).
+// (the title order, or a cursor whose key is not a number).
 func newPageCut(r search.Request) *pageCut {
-	if r.After != nil {
-		return nil
-	}
 	var by int
 	switch r.Sort {
 	case search.SortRelevance:
@@ -66,12 +69,42 @@ func newPageCut(r search.Request) *pageCut {
 		by = keyPriceAsc
 	case search.SortPriceDesc:
 		by = keyPriceDesc
+	case search.SortNewest, "": // sortBy's default
+		by = keyNewest
 	default:
 		return nil
 	}
 	c := &pageCut{size: r.Size, by: by}
 	c.best.better = c.better
+	if r.After != nil {
+		k, ok := c.cursorKey(*r.After)
+		if !ok {
+			return nil
+		}
+		c.after = &k
+	}
 	return c
+}
+
+// cursorKey is the key of the hit a cursor names, as the cut compares
+// it: the number Bleve compares, turned as the order turns the hits'.
+func (c *pageCut) cursorKey(cur search.Cursor) (cutKey, bool) {
+	var v float64
+	switch k := cur.Key.(type) {
+	case int64:
+		v = float64(k)
+	case float64:
+		v = k
+	default:
+		return cutKey{}, false
+	}
+	if math.IsNaN(v) {
+		return cutKey{}, false
+	}
+	if c.by == keyPriceAsc {
+		v = -v
+	}
+	return cutKey{key: v, id: cur.ID}, true
 }
 
 // better reports whether a sorts before b, as sortBy orders hits: ids
@@ -93,6 +126,8 @@ func (c *pageCut) keep(k cutKey) bool {
 	switch {
 	case c.size == 0:
 		return false
+	case c.after != nil && !c.better(*c.after, k):
+		return false // at or before the cursor
 	case len(c.best.keys) < c.size:
 		heap.Push(&c.best, k)
 		return true
@@ -104,9 +139,10 @@ func (c *pageCut) keep(k cutKey) bool {
 	return true
 }
 
-// priceKey is the key of a price under c's order: a missing price sorts
-// last either way, as in Bleve.
-func (c *pageCut) priceKey(col *column, local uint64) float64 {
+// numberKey is the key of a document's number (its price or its creation
+// time) under c's order: a missing number sorts last either way, as in
+// Bleve.
+func (c *pageCut) numberKey(col *column, local uint64) float64 {
 	ords := col.ords[col.start[local]:col.start[local+1]]
 	i := slices.IndexFunc(ords, func(o uint32) bool { return !math.IsNaN(col.numbers[o]) })
 	switch {

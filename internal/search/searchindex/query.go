@@ -504,7 +504,7 @@ func sortBy(req *bleve.SearchRequest, r search.Request) {
 	case search.SortTitle:
 		keys = bsearch.SortOrder{&bsearch.SortField{Field: "title_sort", Type: bsearch.SortFieldAsString}, id(false)}
 	default:
-		keys = bsearch.SortOrder{number("created", true), id(true)}
+		keys = bsearch.SortOrder{number(createdField, true), id(true)}
 	}
 	req.SortByCustom(keys)
 	if r.After != nil {

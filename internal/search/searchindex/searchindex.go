@@ -125,7 +125,7 @@ func newMapping() mapping.IndexMapping {
 		doc.AddFieldMappingsAt(f, keywordField(false))
 	}
 	doc.AddFieldMappingsAt("price", numericField(true, false))
-	doc.AddFieldMappingsAt("created", numericField(true, false))
+	doc.AddFieldMappingsAt(createdField, numericField(true, false))
 	doc.AddFieldMappingsAt("version", numericField(false, true))
 	doc.AddFieldMappingsAt("attr_names", storedField())
 	doc.AddFieldMappingsAt("src", storedField())
@@ -364,7 +364,7 @@ func document(d search.Doc, shop string) (map[string]any, error) {
 		"title": p.Title, "title_raw": p.Title, "title_sort": strings.ToLower(p.Title),
 		"text": joined, "text_raw": joined,
 		"category": p.Category, "seller": p.SellerID, "status": p.Status,
-		"price": float64(p.Price.Amount), "created": float64(p.CreatedAt.UnixMicro()), "version": float64(p.Version),
+		"price": float64(p.Price.Amount), createdField: float64(p.CreatedAt.UnixMicro()), "version": float64(p.Version),
 		"attr": attrs, "attr_names": strings.Join(names, " "), "src": string(src),
 	}, nil
 }
