@@ -112,16 +112,7 @@ func TestLeapfrogFilteringAnswersAsBlevesFilterDoes(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			x.bleveFilters = true
-			want, err := x.Search(context.Background(), tt.r)
-			x.bleveFilters = false
-			if err != nil {
-				t.Fatal(err)
-			}
-			got, err := x.Search(context.Background(), tt.r)
-			if err != nil {
-				t.Fatal(err)
-			}
+			want, got := bothWays(t, x, tt.r)
 			if diff := cmp.Diff(want, got); diff != "" {
 				t.Errorf("answer differs from Bleve's filter (-bleve +leapfrog):\n%s", diff)
 			}
@@ -144,16 +135,7 @@ func TestFacetCountsFollowWritesAfterTheColumnsAreBuilt(t *testing.T) {
 		Statuses: []string{search.StatusActive}, FacetAttributes: []string{"colour", "size"}, Size: 20}
 	compare := func(t *testing.T) search.Result {
 		t.Helper()
-		x.bleveFilters = true
-		want, err := x.Search(context.Background(), r)
-		x.bleveFilters = false
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, err := x.Search(context.Background(), r)
-		if err != nil {
-			t.Fatal(err)
-		}
+		want, got := bothWays(t, x, r)
 		if diff := cmp.Diff(want, got); diff != "" {
 			t.Errorf("answer differs from Bleve's (-bleve +columns):\n%s", diff)
 		}
@@ -206,16 +188,7 @@ func TestCursorPagesAnswerAsBlevesFilterDoes(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			r := tt.r
 			for page := range 4 {
-				x.bleveFilters = true
-				want, err := x.Search(context.Background(), r)
-				x.bleveFilters = false
-				if err != nil {
-					t.Fatal(err)
-				}
-				got, err := x.Search(context.Background(), r)
-				if err != nil {
-					t.Fatal(err)
-				}
+				want, got := bothWays(t, x, r)
 				if diff := cmp.Diff(want, got); diff != "" {
 					t.Fatalf("page %d differs from Bleve's (-bleve +cut):\n%s", page+1, diff)
 				}
@@ -238,4 +211,21 @@ func cursorOf(order string, h search.Hit) any {
 		return h.Product.Price.Amount
 	}
 	return h.Product.CreatedAt.UnixMicro()
+}
+
+// bothWays answers r with Bleve's own filter, facets and fuzzy query
+// (want), and as the index does (got).
+func bothWays(t *testing.T, x *Index, r search.Request) (want, got search.Result) {
+	t.Helper()
+	x.bleveFilters = true
+	want, err := x.Search(context.Background(), r)
+	x.bleveFilters = false
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err = x.Search(context.Background(), r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return want, got
 }
