@@ -145,9 +145,12 @@ func decodeColumn(seg segment.Segment, field string) (*column, error) {
 // values of ids: decodeIDs reads each document's stored id.
 const idField = "_id"
 
-// createdField is the documents' creation time, in microseconds: the
-// newest order's key.
-const createdField = "created"
+// The fields of the newest and the title orders' keys: the documents'
+// creation time, in microseconds, and their title in lower case.
+const (
+	createdField   = "created"
+	titleSortField = "title_sort"
+)
 
 // decodeIDs reads the id of every document of seg. A document has exactly
 // one, so the column is its terms alone: terms[d] is local document d's

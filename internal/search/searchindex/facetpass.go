@@ -90,7 +90,7 @@ type facetPass struct {
 	facetCounts [][]int
 	filterCols  []*column
 	filterTerms [][]bool
-	// idCol is the segment's ids, and keyCol its numbers the cut's order
+	// idCol is the segment's ids, and keyCol its keys the cut's order
 	// sorts by (nil for the score), for the cut.
 	idCol, keyCol *column
 }
@@ -204,7 +204,16 @@ func (p *facetPass) onPage(d *bsearch.DocumentMatch) bool {
 	}
 	local := d.IndexInternalID.Value() - p.begin
 	k := cutKey{key: d.Score, id: p.idCol.terms[local]}
-	if p.keyCol != nil {
+	switch p.cut.by {
+	case keyScore:
+	case keyTitle:
+		text, ok := textKey(p.keyCol, local)
+		if !ok {
+			d.ID = k.id
+			return true // no title to place it by: the collector sorts it last
+		}
+		k.key, k.text = 0, text
+	default:
 		k.key = p.cut.numberKey(p.keyCol, local)
 	}
 	if !p.cut.keep(k) {
@@ -305,15 +314,17 @@ func (p *facetPass) load() error {
 	return nil
 }
 
-// cutKeys is the current segment's column of the numbers the cut's order
-// sorts by: the price's, which facetPlan counts last, or the creation
-// time's; none for the score.
+// cutKeys is the current segment's column of the keys the cut's order
+// sorts by: the price's, which facetPlan counts last, the creation time's
+// or the title's sort key; none for the score.
 func (p *facetPass) cutKeys(ss *scorch.SegmentSnapshot) (*column, error) {
 	switch p.cut.by {
 	case keyScore:
 		return nil, nil
 	case keyNewest:
 		return p.cols.get(p.snap.IndexSnapshot, ss, createdField)
+	case keyTitle:
+		return p.cols.get(p.snap.IndexSnapshot, ss, titleSortField)
 	}
 	return p.facetCols[len(p.facetCols)-1], nil
 }

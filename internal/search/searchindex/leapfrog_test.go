@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"testing"
 	"time"
 
@@ -160,9 +161,9 @@ func TestFacetCountsFollowWritesAfterTheColumnsAreBuilt(t *testing.T) {
 }
 
 // TestCursorPagesAnswerAsBlevesFilterDoes follows cursors through pages
-// in each order the page cut follows (pagecut.go), each page compared
-// whole with Bleve's own filter and SearchAfter, the next cursor taken
-// from Bleve's page. The generated catalog has equal prices and creation
+// in each order (the page cut's, pagecut.go), each page compared whole
+// with Bleve's own filter and SearchAfter, the next cursor taken from
+// Bleve's page. The generated catalog has equal prices and creation
 // times, so some cursors fall among ties that only the id orders.
 func TestCursorPagesAnswerAsBlevesFilterDoes(t *testing.T) {
 	x := generated(t, 4000)
@@ -183,6 +184,9 @@ func TestCursorPagesAnswerAsBlevesFilterDoes(t *testing.T) {
 		{"the cheapest, a colour", search.Request{Query: search.Query{Sort: search.SortPriceAsc, Attributes: []search.AttributeFilter{red}},
 			Statuses: active, FacetAttributes: facets, Size: 7}},
 		{"the dearest shoes", search.Request{Query: search.Query{Sort: search.SortPriceDesc}, Categories: []string{"shoes"}, Statuses: active, FacetAttributes: facets, Size: 4}},
+		{"by title, no words", search.Request{Query: search.Query{Sort: search.SortTitle}, Statuses: active, FacetAttributes: facets, Size: 7}},
+		{"a word by title, a colour", search.Request{Query: search.Query{Words: []string{"lamp"}, Sort: search.SortTitle, Attributes: []search.AttributeFilter{red}},
+			Statuses: active, FacetAttributes: facets, Size: 6}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -209,6 +213,8 @@ func cursorOf(order string, h search.Hit) any {
 		return h.Score
 	case search.SortPriceAsc, search.SortPriceDesc:
 		return h.Product.Price.Amount
+	case search.SortTitle:
+		return strings.ToLower(h.Product.Title)
 	}
 	return h.Product.CreatedAt.UnixMicro()
 }

@@ -8,7 +8,8 @@ import (
 )
 
 func TestAPageCutKeepsWhatMayStillBeOnThePage(t *testing.T) {
-	k := func(key float64, id string) cutKey { return cutKey{key, id} }
+	k := func(key float64, id string) cutKey { return cutKey{key: key, id: id} }
+	tx := func(text, id string) cutKey { return cutKey{text: text, id: id} }
 	tests := []struct {
 		name  string
 		sort  string
@@ -33,12 +34,23 @@ func TestAPageCutKeepsWhatMayStillBeOnThePage(t *testing.T) {
 			[]cutKey{k(11, "a"), k(10, "z"), k(10, "m"), k(10, "b"), k(9, "z")}, []bool{false, false, false, true, true}},
 		{"a cheapest-first cursor compares the price turned as the hits' are", search.SortPriceAsc, &search.Cursor{Key: int64(5), ID: "m"}, 5,
 			[]cutKey{k(-4, "z"), k(-5, "a"), k(-5, "z"), k(-6, "a")}, []bool{false, false, true, true}},
+		{"by title, the lower text first, ties by the lower id", search.SortTitle, nil, 2,
+			[]cutKey{tx("b", "m"), tx("b", "a"), tx("c", "0"), tx("a", "z"), tx("b", "0")}, []bool{true, true, false, true, true}},
+		{"a title cursor's text", search.SortTitle, &search.Cursor{Key: "b", ID: "m"}, 5,
+			[]cutKey{tx("a", "z"), tx("b", "a"), tx("b", "m"), tx("b", "z"), tx("c", "a")}, []bool{false, false, false, true, true}},
+		{"a cursor of another order's kind cuts nothing", search.SortTitle, &search.Cursor{Key: int64(5), ID: "m"}, 1, nil, nil},
 		{"a relevance cursor's score", search.SortRelevance, &search.Cursor{Key: 0.5, ID: "m"}, 2,
 			[]cutKey{k(0.7, "a"), k(0.5, "z"), k(0.5, "a"), k(0.4, "z"), k(0.45, "a"), k(0.3, "z")}, []bool{false, false, true, true, true, false}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			c := newPageCut(search.Request{Query: search.Query{Sort: tt.sort, After: tt.after}, Size: tt.size})
+			if tt.keys == nil {
+				if c != nil {
+					t.Errorf("a cut %+v, want none", c)
+				}
+				return
+			}
 			var got []bool
 			for _, key := range tt.keys {
 				got = append(got, c.keep(key))

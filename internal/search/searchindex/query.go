@@ -502,7 +502,7 @@ func sortBy(req *bleve.SearchRequest, r search.Request) {
 	case search.SortPriceDesc:
 		keys = bsearch.SortOrder{number("price", true), id(true)}
 	case search.SortTitle:
-		keys = bsearch.SortOrder{&bsearch.SortField{Field: "title_sort", Type: bsearch.SortFieldAsString}, id(false)}
+		keys = bsearch.SortOrder{&bsearch.SortField{Field: titleSortField, Type: bsearch.SortFieldAsString}, id(false)}
 	default:
 		keys = bsearch.SortOrder{number(createdField, true), id(true)}
 	}

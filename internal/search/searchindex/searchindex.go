@@ -120,7 +120,7 @@ func newMapping() mapping.IndexMapping {
 	doc.AddFieldMappingsAt("title_raw", textField(rawAnalyzer))
 	doc.AddFieldMappingsAt("text", textField(en.AnalyzerName))
 	doc.AddFieldMappingsAt("text_raw", textField(rawAnalyzer))
-	doc.AddFieldMappingsAt("title_sort", keywordField(true))
+	doc.AddFieldMappingsAt(titleSortField, keywordField(true))
 	for _, f := range []string{"category", "seller", "status"} {
 		doc.AddFieldMappingsAt(f, keywordField(false))
 	}
@@ -361,7 +361,7 @@ func document(d search.Doc, shop string) (map[string]any, error) {
 	slices.Sort(names)
 	joined := strings.Join(text, " \n ")
 	return map[string]any{
-		"title": p.Title, "title_raw": p.Title, "title_sort": strings.ToLower(p.Title),
+		"title": p.Title, "title_raw": p.Title, titleSortField: strings.ToLower(p.Title),
 		"text": joined, "text_raw": joined,
 		"category": p.Category, "seller": p.SellerID, "status": p.Status,
 		"price": float64(p.Price.Amount), createdField: float64(p.CreatedAt.UnixMicro()), "version": float64(p.Version),
