@@ -304,7 +304,7 @@ func (p *Pool) VerifyLoaded(ctx context.Context, pw string, load func(context.Co
 }
 
 // admit takes room for one job, or reports at once that there is none.
-// The job gives it back when it finishes (see run).
+// The job gives it back when it finishes (see enqueue).
 func (p *Pool) admit() bool {
 	select {
 	case p.room <- struct{}{}:
