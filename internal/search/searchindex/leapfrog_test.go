@@ -200,14 +200,15 @@ func TestCursorPagesAnswerAsBlevesFilterDoes(t *testing.T) {
 					t.Fatalf("page %d has %d hits: the case pages through too few", page+1, len(want.Hits))
 				}
 				last := want.Hits[len(want.Hits)-1]
-				r.After = &search.Cursor{Sort: r.Sort, ID: last.Product.ID, Key: cursorOf(r.Sort, last)}
+				r.After = &search.Cursor{Sort: r.Sort, ID: last.Product.ID, Key: CursorKeyOf(r.Sort, last)}
 			}
 		})
 	}
 }
 
-// cursorOf is the cursor key of the hit h in order, as the API gives it.
-func cursorOf(order string, h search.Hit) any {
+// CursorKeyOf is the cursor key of the hit h in order, as the API gives
+// it; exported for this package's external tests.
+func CursorKeyOf(order string, h search.Hit) any {
 	switch order {
 	case search.SortRelevance:
 		return h.Score

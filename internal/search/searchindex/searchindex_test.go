@@ -287,35 +287,13 @@ func TestKeysetPagesVisitEveryProductOnceInEachOrder(t *testing.T) {
 					break
 				}
 				h := res.Hits[len(res.Hits)-1]
-				r.After = &search.Cursor{ID: h.Product.ID, Key: key(order, h)}
+				r.After = &search.Cursor{ID: h.Product.ID, Key: searchindex.CursorKeyOf(order, h)}
 			}
 			if diff := cmp.Diff(titles(all), pages); diff != "" {
 				t.Fatalf("pages differ from one listing (-one +pages):\n%s", diff)
 			}
 		})
 	}
-}
-
-func key(order string, h search.Hit) any {
-	switch order {
-	case search.SortRelevance:
-		return h.Score
-	case search.SortPriceAsc, search.SortPriceDesc:
-		return h.Product.Price.Amount
-	case search.SortTitle:
-		return "" + lower(h.Product.Title)
-	}
-	return h.Product.CreatedAt.UnixMicro()
-}
-
-func lower(s string) string {
-	b := []byte(s)
-	for i, c := range b {
-		if c >= 'A' && c <= 'Z' {
-			b[i] = c + 32
-		}
-	}
-	return string(b)
 }
 
 func TestConcurrentWritersAndReadersEndAtTheNewestVersions(t *testing.T) {
