@@ -106,8 +106,9 @@ type Tx interface {
 	SetStock(ctx context.Context, productID string, onHand int64) (Stock, error)
 	// AdjustStock adds delta (which may be negative) to on_hand.
 	AdjustStock(ctx context.Context, productID string, delta int64) (Stock, error)
-	// Reserve holds the quantities for an order, all or nothing, failing
-	// with *InsufficientStockError.
+	// Reserve holds the quantities for an order, all or nothing. Too few
+	// free units fail the transaction with *InsufficientStockError, from
+	// Reserve or at the latest from InTx when it commits.
 	Reserve(ctx context.Context, items []Item) error
 	// Release gives back what an unpaid order held.
 	Release(ctx context.Context, items []Item) error

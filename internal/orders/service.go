@@ -287,8 +287,10 @@ func (s *Service) Checkout(ctx context.Context, c auth.Claims, req CheckoutReque
 	if err != nil {
 		return Order{}, err
 	}
-	// The stock is reserved last: its row locks are then held for the
-	// commit's round trip only, however many buyers want the product.
+	// The stock is reserved last, and the transaction goes to the server
+	// in one round trip: its row locks are then held from the reservation
+	// to the commit, with no client in between, however many buyers want
+	// the product.
 	err = s.store.InTx(ctx, func(tx Tx) error {
 		if err := tx.CreateOrder(ctx, o, req.IdempotencyKey); err != nil {
 			return err

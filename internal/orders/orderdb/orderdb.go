@@ -35,21 +35,43 @@ func (s *Store) Pool() *pgxpool.Pool { return s.pool }
 // fixed order (orders before stock, stock by product id), keep concurrent
 // transactions from deadlocking.
 func (s *Store) InTx(ctx context.Context, fn func(orders.Tx) error) error {
-	err := pgx.BeginFunc(ctx, s.pool, func(pt pgx.Tx) error {
-		t := &tx{Tx: pt, pii: s.pii}
-		if err := fn(t); err != nil {
-			return err
-		}
-		return t.flush(ctx)
-	})
-	if pgErr := (*pgconn.PgError)(nil); errors.As(err, &pgErr) && pgErr.Code == keyLinkedCode {
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("acquire a connection: %w", err)
+	}
+	defer conn.Release()
+	t := begin(conn, s.pii)
+	if err = fn(t); err == nil {
+		err = t.commit(ctx)
+	}
+	if err != nil {
+		t.rollback(ctx)
+	}
+	return refusal(err)
+}
+
+// The SQLSTATEs our functions raise: link_idempotency_key when the key
+// already names an order, reserve_stock when a product's free units are
+// too few.
+const (
+	keyLinkedCode         = "MP001"
+	insufficientStockCode = "MP002"
+)
+
+// refusal turns what the server refused into the domain's errors.
+func refusal(err error) error {
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) {
+		return err
+	}
+	switch pgErr.Code {
+	case keyLinkedCode:
 		return fmt.Errorf("%w: %w", orders.ErrKeyLinked, err)
+	case insufficientStockCode:
+		return fmt.Errorf("%w: %w", &orders.InsufficientStockError{ProductID: pgErr.Detail}, err)
 	}
 	return err
 }
-
-// keyLinkedCode is the SQLSTATE link_idempotency_key raises.
-const keyLinkedCode = "MP001"
 
 const productColumns = `p.id, p.seller_id, p.title, p.price, p.currency, p.status, p.version`
 

@@ -6,11 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/marketplace-go/marketplace/internal/orders"
@@ -31,11 +33,63 @@ func newStore(t *testing.T) *orderdb.Store {
 func newStoreAndPool(t *testing.T) (*orderdb.Store, *pgxpool.Pool) {
 	t.Helper()
 	_, pool := pgtest.New(t, orderdb.Migrations())
+	return orderdb.New(pool, testKeyring(t)), pool
+}
+
+func testKeyring(t *testing.T) *fieldcrypt.Keyring {
+	t.Helper()
 	pii, err := fieldcrypt.NewKeyring([]fieldcrypt.Key{{ID: "k1", Secret: bytes.Repeat([]byte{1}, fieldcrypt.KeySize)}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return orderdb.New(pool, pii), pool
+	return pii
+}
+
+// newCountedStore is newStore over a pool of one connection that counts
+// the round trips the store makes: the one connection also shows that a
+// transaction the server refused leaves it fit for the next.
+func newCountedStore(t *testing.T) (*orderdb.Store, *roundTrips) {
+	t.Helper()
+	url, _ := pgtest.New(t, orderdb.Migrations())
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	trips := &roundTrips{}
+	cfg.MaxConns = 1
+	cfg.ConnConfig.Tracer = trips
+	pool, err := pgxpool.NewWithConfig(t.Context(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	return orderdb.New(pool, testKeyring(t)), trips
+}
+
+// roundTrips counts the queries and batches sent, each one round trip.
+type roundTrips struct{ n atomic.Int64 }
+
+func (r *roundTrips) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
+	r.n.Add(1)
+	return ctx
+}
+
+func (r *roundTrips) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+
+func (r *roundTrips) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchStartData) context.Context {
+	r.n.Add(1)
+	return ctx
+}
+
+func (r *roundTrips) TraceBatchQuery(context.Context, *pgx.Conn, pgx.TraceBatchQueryData) {}
+
+func (r *roundTrips) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData) {}
+
+// during returns how many round trips fn made.
+func (r *roundTrips) during(fn func()) int64 {
+	before := r.n.Load()
+	fn()
+	return r.n.Load() - before
 }
 
 func newID() string { return uuid.Must(uuid.NewV7()).String() }
@@ -163,6 +217,75 @@ func TestAReservationIsAllOrNothing(t *testing.T) {
 	}
 	if st := mustStock(t, s, plenty.ID); st.Reserved != 0 {
 		t.Errorf("%d units of the plentiful product stayed reserved after the failed reservation", st.Reserved)
+	}
+}
+
+func TestAnOrdersTransactionIsOneRoundTripAndARefusalLeavesNoTrace(t *testing.T) {
+	t.Parallel()
+	s, trips := newCountedStore(t)
+	ctx := t.Context()
+	buyer := newID()
+	plenty, scarce := mustProduct(t, s, 100, 10), mustProduct(t, s, 100, 1)
+	unstocked := orders.Product{ID: newID(), SellerID: newID(), Title: "Unstocked", Price: orders.Money{Amount: 100, Currency: "EUR"},
+		Status: orders.ProductActive, Version: 1}
+	if _, err := s.SaveProduct(ctx, unstocked, ""); err != nil {
+		t.Fatal(err)
+	}
+	place := func(o orders.Order, items []orders.Item) func(orders.Tx) error {
+		return func(tx orders.Tx) error {
+			if err := tx.CreateOrder(ctx, o, ""); err != nil {
+				return err
+			}
+			if err := tx.AddHistory(ctx, o.ID, o.History); err != nil {
+				return err
+			}
+			return tx.Reserve(ctx, items)
+		}
+	}
+	errGaveUp := errors.New("gave up")
+	cases := []struct {
+		name      string
+		order     orders.Order
+		items     []orders.Item
+		giveUp    bool
+		wantErr   error
+		wantTrips int64
+	}{
+		{"an order with units free is placed", newOrder(buyer, time.Now(), plenty), []orders.Item{{ProductID: plenty.ID, Quantity: 3}}, false, nil, 1},
+		{"an order past the free units is refused", newOrder(buyer, time.Now(), plenty, scarce),
+			[]orders.Item{{ProductID: plenty.ID, Quantity: 1}, {ProductID: scarce.ID, Quantity: 2}}, false, orders.ErrInsufficientStock, 2},
+		{"an order of a product never stocked is refused", newOrder(buyer, time.Now(), unstocked),
+			[]orders.Item{{ProductID: unstocked.ID, Quantity: 1}}, false, orders.ErrInsufficientStock, 2},
+		{"a transaction given up before it commits sends nothing", newOrder(buyer, time.Now(), plenty),
+			[]orders.Item{{ProductID: plenty.ID, Quantity: 1}}, true, errGaveUp, 0},
+	}
+	for _, c := range cases {
+		var err error
+		trips := trips.during(func() {
+			err = s.InTx(ctx, func(tx orders.Tx) error {
+				if err := place(c.order, c.items)(tx); err != nil || !c.giveUp {
+					return err
+				}
+				return errGaveUp
+			})
+		})
+		if !errors.Is(err, c.wantErr) {
+			t.Fatalf("%s: %v, want %v", c.name, err, c.wantErr)
+		}
+		if trips != c.wantTrips {
+			t.Errorf("%s: %d round trips, want %d (a refusal adds its ROLLBACK)", c.name, trips, c.wantTrips)
+		}
+		if _, err := s.Order(ctx, c.order.ID); (c.wantErr == nil) != (err == nil) {
+			t.Errorf("%s: reading the order back: %v", c.name, err)
+		}
+	}
+	if st := mustStock(t, s, plenty.ID); st.Reserved != 3 {
+		t.Errorf("%d units of the plentiful product reserved, want the placed order's 3", st.Reserved)
+	}
+	var ise *orders.InsufficientStockError
+	err := s.InTx(ctx, place(newOrder(buyer, time.Now(), scarce), []orders.Item{{ProductID: scarce.ID, Quantity: 2}}))
+	if !errors.As(err, &ise) || ise.ProductID != scarce.ID {
+		t.Errorf("a refused reservation: %v, want it to name product %s", err, scarce.ID)
 	}
 }
 

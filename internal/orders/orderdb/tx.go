@@ -8,6 +8,8 @@ import (
 	"slices"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/marketplace-go/marketplace/internal/orders"
 	"github.com/marketplace-go/marketplace/internal/platform/events"
@@ -17,12 +19,42 @@ import (
 
 // tx implements orders.Tx. Writes whose results nobody reads are queued
 // and sent together, in one round trip, before the next read or the
-// commit: a checkout or a payment costs a handful of round trips, not one
-// per row.
+// commit. BEGIN is queued like a write and COMMIT is the last one, so a
+// transaction that only writes, a checkout, is one round trip from BEGIN
+// to COMMIT (ADR 0053), and a payment a handful, not one per row.
 type tx struct {
-	pgx.Tx
+	conn   *pgxpool.Conn
 	writes pgx.Batch
 	pii    *fieldcrypt.Keyring
+}
+
+// begin returns a transaction on conn whose BEGIN waits for the first
+// flush.
+func begin(conn *pgxpool.Conn, pii *fieldcrypt.Keyring) *tx {
+	t := &tx{conn: conn, pii: pii}
+	t.writes.Queue("BEGIN")
+	return t
+}
+
+// commit sends what is queued with the COMMIT. A COMMIT that the server
+// answers with ROLLBACK (the transaction had failed) is an error.
+func (t *tx) commit(ctx context.Context) error {
+	t.writes.Queue("COMMIT").Exec(func(tag pgconn.CommandTag) error {
+		if tag.String() == "ROLLBACK" {
+			return pgx.ErrTxCommitRollback
+		}
+		return nil
+	})
+	return t.flush(ctx)
+}
+
+// rollback ends a transaction that fn gave up on or the server refused;
+// one that sent nothing has nothing to end. A rollback that fails leaves
+// the connection in its transaction, and the pool then closes it.
+func (t *tx) rollback(ctx context.Context) {
+	if t.conn.Conn().PgConn().TxStatus() != 'I' {
+		_, _ = t.conn.Exec(ctx, "ROLLBACK")
+	}
 }
 
 // flush sends the queued writes.
@@ -32,7 +64,7 @@ func (t *tx) flush(ctx context.Context) error {
 	}
 	b := t.writes
 	t.writes = pgx.Batch{}
-	if err := t.SendBatch(ctx, &b).Close(); err != nil {
+	if err := t.conn.SendBatch(ctx, &b).Close(); err != nil {
 		return fmt.Errorf("write: %w", err)
 	}
 	return nil
@@ -54,7 +86,7 @@ func (t *tx) stockChange(ctx context.Context, sql string, args ...any) (orders.S
 	if err := t.flush(ctx); err != nil {
 		return orders.Stock{}, err
 	}
-	st, err := scanStock(t.QueryRow(ctx, sql, args...))
+	st, err := scanStock(t.conn.QueryRow(ctx, sql, args...))
 	if isCheckViolation(err) {
 		return st, orders.ErrBelowReserved
 	}
@@ -72,38 +104,18 @@ func sorted(items []orders.Item) []orders.Item {
 	return s
 }
 
-// Reserve holds stock with one conditional update per product: a row
-// whose available units are too few is not updated, and the whole
-// transaction is rolled back. The updates go in one round trip with the
-// writes queued before them, so a caller that writes first and reserves
-// last holds the stock rows' locks only until its commit, which matters
-// when every buyer wants the same product.
-func (t *tx) Reserve(ctx context.Context, items []orders.Item) error {
-	items = sorted(items)
-	queued := t.writes.Len()
-	b := t.writes
-	t.writes = pgx.Batch{}
-	for _, it := range items {
-		b.Queue(`UPDATE stock SET reserved = reserved + $2, updated_at = now() WHERE product_id = $1 AND on_hand - reserved >= $2`,
-			it.ProductID, it.Quantity)
+// Reserve holds stock with one reserve_stock call per product: a product
+// whose available units are too few fails it in the server, which aborts
+// the transaction, so the refusal surfaces as *orders.InsufficientStockError
+// from the flush that sends it, the commit at the latest. A caller that
+// writes first and reserves last holds the stock rows' locks only from the
+// reservation to the commit, both in the server, which matters when every
+// buyer wants the same product.
+func (t *tx) Reserve(_ context.Context, items []orders.Item) error {
+	for _, it := range sorted(items) {
+		t.writes.Queue(`SELECT reserve_stock($1, $2)`, it.ProductID, it.Quantity)
 	}
-	br := t.SendBatch(ctx, &b)
-	defer br.Close()
-	for range queued {
-		if _, err := br.Exec(); err != nil {
-			return fmt.Errorf("write: %w", err)
-		}
-	}
-	for _, it := range items {
-		tag, err := br.Exec()
-		if err != nil {
-			return fmt.Errorf("reserve stock: %w", err)
-		}
-		if tag.RowsAffected() == 0 {
-			return &orders.InsufficientStockError{ProductID: it.ProductID}
-		}
-	}
-	return br.Close()
+	return nil
 }
 
 func (t *tx) Release(ctx context.Context, items []orders.Item) error {
@@ -154,7 +166,7 @@ func (t *tx) LockOrder(ctx context.Context, id string) (orders.Order, error) {
 	if err := t.flush(ctx); err != nil {
 		return orders.Order{}, err
 	}
-	return loadOrder(ctx, t.Tx, t.pii, id, true, false)
+	return loadOrder(ctx, t.conn, t.pii, id, true, false)
 }
 
 func (t *tx) OrderOfSubOrder(ctx context.Context, subOrderID string) (string, error) {
@@ -162,7 +174,7 @@ func (t *tx) OrderOfSubOrder(ctx context.Context, subOrderID string) (string, er
 		return "", err
 	}
 	var id string
-	err := t.QueryRow(ctx, `SELECT order_id FROM sub_orders WHERE id = $1`, subOrderID).Scan(&id)
+	err := t.conn.QueryRow(ctx, `SELECT order_id FROM sub_orders WHERE id = $1`, subOrderID).Scan(&id)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return "", orders.ErrNotFound
 	}
