@@ -101,33 +101,28 @@ func (c *Confirmations) HandleOrderEvent(ctx context.Context, e events.Event) er
 // or releases the claim when the mail fails.
 func (c *Confirmations) confirm(ctx context.Context, o contracts.OrderV1) (string, error) {
 	orderID, buyerID := uuid.MustParse(o.ID), uuid.MustParse(o.BuyerID) // checked by placedOrder
-	buyer, err := c.store.UserByID(ctx, buyerID)
-	if errors.Is(err, ErrNotFound) || err == nil && buyer.Disabled {
-		c.log.InfoContext(ctx, "order confirmation: buyer unknown or disabled; no mail", "order", o.ID, "buyer", o.BuyerID)
-		return ConfirmationSkipped, nil
-	}
-	if err != nil {
-		return "", fmt.Errorf("order confirmation %s: %w", o.ID, err)
-	}
-	outcome, claim, err := c.store.ClaimConfirmation(ctx, orderID, buyerID, claimLease)
+	claim, err := c.store.ClaimConfirmation(ctx, orderID, buyerID, claimLease)
 	switch {
 	case err != nil:
 		return "", fmt.Errorf("order confirmation %s: %w", o.ID, err)
-	case outcome == ClaimSent:
+	case claim.Outcome == ClaimSkipped:
+		c.log.InfoContext(ctx, "order confirmation: buyer unknown or disabled; no mail", "order", o.ID, "buyer", o.BuyerID)
+		return ConfirmationSkipped, nil
+	case claim.Outcome == ClaimSent:
 		return ConfirmationDuplicate, nil
-	case outcome == ClaimBusy:
+	case claim.Outcome == ClaimBusy:
 		return "", ErrConfirmationBusy // counted when the retry finds it sent
 	}
 	sendCtx, cancel := context.WithTimeout(ctx, sendTimeout)
 	defer cancel()
-	if err := c.sender.Send(sendCtx, c.message(buyer, o)); err != nil {
+	if err := c.sender.Send(sendCtx, c.message(claim.Buyer, o)); err != nil {
 		// The claim goes even if ctx has ended, so the retry can mail.
-		if rerr := c.store.ReleaseConfirmation(context.WithoutCancel(ctx), orderID, claim); rerr != nil {
+		if rerr := c.store.ReleaseConfirmation(context.WithoutCancel(ctx), orderID, claim.ID); rerr != nil {
 			c.log.ErrorContext(ctx, "order confirmation: claim not released; a retry waits for its lease", "order", o.ID, "err", rerr)
 		}
 		return ConfirmationFailed, fmt.Errorf("order confirmation %s: %w", o.ID, err)
 	}
-	if err := c.store.ConfirmationSent(context.WithoutCancel(ctx), orderID, claim); err != nil {
+	if err := c.store.ConfirmationSent(context.WithoutCancel(ctx), orderID, claim.ID); err != nil {
 		// Mailed, but not recorded: a redelivery after the lease would
 		// mail again. Acking keeps that from happening on this delivery.
 		c.log.ErrorContext(ctx, "order confirmation: mailed but not recorded", "order", o.ID, "err", err)
@@ -159,7 +154,7 @@ func placedOrder(e events.Event) (contracts.OrderV1, error) {
 }
 
 // message is the confirmation of o in the language of buyer's preferences.
-func (c *Confirmations) message(buyer User, o contracts.OrderV1) mail.Message {
+func (c *Confirmations) message(buyer Recipient, o contracts.OrderV1) mail.Message {
 	lang := preferredLanguage(buyer.Preferences)
 	t := c.texts[lang]
 	items := 0

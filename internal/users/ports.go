@@ -2,6 +2,7 @@ package users
 
 import (
 	"context"
+	"encoding/json"
 	"time"
 
 	"github.com/google/uuid"
@@ -90,18 +91,34 @@ type Mailer interface {
 // ConfirmationStore records which orders have had their confirmation mailed,
 // so that an order event delivered more than once mails its buyer once.
 type ConfirmationStore interface {
-	UserByID(ctx context.Context, id uuid.UUID) (User, error)
-	// ClaimConfirmation claims the right to mail order's confirmation. It
-	// grants a claim when no one holds one, or when the last holder's is
-	// older than lease (it crashed before sending or releasing); it answers
-	// ClaimSent once the mail went out and ClaimBusy while another holds a
-	// live claim. claim identifies a granted claim.
-	ClaimConfirmation(ctx context.Context, order, buyer uuid.UUID, lease time.Duration) (outcome ClaimOutcome, claim uuid.UUID, err error)
+	// ClaimConfirmation claims the right to mail order's confirmation to
+	// buyer, reading the buyer in the same round trip. It takes no claim
+	// for a buyer unknown or disabled (ClaimSkipped); it grants one when
+	// no one holds one, or when the last holder's is older than lease (it
+	// crashed before sending or releasing); it answers ClaimSent once the
+	// mail went out and ClaimBusy while another holds a live claim.
+	ClaimConfirmation(ctx context.Context, order, buyer uuid.UUID, lease time.Duration) (Claim, error)
 	// ConfirmationSent records that the mail of claim went out.
 	ConfirmationSent(ctx context.Context, order, claim uuid.UUID) error
 	// ReleaseConfirmation gives up claim, unsent, so a redelivery may try
 	// again.
 	ReleaseConfirmation(ctx context.Context, order, claim uuid.UUID) error
+}
+
+// Claim is what ClaimConfirmation found: a granted claim carries its id
+// and the buyer to mail.
+type Claim struct {
+	Outcome ClaimOutcome
+	ID      uuid.UUID
+	Buyer   Recipient
+}
+
+// Recipient is what a mail needs of the user it goes to.
+type Recipient struct {
+	Email       string
+	DisplayName string
+	// Preferences hold the language the mail is written in.
+	Preferences json.RawMessage
 }
 
 // ClaimOutcome is what ClaimConfirmation found.
@@ -112,6 +129,7 @@ const (
 	ClaimGranted ClaimOutcome = iota // the caller mails
 	ClaimSent                        // mailed before: nothing to do
 	ClaimBusy                        // another delivery is mailing it now
+	ClaimSkipped                     // the buyer is unknown or disabled: no mail is due
 )
 
 // MailSender delivers one message now and says whether it was accepted, for

@@ -9,18 +9,52 @@ import (
 	"github.com/marketplace-go/marketplace/internal/users"
 )
 
-// claim claims order's confirmation and fails the test on an error.
+// claim claims order's confirmation to a buyer who may be mailed, and
+// fails the test on an error.
 func (e env) claim(t *testing.T, order uuid.UUID, lease time.Duration) (users.ClaimOutcome, uuid.UUID) {
 	t.Helper()
-	outcome, claim, err := e.ClaimConfirmation(t.Context(), order, uuid.New(), lease)
+	if e.buyer == nil {
+		t.Fatal("claim needs an env with a buyer: newEnv(t).withBuyer(t)")
+	}
+	c, err := e.ClaimConfirmation(t.Context(), order, e.buyer.ID, lease)
 	if err != nil {
 		t.Fatalf("ClaimConfirmation: %v", err)
 	}
-	return outcome, claim
+	if b := e.buyer; c.Outcome == users.ClaimGranted &&
+		(c.Buyer.Email != b.Email || c.Buyer.DisplayName != b.DisplayName || string(c.Buyer.Preferences) != string(b.Preferences)) {
+		t.Fatalf("a granted claim's buyer is %+v, want %s, %s, %s", c.Buyer, b.Email, b.DisplayName, b.Preferences)
+	}
+	return c.Outcome, c.ID
+}
+
+// withBuyer is e with a buyer to mail confirmations to.
+func (e env) withBuyer(t *testing.T) env {
+	t.Helper()
+	u := e.mustUser(t, "buyer-"+uuid.NewString()[:8]+"@example.com")
+	e.buyer = &u
+	return e
+}
+
+func TestNoConfirmationIsClaimedForABuyerWhoCannotBeMailed(t *testing.T) {
+	e := newEnv(t).withBuyer(t)
+	if _, err := e.SetDisabled(t.Context(), e.buyer.ID, true); err != nil {
+		t.Fatal(err)
+	}
+	for name, buyer := range map[string]uuid.UUID{"unknown": uuid.New(), "disabled": e.buyer.ID} {
+		order := uuid.New()
+		c, err := e.ClaimConfirmation(t.Context(), order, buyer, time.Hour)
+		if err != nil || c.Outcome != users.ClaimSkipped {
+			t.Errorf("claim for an %s buyer: %+v, %v; want skipped", name, c, err)
+		}
+		var claims int
+		if err := e.db.QueryRow(t.Context(), `SELECT count(*) FROM order_confirmations WHERE order_id = $1`, order).Scan(&claims); err != nil || claims != 0 {
+			t.Errorf("claim for an %s buyer left %d claims (%v), want none", name, claims, err)
+		}
+	}
 }
 
 func TestAConfirmationIsClaimedByOneDeliveryAndDoneOnceSent(t *testing.T) {
-	e, order := newEnv(t), uuid.New()
+	e, order := newEnv(t).withBuyer(t), uuid.New()
 	got, abandoned := e.claim(t, order, time.Hour)
 	if got != users.ClaimGranted {
 		t.Fatalf("first claim: %v, want granted", got)
@@ -52,7 +86,7 @@ func TestAConfirmationIsClaimedByOneDeliveryAndDoneOnceSent(t *testing.T) {
 }
 
 func TestAReleasedConfirmationIsClaimedAgain(t *testing.T) {
-	e, order := newEnv(t), uuid.New()
+	e, order := newEnv(t).withBuyer(t), uuid.New()
 	_, claim := e.claim(t, order, time.Hour)
 	if err := e.ReleaseConfirmation(t.Context(), order, claim); err != nil {
 		t.Fatal(err)

@@ -26,6 +26,8 @@ import (
 type env struct {
 	*userdb.Store
 	db *pgxpool.Pool
+	// buyer, when set, is the one confirmations are claimed for.
+	buyer *users.User
 }
 
 func newEnv(t *testing.T) env {
