@@ -312,14 +312,28 @@ func (x *Index) Compact(ctx context.Context) error {
 	if !ok {
 		return nil
 	}
-	// Bleve's single-segment plan merges ten segments per task, which
-	// left a 100,000-product index of 12 in 2: one task takes them all.
-	opts := mergeplan.SingleSegmentMergePlanOptions
-	opts.SegmentsPerMergeTask = math.MaxInt32
-	if err := s.ForceMerge(ctx, &opts); err != nil {
+	if err := s.ForceMerge(ctx, compactPlan()); err != nil {
 		return fmt.Errorf("searchindex: compact: %w", err)
 	}
 	return nil
+}
+
+// compactPlan is Bleve's single-segment merge plan with two changes.
+// That plan merges ten segments per task, which left a 100,000-product
+// index of 12 in 2: here one task takes them all. And its planner weighs
+// each roster of segments it could merge, gently favouring smaller merges;
+// when one segment holds most of the index, the roster of all the others
+// wins, and the plan leaves that segment beside their merge. A catch-up
+// of 1,000 products in pages of 10 could end in 2 segments that way when
+// Bleve's own merges had first gathered most of them into one. Here the
+// roster of the most segments wins.
+func compactPlan() *mergeplan.MergePlanOptions {
+	opts := mergeplan.SingleSegmentMergePlanOptions
+	opts.SegmentsPerMergeTask = math.MaxInt32
+	opts.ScoreSegments = func(segs []mergeplan.Segment, _ *mergeplan.MergePlanOptions) float64 {
+		return 1 / float64(len(segs)) // lower is better
+	}
+	return &opts
 }
 
 // Version is the version of product id the index holds, if any.
