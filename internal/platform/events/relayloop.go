@@ -8,11 +8,11 @@ import (
 
 // RelayLoop drives a relay, the process that publishes events a service
 // stored with its changes (an outbox table, pending lists in documents).
-// It flushes at once (a crash may have left events), when woken, every
-// Interval, and straight away again while full batches are waiting. While
-// flushing fails it backs off exponentially up to 30 seconds, and wake-ups
-// do not cut a back-off short: hammering a broker that is down helps
-// nobody.
+// It flushes at once (a crash may have left events), Linger after a
+// wake-up, every Interval, and straight away again while full batches are
+// waiting. While flushing fails it backs off exponentially up to 30
+// seconds, and wake-ups do not cut a back-off short: hammering a broker
+// that is down helps nobody.
 type RelayLoop struct {
 	// Name labels the loop's log lines, such as "outbox relay".
 	Name string
@@ -30,7 +30,11 @@ type RelayLoop struct {
 	// Flush publishes one batch: how many it published, whether another
 	// instance holds the relay, and an error if publishing failed.
 	Flush func(ctx context.Context) (n int, busy bool, err error)
-	Log   *slog.Logger
+	// Linger is how long a wake-up waits before it flushes, so that the
+	// commits made meanwhile go out in the same batch rather than one
+	// flush each; zero flushes at once.
+	Linger time.Duration
+	Log    *slog.Logger
 }
 
 // maxRelayBackoff caps the wait between flushes while publishing fails.
@@ -52,6 +56,9 @@ func (l RelayLoop) Run(ctx context.Context) {
 		case <-timer.C:
 		case <-wake:
 			timer.Stop()
+			if l.Linger > 0 && !l.linger(ctx) {
+				return
+			}
 		}
 		n, busy, err := l.Flush(ctx)
 		if ctx.Err() != nil {
@@ -79,4 +86,22 @@ func (l RelayLoop) Run(ctx context.Context) {
 			l.Log.InfoContext(ctx, l.Name+" resumed", "relayed", n)
 		}
 	}
+}
+
+// linger waits l.Linger, or until ctx ends; it reports whether to go on.
+// The wake-ups that came meanwhile are dropped: each was sent after its
+// commit, so the flush that follows sees what they announce.
+func (l RelayLoop) linger(ctx context.Context) bool {
+	t := time.NewTimer(l.Linger)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+	}
+	select {
+	case <-l.Wake:
+	default:
+	}
+	return true
 }

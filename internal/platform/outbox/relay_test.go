@@ -322,6 +322,32 @@ func TestRunRelaysWhatItIsNotifiedOfAndRecoversAfterAFailingPublisher(t *testing
 	eventually.True(t, "outbox empty", func() bool { return pendingCount(t, pool) == 0 })
 }
 
+func TestANotifiedRelayLingersSoThatLaterCommitsGoOutInItsFlush(t *testing.T) {
+	t.Parallel()
+	cfg := newBroker(t)
+	pub := mustPublisher(t, cfg)
+	rcv := startConsumer(t, cfg)
+	pool := newDB(t)
+	// The interval is far beyond the test: only a flush after the wake-up
+	// publishes what is committed once the relay has started.
+	relay := outbox.NewRelayWithOptions(pool, pub, testLogger(t), time.Hour, outbox.Options{Linger: 3 * time.Second})
+	ctx, cancel := context.WithCancel(testContext(t))
+	stopped := make(chan struct{})
+	go func() { relay.Run(ctx); close(stopped) }()
+	t.Cleanup(func() { cancel(); <-stopped })
+	first := newEvent(t, "a", 1)
+	addInTx(t, pool, true, first)
+	rcv.waitFor(t, []events.Event{first}) // the flush a relay makes when it starts
+
+	relay.Notify() // before the commits it stands for, which the linger lets in
+	later := []events.Event{newEvent(t, "a", 2), newEvent(t, "b", 1)}
+	for _, e := range later {
+		addInTx(t, pool, true, e)
+	}
+	rcv.waitFor(t, later)
+	eventually.True(t, "outbox empty", func() bool { return pendingCount(t, pool) == 0 })
+}
+
 func TestRelayCountsRelayedEventsAndFailedFlushes(t *testing.T) {
 	t.Parallel()
 	cfg := newBroker(t)
