@@ -267,3 +267,12 @@ func viaProxy(t *testing.T, cfg events.Config) (events.Config, *proxytest.Proxy)
 	cfg.URL = u.String()
 	return cfg, p
 }
+
+// runRelay runs relay until the test ends.
+func runRelay(t *testing.T, relay *outbox.Relay) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(testContext(t))
+	stopped := make(chan struct{})
+	go func() { relay.Run(ctx); close(stopped) }()
+	t.Cleanup(func() { cancel(); <-stopped })
+}

@@ -309,10 +309,7 @@ func TestRunRelaysWhatItIsNotifiedOfAndRecoversAfterAFailingPublisher(t *testing
 	// A short interval keeps the back-off, which starts at an eighth of
 	// it, short.
 	relay := outbox.NewRelay(pool, flaky, testLogger(t), time.Second)
-	ctx, cancel := context.WithCancel(testContext(t))
-	stopped := make(chan struct{})
-	go func() { relay.Run(ctx); close(stopped) }()
-	t.Cleanup(func() { cancel(); <-stopped })
+	runRelay(t, relay)
 
 	want := []events.Event{newEvent(t, "a", 1), newEvent(t, "a", 2)}
 	addInTx(t, pool, true, want...)
@@ -331,10 +328,7 @@ func TestANotifiedRelayLingersSoThatLaterCommitsGoOutInItsFlush(t *testing.T) {
 	// The interval is far beyond the test: only a flush after the wake-up
 	// publishes what is committed once the relay has started.
 	relay := outbox.NewRelayWithOptions(pool, pub, testLogger(t), time.Hour, outbox.Options{Linger: 3 * time.Second})
-	ctx, cancel := context.WithCancel(testContext(t))
-	stopped := make(chan struct{})
-	go func() { relay.Run(ctx); close(stopped) }()
-	t.Cleanup(func() { cancel(); <-stopped })
+	runRelay(t, relay)
 	first := newEvent(t, "a", 1)
 	addInTx(t, pool, true, first)
 	rcv.waitFor(t, []events.Event{first}) // the flush a relay makes when it starts
