@@ -328,9 +328,9 @@ func TestANotifiedRelayLingersSoThatLaterCommitsGoOutInItsFlush(t *testing.T) {
 	// The interval is far beyond the test: only a flush after the wake-up
 	// publishes what is committed once the relay has started.
 	relay := outbox.NewRelayWithOptions(pool, pub, testLogger(t), time.Hour, outbox.Options{Linger: 3 * time.Second})
-	runRelay(t, relay)
 	first := newEvent(t, "a", 1)
 	addInTx(t, pool, true, first)
+	runRelay(t, relay)
 	rcv.waitFor(t, []events.Event{first}) // the flush a relay makes when it starts
 
 	relay.Notify() // before the commits it stands for, which the linger lets in
