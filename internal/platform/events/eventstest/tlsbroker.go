@@ -1,6 +1,7 @@
 package eventstest
 
 import (
+	"bytes"
 	"fmt"
 	"net"
 	"os"
@@ -40,6 +41,27 @@ func StartTLSBroker(tb testing.TB, cfg TLSBroker) (port string) {
 	if _, err := os.Stat(brokerBin); err != nil {
 		tb.Skipf("no %s to start a broker node with", brokerBin)
 	}
+	// A free port is free only when it is picked: another process, or an
+	// outgoing connection given it as its local port, may hold it by the
+	// time the node binds it. Such a node fails to boot, and another pair
+	// of ports is tried.
+	for attempt := 1; ; attempt++ {
+		port, log, err := startTLSNode(tb, cfg)
+		if err == nil {
+			return port
+		}
+		if attempt == 3 || !bytes.Contains(log, []byte("could not bind")) && !bytes.Contains(log, []byte("eaddrinuse")) {
+			tb.Fatalf("eventstest: broker node: %v\n%s", err, log)
+		}
+		tb.Logf("eventstest: broker node: a port was taken before it bound it; trying others")
+	}
+}
+
+// startTLSNode starts a node as StartTLSBroker describes, on ports it
+// picks, and waits until it listens. When it does not, the error comes
+// with the node's output.
+func startTLSNode(tb testing.TB, cfg TLSBroker) (port string, log []byte, err error) {
+	tb.Helper()
 	dir := tb.TempDir()
 	port, dist := freePort(tb), freePort(tb)
 	conf := fmt.Sprintf(`listeners.tcp = none
@@ -86,9 +108,9 @@ ssl_options.fail_if_no_peer_cert = %t
 	tb.Cleanup(func() { stopNode(tb, cmd.Process.Pid, exited) })
 	if err := tlstest.WaitListening(port, exited, 2*time.Minute); err != nil { // until the node has booted
 		log, _ := os.ReadFile(filepath.Join(dir, "out"))
-		tb.Fatalf("eventstest: broker node: %v\n%s", err, log)
+		return "", log, err
 	}
-	return port
+	return port, nil, nil
 }
 
 // stopNode stops the node as an operator would: SIGTERM to the start
