@@ -20,6 +20,11 @@ var (
 	// ErrKeyLinked is an idempotency key that already names an order: a
 	// request that lost its key to a retry must not make a second one.
 	ErrKeyLinked = errors.New("idempotency key already linked to an order")
+	// ErrKeyTaken is an idempotency key that an order's transaction was to
+	// record (ADR 0055) but that exists already: another request under it
+	// ran or runs. The order was not made; the caller claims the key as any
+	// keyed request does and answers as the key says.
+	ErrKeyTaken = errors.New("idempotency key already taken")
 )
 
 // Errors the service returns, mapped to HTTP in one place by httpx.

@@ -66,9 +66,11 @@ type Cursor struct {
 
 // IdempotencyKeys keeps the Idempotency-Key of each retry-safe request
 // with its answer, so that a retry gets the first answer instead of
-// running again. CreateOrder links a key to the order it made, in the
-// order's transaction, and fails with ErrKeyLinked if the key already names
-// an order: one key never makes two orders, whatever the timing.
+// running again. CreateOrder links a claimed key to the order it made, in
+// the order's transaction, and fails with ErrKeyLinked if the key already
+// names an order: one key never makes two orders, whatever the timing. Or
+// it records an unclaimed key with its answer (ADR 0055), and fails with
+// ErrKeyTaken if the key exists.
 type IdempotencyKeys interface {
 	// ClaimKey takes a key for holder (a request's own id), or reports
 	// what the key already holds. A key whose holder has not renewed its
@@ -83,6 +85,31 @@ type IdempotencyKeys interface {
 	// failure on our side, an outcome still pending), so that a retry runs
 	// again.
 	ReleaseKey(ctx context.Context, userID, key, holder string) error
+	// AnswerKey records a key nobody claimed with the answer of the request
+	// that ran under it (a checkout's refusal, ADR 0055), and reports false,
+	// recording nothing, if the key exists.
+	AnswerKey(ctx context.Context, userID, key string, a KeyAnswer) (bool, error)
+}
+
+// KeyAnswer is a key's request and the answer it got, recorded together
+// when the key was never claimed (ADR 0055).
+type KeyAnswer struct {
+	// Operation and RequestHash say what was asked, as ClaimKey takes them.
+	Operation   string
+	RequestHash []byte
+	// Status and Body are the answer, replayed to every retry.
+	Status int
+	Body   []byte
+}
+
+// OrderKey is the Idempotency-Key an order is made under.
+type OrderKey struct {
+	// Name is the client's key; empty when it sent none.
+	Name string
+	// Answer, when set, is recorded with the key in the order's
+	// transaction: the key was not claimed before the work (ADR 0055).
+	// When nil, the key was claimed (ADR 0019) and is linked to the order.
+	Answer *KeyAnswer
 }
 
 // KeyClaim is what ClaimKey found.
@@ -118,10 +145,10 @@ type Tx interface {
 	// Restock puts a cancelled paid order's units back on hand.
 	Restock(ctx context.Context, items []Item) error
 
-	// CreateOrder inserts an order with its sub-orders and lines. A
-	// non-empty idempotency key of the buyer's is linked to it in the same
-	// transaction.
-	CreateOrder(ctx context.Context, o Order, idempotencyKey string) error
+	// CreateOrder inserts an order with its sub-orders and lines. The
+	// buyer's idempotency key, if any, is linked to it or recorded with its
+	// answer in the same transaction (see OrderKey).
+	CreateOrder(ctx context.Context, o Order, key OrderKey) error
 	// RemoveFromCart removes the products from the buyer's cart.
 	RemoveFromCart(ctx context.Context, buyerID string, productIDs []string) error
 	// LockOrder loads an order with its sub-orders, lines and payment, and

@@ -241,11 +241,40 @@ func (s *Service) ownProduct(ctx context.Context, c auth.Claims, productID strin
 type CheckoutRequest struct {
 	// Items to buy; nil means the cart's content.
 	Items []Item
-	// IdempotencyKey, when set, is linked to the order in its transaction.
+	// IdempotencyKey, when set, is the key the order is made under: linked
+	// to the order in its transaction, or recorded there with FirstUse.
 	IdempotencyKey string
+	// FirstUse, with a key, means the key was not claimed before the
+	// checkout: the order's transaction records it, answered, and a key
+	// that exists fails the checkout with ErrKeyTaken (ADR 0055).
+	FirstUse *FirstUse
 	// ShippingAddress is where to deliver; required (ADR 0041): a
 	// marketplace of physical goods cannot ship an order without one.
 	ShippingAddress *Address
+}
+
+// FirstUse is how a checkout records an unclaimed idempotency key.
+type FirstUse struct {
+	// Operation and RequestHash say what was asked, as ClaimKey takes them.
+	Operation   string
+	RequestHash []byte
+	// Answer renders the request's answer with the order made, before the
+	// order's transaction: it is recorded with the key.
+	Answer func(Order) (status int, body []byte, err error)
+}
+
+// orderKey is the key req makes o under.
+func (req CheckoutRequest) orderKey(o Order) (OrderKey, error) {
+	k := OrderKey{Name: req.IdempotencyKey}
+	if k.Name == "" || req.FirstUse == nil {
+		return k, nil
+	}
+	status, body, err := req.FirstUse.Answer(o)
+	if err != nil {
+		return OrderKey{}, fmt.Errorf("render the answer kept under the key: %w", err)
+	}
+	k.Answer = &KeyAnswer{Operation: req.FirstUse.Operation, RequestHash: req.FirstUse.RequestHash, Status: status, Body: body}
+	return k, nil
 }
 
 // Checkout turns items into an order: prices are frozen from the
@@ -287,12 +316,16 @@ func (s *Service) Checkout(ctx context.Context, c auth.Claims, req CheckoutReque
 	if err != nil {
 		return Order{}, err
 	}
+	key, err := req.orderKey(o)
+	if err != nil {
+		return Order{}, err
+	}
 	// The stock is reserved last, and the transaction goes to the server
 	// in one round trip: its row locks are then held from the reservation
 	// to the commit, with no client in between, however many buyers want
 	// the product.
 	err = s.store.InTx(ctx, func(tx Tx) error {
-		if err := tx.CreateOrder(ctx, o, req.IdempotencyKey); err != nil {
+		if err := tx.CreateOrder(ctx, o, key); err != nil {
 			return err
 		}
 		if fromCart {

@@ -1,6 +1,8 @@
 package orderapi
 
 import (
+	"context"
+	"errors"
 	"net/http"
 
 	"github.com/marketplace-go/marketplace/internal/orders"
@@ -78,31 +80,89 @@ func (a *API) removeCartItem(w http.ResponseWriter, r *http.Request, c auth.Clai
 }
 
 func (a *API) checkout(w http.ResponseWriter, r *http.Request, c auth.Claims) {
-	a.idempotent(w, r, c, "checkout", func(w http.ResponseWriter, r *http.Request, key string) {
-		var body checkoutRequest
-		if r.ContentLength != 0 {
-			if err := httpx.Decode(w, r, &body, maxBody); err != nil {
-				a.respond.Fail(w, r, err)
-				return
-			}
-		}
-		req := orders.CheckoutRequest{IdempotencyKey: key, ShippingAddress: body.ShippingAddress}
-		if body.Items.Set {
-			// Present, even null or empty, the items are the order: only
-			// their absence means the cart.
-			req.Items = body.Items.Value
-			if req.Items == nil {
-				req.Items = []orders.Item{}
-			}
-		}
-		o, err := a.svc.Checkout(r.Context(), c, req)
-		if err != nil {
-			a.respond.Fail(w, r, err)
-			return
-		}
+	k, err := readKey(w, r)
+	switch {
+	case err != nil:
+		a.respond.Fail(w, r, err)
+	case k == nil:
+		a.placeOrder(w, r, c, orders.CheckoutRequest{})
+	case !a.checkoutUnclaimed(w, r, c, k):
+		// The key exists: this is a retry, or it raced one.
+		k.rewind(r)
+		a.claimAndRun(w, r, c, "checkout", k, func(w http.ResponseWriter, r *http.Request, key string) {
+			a.placeOrder(w, r, c, orders.CheckoutRequest{IdempotencyKey: key})
+		})
+	}
+}
+
+// checkoutUnclaimed places the order of a checkout under a key without
+// claiming the key first: the order's transaction records the key with
+// the answer (ADR 0055), so a fresh key costs the checkout no statement of
+// its own, and a refusal kept under it one. It answers and reports true,
+// or, when the key exists, answers nothing and reports false.
+func (a *API) checkoutUnclaimed(w http.ResponseWriter, r *http.Request, c auth.Claims, k *keyedRequest) bool {
+	var answer []byte
+	first := &orders.FirstUse{Operation: "checkout", RequestHash: k.hash[:],
+		Answer: func(o orders.Order) (int, []byte, error) {
+			var err error
+			answer, err = encodeJSON(o)
+			return http.StatusCreated, answer, err
+		}}
+	o, err := a.checkoutOrder(w, r, c, orders.CheckoutRequest{IdempotencyKey: k.key, FirstUse: first})
+	switch {
+	case errors.Is(err, orders.ErrKeyTaken):
+		return false
+	case err == nil:
 		w.Header().Set("Location", "/v1/orders/"+o.ID)
-		httpx.JSON(w, http.StatusCreated, o)
-	})
+		writeBody(w, http.StatusCreated, answer)
+		return true
+	}
+	rec := newRecorder()
+	a.respond.Fail(rec, r, err)
+	if kept(rec.status) {
+		ctx := context.WithoutCancel(r.Context()) // its retry wants it, even if the client has gone
+		recorded, err := a.keys.AnswerKey(ctx, c.UserID, k.key, orders.KeyAnswer{
+			Operation: "checkout", RequestHash: k.hash[:], Status: rec.status, Body: rec.body.Bytes()})
+		if err != nil {
+			a.log.WarnContext(ctx, "store idempotent answer", "err", err)
+		} else if !recorded {
+			return false // a request that raced this one has the key: its answer is the key's
+		}
+	}
+	rec.send(w)
+	return true
+}
+
+// placeOrder places the order req and the body of r ask for, and answers
+// with it.
+func (a *API) placeOrder(w http.ResponseWriter, r *http.Request, c auth.Claims, req orders.CheckoutRequest) {
+	o, err := a.checkoutOrder(w, r, c, req)
+	if err != nil {
+		a.respond.Fail(w, r, err)
+		return
+	}
+	w.Header().Set("Location", "/v1/orders/"+o.ID)
+	httpx.JSON(w, http.StatusCreated, o)
+}
+
+// checkoutOrder completes req with the body of r and places the order.
+func (a *API) checkoutOrder(w http.ResponseWriter, r *http.Request, c auth.Claims, req orders.CheckoutRequest) (orders.Order, error) {
+	var body checkoutRequest
+	if r.ContentLength != 0 {
+		if err := httpx.Decode(w, r, &body, maxBody); err != nil {
+			return orders.Order{}, err
+		}
+	}
+	req.ShippingAddress = body.ShippingAddress
+	if body.Items.Set {
+		// Present, even null or empty, the items are the order: only
+		// their absence means the cart.
+		req.Items = body.Items.Value
+		if req.Items == nil {
+			req.Items = []orders.Item{}
+		}
+	}
+	return a.svc.Checkout(r.Context(), c, req)
 }
 
 func (a *API) listOrders(w http.ResponseWriter, r *http.Request, c auth.Claims) {

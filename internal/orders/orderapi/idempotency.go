@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/json"
 	"errors"
 	"io"
+	"maps"
 	"net/http"
 	"time"
 
@@ -58,6 +60,37 @@ func validKey(k string) bool {
 	return true
 }
 
+// keyedRequest is a request sent with an Idempotency-Key.
+type keyedRequest struct {
+	key  string
+	body []byte   // read in full, to hash it and to run the request again
+	hash [32]byte // of the body and its content type: what the key stands for
+}
+
+// readKey reads the Idempotency-Key of r and, with one, the whole body,
+// which r then reads again from the start. It returns nil without the
+// header.
+func readKey(w http.ResponseWriter, r *http.Request) (*keyedRequest, error) {
+	values, sent := r.Header[http.CanonicalHeaderKey(IdempotencyKeyHeader)]
+	if !sent {
+		return nil, nil
+	}
+	if len(values) != 1 || !validKey(values[0]) {
+		return nil, errKeyInvalid
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	if err != nil {
+		return nil, errs.New(errs.TooLarge, "body_too_large", "the body exceeds %d bytes", maxBody)
+	}
+	k := &keyedRequest{key: values[0], body: body,
+		hash: sha256.Sum256(append([]byte(r.Header.Get("Content-Type")+"\n"), body...))}
+	k.rewind(r)
+	return k, nil
+}
+
+// rewind makes r's body readable again from the start.
+func (k *keyedRequest) rewind(r *http.Request) { r.Body = io.NopCloser(bytes.NewReader(k.body)) }
+
 // idempotent runs h at most once per Idempotency-Key of the caller: a
 // retry with the same body gets the first answer (waiting for it while the
 // first request runs), a retry with another body gets 422. Answers of our
@@ -66,35 +99,34 @@ func validKey(k string) bool {
 // Without the header, h simply runs.
 func (a *API) idempotent(w http.ResponseWriter, r *http.Request, c auth.Claims, operation string,
 	h func(w http.ResponseWriter, r *http.Request, key string)) {
-	values, sent := r.Header[http.CanonicalHeaderKey(IdempotencyKeyHeader)]
-	if !sent {
+	k, err := readKey(w, r)
+	switch {
+	case err != nil:
+		a.respond.Fail(w, r, err)
+	case k == nil:
 		h(w, r, "")
-		return
+	default:
+		a.claimAndRun(w, r, c, operation, k, h)
 	}
-	key := values[0]
-	if len(values) != 1 || !validKey(key) {
-		a.respond.Fail(w, r, errKeyInvalid)
-		return
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
-	if err != nil {
-		a.respond.Fail(w, r, errs.New(errs.TooLarge, "body_too_large", "the body exceeds %d bytes", maxBody))
-		return
-	}
-	r.Body = io.NopCloser(bytes.NewReader(body))
-	sum := sha256.Sum256(append([]byte(r.Header.Get("Content-Type")+"\n"), body...))
+}
+
+// claimAndRun claims k and runs h under it, or answers as the key says:
+// the stored answer, 422 for another request, or 409 when the request
+// holding it has not answered within keyWait.
+func (a *API) claimAndRun(w http.ResponseWriter, r *http.Request, c auth.Claims, operation string, k *keyedRequest,
+	h func(w http.ResponseWriter, r *http.Request, key string)) {
 	ctx := r.Context()
 	deadline := time.Now().Add(keyWait)
 	holder := uuid.NewString()
 	for {
 		claimedAt := time.Now()
-		claim, err := a.keys.ClaimKey(ctx, c.UserID, key, operation, sum[:], holder, keyLease)
+		claim, err := a.keys.ClaimKey(ctx, c.UserID, k.key, operation, k.hash[:], holder, keyLease)
 		switch {
 		case err != nil:
 			a.respond.Fail(w, r, err)
 			return
 		case claim.Owned:
-			a.runOnce(w, r, c, heldKey{key: key, holder: holder, claimedAt: claimedAt}, h)
+			a.runOnce(w, r, c, heldKey{key: k.key, holder: holder, claimedAt: claimedAt}, h)
 			return
 		case claim.Mismatch:
 			a.respond.Fail(w, r, errKeyReused)
@@ -125,6 +157,16 @@ func (a *API) idempotent(w http.ResponseWriter, r *http.Request, c auth.Claims, 
 	}
 }
 
+// kept reports whether an answer is kept under its key. Neither our
+// failures (5xx) nor answers that are not final (202: the payment's
+// outcome is pending) are kept: a retry runs again, and the operation,
+// idempotent in itself, then says how it stands. Nor is a 400: the request
+// was refused for what it says before anything was done, and the corrected
+// request may use the key (ADR 0041).
+func kept(status int) bool {
+	return status < 500 && status != http.StatusAccepted && status != http.StatusBadRequest
+}
+
 // heldKey is a key this request holds.
 type heldKey struct {
 	key, holder string
@@ -137,7 +179,7 @@ var errLeaseLost = errors.New("idempotency key lease lost")
 // runOnce runs h for the key's holder, renewing its lease meanwhile, and
 // keeps its answer.
 func (a *API) runOnce(w http.ResponseWriter, r *http.Request, c auth.Claims, k heldKey, h func(http.ResponseWriter, *http.Request, string)) {
-	rec := &recorder{header: w.Header(), status: http.StatusOK}
+	rec := newRecorder()
 	work, cancel := context.WithCancelCause(r.Context())
 	defer cancel(nil)
 	stop := a.holdKey(work, cancel, c.UserID, k)
@@ -146,20 +188,14 @@ func (a *API) runOnce(w http.ResponseWriter, r *http.Request, c auth.Claims, k h
 	// Store the answer even if the client has gone: its retry wants it.
 	// The store ignores a holder that lost the key.
 	ctx := context.WithoutCancel(r.Context())
-	// Neither our failures (5xx) nor answers that are not final (202: the
-	// payment's outcome is pending) are kept: a retry runs again, and the
-	// operation, idempotent in itself, then says how it stands. Nor is a
-	// 400: the request was refused for what it says before anything was
-	// done, and the corrected request may use the key (ADR 0041).
-	if rec.status >= 500 || rec.status == http.StatusAccepted || rec.status == http.StatusBadRequest {
+	if !kept(rec.status) {
 		if err := a.keys.ReleaseKey(ctx, c.UserID, k.key, k.holder); err != nil {
 			a.log.WarnContext(ctx, "release idempotency key", "err", err)
 		}
 	} else if err := a.keys.CompleteKey(ctx, c.UserID, k.key, k.holder, rec.status, rec.body.Bytes()); err != nil {
 		a.log.WarnContext(ctx, "store idempotent answer", "err", err)
 	}
-	w.WriteHeader(rec.status)
-	_, _ = w.Write(rec.body.Bytes())
+	rec.send(w)
 }
 
 // holdKey renews k's lease every keyRenew until the returned stop is
@@ -208,24 +244,38 @@ func (a *API) renew(ctx context.Context, userID string, k heldKey) (bool, error)
 }
 
 func replay(w http.ResponseWriter, status int, body []byte) {
+	w.Header().Set("Idempotent-Replayed", "true")
+	writeBody(w, status, body)
+}
+
+// writeBody answers with a JSON body already encoded: a problem from
+// status 400 on.
+func writeBody(w http.ResponseWriter, status int, body []byte) {
 	ct := "application/json"
 	if status >= 400 {
 		ct = "application/problem+json"
 	}
 	w.Header().Set("Content-Type", ct)
-	w.Header().Set("Idempotent-Replayed", "true")
 	w.WriteHeader(status)
 	_, _ = w.Write(body)
 }
 
-// recorder keeps a response so it can be stored before it is sent. It
-// shares the real writer's header map.
+// encodeJSON encodes v as httpx.JSON writes it.
+func encodeJSON(v any) ([]byte, error) {
+	var b bytes.Buffer
+	err := json.NewEncoder(&b).Encode(v)
+	return b.Bytes(), err
+}
+
+// recorder keeps a response so it can be stored before it is sent.
 type recorder struct {
 	header      http.Header
 	status      int
 	wroteHeader bool
 	body        bytes.Buffer
 }
+
+func newRecorder() *recorder { return &recorder{header: http.Header{}, status: http.StatusOK} }
 
 func (r *recorder) Header() http.Header { return r.header }
 
@@ -238,4 +288,11 @@ func (r *recorder) WriteHeader(status int) {
 func (r *recorder) Write(b []byte) (int, error) {
 	r.WriteHeader(http.StatusOK)
 	return r.body.Write(b)
+}
+
+// send writes the kept response to w.
+func (r *recorder) send(w http.ResponseWriter) {
+	maps.Copy(w.Header(), r.header)
+	w.WriteHeader(r.status)
+	_, _ = w.Write(r.body.Bytes())
 }

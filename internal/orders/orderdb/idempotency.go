@@ -115,6 +115,20 @@ func (s *Store) ReleaseKey(ctx context.Context, userID, key, holder string) erro
 	return nil
 }
 
+// AnswerKey records a key nobody claimed, with its answer, unless the key
+// exists. The answer is a refusal (an order's answer is recorded in the
+// order's transaction), so it commits synchronously: a retry must never run
+// a request whose answer the client has seen.
+func (s *Store) AnswerKey(ctx context.Context, userID, key string, a orders.KeyAnswer) (bool, error) {
+	tag, err := s.pool.Exec(ctx, `INSERT INTO idempotency_keys (user_id, key, operation, request_hash, status, response)
+		VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (user_id, key) DO NOTHING`,
+		userID, key, a.Operation, a.RequestHash, a.Status, sealAnswer(s.pii, userID, key, a.Body))
+	if err != nil {
+		return false, fmt.Errorf("record answered idempotency key: %w", err)
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
 // PruneKeys deletes keys older than age.
 func (s *Store) PruneKeys(ctx context.Context, age time.Duration) (int64, error) {
 	tag, err := s.pool.Exec(ctx, `DELETE FROM idempotency_keys WHERE created_at < now() - make_interval(secs => $1)`, age.Seconds())

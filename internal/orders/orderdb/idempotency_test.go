@@ -1,6 +1,7 @@
 package orderdb_test
 
 import (
+	"errors"
 	"sync"
 	"testing"
 	"time"
@@ -114,13 +115,95 @@ func TestAKeyLinkedToTheOrderItMadeIsNeitherReleasedNorTakenOver(t *testing.T) {
 		t.Fatalf("ClaimKey = %+v, %v", c, err)
 	}
 	o := newOrder(buyer, time.Now(), mustProduct(t, s, 100, 1))
-	inTx(t, s, func(tx orders.Tx) error { return tx.CreateOrder(ctx, o, "checkout-1") })
+	inTx(t, s, func(tx orders.Tx) error { return tx.CreateOrder(ctx, o, orders.OrderKey{Name: "checkout-1"}) })
 	if err := s.ReleaseKey(ctx, buyer, "checkout-1", holder("first")); err != nil {
 		t.Fatal(err)
 	}
 	c, err := s.ClaimKey(ctx, buyer, "checkout-1", "checkout", []byte("h"), holder("retry"), time.Minute)
 	if err != nil || c.Owned || c.ResourceID != o.ID {
 		t.Errorf("ClaimKey after the order was made = %+v, %v; want it to point at order %s", c, err, o.ID)
+	}
+}
+
+func TestAnOrderRecordsItsUnclaimedKeyAnsweredInItsOneRoundTrip(t *testing.T) {
+	t.Parallel()
+	s, trips := newCountedStore(t)
+	ctx := t.Context()
+	buyer, hash := newID(), []byte("request-hash")
+	p := mustProduct(t, s, 100, 10)
+	o := newOrder(buyer, time.Now(), p)
+	key := orders.OrderKey{Name: "fresh-1", Answer: &orders.KeyAnswer{Operation: "checkout", RequestHash: hash,
+		Status: 201, Body: []byte(`{"id":"` + o.ID + `"}`)}}
+
+	n := trips.during(func() {
+		inTx(t, s, func(tx orders.Tx) error {
+			if err := tx.CreateOrder(ctx, o, key); err != nil {
+				return err
+			}
+			return tx.Reserve(ctx, []orders.Item{{ProductID: p.ID, Quantity: 1}})
+		})
+	})
+	if n != 1 {
+		t.Errorf("the order and its key took %d round trips, want 1", n)
+	}
+	c, err := s.ClaimKey(ctx, buyer, "fresh-1", "checkout", hash, holder("retry"), time.Minute)
+	if err != nil || c.Owned || c.Status != 201 || string(c.Body) != string(key.Answer.Body) || c.ResourceID != o.ID {
+		t.Errorf("a retry's claim = %+v, %v; want the recorded 201 naming order %s", c, err, o.ID)
+	}
+}
+
+func TestAnOrderUnderAKeyThatExistsIsNotMade(t *testing.T) {
+	t.Parallel()
+	s := newStore(t)
+	ctx := t.Context()
+	hash := []byte("request-hash")
+	answer := func(status int) *orders.KeyAnswer {
+		return &orders.KeyAnswer{Operation: "checkout", RequestHash: hash, Status: status, Body: []byte(`{}`)}
+	}
+	cases := []struct {
+		name  string
+		exist func(buyer string, p orders.Product) error // makes the key exist
+	}{
+		{"a key a running request claimed", func(buyer string, _ orders.Product) error {
+			_, err := s.ClaimKey(ctx, buyer, "k", "checkout", hash, holder("running"), time.Minute)
+			return err
+		}},
+		{"a key an order recorded", func(buyer string, p orders.Product) error {
+			return s.InTx(ctx, func(tx orders.Tx) error {
+				return tx.CreateOrder(ctx, newOrder(buyer, time.Now(), p), orders.OrderKey{Name: "k", Answer: answer(201)})
+			})
+		}},
+		{"a key answered with a refusal", func(buyer string, _ orders.Product) error {
+			_, err := s.AnswerKey(ctx, buyer, "k", *answer(409))
+			return err
+		}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			buyer, p := newID(), mustProduct(t, s, 100, 10)
+			if err := c.exist(buyer, p); err != nil {
+				t.Fatal(err)
+			}
+			o := newOrder(buyer, time.Now(), p)
+			err := s.InTx(ctx, func(tx orders.Tx) error {
+				if err := tx.CreateOrder(ctx, o, orders.OrderKey{Name: "k", Answer: answer(201)}); err != nil {
+					return err
+				}
+				return tx.Reserve(ctx, []orders.Item{{ProductID: p.ID, Quantity: 1}})
+			})
+			if !errors.Is(err, orders.ErrKeyTaken) {
+				t.Fatalf("the order under the existing key: %v, want ErrKeyTaken", err)
+			}
+			if _, err := s.Order(ctx, o.ID); !errors.Is(err, orders.ErrNotFound) {
+				t.Errorf("the refused order reads back: %v", err)
+			}
+			if st := mustStock(t, s, p.ID); st.Reserved != 0 {
+				t.Errorf("%d units reserved by the refused order", st.Reserved)
+			}
+			if recorded, err := s.AnswerKey(ctx, buyer, "k", *answer(409)); err != nil || recorded {
+				t.Errorf("AnswerKey on the existing key = %v, %v; want false", recorded, err)
+			}
+		})
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 	"github.com/marketplace-go/marketplace/internal/orders"
 	"github.com/marketplace-go/marketplace/internal/platform/fieldcrypt"
 	"github.com/marketplace-go/marketplace/internal/platform/outbox"
+	"github.com/marketplace-go/marketplace/internal/platform/pg"
 )
 
 // Store implements orders.Store.
@@ -64,11 +65,13 @@ func refusal(err error) error {
 	if !errors.As(err, &pgErr) {
 		return err
 	}
-	switch pgErr.Code {
-	case keyLinkedCode:
+	switch {
+	case pgErr.Code == keyLinkedCode:
 		return fmt.Errorf("%w: %w", orders.ErrKeyLinked, err)
-	case insufficientStockCode:
+	case pgErr.Code == insufficientStockCode:
 		return fmt.Errorf("%w: %w", &orders.InsufficientStockError{ProductID: pgErr.Detail}, err)
+	case pg.IsUniqueViolation(err, "idempotency_keys_pkey"):
+		return fmt.Errorf("%w: %w", orders.ErrKeyTaken, err)
 	}
 	return err
 }

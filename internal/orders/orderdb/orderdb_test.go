@@ -233,7 +233,7 @@ func TestAnOrdersTransactionIsOneRoundTripAndARefusalLeavesNoTrace(t *testing.T)
 	}
 	place := func(o orders.Order, items []orders.Item) func(orders.Tx) error {
 		return func(tx orders.Tx) error {
-			if err := tx.CreateOrder(ctx, o, ""); err != nil {
+			if err := tx.CreateOrder(ctx, o, orders.OrderKey{}); err != nil {
 				return err
 			}
 			if err := tx.AddHistory(ctx, o.ID, o.History); err != nil {
@@ -447,7 +447,7 @@ func mustCreate(t *testing.T, s *orderdb.Store, o orders.Order) {
 	t.Helper()
 	ctx := t.Context()
 	inTx(t, s, func(tx orders.Tx) error {
-		if err := tx.CreateOrder(ctx, o, ""); err != nil {
+		if err := tx.CreateOrder(ctx, o, orders.OrderKey{}); err != nil {
 			return err
 		}
 		return tx.AddHistory(ctx, o.ID, o.History)

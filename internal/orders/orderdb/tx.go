@@ -137,8 +137,15 @@ func (t *tx) eachStock(_ context.Context, items []orders.Item, sql string) error
 	return nil
 }
 
-func (t *tx) CreateOrder(_ context.Context, o orders.Order, idempotencyKey string) error {
+func (t *tx) CreateOrder(_ context.Context, o orders.Order, key orders.OrderKey) error {
 	b := &t.writes
+	if a := key.Answer; a != nil {
+		// First, so that a key that exists fails the batch before its other
+		// statements run.
+		b.Queue(`INSERT INTO idempotency_keys (user_id, key, operation, request_hash, resource_id, status, response)
+			VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+			o.BuyerID, key.Name, a.Operation, a.RequestHash, o.ID, a.Status, sealAnswer(t.pii, o.BuyerID, key.Name, a.Body))
+	}
 	b.Queue(`INSERT INTO orders (id, buyer_id, status, currency, total, version, reserved_until, created_at, updated_at, shipping_address_sealed)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
 		o.ID, o.BuyerID, o.Status, o.Total.Currency, o.Total.Amount, o.Version, o.ReservedUntil, o.CreatedAt, o.UpdatedAt,
@@ -151,8 +158,8 @@ func (t *tx) CreateOrder(_ context.Context, o orders.Order, idempotencyKey strin
 				o.ID, s.ID, l.ProductID, l.Title, l.UnitPrice.Amount, l.Quantity)
 		}
 	}
-	if idempotencyKey != "" {
-		b.Queue(`SELECT link_idempotency_key($1, $2, $3)`, o.BuyerID, idempotencyKey, o.ID)
+	if key.Name != "" && key.Answer == nil {
+		b.Queue(`SELECT link_idempotency_key($1, $2, $3)`, o.BuyerID, key.Name, o.ID)
 	}
 	return nil
 }

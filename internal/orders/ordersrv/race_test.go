@@ -170,3 +170,45 @@ func TestFiftyRetriesOfOneCheckoutMakeOneOrderAndOneCharge(t *testing.T) {
 		t.Error("another buyer's request with the same key got the first buyer's order")
 	}
 }
+
+func TestACheckoutUnderAFreshKeyIsRecordedByItsOrderAndReplayedAsSent(t *testing.T) {
+	t.Parallel()
+	e, _ := newEnv(t)
+	seller, buyer := e.seller(t), e.buyer(t)
+	p, scarce := e.product(t, seller, 1500, "EUR", 10), e.product(t, seller, 900, "EUR", 1)
+	send := func(key string, items ...map[string]any) httpxtest.Response {
+		t.Helper()
+		return e.Do(t, buyer, "POST", "/v1/orders", checkoutBody(items...), "Idempotency-Key", key)
+	}
+
+	first := send("fresh-1", item(p, 2)).Want(t, http.StatusCreated)
+	var o orderBody
+	first.Decode(t, &o)
+	// Nobody claimed the key (no holder): the order's transaction wrote it,
+	// answered.
+	if n := e.queryInt(t, `SELECT count(*) FROM idempotency_keys WHERE user_id = $1 AND key = 'fresh-1'
+		AND holder IS NULL AND status = 201 AND resource_id = $2`, buyer.ID, o.ID); n != 1 {
+		t.Fatalf("%d keys recorded by order %s, want 1", n, o.ID)
+	}
+	retry := send("fresh-1", item(p, 2)).Want(t, http.StatusCreated)
+	if retry.Header.Get("Idempotent-Replayed") != "true" || string(retry.Body) != string(first.Body) {
+		t.Errorf("the retry's answer (replayed %q) %s\nwant the first one, replayed: %s",
+			retry.Header.Get("Idempotent-Replayed"), retry.Body, first.Body)
+	}
+
+	// A refusal is kept too: once the stock is there, its retry is still
+	// refused, and buys nothing.
+	send("short-1", item(scarce, 2)).WantProblem(t, http.StatusConflict, "insufficient_stock")
+	e.Do(t, seller, "PUT", "/v1/stock/"+scarce.ID, map[string]any{"on_hand": 5}).Want(t, http.StatusOK)
+	r := send("short-1", item(scarce, 2))
+	r.WantProblem(t, http.StatusConflict, "insufficient_stock")
+	if r.Header.Get("Idempotent-Replayed") != "true" {
+		t.Error("the refusal's retry ran again instead of being replayed")
+	}
+	if st := e.stock(t, scarce.ID); st.Reserved != 0 {
+		t.Errorf("%d units reserved by a replayed refusal", st.Reserved)
+	}
+	if st := e.stock(t, p.ID); st.Reserved != 2 {
+		t.Errorf("%d units reserved, want the one order's 2", st.Reserved)
+	}
+}
