@@ -99,7 +99,8 @@ func (a *API) checkout(w http.ResponseWriter, r *http.Request, c auth.Claims) {
 // claiming the key first: the order's transaction records the key with
 // the answer (ADR 0055), so a fresh key costs the checkout no statement of
 // its own, and a refusal kept under it one. It answers and reports true,
-// or, when the key exists, answers nothing and reports false.
+// or answers nothing and reports false when the key may exist: the caller
+// then answers as the key says.
 func (a *API) checkoutUnclaimed(w http.ResponseWriter, r *http.Request, c auth.Claims, k *keyedRequest) bool {
 	var answer []byte
 	first := &orders.FirstUse{Operation: "checkout", RequestHash: k.hash[:],
@@ -119,13 +120,22 @@ func (a *API) checkoutUnclaimed(w http.ResponseWriter, r *http.Request, c auth.C
 	}
 	rec := newRecorder()
 	a.respond.Fail(rec, r, err)
-	if kept(rec.status) {
+	switch {
+	case rec.status == http.StatusBadRequest:
+		// Not kept, but a key that exists answers first (a reused key
+		// with another body is 422): the claim finds out, cheaply.
+		return false
+	case kept(rec.status):
 		ctx := context.WithoutCancel(r.Context()) // its retry wants it, even if the client has gone
 		recorded, err := a.keys.AnswerKey(ctx, c.UserID, k.key, orders.KeyAnswer{
 			Operation: "checkout", RequestHash: k.hash[:], Status: rec.status, Body: rec.body.Bytes()})
 		if err != nil {
-			a.log.WarnContext(ctx, "store idempotent answer", "err", err)
-		} else if !recorded {
+			// Unrecorded, the refusal must not be seen: a retry would run
+			// again, and this may be the retry of an order made.
+			a.respond.Fail(w, r, err)
+			return true
+		}
+		if !recorded {
 			return false // a request that raced this one has the key: its answer is the key's
 		}
 	}

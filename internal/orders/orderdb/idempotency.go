@@ -90,10 +90,13 @@ func (s *Store) RenewKey(ctx context.Context, userID, key, holder string, lease 
 
 // CompleteKey stores the answer of holder's request under its key,
 // sealed: an order's answer holds its shipping address. A holder that lost
-// the key stores nothing.
+// the key stores nothing, and neither does a refusal of a key that names
+// an order: another request made it (a holder that stalled past its lease
+// and committed after all), so the key's retries are answered with that
+// order, not with the refusal.
 func (s *Store) CompleteKey(ctx context.Context, userID, key, holder string, status int, body []byte) error {
 	_, err := s.pool.Exec(ctx, `UPDATE idempotency_keys SET status = $4, response = $5, locked_until = NULL
-		WHERE user_id = $1 AND key = $2 AND holder = $3
+		WHERE user_id = $1 AND key = $2 AND holder = $3 AND (resource_id IS NULL OR $4 BETWEEN 200 AND 299)
 		RETURNING set_config('synchronous_commit',
 			CASE WHEN resource_id IS NULL THEN current_setting('synchronous_commit') ELSE 'off' END, true)`,
 		userID, key, holder, status, sealAnswer(s.pii, userID, key, body))

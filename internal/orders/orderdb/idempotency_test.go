@@ -207,6 +207,32 @@ func TestAnOrderUnderAKeyThatExistsIsNotMade(t *testing.T) {
 	}
 }
 
+func TestARefusalIsNotKeptUnderAKeyThatAnotherRequestsOrderNames(t *testing.T) {
+	t.Parallel()
+	s := newStore(t)
+	ctx := t.Context()
+	buyer, hash := newID(), []byte("h")
+	// The stalled holder's lease is over the moment it is taken, a retry
+	// takes the key over, and the stalled holder's order commits after all.
+	if c, err := s.ClaimKey(ctx, buyer, "k", "checkout", hash, holder("stalled"), 0); err != nil || !c.Owned {
+		t.Fatalf("first claim: %+v, %v", c, err)
+	}
+	if c, err := s.ClaimKey(ctx, buyer, "k", "checkout", hash, holder("taker"), time.Minute); err != nil || !c.Owned {
+		t.Fatalf("takeover: %+v, %v", c, err)
+	}
+	o := newOrder(buyer, time.Now(), mustProduct(t, s, 100, 1))
+	inTx(t, s, func(tx orders.Tx) error { return tx.CreateOrder(ctx, o, orders.OrderKey{Name: "k"}) })
+
+	// The taker's own order fails to link, and its 409 is not kept.
+	if err := s.CompleteKey(ctx, buyer, "k", holder("taker"), 409, []byte(`{"code":"idempotency_key_in_use"}`)); err != nil {
+		t.Fatal(err)
+	}
+	c, err := s.ClaimKey(ctx, buyer, "k", "checkout", hash, holder("retry"), time.Minute)
+	if err != nil || c.Owned || c.Status != 0 || c.ResourceID != o.ID {
+		t.Errorf("a retry's claim = %+v, %v; want it to point at order %s, with no answer kept", c, err, o.ID)
+	}
+}
+
 func TestOfManyConcurrentClaimsOfOneKeyExactlyOneOwnsIt(t *testing.T) {
 	t.Parallel()
 	s := newStore(t)

@@ -196,6 +196,10 @@ func TestACheckoutUnderAFreshKeyIsRecordedByItsOrderAndReplayedAsSent(t *testing
 			retry.Header.Get("Idempotent-Replayed"), retry.Body, first.Body)
 	}
 
+	// The key with a body refused for its form is a reused key, as before.
+	e.Do(t, buyer, "POST", "/v1/orders", `{"items": 5}`, "Idempotency-Key", "fresh-1").
+		WantProblem(t, http.StatusUnprocessableEntity, "idempotency_key_reused")
+
 	// A refusal is kept too: once the stock is there, its retry is still
 	// refused, and buys nothing.
 	send("short-1", item(scarce, 2)).WantProblem(t, http.StatusConflict, "insufficient_stock")
