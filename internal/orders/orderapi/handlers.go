@@ -114,7 +114,7 @@ func (a *API) checkoutUnclaimed(w http.ResponseWriter, r *http.Request, c auth.C
 	case errors.Is(err, orders.ErrKeyTaken):
 		return false
 	case err == nil:
-		w.Header().Set("Location", "/v1/orders/"+o.ID)
+		w.Header().Set("Location", orderLocation(o.ID))
 		writeBody(w, http.StatusCreated, answer)
 		return true
 	}
@@ -143,6 +143,9 @@ func (a *API) checkoutUnclaimed(w http.ResponseWriter, r *http.Request, c auth.C
 	return true
 }
 
+// orderLocation is the URL of an order made, for the Location header.
+func orderLocation(id string) string { return "/v1/orders/" + id }
+
 // placeOrder places the order req and the body of r ask for, and answers
 // with it.
 func (a *API) placeOrder(w http.ResponseWriter, r *http.Request, c auth.Claims, req orders.CheckoutRequest) {
@@ -151,7 +154,7 @@ func (a *API) placeOrder(w http.ResponseWriter, r *http.Request, c auth.Claims, 
 		a.respond.Fail(w, r, err)
 		return
 	}
-	w.Header().Set("Location", "/v1/orders/"+o.ID)
+	w.Header().Set("Location", orderLocation(o.ID))
 	httpx.JSON(w, http.StatusCreated, o)
 }
 

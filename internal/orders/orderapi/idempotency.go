@@ -132,6 +132,9 @@ func (a *API) claimAndRun(w http.ResponseWriter, r *http.Request, c auth.Claims,
 			a.respond.Fail(w, r, errKeyReused)
 			return
 		case claim.Status != 0:
+			if claim.Status == http.StatusCreated && claim.ResourceID != "" {
+				w.Header().Set("Location", orderLocation(claim.ResourceID))
+			}
 			replay(w, claim.Status, claim.Body)
 			return
 		case claim.ResourceID != "":
@@ -139,7 +142,7 @@ func (a *API) claimAndRun(w http.ResponseWriter, r *http.Request, c auth.Claims,
 			// its answer: answer with the order as it is now.
 			o, err := a.svc.Order(ctx, c, claim.ResourceID)
 			if err == nil {
-				w.Header().Set("Location", "/v1/orders/"+o.ID)
+				w.Header().Set("Location", orderLocation(o.ID))
 				w.Header().Set("Idempotent-Replayed", "true")
 			}
 			a.respond.Reply(w, r, http.StatusCreated, o, err)

@@ -195,6 +195,9 @@ func TestACheckoutUnderAFreshKeyIsRecordedByItsOrderAndReplayedAsSent(t *testing
 		t.Errorf("the retry's answer (replayed %q) %s\nwant the first one, replayed: %s",
 			retry.Header.Get("Idempotent-Replayed"), retry.Body, first.Body)
 	}
+	if got, want := retry.Header.Get("Location"), first.Header.Get("Location"); got != want || want == "" {
+		t.Errorf("the retry's Location %q, want the first answer's %q", got, want)
+	}
 
 	// The key with a body refused for its form is a reused key, as before.
 	e.Do(t, buyer, "POST", "/v1/orders", `{"items": 5}`, "Idempotency-Key", "fresh-1").
