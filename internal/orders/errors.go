@@ -29,17 +29,19 @@ var (
 
 // Errors the service returns, mapped to HTTP in one place by httpx.
 var (
-	errOrderNotFound    = errs.New(errs.NotFound, "order_not_found", "no such order")
-	errSubOrderNotFound = errs.New(errs.NotFound, "sub_order_not_found", "no such sub-order")
-	errProductNotFound  = errs.New(errs.NotFound, "product_not_found", "no such product")
-	errEmptyCart        = errs.New(errs.Unprocessable, "empty_order", "the cart is empty and no items were given")
-	errMixedCurrencies  = errs.New(errs.Unprocessable, "mixed_currencies", "one order takes one currency; check out each currency on its own")
-	errSellerOnly       = errs.New(errs.Forbidden, "seller_only", "only sellers may manage stock")
-	errReservationGone  = errs.New(errs.Conflict, "reservation_expired", "the stock held for this order was released; check out again")
-	errPaymentRunning   = errs.New(errs.Conflict, "payment_in_progress", "a payment for this order is being processed; read the order again shortly")
-	errAlreadyShipped   = errs.New(errs.Conflict, "already_shipped", "an order cannot be cancelled once a sub-order has shipped")
-	errBelowReserved    = errs.New(errs.Conflict, "stock_below_reserved", "on_hand cannot go below what unpaid orders hold")
-	errKeyLinked        = &errs.Error{Kind: errs.Conflict, Code: "idempotency_key_in_use",
+	errOrderNotFound     = errs.New(errs.NotFound, "order_not_found", "no such order")
+	errSubOrderNotFound  = errs.New(errs.NotFound, "sub_order_not_found", "no such sub-order")
+	errProductNotFound   = errs.New(errs.NotFound, "product_not_found", "no such product")
+	errEmptyCart         = errs.New(errs.Unprocessable, "empty_order", "the cart is empty and no items were given")
+	errMixedCurrencies   = errs.New(errs.Unprocessable, "mixed_currencies", "one order takes one currency; check out each currency on its own")
+	errSellerOnly        = errs.New(errs.Forbidden, "seller_only", "only sellers may manage stock")
+	errReservationGone   = errs.New(errs.Conflict, "reservation_expired", "the stock held for this order was released; check out again")
+	errPaymentRunning    = errs.New(errs.Conflict, "payment_in_progress", "a payment for this order is being processed; read the order again shortly")
+	errPaymentUnresolved = errs.New(errs.Conflict, "payment_unresolved",
+		"this order's payment could not be confirmed with the payment provider in time; it will not be charged again and is being reconciled")
+	errAlreadyShipped = errs.New(errs.Conflict, "already_shipped", "an order cannot be cancelled once a sub-order has shipped")
+	errBelowReserved  = errs.New(errs.Conflict, "stock_below_reserved", "on_hand cannot go below what unpaid orders hold")
+	errKeyLinked      = &errs.Error{Kind: errs.Conflict, Code: "idempotency_key_in_use",
 		Message: "another request with this Idempotency-Key made the order; retry to get its answer", RetryAfter: time.Second}
 )
 

@@ -185,6 +185,9 @@ type Payment struct {
 	RefundStatus  string        `json:"refund_status,omitempty"`
 	RefundID      string        `json:"-"`
 	UpdatedAt     time.Time     `json:"-"`
+	// CreatedAt is when the charge was first asked for, from which the
+	// provider keeps its key (KeyWindow); set by the store.
+	CreatedAt time.Time `json:"-"`
 }
 
 // Actors recorded in the history for changes no user made.

@@ -3,7 +3,16 @@ package orders
 import (
 	"context"
 	"errors"
+	"time"
 )
+
+// KeyWindow is how long a payment provider is trusted to remember an
+// idempotency key after its first use: Stripe keeps keys 24 hours, less an
+// hour's margin. A charge or refund whose outcome is still unknown past it
+// is not asked for again, by the resolver or by a buyer's retry, since the
+// provider could make it a second time: it waits for an operator to
+// reconcile it (ADR 0018).
+const KeyWindow = 23 * time.Hour
 
 // PaymentGateway charges buyers and refunds them at a payment provider.
 //

@@ -47,8 +47,13 @@ func (s *Service) Pay(ctx context.Context, c auth.Claims, orderID, method string
 			return checkOrderMove(o.Status, Paid)
 		}
 		if o.Payment != nil {
+			// An earlier attempt's outcome is unknown: ask again under its
+			// key, while the provider still keeps it.
 			pay = *o.Payment
-			return nil // an earlier attempt's outcome is unknown: ask again under its key
+			if s.now().Sub(pay.CreatedAt) >= KeyWindow {
+				return errPaymentUnresolved
+			}
+			return nil
 		}
 		if !s.now().Before(o.ReservedUntil) {
 			return errReservationGone

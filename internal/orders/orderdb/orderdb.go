@@ -221,17 +221,20 @@ func (s *Store) ExpiredOrders(ctx context.Context, now time.Time, limit int) ([]
 
 // UnresolvedPayments claims charges and refunds left without an outcome:
 // their updated_at is set to now, so another instance's resolver leaves
-// them alone for as long as this one's grace. Payments older than the
-// provider keeps idempotency keys (Stripe: 24 hours) are not returned: a
-// retry could then charge again, so they need reconciling by hand (by the
-// order id in the provider's metadata).
+// them alone for as long as this one's grace. A charge or refund whose key
+// was first used longer ago than the provider keeps it (orders.KeyWindow)
+// is not returned: a retry could then move the money again, so it needs
+// reconciling by hand (by the order id in the provider's metadata). A
+// refund's key is first used when the refund is asked for, which may be
+// days after the charge.
 func (s *Store) UnresolvedPayments(ctx context.Context, before time.Time, limit int) ([]orders.Payment, error) {
 	rows, err := s.pool.Query(ctx, `UPDATE payments SET updated_at = now() WHERE order_id IN (
 			SELECT order_id FROM payments
-			WHERE (status = 'processing' OR refund_status = 'pending') AND updated_at < $1
-				AND created_at > now() - interval '23 hours'
+			WHERE (status = 'processing' AND created_at > now() - make_interval(secs => $3)
+					OR refund_status = 'pending' AND refund_requested_at > now() - make_interval(secs => $3))
+				AND updated_at < $1
 			ORDER BY updated_at LIMIT $2 FOR UPDATE SKIP LOCKED)
-		RETURNING `+paymentColumns, before, limit)
+		RETURNING `+paymentColumns, before, limit, orders.KeyWindow.Seconds())
 	if err != nil {
 		return nil, fmt.Errorf("select unresolved payments: %w", err)
 	}
@@ -248,12 +251,12 @@ func (s *Store) UnresolvedPayments(ctx context.Context, before time.Time, limit 
 }
 
 const paymentColumns = `order_id, provider, charge_key, payment_method, amount, currency, status, coalesce(charge_id, ''),
-	coalesce(decline_reason, ''), attempts, coalesce(refund_status, ''), coalesce(refund_id, ''), updated_at`
+	coalesce(decline_reason, ''), attempts, coalesce(refund_status, ''), coalesce(refund_id, ''), updated_at, created_at`
 
 func scanPayment(row pgx.Row) (orders.Payment, error) {
 	var p orders.Payment
 	err := row.Scan(&p.OrderID, &p.Provider, &p.ChargeKey, &p.PaymentMethod, &p.Amount.Amount, &p.Amount.Currency, &p.Status,
-		&p.ChargeID, &p.DeclineReason, &p.Attempts, &p.RefundStatus, &p.RefundID, &p.UpdatedAt)
+		&p.ChargeID, &p.DeclineReason, &p.Attempts, &p.RefundStatus, &p.RefundID, &p.UpdatedAt, &p.CreatedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return p, orders.ErrNotFound
 	}

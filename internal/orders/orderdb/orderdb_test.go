@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -509,7 +510,8 @@ func TestAnOrderReadsBackAsItWasWrittenAndChanged(t *testing.T) {
 	})
 	o.History = append(o.History, changes...)
 	o.Payment = &pay
-	if diff := cmp.Diff(o, mustOrder(t, s, o.ID)); diff != "" {
+	// A payment's CreatedAt is the store's to set.
+	if diff := cmp.Diff(o, mustOrder(t, s, o.ID), cmpopts.IgnoreFields(orders.Payment{}, "CreatedAt")); diff != "" {
 		t.Errorf("order after changes (-want +got):\n%s", diff)
 	}
 
@@ -711,5 +713,55 @@ func TestUnresolvedPaymentsAreClaimedSoAnotherResolverLeavesThemAlone(t *testing
 	}
 	if again, err := s.UnresolvedPayments(ctx, before, 10); err != nil || len(again) != 0 {
 		t.Errorf("a second resolver got %+v, %v; want nothing while the first one's claim holds", again, err)
+	}
+}
+
+func TestTheResolverAsksAgainOnlyUnderKeysTheProviderStillKeeps(t *testing.T) {
+	t.Parallel()
+	s, pool := newStoreAndPool(t)
+	ctx := t.Context()
+	p := mustProduct(t, s, 100, 100)
+	const day = 24 * time.Hour
+	cases := []struct {
+		name           string
+		refund         bool
+		chargedAgo     time.Duration
+		refundAskedAgo time.Duration
+		want           bool
+	}{
+		{name: "a charge asked for an hour ago", chargedAgo: time.Hour, want: true},
+		{name: "a charge asked for two days ago", chargedAgo: 2 * day, want: false},
+		{name: "a refund asked for now of a charge two days old", refund: true, chargedAgo: 2 * day, want: true},
+		{name: "a refund asked for two days ago", refund: true, chargedAgo: 3 * day, refundAskedAgo: 2 * day, want: false},
+	}
+	ids := map[string]string{}
+	for _, c := range cases {
+		o := newOrder(newID(), time.Now(), p)
+		mustCreate(t, s, o)
+		pay := orders.Payment{OrderID: o.ID, Provider: "simulated", ChargeKey: "k-" + o.ID, PaymentMethod: "pm_card_visa",
+			Amount: o.Total, Status: orders.PaymentProcessing, UpdatedAt: at(time.Now().Add(-time.Minute))}
+		if c.refund {
+			pay.Status, pay.ChargeID, pay.RefundStatus = orders.PaymentSucceeded, "ch-"+o.ID, orders.RefundPending
+		}
+		inTx(t, s, func(tx orders.Tx) error { return tx.SavePayment(ctx, pay) })
+		if _, err := pool.Exec(ctx, `UPDATE payments SET created_at = now() - make_interval(secs => $2),
+			refund_requested_at = refund_requested_at - make_interval(secs => $3) WHERE order_id = $1`,
+			o.ID, c.chargedAgo.Seconds(), c.refundAskedAgo.Seconds()); err != nil {
+			t.Fatal(err)
+		}
+		ids[o.ID] = c.name
+	}
+	got, err := s.UnresolvedPayments(ctx, time.Now().Add(-10*time.Second), 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	returned := map[string]bool{}
+	for _, p := range got {
+		returned[ids[p.OrderID]] = true
+	}
+	for _, c := range cases {
+		if returned[c.name] != c.want {
+			t.Errorf("%s: returned %v, want %v", c.name, returned[c.name], c.want)
+		}
 	}
 }

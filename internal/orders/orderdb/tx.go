@@ -211,12 +211,16 @@ func (t *tx) AddEvents(ctx context.Context, evs ...events.Event) error {
 }
 
 func (t *tx) SavePayment(_ context.Context, p orders.Payment) error {
+	// refund_requested_at is set once, when a refund status first appears:
+	// the refund key's first use, from which the provider keeps it.
 	t.writes.Queue(`INSERT INTO payments (order_id, provider, charge_key, payment_method, amount, currency, status,
-			charge_id, decline_reason, attempts, refund_status, refund_id, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, nullif($8, ''), nullif($9, ''), $10, nullif($11, ''), nullif($12, ''), $13)
+			charge_id, decline_reason, attempts, refund_status, refund_id, updated_at, refund_requested_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, nullif($8, ''), nullif($9, ''), $10, nullif($11, ''), nullif($12, ''), $13,
+			CASE WHEN $11 <> '' THEN now() END)
 		ON CONFLICT (order_id) DO UPDATE SET status = EXCLUDED.status, charge_id = EXCLUDED.charge_id,
 			decline_reason = EXCLUDED.decline_reason, attempts = EXCLUDED.attempts, refund_status = EXCLUDED.refund_status,
-			refund_id = EXCLUDED.refund_id, updated_at = EXCLUDED.updated_at
+			refund_id = EXCLUDED.refund_id, updated_at = EXCLUDED.updated_at,
+			refund_requested_at = coalesce(payments.refund_requested_at, EXCLUDED.refund_requested_at)
 		WHERE payments.status = 'processing' OR EXCLUDED.status <> 'processing'`,
 		p.OrderID, p.Provider, p.ChargeKey, p.PaymentMethod, p.Amount.Amount, p.Amount.Currency, p.Status,
 		p.ChargeID, p.DeclineReason, p.Attempts, p.RefundStatus, p.RefundID, p.UpdatedAt)

@@ -23,11 +23,13 @@ import (
 type lostAnswers struct {
 	*payment.Simulated
 	n       atomic.Int32
+	calls   atomic.Int32 // every Charge, repeats under one key included
 	charged chan struct{}
 	hang    bool
 }
 
 func (g *lostAnswers) Charge(ctx context.Context, req orders.ChargeRequest) (orders.Charge, error) {
+	g.calls.Add(1)
 	ch, err := g.Simulated.Charge(ctx, req)
 	if err != nil || g.n.Add(-1) < 0 {
 		return ch, err
@@ -294,5 +296,33 @@ func TestALateTimeoutDoesNotUndoAnOutcomeTheWebhookRecorded(t *testing.T) {
 	}
 	if len(gw.Refunds()) != 0 || gw.ChargeCount() != 1 {
 		t.Errorf("%d refunds and %d charges, want none and one", len(gw.Refunds()), gw.ChargeCount())
+	}
+}
+
+func TestAChargeWhoseKeyTheProviderNoLongerKeepsIsNotAskedForAgain(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	gw := &lostAnswers{Simulated: payment.NewSimulated(payment.SimulatedConfig{Seed: 5})}
+	gw.n.Store(1)
+	cfg := w.cfg
+	cfg.ResolveGrace = time.Hour // the resolver leaves the charge to this test
+	e := w.startWith(t, cfg, gw)
+	seller, buyer := w.seller(t), w.buyer(t)
+	p := e.product(t, seller, 900, "EUR", 5)
+	o := e.mustCheckout(t, buyer, item(p, 1))
+	pay := map[string]any{"payment_method": "pm_card_visa"}
+	e.Do(t, buyer, "POST", "/v1/orders/"+o.ID+"/payment", pay).Want(t, http.StatusAccepted)
+
+	// A day later, the provider has forgotten the charge's key: asked
+	// again, it would charge again.
+	if _, err := w.db.Exec(t.Context(), `UPDATE payments SET created_at = now() - interval '25 hours' WHERE order_id = $1`, o.ID); err != nil {
+		t.Fatal(err)
+	}
+	e.Do(t, buyer, "POST", "/v1/orders/"+o.ID+"/payment", pay).WantProblem(t, http.StatusConflict, "payment_unresolved")
+	if n := gw.calls.Load(); n != 1 {
+		t.Errorf("the provider was asked %d times, want once", n)
+	}
+	if got := e.mustOrder(t, buyer, o.ID); got.Status != orders.PendingPayment || got.Payment.Status != orders.PaymentProcessing {
+		t.Errorf("the order is %s with payment %+v, want it left pending for reconciliation", got.Status, got.Payment)
 	}
 }
