@@ -3,19 +3,27 @@ package orders
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 )
 
 // ExpireReservations cancels unpaid orders whose reservation ran out and
 // releases their stock. Several instances may run it at once: each order
-// is locked and re-checked in its own transaction.
+// is locked and re-checked in its own transaction. An order that fails is
+// reported and passed over: the oldest comes first in every sweep, and one
+// that always fails must not keep the others' stock reserved.
 func (s *Service) ExpireReservations(ctx context.Context, limit int) (int, error) {
 	ids, err := s.store.ExpiredOrders(ctx, s.now(), limit)
 	if err != nil {
 		return 0, err
 	}
 	n := 0
+	var failed []error
 	for _, id := range ids {
+		if ctx.Err() != nil {
+			failed = append(failed, ctx.Err())
+			break
+		}
 		err := s.store.InTx(ctx, func(tx Tx) error {
 			o, err := tx.LockOrder(ctx, id)
 			if err != nil {
@@ -31,15 +39,14 @@ func (s *Service) ExpireReservations(ctx context.Context, limit int) (int, error
 			n++
 		case errors.Is(err, errSkip), errors.Is(err, errPaymentRunning):
 		default:
-			s.metrics.ReservationsExpired(n)
-			return n, err
+			failed = append(failed, fmt.Errorf("expire order %s: %w", id, err))
 		}
 	}
 	if n > 0 {
 		s.onCommit()
 		s.metrics.ReservationsExpired(n)
 	}
-	return n, nil
+	return n, errors.Join(failed...)
 }
 
 var errSkip = errors.New("skip")

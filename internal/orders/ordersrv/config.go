@@ -38,6 +38,12 @@ type Config struct {
 	RelayInterval  time.Duration
 	KeyRetention   time.Duration
 
+	// ProductRetryDelay and ProductMaxAttempts are how the product
+	// projection retries an event it could not apply before the event is
+	// dead-lettered; zero takes the consumer's defaults.
+	ProductRetryDelay  time.Duration
+	ProductMaxAttempts int
+
 	// Gateway is "simulated" or "stripe".
 	Gateway   string
 	Simulated payment.SimulatedConfig
@@ -62,6 +68,14 @@ func LoadConfig(e *config.Env, sh config.Shared) Config {
 		ResolveGrace:   e.Duration("ORDERS_RESOLVE_GRACE", 30*time.Second),
 		RelayInterval:  e.Duration("ORDERS_RELAY_INTERVAL", 5*time.Second),
 		KeyRetention:   e.Duration("ORDERS_IDEMPOTENCY_RETENTION", 48*time.Hour),
+		// An event fails to apply only while the database is away (or when
+		// it is unreadable, which retrying does not mend but does not harm):
+		// a day of retries outlasts an outage, where the consumer's default
+		// five in five seconds dead-lettered the events of a database
+		// restart, and a product's projection stayed as it was until the
+		// product changed again.
+		ProductRetryDelay:  e.Duration("ORDERS_PRODUCT_EVENTS_RETRY_DELAY", 5*time.Second),
+		ProductMaxAttempts: e.Int("ORDERS_PRODUCT_EVENTS_MAX_ATTEMPTS", 17280, 1, 1<<20),
 		Gateway:        e.String("ORDERS_PAYMENT_GATEWAY", "simulated"),
 		Simulated: payment.SimulatedConfig{
 			Latency:     e.DurationOrZero("ORDERS_SIMULATED_LATENCY", 0),
@@ -111,6 +125,8 @@ func configDocs() config.Docs {
 		"ORDERS_SWEEP_INTERVAL":            "how often expired reservations and unresolved payments are looked for",
 		"ORDERS_RELAY_INTERVAL":            "how often the outbox relay looks for events it was not told about; every commit wakes it at once",
 		"ORDERS_IDEMPOTENCY_RETENTION":     "how long `Idempotency-Key` answers are kept (at least 24h)",
+		"ORDERS_PRODUCT_EVENTS_RETRY_DELAY":  "wait before a product event the projection could not apply (its database away) is tried again",
+		"ORDERS_PRODUCT_EVENTS_MAX_ATTEMPTS": "tries of a product event before it is dead-lettered; the default, with the delay, covers a day",
 		"ORDERS_SIMULATED_LATENCY":         "the simulated gateway's delay per call",
 		"ORDERS_SIMULATED_DECLINE_PERCENT": "share of charges the simulated gateway declines (`pm_card_declined` always is)",
 		"ORDERS_SIMULATED_SEED":            "makes the simulated declines reproducible",

@@ -101,7 +101,8 @@ func NewWithPayments(ctx context.Context, cfg Config, deps server.Deps, gateway 
 	o.stop = stop
 	o.wg.Go(func() { o.Relay.Run(runCtx) })
 	o.wg.Go(func() {
-		cc := events.ConsumerConfig{Queue: ProductsQueue, Bindings: []string{"product.*"}}
+		cc := events.ConsumerConfig{Queue: ProductsQueue, Bindings: []string{"product.*"},
+			RetryDelay: cfg.ProductRetryDelay, MaxAttempts: cfg.ProductMaxAttempts}
 		if err := consumer.Consume(runCtx, cc, o.Service.ApplyProductEvent); err != nil {
 			log.Error("product events consumer stopped", "err", err)
 		}

@@ -326,3 +326,25 @@ func TestAChargeWhoseKeyTheProviderNoLongerKeepsIsNotAskedForAgain(t *testing.T)
 		t.Errorf("the order is %s with payment %+v, want it left pending for reconciliation", got.Status, got.Payment)
 	}
 }
+
+func TestAnOrderThatCannotBeExpiredDoesNotHoldUpTheOthers(t *testing.T) {
+	t.Parallel()
+	e, _ := newEnv(t)
+	seller, buyer := e.seller(t), e.buyer(t)
+	p := e.product(t, seller, 300, "EUR", 10)
+	broken, fine := e.mustCheckout(t, buyer, item(p, 1)), e.mustCheckout(t, buyer, item(p, 2))
+	// The broken order cannot be read (its address sealed under a key the
+	// service no longer has), and it is the first the sweep finds.
+	ctx := t.Context()
+	if _, err := e.db.Exec(ctx, `UPDATE orders SET shipping_address_sealed = 'v1.gone', reserved_until = now() - interval '2 minutes'
+		WHERE id = $1`, broken.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.db.Exec(ctx, `UPDATE orders SET reserved_until = now() - interval '1 minute' WHERE id = $1`, fine.ID); err != nil {
+		t.Fatal(err)
+	}
+	e.waitStatus(t, buyer, fine.ID, orders.Cancelled)
+	if st := e.stock(t, p.ID); st.Reserved != 1 {
+		t.Errorf("%d units reserved, want the broken order's 1 only", st.Reserved)
+	}
+}
