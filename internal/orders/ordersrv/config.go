@@ -76,7 +76,7 @@ func LoadConfig(e *config.Env, sh config.Shared) Config {
 		// product changed again.
 		ProductRetryDelay:  e.Duration("ORDERS_PRODUCT_EVENTS_RETRY_DELAY", 5*time.Second),
 		ProductMaxAttempts: e.Int("ORDERS_PRODUCT_EVENTS_MAX_ATTEMPTS", 17280, 1, 1<<20),
-		Gateway:        e.String("ORDERS_PAYMENT_GATEWAY", "simulated"),
+		Gateway:            e.String("ORDERS_PAYMENT_GATEWAY", "simulated"),
 		Simulated: payment.SimulatedConfig{
 			Latency:     e.DurationOrZero("ORDERS_SIMULATED_LATENCY", 0),
 			DeclineRate: float64(e.Int("ORDERS_SIMULATED_DECLINE_PERCENT", 0, 0, 100)) / 100,
@@ -115,24 +115,24 @@ func LoadConfig(e *config.Env, sh config.Shared) Config {
 // configuration reference (docs/configuration.md).
 func configDocs() config.Docs {
 	return config.Docs{
-		"ORDERS_DATABASE_URL":              "orders database; created on start when missing and the role may",
-		"ORDERS_PRODUCTS_URL":              "the products service, read for products the orders service has no copy of yet (in one process: the products listener)",
-		"ORDERS_PII_KEYS":                  "secret: `id:base64key,...` AES-256 keys for orders' shipping addresses; first encrypts, all decrypt; with none, a key is generated in `$DATA_DIR/orders/pii-key`",
-		"ORDERS_RESERVATION_TTL":           "how long checkout holds stock for an unpaid order",
-		"ORDERS_PAYMENT_GATEWAY":           "`simulated` or `stripe`",
-		"ORDERS_CHARGE_TIMEOUT":            "how long one call to the payment provider may take; past it the outcome is resolved in the background",
-		"ORDERS_RESOLVE_GRACE":             "age of an unresolved payment before the resolver asks the provider again (longer than the charge timeout)",
-		"ORDERS_SWEEP_INTERVAL":            "how often expired reservations and unresolved payments are looked for",
-		"ORDERS_RELAY_INTERVAL":            "how often the outbox relay looks for events it was not told about; every commit wakes it at once",
-		"ORDERS_IDEMPOTENCY_RETENTION":     "how long `Idempotency-Key` answers are kept (at least 24h)",
+		"ORDERS_DATABASE_URL":                "orders database; created on start when missing and the role may",
+		"ORDERS_PRODUCTS_URL":                "the products service, read for products the orders service has no copy of yet (in one process: the products listener)",
+		"ORDERS_PII_KEYS":                    "secret: `id:base64key,...` AES-256 keys for orders' shipping addresses; first encrypts, all decrypt; with none, a key is generated in `$DATA_DIR/orders/pii-key`",
+		"ORDERS_RESERVATION_TTL":             "how long checkout holds stock for an unpaid order",
+		"ORDERS_PAYMENT_GATEWAY":             "`simulated` or `stripe`",
+		"ORDERS_CHARGE_TIMEOUT":              "how long one call to the payment provider may take; past it the outcome is resolved in the background",
+		"ORDERS_RESOLVE_GRACE":               "age of an unresolved payment before the resolver asks the provider again (longer than the charge timeout)",
+		"ORDERS_SWEEP_INTERVAL":              "how often expired reservations and unresolved payments are looked for",
+		"ORDERS_RELAY_INTERVAL":              "how often the outbox relay looks for events it was not told about; every commit wakes it at once",
+		"ORDERS_IDEMPOTENCY_RETENTION":       "how long `Idempotency-Key` answers are kept (at least 24h)",
 		"ORDERS_PRODUCT_EVENTS_RETRY_DELAY":  "wait before a product event the projection could not apply (its database away) is tried again",
 		"ORDERS_PRODUCT_EVENTS_MAX_ATTEMPTS": "tries of a product event before it is dead-lettered; the default, with the delay, covers a day",
-		"ORDERS_SIMULATED_LATENCY":         "the simulated gateway's delay per call",
-		"ORDERS_SIMULATED_DECLINE_PERCENT": "share of charges the simulated gateway declines (`pm_card_declined` always is)",
-		"ORDERS_SIMULATED_SEED":            "makes the simulated declines reproducible",
-		"STRIPE_SECRET_KEY":                "secret: Stripe API key; required with `ORDERS_PAYMENT_GATEWAY=stripe`",
-		"STRIPE_API_BASE":                  "another API base, such as stripe-mock's",
-		"STRIPE_WEBHOOK_SECRET":            "secret: the webhook endpoint's signing secret (`whsec_...`)",
+		"ORDERS_SIMULATED_LATENCY":           "the simulated gateway's delay per call",
+		"ORDERS_SIMULATED_DECLINE_PERCENT":   "share of charges the simulated gateway declines (`pm_card_declined` always is)",
+		"ORDERS_SIMULATED_SEED":              "makes the simulated declines reproducible",
+		"STRIPE_SECRET_KEY":                  "secret: Stripe API key; required with `ORDERS_PAYMENT_GATEWAY=stripe`",
+		"STRIPE_API_BASE":                    "another API base, such as stripe-mock's",
+		"STRIPE_WEBHOOK_SECRET":              "secret: the webhook endpoint's signing secret (`whsec_...`)",
 	}
 }
 
