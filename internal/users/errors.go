@@ -15,6 +15,9 @@ var (
 	ErrAlreadySeller = errors.New("already a seller")
 	ErrTokenInvalid  = errors.New("token invalid, expired or revoked")
 	ErrTokenReused   = errors.New("refresh token reused")
+	// ErrCredentialsChanged: the password a login verified was replaced,
+	// or the account disabled, before its session was opened.
+	ErrCredentialsChanged = errors.New("password changed or account disabled since it was verified")
 )
 
 // Client-facing errors.

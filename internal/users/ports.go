@@ -21,7 +21,9 @@ type Store interface {
 	// letter case.
 	ListUsers(ctx context.Context, email string, after uuid.UUID, limit int) ([]User, error)
 	UpdateProfile(ctx context.Context, id uuid.UUID, p ProfileUpdate) (User, error)
-	SetPasswordHash(ctx context.Context, id uuid.UUID, hash string) error
+	// SetPasswordHash replaces the user's hash old with hash, and changes
+	// nothing when the user's hash is no longer old.
+	SetPasswordHash(ctx context.Context, id uuid.UUID, old, hash string) error
 	// ChangePassword sets the hash and revokes every session but keep.
 	ChangePassword(ctx context.Context, id uuid.UUID, hash string, keep uuid.UUID) error
 	AddRole(ctx context.Context, id uuid.UUID, role string) (User, error)
@@ -37,7 +39,11 @@ type Store interface {
 	// SetDisabled also revokes every session when disabling.
 	SetDisabled(ctx context.Context, id uuid.UUID, disabled bool) (User, error)
 
-	CreateSession(ctx context.Context, s Session, tokenHash []byte) error
+	// CreateSession opens s with its first refresh token only while its
+	// user is enabled and still has passwordHash, the hash the login
+	// verified, in one step with that check; otherwise it opens nothing
+	// and returns ErrCredentialsChanged.
+	CreateSession(ctx context.Context, s Session, tokenHash []byte, passwordHash string) error
 	// RotateRefresh spends the token with oldHash and adds newHash to its
 	// session. A token spent before revokes its session and returns
 	// ErrTokenReused; an unknown, revoked or expired one ErrTokenInvalid.

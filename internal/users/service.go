@@ -153,15 +153,29 @@ func (s *Service) Login(ctx context.Context, email, password, clientIP string) (
 	if u.Disabled {
 		return Tokens{}, errAccountDisabled
 	}
-	if rehash {
-		s.upgradeHash(ctx, u.ID, password)
+	// The session opens only if the hash verified is still the user's: a
+	// reset or change that committed while the password was hashed revoked
+	// every session, and must not miss this one. The login then fails as
+	// a wrong password does, but is not counted as one: the password was
+	// right when it was read.
+	tok, err := s.openSession(ctx, u)
+	if errors.Is(err, ErrCredentialsChanged) {
+		return Tokens{}, errInvalidCredentials
+	}
+	if err != nil {
+		return Tokens{}, err
 	}
 	if accountFailed {
 		if err := s.store.ClearCount(ctx, keys[0]); err != nil {
 			return Tokens{}, fmt.Errorf("login: %w", err)
 		}
 	}
-	return s.openSession(ctx, u)
+	// After the session, so that the session's check compares the hash the
+	// login verified, not one this rehash wrote.
+	if rehash {
+		s.upgradeHash(ctx, u.ID, u.PasswordHash, password)
+	}
+	return tok, nil
 }
 
 // checkThrottle refuses when a key has reached its limit (keys are the
@@ -193,23 +207,28 @@ func (s *Service) recordFailure(ctx context.Context, keys []string) error {
 	return errInvalidCredentials
 }
 
-// upgradeHash rehashes with the current parameters. Failing to is no reason
-// to refuse a correct password, so it is only logged.
-func (s *Service) upgradeHash(ctx context.Context, id uuid.UUID, password string) {
+// upgradeHash rehashes with the current parameters the password whose hash
+// old was verified. Failing to is no reason to refuse a correct password,
+// so it is only logged. The store replaces old only, so a reset or change
+// that committed meanwhile keeps its password: the rehash would otherwise
+// bring back the one it replaced.
+func (s *Service) upgradeHash(ctx context.Context, id uuid.UUID, old, password string) {
 	hash, err := s.hasher.Hash(ctx, password)
 	if err == nil {
-		err = s.store.SetPasswordHash(ctx, id, hash)
+		err = s.store.SetPasswordHash(ctx, id, old, hash)
 	}
 	if err != nil {
 		s.log.WarnContext(ctx, "password rehash failed", "user_id", id, "err", err)
 	}
 }
 
+// openSession opens a session for u as read by the login, provided u's
+// password hash and state are still those; otherwise ErrCredentialsChanged.
 func (s *Service) openSession(ctx context.Context, u User) (Tokens, error) {
 	now := s.now().UTC().Truncate(time.Microsecond) // PostgreSQL's precision
 	sess := Session{ID: uuid.Must(uuid.NewV7()), UserID: u.ID, ExpiresAt: now.Add(s.policy.SessionTTL)}
 	refresh, hash := newSecret()
-	if err := s.store.CreateSession(ctx, sess, hash); err != nil {
+	if err := s.store.CreateSession(ctx, sess, hash, u.PasswordHash); err != nil {
 		return Tokens{}, fmt.Errorf("open session: %w", err)
 	}
 	return s.tokensFor(u, sess, refresh, now)

@@ -1,10 +1,14 @@
 package users
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
 	"net/mail"
 	"regexp"
+	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -130,9 +134,59 @@ func validatePreferences(raw json.RawMessage, fields map[string]string) {
 	switch {
 	case len(raw) > MaxPreferences:
 		fields["preferences"] = "must be at most 4096 bytes of JSON"
+	case !json.Valid(raw):
+		fields["preferences"] = "must be a JSON object"
+	// Before the decoding below, which refuses numbers past float64 with
+	// a message that would not say why.
+	case !exponentsWithin(raw, maxExponent):
+		fields["preferences"] = fmt.Sprintf("must hold no number with an exponent beyond ±%d", maxExponent)
 	case json.Unmarshal(raw, &obj) != nil || obj == nil:
 		fields["preferences"] = "must be a JSON object"
 	}
+}
+
+// maxExponent bounds the exponent of a number in preferences. PostgreSQL
+// keeps jsonb numbers as numeric, which holds at most 131072 digits before
+// the decimal point and 16383 after, and refuses the whole document past
+// either; Go reads 1e-20000 as 0 without complaint, so the request would
+// fail in the store. Within MaxPreferences bytes, an exponent of at most
+// 1000 either way keeps every number far inside both limits.
+const maxExponent = 1000
+
+// exponentsWithin reports whether every number in raw, which is valid
+// JSON, has an exponent of at most max either way.
+func exponentsWithin(raw json.RawMessage, max int) bool {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber() // the number's text, exponent included, not a float64 it may have become 0 in
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return errors.Is(err, io.EOF)
+		}
+		if n, ok := tok.(json.Number); ok && !exponentWithin(string(n), max) {
+			return false
+		}
+	}
+}
+
+// exponentWithin reports whether the JSON number n has an exponent of at
+// most max either way (none counts as 0).
+func exponentWithin(n string, max int) bool {
+	i := strings.IndexAny(n, "eE")
+	if i < 0 {
+		return true
+	}
+	// The digits are read as text first: an exponent of any length must
+	// not overflow the integer it is parsed into.
+	digits := strings.TrimLeft(strings.TrimLeft(n[i+1:], "+-"), "0")
+	if digits == "" {
+		return true
+	}
+	if len(digits) > len(strconv.Itoa(max)) {
+		return false
+	}
+	e, err := strconv.Atoi(digits)
+	return err == nil && e <= max
 }
 
 // commonPasswords is a short list of the passwords most often found in

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	netmail "net/mail"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -47,8 +48,14 @@ type SMTP struct{ cfg Config }
 // NewSMTP returns a sender for cfg.
 func NewSMTP(cfg Config) *SMTP { return &SMTP{cfg: cfg} }
 
-// Send delivers m, giving up when ctx ends.
+// Send delivers m, giving up when ctx ends. m is sent once the server
+// has accepted its data, and Send then returns nil whatever becomes of the
+// session's end. An error's text never holds m.To.
 func (s *SMTP) Send(ctx context.Context, m Message) error {
+	return withoutAddress(s.send(ctx, m), m.To)
+}
+
+func (s *SMTP) send(ctx context.Context, m Message) error {
 	addr := s.cfg.Host + ":" + strconv.Itoa(s.cfg.Port)
 	dialer := &net.Dialer{Timeout: 30 * time.Second}
 	var (
@@ -90,8 +97,34 @@ func (s *SMTP) Send(ctx context.Context, m Message) error {
 	if err := c.SendMail(sender.Address, []string{m.To}, strings.NewReader(format(s.cfg.From, m))); err != nil {
 		return fmt.Errorf("send mail: %w", err)
 	}
-	return c.Quit()
+	// The server took responsibility for the message when it accepted the
+	// data: it is sent. A QUIT that fails (a server that hangs up first)
+	// changes nothing about that, and reporting it would have the caller
+	// send the message again, as an order confirmation's retry would.
+	_ = c.Quit()
+	return nil
 }
+
+// withoutAddress returns err with its text cleared of addr, in any letter
+// case. A server's refusal often quotes the recipient ("<ada@example.com>:
+// Recipient address rejected"), and errors end up in logs, which must not
+// hold email addresses. errors.Is and errors.As still see err.
+func withoutAddress(err error, addr string) error {
+	if err == nil || addr == "" {
+		return err
+	}
+	text := regexp.MustCompile(`(?i)`+regexp.QuoteMeta(addr)).ReplaceAllLiteralString(err.Error(), "[recipient]")
+	return &redacted{err: err, text: text}
+}
+
+// redacted is an error whose text is other than its cause's.
+type redacted struct {
+	err  error
+	text string
+}
+
+func (r *redacted) Error() string { return r.text }
+func (r *redacted) Unwrap() error { return r.err }
 
 func format(from string, m Message) string {
 	// Header values come from our own templates and a validated address;
@@ -188,7 +221,9 @@ func (q *Queue) work() {
 	for m := range q.ch {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		if err := q.sender.Send(ctx, m); err != nil {
-			q.log.Error("mail not sent", "to", m.To, "subject", m.Subject, "err", err)
+			// The subject says which mail failed; the recipient would put
+			// an email address in the log.
+			q.log.Error("mail not sent", "subject", m.Subject, "err", err)
 		}
 		cancel()
 		q.done()

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emersion/go-smtp"
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 
@@ -347,19 +348,77 @@ func TestQueueRefusesMessagesWhenFull(t *testing.T) {
 	}
 }
 
-func TestQueueLogsFailedSends(t *testing.T) {
+func TestQueueLogsAFailedSendWithoutTheRecipientsAddress(t *testing.T) {
 	t.Parallel()
-	var buf logtest.Buffer
-	q := mail.NewQueue(failingSender{}, slog.New(slog.NewJSONHandler(&buf, nil)), 4, 1)
-	if err := q.Enqueue(mail.Message{To: "hank@example.com", Subject: "Receipt"}); err != nil {
-		t.Fatalf("Enqueue: %v", err)
+	tests := []struct {
+		name   string
+		sender func(t *testing.T) mail.Sender
+		reason string // what the log must still say of the failure
+	}{
+		{"a sender's own failure", func(*testing.T) mail.Sender { return failingSender{} }, "relay denied"},
+		{"a server's refusal that quotes the address", func(t *testing.T) mail.Sender {
+			s, srv := newSender(t)
+			srv.SetRefuseRecipients(true)
+			return s
+		}, "Recipient address rejected"},
 	}
-	q.Close()
-	out := buf.String()
-	for _, want := range []string{"mail not sent", "hank@example.com", "relay denied"} {
-		if !strings.Contains(out, want) {
-			t.Errorf("log %q does not contain %q", out, want)
-		}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			var buf logtest.Buffer
+			q := mail.NewQueue(tt.sender(t), slog.New(slog.NewJSONHandler(&buf, nil)), 4, 1)
+			if err := q.Enqueue(mail.Message{To: "Hank@Example.com", Subject: "Receipt"}); err != nil {
+				t.Fatalf("Enqueue: %v", err)
+			}
+			q.Close()
+			out := buf.String()
+			for _, want := range []string{"mail not sent", "Receipt", tt.reason} {
+				if !strings.Contains(out, want) {
+					t.Errorf("log %q does not contain %q", out, want)
+				}
+			}
+			if strings.Contains(strings.ToLower(out), "hank@example.com") {
+				t.Errorf("log %q holds the recipient's address", out)
+			}
+		})
+	}
+}
+
+func TestARefusalQuotingTheRecipientIsReturnedWithoutTheAddressButWithItsCause(t *testing.T) {
+	t.Parallel()
+	s, srv := newSender(t)
+	srv.SetRefuseRecipients(true)
+	err := s.Send(t.Context(), mail.Message{To: "ivan@example.com", Subject: "s", Body: "b"})
+	if err == nil {
+		t.Fatal("Send to a server refusing the recipient = nil, want an error")
+	}
+	if strings.Contains(err.Error(), "ivan@example.com") {
+		t.Errorf("Send = %q, which holds the recipient's address", err)
+	}
+	var refusal *smtp.SMTPError
+	if !errors.As(err, &refusal) || refusal.Code != 550 {
+		t.Errorf("Send = %v, want the server's 550 as its cause", err)
+	}
+}
+
+func TestAMessageTheServerAcceptedIsSentEvenIfTheServerHangsUpOnQuit(t *testing.T) {
+	t.Parallel()
+	s, srv := newSender(t)
+	srv.SetHangUpOnQuit(true)
+	// The server really does fail a QUIT, or this test proves nothing.
+	c, err := smtp.Dial(fmt.Sprintf("%s:%d", srv.Host, srv.Port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Quit(); err == nil {
+		t.Fatal("QUIT to a server that hangs up on it succeeded")
+	}
+
+	// A second send would mail the message twice: the first must succeed.
+	send(t, s, mail.Message{To: "judy@example.com", Subject: "Your order", Body: "Thank you\n"})
+	if got := srv.Messages(); len(got) != 1 || got[0].To[0] != "judy@example.com" {
+		t.Errorf("received %+v, want the one message", got)
 	}
 }
 

@@ -3,6 +3,7 @@ package userdb
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/google/uuid"
@@ -12,13 +13,28 @@ import (
 )
 
 // CreateSession stores a new session with its first refresh token, in one
-// statement (atomic, and one round trip on every login).
-func (s *Store) CreateSession(ctx context.Context, sess users.Session, tokenHash []byte) error {
-	_, err := s.pool.Exec(ctx, `WITH s AS (
-			INSERT INTO sessions (id, user_id, expires_at) VALUES ($1, $2, $3) RETURNING id)
+// statement (atomic, and one round trip on every login), provided the user
+// still has passwordHash and is enabled; otherwise it stores nothing and
+// returns users.ErrCredentialsChanged.
+//
+// The user's row is read FOR SHARE, which waits for a password change,
+// reset or disabling that holds the row and then sees its outcome: a
+// plain read could miss such a change whose revocation of sessions then
+// missed this one, leaving a session opened with the old password alive.
+func (s *Store) CreateSession(ctx context.Context, sess users.Session, tokenHash []byte, passwordHash string) error {
+	tag, err := s.pool.Exec(ctx, `WITH u AS (
+			SELECT id FROM users WHERE id = $2 AND password_hash = $5 AND NOT disabled FOR SHARE),
+		s AS (
+			INSERT INTO sessions (id, user_id, expires_at) SELECT $1, id, $3 FROM u RETURNING id)
 		INSERT INTO refresh_tokens (token_hash, session_id) SELECT $4, id FROM s`,
-		sess.ID, sess.UserID, sess.ExpiresAt, tokenHash)
-	return wrap("insert session", err)
+		sess.ID, sess.UserID, sess.ExpiresAt, tokenHash, passwordHash)
+	if err != nil {
+		return wrap("insert session", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("insert session of %s: %w", sess.UserID, users.ErrCredentialsChanged)
+	}
+	return nil
 }
 
 // RotateRefresh spends a refresh token. The token and session rows are

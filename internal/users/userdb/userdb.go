@@ -173,9 +173,12 @@ func nullJSON(b json.RawMessage) any {
 	return string(b)
 }
 
-// SetPasswordHash replaces a password hash (a rehash with new parameters).
-func (s *Store) SetPasswordHash(ctx context.Context, id uuid.UUID, hash string) error {
-	_, err := s.pool.Exec(ctx, `UPDATE users SET password_hash = $2, updated_at = now() WHERE id = $1`, id, hash)
+// SetPasswordHash replaces the hash old with hash (a rehash with new
+// parameters), and changes nothing when old is no longer the user's: a
+// rehash of the password a login verified must not undo a reset or change
+// that committed since.
+func (s *Store) SetPasswordHash(ctx context.Context, id uuid.UUID, old, hash string) error {
+	_, err := s.pool.Exec(ctx, `UPDATE users SET password_hash = $3, updated_at = now() WHERE id = $1 AND password_hash = $2`, id, old, hash)
 	return wrap("set password hash", err)
 }
 

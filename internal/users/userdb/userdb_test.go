@@ -238,7 +238,7 @@ func (e env) mustSession(t *testing.T, u users.User, ttl time.Duration) (users.S
 	t.Helper()
 	s := users.Session{ID: uuid.Must(uuid.NewV7()), UserID: u.ID, ExpiresAt: at(time.Now().Add(ttl))}
 	first := token()
-	if err := e.CreateSession(t.Context(), s, first); err != nil {
+	if err := e.CreateSession(t.Context(), s, first, u.PasswordHash); err != nil {
 		t.Fatalf("CreateSession: %v", err)
 	}
 	return s, first
@@ -513,7 +513,7 @@ func TestSweepDeletesOnlyWhatCanNoLongerMatter(t *testing.T) {
 	u := e.mustUser(t, "swept@example.com")
 	_, live := e.mustSession(t, u, time.Hour)
 	old := users.Session{ID: uuid.Must(uuid.NewV7()), UserID: u.ID, ExpiresAt: now.Add(-48 * time.Hour)}
-	if err := e.CreateSession(ctx, old, token()); err != nil {
+	if err := e.CreateSession(ctx, old, token(), u.PasswordHash); err != nil {
 		t.Fatal(err)
 	}
 	if err := e.CreateReset(ctx, u.ID, token(), now.Add(-48*time.Hour)); err != nil {

@@ -210,6 +210,21 @@ func TestPlacedOrdersAreConfirmedToTheirBuyersOnce(t *testing.T) {
 				t.Errorf("%d mails, want 1", len(got))
 			}
 		}},
+		scenario{"a mail server that hangs up after taking the mail has it mailed once", func(t *testing.T, _ *testEnv) {
+			u := e.mustRegister(t, "hungup-"+uuid.NewString()[:8]+"@example.com")
+			ev := placed(t, u.ID, 1500, "EUR")
+			e.Mail.SetHangUpOnQuit(true)
+			t.Cleanup(func() { e.Mail.SetHangUpOnQuit(false) })
+			// Delivered twice, as the event is after a delivery that failed.
+			for i := range 2 {
+				if err := e.Users.Confirmations.HandleOrderEvent(context.Background(), ev); err != nil {
+					t.Errorf("delivery %d: %v", i+1, err)
+				}
+			}
+			if got := e.mailsTo(u.Email); len(got) != 1 {
+				t.Errorf("%d mails, want 1", len(got))
+			}
+		}},
 		scenario{"a mail server that is down has the mail sent once it is back", func(t *testing.T, _ *testEnv) {
 			u := e.mustRegister(t, "patient-"+uuid.NewString()[:8]+"@example.com")
 			ev := placed(t, u.ID, 4200, "EUR")

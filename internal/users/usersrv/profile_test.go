@@ -105,6 +105,11 @@ func testInvalidProfileUpdatesAreRejectedWholly(t *testing.T, e *testEnv) {
 		{"an address that is a string", `{"shipping_address":"Hauptstraße 5, Berlin"}`, []string{"shipping_address"}},
 		{"preferences that are a string", `{"display_name":"Changed","preferences":"dark"}`, []string{"preferences"}},
 		{"preferences that are an array", `{"display_name":"Changed","preferences":[1,2]}`, []string{"preferences"}},
+		{"preferences with a number too small for PostgreSQL", `{"display_name":"Changed","preferences":{"a":1e-20000}}`, []string{"preferences"}},
+		{"preferences with a number too large for PostgreSQL", `{"display_name":"Changed","preferences":{"a":[1E+200000]}}`, []string{"preferences"}},
+		{"preferences with an exponent padded with zeros", `{"preferences":{"a":1e-000000000000000000000020000}}`, []string{"preferences"}},
+		{"preferences with an exponent too long for any integer", `{"preferences":{"a":1e-99999999999999999999999999999}}`, []string{"preferences"}},
+		{"preferences with a nested number past the exponent bound", `{"display_name":"Changed","preferences":{"a":{"b":-0.5e1001}}}`, []string{"preferences"}},
 		{"preferences over 4 KiB", `{"display_name":"Changed","preferences":` + strings.Replace(atLimit, `"k"`, `"kk"`, 1) + `}`, []string{"preferences"}},
 		{"an empty display name", `{"display_name":"  ","phone":"+14155550123"}`, []string{"display_name"}},
 		{"a display name that is a number", `{"display_name":5}`, []string{"display_name"}},
@@ -126,6 +131,8 @@ func testInvalidProfileUpdatesAreRejectedWholly(t *testing.T, e *testEnv) {
 	}
 	// Exactly 4 KiB of preferences is allowed.
 	e.patchMe(t, tok.AccessToken, `{"preferences":`+atLimit+`}`).want(t, http.StatusOK)
+	// So are numbers at the exponent bound, which PostgreSQL holds.
+	e.patchMe(t, tok.AccessToken, `{"preferences":{"tiny":1e-1000,"small":-25E-0999}}`).want(t, http.StatusOK)
 }
 
 func testPhoneAndAddressAreEncryptedAtRest(t *testing.T, e *testEnv) {

@@ -3,6 +3,7 @@
 package mailtest
 
 import (
+	"bytes"
 	"io"
 	"net"
 	"slices"
@@ -27,9 +28,41 @@ type Server struct {
 	Host string
 	Port int
 
-	mu       sync.Mutex
-	messages []Message
-	down     bool
+	mu           sync.Mutex
+	messages     []Message
+	down         bool
+	hangUpOnQuit bool
+	refuseRcpt   bool
+}
+
+// SetHangUpOnQuit makes the server, while hangUp is true, close the
+// connection when a client says QUIT instead of answering it: as a server
+// that drops the connection once it has accepted a message.
+func (s *Server) SetHangUpOnQuit(hangUp bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.hangUpOnQuit = hangUp
+}
+
+func (s *Server) hangsUpOnQuit() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.hangUpOnQuit
+}
+
+// SetRefuseRecipients makes the server, while refuse is true, refuse every
+// recipient with a 550 that quotes the address, as real servers word it
+// ("<ada@example.com>: Recipient address rejected").
+func (s *Server) SetRefuseRecipients(refuse bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.refuseRcpt = refuse
+}
+
+func (s *Server) refusesRecipients() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.refuseRcpt
 }
 
 // SetDown makes the server refuse every new connection with 421 (service
@@ -60,7 +93,7 @@ func NewServer(tb testing.TB) *Server {
 	srv := smtp.NewServer(backend{s})
 	srv.Domain = "localhost"
 	srv.AllowInsecureAuth = true
-	go func() { _ = srv.Serve(ln) }()
+	go func() { _ = srv.Serve(listener{Listener: ln, s: s}) }()
 	tb.Cleanup(func() { _ = srv.Close() })
 	return s
 }
@@ -100,6 +133,39 @@ func (s *Server) WaitForText(tb testing.TB, rcpt, text string) Message {
 	})
 }
 
+// listener hands the SMTP server connections that can hang up on QUIT.
+type listener struct {
+	net.Listener
+	s *Server
+}
+
+func (l listener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &conn{Conn: c, s: l.s}, nil
+}
+
+// conn closes itself, unanswered, when it reads a QUIT while its server
+// hangs up on QUIT. A client sends QUIT only once the reply to its last
+// command came, so the command starts a read of its own: a line of a
+// message's data that starts with QUIT could be mistaken for one only if
+// it started a read, which the tests' short messages never do.
+type conn struct {
+	net.Conn
+	s *Server
+}
+
+func (c *conn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if n > 0 && c.s.hangsUpOnQuit() && bytes.HasPrefix(bytes.ToUpper(p[:n]), []byte("QUIT")) {
+		_ = c.Conn.Close()
+		return 0, io.EOF
+	}
+	return n, err
+}
+
 func (s *Server) add(m Message) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -129,6 +195,9 @@ func (s *session) Mail(from string, _ *smtp.MailOptions) error {
 }
 
 func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
+	if s.srv.refusesRecipients() {
+		return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "<" + to + ">: Recipient address rejected: User unknown"}
+	}
 	s.msg.To = append(s.msg.To, to)
 	return nil
 }
