@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"net/http"
-	"net/netip"
 
 	"github.com/marketplace-go/marketplace/internal/gateway/ratelimit"
 	"github.com/marketplace-go/marketplace/internal/platform/auth"
@@ -37,7 +36,7 @@ func (g *Gateway) admit(w http.ResponseWriter, r *http.Request, claims *auth.Cla
 	if g.deps.Limiter == nil {
 		return true
 	}
-	client := clientKey(httpx.ClientIP(r, g.cfg.TrustedProxies))
+	client := httpx.ClientKey(httpx.ClientIP(r, g.cfg.TrustedProxies))
 	class, key, lim := classAnonymous, client, g.cfg.Limits.Anonymous
 	if claims != nil {
 		class, key, lim = classUser, claims.UserID, g.cfg.Limits.User
@@ -85,15 +84,4 @@ func tighter(a, b ratelimit.Result) ratelimit.Result {
 		return b
 	}
 	return a
-}
-
-// clientKey is what an address's anonymous budget is counted under. An
-// IPv6 client usually holds a whole /64, so that is one client: counted
-// per address, it could make itself 2^64 budgets.
-func clientKey(ip string) string {
-	a, err := netip.ParseAddr(ip)
-	if err != nil || a.Is4() || a.Is4In6() {
-		return ip
-	}
-	return netip.PrefixFrom(a, 64).Masked().String()
 }

@@ -121,10 +121,11 @@ func (s *Service) Register(ctx context.Context, r Registration) (User, error) {
 
 // Login checks credentials and opens a session. Unknown emails and wrong
 // passwords fail alike, in time as in words. Repeated failures for an
-// account or a client address are throttled.
-func (s *Service) Login(ctx context.Context, email, password, clientIP string) (Tokens, error) {
+// account or a client are throttled; client is what the client is counted
+// under (httpx.ClientKey: an IPv6 /64 is one client).
+func (s *Service) Login(ctx context.Context, email, password, client string) (Tokens, error) {
 	email, _ = NormalizeEmail(email)
-	keys := []string{"account:" + email, "address:" + clientIP}
+	keys := []string{"account:" + email, "address:" + client}
 	var (
 		u             User
 		accountFailed bool

@@ -35,6 +35,18 @@ func ClientIP(r *http.Request, trusted []netip.Prefix) string {
 	return peer.String()
 }
 
+// ClientKey is what a client's limits are counted under, given its address
+// from ClientIP. An IPv6 client usually holds a whole /64, so that is one
+// client: counted per address, it could make itself 2^64 budgets, or as
+// many login failures before the throttle.
+func ClientKey(ip string) string {
+	a, err := netip.ParseAddr(ip)
+	if err != nil || a.Is4() || a.Is4In6() {
+		return ip
+	}
+	return netip.PrefixFrom(a, 64).Masked().String()
+}
+
 type inProcessKey struct{}
 
 // WithInProcessCaller marks ctx as that of a request another module of this

@@ -105,7 +105,7 @@ func (a *API) login(w http.ResponseWriter, r *http.Request) {
 	if !a.decode(w, r, &req) {
 		return
 	}
-	t, err := a.svc.Login(r.Context(), req.Email, req.Password, httpx.ClientIP(r, a.trustedProxies))
+	t, err := a.svc.Login(r.Context(), req.Email, req.Password, httpx.ClientKey(httpx.ClientIP(r, a.trustedProxies)))
 	if err != nil {
 		a.respond.Fail(w, r, err)
 		return

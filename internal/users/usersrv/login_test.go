@@ -2,6 +2,7 @@ package usersrv_test
 
 import (
 	"net/http"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -165,6 +166,23 @@ func TestRepeatedFailuresFromOneAddressAreThrottled(t *testing.T) {
 	// Without trusted proxies, a client cannot pick its address.
 	e.tryLogin(t, "innocent@example.com", goodPassword, "X-Forwarded-For", "203.0.113.7").
 		wantProblem(t, http.StatusTooManyRequests, "too_many_login_attempts")
+}
+
+func TestFailuresFromAddressesOfOneIPv6Slash64AreThrottledTogether(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, func(c *usersrv.Config) {
+		c.AccountMaxFailures, c.AddressMaxFailures = 100, 4
+		c.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+	})
+	e.mustRegister(t, "innocent@example.com")
+	from := func(addr string) []string { return []string{"X-Forwarded-For", addr} }
+	for i := range 4 {
+		e.tryLogin(t, "guess"+strconv.Itoa(i)+"@example.com", "wrong-password-123", from("2001:db8:1:2::"+strconv.Itoa(i+1))...).
+			want(t, http.StatusUnauthorized)
+	}
+	e.tryLogin(t, "innocent@example.com", goodPassword, from("2001:db8:1:2:ffff::9")...).
+		wantProblem(t, http.StatusTooManyRequests, "too_many_login_attempts")
+	e.tryLogin(t, "innocent@example.com", goodPassword, from("2001:db8:1:3::1")...).want(t, http.StatusOK)
 }
 
 // TestAFloodOfLoginsIsRefusedAtOnceWhenTheHashQueueIsFull runs alone: it
