@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/emersion/go-smtp"
@@ -28,57 +29,26 @@ type Server struct {
 	Host string
 	Port int
 
-	mu           sync.Mutex
-	messages     []Message
-	down         bool
-	hangUpOnQuit bool
-	refuseRcpt   bool
+	mu       sync.Mutex // guards messages
+	messages []Message
+
+	down, hangUpOnQuit, refuseRcpt atomic.Bool
 }
 
 // SetHangUpOnQuit makes the server, while hangUp is true, close the
 // connection when a client says QUIT instead of answering it: as a server
 // that drops the connection once it has accepted a message.
-func (s *Server) SetHangUpOnQuit(hangUp bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.hangUpOnQuit = hangUp
-}
-
-func (s *Server) hangsUpOnQuit() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.hangUpOnQuit
-}
+func (s *Server) SetHangUpOnQuit(hangUp bool) { s.hangUpOnQuit.Store(hangUp) }
 
 // SetRefuseRecipients makes the server, while refuse is true, refuse every
 // recipient with a 550 that quotes the address, as real servers word it
 // ("<ada@example.com>: Recipient address rejected").
-func (s *Server) SetRefuseRecipients(refuse bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.refuseRcpt = refuse
-}
-
-func (s *Server) refusesRecipients() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.refuseRcpt
-}
+func (s *Server) SetRefuseRecipients(refuse bool) { s.refuseRcpt.Store(refuse) }
 
 // SetDown makes the server refuse every new connection with 421 (service
 // not available) while down is true, as a mail server that is down or
 // overloaded does, and accept them again once it is false.
-func (s *Server) SetDown(down bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.down = down
-}
-
-func (s *Server) isDown() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.down
-}
+func (s *Server) SetDown(down bool) { s.down.Store(down) }
 
 // NewServer starts a server that is stopped when the test ends.
 func NewServer(tb testing.TB) *Server {
@@ -159,7 +129,7 @@ type conn struct {
 
 func (c *conn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
-	if n > 0 && c.s.hangsUpOnQuit() && bytes.HasPrefix(bytes.ToUpper(p[:n]), []byte("QUIT")) {
+	if n > 0 && c.s.hangUpOnQuit.Load() && bytes.HasPrefix(bytes.ToUpper(p[:n]), []byte("QUIT")) {
 		_ = c.Conn.Close()
 		return 0, io.EOF
 	}
@@ -175,7 +145,7 @@ func (s *Server) add(m Message) {
 type backend struct{ s *Server }
 
 func (b backend) NewSession(*smtp.Conn) (smtp.Session, error) {
-	if b.s.isDown() {
+	if b.s.down.Load() {
 		return nil, &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 3, 2}, Message: "service not available"}
 	}
 	return &session{srv: b.s}, nil
@@ -195,7 +165,7 @@ func (s *session) Mail(from string, _ *smtp.MailOptions) error {
 }
 
 func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
-	if s.srv.refusesRecipients() {
+	if s.srv.refuseRcpt.Load() {
 		return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "<" + to + ">: Recipient address rejected: User unknown"}
 	}
 	s.msg.To = append(s.msg.To, to)
