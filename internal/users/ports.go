@@ -62,8 +62,9 @@ type Store interface {
 	// Counts reports, for each throttling key (such as "account:<email>"),
 	// the events counted in its current fixed window, in the keys' order.
 	Counts(ctx context.Context, keys []string, now time.Time) ([]Counter, error)
-	// Increment counts one event, opening a new window when the last ended.
-	Increment(ctx context.Context, key string, now time.Time, window time.Duration) error
+	// Increment counts one event, opening a new window when the last
+	// ended, and returns the key's state with it counted.
+	Increment(ctx context.Context, key string, now time.Time, window time.Duration) (Counter, error)
 	ClearCount(ctx context.Context, key string) error
 }
 

@@ -22,7 +22,7 @@ import (
 type Policy struct {
 	SessionTTL         time.Duration // absolute lifetime of a refresh token family
 	ResetTTL           time.Duration // lifetime of a password reset token
-	AccountMaxFailures int           // failed logins per account per window
+	AccountMaxFailures int           // attempts at an account's password per window, until a right one clears them
 	AddressMaxFailures int           // failed logins per client address per window
 	FailureWindow      time.Duration
 	ResetMaxMails      int    // reset mails per address per FailureWindow
@@ -125,15 +125,12 @@ func (s *Service) Register(ctx context.Context, r Registration) (User, error) {
 // under (httpx.ClientKey: an IPv6 /64 is one client).
 func (s *Service) Login(ctx context.Context, email, password, client string) (Tokens, error) {
 	email, _ = NormalizeEmail(email)
-	keys := []string{"account:" + email, "address:" + client}
-	var (
-		u             User
-		accountFailed bool
-	)
+	account, address := "account:"+email, "address:"+client
+	var u User
 	// The hasher takes the login before its reads, so that a flood of
 	// logins it has no room for is refused without touching the stores.
 	ok, rehash, err := s.hasher.VerifyLoaded(ctx, password, func(ctx context.Context) (hash string, err error) {
-		if accountFailed, err = s.checkThrottle(ctx, keys); err != nil {
+		if err := s.admit(ctx, account, address); err != nil {
 			return "", err
 		}
 		u, err = s.store.UserByEmail(ctx, email)
@@ -149,7 +146,7 @@ func (s *Service) Login(ctx context.Context, email, password, client string) (To
 		return Tokens{}, err
 	}
 	if !ok || u.ID == uuid.Nil {
-		return Tokens{}, s.recordFailure(ctx, keys)
+		return Tokens{}, s.recordFailure(ctx, address) // the account's was counted by admit
 	}
 	if u.Disabled {
 		return Tokens{}, errAccountDisabled
@@ -160,16 +157,12 @@ func (s *Service) Login(ctx context.Context, email, password, client string) (To
 	// a wrong password does, but is not counted as one: the password was
 	// right when it was read.
 	tok, err := s.openSession(ctx, u)
-	if errors.Is(err, ErrCredentialsChanged) {
-		return Tokens{}, errInvalidCredentials
-	}
-	if err != nil {
+	if err != nil && !errors.Is(err, ErrCredentialsChanged) {
 		return Tokens{}, err
 	}
-	if accountFailed {
-		if err := s.store.ClearCount(ctx, keys[0]); err != nil {
-			return Tokens{}, fmt.Errorf("login: %w", err)
-		}
+	s.clearAttempts(ctx, account)
+	if err != nil {
+		return Tokens{}, errInvalidCredentials
 	}
 	// After the session, so that the session's check compares the hash the
 	// login verified, not one this rehash wrote.
@@ -179,31 +172,56 @@ func (s *Service) Login(ctx context.Context, email, password, client string) (To
 	return tok, nil
 }
 
-// checkThrottle refuses when a key has reached its limit (keys are the
-// account's, then optionally the address's). It reports whether the account
-// has failures on record, so a good login knows whether to clear them.
-func (s *Service) checkThrottle(ctx context.Context, keys []string) (accountFailed bool, err error) {
-	limits := []int{s.policy.AccountMaxFailures, s.policy.AddressMaxFailures}
+// admit refuses a login while its client has failed too often, and counts
+// it against its account, refusing it beyond the account's limit. The
+// account's count is taken before the password is hashed, in the same
+// statement that reads it, so that concurrent guesses cannot all pass a
+// check made before any of them failed; a good login clears it. The
+// client's failures are checked and counted in separate steps, so
+// concurrent guesses can pass its limit by as many as the hasher holds.
+func (s *Service) admit(ctx context.Context, account, address string) error {
 	now := s.now()
-	counts, err := s.store.Counts(ctx, keys, now)
+	counts, err := s.store.Counts(ctx, []string{address}, now)
 	if err != nil {
-		return false, fmt.Errorf("login throttle: %w", err)
+		return fmt.Errorf("login throttle: %w", err)
 	}
-	for i, c := range counts {
-		if c.Count >= limits[i] {
-			e := errs.New(errs.TooManyRequests, "too_many_login_attempts", "too many failed logins; try again later")
-			e.RetryAfter = c.WindowEnd.Sub(now)
-			return false, e
-		}
+	if c := counts[0]; c.Count >= s.policy.AddressMaxFailures {
+		return tooManyLogins(c, now)
 	}
-	return counts[0].Count > 0, nil
+	return s.countAttempt(ctx, account)
 }
 
-func (s *Service) recordFailure(ctx context.Context, keys []string) error {
-	for _, key := range keys {
-		if err := s.store.Increment(ctx, key, s.now(), s.policy.FailureWindow); err != nil {
-			return fmt.Errorf("record login failure: %w", err)
-		}
+// countAttempt counts an attempt at an account's password and refuses it
+// beyond the account's limit.
+func (s *Service) countAttempt(ctx context.Context, account string) error {
+	now := s.now()
+	c, err := s.store.Increment(ctx, account, now, s.policy.FailureWindow)
+	if err != nil {
+		return fmt.Errorf("login throttle: %w", err)
+	}
+	if c.Count > s.policy.AccountMaxFailures {
+		return tooManyLogins(c, now)
+	}
+	return nil
+}
+
+// clearAttempts forgets an account's attempts once its password was right.
+// Failing to only leaves them counted, no reason to refuse the password.
+func (s *Service) clearAttempts(ctx context.Context, account string) {
+	if err := s.store.ClearCount(ctx, account); err != nil {
+		s.log.WarnContext(ctx, "login throttle: attempts not cleared after a good password", "err", err)
+	}
+}
+
+func tooManyLogins(c Counter, now time.Time) error {
+	e := errs.New(errs.TooManyRequests, "too_many_login_attempts", "too many failed logins; try again later")
+	e.RetryAfter = c.WindowEnd.Sub(now)
+	return e
+}
+
+func (s *Service) recordFailure(ctx context.Context, key string) error {
+	if _, err := s.store.Increment(ctx, key, s.now(), s.policy.FailureWindow); err != nil {
+		return fmt.Errorf("record login failure: %w", err)
 	}
 	return errInvalidCredentials
 }
@@ -301,8 +319,8 @@ func (s *Service) ChangePassword(ctx context.Context, c auth.Claims, current, ne
 	}
 	// A stolen access token must not become an oracle for the password:
 	// wrong guesses count against the account as failed logins do.
-	account := []string{"account:" + u.Email}
-	if _, err := s.checkThrottle(ctx, account); err != nil {
+	account := "account:" + u.Email
+	if err := s.countAttempt(ctx, account); err != nil {
 		return err
 	}
 	ok, _, err := s.hasher.Verify(ctx, current, u.PasswordHash)
@@ -310,11 +328,9 @@ func (s *Service) ChangePassword(ctx context.Context, c auth.Claims, current, ne
 		return err
 	}
 	if !ok {
-		if err := s.recordFailure(ctx, account); !errors.Is(err, errInvalidCredentials) {
-			return err
-		}
-		return errWrongPassword
+		return errWrongPassword // counted by countAttempt
 	}
+	s.clearAttempts(ctx, account)
 	if err := CheckPassword(next, u.Email); err != nil {
 		return errs.Validation(map[string]string{"new_password": err.Error()})
 	}
@@ -342,15 +358,13 @@ func (s *Service) RequestPasswordReset(ctx context.Context, email string) error 
 	if err != nil {
 		return nil
 	}
-	key, now := "reset:"+email, s.now()
-	counts, err := s.store.Counts(ctx, []string{key}, now)
-	if err == nil {
-		err = s.store.Increment(ctx, key, now, s.policy.FailureWindow)
-	}
+	// Counted before it is compared, in one statement, so that concurrent
+	// requests cannot all find room for a mail.
+	c, err := s.store.Increment(ctx, "reset:"+email, s.now(), s.policy.FailureWindow)
 	if err != nil {
 		return fmt.Errorf("password reset: %w", err)
 	}
-	if counts[0].Count >= s.policy.ResetMaxMails {
+	if c.Count > s.policy.ResetMaxMails {
 		s.log.WarnContext(ctx, "password reset mail suppressed: too many for this address in the window")
 		return nil
 	}

@@ -161,14 +161,18 @@ func (s *Store) Counts(ctx context.Context, keys []string, now time.Time) ([]use
 	return out, nil
 }
 
-// Increment counts one event, opening a new window when the last one has
-// ended. One statement, so concurrent increments are never lost.
-func (s *Store) Increment(ctx context.Context, key string, now time.Time, window time.Duration) error {
-	_, err := s.pool.Exec(ctx, `INSERT INTO throttle_counters AS f (key, count, window_end) VALUES ($1, 1, $3)
+// Increment counts one event, opening a new window when the last ended,
+// and returns the key's count and window with it: counting first and then
+// comparing is one atomic step, so concurrent events cannot all see room
+// under a limit.
+func (s *Store) Increment(ctx context.Context, key string, now time.Time, window time.Duration) (users.Counter, error) {
+	var c users.Counter
+	err := s.pool.QueryRow(ctx, `INSERT INTO throttle_counters AS f (key, count, window_end) VALUES ($1, 1, $3)
 		ON CONFLICT (key) DO UPDATE SET
 			count      = CASE WHEN f.window_end <= $2 THEN 1 ELSE f.count + 1 END,
-			window_end = CASE WHEN f.window_end <= $2 THEN $3 ELSE f.window_end END`, key, now, now.Add(window))
-	return wrap("increment throttle counter", err)
+			window_end = CASE WHEN f.window_end <= $2 THEN $3 ELSE f.window_end END
+		RETURNING count, window_end`, key, now, now.Add(window)).Scan(&c.Count, &c.WindowEnd)
+	return c, wrap("increment throttle counter", err)
 }
 
 // ClearCount forgets the events of key (failures, after a good login).

@@ -455,11 +455,12 @@ func TestThrottleCountersCountInFixedWindows(t *testing.T) {
 		return c
 	}
 	for i, now := range []time.Time{t0, t0.Add(10 * time.Second), t0.Add(50 * time.Second)} {
-		if err := e.Increment(ctx, "account:x", now, window); err != nil {
-			t.Fatal(err)
+		c, err := e.Increment(ctx, "account:x", now, window)
+		if err != nil || c.Count != i+1 || !c.WindowEnd.Equal(t0.Add(window)) {
+			t.Fatalf("increment %d: %+v, %v; want %d in the window to %v", i+1, c, err, i+1, t0.Add(window))
 		}
 		if i == 0 {
-			if err := e.Increment(ctx, "address:y", now, window); err != nil {
+			if _, err := e.Increment(ctx, "address:y", now, window); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -472,7 +473,7 @@ func TestThrottleCountersCountInFixedWindows(t *testing.T) {
 	if diff := cmp.Diff([]users.Counter{{}, {}, {}}, counts(later)); diff != "" {
 		t.Errorf("counts after the window (-want +got):\n%s", diff)
 	}
-	if err := e.Increment(ctx, "account:x", later, window); err != nil {
+	if _, err := e.Increment(ctx, "account:x", later, window); err != nil {
 		t.Fatal(err)
 	}
 	if got := counts(later)[0]; got.Count != 1 || !got.WindowEnd.Equal(later.Add(window)) {
@@ -490,18 +491,32 @@ func TestConcurrentIncrementsAreNeverLost(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	now := time.Now()
-	var wg sync.WaitGroup
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		seen = map[int]bool{}
+	)
 	for range 25 {
 		wg.Go(func() {
-			if err := e.Increment(t.Context(), "address:flood", now, time.Minute); err != nil {
+			c, err := e.Increment(t.Context(), "address:flood", now, time.Minute)
+			if err != nil {
 				t.Errorf("Increment: %v", err)
+				return
 			}
+			mu.Lock()
+			defer mu.Unlock()
+			seen[c.Count] = true
 		})
 	}
 	wg.Wait()
 	c, err := e.Counts(t.Context(), []string{"address:flood"}, now)
 	if err != nil || c[0].Count != 25 {
 		t.Errorf("Counts = %+v, %v; want 25", c, err)
+	}
+	// Each increment saw its own count: a limit compared with it admits
+	// exactly as many as the limit, however many race.
+	if len(seen) != 25 {
+		t.Errorf("the increments returned %d distinct counts, want 25", len(seen))
 	}
 }
 
@@ -519,10 +534,10 @@ func TestSweepDeletesOnlyWhatCanNoLongerMatter(t *testing.T) {
 	if err := e.CreateReset(ctx, u.ID, token(), now.Add(-48*time.Hour)); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.Increment(ctx, "account:old", now.Add(-time.Hour), time.Minute); err != nil {
+	if _, err := e.Increment(ctx, "account:old", now.Add(-time.Hour), time.Minute); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.Increment(ctx, "account:live", now, time.Minute); err != nil {
+	if _, err := e.Increment(ctx, "account:live", now, time.Minute); err != nil {
 		t.Fatal(err)
 	}
 	if err := e.Sweep(ctx, now); err != nil {

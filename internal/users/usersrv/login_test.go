@@ -122,6 +122,20 @@ func TestRepeatedFailuresForOneAccountAreThrottled(t *testing.T) {
 	e.mustLogin(t, "neighbour@example.com")
 }
 
+func TestConcurrentGuessesAtOneAccountGetNoMoreTriesThanItsLimit(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, func(c *usersrv.Config) { c.AccountMaxFailures, c.AddressMaxFailures, c.HashQueue = 5, 1000, 64 })
+	e.mustRegister(t, "raced@example.com")
+	rs := e.concurrently(t, 40, func(int) (string, string, string, any) {
+		return "POST", "/v1/auth/login", "", map[string]string{"email": "raced@example.com", "password": "wrong-password-123"}
+	})
+	got := statuses(rs)
+	if got[http.StatusUnauthorized] != 5 || got[http.StatusTooManyRequests] != 35 {
+		t.Errorf("statuses %v, want 5 guesses checked (401) and 35 refused (429)", got)
+	}
+	e.tryLogin(t, "raced@example.com", goodPassword).wantProblem(t, http.StatusTooManyRequests, "too_many_login_attempts")
+}
+
 func TestWrongCurrentPasswordsOnChangeAreThrottledLikeLogins(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, func(c *usersrv.Config) { c.AccountMaxFailures = 3 })
@@ -248,8 +262,10 @@ func TestByDefaultALoginFloodLeavesTheServiceRoomForItsOtherRequests(t *testing.
 	for _, r := range f.wait() {
 		counts[r.Status]++
 	}
-	if n := counts[http.StatusOK] + counts[http.StatusServiceUnavailable]; n != 200 {
-		t.Errorf("statuses %v; want only 200 and 503", counts)
+	// 429 too: more logins of one account at once than its limit of
+	// attempts are refused as guesses would be.
+	if n := counts[http.StatusOK] + counts[http.StatusServiceUnavailable] + counts[http.StatusTooManyRequests]; n != 200 {
+		t.Errorf("statuses %v; want only 200, 503 and 429", counts)
 	}
 }
 

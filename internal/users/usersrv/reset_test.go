@@ -67,6 +67,7 @@ func TestPasswordResets(t *testing.T) {
 		scenario{"a disabled account gets no reset mail", testADisabledAccountGetsNoResetMail},
 		scenario{"a reset applies the password policy with the owner's email", testAResetAppliesThePasswordPolicyWithTheOwnersEmail},
 		scenario{"reset mails to one address are capped per window", testResetMailsToOneAddressAreCappedPerWindow},
+		scenario{"concurrent reset requests for one address mail no more than the cap", testConcurrentResetRequestsForOneAddressMailNoMoreThanTheCap},
 	)
 }
 
@@ -84,6 +85,21 @@ func testResetMailsToOneAddressAreCappedPerWindow(t *testing.T, e *testEnv) {
 	}
 	if got := len(e.mailsTo(t, email, 3)); got != 3 {
 		t.Errorf("%d mails, want 3", got)
+	}
+}
+
+func testConcurrentResetRequestsForOneAddressMailNoMoreThanTheCap(t *testing.T, e *testEnv) {
+	const email = "raced-reset@example.com"
+	e.mustRegister(t, email)
+	rs := e.concurrently(t, 20, func(int) (string, string, string, any) {
+		return "POST", "/v1/auth/password-reset", "", map[string]string{"email": email}
+	})
+	if got := statuses(rs); got[http.StatusAccepted] != 20 {
+		t.Errorf("statuses %v, want 20 × 202", got)
+	}
+	e.Users.Service.WaitResets()
+	if n := e.queryInt(t, `SELECT count(*) FROM password_resets r JOIN users u ON u.id = r.user_id WHERE u.email = $1`, email); n != 3 {
+		t.Errorf("%d reset tokens issued, want the cap of 3", n)
 	}
 }
 
