@@ -51,6 +51,13 @@ const maxErrorLen = 1024
 // a Sequence not above the last one applied for Event.Subject.
 type Handler func(ctx context.Context, e Event) error
 
+// BatchHandler processes events delivered together and returns one error
+// per event, in their order; each event is then settled by its error as a
+// Handler's is. Batches let a handler do for many events in one round trip
+// what it would otherwise do for each. Attempt(ctx) is the highest attempt
+// among the batch's events.
+type BatchHandler func(ctx context.Context, es []Event) []error
+
 // ConsumerConfig describes one queue and how its failures are handled.
 type ConsumerConfig struct {
 	// Queue is the durable queue's name, one per consuming service and
@@ -70,6 +77,12 @@ type ConsumerConfig struct {
 	// (default 1s); the message waits in the retry queue, so the consumer
 	// handles other messages meanwhile.
 	RetryDelay time.Duration
+	// Linger is how long a batch consumer (ConsumeBatches) waits, after a
+	// batch's first message, for more to fill it; zero takes only those
+	// already waiting. Messages come round-robin from a queue's consumers
+	// one by one, so without a wait batches rarely form; a wait of a few
+	// milliseconds lets them grow with the load.
+	Linger time.Duration
 	// Expires, if set, has the broker delete the queue and its retry and
 	// dead-letter queues once unused that long (x-expires): for a queue of
 	// one instance, such as a search replica's, which would otherwise fill
@@ -97,8 +110,8 @@ func (cc ConsumerConfig) validate() error {
 		return errors.New("events: consumer needs a queue name")
 	case len(cc.Bindings) == 0:
 		return fmt.Errorf("events: queue %s has no bindings and would receive nothing", cc.Queue)
-	case cc.MaxAttempts < 1 || cc.Prefetch < 1 || cc.RetryDelay < 0:
-		return fmt.Errorf("events: queue %s: MaxAttempts and Prefetch must be positive, RetryDelay not negative", cc.Queue)
+	case cc.MaxAttempts < 1 || cc.Prefetch < 1 || cc.RetryDelay < 0 || cc.Linger < 0:
+		return fmt.Errorf("events: queue %s: MaxAttempts and Prefetch must be positive, RetryDelay and Linger not negative", cc.Queue)
 	}
 	return nil
 }
@@ -149,6 +162,22 @@ func (c *Consumer) Ready(context.Context) error {
 // A message being handled when the connection drops is redelivered without
 // counting an attempt.
 func (c *Consumer) Consume(ctx context.Context, cc ConsumerConfig, h Handler) error {
+	one := func(ctx context.Context, es []Event) []error { return []error{h(ctx, es[0])} }
+	return c.consume(ctx, cc, one, 1)
+}
+
+// ConsumeBatches is Consume for a handler of many events at once: it hands
+// h, as one batch, the message it waited for and those that arrive within
+// cc.Linger after it, up to cc.Prefetch. At a trickle batches hold one
+// event; under load they grow, and the handler's cost per event falls when
+// it is needed most.
+func (c *Consumer) ConsumeBatches(ctx context.Context, cc ConsumerConfig, h BatchHandler) error {
+	cc = cc.withDefaults()
+	return c.consume(ctx, cc, h, cc.Prefetch)
+}
+
+// consume runs sessions of batches of at most batch messages.
+func (c *Consumer) consume(ctx context.Context, cc ConsumerConfig, h BatchHandler, batch int) error {
 	cc = cc.withDefaults()
 	if err := cc.validate(); err != nil {
 		return err
@@ -157,7 +186,7 @@ func (c *Consumer) Consume(ctx context.Context, cc ConsumerConfig, h Handler) er
 	defer c.down.Add(-1)
 	bo := newBackoff(c.cfg)
 	for {
-		err := c.session(ctx, cc, h, bo)
+		err := c.session(ctx, cc, h, batch, bo)
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -173,7 +202,7 @@ func (c *Consumer) Consume(ctx context.Context, cc ConsumerConfig, h Handler) er
 
 // session consumes over one connection until it fails or ctx ends. Closing
 // the connection returns unacked messages to the queue.
-func (c *Consumer) session(ctx context.Context, cc ConsumerConfig, h Handler, bo *backoff) error {
+func (c *Consumer) session(ctx context.Context, cc ConsumerConfig, h BatchHandler, batch int, bo *backoff) error {
 	conn, err := dial(ctx, c.cfg, "consumer "+cc.Queue)
 	if err != nil {
 		return err
@@ -194,6 +223,7 @@ func (c *Consumer) session(ctx context.Context, cc ConsumerConfig, h Handler, bo
 	defer c.down.Add(1)
 	c.log.InfoContext(ctx, "events: consumer connected", "queue", cc.Queue)
 	w := worker{ch: ch, returns: ch.NotifyReturn(make(chan amqp.Return, 1)), cc: cc, h: h, log: c.log, metrics: c.cfg.Metrics, tracer: c.cfg.Tracer}
+	ds := make([]amqp.Delivery, 0, batch)
 	for {
 		select {
 		case <-ctx.Done():
@@ -202,11 +232,48 @@ func (c *Consumer) session(ctx context.Context, cc ConsumerConfig, h Handler, bo
 			if !ok {
 				return closeReason(closed)
 			}
-			if err := w.handle(ctx, d); err != nil {
+			if err := w.handle(ctx, gather(ctx, append(ds[:0], d), deliveries, cc.Linger)); err != nil {
 				return err
 			}
 		}
 	}
+}
+
+// gather adds to ds the deliveries that arrive within linger, or, when
+// linger is zero, those already waiting, until ds is full. A closed
+// channel or the end of ctx ends it; the session's next receive reports
+// why.
+func gather(ctx context.Context, ds []amqp.Delivery, deliveries <-chan amqp.Delivery, linger time.Duration) []amqp.Delivery {
+	if linger == 0 {
+		for len(ds) < cap(ds) {
+			select {
+			case d, ok := <-deliveries:
+				if !ok {
+					return ds
+				}
+				ds = append(ds, d)
+			default:
+				return ds
+			}
+		}
+		return ds
+	}
+	t := time.NewTimer(linger)
+	defer t.Stop()
+	for len(ds) < cap(ds) {
+		select {
+		case d, ok := <-deliveries:
+			if !ok {
+				return ds
+			}
+			ds = append(ds, d)
+		case <-t.C:
+			return ds
+		case <-ctx.Done():
+			return ds
+		}
+	}
+	return ds
 }
 
 // closeReason says why deliveries stopped. The channel may still be open:
@@ -273,52 +340,126 @@ type worker struct {
 	ch      *amqp.Channel
 	returns <-chan amqp.Return // republished copies that reached no queue
 	cc      ConsumerConfig
-	h       Handler
+	h       BatchHandler
 	log     *slog.Logger
 	metrics *Metrics
 	tracer  trace.TracerProvider
 }
 
-// handle settles one delivery: ack, retry or dead-letter. An error means the
-// channel is unusable and the session must end.
-func (w worker) handle(ctx context.Context, d amqp.Delivery) error {
-	attempt := attemptOf(d.Headers)
-	e, err := decode(d.Body)
-	if err != nil {
-		return w.deadLetter(ctx, d, attempt, ReasonMalformed, err)
+// handle settles a batch of deliveries: ack, retry or dead-letter each. An
+// error means the channel is unusable and the session must end.
+func (w worker) handle(ctx context.Context, ds []amqp.Delivery) error {
+	es := make([]Event, 0, len(ds))
+	taken := ds[:0] // the deliveries of es, in place of ds
+	for _, d := range ds {
+		e, err := decode(d.Body)
+		if err != nil {
+			if err := w.deadLetter(ctx, d, attemptOf(d.Headers), ReasonMalformed, err); err != nil {
+				return err
+			}
+			continue
+		}
+		es, taken = append(es, e), append(taken, d)
 	}
-	hctx, span := startProcess(ctx, w.tracer, w.cc.Queue, e, d)
-	err = w.call(hctx, e, attempt)
-	endSpan(span, err)
-	if err == nil {
-		w.metrics.consumed(w.cc.Queue, e.Time)
-		return d.Ack(false)
-	}
-	if ctx.Err() != nil {
-		// Shutting down: the failure is probably ours, not the event's.
-		// Unacked, the message goes back to the queue when we disconnect.
+	if len(es) == 0 {
 		return nil
 	}
-	w.metrics.handlerFailed(w.cc.Queue)
-	w.log.WarnContext(hctx, "events: handler failed", "queue", w.cc.Queue, "type", e.Type, "id", e.ID,
-		"attempt", attempt, "max_attempts", w.cc.MaxAttempts, "err", err)
-	if attempt >= w.cc.MaxAttempts {
-		return w.deadLetter(ctx, d, attempt, ReasonMaxAttempts, err)
-	}
-	headers := forwardHeaders(d, attempt+1, err)
-	return w.forward(ctx, d, w.cc.retryQueue(), headers, strconv.FormatInt(w.cc.RetryDelay.Milliseconds(), 10))
+	return w.settle(ctx, taken, es, w.process(ctx, taken, es))
 }
 
-// call runs the handler, turning a panic into an error so that one bad
-// event costs an attempt instead of the process.
-func (w worker) call(ctx context.Context, e Event, attempt int) (err error) {
+// process runs the handler on es, each in a span of its own, and returns
+// each event's error.
+func (w worker) process(ctx context.Context, ds []amqp.Delivery, es []Event) []error {
+	spans := make([]trace.Span, len(es))
+	attempt := 0
+	hctx := ctx
+	for i, e := range es {
+		hctx, spans[i] = startProcess(ctx, w.tracer, w.cc.Queue, e, ds[i])
+		attempt = max(attempt, attemptOf(ds[i].Headers))
+	}
+	if len(es) > 1 {
+		hctx = ctx // a batch's work belongs to no one event's trace
+	}
+	errs := w.call(context.WithValue(hctx, attemptKey{}, attempt), es)
+	for i, span := range spans {
+		endSpan(span, errs[i])
+	}
+	return errs
+}
+
+// settle acks the deliveries whose events were handled and retries or
+// dead-letters the others. While shutting down, a failed delivery is left
+// unacked: the failure is probably ours, not the event's, and the message
+// goes back to the queue when we disconnect.
+func (w worker) settle(ctx context.Context, ds []amqp.Delivery, es []Event, errs []error) error {
+	acks, left := ds[:0], false
+	for i, d := range ds {
+		e, err := es[i], errs[i]
+		if err == nil {
+			w.metrics.consumed(w.cc.Queue, e.Time)
+			acks = append(acks, d)
+			continue
+		}
+		if ctx.Err() != nil {
+			left = true
+			continue
+		}
+		attempt := attemptOf(d.Headers)
+		w.metrics.handlerFailed(w.cc.Queue)
+		w.log.WarnContext(ctx, "events: handler failed", "queue", w.cc.Queue, "type", e.Type, "id", e.ID,
+			"attempt", attempt, "max_attempts", w.cc.MaxAttempts, "err", err)
+		if attempt >= w.cc.MaxAttempts {
+			err = w.deadLetter(ctx, d, attempt, ReasonMaxAttempts, err)
+		} else {
+			err = w.forward(ctx, d, w.cc.retryQueue(), forwardHeaders(d, attempt+1, err), strconv.FormatInt(w.cc.RetryDelay.Milliseconds(), 10))
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return ack(acks, !left)
+}
+
+// ack acks ds, which are in delivery order. When every earlier delivery of
+// the channel is settled, one ack of the last covers them all.
+func ack(ds []amqp.Delivery, allSettled bool) error {
+	if len(ds) == 0 {
+		return nil
+	}
+	if allSettled {
+		return ds[len(ds)-1].Ack(true)
+	}
+	for _, d := range ds {
+		if err := d.Ack(false); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// call runs the handler, turning a panic, or an answer that does not
+// match es, into every event's error, so that one bad batch costs an
+// attempt instead of the process.
+func (w worker) call(ctx context.Context, es []Event) (errs []error) {
 	defer func() {
 		if r := recover(); r != nil {
-			w.log.ErrorContext(ctx, "events: handler panicked", "queue", w.cc.Queue, "id", e.ID, "panic", r, "stack", string(debug.Stack()))
-			err = fmt.Errorf("handler panicked: %v", r)
+			w.log.ErrorContext(ctx, "events: handler panicked", "queue", w.cc.Queue, "id", es[0].ID, "events", len(es), "panic", r, "stack", string(debug.Stack()))
+			errs = failAll(len(es), fmt.Errorf("handler panicked: %v", r))
 		}
 	}()
-	return w.h(context.WithValue(ctx, attemptKey{}, attempt), e)
+	errs = w.h(ctx, es)
+	if len(errs) != len(es) {
+		return failAll(len(es), fmt.Errorf("handler answered %d results for %d events", len(errs), len(es)))
+	}
+	return errs
+}
+
+func failAll(n int, err error) []error {
+	errs := make([]error, n)
+	for i := range errs {
+		errs[i] = err
+	}
+	return errs
 }
 
 func (w worker) deadLetter(ctx context.Context, d amqp.Delivery, attempt int, reason string, cause error) error {

@@ -345,3 +345,97 @@ func TestConsumerRedeclaresDeletedQueues(t *testing.T) {
 		})
 	}
 }
+
+func TestABatchSettlesEachEventByItsOwnResult(t *testing.T) {
+	t.Parallel()
+	cfg := newConfig(t)
+	var (
+		mu       sync.Mutex
+		handled  = map[string][]int{} // subject: the attempts it was handled on
+		largest  int
+		once     sync.Once
+		first    = make(chan struct{})
+		released = make(chan struct{})
+	)
+	h := func(ctx context.Context, es []events.Event) []error {
+		once.Do(func() {
+			close(first)
+			<-released // the others wait in the prefetch window meanwhile
+		})
+		mu.Lock()
+		defer mu.Unlock()
+		largest = max(largest, len(es))
+		errs := make([]error, len(es))
+		for i, e := range es {
+			handled[e.Subject] = append(handled[e.Subject], events.Attempt(ctx))
+			if strings.HasPrefix(e.Subject, "fail") && events.Attempt(ctx) == 1 {
+				errs[i] = errors.New("not yet")
+			}
+		}
+		return errs
+	}
+	startBatchConsumer(t, cfg, events.ConsumerConfig{Queue: "q", Bindings: []string{"product.*"}, RetryDelay: 50 * time.Millisecond}, h)
+	p := mustPublisher(t, cfg)
+	subjects := []string{"ok-0", "ok-1", "fail-2", "ok-3", "fail-4", "ok-5", "ok-6", "ok-7", "fail-8", "ok-9"}
+	publish := func(s string) {
+		if err := p.Publish(testContext(t), mustEvent(t, "product.created", s, 1)); err != nil {
+			t.Fatalf("Publish: %v", err)
+		}
+	}
+	publish(subjects[0])
+	<-first
+	for _, s := range subjects[1:] {
+		publish(s)
+	}
+	ch := mustChannel(t, cfg.URL)
+	eventually.True(t, "the others sent ahead to the consumer", func() bool { return queueLen(t, ch, "q") == 0 })
+	close(released)
+
+	m := cfg.Metrics
+	eventually.True(t, "every event settled", func() bool { return count(t, m.Consumed.WithLabelValues("q")) == float64(len(subjects)) })
+	for _, q := range []string{"q", "q.retry", "q.dlq"} {
+		if n := queueLen(t, ch, q); n != 0 {
+			t.Errorf("%d copies left in %s, want 0", n, q)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if largest < 2 {
+		t.Errorf("the largest batch held %d events; the waiting ones should have come together", largest)
+	}
+	for _, s := range subjects {
+		want := []int{1}
+		if strings.HasPrefix(s, "fail") {
+			want = []int{1, 2}
+		}
+		if diff := cmp.Diff(want, handled[s]); diff != "" {
+			t.Errorf("attempts %s was handled on (-want +got):\n%s", s, diff)
+		}
+	}
+}
+
+func TestABatchConsumerLingersForTheMessagesThatFollowTheFirst(t *testing.T) {
+	t.Parallel()
+	cfg := newConfig(t)
+	batches := make(chan int, 10)
+	h := func(_ context.Context, es []events.Event) []error {
+		batches <- len(es)
+		return make([]error, len(es))
+	}
+	// The batch is full at five, long before the linger ends.
+	startBatchConsumer(t, cfg, events.ConsumerConfig{Queue: "q", Bindings: []string{"product.*"}, Prefetch: 5, Linger: time.Minute}, h)
+	p := mustPublisher(t, cfg)
+	for i := range 5 {
+		if err := p.Publish(testContext(t), mustEvent(t, "product.created", fmt.Sprint("p-", i), 1)); err != nil {
+			t.Fatalf("Publish: %v", err)
+		}
+	}
+	select {
+	case n := <-batches:
+		if n != 5 {
+			t.Errorf("the first batch held %d events, want all 5 published one after another", n)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("no batch handled")
+	}
+}

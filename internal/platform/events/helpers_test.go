@@ -76,13 +76,24 @@ func mustEvent(t *testing.T, typ, subject string, seq int64) events.Event {
 // consumer must stop by itself, with a nil error, when its context ends.
 func startConsumer(t *testing.T, cfg events.Config, cc events.ConsumerConfig, h events.Handler) *events.Consumer {
 	t.Helper()
+	return startConsuming(t, cfg, cc, func(ctx context.Context, c *events.Consumer) error { return c.Consume(ctx, cc, h) })
+}
+
+// startBatchConsumer is startConsumer for ConsumeBatches.
+func startBatchConsumer(t *testing.T, cfg events.Config, cc events.ConsumerConfig, h events.BatchHandler) *events.Consumer {
+	t.Helper()
+	return startConsuming(t, cfg, cc, func(ctx context.Context, c *events.Consumer) error { return c.ConsumeBatches(ctx, cc, h) })
+}
+
+func startConsuming(t *testing.T, cfg events.Config, cc events.ConsumerConfig, consume func(context.Context, *events.Consumer) error) *events.Consumer {
+	t.Helper()
 	c, err := events.NewConsumer(cfg, testLogger(t))
 	if err != nil {
 		t.Fatalf("NewConsumer: %v", err)
 	}
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
-	go func() { done <- c.Consume(ctx, cc, h) }()
+	go func() { done <- consume(ctx, c) }()
 	t.Cleanup(func() {
 		cancel()
 		select {
