@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -75,59 +76,134 @@ func NewConfirmations(d ConfirmationDeps) (*Confirmations, error) {
 	return &Confirmations{store: d.Store, sender: d.Sender, log: d.Log, orderURL: d.OrderURL, counted: d.Count, texts: texts}, nil
 }
 
-// HandleOrderEvent mails the buyer of an order.created event, once however
-// often the event is delivered. It returns an error, to have the event
-// delivered again later, only when the mail may still be due: the mail
-// server failed, or another delivery is mailing it.
-func (c *Confirmations) HandleOrderEvent(ctx context.Context, e events.Event) error {
-	if e.Type != contracts.OrderCreated {
-		return nil
+// HandleOrderEvents mails the buyer of each order.created event among es,
+// once however often the event is delivered, and returns each event's
+// error. The claims of a batch are taken, and its sent mails recorded, in
+// one round trip each. An event gets an error, to be delivered again
+// later, only when its mail may still be due: the mail server failed, or
+// another delivery is mailing it.
+func (c *Confirmations) HandleOrderEvents(ctx context.Context, es []events.Event) []error {
+	errs := make([]error, len(es))
+	due := c.dueOrders(ctx, es, errs)
+	if len(due) == 0 {
+		return errs
 	}
-	order, err := placedOrder(e)
+	orders := make([]OrderOfBuyer, len(due))
+	for k, d := range due {
+		orders[k] = d.key
+	}
+	claims, err := c.store.ClaimConfirmations(ctx, orders, claimLease)
 	if err != nil {
-		// Retrying cannot make the payload readable.
-		c.log.ErrorContext(ctx, "order confirmation: unreadable order event", "id", e.ID, "err", err)
-		c.counted(ConfirmationSkipped)
-		return nil
+		for _, d := range due {
+			errs[d.event] = fmt.Errorf("order confirmation %s: %w", d.order.ID, err)
+		}
+		return errs
 	}
-	outcome, err := c.confirm(ctx, order)
-	if outcome != "" {
-		c.counted(outcome)
+	var granted []dueMail
+	for k, d := range due {
+		switch d.claim = claims[k]; d.claim.Outcome {
+		case ClaimSkipped:
+			c.log.InfoContext(ctx, "order confirmation: buyer unknown or disabled; no mail", "order", d.order.ID, "buyer", d.order.BuyerID)
+			c.counted(ConfirmationSkipped)
+		case ClaimSent:
+			c.counted(ConfirmationDuplicate)
+		case ClaimBusy:
+			errs[d.event] = ErrConfirmationBusy // counted when the retry finds it sent
+		case ClaimGranted:
+			granted = append(granted, d)
+		}
 	}
-	return err
+	c.mail(ctx, granted, errs)
+	return errs
 }
 
-// confirm claims the order's confirmation, mails it and records it sent,
-// or releases the claim when the mail fails.
-func (c *Confirmations) confirm(ctx context.Context, o contracts.OrderV1) (string, error) {
-	orderID, buyerID := uuid.MustParse(o.ID), uuid.MustParse(o.BuyerID) // checked by placedOrder
-	claim, err := c.store.ClaimConfirmation(ctx, orderID, buyerID, claimLease)
-	switch {
-	case err != nil:
-		return "", fmt.Errorf("order confirmation %s: %w", o.ID, err)
-	case claim.Outcome == ClaimSkipped:
-		c.log.InfoContext(ctx, "order confirmation: buyer unknown or disabled; no mail", "order", o.ID, "buyer", o.BuyerID)
-		return ConfirmationSkipped, nil
-	case claim.Outcome == ClaimSent:
-		return ConfirmationDuplicate, nil
-	case claim.Outcome == ClaimBusy:
-		return "", ErrConfirmationBusy // counted when the retry finds it sent
-	}
-	sendCtx, cancel := context.WithTimeout(ctx, sendTimeout)
-	defer cancel()
-	if err := c.sender.Send(sendCtx, c.message(claim.Buyer, o)); err != nil {
-		// The claim goes even if ctx has ended, so the retry can mail.
-		if rerr := c.store.ReleaseConfirmation(context.WithoutCancel(ctx), orderID, claim.ID); rerr != nil {
-			c.log.ErrorContext(ctx, "order confirmation: claim not released; a retry waits for its lease", "order", o.ID, "err", rerr)
+// dueMail is a confirmation that may be due: the order of es[event], and
+// the claim taken for it.
+type dueMail struct {
+	event int
+	order contracts.OrderV1
+	key   OrderOfBuyer
+	claim Claim
+}
+
+// dueOrders reads the orders es place, setting errs for the events that
+// must be retried. An event other than order.created, or one that cannot
+// be read, is done with.
+func (c *Confirmations) dueOrders(ctx context.Context, es []events.Event, errs []error) []dueMail {
+	var (
+		due  []dueMail
+		seen = make(map[uuid.UUID]bool, len(es))
+	)
+	for i, e := range es {
+		if e.Type != contracts.OrderCreated {
+			continue
 		}
-		return ConfirmationFailed, fmt.Errorf("order confirmation %s: %w", o.ID, err)
+		o, err := placedOrder(e)
+		if err != nil {
+			// Retrying cannot make the payload readable.
+			c.log.ErrorContext(ctx, "order confirmation: unreadable order event", "id", e.ID, "err", err)
+			c.counted(ConfirmationSkipped)
+			continue
+		}
+		key := OrderOfBuyer{Order: uuid.MustParse(o.ID), Buyer: uuid.MustParse(o.BuyerID)} // checked by placedOrder
+		if seen[key.Order] {
+			// Two deliveries of one order in a batch: this one is retried,
+			// and then finds the other's mail sent.
+			errs[i] = ErrConfirmationBusy
+			continue
+		}
+		seen[key.Order] = true
+		due = append(due, dueMail{event: i, order: o, key: key})
 	}
-	if err := c.store.ConfirmationSent(context.WithoutCancel(ctx), orderID, claim.ID); err != nil {
-		// Mailed, but not recorded: a redelivery after the lease would
-		// mail again. Acking keeps that from happening on this delivery.
-		c.log.ErrorContext(ctx, "order confirmation: mailed but not recorded", "order", o.ID, "err", err)
+	return due
+}
+
+// maxParallelSends bounds the mails of one batch sent at once, so that a
+// batch does not open more connections to the mail server than it will
+// take from one client.
+const maxParallelSends = 4
+
+// mail sends the mails of granted claims, then records the sent ones and
+// releases the others, so that their retries can mail. Both go even if ctx
+// has ended: a mail sent but not recorded would be sent again.
+func (c *Confirmations) mail(ctx context.Context, granted []dueMail, errs []error) {
+	failed := make([]error, len(granted))
+	sem := make(chan struct{}, maxParallelSends)
+	var wg sync.WaitGroup
+	for n, d := range granted {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			sendCtx, cancel := context.WithTimeout(ctx, sendTimeout)
+			defer cancel()
+			failed[n] = c.sender.Send(sendCtx, c.message(d.claim.Buyer, d.order))
+		})
 	}
-	return ConfirmationSent, nil
+	wg.Wait()
+	var sent, unsent []Claim
+	for n, d := range granted {
+		if err := failed[n]; err != nil {
+			errs[d.event] = fmt.Errorf("order confirmation %s: %w", d.order.ID, err)
+			c.counted(ConfirmationFailed)
+			unsent = append(unsent, d.claim)
+			continue
+		}
+		c.counted(ConfirmationSent)
+		sent = append(sent, d.claim)
+	}
+	ctx = context.WithoutCancel(ctx)
+	if len(unsent) > 0 {
+		if err := c.store.ReleaseConfirmations(ctx, unsent); err != nil {
+			c.log.ErrorContext(ctx, "order confirmation: claims not released; their retries wait for the lease", "orders", len(unsent), "err", err)
+		}
+	}
+	if len(sent) > 0 {
+		if err := c.store.ConfirmationsSent(ctx, sent); err != nil {
+			// Mailed, but not recorded: a redelivery after the lease would
+			// mail again. Acking keeps that from happening on this delivery.
+			c.log.ErrorContext(ctx, "order confirmation: mailed but not recorded", "orders", len(sent), "err", err)
+		}
+	}
 }
 
 // placedOrder reads the order of an order.created event and checks it

@@ -96,25 +96,35 @@ type Mailer interface {
 }
 
 // ConfirmationStore records which orders have had their confirmation mailed,
-// so that an order event delivered more than once mails its buyer once.
+// so that an order event delivered more than once mails its buyer once. It
+// takes many orders at a time, so that the confirmations of a burst of
+// orders cost a few round trips, not a few per order.
 type ConfirmationStore interface {
-	// ClaimConfirmation claims the right to mail order's confirmation to
-	// buyer, reading the buyer in the same round trip. It takes no claim
-	// for a buyer unknown or disabled (ClaimSkipped); it grants one when
-	// no one holds one, or when the last holder's is older than lease (it
-	// crashed before sending or releasing); it answers ClaimSent once the
-	// mail went out and ClaimBusy while another holds a live claim.
-	ClaimConfirmation(ctx context.Context, order, buyer uuid.UUID, lease time.Duration) (Claim, error)
-	// ConfirmationSent records that the mail of claim went out.
-	ConfirmationSent(ctx context.Context, order, claim uuid.UUID) error
-	// ReleaseConfirmation gives up claim, unsent, so a redelivery may try
-	// again.
-	ReleaseConfirmation(ctx context.Context, order, claim uuid.UUID) error
+	// ClaimConfirmations claims the right to mail each order's
+	// confirmation to its buyer, reading the buyers in the same round
+	// trip, and returns a claim per order in their order; no order may
+	// appear twice. It takes no claim for a buyer unknown or disabled
+	// (ClaimSkipped); it grants one when no one holds one, or when the
+	// last holder's is older than lease (it crashed before sending or
+	// releasing); it answers ClaimSent once the mail went out and ClaimBusy
+	// while another holds a live claim.
+	ClaimConfirmations(ctx context.Context, orders []OrderOfBuyer, lease time.Duration) ([]Claim, error)
+	// ConfirmationsSent records that the mails of granted claims went out.
+	ConfirmationsSent(ctx context.Context, claims []Claim) error
+	// ReleaseConfirmations gives up granted claims, unsent, so a
+	// redelivery may try again.
+	ReleaseConfirmations(ctx context.Context, claims []Claim) error
 }
 
-// Claim is what ClaimConfirmation found: a granted claim carries its id
-// and the buyer to mail.
+// OrderOfBuyer names an order and the buyer who placed it.
+type OrderOfBuyer struct {
+	Order, Buyer uuid.UUID
+}
+
+// Claim is what ClaimConfirmations found for an order: a granted claim
+// carries its id and the buyer to mail.
 type Claim struct {
+	Order   uuid.UUID
 	Outcome ClaimOutcome
 	ID      uuid.UUID
 	Buyer   Recipient
@@ -128,10 +138,10 @@ type Recipient struct {
 	Preferences json.RawMessage
 }
 
-// ClaimOutcome is what ClaimConfirmation found.
+// ClaimOutcome is what ClaimConfirmations found for an order.
 type ClaimOutcome int
 
-// Outcomes of ClaimConfirmation.
+// Outcomes of ClaimConfirmations.
 const (
 	ClaimGranted ClaimOutcome = iota // the caller mails
 	ClaimSent                        // mailed before: nothing to do

@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/marketplace-go/marketplace/internal/orders"
+	"github.com/marketplace-go/marketplace/internal/platform/pg"
 )
 
 var _ orders.IdempotencyKeys = (*Store)(nil)
@@ -29,7 +30,7 @@ var _ orders.IdempotencyKeys = (*Store)(nil)
 //     answered with that order, as when the holder died before storing it.
 //     Every other answer (a refusal, a payment's) is flushed before the
 //     client sees it, so a retry never runs a request that was answered.
-const lazyCommit = `set_config('synchronous_commit', 'off', true)`
+const lazyCommit = pg.LazyCommit
 
 // ClaimKey takes an idempotency key for holder, or reports what the key
 // already holds. A key whose holder has not renewed its lease in time and

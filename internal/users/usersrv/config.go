@@ -53,7 +53,10 @@ type Config struct {
 	OrderURL           string // link to an order's page, without the id
 	ConfirmRetryDelay  time.Duration
 	ConfirmMaxAttempts int
-	ConfirmConsumers   int
+	// ConfirmConsumers is how many batches of order events are handled at
+	// once. Few, so that under load the events wait for a consumer and
+	// come in larger batches, which cost less per order (ADR 56).
+	ConfirmConsumers int
 }
 
 // defaultHashQueue is how many hashing jobs may wait by default: well under
@@ -105,7 +108,7 @@ func LoadConfig(e *config.Env, sh config.Shared) Config {
 		OrderURL:           strings.TrimRight(sh.PublicURL, "/") + "/orders/",
 		ConfirmRetryDelay:  e.Duration("USERS_CONFIRMATION_RETRY_DELAY", time.Minute),
 		ConfirmMaxAttempts: e.Int("USERS_CONFIRMATION_MAX_ATTEMPTS", 1440, 1, 1<<20),
-		ConfirmConsumers:   4,
+		ConfirmConsumers:   e.Int("USERS_CONFIRMATION_CONSUMERS", 2, 1, 64),
 		Mail: mail.Config{
 			Host:     e.String("SMTP_HOST", ""),
 			Port:     e.Int("SMTP_PORT", 587, 1, 65535),
@@ -147,6 +150,7 @@ func configDocs() config.Docs {
 		"USERS_PASSWORD_RESET_MAX_MAILS":       "reset mails per address per throttling window; more requests still get 202 but send nothing",
 		"USERS_CONFIRMATION_RETRY_DELAY":       "wait before an order confirmation the mail server refused is tried again; other mail goes on meanwhile (ADR 40)",
 		"USERS_CONFIRMATION_MAX_ATTEMPTS":      "tries of one order confirmation before its event goes to the dead-letter queue `users.order-confirmations.dlq` (the default with a 1m delay: a day of mail server outage)",
+		"USERS_CONFIRMATION_CONSUMERS":         "batches of order confirmations handled at once, each of up to 16 orders with up to 4 mails sent at once; fewer make larger batches under load, which cost less per order (ADR 56)",
 		"SMTP_HOST":                            "mail server; unset: mail is logged with a warning (local runs)",
 		"SMTP_PORT":                            "mail server port",
 		"SMTP_USERNAME":                        "SMTP AUTH PLAIN user name",

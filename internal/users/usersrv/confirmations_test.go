@@ -37,6 +37,7 @@ func newConfirmEnv(t *testing.T) *confirmEnv {
 		c.OrderURL = "http://shop.test/orders/"
 		c.ConfirmRetryDelay = 50 * time.Millisecond
 		c.ConfirmMaxAttempts = 1000
+		c.ConfirmConsumers = 1 // in order, for settle
 	})
 	eventually.NoError(t, "the confirmation queue is bound", func() error {
 		if err := queueExists(broker.URL, usersrv.ConfirmationsQueue); err != nil {
@@ -97,15 +98,20 @@ func (e *confirmEnv) mailsTo(rcpt string) []mailtest.Message {
 	return out
 }
 
-// settle publishes one more order of a buyer of its own and waits for its
-// mail. The test service has one consumer, which handles the queue in
-// order, so every event published before has been handled by then.
+// settle publishes one more order of a buyer of its own and waits until
+// its mail is recorded sent. The test service has one consumer, which
+// handles the queue in order, and records a batch's mails sent once all of
+// them are done, so every event published before has been handled by then.
 func (e *confirmEnv) settle(t *testing.T) {
 	t.Helper()
 	email := "settle-" + uuid.NewString()[:8] + "@example.com"
 	u := e.mustRegister(t, email)
-	e.publish(t, placed(t, u.ID, 100, "EUR"))
+	ev := placed(t, u.ID, 100, "EUR")
+	e.publish(t, ev)
 	e.Mail.WaitFor(t, email)
+	eventually.True(t, "the settling order's mail recorded sent", func() bool {
+		return e.queryInt(t, `SELECT count(*) FROM order_confirmations WHERE order_id = $1 AND sent_at IS NOT NULL`, ev.Subject) == 1
+	})
 }
 
 // wantOneConfirmation waits for the confirmation to email and fails unless
@@ -180,7 +186,7 @@ func TestPlacedOrdersAreConfirmedToTheirBuyersOnce(t *testing.T) {
 				t.Errorf("%d mails to a disabled buyer, want none", len(got))
 			}
 		}},
-		scenario{"twenty concurrent deliveries of one event mail once", func(t *testing.T, _ *testEnv) {
+		scenario{"twenty concurrent batches, each delivering one event twice, mail once", func(t *testing.T, _ *testEnv) {
 			u := e.mustRegister(t, "race-"+uuid.NewString()[:8]+"@example.com")
 			ev := placed(t, u.ID, 700, "EUR")
 			var wg sync.WaitGroup
@@ -189,12 +195,14 @@ func TestPlacedOrdersAreConfirmedToTheirBuyersOnce(t *testing.T) {
 				wg.Go(func() {
 					// A delivery that finds the mail being sent is
 					// retried, as the consumer would.
+					batch := []events.Event{ev, ev}
 					for {
-						err := e.Users.Confirmations.HandleOrderEvent(context.Background(), ev)
+						err := errors.Join(e.Users.Confirmations.HandleOrderEvents(context.Background(), batch)...)
 						if !errors.Is(err, users.ErrConfirmationBusy) {
 							errs <- err
 							return
 						}
+						batch = batch[:1]
 						time.Sleep(10 * time.Millisecond) // the retry delay of a redelivery
 					}
 				})
@@ -210,6 +218,24 @@ func TestPlacedOrdersAreConfirmedToTheirBuyersOnce(t *testing.T) {
 				t.Errorf("%d mails, want 1", len(got))
 			}
 		}},
+		scenario{"a batch answers each of its events by its own order", func(t *testing.T, _ *testEnv) {
+			u := e.mustRegister(t, "batch-"+uuid.NewString()[:8]+"@example.com")
+			fresh, again := placed(t, u.ID, 300, "EUR"), placed(t, u.ID, 400, "EUR")
+			if err := e.Users.Confirmations.HandleOrderEvents(context.Background(), []events.Event{again})[0]; err != nil {
+				t.Fatal(err)
+			}
+			batch := []events.Event{fresh, placed(t, uuid.NewString(), 500, "EUR"), again, fresh}
+			errs := e.Users.Confirmations.HandleOrderEvents(context.Background(), batch)
+			want := []error{nil, nil, nil, users.ErrConfirmationBusy} // mailed, unknown buyer, mailed before, a second copy in the batch
+			for i := range want {
+				if !errors.Is(errs[i], want[i]) || (want[i] == nil && errs[i] != nil) {
+					t.Errorf("event %d: %v, want %v", i, errs[i], want[i])
+				}
+			}
+			if got := e.mailsTo(u.Email); len(got) != 2 {
+				t.Errorf("%d mails, want 2: one per order", len(got))
+			}
+		}},
 		scenario{"a mail server that hangs up after taking the mail has it mailed once", func(t *testing.T, _ *testEnv) {
 			u := e.mustRegister(t, "hungup-"+uuid.NewString()[:8]+"@example.com")
 			ev := placed(t, u.ID, 1500, "EUR")
@@ -217,7 +243,7 @@ func TestPlacedOrdersAreConfirmedToTheirBuyersOnce(t *testing.T) {
 			t.Cleanup(func() { e.Mail.SetHangUpOnQuit(false) })
 			// Delivered twice, as the event is after a delivery that failed.
 			for i := range 2 {
-				if err := e.Users.Confirmations.HandleOrderEvent(context.Background(), ev); err != nil {
+				if err := e.Users.Confirmations.HandleOrderEvents(context.Background(), []events.Event{ev})[0]; err != nil {
 					t.Errorf("delivery %d: %v", i+1, err)
 				}
 			}
