@@ -35,11 +35,13 @@ var ConfirmationOutcomes = []string{ConfirmationSent, ConfirmationDuplicate, Con
 var ErrConfirmationBusy = errors.New("order confirmation being sent by another delivery")
 
 // claimLease is how long a claim stays another delivery's before it is
-// taken as abandoned by a crashed instance: well above sendTimeout, so a
-// live claim is never taken over.
+// taken as abandoned by a crashed instance: well above the sendTimeout a
+// batch's mails have in all and the recordTimeout of their sent marks, so
+// a live claim is never taken over.
 const (
-	sendTimeout = 30 * time.Second
-	claimLease  = 4 * sendTimeout
+	sendTimeout   = 30 * time.Second
+	recordTimeout = 10 * time.Second
+	claimLease    = 4 * sendTimeout
 )
 
 // Confirmations mails buyers the confirmation of the orders they place, from
@@ -167,19 +169,7 @@ const maxParallelSends = 4
 // releases the others, so that their retries can mail. Both go even if ctx
 // has ended: a mail sent but not recorded would be sent again.
 func (c *Confirmations) mail(ctx context.Context, granted []dueMail, errs []error) {
-	failed := make([]error, len(granted))
-	sem := make(chan struct{}, maxParallelSends)
-	var wg sync.WaitGroup
-	for n, d := range granted {
-		sem <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			sendCtx, cancel := context.WithTimeout(ctx, sendTimeout)
-			defer cancel()
-			failed[n] = c.sender.Send(sendCtx, c.message(d.claim.Buyer, d.order))
-		})
-	}
-	wg.Wait()
+	failed := c.send(ctx, granted)
 	var sent, unsent []Claim
 	for n, d := range granted {
 		if err := failed[n]; err != nil {
@@ -191,7 +181,8 @@ func (c *Confirmations) mail(ctx context.Context, granted []dueMail, errs []erro
 		c.counted(ConfirmationSent)
 		sent = append(sent, d.claim)
 	}
-	ctx = context.WithoutCancel(ctx)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
+	defer cancel()
 	if len(unsent) > 0 {
 		if err := c.store.ReleaseConfirmations(ctx, unsent); err != nil {
 			c.log.ErrorContext(ctx, "order confirmation: claims not released; their retries wait for the lease", "orders", len(unsent), "err", err)
@@ -204,6 +195,33 @@ func (c *Confirmations) mail(ctx context.Context, granted []dueMail, errs []erro
 			c.log.ErrorContext(ctx, "order confirmation: mailed but not recorded", "orders", len(sent), "err", err)
 		}
 	}
+}
+
+// send sends the mails of granted claims, maxParallelSends at once, and
+// returns each one's error. The batch has sendTimeout in all, not each
+// mail, so that every claim is recorded or released well within its lease
+// (a mail the deadline cut off is retried); a panic fails its mail, not
+// the process.
+func (c *Confirmations) send(ctx context.Context, granted []dueMail) []error {
+	ctx, cancel := context.WithTimeout(ctx, sendTimeout)
+	defer cancel()
+	failed := make([]error, len(granted))
+	sem := make(chan struct{}, maxParallelSends)
+	var wg sync.WaitGroup
+	for n, d := range granted {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			defer func() {
+				if r := recover(); r != nil {
+					failed[n] = fmt.Errorf("mail panicked: %v", r)
+				}
+			}()
+			failed[n] = c.sender.Send(ctx, c.message(d.claim.Buyer, d.order))
+		})
+	}
+	wg.Wait()
+	return failed
 }
 
 // placedOrder reads the order of an order.created event and checks it

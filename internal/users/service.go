@@ -149,13 +149,14 @@ func (s *Service) Login(ctx context.Context, email, password, client string) (To
 		return Tokens{}, s.recordFailure(ctx, address) // the account's was counted by admit
 	}
 	if u.Disabled {
+		s.clearAttempts(ctx, account) // the password was right
 		return Tokens{}, errAccountDisabled
 	}
 	// The session opens only if the hash verified is still the user's: a
 	// reset or change that committed while the password was hashed revoked
 	// every session, and must not miss this one. The login then fails as
 	// a wrong password does, but is not counted as one: the password was
-	// right when it was read.
+	// right when it was read, and its attempt is cleared as a good login's.
 	tok, err := s.openSession(ctx, u)
 	if err != nil && !errors.Is(err, ErrCredentialsChanged) {
 		return Tokens{}, err
@@ -319,11 +320,12 @@ func (s *Service) ChangePassword(ctx context.Context, c auth.Claims, current, ne
 	}
 	// A stolen access token must not become an oracle for the password:
 	// wrong guesses count against the account as failed logins do.
+	// Counted once the hasher takes it, so that a change refused for a full
+	// queue (503) does not count against the account.
 	account := "account:" + u.Email
-	if err := s.countAttempt(ctx, account); err != nil {
-		return err
-	}
-	ok, _, err := s.hasher.Verify(ctx, current, u.PasswordHash)
+	ok, _, err := s.hasher.VerifyLoaded(ctx, current, func(ctx context.Context) (string, error) {
+		return u.PasswordHash, s.countAttempt(ctx, account)
+	})
 	if err != nil {
 		return err
 	}

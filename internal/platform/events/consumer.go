@@ -235,6 +235,12 @@ func (c *Consumer) session(ctx context.Context, cc ConsumerConfig, h BatchHandle
 			if err := w.handle(ctx, gather(ctx, append(ds[:0], d), deliveries, cc.Linger)); err != nil {
 				return err
 			}
+			// A batch handled while shutting down may have left deliveries
+			// unacked; a later batch's ack of its last delivery would
+			// cover them.
+			if ctx.Err() != nil {
+				return nil
+			}
 		}
 	}
 }
@@ -392,49 +398,49 @@ func (w worker) process(ctx context.Context, ds []amqp.Delivery, es []Event) []e
 // unacked: the failure is probably ours, not the event's, and the message
 // goes back to the queue when we disconnect.
 func (w worker) settle(ctx context.Context, ds []amqp.Delivery, es []Event, errs []error) error {
-	acks, left := ds[:0], false
-	for i, d := range ds {
-		e, err := es[i], errs[i]
+	var handled, failed []int
+	for i, err := range errs {
 		if err == nil {
-			w.metrics.consumed(w.cc.Queue, e.Time)
-			acks = append(acks, d)
-			continue
-		}
-		if ctx.Err() != nil {
-			left = true
-			continue
-		}
-		attempt := attemptOf(d.Headers)
-		w.metrics.handlerFailed(w.cc.Queue)
-		w.log.WarnContext(ctx, "events: handler failed", "queue", w.cc.Queue, "type", e.Type, "id", e.ID,
-			"attempt", attempt, "max_attempts", w.cc.MaxAttempts, "err", err)
-		if attempt >= w.cc.MaxAttempts {
-			err = w.deadLetter(ctx, d, attempt, ReasonMaxAttempts, err)
+			w.metrics.consumed(w.cc.Queue, es[i].Time)
+			handled = append(handled, i)
 		} else {
-			err = w.forward(ctx, d, w.cc.retryQueue(), forwardHeaders(d, attempt+1, err), strconv.FormatInt(w.cc.RetryDelay.Milliseconds(), 10))
+			failed = append(failed, i)
 		}
-		if err != nil {
+	}
+	if len(failed) == 0 {
+		// Every earlier delivery of the channel is settled too, so one
+		// ack of the last covers the batch.
+		return ds[len(ds)-1].Ack(true)
+	}
+	// The handled ones first, so that a failure to forward, which ends the
+	// session, does not have them handled again.
+	for _, i := range handled {
+		if err := ds[i].Ack(false); err != nil {
 			return err
 		}
 	}
-	return ack(acks, !left)
-}
-
-// ack acks ds, which are in delivery order. When every earlier delivery of
-// the channel is settled, one ack of the last covers them all.
-func ack(ds []amqp.Delivery, allSettled bool) error {
-	if len(ds) == 0 {
-		return nil
-	}
-	if allSettled {
-		return ds[len(ds)-1].Ack(true)
-	}
-	for _, d := range ds {
-		if err := d.Ack(false); err != nil {
+	for _, i := range failed {
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err := w.retry(ctx, ds[i], es[i], errs[i]); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// retry sends d, whose handler failed with cause, to the retry queue, or
+// to the dead-letter queue after its last attempt.
+func (w worker) retry(ctx context.Context, d amqp.Delivery, e Event, cause error) error {
+	attempt := attemptOf(d.Headers)
+	w.metrics.handlerFailed(w.cc.Queue)
+	w.log.WarnContext(ctx, "events: handler failed", "queue", w.cc.Queue, "type", e.Type, "id", e.ID,
+		"attempt", attempt, "max_attempts", w.cc.MaxAttempts, "err", cause)
+	if attempt >= w.cc.MaxAttempts {
+		return w.deadLetter(ctx, d, attempt, ReasonMaxAttempts, cause)
+	}
+	return w.forward(ctx, d, w.cc.retryQueue(), forwardHeaders(d, attempt+1, cause), strconv.FormatInt(w.cc.RetryDelay.Milliseconds(), 10))
 }
 
 // call runs the handler, turning a panic, or an answer that does not

@@ -91,24 +91,31 @@ func (s *Store) ClaimConfirmations(ctx context.Context, orders []users.OrderOfBu
 	return claims, nil
 }
 
-// ConfirmationsSent marks the confirmations of claims sent.
+// ConfirmationsSent marks the confirmations of claims sent. The rows are
+// locked in key order first, as a claim locks them, so that a mark and a
+// claim sharing orders cannot deadlock.
 func (s *Store) ConfirmationsSent(ctx context.Context, claims []users.Claim) error {
 	ids, claimIDs := claimKeys(claims)
-	_, err := s.pool.Exec(ctx, `UPDATE order_confirmations o SET sent_at = now()
-		FROM unnest($1::uuid[], $2::uuid[]) AS s(order_id, claim) WHERE o.order_id = s.order_id AND o.claim = s.claim
+	_, err := s.pool.Exec(ctx, `WITH mine AS (`+heldClaims+`)
+		UPDATE order_confirmations o SET sent_at = now() FROM mine WHERE o.order_id = mine.order_id
 		RETURNING `+lazyCommit, ids, claimIDs)
 	return wrap("confirmations sent", err)
 }
 
 // ReleaseConfirmations deletes each claim that is still its holder's and
-// unsent.
+// unsent, its rows locked in key order as ConfirmationsSent's are.
 func (s *Store) ReleaseConfirmations(ctx context.Context, claims []users.Claim) error {
 	ids, claimIDs := claimKeys(claims)
-	_, err := s.pool.Exec(ctx, `DELETE FROM order_confirmations o
-		USING unnest($1::uuid[], $2::uuid[]) AS s(order_id, claim)
-		WHERE o.order_id = s.order_id AND o.claim = s.claim AND o.sent_at IS NULL`, ids, claimIDs)
+	_, err := s.pool.Exec(ctx, `WITH mine AS (`+heldClaims+`)
+		DELETE FROM order_confirmations o USING mine WHERE o.order_id = mine.order_id AND o.sent_at IS NULL`, ids, claimIDs)
 	return wrap("release confirmations", err)
 }
+
+// heldClaims selects, and locks in key order, the rows of the claims whose
+// order ids and claim ids are $1 and $2.
+const heldClaims = `SELECT o.order_id FROM order_confirmations o
+	JOIN unnest($1::uuid[], $2::uuid[]) AS s(order_id, claim) ON o.order_id = s.order_id AND o.claim = s.claim
+	ORDER BY o.order_id FOR UPDATE OF o`
 
 // claimKeys are the order ids and claim ids of claims, as parallel arrays
 // for unnest.

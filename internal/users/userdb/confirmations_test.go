@@ -164,10 +164,7 @@ func TestOneStatementClaimsABatchOfConfirmationsEachByItsOwnState(t *testing.T) 
 
 func TestConcurrentBatchesSharingOrdersGrantEachClaimOnceAndNeverDeadlock(t *testing.T) {
 	e := newEnv(t).withBuyer(t)
-	orders := make([]users.OrderOfBuyer, 200)
-	for i := range orders {
-		orders[i] = users.OrderOfBuyer{Order: uuid.New(), Buyer: e.buyer.ID}
-	}
+	orders := e.orders(200)
 	const batches = 16
 	var (
 		mu      sync.Mutex
@@ -175,10 +172,7 @@ func TestConcurrentBatchesSharingOrdersGrantEachClaimOnceAndNeverDeadlock(t *tes
 		wg      sync.WaitGroup
 	)
 	for b := range batches {
-		// Each batch holds every order, in an order of its own, as
-		// redeliveries of a burst can.
-		batch := slices.Clone(orders)
-		rand.New(rand.NewPCG(uint64(b), 1)).Shuffle(len(batch), func(i, j int) { batch[i], batch[j] = batch[j], batch[i] })
+		batch := shuffled(orders, b)
 		wg.Go(func() {
 			claims, err := e.ClaimConfirmations(context.Background(), batch, time.Hour)
 			if err != nil {
@@ -203,4 +197,55 @@ func TestConcurrentBatchesSharingOrdersGrantEachClaimOnceAndNeverDeadlock(t *tes
 			t.Errorf("order %s was granted %d times, want once", o.Order, granted[o.Order])
 		}
 	}
+}
+
+func TestClaimsRacingSentMarksAndReleasesOfTheSameOrdersNeverDeadlock(t *testing.T) {
+	e := newEnv(t).withBuyer(t)
+	orders := e.orders(100)
+	var wg sync.WaitGroup
+	for b := range 12 {
+		batch := shuffled(orders, b)
+		wg.Go(func() {
+			for range 5 {
+				// A lease of 0 takes over every unsent claim, so each
+				// round locks rows that other batches mark or release.
+				claims, err := e.ClaimConfirmations(context.Background(), batch, 0)
+				if err != nil {
+					t.Errorf("a claim failed: %v", err)
+					return
+				}
+				var mine []users.Claim // in the batch's shuffled order
+				for _, c := range claims {
+					if c.Outcome == users.ClaimGranted {
+						mine = append(mine, c)
+					}
+				}
+				half := len(mine) / 2
+				if err := e.ReleaseConfirmations(context.Background(), mine[:half]); err != nil {
+					t.Errorf("a release failed: %v", err)
+				}
+				if err := e.ConfirmationsSent(context.Background(), mine[half:]); err != nil {
+					t.Errorf("a sent mark failed: %v", err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// orders are n fresh orders of e's buyer.
+func (e env) orders(n int) []users.OrderOfBuyer {
+	orders := make([]users.OrderOfBuyer, n)
+	for i := range orders {
+		orders[i] = users.OrderOfBuyer{Order: uuid.New(), Buyer: e.buyer.ID}
+	}
+	return orders
+}
+
+// shuffled is a copy of orders in an order of its own for seed, as
+// redeliveries of a burst can come.
+func shuffled(orders []users.OrderOfBuyer, seed int) []users.OrderOfBuyer {
+	batch := slices.Clone(orders)
+	rand.New(rand.NewPCG(uint64(seed), 1)).Shuffle(len(batch), func(i, j int) { batch[i], batch[j] = batch[j], batch[i] })
+	return batch
 }
