@@ -25,6 +25,9 @@ var (
 	// ran or runs. The order was not made; the caller claims the key as any
 	// keyed request does and answers as the key says.
 	ErrKeyTaken = errors.New("idempotency key already taken")
+	// ErrProductChanged is a product an order was priced from that the
+	// projection no longer holds at that version.
+	ErrProductChanged = errors.New("product changed since it was priced")
 )
 
 // Errors the service returns, mapped to HTTP in one place by httpx.
@@ -41,7 +44,9 @@ var (
 		"this order's payment could not be confirmed with the payment provider in time; it will not be charged again and is being reconciled")
 	errAlreadyShipped = errs.New(errs.Conflict, "already_shipped", "an order cannot be cancelled once a sub-order has shipped")
 	errBelowReserved  = errs.New(errs.Conflict, "stock_below_reserved", "on_hand cannot go below what unpaid orders hold")
-	errKeyLinked      = &errs.Error{Kind: errs.Conflict, Code: "idempotency_key_in_use",
+	errProductChanged = &errs.Error{Kind: errs.Conflict, Code: "product_changed",
+		Message: "a product in this order changed while the order was placed; check out again", RetryAfter: time.Second}
+	errKeyLinked = &errs.Error{Kind: errs.Conflict, Code: "idempotency_key_in_use",
 		Message: "another request with this Idempotency-Key made the order; retry to get its answer", RetryAfter: time.Second}
 )
 

@@ -137,6 +137,10 @@ type Tx interface {
 	// free units fail the transaction with *InsufficientStockError, from
 	// Reserve or at the latest from InTx when it commits.
 	Reserve(ctx context.Context, items []Item) error
+	// CheckProducts fails the transaction with ErrProductChanged, from
+	// CheckProducts or at the latest from InTx when it commits, if the
+	// projection holds any of ps at another version or not at all.
+	CheckProducts(ctx context.Context, ps []Product) error
 	// Release gives back what an unpaid order held.
 	Release(ctx context.Context, items []Item) error
 	// Consume turns a paid order's reservation into a sale: on_hand and

@@ -30,8 +30,14 @@ func (s *Service) ApplyProductEvent(ctx context.Context, e events.Event) error {
 	}
 	p := Product{ID: v.ID, SellerID: v.SellerID, Title: v.Title, Price: Money{Amount: v.Price, Currency: v.Currency},
 		Status: v.Status, Version: v.Version}
-	if _, err := s.store.SaveProduct(ctx, p, e.ID); err != nil {
+	saved, err := s.store.SaveProduct(ctx, p, e.ID)
+	if err != nil {
 		return fmt.Errorf("product event %s: %w", e.ID, err)
+	}
+	if saved {
+		// Not needed for correctness (a checkout's transaction checks the
+		// versions), but the next checkout here then need not fail first.
+		s.forgetPrices([]string{p.ID})
 	}
 	return nil
 }

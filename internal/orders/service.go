@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	lru "github.com/hashicorp/golang-lru/v2"
 
 	"github.com/marketplace-go/marketplace/internal/platform/auth"
 	"github.com/marketplace-go/marketplace/internal/platform/contracts"
@@ -37,11 +38,23 @@ type Service struct {
 	now      func() time.Time
 	onCommit func()
 	metrics  Metrics
+	// held are copies of products a checkout priced, so that the next
+	// one prices without a read (ADR 0057).
+	held *lru.Cache[string, Product]
 }
+
+// heldProducts bounds the copies of products held for pricing: a few MiB,
+// more than a demo catalog, and for a larger one the products bought most.
+const heldProducts = 16384
 
 // NewService returns the service.
 func NewService(store Store, catalog Catalog, gateway PaymentGateway, log *slog.Logger, cfg Config) *Service {
-	return &Service{store: store, catalog: catalog, gateway: gateway, log: log, cfg: cfg, now: time.Now, onCommit: func() {}, metrics: noMetrics{}}
+	held, err := lru.New[string, Product](heldProducts)
+	if err != nil {
+		panic(err) // only a size below one is refused
+	}
+	return &Service{store: store, catalog: catalog, gateway: gateway, log: log, cfg: cfg, now: time.Now, onCommit: func() {},
+		metrics: noMetrics{}, held: held}
 }
 
 // OnEvents registers f, called after every commit that left events in the
@@ -84,6 +97,46 @@ func (s *Service) products(ctx context.Context, ids []string) (map[string]Produc
 		have[id] = p
 	}
 	return have, nil
+}
+
+// heldProducts returns the products asked for from the copies this
+// process holds, and the rest as products does, keeping the active ones.
+// A copy held may be stale: another instance may have applied the
+// product's latest event. Only a checkout uses them, and its transaction
+// checks each one's version against the projection.
+func (s *Service) heldProducts(ctx context.Context, ids []string) (map[string]Product, error) {
+	have := make(map[string]Product, len(ids))
+	var missing []string
+	for _, id := range ids {
+		if p, ok := s.held.Get(id); ok {
+			have[id] = p
+		} else {
+			missing = append(missing, id)
+		}
+	}
+	if len(missing) == 0 {
+		return have, nil
+	}
+	loaded, err := s.products(ctx, missing)
+	if err != nil {
+		return nil, err
+	}
+	for id, p := range loaded {
+		// Only what may be sold: a copy that refuses an order is read
+		// again, and one that would always refuse is not worth holding.
+		if p.Status == ProductActive {
+			s.held.Add(id, p)
+		}
+		have[id] = p
+	}
+	return have, nil
+}
+
+// forgetPrices drops the copies held of the products ids.
+func (s *Service) forgetPrices(ids []string) {
+	for _, id := range ids {
+		s.held.Remove(id)
+	}
 }
 
 func (s *Service) product(ctx context.Context, id string) (Product, error) {
@@ -285,38 +338,91 @@ func (s *Service) Checkout(ctx context.Context, c auth.Claims, req CheckoutReque
 	if err != nil {
 		return Order{}, err
 	}
-	fromCart := req.Items == nil
-	items := req.Items
-	if fromCart {
+	ck := checkout{buyerID: c.UserID, req: req, shipTo: shipTo, fromCart: req.Items == nil, items: req.Items}
+	if ck.fromCart {
 		lines, err := s.store.Cart(ctx, c.UserID)
 		if err != nil {
 			return Order{}, fmt.Errorf("load cart: %w", err)
 		}
 		for _, l := range lines {
-			items = append(items, Item{ProductID: l.Product.ID, Quantity: l.Quantity})
+			ck.items = append(ck.items, Item{ProductID: l.Product.ID, Quantity: l.Quantity})
 		}
 	}
-	if err := checkItems(items); err != nil {
+	if err := checkItems(ck.items); err != nil {
 		return Order{}, err
 	}
-	ids := make([]string, len(items))
-	for i, it := range items {
-		ids[i] = it.ProductID
+	ck.ids = make([]string, len(ck.items))
+	for i, it := range ck.items {
+		ck.ids[i] = it.ProductID
 	}
-	ps, err := s.products(ctx, ids)
+	o, err := s.placeOrder(ctx, ck, true)
+	for pricings := 1; errors.Is(err, errReprice) && pricings < maxPricings; pricings++ {
+		s.forgetPrices(ck.ids)
+		o, err = s.placeOrder(ctx, ck, false)
+	}
+	if ise := (*InsufficientStockError)(nil); errors.As(err, &ise) {
+		s.metrics.StockOut()
+		return Order{}, errUnavailable(ise.ProductID)
+	}
+	switch {
+	case errors.Is(err, errReprice):
+		return Order{}, errProductChanged
+	case errors.Is(err, ErrKeyLinked):
+		return Order{}, errKeyLinked
+	case err != nil:
+		return Order{}, err
+	}
+	s.onCommit()
+	s.metrics.OrderCreated(o.Total)
+	return o, nil
+}
+
+// checkout is what a checkout asks for, once read and checked.
+type checkout struct {
+	buyerID  string
+	req      CheckoutRequest
+	shipTo   *Address
+	fromCart bool
+	items    []Item
+	ids      []string // the items' products
+}
+
+// maxPricings bounds how often one checkout prices its order: from the
+// copies of its products this process holds, then from the projection
+// should they be stale, and once more should the projection move between
+// that read and the order's transaction.
+const maxPricings = 3
+
+// errReprice is an order priced from products that may be stale: its
+// transaction found one at another version, or copies held in memory
+// refused it. Checkout prices it again from the projection.
+var errReprice = errors.New("order priced from a stale product")
+
+// placeOrder prices ck's order, from the copies this process holds if
+// held, and makes it in one transaction that checks every price's version
+// against the projection.
+func (s *Service) placeOrder(ctx context.Context, ck checkout, held bool) (Order, error) {
+	price := s.products
+	if held {
+		price = s.heldProducts
+	}
+	ps, err := price(ctx, ck.ids)
 	if err != nil {
 		return Order{}, err
 	}
-	o, err := s.newOrder(c.UserID, items, ps)
+	o, err := s.newOrder(ck.buyerID, ck.items, ps)
+	if err != nil && held {
+		return Order{}, fmt.Errorf("%w: %w", errReprice, err)
+	}
 	if err != nil {
 		return Order{}, err
 	}
-	o.ShippingAddress = shipTo
+	o.ShippingAddress = ck.shipTo
 	ev, err := orderEvent(contracts.OrderCreated, o, "", "")
 	if err != nil {
 		return Order{}, err
 	}
-	key, err := req.orderKey(o)
+	key, err := ck.req.orderKey(o)
 	if err != nil {
 		return Order{}, err
 	}
@@ -325,11 +431,14 @@ func (s *Service) Checkout(ctx context.Context, c auth.Claims, req CheckoutReque
 	// to the commit, with no client in between, however many buyers want
 	// the product.
 	err = s.store.InTx(ctx, func(tx Tx) error {
+		if err := tx.CheckProducts(ctx, pricedBy(ck.items, ps)); err != nil {
+			return err
+		}
 		if err := tx.CreateOrder(ctx, o, key); err != nil {
 			return err
 		}
-		if fromCart {
-			if err := tx.RemoveFromCart(ctx, c.UserID, ids); err != nil {
+		if ck.fromCart {
+			if err := tx.RemoveFromCart(ctx, ck.buyerID, ck.ids); err != nil {
 				return err
 			}
 		}
@@ -339,21 +448,24 @@ func (s *Service) Checkout(ctx context.Context, c auth.Claims, req CheckoutReque
 		if err := tx.AddEvents(ctx, ev); err != nil {
 			return err
 		}
-		return tx.Reserve(ctx, items)
+		return tx.Reserve(ctx, ck.items)
 	})
-	if ise := (*InsufficientStockError)(nil); errors.As(err, &ise) {
-		s.metrics.StockOut()
-		return Order{}, errUnavailable(ise.ProductID)
-	}
-	if errors.Is(err, ErrKeyLinked) {
-		return Order{}, errKeyLinked
+	if errors.Is(err, ErrProductChanged) {
+		return Order{}, fmt.Errorf("%w: %w", errReprice, err)
 	}
 	if err != nil {
 		return Order{}, fmt.Errorf("place order: %w", err)
 	}
-	s.onCommit()
-	s.metrics.OrderCreated(o.Total)
 	return o, nil
+}
+
+// pricedBy returns the products that priced items, in the items' order.
+func pricedBy(items []Item, ps map[string]Product) []Product {
+	out := make([]Product, len(items))
+	for i, it := range items {
+		out[i] = ps[it.ProductID]
+	}
+	return out
 }
 
 // newOrder prices items and splits them by seller.

@@ -125,7 +125,7 @@ func (a *API) checkoutUnclaimed(w http.ResponseWriter, r *http.Request, c auth.C
 		// Not kept, but a key that exists answers first (a reused key
 		// with another body is 422): the claim finds out, cheaply.
 		return false
-	case kept(rec.status):
+	case kept(rec):
 		ctx := context.WithoutCancel(r.Context()) // its retry wants it, even if the client has gone
 		recorded, err := a.keys.AnswerKey(ctx, c.UserID, k.key, orders.KeyAnswer{
 			Operation: "checkout", RequestHash: k.hash[:], Status: rec.status, Body: rec.body.Bytes()})

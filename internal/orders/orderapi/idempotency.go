@@ -165,9 +165,12 @@ func (a *API) claimAndRun(w http.ResponseWriter, r *http.Request, c auth.Claims,
 // outcome is pending) are kept: a retry runs again, and the operation,
 // idempotent in itself, then says how it stands. Nor is a 400: the request
 // was refused for what it says before anything was done, and the corrected
-// request may use the key (ADR 0041).
-func kept(status int) bool {
-	return status < 500 && status != http.StatusAccepted && status != http.StatusBadRequest
+// request may use the key (ADR 0041). Nor is an answer that asks for a
+// retry (Retry-After): it says the request met a passing state, such as a
+// product edited while its order was priced, not how it ends.
+func kept(rec *recorder) bool {
+	return rec.status < 500 && rec.status != http.StatusAccepted && rec.status != http.StatusBadRequest &&
+		rec.header.Get("Retry-After") == ""
 }
 
 // heldKey is a key this request holds.
@@ -191,7 +194,7 @@ func (a *API) runOnce(w http.ResponseWriter, r *http.Request, c auth.Claims, k h
 	// Store the answer even if the client has gone: its retry wants it.
 	// The store ignores a holder that lost the key.
 	ctx := context.WithoutCancel(r.Context())
-	if !kept(rec.status) {
+	if !kept(rec) {
 		if err := a.keys.ReleaseKey(ctx, c.UserID, k.key, k.holder); err != nil {
 			a.log.WarnContext(ctx, "release idempotency key", "err", err)
 		}

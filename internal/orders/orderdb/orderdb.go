@@ -53,10 +53,12 @@ func (s *Store) InTx(ctx context.Context, fn func(orders.Tx) error) error {
 
 // The SQLSTATEs our functions raise: link_idempotency_key when the key
 // already names an order, reserve_stock when a product's free units are
-// too few.
+// too few, check_products when a product was priced at a version the
+// projection no longer holds.
 const (
 	keyLinkedCode         = "MP001"
 	insufficientStockCode = "MP002"
+	productChangedCode    = "MP003"
 )
 
 // refusal turns what the server refused into the domain's errors.
@@ -70,6 +72,8 @@ func refusal(err error) error {
 		return fmt.Errorf("%w: %w", orders.ErrKeyLinked, err)
 	case pgErr.Code == insufficientStockCode:
 		return fmt.Errorf("%w: %w", &orders.InsufficientStockError{ProductID: pgErr.Detail}, err)
+	case pgErr.Code == productChangedCode:
+		return fmt.Errorf("%w: product %s: %w", orders.ErrProductChanged, pgErr.Detail, err)
 	case pg.IsUniqueViolation(err, "idempotency_keys_pkey"):
 		return fmt.Errorf("%w: %w", orders.ErrKeyTaken, err)
 	}

@@ -221,6 +221,51 @@ func TestAReservationIsAllOrNothing(t *testing.T) {
 	}
 }
 
+func TestAnOrderPricedFromAProductTheProjectionNoLongerHoldsIsRefusedWholly(t *testing.T) {
+	t.Parallel()
+	s := newStore(t)
+	ctx := t.Context()
+	p, other := mustProduct(t, s, 100, 10), mustProduct(t, s, 100, 10)
+	edited := p
+	edited.Price.Amount, edited.Version = 150, 2
+	unknown := orders.Product{ID: newID(), Version: 1}
+	cases := []struct {
+		name    string
+		priced  []orders.Product
+		wantErr error
+	}{
+		{"products at the projection's versions pass", []orders.Product{p, other}, nil},
+		{"a product at an older version fails it", []orders.Product{other, p}, orders.ErrProductChanged},
+		{"one at the version the projection now holds passes", []orders.Product{edited, other}, nil},
+		{"one at a version the projection never held fails it", []orders.Product{{ID: p.ID, Version: 3}}, orders.ErrProductChanged},
+		{"one the projection lacks fails it", []orders.Product{unknown}, orders.ErrProductChanged},
+	}
+	for i, c := range cases {
+		if i == 1 {
+			if saved, err := s.SaveProduct(ctx, edited, ""); err != nil || !saved {
+				t.Fatalf("SaveProduct = %v, %v", saved, err)
+			}
+		}
+		before := mustStock(t, s, other.ID)
+		err := s.InTx(ctx, func(tx orders.Tx) error {
+			if err := tx.CheckProducts(ctx, c.priced); err != nil {
+				return err
+			}
+			return tx.Reserve(ctx, []orders.Item{{ProductID: other.ID, Quantity: 1}})
+		})
+		if !errors.Is(err, c.wantErr) {
+			t.Fatalf("%s: %v, want %v", c.name, err, c.wantErr)
+		}
+		want := before.Reserved + 1
+		if c.wantErr != nil {
+			want = before.Reserved
+		}
+		if got := mustStock(t, s, other.ID).Reserved; got != want {
+			t.Errorf("%s: %d units reserved, want %d", c.name, got, want)
+		}
+	}
+}
+
 func TestAnOrdersTransactionIsOneRoundTripAndARefusalLeavesNoTrace(t *testing.T) {
 	t.Parallel()
 	s, trips := newCountedStore(t)

@@ -118,6 +118,19 @@ func (t *tx) Reserve(_ context.Context, items []orders.Item) error {
 	return nil
 }
 
+// CheckProducts queues check_products, which fails the transaction when a
+// product is no longer at the version it was priced at. It reads the
+// projection's rows without locking them: a product edit never waits for
+// a checkout, nor a checkout for another that bought the same product.
+func (t *tx) CheckProducts(_ context.Context, ps []orders.Product) error {
+	ids, versions := make([]string, len(ps)), make([]int64, len(ps))
+	for i, p := range ps {
+		ids[i], versions[i] = p.ID, p.Version
+	}
+	t.writes.Queue(`SELECT check_products($1::uuid[], $2::bigint[])`, ids, versions)
+	return nil
+}
+
 func (t *tx) Release(ctx context.Context, items []orders.Item) error {
 	return t.eachStock(ctx, items, `UPDATE stock SET reserved = reserved - $2, updated_at = now() WHERE product_id = $1`)
 }
