@@ -43,13 +43,13 @@ type Service struct {
 	held *lru.Cache[string, Product]
 }
 
-// heldProducts bounds the copies of products held for pricing: a few MiB,
-// more than a demo catalog, and for a larger one the products bought most.
-const heldProducts = 16384
+// maxHeld bounds the copies of products held for pricing: a few MiB, more
+// than a demo catalog, and for a larger one the products bought most.
+const maxHeld = 16384
 
 // NewService returns the service.
 func NewService(store Store, catalog Catalog, gateway PaymentGateway, log *slog.Logger, cfg Config) *Service {
-	held, err := lru.New[string, Product](heldProducts)
+	held, err := lru.New[string, Product](maxHeld)
 	if err != nil {
 		panic(err) // only a size below one is refused
 	}
@@ -100,12 +100,13 @@ func (s *Service) products(ctx context.Context, ids []string) (map[string]Produc
 }
 
 // heldProducts returns the products asked for from the copies this
-// process holds, and the rest as products does, keeping the active ones.
-// A copy held may be stale: another instance may have applied the
-// product's latest event. Only a checkout uses them, and its transaction
-// checks each one's version against the projection.
-func (s *Service) heldProducts(ctx context.Context, ids []string) (map[string]Product, error) {
-	have := make(map[string]Product, len(ids))
+// process holds, and the rest as products does, keeping the active ones;
+// held reports whether any came from the copies. A copy may be stale:
+// another instance may have applied the product's latest event. Only a
+// checkout uses them, and its transaction checks each one's version
+// against the projection.
+func (s *Service) heldProducts(ctx context.Context, ids []string) (have map[string]Product, held bool, err error) {
+	have = make(map[string]Product, len(ids))
 	var missing []string
 	for _, id := range ids {
 		if p, ok := s.held.Get(id); ok {
@@ -114,12 +115,13 @@ func (s *Service) heldProducts(ctx context.Context, ids []string) (map[string]Pr
 			missing = append(missing, id)
 		}
 	}
+	held = len(missing) < len(ids)
 	if len(missing) == 0 {
-		return have, nil
+		return have, held, nil
 	}
 	loaded, err := s.products(ctx, missing)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	for id, p := range loaded {
 		// Only what may be sold: a copy that refuses an order is read
@@ -129,7 +131,7 @@ func (s *Service) heldProducts(ctx context.Context, ids []string) (map[string]Pr
 		}
 		have[id] = p
 	}
-	return have, nil
+	return have, held, nil
 }
 
 // forgetPrices drops the copies held of the products ids.
@@ -355,10 +357,10 @@ func (s *Service) Checkout(ctx context.Context, c auth.Claims, req CheckoutReque
 	for i, it := range ck.items {
 		ck.ids[i] = it.ProductID
 	}
-	o, err := s.placeOrder(ctx, ck, true)
+	o, err := s.placeOrder(ctx, ck)
 	for pricings := 1; errors.Is(err, errReprice) && pricings < maxPricings; pricings++ {
 		s.forgetPrices(ck.ids)
-		o, err = s.placeOrder(ctx, ck, false)
+		o, err = s.placeOrder(ctx, ck)
 	}
 	if ise := (*InsufficientStockError)(nil); errors.As(err, &ise) {
 		s.metrics.StockOut()
@@ -398,15 +400,11 @@ const maxPricings = 3
 // refused it. Checkout prices it again from the projection.
 var errReprice = errors.New("order priced from a stale product")
 
-// placeOrder prices ck's order, from the copies this process holds if
-// held, and makes it in one transaction that checks every price's version
-// against the projection.
-func (s *Service) placeOrder(ctx context.Context, ck checkout, held bool) (Order, error) {
-	price := s.products
-	if held {
-		price = s.heldProducts
-	}
-	ps, err := price(ctx, ck.ids)
+// placeOrder prices ck's order, from the copies this process holds where
+// it has them, and makes it in one transaction that checks every price's
+// version against the projection.
+func (s *Service) placeOrder(ctx context.Context, ck checkout) (Order, error) {
+	ps, held, err := s.heldProducts(ctx, ck.ids)
 	if err != nil {
 		return Order{}, err
 	}
@@ -429,12 +427,14 @@ func (s *Service) placeOrder(ctx context.Context, ck checkout, held bool) (Order
 	// The stock is reserved last, and the transaction goes to the server
 	// in one round trip: its row locks are then held from the reservation
 	// to the commit, with no client in between, however many buyers want
-	// the product.
+	// the product. The prices are checked after the order's first
+	// statement, its Idempotency-Key, so that a key that exists answers
+	// first (ADR 0055), and before anything is reserved.
 	err = s.store.InTx(ctx, func(tx Tx) error {
-		if err := tx.CheckProducts(ctx, pricedBy(ck.items, ps)); err != nil {
+		if err := tx.CreateOrder(ctx, o, key); err != nil {
 			return err
 		}
-		if err := tx.CreateOrder(ctx, o, key); err != nil {
+		if err := tx.CheckProducts(ctx, pricedBy(ck.items, ps)); err != nil {
 			return err
 		}
 		if ck.fromCart {

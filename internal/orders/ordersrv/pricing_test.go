@@ -68,10 +68,7 @@ func TestCheckoutsRacingPriceChangesAreEachPricedAtAPriceTheProductHad(t *testin
 	var changes sync.WaitGroup
 	changes.Go(func() {
 		for v := int64(2); v <= 21; v++ {
-			changed := projected(p)
-			changed.Price.Amount, changed.Version = 100*v, v
-			if _, err := e.Orders.Store.SaveProduct(t.Context(), changed, ""); err != nil {
-				t.Errorf("SaveProduct: %v", err) // not Fatal: off the test's goroutine
+			if !e.reprice(t, p, v, 100*v) {
 				return
 			}
 		}
@@ -100,6 +97,45 @@ func TestCheckoutsRacingPriceChangesAreEachPricedAtAPriceTheProductHad(t *testin
 	}
 }
 
+// A retry of a checkout whose order was made gets that order, even while
+// the product is edited again and again behind the instance: the key is
+// looked at before the prices.
+func TestARetryOfAnOrderMadeGetsItWhileItsProductKeepsChanging(t *testing.T) {
+	t.Parallel()
+	e, _ := newEnv(t)
+	seller, buyer := e.seller(t), e.buyer(t)
+	p := e.product(t, seller, 100, "EUR", 10)
+	body := checkoutBody(item(p, 1))
+	var made orderBody
+	e.Do(t, buyer, "POST", "/v1/orders", body, "Idempotency-Key", "retried").Want(t, http.StatusCreated).Decode(t, &made)
+	stop := make(chan struct{})
+	var edits sync.WaitGroup
+	edits.Go(func() {
+		for v := int64(2); ; v++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if !e.reprice(t, p, v, 100+v) {
+				return
+			}
+		}
+	})
+	for range 20 {
+		var o orderBody
+		e.Do(t, buyer, "POST", "/v1/orders", body, "Idempotency-Key", "retried").Want(t, http.StatusCreated).Decode(t, &o)
+		if o.ID != made.ID || o.Total != made.Total {
+			t.Errorf("a retry got order %s for %+v, want %s for %+v", o.ID, o.Total, made.ID, made.Total)
+		}
+	}
+	close(stop)
+	edits.Wait()
+	if got := e.stock(t, p.ID).Reserved; got != 1 {
+		t.Errorf("%d units reserved, want 1", got)
+	}
+}
+
 // changeBehind writes p into the projection as another instance applying
 // its event would, leaving this instance's copies as they were.
 func (e *testEnv) changeBehind(t testing.TB, p contracts.ProductV1) {
@@ -108,6 +144,19 @@ func (e *testEnv) changeBehind(t testing.TB, p contracts.ProductV1) {
 	if err != nil || !saved {
 		t.Fatalf("SaveProduct = %v, %v", saved, err)
 	}
+}
+
+// reprice writes p at version and price into the projection behind the
+// instance, from any goroutine: a failure is reported with Errorf, and
+// reprice returns false.
+func (e *testEnv) reprice(t testing.TB, p contracts.ProductV1, version, price int64) bool {
+	changed := projected(p)
+	changed.Price.Amount, changed.Version = price, version
+	if _, err := e.Orders.Store.SaveProduct(t.Context(), changed, ""); err != nil {
+		t.Errorf("SaveProduct: %v", err)
+		return false
+	}
+	return true
 }
 
 // projected is p as the projection holds it.

@@ -4,8 +4,9 @@
 -- when a product an order was priced from is not, or no longer, in the
 -- projection at the version it was priced at. A checkout prices from
 -- copies held in memory and sends this check in its transaction, so an
--- order is never made at a price the projection has moved on from, while
--- the lookup's round trip before the transaction is gone (ADR 0057).
+-- order is not made at a price the projection had moved on from when the
+-- check ran, while the lookup's round trip before the transaction is gone
+-- (ADR 0057).
 -- +goose StatementBegin
 CREATE FUNCTION check_products(p_ids uuid[], p_versions bigint[]) RETURNS void
 LANGUAGE plpgsql AS $$
