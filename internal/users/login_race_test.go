@@ -59,7 +59,7 @@ func newRaceEnv(t *testing.T) *raceEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hashes := password.NewPool(fastArgon, 1, 16)
+	hashes := password.NewPool(fastArgon, password.Limits{Workers: 1, Queue: 16})
 	t.Cleanup(hashes.Close)
 	log := slog.New(slog.DiscardHandler)
 	queue := mail.NewQueue(mail.NewLog(log), log, 16, 1)

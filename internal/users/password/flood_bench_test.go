@@ -19,8 +19,9 @@ import (
 // handler in the same process over loopback, as a catalog read passes from
 // the gateway to the products module: an open-loop load of such requests,
 // alone, then while a pool with one worker hashes without a pause (what a
-// login flood makes of it), in this process or in a child process. It is
-// the hypothesis of ADR 35 without PostgreSQL and the other modules; it
+// login flood made of it before workers rested between hashes, ADR 58), in
+// this process or in a child process. It is the hypothesis of ADR 35
+// without PostgreSQL and the other modules; it
 // ignores b.N (run it with -benchtime=1x) and reports the latencies'
 // percentiles.
 func BenchmarkReadsBesideAHashFlood(b *testing.B) {
@@ -42,10 +43,10 @@ func BenchmarkReadsBesideAHashFlood(b *testing.B) {
 			var pool *Pool
 			switch mode {
 			case "in-process flood":
-				pool = NewPool(OWASP, 1, 64)
+				pool = NewPool(OWASP, Limits{Workers: 1, Queue: 64})
 			case "child-process flood":
 				var err error
-				if pool, err = NewProcessPool(OWASP, 1, 64); err != nil {
+				if pool, err = NewProcessPool(OWASP, Limits{Workers: 1, Queue: 64}); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -3,9 +3,10 @@
 // logins from starving every other request, and a full queue is refused at
 // once rather than left to pile up. The workers hash either in this process
 // (NewPool) or each in a child process of this binary that runs at the
-// lowest CPU priority (NewProcessPool, ADR 35), so that hashing takes only
-// CPU time nothing else wants; a job such a process is starved of CPU for
-// is hashed in this process after a second.
+// lowest CPU priority (NewProcessPool, ADR 35), so that hashing takes
+// almost only CPU time nothing else wants; a job such a process is starved
+// of CPU for is hashed in this process after a second. A worker rests
+// between hashes (Limits.Busy, ADR 58).
 package password
 
 import (
@@ -15,6 +16,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"runtime"
 	"strings"
@@ -119,9 +121,19 @@ type response struct {
 	Hash       string
 	OK, Rehash bool
 	Err        string
+	// Took is how long the hash took where it ran, without the time the
+	// job waited for it: what a worker's rest is reckoned from.
+	Took time.Duration
 }
 
 func (r request) run() response {
+	start := time.Now()
+	resp := r.hash()
+	resp.Took = time.Since(start)
+	return resp
+}
+
+func (r request) hash() response {
 	if !r.Verify {
 		return response{Hash: r.Params.Hash(r.Password)}
 	}
@@ -152,9 +164,38 @@ func (inProcess) exited() <-chan struct{}        { return nil }
 func (inProcess) restart()                       {}
 func (inProcess) shutdown()                      {}
 
+// Limits bound a pool's hashing.
+type Limits struct {
+	// Workers is how many hashes run at once.
+	Workers int
+	// Queue is how many admitted jobs may wait for a worker; a job beyond
+	// it is refused at once.
+	Queue int
+	// Busy is the most of its time a worker spends hashing. After a hash
+	// that took d, the worker rests d × (1 − Busy) / Busy, at most
+	// maxRest, before it takes the next job. A value outside (0, 1), as
+	// the zero value, never rests. On two cores, a hashing process that
+	// always had a hash to run took catalog reads' p99 during a login
+	// flood past twice its quiet value even at the lowest CPU priority;
+	// one that rested as long as it hashed kept it at 1.4-1.6 × (ADR 58).
+	Busy float64
+}
+
+// maxRest bounds a worker's rest whatever Busy asks.
+const maxRest = time.Hour
+
+// restAfter is how long a worker rests after a hash that took d.
+func (l Limits) restAfter(d time.Duration) time.Duration {
+	if !(l.Busy > 0 && l.Busy < 1) { // NaN too
+		return 0
+	}
+	return time.Duration(math.Min(math.Round(float64(d)*(1-l.Busy)/l.Busy), float64(maxRest)))
+}
+
 // Pool runs hashes on a fixed number of workers with a bounded queue.
 type Pool struct {
 	params Params
+	limits Limits
 	// room holds a token for each job admitted and not yet finished, so
 	// that admission can come before the work that prepares a job (see
 	// VerifyLoaded); jobs has room for all of them, so queuing an
@@ -178,12 +219,10 @@ func DefaultWorkers() int { return workersFor(runtime.GOMAXPROCS(0)) }
 
 func workersFor(procs int) int { return max(1, procs/2) }
 
-// NewPool starts workers that hash in this process and take jobs from a
-// queue of the given size: at most workers hashes run at once, and a full
-// queue is refused.
-func NewPool(params Params, workers, queue int) *Pool {
-	p := newPool(params, workers, queue)
-	for range workers {
+// NewPool starts workers that hash in this process, within limits.
+func NewPool(params Params, limits Limits) *Pool {
+	p := newPool(params, limits)
+	for range limits.Workers {
 		p.start(inProcess{})
 	}
 	return p
@@ -192,7 +231,7 @@ func NewPool(params Params, workers, queue int) *Pool {
 // NewProcessPool is NewPool with each worker hashing in a child process:
 // this binary started again as a hashing worker (see IsWorker), at the
 // lowest CPU priority. It fails if a child does not start.
-func NewProcessPool(params Params, workers, queue int) (*Pool, error) {
+func NewProcessPool(params Params, limits Limits) (*Pool, error) {
 	if IsWorker() {
 		// A hashing worker that got here is a program that does not
 		// serve jobs when started as one: refuse rather than start
@@ -203,8 +242,8 @@ func NewProcessPool(params Params, workers, queue int) (*Pool, error) {
 	if err != nil {
 		return nil, fmt.Errorf("password: the hashing worker's executable: %w", err)
 	}
-	p := newPool(params, workers, queue)
-	for range workers {
+	p := newPool(params, limits)
+	for range limits.Workers {
 		c := &child{exe: exe, starveAfter: starveAfter, starved: p.starved}
 		if err := c.start(); err != nil {
 			p.Close()
@@ -216,8 +255,9 @@ func NewProcessPool(params Params, workers, queue int) (*Pool, error) {
 	return p, nil
 }
 
-func newPool(params Params, workers, queue int) *Pool {
-	return &Pool{params: params, room: make(chan struct{}, workers+queue), jobs: make(chan func(engine), workers+queue),
+func newPool(params Params, limits Limits) *Pool {
+	size := limits.Workers + limits.Queue
+	return &Pool{params: params, limits: limits, room: make(chan struct{}, size), jobs: make(chan func(engine), size),
 		done: make(chan struct{}), starved: new(atomic.Uint64)}
 }
 
@@ -243,7 +283,16 @@ func (p *Pool) start(e engine) {
 			}
 			select {
 			case job := <-p.jobs:
-				job(e)
+				// The rest comes after the job's answer, so that a single
+				// login is not slowed, and before the next job, so that the
+				// hashing process is off the run queue meanwhile (ADR 58).
+				// It is reckoned from the hash alone: time a starved child
+				// kept the job waiting is not hashing.
+				t := &timed{engine: e}
+				job(t)
+				if !p.pause(p.limits.restAfter(t.took)) {
+					return
+				}
 			case <-e.exited(): // a child process died, even between jobs
 				e.restart()
 			case <-p.done:
@@ -253,9 +302,37 @@ func (p *Pool) start(e engine) {
 	})
 }
 
+// timed is an engine that adds up how long its jobs' hashes took.
+type timed struct {
+	engine
+	took time.Duration
+}
+
+func (t *timed) do(r request) (response, error) {
+	resp, err := t.engine.do(r)
+	t.took += resp.Took
+	return resp, err
+}
+
+// pause waits d, and reports false if the pool closed meanwhile.
+func (p *Pool) pause(d time.Duration) bool {
+	if d <= 0 {
+		return true
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-p.done:
+		return false
+	}
+}
+
 // Close stops the workers and their child processes, and returns once
 // they are gone. Jobs still queued are abandoned and a job in a child
 // fails; their callers are released by their contexts or get an error.
+// A worker's rest ends at once.
 func (p *Pool) Close() {
 	p.close.Do(func() {
 		close(p.done)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -131,7 +132,7 @@ func waitQueued(t *testing.T, p *Pool, n int) {
 
 func TestPoolRefusesWorkAtOnceWhenTheQueueIsFull(t *testing.T) {
 	t.Parallel()
-	p := NewPool(fast, 1, 1)
+	p := NewPool(fast, Limits{Workers: 1, Queue: 1})
 	defer p.Close()
 	release := block(t, p)
 	defer release()
@@ -165,7 +166,7 @@ func TestPoolRefusesWorkAtOnceWhenTheQueueIsFull(t *testing.T) {
 
 func TestAFullPoolRefusesAVerifyBeforeItLoadsTheHash(t *testing.T) {
 	t.Parallel()
-	p := NewPool(fast, 1, 0)
+	p := NewPool(fast, Limits{Workers: 1, Queue: 0})
 	defer p.Close()
 	release := block(t, p)
 	defer release()
@@ -181,7 +182,7 @@ func TestAFullPoolRefusesAVerifyBeforeItLoadsTheHash(t *testing.T) {
 
 func TestAVerifyWhoseLoadFailsGivesItsRoomBack(t *testing.T) {
 	t.Parallel()
-	p := NewPool(fast, 1, 0)
+	p := NewPool(fast, Limits{Workers: 1, Queue: 0})
 	defer p.Close()
 	notFound := errors.New("no such account")
 	for range 3 { // with the room of a failed load kept, the second would be refused
@@ -198,7 +199,7 @@ func TestAVerifyWhoseLoadFailsGivesItsRoomBack(t *testing.T) {
 
 func TestPoolReleasesCallersWhoseContextEnds(t *testing.T) {
 	t.Parallel()
-	p := NewPool(fast, 1, 4)
+	p := NewPool(fast, Limits{Workers: 1, Queue: 4})
 	defer p.Close()
 	release := block(t, p)
 	defer release()
@@ -234,7 +235,11 @@ func TestPoolHashesAndVerifiesConcurrently(t *testing.T) {
 		name string
 		new  func(t *testing.T) *Pool
 	}{
-		{"in process", func(t *testing.T) *Pool { p := NewPool(fast, 2, 64); t.Cleanup(p.Close); return p }},
+		{"in process", func(t *testing.T) *Pool {
+			p := NewPool(fast, Limits{Workers: 2, Queue: 64})
+			t.Cleanup(p.Close)
+			return p
+		}},
 		{"in child processes", func(t *testing.T) *Pool { return newProcessPool(t, fast, 2, 64) }},
 	}
 	for _, tc := range pools {
@@ -274,7 +279,7 @@ func hashesAndVerifiesConcurrently(t *testing.T, p *Pool) {
 func TestThePoolNeverRunsMoreHashesAtOnceThanItHasWorkers(t *testing.T) {
 	t.Parallel()
 	const workers, jobs = 2, 8
-	p := NewPool(fast, workers, jobs)
+	p := NewPool(fast, Limits{Workers: workers, Queue: jobs})
 	defer p.Close()
 	var running, most atomic.Int32
 	started := make(chan struct{}, jobs)
@@ -329,4 +334,79 @@ func TestByDefaultHashingLeavesHalfTheCPUsToTheRest(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestAWorkerRestsAsLongAsItsBusyShareLeaves(t *testing.T) {
+	t.Parallel()
+	const d = 30 * time.Millisecond
+	for _, c := range []struct {
+		busy float64
+		want time.Duration
+	}{
+		{0, 0},           // unset: never rests
+		{1, 0},           // busy all the time
+		{0.5, d},         // as long as it hashed
+		{0.25, 3 * d},    // three times as long
+		{0.8, d / 4},     // a quarter as long, whatever the float rounding
+		{1e-12, maxRest}, // bounded
+		{1.5, 0},         // out of range: never rests
+		{-0.5, 0},        // out of range: never rests
+		{math.NaN(), 0},  // out of range: never rests
+	} {
+		if got := (Limits{Busy: c.busy}).restAfter(d); got != c.want {
+			t.Errorf("Busy %v: rest after %v = %v, want %v", c.busy, d, got, c.want)
+		}
+	}
+}
+
+func TestAWorkerTakesItsNextJobOnlyAfterItsRest(t *testing.T) {
+	t.Parallel()
+	p := NewPool(fast, Limits{Workers: 1, Queue: 1, Busy: 0.5})
+	t.Cleanup(p.Close)
+	var hashed response
+	var firstEnded, secondStarted time.Time
+	first, started := make(chan error, 1), make(chan struct{})
+	go func() {
+		first <- p.run(context.Background(), func(e engine) {
+			close(started)
+			hashed, _ = e.do(request{Params: fast, Password: "pw"})
+			firstEnded = time.Now()
+		})
+	}()
+	eventually.Receive(t, "the worker to take the first job", started)
+	if err := p.run(context.Background(), func(engine) { secondStarted = time.Now() }); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	if hashed.Took <= 0 {
+		t.Fatalf("a hash took %v by its own measure", hashed.Took)
+	}
+	if gap := secondStarted.Sub(firstEnded); gap < hashed.Took {
+		t.Errorf("the next job started %v after a hash of %v; want a rest at least as long at half busy", gap, hashed.Took)
+	}
+}
+
+func TestAJobThatHashesNothingEarnsNoRest(t *testing.T) {
+	t.Parallel()
+	p := NewPool(fast, Limits{Workers: 1, Queue: 1, Busy: 1e-12}) // any hash: an hour's rest
+	t.Cleanup(p.Close)
+	for range 3 {
+		if err := p.run(context.Background(), func(engine) { time.Sleep(time.Millisecond) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestClosingAPoolEndsItsWorkersRests(t *testing.T) {
+	t.Parallel()
+	p := NewPool(fast, Limits{Workers: 2, Queue: 0, Busy: 1e-12}) // an hour's rest after any hash
+	t.Cleanup(p.Close)
+	if _, err := p.Hash(context.Background(), "pw"); err != nil {
+		t.Fatal(err)
+	}
+	closed := make(chan struct{})
+	go func() { p.Close(); close(closed) }()
+	eventually.Receive(t, "Close to return while a worker rests", closed)
 }

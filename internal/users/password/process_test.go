@@ -27,7 +27,7 @@ func TestMain(m *testing.M) {
 // newProcessPool starts a pool over child processes, closed at the end.
 func newProcessPool(t *testing.T, params Params, workers, queue int) *Pool {
 	t.Helper()
-	p, err := NewProcessPool(params, workers, queue)
+	p, err := NewProcessPool(params, Limits{Workers: workers, Queue: queue})
 	if err != nil {
 		t.Fatalf("NewProcessPool: %v", err)
 	}
@@ -164,7 +164,7 @@ func TestAFullProcessPoolRefusesAtOnce(t *testing.T) {
 
 func TestClosingAProcessPoolLeavesNoChild(t *testing.T) {
 	t.Parallel()
-	p, err := NewProcessPool(fast, 3, 4)
+	p, err := NewProcessPool(fast, Limits{Workers: 3, Queue: 4})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -217,7 +217,7 @@ func TestAStarvedChildsJobsAreHashedByItsWorkerUntilItAnswersAgain(t *testing.T)
 	owed := false
 	behind, err := p.Hash(ctx, "behind") // not given to the child at all
 	if err == nil {
-		err = p.run(ctx, func(e engine) { owed = e.(*child).owed })
+		err = p.run(ctx, func(e engine) { owed = childOf(e).owed })
 	}
 	if err != nil || !owed {
 		t.Fatalf("Hash behind a starved job: %v; the child owes an answer: %v, want true", err, owed)
@@ -231,7 +231,7 @@ func TestAStarvedChildsJobsAreHashedByItsWorkerUntilItAnswersAgain(t *testing.T)
 	}
 	eventually.True(t, "the child to answer its late job and take new ones", func() bool {
 		err := p.run(ctx, func(e engine) {
-			c := e.(*child)
+			c := childOf(e)
 			c.starveAfter = time.Hour // a job it takes now is one it answers
 			_, _ = c.do(request{Params: fast, Password: "probe"})
 			owed = c.owed
@@ -260,7 +260,7 @@ func TestAStarvedChildsJobsAreHashedByItsWorkerUntilItAnswersAgain(t *testing.T)
 
 func TestAHashingWorkerDoesNotStartWorkers(t *testing.T) {
 	t.Setenv(workerEnv, "1")
-	if p, err := NewProcessPool(fast, 1, 1); err == nil {
+	if p, err := NewProcessPool(fast, Limits{Workers: 1, Queue: 1}); err == nil {
 		p.Close()
 		t.Fatal("a process marked as a hashing worker started a pool of workers")
 	}
@@ -283,3 +283,6 @@ func TestAWorkerGetsTheGoRuntimeSettingsButNotTheServicesConfiguration(t *testin
 		t.Errorf("workerEnviron = %q, want %q", got, want)
 	}
 }
+
+// childOf is the child process behind the engine a job is given.
+func childOf(e engine) *child { return e.(*timed).engine.(*child) }

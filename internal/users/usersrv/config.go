@@ -37,6 +37,9 @@ type Config struct {
 	Hasher      string // HasherProcess or HasherInProcess; empty hashes in-process
 	HashWorkers int
 	HashQueue   int
+	// HashBusy is the most of its time a hashing worker spends hashing
+	// (password.Limits.Busy); 0 means all of it.
+	HashBusy float64
 
 	AccountMaxFailures int
 	AddressMaxFailures int
@@ -63,9 +66,18 @@ type Config struct {
 // the 64 requests a module works on at once (MAX_IN_FLIGHT), so that logins
 // waiting for a hash never hold every one of the users service's slots and
 // a flood of logins leaves its other endpoints answering; and on one worker
-// at tens of milliseconds a hash, under a second of waiting. A deeper queue
-// would not hash more logins a second, only make them wait longer.
+// at tens of milliseconds a hash and as long a rest (ADR 58), about a second
+// of waiting. A deeper queue would not hash more logins a second, only make
+// them wait longer.
 const defaultHashQueue = 16
+
+// defaultHashBusyPercent is how much of its time a hashing worker may spend
+// hashing by default: half, so that a login flood's hashing is off the run
+// queue as long as it is on it, which kept catalog reads' p99 during a
+// login flood at 1.4-1.6 × quiet where hashing without rest took it to
+// 1.9-2.9 × (ADR 58). It halves the logins a second a worker serves at
+// most: about 15 on a 2-core machine at OWASP's parameters.
+const defaultHashBusyPercent = 50
 
 // Where password hashes run (USERS_HASHER).
 const (
@@ -98,6 +110,7 @@ func LoadConfig(e *config.Env, sh config.Shared) Config {
 		Hasher:             e.String("USERS_HASHER", HasherProcess),
 		HashWorkers:        e.Int("USERS_HASH_WORKERS", password.DefaultWorkers(), 1, 1024),
 		HashQueue:          e.Int("USERS_HASH_QUEUE", defaultHashQueue, 1, 1<<16),
+		HashBusy:           float64(e.Int("USERS_HASH_BUSY_PERCENT", defaultHashBusyPercent, 1, 100)) / 100,
 		AccountMaxFailures: e.Int("USERS_LOGIN_MAX_FAILURES_PER_ACCOUNT", 5, 1, 1000),
 		AddressMaxFailures: e.Int("USERS_LOGIN_MAX_FAILURES_PER_ADDRESS", 20, 1, 100000),
 		FailureWindow:      e.Duration("USERS_LOGIN_FAILURE_WINDOW", 15*time.Minute),
@@ -140,9 +153,10 @@ func configDocs() config.Docs {
 		"USERS_ARGON2_MEMORY_KIB":              "argon2id memory (OWASP minimum 19 MiB; lower is refused)",
 		"USERS_ARGON2_TIME":                    "argon2id passes",
 		"USERS_ARGON2_THREADS":                 "argon2id lanes",
-		"USERS_HASHER":                         "where password hashes run: `process`, in child processes of this binary at the lowest CPU priority (SCHED_IDLE), so that a login flood takes only CPU time nothing else wants, and in the serving process a job that waited there a second for CPU (ADR 35); or `inprocess`, in the serving process",
+		"USERS_HASHER":                         "where password hashes run: `process`, in child processes of this binary at the lowest CPU priority (SCHED_IDLE), so that a login flood takes almost only CPU time nothing else wants, and in the serving process a job that waited there a second for CPU (ADR 35); or `inprocess`, in the serving process",
 		"USERS_HASH_WORKERS":                   "password hashes run at once; more would let a login flood take the CPU from every other request",
 		"USERS_HASH_QUEUE":                     "hashing jobs that may wait; beyond, 503 + `Retry-After` at once",
+		"USERS_HASH_BUSY_PERCENT":              "the most of its time a hashing worker spends hashing: after a hash it rests long enough to stay under it, so that a login flood leaves the CPU idle part of the time (ADR 58); 100 never rests",
 		"USERS_LOGIN_MAX_FAILURES_PER_ACCOUNT": "failed logins per account per window before 429",
 		"USERS_LOGIN_MAX_FAILURES_PER_ADDRESS": "failed logins per client address per window before 429",
 		"USERS_LOGIN_FAILURE_WINDOW":           "the throttling window",

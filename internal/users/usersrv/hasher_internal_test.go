@@ -10,7 +10,7 @@ import (
 
 func TestTheHashingPoolsStarvedJobsAreExportedFromZero(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	pool := password.NewPool(password.OWASP, 1, 1)
+	pool := password.NewPool(password.OWASP, password.Limits{Workers: 1, Queue: 1})
 	t.Cleanup(pool.Close)
 	registerHasherMetrics(reg, pool)
 	mfs, err := reg.Gather()

@@ -251,7 +251,7 @@ func TestByDefaultALoginFloodLeavesTheServiceRoomForItsOtherRequests(t *testing.
 	// once than it allows are refused before the queue (429), and this
 	// test is about the queue.
 	e := newEnv(t, func(c *usersrv.Config) {
-		c.Argon, c.HashWorkers, c.HashQueue, c.AccountMaxFailures = password.OWASP, 1, defaults.HashQueue, 1000
+		c.Argon, c.HashWorkers, c.HashQueue, c.HashBusy, c.AccountMaxFailures = password.OWASP, 1, defaults.HashQueue, defaults.HashBusy, 1000
 	})
 	_, reader := e.mustUser(t, "reader@example.com")
 	e.mustRegister(t, "popular@example.com")

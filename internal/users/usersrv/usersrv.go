@@ -119,10 +119,11 @@ func assemble(ctx context.Context, cfg Config, log *slog.Logger, pool *pgxpool.P
 // newHasher starts the password hashing pool where the configuration says:
 // in child processes (the default) or in this one.
 func newHasher(cfg Config) (*password.Pool, error) {
+	limits := password.Limits{Workers: cfg.HashWorkers, Queue: cfg.HashQueue, Busy: cfg.HashBusy}
 	if cfg.Hasher == HasherProcess {
-		return password.NewProcessPool(cfg.Argon, cfg.HashWorkers, cfg.HashQueue)
+		return password.NewProcessPool(cfg.Argon, limits)
 	}
-	return password.NewPool(cfg.Argon, cfg.HashWorkers, cfg.HashQueue), nil
+	return password.NewPool(cfg.Argon, limits), nil
 }
 
 // registerHasherMetrics exports how many hashing jobs the pool's idle
