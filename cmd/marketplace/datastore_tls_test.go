@@ -60,12 +60,16 @@ func TestThePlatformTalksTLSToEveryDatastore(t *testing.T) {
 		"REDIS_URL":             redisURL,
 		"RABBITMQ_URL":          amqpURL,
 		// The gateway's own Redis client, with limits the journey's
-		// sign-ins from one address stay under.
+		// sign-ins from one address stay under. A limit's key lives as
+		// long as its requests take to be forgiven, period/rate each (6 min):
+		// at a slow rate with a large burst the keys outlive the journey
+		// (at 100000/1m, 0.6 ms a request, they could expire before the
+		// test looked for them on a slow machine).
 		"GATEWAY_RATE_LIMITS":    "on",
-		"GATEWAY_RATE_ANONYMOUS": "100000/1m burst 100000",
-		"GATEWAY_RATE_USER":      "100000/1m burst 100000",
-		"GATEWAY_RATE_LOGIN":     "100000/1m burst 100000",
-		"GATEWAY_RATE_CHECKOUT":  "100000/1m burst 100000",
+		"GATEWAY_RATE_ANONYMOUS": "10/1h burst 100000",
+		"GATEWAY_RATE_USER":      "10/1h burst 100000",
+		"GATEWAY_RATE_LOGIN":     "10/1h burst 100000",
+		"GATEWAY_RATE_CHECKOUT":  "10/1h burst 100000",
 	})
 	cachePrefix, _ := getenv("PRODUCTS_CACHE_PREFIX")
 	if err := run(context.Background(), []string{"seed", "--products=4", "--sellers=1"}, getenv, io.Discard, nil); err != nil {
