@@ -122,7 +122,8 @@ type response struct {
 	OK, Rehash bool
 	Err        string
 	// Took is how long the hash took where it ran, without the time the
-	// job waited for it: what a worker's rest is reckoned from.
+	// job waited for it: what a worker's rest is reckoned from. A child
+	// process reports the CPU time it used instead (see serveJobs).
 	Took time.Duration
 }
 

@@ -286,3 +286,21 @@ func TestAWorkerGetsTheGoRuntimeSettingsButNotTheServicesConfiguration(t *testin
 
 // childOf is the child process behind the engine a job is given.
 func childOf(e engine) *child { return e.(*timed).engine.(*child) }
+
+func TestAChildReportsTheCPUItsHashUsed(t *testing.T) {
+	t.Parallel()
+	p := newProcessPool(t, OWASP, 1, 0)
+	var resp response
+	var err error
+	if runErr := p.run(context.Background(), func(e engine) { resp, err = e.do(request{Params: OWASP, Password: "pw"}) }); runErr != nil {
+		t.Fatal(runErr)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A 19 MiB argon2id hash takes tens of milliseconds of CPU; a child
+	// that reported nothing would leave its worker no rest.
+	if resp.Hash == "" || resp.Took <= 0 {
+		t.Errorf("a child's hash %q took %v by its report; want a hash and its CPU time", resp.Hash, resp.Took)
+	}
+}

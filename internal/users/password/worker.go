@@ -86,7 +86,15 @@ func serveJobs(r io.Reader, w io.Writer, started func()) error {
 			}
 			return fmt.Errorf("read a job: %w", err)
 		}
-		if err := enc.Encode(req.run()); err != nil {
+		before, measured := processCPU()
+		resp := req.run()
+		if after, ok := processCPU(); measured && ok {
+			// At idle priority a hash may wait long for a core: the
+			// worker's rest is reckoned from the CPU it used, so that a
+			// busy machine's waits do not lengthen the rests too.
+			resp.Took = after - before
+		}
+		if err := enc.Encode(resp); err != nil {
 			return fmt.Errorf("write a result: %w", err)
 		}
 	}
