@@ -178,7 +178,8 @@ type Limits struct {
 	// the zero value, never rests. On two cores, a hashing process that
 	// always had a hash to run took catalog reads' p99 during a login
 	// flood past twice its quiet value even at the lowest CPU priority;
-	// one that rested as long as it hashed kept it at 1.4-1.6 × (ADR 58).
+	// one that rested as long as it hashed kept it under that in 7 of 8
+	// runs (ADR 58).
 	Busy float64
 }
 

@@ -74,9 +74,9 @@ const defaultHashQueue = 16
 // defaultHashBusyPercent is how much of its time a hashing worker may spend
 // hashing by default: half, so that a login flood's hashing is off the run
 // queue as long as it is on it, which kept catalog reads' p99 during a
-// login flood at 1.4-1.6 × quiet where hashing without rest took it to
-// 1.9-2.9 × (ADR 58). It halves the logins a second a worker serves at
-// most: about 15 on a 2-core machine at OWASP's parameters.
+// login flood under twice quiet in 7 of 8 runs, where hashing without rest
+// kept it under that in 1 of 6 (ADR 58). It halves the logins a second a
+// worker serves at most: about 15 on a 2-core machine at OWASP's parameters.
 const defaultHashBusyPercent = 50
 
 // Where password hashes run (USERS_HASHER).
