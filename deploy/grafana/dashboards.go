@@ -85,9 +85,11 @@ func checkout() Dashboard {
 			{`sum(increase(orders_reservations_expired_total[1h]))`, "reservations expired"}}},
 		{Title: "Refunds by outcome (per hour)", Unit: "short", Queries: []Query{
 			{`sum by (outcome) (increase(orders_refunds_total[1h]))`, "{{outcome}}"}}},
-		{Title: "Payments in processing", Unit: "short", Queries: []Query{
-			{`sum(orders_payments_processing)`, "processing"},
-			{`max(orders_payments_processing_oldest_seconds)`, "oldest (s)"}}},
+		{Title: "Payments waiting on the provider", Unit: "short", Queries: []Query{
+			{`sum(orders_payments_processing)`, "charges processing"},
+			{`max(orders_payments_processing_oldest_seconds)`, "oldest charge (s)"},
+			{`sum(orders_refunds_pending)`, "refunds pending"},
+			{`max(orders_refunds_pending_oldest_seconds)`, "oldest refund (s)"}}},
 		{Title: "Checkout SLO: error ratio (1h) against the budget", Unit: "percentunit", Queries: []Query{
 			{`slo:sli_error:ratio_rate1h{slo="checkout"}`, "{{sli}}"}}},
 	}}

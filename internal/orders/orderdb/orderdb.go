@@ -275,15 +275,31 @@ func isCheckViolation(err error) bool {
 	return errors.As(err, &pgErr) && pgErr.Code == "23514"
 }
 
-// ProcessingPayments counts the payments whose outcome is not known yet,
-// and the age of the oldest (zero when there is none), for the metric an
-// alert on stuck payments watches.
-func (s *Store) ProcessingPayments(ctx context.Context) (n int, oldest time.Duration, err error) {
-	var age float64
-	err = s.pool.QueryRow(ctx, `SELECT count(*), coalesce(extract(epoch FROM now() - min(created_at)), 0)::float8
-		FROM payments WHERE status = 'processing'`).Scan(&n, &age)
-	if err != nil {
-		return 0, 0, fmt.Errorf("count processing payments: %w", err)
-	}
-	return n, time.Duration(age * float64(time.Second)), nil
+// Backlog is how many payments wait on their provider, and how long the
+// oldest of them has waited (zero when none does).
+type Backlog struct {
+	Count  int
+	Oldest time.Duration
 }
+
+// UnsettledPayments reports the charges whose outcome is not known yet,
+// dated from the charge, and the refunds asked for and not yet made, dated
+// from the request, for the metrics that the alerts on stuck payments
+// watch. It reads only the rows of the resolver's partial index.
+func (s *Store) UnsettledPayments(ctx context.Context) (charges, refunds Backlog, err error) {
+	var chargeAge, refundAge float64
+	err = s.pool.QueryRow(ctx, `SELECT
+			count(*) FILTER (WHERE status = 'processing'),
+			coalesce(extract(epoch FROM now() - min(created_at) FILTER (WHERE status = 'processing')), 0)::float8,
+			count(*) FILTER (WHERE refund_status = 'pending'),
+			coalesce(extract(epoch FROM now() - min(refund_requested_at) FILTER (WHERE refund_status = 'pending')), 0)::float8
+		FROM payments WHERE status = 'processing' OR refund_status = 'pending'`).
+		Scan(&charges.Count, &chargeAge, &refunds.Count, &refundAge)
+	if err != nil {
+		return Backlog{}, Backlog{}, fmt.Errorf("count unsettled payments: %w", err)
+	}
+	charges.Oldest, refunds.Oldest = seconds(chargeAge), seconds(refundAge)
+	return charges, refunds, nil
+}
+
+func seconds(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }

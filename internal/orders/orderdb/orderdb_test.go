@@ -810,3 +810,55 @@ func TestTheResolverAsksAgainOnlyUnderKeysTheProviderStillKeeps(t *testing.T) {
 		}
 	}
 }
+
+func TestUnsettledPaymentsCountTheChargesAndRefundsThatWaitOnTheProvider(t *testing.T) {
+	t.Parallel()
+	s, pool := newStoreAndPool(t)
+	ctx := t.Context()
+	if charges, refunds, err := s.UnsettledPayments(ctx); err != nil || charges != (orderdb.Backlog{}) || refunds != (orderdb.Backlog{}) {
+		t.Fatalf("with no payments: %+v, %+v, %v; want two empty backlogs", charges, refunds, err)
+	}
+	p := mustProduct(t, s, 100, 100)
+	payments := []struct {
+		status                     orders.PaymentStatus
+		refund                     string
+		chargedAgo, refundAskedAgo time.Duration
+	}{
+		{status: orders.PaymentProcessing, chargedAgo: 10 * time.Minute},
+		{status: orders.PaymentProcessing},
+		{status: orders.PaymentSucceeded, refund: orders.RefundPending, chargedAgo: 72 * time.Hour, refundAskedAgo: 2 * time.Hour},
+		{status: orders.PaymentSucceeded, refund: orders.RefundPending, chargedAgo: 48 * time.Hour},
+		{status: orders.PaymentSucceeded, refund: orders.RefundRefunded, chargedAgo: 96 * time.Hour, refundAskedAgo: 90 * time.Hour},
+		{status: orders.PaymentSucceeded, chargedAgo: 96 * time.Hour},
+		{status: orders.PaymentDeclined, chargedAgo: 96 * time.Hour},
+		{status: orders.PaymentSucceeded, refund: orders.RefundFailed, chargedAgo: 96 * time.Hour, refundAskedAgo: 90 * time.Hour},
+	}
+	for _, c := range payments {
+		o := newOrder(newID(), time.Now(), p)
+		mustCreate(t, s, o)
+		pay := orders.Payment{OrderID: o.ID, Provider: "simulated", ChargeKey: "k-" + o.ID, PaymentMethod: "pm_card_visa",
+			Amount: o.Total, Status: c.status, RefundStatus: c.refund, UpdatedAt: at(time.Now())}
+		if c.status != orders.PaymentProcessing {
+			pay.ChargeID = "ch-" + o.ID
+		}
+		inTx(t, s, func(tx orders.Tx) error { return tx.SavePayment(ctx, pay) })
+		if _, err := pool.Exec(ctx, `UPDATE payments SET created_at = now() - make_interval(secs => $2),
+			refund_requested_at = refund_requested_at - make_interval(secs => $3) WHERE order_id = $1`,
+			o.ID, c.chargedAgo.Seconds(), c.refundAskedAgo.Seconds()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	charges, refunds, err := s.UnsettledPayments(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range []struct {
+		name   string
+		got    orderdb.Backlog
+		oldest time.Duration
+	}{{"charges", charges, 10 * time.Minute}, {"refunds", refunds, 2 * time.Hour}} {
+		if b.got.Count != 2 || b.got.Oldest < b.oldest || b.got.Oldest > b.oldest+time.Minute {
+			t.Errorf("%s %+v, want 2, the oldest %v old", b.name, b.got, b.oldest)
+		}
+	}
+}

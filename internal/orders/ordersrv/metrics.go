@@ -72,32 +72,41 @@ func (m *businessMetrics) Refund(amount orders.Money, provider, outcome string) 
 	}
 }
 
-// paymentsCollector reads the payments in processing when Prometheus
-// scrapes: one indexed count, no polling goroutine.
+// paymentsCollector reads the payments that wait on their provider when
+// Prometheus scrapes: one query, no polling goroutine.
 type paymentsCollector struct {
-	store         *orderdb.Store
-	count, oldest *prometheus.Desc
+	store                  *orderdb.Store
+	charges, chargesOldest *prometheus.Desc
+	refunds, refundsOldest *prometheus.Desc
 }
 
 func newPaymentsCollector(store *orderdb.Store) *paymentsCollector {
+	desc := func(name, help string) *prometheus.Desc { return prometheus.NewDesc(name, help, nil, nil) }
 	return &paymentsCollector{store: store,
-		count:  prometheus.NewDesc("orders_payments_processing", "Payments whose outcome is not known yet.", nil, nil),
-		oldest: prometheus.NewDesc("orders_payments_processing_oldest_seconds", "Age of the oldest payment whose outcome is not known yet (0 when none).", nil, nil),
+		charges:       desc("orders_payments_processing", "Payments whose outcome is not known yet."),
+		chargesOldest: desc("orders_payments_processing_oldest_seconds", "Age of the oldest payment whose outcome is not known yet (0 when none)."),
+		refunds:       desc("orders_refunds_pending", "Refunds asked for and not made yet."),
+		refundsOldest: desc("orders_refunds_pending_oldest_seconds", "Time since the oldest refund not made yet was asked for (0 when none)."),
 	}
 }
 
 func (c *paymentsCollector) Describe(ch chan<- *prometheus.Desc) {
-	ch <- c.count
-	ch <- c.oldest
+	ch <- c.charges
+	ch <- c.chargesOldest
+	ch <- c.refunds
+	ch <- c.refundsOldest
 }
 
 func (c *paymentsCollector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	n, oldest, err := c.store.ProcessingPayments(ctx)
+	charges, refunds, err := c.store.UnsettledPayments(ctx)
 	if err != nil {
 		return // the database is down: datastore_up says so
 	}
-	ch <- prometheus.MustNewConstMetric(c.count, prometheus.GaugeValue, float64(n))
-	ch <- prometheus.MustNewConstMetric(c.oldest, prometheus.GaugeValue, oldest.Seconds())
+	gauge := func(d *prometheus.Desc, v float64) { ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v) }
+	gauge(c.charges, float64(charges.Count))
+	gauge(c.chargesOldest, charges.Oldest.Seconds())
+	gauge(c.refunds, float64(refunds.Count))
+	gauge(c.refundsOldest, refunds.Oldest.Seconds())
 }
