@@ -72,6 +72,31 @@ func (p Params) Verify(pw, encoded string) (ok, rehash bool, err error) {
 	return subtle.ConstantTimeCompare(got, key) == 1, stored != p, nil
 }
 
+// work is how long a hash with p takes, relative to another's: argon2
+// fills MemoryKiB (at least 8 KiB a lane, as it rounds up to) Time times,
+// its lanes (Threads) side by side.
+func (p Params) work() float64 {
+	lanes := float64(max(p.Threads, 1))
+	return max(float64(p.MemoryKiB), 8*lanes) * float64(p.Time) / lanes
+}
+
+// maxCatchUp bounds catchUp whatever a stored hash's parameters are.
+const maxCatchUp = 10 * time.Second
+
+// catchUp is how much longer a verify that took took against a hash made
+// with stored would have taken with p: zero unless stored is cheaper.
+// Waiting it out makes a wrong password for an account whose hash predates
+// a raise of the parameters answer as slowly as one for an unknown email,
+// which is verified against a hash made with p: else the quicker answer
+// would tell an attacker which emails have accounts, until every account
+// has logged in again and been rehashed.
+func (p Params) catchUp(stored Params, took time.Duration) time.Duration {
+	if took <= 0 || stored.work() >= p.work() {
+		return 0
+	}
+	return time.Duration(math.Min(float64(took)*(p.work()/stored.work()-1), float64(maxCatchUp)))
+}
+
 func decode(encoded string) (Params, []byte, []byte, error) {
 	parts := strings.Split(encoded, "$")
 	var (
@@ -209,6 +234,8 @@ type Pool struct {
 	starved  *atomic.Uint64
 	workers  sync.WaitGroup
 	close    sync.Once
+	// wait waits out a verify's catchUp; tests record it instead.
+	wait func(context.Context, time.Duration) error
 }
 
 // DefaultWorkers is how many hashes run at once unless configured: half
@@ -260,7 +287,7 @@ func NewProcessPool(params Params, limits Limits) (*Pool, error) {
 func newPool(params Params, limits Limits) *Pool {
 	size := limits.Workers + limits.Queue
 	return &Pool{params: params, limits: limits, room: make(chan struct{}, size), jobs: make(chan func(engine), size),
-		done: make(chan struct{}), starved: new(atomic.Uint64)}
+		done: make(chan struct{}), starved: new(atomic.Uint64), wait: sleep}
 }
 
 // Starved is how many jobs the pool's workers hashed in this process
@@ -317,7 +344,10 @@ func (t *timed) do(r request) (response, error) {
 }
 
 // pause waits d, and reports false if the pool closed meanwhile.
-func (p *Pool) pause(d time.Duration) bool {
+func (p *Pool) pause(d time.Duration) bool { return waitFor(d, p.done) }
+
+// waitFor waits d, and reports false if stop closed first.
+func waitFor(d time.Duration, stop <-chan struct{}) bool {
 	if d <= 0 {
 		return true
 	}
@@ -326,7 +356,7 @@ func (p *Pool) pause(d time.Duration) bool {
 	select {
 	case <-t.C:
 		return true
-	case <-p.done:
+	case <-stop:
 		return false
 	}
 }
@@ -362,7 +392,9 @@ func (p *Pool) Verify(ctx context.Context, pw, encoded string) (ok, rehash bool,
 // VerifyLoaded is Verify against the hash load returns, and load runs only
 // once the pool has admitted the job: a login refused because hashing is
 // full costs none of the reads that find its hash. A load error is
-// returned as it is.
+// returned as it is. A verify against a hash cheaper than the pool's
+// parameters answers only once it has taken as long as one with them
+// would have (see Params.catchUp).
 func (p *Pool) VerifyLoaded(ctx context.Context, pw string, load func(context.Context) (string, error)) (ok, rehash bool, err error) {
 	if !p.admit() {
 		return false, false, ErrBusy
@@ -379,7 +411,23 @@ func (p *Pool) VerifyLoaded(ctx context.Context, pw string, load func(context.Co
 	if resp.Err != "" {
 		return false, false, errors.New(resp.Err)
 	}
+	if resp.Rehash {
+		// After the job, so that the wait holds neither a worker nor room
+		// in the queue.
+		stored, _, _, _ := decode(encoded) // it decoded where it ran
+		if err := p.wait(ctx, p.params.catchUp(stored, resp.Took)); err != nil {
+			return false, false, err
+		}
+	}
 	return resp.OK, resp.Rehash, nil
+}
+
+// sleep waits d, or until ctx ends.
+func sleep(ctx context.Context, d time.Duration) error {
+	if !waitFor(d, ctx.Done()) {
+		return ctx.Err()
+	}
+	return nil
 }
 
 // admit takes room for one job, or reports at once that there is none.

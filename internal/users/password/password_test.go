@@ -62,6 +62,59 @@ func TestVerifyAsksForARehashWhenParametersDiffer(t *testing.T) {
 	}
 }
 
+func TestAVerifyAgainstACheaperHashCatchesUpWithTheCurrentParameters(t *testing.T) {
+	t.Parallel()
+	current := Params{MemoryKiB: 128, Time: 2, Threads: 1}
+	const took = 10 * time.Millisecond
+	tests := []struct {
+		name   string
+		stored Params
+		want   time.Duration
+	}{
+		{"same parameters", current, 0},
+		{"half the memory", Params{MemoryKiB: 64, Time: 2, Threads: 1}, took},
+		{"a quarter of the work over six lanes", Params{MemoryKiB: 384, Time: 1, Threads: 6}, 3 * took},
+		{"more passes", Params{MemoryKiB: 128, Time: 3, Threads: 1}, 0},
+		{"two lanes side by side", Params{MemoryKiB: 128, Time: 2, Threads: 2}, took},
+		{"no memory, as argon2 rounds up", Params{MemoryKiB: 0, Time: 1, Threads: 1}, 31 * took},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := current.catchUp(tt.stored, took); got != tt.want {
+				t.Errorf("catch-up after %v = %v, want %v", took, got, tt.want)
+			}
+		})
+	}
+	big := Params{MemoryKiB: 1 << 20, Time: 100, Threads: 1}
+	if got := big.catchUp(Params{MemoryKiB: 8, Time: 1, Threads: 1}, time.Hour); got != maxCatchUp {
+		t.Errorf("the largest catch-up = %v, want %v", got, maxCatchUp)
+	}
+}
+
+func TestAPoolAnswersAVerifyAgainstACheaperHashOnlyAfterItsCatchUp(t *testing.T) {
+	t.Parallel()
+	current := Params{MemoryKiB: 256, Time: 2, Threads: 1}
+	p := NewPool(current, Limits{Workers: 1, Queue: 1})
+	t.Cleanup(p.Close)
+	var waited []time.Duration
+	p.wait = func(_ context.Context, d time.Duration) error {
+		waited = append(waited, d)
+		return nil
+	}
+	const pw = "plum-kettle-orbit-42"
+	for _, stored := range []Params{current, {MemoryKiB: 256, Time: 1, Threads: 1}, {MemoryKiB: 256, Time: 4, Threads: 1}} {
+		if ok, _, err := p.Verify(t.Context(), "wrong", stored.Hash(pw)); ok || err != nil {
+			t.Fatalf("a wrong password against %+v: ok %v, err %v", stored, ok, err)
+		}
+	}
+	// The current hash asks for no rehash, so for no catch-up; the cheaper
+	// one waits as long as its own hash took (a time the test cannot know,
+	// but not nothing), the stronger one not at all.
+	if len(waited) != 2 || waited[0] <= 0 || waited[1] != 0 {
+		t.Errorf("waited %v; want nothing for the stronger hash, and a catch-up for the cheaper one", waited)
+	}
+}
+
 func TestVerifyRefusesMalformedHashesWithoutPanicking(t *testing.T) {
 	t.Parallel()
 	good := fast.Hash("pw")
