@@ -6,7 +6,9 @@
 // lowest CPU priority (NewProcessPool, ADR 35), so that hashing takes
 // almost only CPU time nothing else wants; a job such a process is starved
 // of CPU for is hashed in this process after a second. A worker rests
-// between hashes (Limits.Busy, ADR 58).
+// between hashes (Limits.Busy, ADR 58), and a verify against a hash made
+// with cheaper parameters than the pool's takes as long as one with them
+// (ADR 59).
 package password
 
 import (
@@ -74,27 +76,26 @@ func (p Params) Verify(pw, encoded string) (ok, rehash bool, err error) {
 
 // work is how long a hash with p takes, relative to another's: argon2
 // fills MemoryKiB (at least 8 KiB a lane, as it rounds up to) Time times,
-// its lanes (Threads) side by side.
+// its lanes (Threads) side by side. More lanes make a hash quicker, so
+// adding them lowers its cost as fewer passes do.
 func (p Params) work() float64 {
 	lanes := float64(max(p.Threads, 1))
 	return max(float64(p.MemoryKiB), 8*lanes) * float64(p.Time) / lanes
 }
 
-// maxCatchUp bounds catchUp whatever a stored hash's parameters are.
+// scaleFrom is how many times longer a hash with p takes than one with
+// stored, when stored is cheaper; else 1.
+func (p Params) scaleFrom(stored Params) float64 {
+	return max(p.work()/stored.work(), 1)
+}
+
+// maxCatchUp bounds a verify's catch-up whatever its hash's parameters.
 const maxCatchUp = 10 * time.Second
 
-// catchUp is how much longer a verify that took took against a hash made
-// with stored would have taken with p: zero unless stored is cheaper.
-// Waiting it out makes a wrong password for an account whose hash predates
-// a raise of the parameters answer as slowly as one for an unknown email,
-// which is verified against a hash made with p: else the quicker answer
-// would tell an attacker which emails have accounts, until every account
-// has logged in again and been rehashed.
-func (p Params) catchUp(stored Params, took time.Duration) time.Duration {
-	if took <= 0 || stored.work() >= p.work() {
-		return 0
-	}
-	return time.Duration(math.Min(float64(took)*(p.work()/stored.work()-1), float64(maxCatchUp)))
+// catchUp is how much longer a verify that took took would have taken
+// at scale times its hash's cost.
+func catchUp(took time.Duration, scale float64) time.Duration {
+	return time.Duration(math.Min(math.Max(float64(took)*(scale-1), 0), float64(maxCatchUp)))
 }
 
 func decode(encoded string) (Params, []byte, []byte, error) {
@@ -234,8 +235,9 @@ type Pool struct {
 	starved  *atomic.Uint64
 	workers  sync.WaitGroup
 	close    sync.Once
-	// wait waits out a verify's catchUp; tests record it instead.
-	wait func(context.Context, time.Duration) error
+	// catchUp waits out a verify's catch-up (see timed); tests record
+	// it instead.
+	catchUp func(time.Duration) bool
 }
 
 // DefaultWorkers is how many hashes run at once unless configured: half
@@ -286,8 +288,10 @@ func NewProcessPool(params Params, limits Limits) (*Pool, error) {
 
 func newPool(params Params, limits Limits) *Pool {
 	size := limits.Workers + limits.Queue
-	return &Pool{params: params, limits: limits, room: make(chan struct{}, size), jobs: make(chan func(engine), size),
-		done: make(chan struct{}), starved: new(atomic.Uint64), wait: sleep}
+	p := &Pool{params: params, limits: limits, room: make(chan struct{}, size), jobs: make(chan func(engine), size),
+		done: make(chan struct{}), starved: new(atomic.Uint64)}
+	p.catchUp = p.pause
+	return p
 }
 
 // Starved is how many jobs the pool's workers hashed in this process
@@ -317,7 +321,7 @@ func (p *Pool) start(e engine) {
 				// hashing process is off the run queue meanwhile (ADR 58).
 				// It is reckoned from the hash alone: time a starved child
 				// kept the job waiting is not hashing.
-				t := &timed{engine: e}
+				t := &timed{engine: e, params: p.params, catchUp: p.catchUp}
 				job(t)
 				if !p.pause(p.limits.restAfter(t.took)) {
 					return
@@ -331,23 +335,39 @@ func (p *Pool) start(e engine) {
 	})
 }
 
-// timed is an engine that adds up how long its jobs' hashes took.
+// timed is an engine that adds up how long its jobs' hashes took. A
+// verify against a hash made with parameters cheaper than the pool's
+// (one not rehashed since they were raised) then holds its worker as long
+// again as the current parameters would have added, and counts as their
+// cost towards the worker's rest (ADR 59): else a wrong password for such
+// an account would be answered sooner than one for an unknown email, which
+// is verified against a hash made with the current parameters, and the
+// worker would be free sooner for the next login, which an attacker can
+// time as well. The catch-up scales the job's elapsed time, which grows
+// with the load as the hash's does; the rest scales the hash's own time.
 type timed struct {
 	engine
-	took time.Duration
+	params  Params
+	catchUp func(time.Duration) bool
+	took    time.Duration
 }
 
 func (t *timed) do(r request) (response, error) {
+	start := time.Now()
 	resp, err := t.engine.do(r)
+	if err == nil && r.Verify && resp.Rehash {
+		if stored, _, _, derr := decode(r.Encoded); derr == nil {
+			scale := t.params.scaleFrom(stored)
+			t.catchUp(catchUp(time.Since(start), scale))
+			resp.Took = time.Duration(math.Min(float64(resp.Took)*scale, float64(maxRest)))
+		}
+	}
 	t.took += resp.Took
 	return resp, err
 }
 
 // pause waits d, and reports false if the pool closed meanwhile.
-func (p *Pool) pause(d time.Duration) bool { return waitFor(d, p.done) }
-
-// waitFor waits d, and reports false if stop closed first.
-func waitFor(d time.Duration, stop <-chan struct{}) bool {
+func (p *Pool) pause(d time.Duration) bool {
 	if d <= 0 {
 		return true
 	}
@@ -356,7 +376,7 @@ func waitFor(d time.Duration, stop <-chan struct{}) bool {
 	select {
 	case <-t.C:
 		return true
-	case <-stop:
+	case <-p.done:
 		return false
 	}
 }
@@ -394,7 +414,7 @@ func (p *Pool) Verify(ctx context.Context, pw, encoded string) (ok, rehash bool,
 // full costs none of the reads that find its hash. A load error is
 // returned as it is. A verify against a hash cheaper than the pool's
 // parameters answers only once it has taken as long as one with them
-// would have (see Params.catchUp).
+// would have (see timed).
 func (p *Pool) VerifyLoaded(ctx context.Context, pw string, load func(context.Context) (string, error)) (ok, rehash bool, err error) {
 	if !p.admit() {
 		return false, false, ErrBusy
@@ -411,23 +431,7 @@ func (p *Pool) VerifyLoaded(ctx context.Context, pw string, load func(context.Co
 	if resp.Err != "" {
 		return false, false, errors.New(resp.Err)
 	}
-	if resp.Rehash {
-		// After the job, so that the wait holds neither a worker nor room
-		// in the queue.
-		stored, _, _, _ := decode(encoded) // it decoded where it ran
-		if err := p.wait(ctx, p.params.catchUp(stored, resp.Took)); err != nil {
-			return false, false, err
-		}
-	}
 	return resp.OK, resp.Rehash, nil
-}
-
-// sleep waits d, or until ctx ends.
-func sleep(ctx context.Context, d time.Duration) error {
-	if !waitFor(d, ctx.Done()) {
-		return ctx.Err()
-	}
-	return nil
 }
 
 // admit takes room for one job, or reports at once that there is none.

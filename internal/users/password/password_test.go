@@ -75,43 +75,86 @@ func TestAVerifyAgainstACheaperHashCatchesUpWithTheCurrentParameters(t *testing.
 		{"half the memory", Params{MemoryKiB: 64, Time: 2, Threads: 1}, took},
 		{"a quarter of the work over six lanes", Params{MemoryKiB: 384, Time: 1, Threads: 6}, 3 * took},
 		{"more passes", Params{MemoryKiB: 128, Time: 3, Threads: 1}, 0},
-		{"two lanes side by side", Params{MemoryKiB: 128, Time: 2, Threads: 2}, took},
+		{"one lane where now two run side by side", Params{MemoryKiB: 128, Time: 2, Threads: 1}, 0},
 		{"no memory, as argon2 rounds up", Params{MemoryKiB: 0, Time: 1, Threads: 1}, 31 * took},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := current.catchUp(tt.stored, took); got != tt.want {
+			params := current
+			if tt.name == "one lane where now two run side by side" {
+				params.Threads = 2
+			}
+			if got := catchUp(took, params.scaleFrom(tt.stored)); got != tt.want {
 				t.Errorf("catch-up after %v = %v, want %v", took, got, tt.want)
 			}
 		})
 	}
 	big := Params{MemoryKiB: 1 << 20, Time: 100, Threads: 1}
-	if got := big.catchUp(Params{MemoryKiB: 8, Time: 1, Threads: 1}, time.Hour); got != maxCatchUp {
+	if got := catchUp(time.Hour, big.scaleFrom(Params{MemoryKiB: 8, Time: 1, Threads: 1})); got != maxCatchUp {
 		t.Errorf("the largest catch-up = %v, want %v", got, maxCatchUp)
 	}
 }
 
-func TestAPoolAnswersAVerifyAgainstACheaperHashOnlyAfterItsCatchUp(t *testing.T) {
+func TestAVerifyAgainstACheaperHashHoldsItsWorkerUntilItCatchesUp(t *testing.T) {
 	t.Parallel()
 	current := Params{MemoryKiB: 256, Time: 2, Threads: 1}
-	p := NewPool(current, Limits{Workers: 1, Queue: 1})
+	p := NewPool(current, Limits{Workers: 1, Queue: 2})
 	t.Cleanup(p.Close)
-	var waited []time.Duration
-	p.wait = func(_ context.Context, d time.Duration) error {
-		waited = append(waited, d)
-		return nil
+	type wait struct {
+		d       time.Duration
+		release chan struct{}
+	}
+	waits := make(chan wait)
+	p.catchUp = func(d time.Duration) bool {
+		w := wait{d, make(chan struct{})}
+		waits <- w
+		<-w.release
+		return true
 	}
 	const pw = "plum-kettle-orbit-42"
-	for _, stored := range []Params{current, {MemoryKiB: 256, Time: 1, Threads: 1}, {MemoryKiB: 256, Time: 4, Threads: 1}} {
-		if ok, _, err := p.Verify(t.Context(), "wrong", stored.Hash(pw)); ok || err != nil {
-			t.Fatalf("a wrong password against %+v: ok %v, err %v", stored, ok, err)
-		}
+	verify := func(stored Params) <-chan error {
+		done := make(chan error, 1)
+		go func() {
+			ok, _, err := p.Verify(context.Background(), "wrong", stored.Hash(pw))
+			if ok {
+				err = errors.New("a wrong password verified")
+			}
+			done <- err
+		}()
+		return done
 	}
-	// The current hash asks for no rehash, so for no catch-up; the cheaper
-	// one waits as long as its own hash took (a time the test cannot know,
-	// but not nothing), the stronger one not at all.
-	if len(waited) != 2 || waited[0] <= 0 || waited[1] != 0 {
-		t.Errorf("waited %v; want nothing for the stronger hash, and a catch-up for the cheaper one", waited)
+	// The current hash asks for no catch-up and a stronger one for none
+	// at all; the one with half the passes asks for one, and neither its
+	// answer nor the next job comes before it ends.
+	if err := <-verify(current); err != nil {
+		t.Fatal(err)
+	}
+	stronger := verify(Params{MemoryKiB: 256, Time: 4, Threads: 1})
+	if w := <-waits; w.d != 0 {
+		t.Errorf("a stronger hash caught up for %v, want nothing", w.d)
+	} else {
+		close(w.release)
+	}
+	if err := <-stronger; err != nil {
+		t.Fatal(err)
+	}
+	cheaper := verify(Params{MemoryKiB: 256, Time: 1, Threads: 1})
+	w := <-waits
+	if w.d <= 0 {
+		t.Errorf("a hash with half the passes caught up for %v, want as long as its own hash took", w.d)
+	}
+	// The next job waits in the queue while the only worker catches up; a
+	// worker freed by the hash would have taken it off at once.
+	next := verify(current)
+	eventually.True(t, "the next job waits in the queue", func() bool { return len(p.jobs) == 1 })
+	if len(cheaper) != 0 || len(next) != 0 {
+		t.Error("a verify answered while the only worker caught up")
+	}
+	close(w.release)
+	for _, done := range []<-chan error{cheaper, next} {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 
