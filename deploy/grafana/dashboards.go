@@ -86,10 +86,12 @@ func checkout() Dashboard {
 		{Title: "Refunds by outcome (per hour)", Unit: "short", Queries: []Query{
 			{`sum by (outcome) (increase(orders_refunds_total[1h]))`, "{{outcome}}"}}},
 		{Title: "Payments waiting on the provider", Unit: "short", Queries: []Query{
-			{`sum(orders_payments_processing)`, "charges processing"},
+			// max, not sum: every orders instance reads the same database.
+			{`max(orders_payments_processing)`, "charges processing"},
 			{`max(orders_payments_processing_oldest_seconds)`, "oldest charge (s)"},
-			{`sum(orders_refunds_pending)`, "refunds pending"},
-			{`max(orders_refunds_pending_oldest_seconds)`, "oldest refund (s)"}}},
+			{`max(orders_refunds_pending)`, "refunds pending"},
+			{`max(orders_refunds_pending_oldest_seconds)`, "oldest refund (s)"},
+			{`max by (kind) (orders_payments_unreconciled)`, "{{kind}}s to reconcile by hand"}}},
 		{Title: "Checkout SLO: error ratio (1h) against the budget", Unit: "percentunit", Queries: []Query{
 			{`slo:sli_error:ratio_rate1h{slo="checkout"}`, "{{sli}}"}}},
 	}}

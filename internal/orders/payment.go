@@ -86,7 +86,8 @@ type Refund struct {
 var ErrPaymentMethodInvalid = errors.New("payment method invalid")
 
 // ErrPaymentRejected is returned when the provider refused the request
-// before any money could move (a bad amount, a refund of an unknown charge,
-// a bad API key). Asking again under the same key gets the same answer, so
-// it is final, not an unknown outcome.
+// before any money could move (a bad amount, a refund of an unknown charge).
+// Asking again under the same key gets the same answer, so it is final, not
+// an unknown outcome. A refused API key is not this: it says nothing of
+// what an earlier attempt under the key did, so it is an unknown outcome.
 var ErrPaymentRejected = errors.New("payment request rejected")

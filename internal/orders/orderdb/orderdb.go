@@ -276,10 +276,13 @@ func isCheckViolation(err error) bool {
 }
 
 // Backlog is how many payments wait on their provider, and how long the
-// oldest of them has waited (zero when none does).
+// oldest of them has waited (zero when none does), among those the
+// resolver still retries; Unreconciled counts those it has given up on
+// (see UnresolvedPayments), which need a person.
 type Backlog struct {
-	Count  int
-	Oldest time.Duration
+	Count        int
+	Oldest       time.Duration
+	Unreconciled int
 }
 
 // UnsettledPayments reports the charges whose outcome is not known yet,
@@ -288,13 +291,19 @@ type Backlog struct {
 // watch. It reads only the rows of the resolver's partial index.
 func (s *Store) UnsettledPayments(ctx context.Context) (charges, refunds Backlog, err error) {
 	var chargeAge, refundAge float64
-	err = s.pool.QueryRow(ctx, `SELECT
-			count(*) FILTER (WHERE status = 'processing'),
-			coalesce(extract(epoch FROM now() - min(created_at) FILTER (WHERE status = 'processing')), 0)::float8,
-			count(*) FILTER (WHERE refund_status = 'pending'),
-			coalesce(extract(epoch FROM now() - min(refund_requested_at) FILTER (WHERE refund_status = 'pending')), 0)::float8
-		FROM payments WHERE status = 'processing' OR refund_status = 'pending'`).
-		Scan(&charges.Count, &chargeAge, &refunds.Count, &refundAge)
+	err = s.pool.QueryRow(ctx, `WITH unsettled AS (
+			SELECT status = 'processing' AS charge, refund_status = 'pending' AS refund, created_at AS charged,
+				refund_requested_at AS asked, now() - make_interval(secs => $1) AS window_start
+			FROM payments WHERE status = 'processing' OR refund_status = 'pending')
+		SELECT
+			count(*) FILTER (WHERE charge AND charged > window_start),
+			coalesce(extract(epoch FROM now() - min(charged) FILTER (WHERE charge AND charged > window_start)), 0)::float8,
+			count(*) FILTER (WHERE charge AND charged <= window_start),
+			count(*) FILTER (WHERE refund AND asked > window_start),
+			coalesce(extract(epoch FROM now() - min(asked) FILTER (WHERE refund AND asked > window_start)), 0)::float8,
+			count(*) FILTER (WHERE refund AND asked <= window_start)
+		FROM unsettled`, orders.KeyWindow.Seconds()).
+		Scan(&charges.Count, &chargeAge, &charges.Unreconciled, &refunds.Count, &refundAge, &refunds.Unreconciled)
 	if err != nil {
 		return Backlog{}, Backlog{}, fmt.Errorf("count unsettled payments: %w", err)
 	}

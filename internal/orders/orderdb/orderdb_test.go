@@ -14,6 +14,7 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/marketplace-go/marketplace/internal/orders"
@@ -819,6 +820,7 @@ func TestUnsettledPaymentsCountTheChargesAndRefundsThatWaitOnTheProvider(t *test
 		t.Fatalf("with no payments: %+v, %+v, %v; want two empty backlogs", charges, refunds, err)
 	}
 	p := mustProduct(t, s, 100, 100)
+	const day = 24 * time.Hour
 	payments := []struct {
 		status                     orders.PaymentStatus
 		refund                     string
@@ -826,12 +828,14 @@ func TestUnsettledPaymentsCountTheChargesAndRefundsThatWaitOnTheProvider(t *test
 	}{
 		{status: orders.PaymentProcessing, chargedAgo: 10 * time.Minute},
 		{status: orders.PaymentProcessing},
-		{status: orders.PaymentSucceeded, refund: orders.RefundPending, chargedAgo: 72 * time.Hour, refundAskedAgo: 2 * time.Hour},
-		{status: orders.PaymentSucceeded, refund: orders.RefundPending, chargedAgo: 48 * time.Hour},
-		{status: orders.PaymentSucceeded, refund: orders.RefundRefunded, chargedAgo: 96 * time.Hour, refundAskedAgo: 90 * time.Hour},
-		{status: orders.PaymentSucceeded, chargedAgo: 96 * time.Hour},
-		{status: orders.PaymentDeclined, chargedAgo: 96 * time.Hour},
-		{status: orders.PaymentSucceeded, refund: orders.RefundFailed, chargedAgo: 96 * time.Hour, refundAskedAgo: 90 * time.Hour},
+		{status: orders.PaymentProcessing, chargedAgo: 2 * day}, // past the key window
+		{status: orders.PaymentSucceeded, refund: orders.RefundPending, chargedAgo: 3 * day, refundAskedAgo: 2 * time.Hour},
+		{status: orders.PaymentSucceeded, refund: orders.RefundPending, chargedAgo: 2 * day},
+		{status: orders.PaymentSucceeded, refund: orders.RefundPending, chargedAgo: 4 * day, refundAskedAgo: 2 * day}, // past it
+		{status: orders.PaymentSucceeded, refund: orders.RefundRefunded, chargedAgo: 4 * day, refundAskedAgo: 3 * day},
+		{status: orders.PaymentSucceeded, refund: orders.RefundFailed, chargedAgo: 4 * day, refundAskedAgo: 3 * day},
+		{status: orders.PaymentSucceeded, chargedAgo: 4 * day},
+		{status: orders.PaymentDeclined, chargedAgo: 4 * day},
 	}
 	for _, c := range payments {
 		o := newOrder(newID(), time.Now(), p)
@@ -857,8 +861,18 @@ func TestUnsettledPaymentsCountTheChargesAndRefundsThatWaitOnTheProvider(t *test
 		got    orderdb.Backlog
 		oldest time.Duration
 	}{{"charges", charges, 10 * time.Minute}, {"refunds", refunds, 2 * time.Hour}} {
-		if b.got.Count != 2 || b.got.Oldest < b.oldest || b.got.Oldest > b.oldest+time.Minute {
-			t.Errorf("%s %+v, want 2, the oldest %v old", b.name, b.got, b.oldest)
+		if b.got.Count != 2 || b.got.Oldest < b.oldest || b.got.Oldest > b.oldest+time.Minute || b.got.Unreconciled != 1 {
+			t.Errorf("%s %+v, want 2 retried, the oldest %v old, and 1 given up on", b.name, b.got, b.oldest)
 		}
 	}
+	// A refund without the date the resolver and the metric go by would
+	// be stuck unseen: the table refuses it.
+	if _, err := pool.Exec(ctx, `UPDATE payments SET refund_requested_at = NULL WHERE refund_status = 'pending'`); !isCheckViolation(err) {
+		t.Errorf("a pending refund without its request's date: %v, want a check violation", err)
+	}
+}
+
+func isCheckViolation(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "23514"
 }

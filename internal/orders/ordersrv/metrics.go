@@ -78,23 +78,27 @@ type paymentsCollector struct {
 	store                  *orderdb.Store
 	charges, chargesOldest *prometheus.Desc
 	refunds, refundsOldest *prometheus.Desc
+	unreconciled           *prometheus.Desc
 }
 
 func newPaymentsCollector(store *orderdb.Store) *paymentsCollector {
-	desc := func(name, help string) *prometheus.Desc { return prometheus.NewDesc(name, help, nil, nil) }
+	desc := func(name, help string, labels ...string) *prometheus.Desc {
+		return prometheus.NewDesc(name, help, labels, nil)
+	}
 	return &paymentsCollector{store: store,
-		charges:       desc("orders_payments_processing", "Payments whose outcome is not known yet."),
-		chargesOldest: desc("orders_payments_processing_oldest_seconds", "Age of the oldest payment whose outcome is not known yet (0 when none)."),
-		refunds:       desc("orders_refunds_pending", "Refunds asked for and not made yet."),
-		refundsOldest: desc("orders_refunds_pending_oldest_seconds", "Time since the oldest refund not made yet was asked for (0 when none)."),
+		charges:       desc("orders_payments_processing", "Payments whose outcome is not known yet, which the resolver asks about again."),
+		chargesOldest: desc("orders_payments_processing_oldest_seconds", "Age of the oldest payment whose outcome is not known yet and is still asked about (0 when none)."),
+		refunds:       desc("orders_refunds_pending", "Refunds asked for and not made yet, which the resolver retries."),
+		refundsOldest: desc("orders_refunds_pending_oldest_seconds", "Time since the oldest refund not made yet and still retried was asked for (0 when none)."),
+		unreconciled: desc("orders_payments_unreconciled", "Charges whose outcome is unknown and refunds not made that the resolver no longer retries, "+
+			"since the provider may have forgotten their idempotency key: each needs a person.", "kind"),
 	}
 }
 
 func (c *paymentsCollector) Describe(ch chan<- *prometheus.Desc) {
-	ch <- c.charges
-	ch <- c.chargesOldest
-	ch <- c.refunds
-	ch <- c.refundsOldest
+	for _, d := range []*prometheus.Desc{c.charges, c.chargesOldest, c.refunds, c.refundsOldest, c.unreconciled} {
+		ch <- d
+	}
 }
 
 func (c *paymentsCollector) Collect(ch chan<- prometheus.Metric) {
@@ -104,9 +108,13 @@ func (c *paymentsCollector) Collect(ch chan<- prometheus.Metric) {
 	if err != nil {
 		return // the database is down: datastore_up says so
 	}
-	gauge := func(d *prometheus.Desc, v float64) { ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v) }
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	}
 	gauge(c.charges, float64(charges.Count))
 	gauge(c.chargesOldest, charges.Oldest.Seconds())
 	gauge(c.refunds, float64(refunds.Count))
 	gauge(c.refundsOldest, refunds.Oldest.Seconds())
+	gauge(c.unreconciled, float64(charges.Unreconciled), "charge")
+	gauge(c.unreconciled, float64(refunds.Unreconciled), "refund")
 }
