@@ -8,7 +8,8 @@
 #
 # Usage: bench/ordercpu.sh [OUT_DIR]   (default bench/results/ordercpu-run)
 # Environment: MP (a built binary; default: build bin/marketplace), RATE
-# (default 400), PG (default postgres://postgres@localhost:5432).
+# (default 400), PRODUCTS (how many products the orders spread over;
+# default 20, the loadgen's), PG (default postgres://postgres@localhost:5432).
 # The serving process runs as "mp-serve" and the loadgen as "mp-loadgen"
 # (copies of the binary), so that /proc tells them apart.
 # The servers of `make services` must be running; it starts none itself.
@@ -54,7 +55,7 @@ pgstat() {
 		FROM pg_stat_database WHERE datname IS NOT NULL ORDER BY 1"
 }
 
-"$bin/mp-loadgen" loadgen --scenario=buy --users=400 --rate="$rate" --duration=70s --out "$out/loadgen" >"$out/loadgen.md" 2>"$out/loadgen.log" &
+"$bin/mp-loadgen" loadgen --scenario=buy --users=400 --products="${PRODUCTS:-20}" --rate="$rate" --duration=70s --out "$out/loadgen" >"$out/loadgen.md" 2>"$out/loadgen.log" &
 lg=$!
 until grep -q '^prepared' "$out/loadgen.log" 2>/dev/null; do
 	kill -0 $lg 2>/dev/null || { echo "the loadgen failed to prepare: $out/loadgen.log" >&2; exit 1; }
