@@ -21,6 +21,7 @@ import (
 	"math"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -92,10 +93,49 @@ func (p Params) scaleFrom(stored Params) float64 {
 // maxCatchUp bounds a verify's catch-up whatever its hash's parameters.
 const maxCatchUp = 10 * time.Second
 
-// catchUp is how much longer a verify that took took would have taken
-// at scale times its hash's cost.
-func catchUp(took time.Duration, scale float64) time.Duration {
-	return time.Duration(math.Min(math.Max(float64(took)*(scale-1), 0), float64(maxCatchUp)))
+// catchUp is how much longer a verify whose hash took elapsed would have
+// taken at scale times its hash's cost: until typical, how long hashes
+// with the current parameters take lately, or, before there is one, scale
+// times as long. Zero when the hash was not cheaper.
+func catchUp(elapsed time.Duration, scale float64, typical time.Duration) time.Duration {
+	if scale <= 1 {
+		return 0
+	}
+	d := float64(typical - elapsed)
+	if typical <= 0 {
+		d = float64(elapsed) * (scale - 1)
+	}
+	return time.Duration(math.Min(math.Max(d, 0), float64(maxCatchUp)))
+}
+
+// typical is a running estimate of how long a hash takes on the clock:
+// the median of the last few, which follows the machine's load within a
+// few logins and takes neither a slow first hash (a new hashing process
+// warming up) nor a hash preempted once for the norm.
+type typical struct {
+	mu     sync.Mutex
+	recent [9]time.Duration
+	seen   int
+}
+
+func (t *typical) add(d time.Duration) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.recent[t.seen%len(t.recent)] = d
+	t.seen++
+}
+
+// get is the median of the recent hashes, zero before the first.
+func (t *typical) get() time.Duration {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	n := min(t.seen, len(t.recent))
+	if n == 0 {
+		return 0
+	}
+	s := slices.Clone(t.recent[:n])
+	slices.Sort(s)
+	return s[n/2]
 }
 
 func decode(encoded string) (Params, []byte, []byte, error) {
@@ -151,12 +191,16 @@ type response struct {
 	// job waited for it: what a worker's rest is reckoned from. A child
 	// process reports the CPU time it used instead (see serveJobs).
 	Took time.Duration
+	// Elapsed is how long the hash took on the clock where it ran: what a
+	// verify's catch-up is reckoned from (see timed).
+	Elapsed time.Duration
 }
 
 func (r request) run() response {
 	start := time.Now()
 	resp := r.hash()
-	resp.Took = time.Since(start)
+	resp.Elapsed = time.Since(start)
+	resp.Took = resp.Elapsed
 	return resp
 }
 
@@ -238,6 +282,8 @@ type Pool struct {
 	// catchUp waits out a verify's catch-up (see timed); tests record
 	// it instead.
 	catchUp func(time.Duration) bool
+	// current is how long hashes with params take lately.
+	current *typical
 }
 
 // DefaultWorkers is how many hashes run at once unless configured: half
@@ -289,7 +335,7 @@ func NewProcessPool(params Params, limits Limits) (*Pool, error) {
 func newPool(params Params, limits Limits) *Pool {
 	size := limits.Workers + limits.Queue
 	p := &Pool{params: params, limits: limits, room: make(chan struct{}, size), jobs: make(chan func(engine), size),
-		done: make(chan struct{}), starved: new(atomic.Uint64)}
+		done: make(chan struct{}), starved: new(atomic.Uint64), current: &typical{}}
 	p.catchUp = p.pause
 	return p
 }
@@ -321,7 +367,7 @@ func (p *Pool) start(e engine) {
 				// hashing process is off the run queue meanwhile (ADR 58).
 				// It is reckoned from the hash alone: time a starved child
 				// kept the job waiting is not hashing.
-				t := &timed{engine: e, params: p.params, catchUp: p.catchUp}
+				t := &timed{engine: e, params: p.params, current: p.current, catchUp: p.catchUp}
 				job(t)
 				if !p.pause(p.limits.restAfter(t.took)) {
 					return
@@ -337,28 +383,33 @@ func (p *Pool) start(e engine) {
 
 // timed is an engine that adds up how long its jobs' hashes took. A
 // verify against a hash made with parameters cheaper than the pool's
-// (one not rehashed since they were raised) then holds its worker as long
-// again as the current parameters would have added, and counts as their
-// cost towards the worker's rest (ADR 59): else a wrong password for such
+// (one not rehashed since they were raised) then holds its worker until
+// it has taken as long as a hash with the current ones would have, and
+// counts as their cost towards the worker's rest (ADR 59): else a wrong password for such
 // an account would be answered sooner than one for an unknown email, which
 // is verified against a hash made with the current parameters, and the
 // worker would be free sooner for the next login, which an attacker can
-// time as well. The catch-up scales the job's elapsed time, which grows
-// with the load as the hash's does; the rest scales the hash's own time.
+// time as well. The catch-up lasts until the typical time of the hashes
+// with the current parameters lately, which follows the machine's load as
+// the dummy's would; the rest scales the hash's own time by the cost.
 type timed struct {
 	engine
 	params  Params
+	current *typical
 	catchUp func(time.Duration) bool
 	took    time.Duration
 }
 
 func (t *timed) do(r request) (response, error) {
-	start := time.Now()
 	resp, err := t.engine.do(r)
-	if err == nil && r.Verify && resp.Rehash {
+	switch {
+	case err != nil || resp.Err != "":
+	case !r.Verify || !resp.Rehash: // a hash with the current parameters
+		t.current.add(resp.Elapsed)
+	default:
 		if stored, _, _, derr := decode(r.Encoded); derr == nil {
 			scale := t.params.scaleFrom(stored)
-			t.catchUp(catchUp(time.Since(start), scale))
+			t.catchUp(catchUp(resp.Elapsed, scale, t.current.get()))
 			resp.Took = time.Duration(math.Min(float64(resp.Took)*scale, float64(maxRest)))
 		}
 	}

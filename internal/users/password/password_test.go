@@ -67,37 +67,64 @@ func TestAVerifyAgainstACheaperHashCatchesUpWithTheCurrentParameters(t *testing.
 	current := Params{MemoryKiB: 128, Time: 2, Threads: 1}
 	const took = 10 * time.Millisecond
 	tests := []struct {
-		name   string
-		stored Params
-		want   time.Duration
+		name    string
+		current Params
+		stored  Params
+		typical time.Duration
+		want    time.Duration
 	}{
-		{"same parameters", current, 0},
-		{"half the memory", Params{MemoryKiB: 64, Time: 2, Threads: 1}, took},
-		{"a quarter of the work over six lanes", Params{MemoryKiB: 384, Time: 1, Threads: 6}, 3 * took},
-		{"more passes", Params{MemoryKiB: 128, Time: 3, Threads: 1}, 0},
-		{"one lane where now two run side by side", Params{MemoryKiB: 128, Time: 2, Threads: 1}, 0},
-		{"no memory, as argon2 rounds up", Params{MemoryKiB: 0, Time: 1, Threads: 1}, 31 * took},
+		{"same parameters", current, current, 15 * took, 0},
+		{"half the memory, until the typical current hash", current, Params{MemoryKiB: 64, Time: 2, Threads: 1}, 3 * took, 2 * took},
+		{"half the memory, and not past the typical current hash", current, Params{MemoryKiB: 64, Time: 2, Threads: 1}, took / 2, 0},
+		{"half the memory, before any current hash", current, Params{MemoryKiB: 64, Time: 2, Threads: 1}, 0, took},
+		{"a quarter of the work over six lanes, before any current hash", current, Params{MemoryKiB: 384, Time: 1, Threads: 6}, 0, 3 * took},
+		{"more passes", current, Params{MemoryKiB: 128, Time: 3, Threads: 1}, 15 * took, 0},
+		{"one lane where now two run side by side", Params{MemoryKiB: 128, Time: 2, Threads: 2}, current, 15 * took, 0},
+		{"no memory, as argon2 rounds up, before any current hash", current, Params{MemoryKiB: 0, Time: 1, Threads: 1}, 0, 31 * took},
+		{"bounded", current, Params{MemoryKiB: 64, Time: 2, Threads: 1}, time.Hour, maxCatchUp},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			params := current
-			if tt.name == "one lane where now two run side by side" {
-				params.Threads = 2
-			}
-			if got := catchUp(took, params.scaleFrom(tt.stored)); got != tt.want {
+			if got := catchUp(took, tt.current.scaleFrom(tt.stored), tt.typical); got != tt.want {
 				t.Errorf("catch-up after %v = %v, want %v", took, got, tt.want)
 			}
 		})
 	}
 	big := Params{MemoryKiB: 1 << 20, Time: 100, Threads: 1}
-	if got := catchUp(time.Hour, big.scaleFrom(Params{MemoryKiB: 8, Time: 1, Threads: 1})); got != maxCatchUp {
+	if got := catchUp(time.Hour, big.scaleFrom(Params{MemoryKiB: 8, Time: 1, Threads: 1}), 0); got != maxCatchUp {
 		t.Errorf("the largest catch-up = %v, want %v", got, maxCatchUp)
+	}
+}
+
+func TestTheTypicalHashIsTheMedianOfTheRecentOnes(t *testing.T) {
+	t.Parallel()
+	var typ typical
+	if got := typ.get(); got != 0 {
+		t.Errorf("with no hash yet: %v, want 0", got)
+	}
+	ms := func(n int) time.Duration { return time.Duration(n) * time.Millisecond }
+	steps := []struct {
+		add  []int
+		want int
+	}{
+		{[]int{150}, 150},                   // a new process's first hash
+		{[]int{150, 140, 25}, 150},          // still warming up
+		{[]int{25, 30, 25, 500, 25}, 30},    // warm, with one hash preempted
+		{[]int{25, 25, 25, 25, 25, 25}, 25}, // the warm-up has left the window
+	}
+	for _, st := range steps {
+		for _, d := range st.add {
+			typ.add(ms(d))
+		}
+		if got := typ.get(); got != ms(st.want) {
+			t.Errorf("after adding %v ms: %v, want %v", st.add, got, ms(st.want))
+		}
 	}
 }
 
 func TestAVerifyAgainstACheaperHashHoldsItsWorkerUntilItCatchesUp(t *testing.T) {
 	t.Parallel()
-	current := Params{MemoryKiB: 256, Time: 2, Threads: 1}
+	current := Params{MemoryKiB: 256, Time: 16, Threads: 1}
 	p := NewPool(current, Limits{Workers: 1, Queue: 2})
 	t.Cleanup(p.Close)
 	type wait struct {
@@ -124,12 +151,12 @@ func TestAVerifyAgainstACheaperHashHoldsItsWorkerUntilItCatchesUp(t *testing.T) 
 		return done
 	}
 	// The current hash asks for no catch-up and a stronger one for none
-	// at all; the one with half the passes asks for one, and neither its
-	// answer nor the next job comes before it ends.
+	// at all; one with a sixteenth of the passes asks for one, and neither
+	// its answer nor the next job comes before it ends.
 	if err := <-verify(current); err != nil {
 		t.Fatal(err)
 	}
-	stronger := verify(Params{MemoryKiB: 256, Time: 4, Threads: 1})
+	stronger := verify(Params{MemoryKiB: 256, Time: 32, Threads: 1})
 	if w := <-waits; w.d != 0 {
 		t.Errorf("a stronger hash caught up for %v, want nothing", w.d)
 	} else {
@@ -141,7 +168,7 @@ func TestAVerifyAgainstACheaperHashHoldsItsWorkerUntilItCatchesUp(t *testing.T) 
 	cheaper := verify(Params{MemoryKiB: 256, Time: 1, Threads: 1})
 	w := <-waits
 	if w.d <= 0 {
-		t.Errorf("a hash with half the passes caught up for %v, want as long as its own hash took", w.d)
+		t.Errorf("a hash with a sixteenth of the passes caught up for %v, want what the current hash took more", w.d)
 	}
 	// The next job waits in the queue while the only worker catches up; a
 	// worker freed by the hash would have taken it off at once.
