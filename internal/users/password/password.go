@@ -7,7 +7,7 @@
 // almost only CPU time nothing else wants; a job such a process is starved
 // of CPU for is hashed in this process after a second. A worker rests
 // between hashes (Limits.Busy, ADR 58), and a verify against a hash made
-// with cheaper parameters than the pool's takes as long as one with them
+// with cheaper parameters than the pool's costs what one with them does
 // (ADR 59).
 package password
 
@@ -21,7 +21,6 @@ import (
 	"math"
 	"os"
 	"runtime"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -65,13 +64,18 @@ func (p Params) Hash(pw string) string {
 }
 
 // Verify reports whether pw matches encoded, and whether encoded was made
-// with parameters other than p (so it should be rehashed).
+// with parameters other than p (so it should be rehashed). A hash made
+// with parameters cheaper than p is followed by its top-up (see topUp), so
+// that the verify costs what one against a hash made with p does.
 func (p Params) Verify(pw, encoded string) (ok, rehash bool, err error) {
 	stored, salt, key, err := decode(encoded)
 	if err != nil {
 		return false, false, err
 	}
 	got := argon2.IDKey([]byte(pw), salt, stored.Time, stored.MemoryKiB, stored.Threads, uint32(len(key)))
+	if extra, ok := p.topUp(stored); ok {
+		_ = argon2.IDKey([]byte(pw), salt, extra.Time, extra.MemoryKiB, extra.Threads, keyLen) // only its time counts
+	}
 	return subtle.ConstantTimeCompare(got, key) == 1, stored != p, nil
 }
 
@@ -84,58 +88,23 @@ func (p Params) work() float64 {
 	return max(float64(p.MemoryKiB), 8*lanes) * float64(p.Time) / lanes
 }
 
-// scaleFrom is how many times longer a hash with p takes than one with
-// stored, when stored is cheaper; else 1.
-func (p Params) scaleFrom(stored Params) float64 {
-	return max(p.work()/stored.work(), 1)
-}
-
-// maxCatchUp bounds a verify's catch-up whatever its hash's parameters.
-const maxCatchUp = 10 * time.Second
-
-// catchUp is how much longer a verify whose hash took elapsed would have
-// taken at scale times its hash's cost: until typical, how long hashes
-// with the current parameters take lately, or, before there is one, scale
-// times as long. Zero when the hash was not cheaper.
-func catchUp(elapsed time.Duration, scale float64, typical time.Duration) time.Duration {
-	if scale <= 1 {
-		return 0
+// topUp is the hash that makes up what a hash made with stored costs less
+// than one made with p, when it does: p's passes and lanes over the memory
+// that brings the two hashes' work to p's (ADR 59). Without it, after the
+// parameters are raised, a wrong password for an account not rehashed
+// since would be answered sooner than one for an unknown email, which is
+// verified against a hash made with p, and its worker would be free
+// sooner for the next login: either would tell an attacker which emails
+// have accounts. A hash costs the same CPU wherever and whenever it runs,
+// so the top-up's time follows the machine's load as the dummy's does.
+func (p Params) topUp(stored Params) (Params, bool) {
+	missing := p.work() - stored.work()
+	if missing <= 0 || p.Time < 1 {
+		return Params{}, false
 	}
-	d := float64(typical - elapsed)
-	if typical <= 0 {
-		d = float64(elapsed) * (scale - 1)
-	}
-	return time.Duration(math.Min(math.Max(d, 0), float64(maxCatchUp)))
-}
-
-// typical is a running estimate of how long a hash takes on the clock:
-// the median of the last few, which follows the machine's load within a
-// few logins and takes neither a slow first hash (a new hashing process
-// warming up) nor a hash preempted once for the norm.
-type typical struct {
-	mu     sync.Mutex
-	recent [9]time.Duration
-	seen   int
-}
-
-func (t *typical) add(d time.Duration) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.recent[t.seen%len(t.recent)] = d
-	t.seen++
-}
-
-// get is the median of the recent hashes, zero before the first.
-func (t *typical) get() time.Duration {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	n := min(t.seen, len(t.recent))
-	if n == 0 {
-		return 0
-	}
-	s := slices.Clone(t.recent[:n])
-	slices.Sort(s)
-	return s[n/2]
+	lanes := max(p.Threads, 1)
+	memory := math.Max(math.Round(missing*float64(lanes)/float64(p.Time)), 8*float64(lanes))
+	return Params{MemoryKiB: uint32(memory), Time: p.Time, Threads: lanes}, true
 }
 
 func decode(encoded string) (Params, []byte, []byte, error) {
@@ -191,16 +160,12 @@ type response struct {
 	// job waited for it: what a worker's rest is reckoned from. A child
 	// process reports the CPU time it used instead (see serveJobs).
 	Took time.Duration
-	// Elapsed is how long the hash took on the clock where it ran: what a
-	// verify's catch-up is reckoned from (see timed).
-	Elapsed time.Duration
 }
 
 func (r request) run() response {
 	start := time.Now()
 	resp := r.hash()
-	resp.Elapsed = time.Since(start)
-	resp.Took = resp.Elapsed
+	resp.Took = time.Since(start)
 	return resp
 }
 
@@ -279,11 +244,6 @@ type Pool struct {
 	starved  *atomic.Uint64
 	workers  sync.WaitGroup
 	close    sync.Once
-	// catchUp waits out a verify's catch-up (see timed); tests record
-	// it instead.
-	catchUp func(time.Duration) bool
-	// current is how long hashes with params take lately.
-	current *typical
 }
 
 // DefaultWorkers is how many hashes run at once unless configured: half
@@ -334,10 +294,8 @@ func NewProcessPool(params Params, limits Limits) (*Pool, error) {
 
 func newPool(params Params, limits Limits) *Pool {
 	size := limits.Workers + limits.Queue
-	p := &Pool{params: params, limits: limits, room: make(chan struct{}, size), jobs: make(chan func(engine), size),
-		done: make(chan struct{}), starved: new(atomic.Uint64), current: &typical{}}
-	p.catchUp = p.pause
-	return p
+	return &Pool{params: params, limits: limits, room: make(chan struct{}, size), jobs: make(chan func(engine), size),
+		done: make(chan struct{}), starved: new(atomic.Uint64)}
 }
 
 // Starved is how many jobs the pool's workers hashed in this process
@@ -367,7 +325,7 @@ func (p *Pool) start(e engine) {
 				// hashing process is off the run queue meanwhile (ADR 58).
 				// It is reckoned from the hash alone: time a starved child
 				// kept the job waiting is not hashing.
-				t := &timed{engine: e, params: p.params, current: p.current, catchUp: p.catchUp}
+				t := &timed{engine: e}
 				job(t)
 				if !p.pause(p.limits.restAfter(t.took)) {
 					return
@@ -381,38 +339,14 @@ func (p *Pool) start(e engine) {
 	})
 }
 
-// timed is an engine that adds up how long its jobs' hashes took. A
-// verify against a hash made with parameters cheaper than the pool's
-// (one not rehashed since they were raised) then holds its worker until
-// it has taken as long as a hash with the current ones would have, and
-// counts as their cost towards the worker's rest (ADR 59): else a wrong password for such
-// an account would be answered sooner than one for an unknown email, which
-// is verified against a hash made with the current parameters, and the
-// worker would be free sooner for the next login, which an attacker can
-// time as well. The catch-up lasts until the typical time of the hashes
-// with the current parameters lately, which follows the machine's load as
-// the dummy's would; the rest scales the hash's own time by the cost.
+// timed is an engine that adds up how long its jobs' hashes took.
 type timed struct {
 	engine
-	params  Params
-	current *typical
-	catchUp func(time.Duration) bool
-	took    time.Duration
+	took time.Duration
 }
 
 func (t *timed) do(r request) (response, error) {
 	resp, err := t.engine.do(r)
-	switch {
-	case err != nil || resp.Err != "":
-	case !r.Verify || !resp.Rehash: // a hash with the current parameters
-		t.current.add(resp.Elapsed)
-	default:
-		if stored, _, _, derr := decode(r.Encoded); derr == nil {
-			scale := t.params.scaleFrom(stored)
-			t.catchUp(catchUp(resp.Elapsed, scale, t.current.get()))
-			resp.Took = time.Duration(math.Min(float64(resp.Took)*scale, float64(maxRest)))
-		}
-	}
 	t.took += resp.Took
 	return resp, err
 }
@@ -463,9 +397,7 @@ func (p *Pool) Verify(ctx context.Context, pw, encoded string) (ok, rehash bool,
 // VerifyLoaded is Verify against the hash load returns, and load runs only
 // once the pool has admitted the job: a login refused because hashing is
 // full costs none of the reads that find its hash. A load error is
-// returned as it is. A verify against a hash cheaper than the pool's
-// parameters answers only once it has taken as long as one with them
-// would have (see timed).
+// returned as it is.
 func (p *Pool) VerifyLoaded(ctx context.Context, pw string, load func(context.Context) (string, error)) (ok, rehash bool, err error) {
 	if !p.admit() {
 		return false, false, ErrBusy

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -62,125 +63,58 @@ func TestVerifyAsksForARehashWhenParametersDiffer(t *testing.T) {
 	}
 }
 
-func TestAVerifyAgainstACheaperHashCatchesUpWithTheCurrentParameters(t *testing.T) {
+func TestATopUpMakesACheaperHashCostWhatACurrentOneDoes(t *testing.T) {
 	t.Parallel()
-	current := Params{MemoryKiB: 128, Time: 2, Threads: 1}
-	const took = 10 * time.Millisecond
+	current := Params{MemoryKiB: 1024, Time: 2, Threads: 1}
 	tests := []struct {
 		name    string
 		current Params
 		stored  Params
-		typical time.Duration
-		want    time.Duration
+		want    *Params // nil: no top-up
 	}{
-		{"same parameters", current, current, 15 * took, 0},
-		{"half the memory, until the typical current hash", current, Params{MemoryKiB: 64, Time: 2, Threads: 1}, 3 * took, 2 * took},
-		{"half the memory, and not past the typical current hash", current, Params{MemoryKiB: 64, Time: 2, Threads: 1}, took / 2, 0},
-		{"half the memory, before any current hash", current, Params{MemoryKiB: 64, Time: 2, Threads: 1}, 0, took},
-		{"a quarter of the work over six lanes, before any current hash", current, Params{MemoryKiB: 384, Time: 1, Threads: 6}, 0, 3 * took},
-		{"more passes", current, Params{MemoryKiB: 128, Time: 3, Threads: 1}, 15 * took, 0},
-		{"one lane where now two run side by side", Params{MemoryKiB: 128, Time: 2, Threads: 2}, current, 15 * took, 0},
-		{"no memory, as argon2 rounds up, before any current hash", current, Params{MemoryKiB: 0, Time: 1, Threads: 1}, 0, 31 * took},
-		{"bounded", current, Params{MemoryKiB: 64, Time: 2, Threads: 1}, time.Hour, maxCatchUp},
+		{"same parameters", current, current, nil},
+		{"half the memory", current, Params{MemoryKiB: 512, Time: 2, Threads: 1}, &Params{MemoryKiB: 512, Time: 2, Threads: 1}},
+		{"half the passes", current, Params{MemoryKiB: 1024, Time: 1, Threads: 1}, &Params{MemoryKiB: 512, Time: 2, Threads: 1}},
+		{"a quarter of the work over four lanes", Params{MemoryKiB: 1024, Time: 2, Threads: 4}, Params{MemoryKiB: 256, Time: 2, Threads: 4},
+			&Params{MemoryKiB: 768, Time: 2, Threads: 4}},
+		{"a sliver less, topped up by argon2's least memory", current, Params{MemoryKiB: 1023, Time: 2, Threads: 1}, &Params{MemoryKiB: 8, Time: 2, Threads: 1}},
+		{"more passes", current, Params{MemoryKiB: 1024, Time: 3, Threads: 1}, nil},
+		{"one lane where now two run side by side", Params{MemoryKiB: 1024, Time: 2, Threads: 2}, current, nil},
+		{"no memory, as argon2 rounds up", current, Params{MemoryKiB: 0, Time: 1, Threads: 1}, &Params{MemoryKiB: 1020, Time: 2, Threads: 1}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := catchUp(took, tt.current.scaleFrom(tt.stored), tt.typical); got != tt.want {
-				t.Errorf("catch-up after %v = %v, want %v", took, got, tt.want)
+			got, ok := tt.current.topUp(tt.stored)
+			switch {
+			case tt.want == nil && ok:
+				t.Errorf("top-up %+v, want none", got)
+			case tt.want != nil && (!ok || got != *tt.want):
+				t.Errorf("top-up %+v (%v), want %+v", got, ok, *tt.want)
 			}
 		})
 	}
-	big := Params{MemoryKiB: 1 << 20, Time: 100, Threads: 1}
-	if got := catchUp(time.Hour, big.scaleFrom(Params{MemoryKiB: 8, Time: 1, Threads: 1}), 0); got != maxCatchUp {
-		t.Errorf("the largest catch-up = %v, want %v", got, maxCatchUp)
-	}
 }
 
-func TestTheTypicalHashIsTheMedianOfTheRecentOnes(t *testing.T) {
-	t.Parallel()
-	var typ typical
-	if got := typ.get(); got != 0 {
-		t.Errorf("with no hash yet: %v, want 0", got)
-	}
-	ms := func(n int) time.Duration { return time.Duration(n) * time.Millisecond }
-	steps := []struct {
-		add  []int
-		want int
-	}{
-		{[]int{150}, 150},                   // a new process's first hash
-		{[]int{150, 140, 25}, 150},          // still warming up
-		{[]int{25, 30, 25, 500, 25}, 30},    // warm, with one hash preempted
-		{[]int{25, 25, 25, 25, 25, 25}, 25}, // the warm-up has left the window
-	}
-	for _, st := range steps {
-		for _, d := range st.add {
-			typ.add(ms(d))
-		}
-		if got := typ.get(); got != ms(st.want) {
-			t.Errorf("after adding %v ms: %v, want %v", st.add, got, ms(st.want))
-		}
-	}
-}
-
-func TestAVerifyAgainstACheaperHashHoldsItsWorkerUntilItCatchesUp(t *testing.T) {
-	t.Parallel()
-	current := Params{MemoryKiB: 256, Time: 16, Threads: 1}
-	p := NewPool(current, Limits{Workers: 1, Queue: 2})
-	t.Cleanup(p.Close)
-	type wait struct {
-		d       time.Duration
-		release chan struct{}
-	}
-	waits := make(chan wait)
-	p.catchUp = func(d time.Duration) bool {
-		w := wait{d, make(chan struct{})}
-		waits <- w
-		<-w.release
-		return true
-	}
+func TestAVerifyAgainstACheaperHashDoesTheWorkOfACurrentOne(t *testing.T) {
+	// Not parallel: it counts the bytes the whole process allocates, of
+	// which argon2's memory is nearly all (and as good a measure of its
+	// work as time, without the noise of a busy machine).
+	current := Params{MemoryKiB: 8 << 10, Time: 2, Threads: 1}
 	const pw = "plum-kettle-orbit-42"
-	verify := func(stored Params) <-chan error {
-		done := make(chan error, 1)
-		go func() {
-			ok, _, err := p.Verify(context.Background(), "wrong", stored.Hash(pw))
-			if ok {
-				err = errors.New("a wrong password verified")
-			}
-			done <- err
-		}()
-		return done
+	allocated := func(encoded string) uint64 {
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		if ok, _, err := current.Verify("wrong", encoded); ok || err != nil {
+			t.Fatalf("a wrong password: ok %v, err %v", ok, err)
+		}
+		runtime.ReadMemStats(&after)
+		return after.TotalAlloc - before.TotalAlloc
 	}
-	// The current hash asks for no catch-up and a stronger one for none
-	// at all; one with a sixteenth of the passes asks for one, and neither
-	// its answer nor the next job comes before it ends.
-	if err := <-verify(current); err != nil {
-		t.Fatal(err)
-	}
-	stronger := verify(Params{MemoryKiB: 256, Time: 32, Threads: 1})
-	if w := <-waits; w.d != 0 {
-		t.Errorf("a stronger hash caught up for %v, want nothing", w.d)
-	} else {
-		close(w.release)
-	}
-	if err := <-stronger; err != nil {
-		t.Fatal(err)
-	}
-	cheaper := verify(Params{MemoryKiB: 256, Time: 1, Threads: 1})
-	w := <-waits
-	if w.d <= 0 {
-		t.Errorf("a hash with a sixteenth of the passes caught up for %v, want what the current hash took more", w.d)
-	}
-	// The next job waits in the queue while the only worker catches up; a
-	// worker freed by the hash would have taken it off at once.
-	next := verify(current)
-	eventually.True(t, "the next job waits in the queue", func() bool { return len(p.jobs) == 1 })
-	if len(cheaper) != 0 || len(next) != 0 {
-		t.Error("a verify answered while the only worker caught up")
-	}
-	close(w.release)
-	for _, done := range []<-chan error{cheaper, next} {
-		if err := <-done; err != nil {
-			t.Fatal(err)
+	want := allocated(current.Hash(pw))
+	for _, stored := range []Params{{MemoryKiB: 1 << 10, Time: 2, Threads: 1}, {MemoryKiB: 8 << 10, Time: 1, Threads: 1}} {
+		if got := allocated(stored.Hash(pw)); got < want*9/10 {
+			t.Errorf("a verify against a hash made with %+v allocated %d KiB, want about a current one's %d KiB",
+				stored, got>>10, want>>10)
 		}
 	}
 }
