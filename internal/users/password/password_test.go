@@ -95,26 +95,33 @@ func TestATopUpMakesACheaperHashCostWhatACurrentOneDoes(t *testing.T) {
 	}
 }
 
-func TestAVerifyAgainstACheaperHashDoesTheWorkOfACurrentOne(t *testing.T) {
+func TestAVerifyAgainstACheaperHashAlsoRunsItsTopUp(t *testing.T) {
 	// Not parallel: it counts the bytes the whole process allocates, of
-	// which argon2's memory is nearly all (and as good a measure of its
-	// work as time, without the noise of a busy machine).
+	// which argon2's memory is nearly all. Memory shows that the top-up
+	// ran, and with its memory; its passes, which memory cannot show, are
+	// TestATopUpMakesACheaperHashCostWhatACurrentOneDoes's.
 	current := Params{MemoryKiB: 8 << 10, Time: 2, Threads: 1}
 	const pw = "plum-kettle-orbit-42"
-	allocated := func(encoded string) uint64 {
+	allocatedKiB := func(encoded string) float64 {
 		var before, after runtime.MemStats
 		runtime.ReadMemStats(&before)
 		if ok, _, err := current.Verify("wrong", encoded); ok || err != nil {
 			t.Fatalf("a wrong password: ok %v, err %v", ok, err)
 		}
 		runtime.ReadMemStats(&after)
-		return after.TotalAlloc - before.TotalAlloc
+		return float64(after.TotalAlloc-before.TotalAlloc) / 1024
 	}
-	want := allocated(current.Hash(pw))
-	for _, stored := range []Params{{MemoryKiB: 1 << 10, Time: 2, Threads: 1}, {MemoryKiB: 8 << 10, Time: 1, Threads: 1}} {
-		if got := allocated(stored.Hash(pw)); got < want*9/10 {
-			t.Errorf("a verify against a hash made with %+v allocated %d KiB, want about a current one's %d KiB",
-				stored, got>>10, want>>10)
+	for _, stored := range []Params{
+		current,
+		{MemoryKiB: 1 << 10, Time: 2, Threads: 1}, // topped up with 7 MiB
+		{MemoryKiB: 8 << 10, Time: 1, Threads: 1}, // topped up with 4 MiB
+	} {
+		want := float64(stored.MemoryKiB)
+		if extra, ok := current.topUp(stored); ok {
+			want += float64(extra.MemoryKiB)
+		}
+		if got := allocatedKiB(stored.Hash(pw)); got < want*0.95 || got > want*1.05 {
+			t.Errorf("a verify against a hash made with %+v allocated %.0f KiB, want its hash's and its top-up's %.0f KiB", stored, got, want)
 		}
 	}
 }
