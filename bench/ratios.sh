@@ -26,7 +26,8 @@
 # 100:2000:100), CHECKOUT_RAMP (default 50:800:50), STEP (default 5s), PG
 # (default postgres://postgres@localhost:5432), ONLY (default all; checkout
 # runs only rows 2, 3, 2b and 3b and their baselines; buy only 2b and 3b),
-# BUY_RAMP (default 100:1500:100).
+# BUY_RAMP (default 100:1500:100), MP (a built binary; default: build
+# bin/marketplace).
 # The servers of `make services` must be running; it starts none itself.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -36,8 +37,11 @@ checkout_ramp=${CHECKOUT_RAMP:-50:800:50}
 step=${STEP:-5s}
 pg=${PG:-postgres://postgres@localhost:5432}
 mkdir -p "$out"
-go build -o bin/marketplace ./cmd/marketplace
-mp=bin/marketplace
+mp=${MP:-}
+if [ -z "$mp" ]; then
+	go build -o bin/marketplace ./cmd/marketplace
+	mp=bin/marketplace
+fi
 export GATEWAY_RATE_LIMITS=off # the load must meet the platform, not the limits
 
 data=$(mktemp -d)

@@ -13,6 +13,11 @@ import (
 type Store interface {
 	// InTx runs fn in one transaction, committed if fn returns nil.
 	InTx(ctx context.Context, fn func(Tx) error) error
+	// InGroupTx is InTx for an fn that only writes, whose transaction may
+	// be committed together with other callers' (group commit, ADR 0060);
+	// each one's writes still commit all or none. A Tx method that reads
+	// fails in it.
+	InGroupTx(ctx context.Context, fn func(Tx) error) error
 
 	// Products returns the projection's copies of the products asked for;
 	// missing ones are absent from the map.
@@ -135,10 +140,10 @@ type Tx interface {
 	AdjustStock(ctx context.Context, productID string, delta int64) (Stock, error)
 	// Reserve holds the quantities for an order, all or nothing. Too few
 	// free units fail the transaction with *InsufficientStockError, from
-	// Reserve or at the latest from InTx when it commits.
+	// Reserve or at the latest from InTx or InGroupTx when it commits.
 	Reserve(ctx context.Context, items []Item) error
 	// CheckProducts fails the transaction with ErrProductChanged, from
-	// CheckProducts or at the latest from InTx when it commits, if the
+	// CheckProducts or at the latest from InTx or InGroupTx when it commits, if the
 	// projection holds any of ps at another version or not at all.
 	CheckProducts(ctx context.Context, ps []Product) error
 	// Release gives back what an unpaid order held.

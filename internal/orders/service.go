@@ -429,8 +429,9 @@ func (s *Service) placeOrder(ctx context.Context, ck checkout) (Order, error) {
 	// to the commit, with no client in between, however many buyers want
 	// the product. The prices are checked after the order's first
 	// statement, its Idempotency-Key, so that a key that exists answers
-	// first (ADR 0055), and before anything is reserved.
-	err = s.store.InTx(ctx, func(tx Tx) error {
+	// first (ADR 0055), and before anything is reserved. The transaction
+	// only writes, so concurrent checkouts commit in groups (ADR 0060).
+	err = s.store.InGroupTx(ctx, func(tx Tx) error {
 		if err := tx.CreateOrder(ctx, o, key); err != nil {
 			return err
 		}

@@ -22,12 +22,16 @@ type Store struct {
 	pool *pgxpool.Pool
 	// pii seals shipping addresses and the stored answers that repeat them.
 	pii *fieldcrypt.Keyring
+	// group commits the transactions of InGroupTx.
+	group *group
 }
 
 var _ orders.Store = (*Store)(nil)
 
 // New returns a store over pool that seals personal data with pii.
-func New(pool *pgxpool.Pool, pii *fieldcrypt.Keyring) *Store { return &Store{pool: pool, pii: pii} }
+func New(pool *pgxpool.Pool, pii *fieldcrypt.Keyring) *Store {
+	return &Store{pool: pool, pii: pii, group: newGroup(pool)}
+}
 
 // Pool is the store's connection pool, for the outbox relay.
 func (s *Store) Pool() *pgxpool.Pool { return s.pool }

@@ -52,6 +52,14 @@ func testKeyring(t *testing.T) *fieldcrypt.Keyring {
 // transaction the server refused leaves it fit for the next.
 func newCountedStore(t *testing.T) (*orderdb.Store, *roundTrips) {
 	t.Helper()
+	s, _, trips := newCountedStoreAndPool(t)
+	return s, trips
+}
+
+// newCountedStoreAndPool is newCountedStore with its pool, which a test
+// can hold to make transactions queue.
+func newCountedStoreAndPool(t *testing.T) (*orderdb.Store, *pgxpool.Pool, *roundTrips) {
+	t.Helper()
 	url, _ := pgtest.New(t, orderdb.Migrations())
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
@@ -65,7 +73,7 @@ func newCountedStore(t *testing.T) (*orderdb.Store, *roundTrips) {
 		t.Fatal(err)
 	}
 	t.Cleanup(pool.Close)
-	return orderdb.New(pool, testKeyring(t)), trips
+	return orderdb.New(pool, testKeyring(t)), pool, trips
 }
 
 // roundTrips counts the queries and batches sent, each one round trip.
@@ -279,15 +287,7 @@ func TestAnOrdersTransactionIsOneRoundTripAndARefusalLeavesNoTrace(t *testing.T)
 		t.Fatal(err)
 	}
 	place := func(o orders.Order, items []orders.Item) func(orders.Tx) error {
-		return func(tx orders.Tx) error {
-			if err := tx.CreateOrder(ctx, o, orders.OrderKey{}); err != nil {
-				return err
-			}
-			if err := tx.AddHistory(ctx, o.ID, o.History); err != nil {
-				return err
-			}
-			return tx.Reserve(ctx, items)
-		}
+		return checkout(ctx, o, orders.OrderKey{}, items)
 	}
 	errGaveUp := errors.New("gave up")
 	cases := []struct {
@@ -340,42 +340,51 @@ func TestConcurrentReservationsNeverOversell(t *testing.T) {
 	t.Parallel()
 	s := newStore(t)
 	ctx := t.Context()
-	const units, buyers = 7, 30
-	a, b := mustProduct(t, s, 100, units), mustProduct(t, s, 100, units)
-	var (
-		wg      sync.WaitGroup
-		mu      sync.Mutex
-		granted int
-	)
-	start := make(chan struct{})
-	for i := range buyers {
-		// Half ask in one order, half in the other: the store must lock in
-		// its own order or two transactions would deadlock.
-		items := []orders.Item{{ProductID: a.ID, Quantity: 1}, {ProductID: b.ID, Quantity: 1}}
-		if i%2 == 1 {
-			items[0], items[1] = items[1], items[0]
-		}
-		wg.Go(func() {
-			<-start
-			err := s.InTx(ctx, func(tx orders.Tx) error { return tx.Reserve(ctx, items) })
-			switch {
-			case err == nil:
-				mu.Lock()
-				granted++
-				mu.Unlock()
-			case !errors.Is(err, orders.ErrInsufficientStock):
-				t.Errorf("Reserve: %v", err)
+	cases := []struct {
+		name string
+		run  func(context.Context, func(orders.Tx) error) error
+	}{
+		{"each in a transaction of its own", s.InTx},
+		{"in groups that commit together", s.InGroupTx},
+	}
+	for _, c := range cases {
+		const units, buyers = 7, 30
+		a, b := mustProduct(t, s, 100, units), mustProduct(t, s, 100, units)
+		var (
+			wg      sync.WaitGroup
+			mu      sync.Mutex
+			granted int
+		)
+		start := make(chan struct{})
+		for i := range buyers {
+			// Half ask in one order, half in the other: the store must lock
+			// in its own order or two transactions would deadlock.
+			items := []orders.Item{{ProductID: a.ID, Quantity: 1}, {ProductID: b.ID, Quantity: 1}}
+			if i%2 == 1 {
+				items[0], items[1] = items[1], items[0]
 			}
-		})
-	}
-	close(start)
-	wg.Wait()
-	if granted != units {
-		t.Errorf("%d of %d reservations granted on %d units, want %d", granted, buyers, units, units)
-	}
-	for _, p := range []orders.Product{a, b} {
-		if st := mustStock(t, s, p.ID); st.Reserved != units || st.Available != 0 {
-			t.Errorf("stock %+v, want all %d units reserved", st, units)
+			wg.Go(func() {
+				<-start
+				err := c.run(ctx, func(tx orders.Tx) error { return tx.Reserve(ctx, items) })
+				switch {
+				case err == nil:
+					mu.Lock()
+					granted++
+					mu.Unlock()
+				case !errors.Is(err, orders.ErrInsufficientStock):
+					t.Errorf("%s: Reserve: %v", c.name, err)
+				}
+			})
+		}
+		close(start)
+		wg.Wait()
+		if granted != units {
+			t.Errorf("%s: %d of %d reservations granted on %d units, want %d", c.name, granted, buyers, units, units)
+		}
+		for _, p := range []orders.Product{a, b} {
+			if st := mustStock(t, s, p.ID); st.Reserved != units || st.Available != 0 {
+				t.Errorf("%s: stock %+v, want all %d units reserved", c.name, st, units)
+			}
 		}
 	}
 }

@@ -22,49 +22,156 @@ import (
 // commit. BEGIN is queued like a write and COMMIT is the last one, so a
 // transaction that only writes, a checkout, is one round trip from BEGIN
 // to COMMIT (ADR 0053), and a payment a handful, not one per row.
+//
+// A transaction of a group (InGroupTx, ADR 0060) has no connection of its
+// own: it only queues, and the group sends what its members queued.
 type tx struct {
-	conn   *pgxpool.Conn
-	writes pgx.Batch
-	pii    *fieldcrypt.Keyring
+	conn *pgxpool.Conn // nil in a group's transaction
+	pii  *fieldcrypt.Keyring
+	// begun is set once BEGIN has been sent.
+	begun bool
+	// byUser are the statements on a user's rows (idempotency keys, the
+	// cart), sent before the other writes, and reservations are sent after
+	// them; both are sorted, so that the transactions of a group lock rows
+	// in one order, as each on its own does.
+	byUser       []userStatement
+	writes       []*pgx.QueuedQuery
+	reservations []reservation
+}
+
+// userStatement is a statement on the rows of user: kind orders a user's
+// statements (keyKind first), and key a kind's.
+type userStatement struct {
+	user string
+	kind int
+	key  string
+	q    *pgx.QueuedQuery
+}
+
+// The kinds of a userStatement, in the order they are sent.
+const (
+	keyKind  = iota // on an idempotency key: first, so that a key that exists answers first
+	cartKind        // on the cart
+)
+
+// reservation is a call of reserve_stock.
+type reservation struct {
+	orders.Item
+	q *pgx.QueuedQuery
 }
 
 // begin returns a transaction on conn whose BEGIN waits for the first
 // flush.
 func begin(conn *pgxpool.Conn, pii *fieldcrypt.Keyring) *tx {
-	t := &tx{conn: conn, pii: pii}
-	t.writes.Queue("BEGIN")
-	return t
+	return &tx{conn: conn, pii: pii}
 }
 
-// commit sends what is queued with the COMMIT. A COMMIT that the server
-// answers with ROLLBACK (the transaction had failed) is an error.
-func (t *tx) commit(ctx context.Context) error {
-	t.writes.Queue("COMMIT").Exec(func(tag pgconn.CommandTag) error {
-		if tag.String() == "ROLLBACK" {
-			return pgx.ErrTxCommitRollback
-		}
-		return nil
-	})
-	return t.flush(ctx)
+// queue adds a write to t.
+func (t *tx) queue(sql string, args ...any) {
+	t.writes = append(t.writes, &pgx.QueuedQuery{SQL: sql, Arguments: args})
 }
+
+// queueOnUser adds a statement on the rows of user to t.
+func (t *tx) queueOnUser(user string, kind int, key, sql string, args ...any) {
+	t.byUser = append(t.byUser, userStatement{user, kind, key, &pgx.QueuedQuery{SQL: sql, Arguments: args}})
+}
+
+// errGroupRead is a read in a group's transaction, whose statements are
+// all sent at its commit.
+var errGroupRead = errors.New("orderdb: a group's transaction only writes")
+
+// commit sends what is queued with the COMMIT.
+func (t *tx) commit(ctx context.Context) error { return t.send(ctx, true) }
 
 // rollback ends a transaction that fn gave up on or the server refused;
-// one that sent nothing has nothing to end. A rollback that fails leaves
-// the connection in its transaction, and the pool then closes it.
+// one that sent nothing has nothing to end.
 func (t *tx) rollback(ctx context.Context) {
-	if t.conn.Conn().PgConn().TxStatus() != 'I' {
-		_, _ = t.conn.Exec(ctx, "ROLLBACK")
-	}
+	rollback(ctx, t.conn)
 }
 
-// flush sends the queued writes.
+// rollback ends conn's transaction, if it is in one, and reports whether
+// the connection is then out of it. A rollback that fails leaves the
+// connection in its transaction, and the pool then closes it.
+func rollback(ctx context.Context, conn *pgxpool.Conn) bool {
+	pc := conn.Conn().PgConn()
+	if pc.TxStatus() != 'I' {
+		_, _ = conn.Exec(ctx, "ROLLBACK")
+	}
+	return pc.TxStatus() == 'I'
+}
+
+// flush sends the queued writes, and BEGIN if it was not sent yet: a
+// read that follows takes its locks in the transaction.
 func (t *tx) flush(ctx context.Context) error {
-	if t.writes.Len() == 0 {
+	if t.conn == nil {
+		return errGroupRead
+	}
+	if t.begun && t.empty() {
 		return nil
 	}
-	b := t.writes
-	t.writes = pgx.Batch{}
-	if err := t.conn.SendBatch(ctx, &b).Close(); err != nil {
+	return t.send(ctx, false)
+}
+
+// send sends what is queued, with BEGIN if it was not sent yet and COMMIT
+// if commit is set, and empties the queues, whether the server took them
+// or not: a transaction it refused is only rolled back.
+func (t *tx) send(ctx context.Context, commit bool) error {
+	err := sendBatch(ctx, t.conn, []*tx{t}, !t.begun, commit)
+	t.begun, t.byUser, t.writes, t.reservations = true, nil, nil, nil
+	return err
+}
+
+// empty reports whether t has nothing queued.
+func (t *tx) empty() bool {
+	return len(t.byUser)+len(t.writes)+len(t.reservations) == 0
+}
+
+// sendBatch sends, in one round trip on conn, what the transactions ts
+// queued, as one transaction: BEGIN if begin is set, then every statement
+// on a user's rows, sorted by user, kind and key, then the writes,
+// transaction by transaction, then every reservation, sorted by product,
+// and COMMIT if commit is set. It leaves their queues as they were, so
+// that a group can send its members again one by one. A COMMIT that the
+// server answers with ROLLBACK (the transaction had failed) is an error.
+func sendBatch(ctx context.Context, conn *pgxpool.Conn, ts []*tx, begin, commit bool) error {
+	var (
+		b      pgx.Batch
+		byUser []userStatement
+		res    []reservation
+	)
+	for _, t := range ts {
+		byUser = append(byUser, t.byUser...)
+		res = append(res, t.reservations...)
+	}
+	slices.SortStableFunc(byUser, func(a, b userStatement) int {
+		return cmp.Or(cmp.Compare(a.user, b.user), cmp.Compare(a.kind, b.kind), cmp.Compare(a.key, b.key))
+	})
+	slices.SortStableFunc(res, func(a, b reservation) int { return cmp.Compare(a.ProductID, b.ProductID) })
+	// Copies, so that statements sent again after a failure are fresh.
+	add := func(q *pgx.QueuedQuery) { b.Queue(q.SQL, q.Arguments...) }
+	if begin {
+		b.Queue("BEGIN")
+	}
+	for _, u := range byUser {
+		add(u.q)
+	}
+	for _, t := range ts {
+		for _, q := range t.writes {
+			add(q)
+		}
+	}
+	for _, r := range res {
+		add(r.q)
+	}
+	if commit {
+		b.Queue("COMMIT").Exec(func(tag pgconn.CommandTag) error {
+			if tag.String() == "ROLLBACK" {
+				return pgx.ErrTxCommitRollback
+			}
+			return nil
+		})
+	}
+	if err := conn.SendBatch(ctx, &b).Close(); err != nil {
 		return fmt.Errorf("write: %w", err)
 	}
 	return nil
@@ -107,13 +214,15 @@ func sorted(items []orders.Item) []orders.Item {
 // Reserve holds stock with one reserve_stock call per product: a product
 // whose available units are too few fails it in the server, which aborts
 // the transaction, so the refusal surfaces as *orders.InsufficientStockError
-// from the flush that sends it, the commit at the latest. A caller that
-// writes first and reserves last holds the stock rows' locks only from the
+// from the flush that sends it, the commit at the latest. The calls go
+// after every other statement of their flush, so a transaction that
+// commits in the same flush holds the stock rows' locks only from the
 // reservation to the commit, both in the server, which matters when every
 // buyer wants the same product.
 func (t *tx) Reserve(_ context.Context, items []orders.Item) error {
-	for _, it := range sorted(items) {
-		t.writes.Queue(`SELECT reserve_stock($1, $2)`, it.ProductID, it.Quantity)
+	for _, it := range items {
+		q := &pgx.QueuedQuery{SQL: `SELECT reserve_stock($1, $2)`, Arguments: []any{it.ProductID, it.Quantity}}
+		t.reservations = append(t.reservations, reservation{it, q})
 	}
 	return nil
 }
@@ -127,7 +236,7 @@ func (t *tx) CheckProducts(_ context.Context, ps []orders.Product) error {
 	for i, p := range ps {
 		ids[i], versions[i] = p.ID, p.Version
 	}
-	t.writes.Queue(`SELECT check_products($1::uuid[], $2::bigint[])`, ids, versions)
+	t.queue(`SELECT check_products($1::uuid[], $2::bigint[])`, ids, versions)
 	return nil
 }
 
@@ -145,40 +254,39 @@ func (t *tx) Restock(ctx context.Context, items []orders.Item) error {
 
 func (t *tx) eachStock(_ context.Context, items []orders.Item, sql string) error {
 	for _, it := range sorted(items) {
-		t.writes.Queue(sql, it.ProductID, it.Quantity)
+		t.queue(sql, it.ProductID, it.Quantity)
 	}
 	return nil
 }
 
 func (t *tx) CreateOrder(_ context.Context, o orders.Order, key orders.OrderKey) error {
-	b := &t.writes
 	if a := key.Answer; a != nil {
-		// First, so that a key that exists fails the batch before its other
-		// statements run.
-		b.Queue(`INSERT INTO idempotency_keys (user_id, key, operation, request_hash, resource_id, status, response)
+		// A key statement, sent first: a key that exists fails the batch
+		// before its other statements run.
+		t.queueOnUser(o.BuyerID, keyKind, key.Name, `INSERT INTO idempotency_keys (user_id, key, operation, request_hash, resource_id, status, response)
 			VALUES ($1, $2, $3, $4, $5, $6, $7)`,
 			o.BuyerID, key.Name, a.Operation, a.RequestHash, o.ID, a.Status, sealAnswer(t.pii, o.BuyerID, key.Name, a.Body))
 	}
-	b.Queue(`INSERT INTO orders (id, buyer_id, status, currency, total, version, reserved_until, created_at, updated_at, shipping_address_sealed)
+	t.queue(`INSERT INTO orders (id, buyer_id, status, currency, total, version, reserved_until, created_at, updated_at, shipping_address_sealed)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
 		o.ID, o.BuyerID, o.Status, o.Total.Currency, o.Total.Amount, o.Version, o.ReservedUntil, o.CreatedAt, o.UpdatedAt,
 		sealAddress(t.pii, o.ID, o.ShippingAddress))
 	for _, s := range o.SubOrders {
-		b.Queue(`INSERT INTO sub_orders (id, order_id, seller_id, status, subtotal, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+		t.queue(`INSERT INTO sub_orders (id, order_id, seller_id, status, subtotal, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
 			s.ID, o.ID, s.SellerID, s.Status, s.Subtotal.Amount, s.CreatedAt, s.UpdatedAt)
 		for _, l := range s.Lines {
-			b.Queue(`INSERT INTO order_lines (order_id, sub_order_id, product_id, title, unit_price, quantity) VALUES ($1, $2, $3, $4, $5, $6)`,
+			t.queue(`INSERT INTO order_lines (order_id, sub_order_id, product_id, title, unit_price, quantity) VALUES ($1, $2, $3, $4, $5, $6)`,
 				o.ID, s.ID, l.ProductID, l.Title, l.UnitPrice.Amount, l.Quantity)
 		}
 	}
 	if key.Name != "" && key.Answer == nil {
-		b.Queue(`SELECT link_idempotency_key($1, $2, $3)`, o.BuyerID, key.Name, o.ID)
+		t.queueOnUser(o.BuyerID, keyKind, key.Name, `SELECT link_idempotency_key($1, $2, $3)`, o.BuyerID, key.Name, o.ID)
 	}
 	return nil
 }
 
 func (t *tx) RemoveFromCart(_ context.Context, buyerID string, productIDs []string) error {
-	t.writes.Queue(`DELETE FROM cart_items WHERE buyer_id = $1 AND product_id = ANY($2::uuid[])`, buyerID, productIDs)
+	t.queueOnUser(buyerID, cartKind, "", `DELETE FROM cart_items WHERE buyer_id = $1 AND product_id = ANY($2::uuid[])`, buyerID, productIDs)
 	return nil
 }
 
@@ -202,10 +310,9 @@ func (t *tx) OrderOfSubOrder(ctx context.Context, subOrderID string) (string, er
 }
 
 func (t *tx) UpdateOrder(_ context.Context, o orders.Order) error {
-	b := &t.writes
-	b.Queue(`UPDATE orders SET status = $2, version = $3, updated_at = $4 WHERE id = $1`, o.ID, o.Status, o.Version, o.UpdatedAt)
+	t.queue(`UPDATE orders SET status = $2, version = $3, updated_at = $4 WHERE id = $1`, o.ID, o.Status, o.Version, o.UpdatedAt)
 	for _, s := range o.SubOrders {
-		b.Queue(`UPDATE sub_orders SET status = $2, tracking_number = nullif($3, ''), updated_at = $4 WHERE id = $1`,
+		t.queue(`UPDATE sub_orders SET status = $2, tracking_number = nullif($3, ''), updated_at = $4 WHERE id = $1`,
 			s.ID, s.Status, s.TrackingNumber, s.UpdatedAt)
 	}
 	return nil
@@ -213,20 +320,25 @@ func (t *tx) UpdateOrder(_ context.Context, o orders.Order) error {
 
 func (t *tx) AddHistory(_ context.Context, orderID string, changes []orders.Change) error {
 	for _, c := range changes {
-		t.writes.Queue(`INSERT INTO order_history (order_id, sub_order_id, from_status, to_status, actor, reason, at)
+		t.queue(`INSERT INTO order_history (order_id, sub_order_id, from_status, to_status, actor, reason, at)
 			VALUES ($1, nullif($2, '')::uuid, nullif($3, ''), $4, $5, $6, $7)`, orderID, c.SubOrderID, c.From, c.To, c.Actor, c.Reason, c.At)
 	}
 	return nil
 }
 
 func (t *tx) AddEvents(ctx context.Context, evs ...events.Event) error {
-	return outbox.Queue(ctx, &t.writes, evs...)
+	var b pgx.Batch
+	if err := outbox.Queue(ctx, &b, evs...); err != nil {
+		return err
+	}
+	t.writes = append(t.writes, b.QueuedQueries...)
+	return nil
 }
 
 func (t *tx) SavePayment(_ context.Context, p orders.Payment) error {
 	// refund_requested_at is set once, when a refund status first appears:
 	// the refund key's first use, from which the provider keeps it.
-	t.writes.Queue(`INSERT INTO payments (order_id, provider, charge_key, payment_method, amount, currency, status,
+	t.queue(`INSERT INTO payments (order_id, provider, charge_key, payment_method, amount, currency, status,
 			charge_id, decline_reason, attempts, refund_status, refund_id, updated_at, refund_requested_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, nullif($8, ''), nullif($9, ''), $10, nullif($11, ''), nullif($12, ''), $13,
 			CASE WHEN $11 <> '' THEN now() END)
