@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/marketplace-go/marketplace/internal/orders"
 	"github.com/marketplace-go/marketplace/internal/orders/orderdb"
 	"github.com/marketplace-go/marketplace/internal/platform/eventually"
@@ -29,9 +31,12 @@ func checkout(ctx context.Context, o orders.Order, key orders.OrderKey, items []
 // the test holds the store's one connection, so that all of them queue
 // and go as one group once it lets go; it returns their errors and the
 // round trips the group took.
-func queuedBehind(t *testing.T, s *orderdb.Store, hold func() func(), trips *roundTrips, fns []func(orders.Tx) error) ([]error, int64) {
+func queuedBehind(t *testing.T, s *orderdb.Store, pool *pgxpool.Pool, trips *roundTrips, fns []func(orders.Tx) error) ([]error, int64) {
 	t.Helper()
-	release := hold()
+	conn, err := pool.Acquire(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
 	errs := make([]error, len(fns))
 	var wg sync.WaitGroup
 	for i, fn := range fns {
@@ -39,7 +44,7 @@ func queuedBehind(t *testing.T, s *orderdb.Store, hold func() func(), trips *rou
 	}
 	eventually.True(t, "every transaction queued", func() bool { return s.Queued() == len(fns) })
 	n := trips.during(func() {
-		release()
+		conn.Release()
 		wg.Wait()
 	})
 	return errs, n
@@ -49,13 +54,6 @@ func TestAGroupCommitsTogetherAndAnswersEachRefusedOrderAsIfAlone(t *testing.T) 
 	t.Parallel()
 	s, pool, trips := newCountedStoreAndPool(t)
 	ctx := t.Context()
-	hold := func() func() {
-		conn, err := pool.Acquire(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return conn.Release
-	}
 	// last's id sorts before soldOut's, so that in a group the last unit
 	// is reserved before anything refuses the order of both.
 	last := mustProduct(t, s, 100, 1)
@@ -108,7 +106,7 @@ func TestAGroupCommitsTogetherAndAnswersEachRefusedOrderAsIfAlone(t *testing.T) 
 				wantReserved += int64(o.items[0].Quantity)
 			}
 		}
-		errs, n := queuedBehind(t, s, hold, trips, fns)
+		errs, n := queuedBehind(t, s, pool, trips, fns)
 		for i, o := range c.orders {
 			if !errors.Is(errs[i], o.wantErr) {
 				t.Errorf("%s: order %d: %v, want %v", c.name, i, errs[i], o.wantErr)
@@ -138,13 +136,6 @@ func TestOfTwoOrdersUnderOneKeyInAGroupOneIsPlacedAndTheOtherFindsTheKeyTaken(t 
 	t.Parallel()
 	s, pool, trips := newCountedStoreAndPool(t)
 	ctx := t.Context()
-	hold := func() func() {
-		conn, err := pool.Acquire(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return conn.Release
-	}
 	p := mustProduct(t, s, 100, 10)
 	buyer := newID()
 	answer := &orders.KeyAnswer{Operation: "checkout", RequestHash: []byte("h"), Status: 201, Body: []byte(`{}`)}
@@ -154,7 +145,7 @@ func TestOfTwoOrdersUnderOneKeyInAGroupOneIsPlacedAndTheOtherFindsTheKeyTaken(t 
 	for i, o := range placed {
 		fns[i] = checkout(ctx, o, orders.OrderKey{Name: "k", Answer: answer}, items)
 	}
-	errs, _ := queuedBehind(t, s, hold, trips, fns)
+	errs, _ := queuedBehind(t, s, pool, trips, fns)
 	var made []string
 	for i, err := range errs {
 		switch {
