@@ -10,3 +10,6 @@ func (s *Store) Queued() int {
 
 // ErrGroupRead is errGroupRead, for tests.
 var ErrGroupRead = errGroupRead
+
+// Sending is how many of the group's slots are taken.
+func (s *Store) Sending() int { return len(s.group.slots) }

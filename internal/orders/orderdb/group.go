@@ -38,10 +38,10 @@ type group struct {
 
 // job is one caller's transaction in the group's queue.
 type job struct {
-	tx   *tx
-	sent bool // taken from the queue to be sent; guarded by the group's mu
-	err  error
-	done chan struct{} // closed when err is final
+	tx    *tx
+	taken chan struct{} // closed when the job leaves the queue to be sent
+	err   error
+	done  chan struct{} // closed when err is final
 }
 
 // newGroup returns a group sending on pool, with half of its connections
@@ -66,7 +66,7 @@ func (s *Store) InGroupTx(ctx context.Context, fn func(orders.Tx) error) error {
 	if t.empty() {
 		return nil
 	}
-	return refusal(s.group.do(ctx, &job{tx: t, done: make(chan struct{})}))
+	return refusal(s.group.do(ctx, &job{tx: t, taken: make(chan struct{}), done: make(chan struct{})}))
 }
 
 // do queues j and waits for its answer, sending groups (j's or others')
@@ -77,25 +77,21 @@ func (g *group) do(ctx context.Context, j *job) error {
 	g.mu.Lock()
 	g.queue = append(g.queue, j)
 	g.mu.Unlock()
-	for !g.taken(j) {
+	for {
 		select {
+		case <-j.taken:
+			<-j.done
+			return j.err
 		case <-ctx.Done():
 			if g.withdraw(j) {
 				return ctx.Err()
 			}
 		case g.slots <- struct{}{}:
-			g.lead(ctx)
+			if g.lead(ctx, j) {
+				return ctx.Err()
+			}
 		}
 	}
-	<-j.done
-	return j.err
-}
-
-// taken reports whether j has left the queue to be sent.
-func (g *group) taken(j *job) bool {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return j.sent
 }
 
 // withdraw takes j out of the queue and reports whether it was there.
@@ -117,7 +113,7 @@ func (g *group) take() []*job {
 	n := min(len(g.queue), maxGroup)
 	jobs := slices.Clone(g.queue[:n])
 	for _, j := range jobs {
-		j.sent = true
+		close(j.taken)
 	}
 	g.queue = slices.Delete(g.queue, 0, n)
 	return jobs
@@ -130,16 +126,32 @@ const groupTimeout = 10 * time.Second
 // errGroupPanicked answers the members of a group whose sending panicked.
 var errGroupPanicked = errors.New("orderdb: sending a group panicked")
 
-// lead holds a slot while it takes a group from the queue and commits it
-// on one connection. The group is its members', so the leader's ctx lends
-// it only its values: a leader whose client went away, or whose deadline
-// is near, must not fail the others. The connection is taken before the
-// group, so that the jobs that come in while it waits for one go with it.
-func (g *group) lead(ctx context.Context) {
+// errUnusable answers the members of a refused group left unsent when
+// the connection could not be rolled back: the group's refusal was not
+// theirs.
+var errUnusable = errors.New("orderdb: the connection could not end a refused group")
+
+// lead holds a slot, the leader's, while it takes a group from the queue
+// and commits it on one connection, unless the leader's own job j has
+// left the queue. The group is its members', so the leader's ctx lends it
+// only its values: a leader whose client went away, or whose deadline is
+// near, must not fail the others. The connection is taken before the
+// group, so that the jobs that come in while it waits for one go with it;
+// a leader whose ctx ended meanwhile takes its own job out first, and
+// lead reports that it did.
+func (g *group) lead(ctx context.Context, j *job) (withdrawn bool) {
 	defer func() { <-g.slots }()
+	select {
+	case <-j.taken:
+		return false
+	default:
+	}
 	gctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), groupTimeout)
 	defer cancel()
 	conn, err := g.pool.Acquire(gctx)
+	if ctx.Err() != nil && g.withdraw(j) {
+		withdrawn = true
+	}
 	jobs := g.take()
 	defer func() {
 		if r := recover(); r != nil {
@@ -149,35 +161,42 @@ func (g *group) lead(ctx context.Context) {
 	}()
 	if err != nil {
 		finish(jobs, fmt.Errorf("acquire a connection: %w", err))
-		return
+		return withdrawn
 	}
 	defer conn.Release()
-	if len(jobs) == 0 {
-		return // another leader took them
+	if len(jobs) > 0 {
+		sendGroup(gctx, conn, jobs)
 	}
-	err = commit(gctx, conn, jobs...)
+	return withdrawn
+}
+
+// sendGroup commits jobs on conn as one transaction. When the server refuses
+// it, for a member's statement (too few units left, a product at another
+// version, a key that exists) or for a lock taken out of order (a
+// deadlock), each member is sent again alone, and answered by what it
+// alone met: a member's refusal in the group may stand on another
+// member's writes, which the refusal undid. conn is left out of any
+// transaction, or unusable, and then closed by the pool.
+func sendGroup(ctx context.Context, conn *pgxpool.Conn, jobs []*job) {
+	err := commitJobs(ctx, conn, jobs...)
 	var pgErr *pgconn.PgError
 	if err == nil || len(jobs) == 1 || !errors.As(err, &pgErr) {
 		finish(jobs, err)
+		rollback(ctx, conn)
 		return
 	}
-	// The server refused the group: a member's statement (too few units
-	// left, a product at another version, a key that exists), or a lock
-	// taken out of order (a deadlock). A member's refusal in a group may
-	// stand on another member's writes, which the refusal undid, so each
-	// member is sent again alone, and answered by what it alone met.
 	for i, j := range jobs {
-		if !rollback(gctx, conn) {
-			finish(jobs[i:], err)
+		if !rollback(ctx, conn) {
+			finish(jobs[i:], errUnusable)
 			return
 		}
-		finish([]*job{j}, commit(gctx, conn, j))
+		finish([]*job{j}, commitJobs(ctx, conn, j))
 	}
-	rollback(gctx, conn)
+	rollback(ctx, conn)
 }
 
-// commit sends jobs' transactions on conn as one, from BEGIN to COMMIT.
-func commit(ctx context.Context, conn *pgxpool.Conn, jobs ...*job) error {
+// commitJobs sends jobs' transactions on conn as one, from BEGIN to COMMIT.
+func commitJobs(ctx context.Context, conn *pgxpool.Conn, jobs ...*job) error {
 	txs := make([]*tx, len(jobs))
 	for i, j := range jobs {
 		txs[i] = j.tx

@@ -164,38 +164,68 @@ func TestOfTwoOrdersUnderOneKeyInAGroupOneIsPlacedAndTheOtherFindsTheKeyTaken(t 
 	}
 }
 
-func TestACallerThatGivesUpWhileQueuedIsTakenOutOfTheGroup(t *testing.T) {
+func TestACallerThatGivesUpBeforeItsGroupIsSentWritesNothing(t *testing.T) {
 	t.Parallel()
 	s, pool, _ := newCountedStoreAndPool(t)
 	ctx := t.Context()
 	p := mustProduct(t, s, 100, 10)
-	conn, err := pool.Acquire(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kept, dropped := newOrder(newID(), time.Now(), p), newOrder(newID(), time.Now(), p)
 	items := []orders.Item{{ProductID: p.ID, Quantity: 1}}
-	keptErr := make(chan error, 1)
-	go func() { keptErr <- s.InGroupTx(ctx, checkout(ctx, kept, orders.OrderKey{}, items)) }()
-	eventually.True(t, "the first transaction queued", func() bool { return s.Queued() == 1 })
-	gaveUp, cancel := context.WithCancel(ctx)
-	droppedErr := make(chan error, 1)
-	go func() { droppedErr <- s.InGroupTx(gaveUp, checkout(ctx, dropped, orders.OrderKey{}, items)) }()
-	eventually.True(t, "the second transaction queued", func() bool { return s.Queued() == 2 })
-	cancel()
-	if err := eventually.Receive(t, "the answer of the caller that gave up", droppedErr); !errors.Is(err, context.Canceled) {
-		t.Errorf("the caller that gave up: %v, want context.Canceled", err)
+	cases := []struct {
+		name string
+		// leaderGivesUp: the caller that gives up is the first, which holds
+		// the one slot while it waits for the connection; otherwise it is
+		// the second, queued behind it.
+		leaderGivesUp bool
+	}{
+		{"a caller queued behind the one sending", false},
+		{"the caller sending, while it waits for a connection", true},
 	}
-	conn.Release()
-	if err := eventually.Receive(t, "the answer of the caller that waited", keptErr); err != nil {
-		t.Fatalf("the caller that waited: %v", err)
-	}
-	mustOrder(t, s, kept.ID)
-	if _, err := s.Order(ctx, dropped.ID); !errors.Is(err, orders.ErrNotFound) {
-		t.Errorf("the order of the caller that gave up: %v, want not found", err)
-	}
-	if st := mustStock(t, s, p.ID); st.Reserved != 1 {
-		t.Errorf("%d units reserved, want the one order's 1", st.Reserved)
+	for _, c := range cases {
+		before := mustStock(t, s, p.ID).Reserved
+		conn, err := pool.Acquire(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		kept, dropped := newOrder(newID(), time.Now(), p), newOrder(newID(), time.Now(), p)
+		gaveUp, cancel := context.WithCancel(ctx)
+		first, second := ctx, gaveUp
+		firstOrder, secondOrder := kept, dropped
+		if c.leaderGivesUp {
+			first, second = second, first
+			firstOrder, secondOrder = secondOrder, firstOrder
+		}
+		answers := map[string]chan error{kept.ID: make(chan error, 1), dropped.ID: make(chan error, 1)}
+		go func() {
+			answers[firstOrder.ID] <- s.InGroupTx(first, checkout(ctx, firstOrder, orders.OrderKey{}, items))
+		}()
+		eventually.True(t, "the first caller sending", func() bool { return s.Sending() == 1 })
+		go func() {
+			answers[secondOrder.ID] <- s.InGroupTx(second, checkout(ctx, secondOrder, orders.OrderKey{}, items))
+		}()
+		eventually.True(t, "both transactions queued", func() bool { return s.Queued() == 2 })
+		cancel()
+		if !c.leaderGivesUp {
+			// Queued, it leaves at once.
+			if err := eventually.Receive(t, "the answer of the caller that gave up", answers[dropped.ID]); !errors.Is(err, context.Canceled) {
+				t.Errorf("%s: the caller that gave up: %v, want context.Canceled", c.name, err)
+			}
+		}
+		conn.Release()
+		if err := eventually.Receive(t, "the answer of the caller that waited", answers[kept.ID]); err != nil {
+			t.Fatalf("%s: the caller that waited: %v", c.name, err)
+		}
+		if c.leaderGivesUp {
+			if err := eventually.Receive(t, "the answer of the caller that gave up", answers[dropped.ID]); !errors.Is(err, context.Canceled) {
+				t.Errorf("%s: the caller that gave up: %v, want context.Canceled", c.name, err)
+			}
+		}
+		mustOrder(t, s, kept.ID)
+		if _, err := s.Order(ctx, dropped.ID); !errors.Is(err, orders.ErrNotFound) {
+			t.Errorf("%s: the order of the caller that gave up: %v, want not found", c.name, err)
+		}
+		if got := mustStock(t, s, p.ID).Reserved - before; got != 1 {
+			t.Errorf("%s: %d units reserved, want the one order's 1", c.name, got)
+		}
 	}
 }
 

@@ -90,14 +90,14 @@ func (t *tx) rollback(ctx context.Context) {
 }
 
 // rollback ends conn's transaction, if it is in one, and reports whether
-// the connection is then out of it. A rollback that fails leaves the
-// connection in its transaction, and the pool then closes it.
+// the connection is then out of it and open. A rollback that fails leaves
+// the connection in its transaction, and the pool then closes it.
 func rollback(ctx context.Context, conn *pgxpool.Conn) bool {
 	pc := conn.Conn().PgConn()
-	if pc.TxStatus() != 'I' {
+	if !pc.IsClosed() && pc.TxStatus() != 'I' {
 		_, _ = conn.Exec(ctx, "ROLLBACK")
 	}
-	return pc.TxStatus() == 'I'
+	return !pc.IsClosed() && pc.TxStatus() == 'I'
 }
 
 // flush sends the queued writes, and BEGIN if it was not sent yet: a
