@@ -86,6 +86,8 @@ func (g *group) do(ctx context.Context, j *job) error {
 			if g.withdraw(j) {
 				return ctx.Err()
 			}
+			<-j.done // it left the queue to be sent
+			return j.err
 		case g.slots <- struct{}{}:
 			if g.lead(ctx, j) {
 				return ctx.Err()
