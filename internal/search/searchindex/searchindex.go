@@ -245,11 +245,26 @@ func (x *Index) Apply(ctx context.Context, docs []search.Doc) ([]search.Doc, err
 		}
 		applied = append(applied, docs[i])
 	}
+	// A search may see the batch as soon as it is written, and a filter
+	// on an attribute the index does not know is refused: the names are
+	// known first. If the write fails they stay known, and a filter on
+	// them finds nothing until the retry writes the products.
+	x.knowAttributes(applied)
 	if err := x.idx.Batch(b); err != nil {
 		return nil, fmt.Errorf("searchindex: write %d products: %w", len(applied), err)
 	}
 	x.remember(applied)
 	return applied, nil
+}
+
+func (x *Index) knowAttributes(docs []search.Doc) {
+	x.statsMu.Lock()
+	defer x.statsMu.Unlock()
+	for _, d := range docs {
+		for name := range d.Attributes {
+			x.attributes[name] = true
+		}
+	}
 }
 
 func (x *Index) currentVersion(id string) (int64, bool) {
@@ -265,9 +280,6 @@ func (x *Index) remember(docs []search.Doc) {
 	for _, d := range docs {
 		x.versionSum += d.Version - x.versions[d.ID]
 		x.versions[d.ID] = d.Version
-		for name := range d.Attributes {
-			x.attributes[name] = true
-		}
 	}
 }
 

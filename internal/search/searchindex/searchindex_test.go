@@ -339,3 +339,51 @@ func TestConcurrentWritersAndReadersEndAtTheNewestVersions(t *testing.T) {
 		t.Fatalf("%d products, want %d", st.Products, products)
 	}
 }
+
+// The search service refuses a filter on an attribute the index does not
+// know, so a product a search can find must already have its attributes
+// known: a listing that waited for a product once got 400 for its
+// attribute.
+func TestAProductASearchFindsHasItsAttributesKnown(t *testing.T) {
+	x := open(t, t.TempDir())
+	const products = 200
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		defer close(done)
+		for i := range products {
+			p := product(fmt.Sprint("p", i), 1, func(p *search.Product) {
+				p.Attributes = map[string]any{fmt.Sprint("a", i): "x"}
+				p.CreatedAt = p.CreatedAt.Add(time.Duration(i) * time.Minute)
+			})
+			if _, err := x.Apply(ctx, []search.Doc{{Product: p}}); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	})
+	wg.Go(func() {
+		for {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			res, err := x.Search(ctx, search.Request{Query: search.Query{Sort: search.SortNewest}, Statuses: []string{search.StatusActive}, Size: 1})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			known := x.Stats().Attributes
+			for _, h := range res.Hits {
+				for name := range h.Product.Attributes {
+					if !known[name] {
+						t.Errorf("a search found %s, but its attribute %q is not known", h.Product.ID, name)
+						return
+					}
+				}
+			}
+		}
+	})
+	wg.Wait()
+}
