@@ -7,8 +7,17 @@
 // straight to the loader and callers never see a Redis error from
 // GetOrLoad. Each Redis call waits at most opTimeout (whether or not the
 // client was built with ContextTimeoutEnabled, though it should be, so that
-// an abandoned call also stops), and after a failure reads skip Redis for
-// retryAfter rather than paying the timeout on every request.
+// an abandoned call also stops), and once Redis is taken for down reads skip
+// it for retryAfter rather than paying the timeout on every request.
+//
+// A call that failed outright (refused, reset) means Redis is down. One that
+// only timed out may mean Redis hangs, or that this machine's cores were
+// busy for a moment: Redis counts as down for timeouts only once no call
+// has succeeded within opTimeout for outageAfter, or calls have kept timing
+// out for that long (a Redis that still answers small values quickly).
+// Sending every read to the database for a second after one slow answer
+// turns a busy moment into an overload, as the loads are what the cache
+// saves.
 //
 // Stale writes: a reader that misses, loads an old value and stores it after
 // a writer's Delete would hide the write until the TTL ends. Every key has an
@@ -48,8 +57,12 @@ const (
 	opTimeout = 100 * time.Millisecond
 	// invalidationTimeout bounds a Delete or Bump, which is worth waiting for.
 	invalidationTimeout = 2 * time.Second
-	// retryAfter is how long reads bypass Redis after it failed.
+	// retryAfter is how long reads bypass Redis once it is taken for down.
 	retryAfter = time.Second
+	// outageAfter is how long timeouts must go on before they alone take
+	// Redis for down: several opTimeouts, longer than a busy machine keeps
+	// a round trip waiting.
+	outageAfter = 500 * time.Millisecond
 	// warnEvery limits the "Redis unavailable" warning; the error counter
 	// counts every failure.
 	warnEvery = 30 * time.Second
@@ -95,12 +108,18 @@ type Cache struct {
 	name    string
 	log     *slog.Logger
 	timeout time.Duration // opTimeout; tests raise it
-	flights singleflight.Group
+	// outageAfter and retryAfter are the package's constants; tests
+	// change them.
+	outageAfter, retryAfter time.Duration
+	flights                 singleflight.Group
 
 	hits, misses, errs prometheus.Counter
 
-	downUntil atomic.Int64 // unix nanoseconds until which reads skip Redis
-	lastWarn  atomic.Int64 // unix nanoseconds of the last outage warning
+	// Unix nanoseconds, of: the end of the time reads skip Redis; the
+	// last call that succeeded within opTimeout; the last timeout and the
+	// first of the timeouts that followed it with no gap of outageAfter;
+	// the last outage warning.
+	downUntil, lastOK, lastTimeout, timeoutsSince, lastWarn atomic.Int64
 }
 
 // New returns a cache whose keys all start with prefix. Its hit, miss and
@@ -108,16 +127,21 @@ type Cache struct {
 // and registered on reg unless it is nil; caches may share a registry.
 func New(client redis.UniversalClient, prefix string, reg prometheus.Registerer, log *slog.Logger) *Cache {
 	name := strings.TrimSuffix(prefix, ":")
-	return &Cache{
-		rdb:     client,
-		prefix:  prefix,
-		name:    name,
-		log:     log,
-		timeout: opTimeout,
-		hits:    counter(reg, "cache_hits_total", "Cache lookups answered from Redis.", name),
-		misses:  counter(reg, "cache_misses_total", "Cache lookups that found nothing and loaded the value.", name),
-		errs:    counter(reg, "cache_errors_total", "Redis calls that failed or timed out; the request was served without the cache.", name),
+	c := &Cache{
+		rdb:         client,
+		prefix:      prefix,
+		name:        name,
+		log:         log,
+		timeout:     opTimeout,
+		outageAfter: outageAfter,
+		retryAfter:  retryAfter,
+		hits:        counter(reg, "cache_hits_total", "Cache lookups answered from Redis.", name),
+		misses:      counter(reg, "cache_misses_total", "Cache lookups that found nothing and loaded the value.", name),
+		errs:        counter(reg, "cache_errors_total", "Redis calls that failed or timed out; the request was served without the cache.", name),
 	}
+	// A Redis that hangs from the start is down outageAfter after it.
+	c.lastOK.Store(time.Now().UnixNano())
+	return c
 }
 
 // counter returns the named counter for cache, registering its vector on
@@ -335,8 +359,8 @@ func (c *Cache) Bump(ctx context.Context, group string) error {
 func (c *Cache) generationKey(group string) string { return c.prefix + "gen:" + group }
 
 // call runs one Redis operation, giving up after c.timeout even when the
-// client ignores context deadlines. A failure is counted, occasionally
-// logged, and makes reads skip Redis for a while; the caller's own context
+// client ignores context deadlines. A failure is counted, and may make
+// reads skip Redis for a while (see failed); the caller's own context
 // ending is not a Redis failure.
 func (c *Cache) call(ctx context.Context, op string, fn func(context.Context) error) error {
 	return c.callWithin(ctx, op, c.timeout, fn)
@@ -350,6 +374,7 @@ func (c *Cache) invalidation(ctx context.Context, op string, fn func(context.Con
 }
 
 func (c *Cache) callWithin(ctx context.Context, op string, timeout time.Duration, fn func(context.Context) error) error {
+	start := time.Now()
 	opCtx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	done := make(chan error, 1)
@@ -360,22 +385,58 @@ func (c *Cache) callWithin(ctx context.Context, op string, timeout time.Duration
 	case <-opCtx.Done():
 		err = fmt.Errorf("redis %s: %w", op, opCtx.Err())
 	}
+	now := time.Now()
 	switch {
 	case err == nil, errors.Is(err, redis.Nil):
+		// An invalidation may take seconds to succeed: only a prompt
+		// answer shows Redis well.
+		if now.Sub(start) < c.timeout {
+			c.lastOK.Store(now.UnixNano())
+		}
 		return nil
-	case ctx.Err() == nil:
-		c.failed(ctx, op, err)
+	case ctx.Err() != nil, passed(ctx, now):
+		// The caller gave up, or its own deadline came first.
+	default:
+		// A call that ran to its deadline timed out, whatever it says: the
+		// client reports it as its own i/o timeout, often before opCtx's
+		// timer has fired.
+		c.failed(ctx, op, err, passed(opCtx, now))
 	}
 	return err
 }
 
-// down reports whether Redis failed less than retryAfter ago.
+// passed reports whether ctx has a deadline that now has reached.
+func passed(ctx context.Context, now time.Time) bool {
+	deadline, ok := ctx.Deadline()
+	return ok && !now.Before(deadline)
+}
+
+// timeoutsAreOutage notes a timeout at now (Unix nanoseconds) and reports
+// whether timeouts now amount to an outage: no call has succeeded promptly
+// for outageAfter (Redis hangs), or timeouts have come with no gap of
+// outageAfter for that long, prompt answers between them or not (Redis
+// answers small values and times out on large ones). The updates race
+// with other timeouts, which can only move the judgment by one call.
+func (c *Cache) timeoutsAreOutage(now int64) bool {
+	after := int64(c.outageAfter)
+	if now-c.lastTimeout.Swap(now) > after {
+		c.timeoutsSince.Store(now)
+	}
+	return now-c.lastOK.Load() >= after || now-c.timeoutsSince.Load() >= after
+}
+
+// down reports whether Redis was taken for down less than retryAfter ago.
 func (c *Cache) down() bool { return time.Now().UnixNano() < c.downUntil.Load() }
 
-func (c *Cache) failed(ctx context.Context, op string, err error) {
+// failed counts a failed call and takes Redis for down if it failed
+// outright, or if it timed out and timeouts have become an outage.
+func (c *Cache) failed(ctx context.Context, op string, err error, timedOut bool) {
 	c.errs.Inc()
 	now := time.Now()
-	c.downUntil.Store(now.Add(retryAfter).UnixNano())
+	if timedOut && !c.timeoutsAreOutage(now.UnixNano()) {
+		return // a slow answer on a busy machine
+	}
+	c.downUntil.Store(now.Add(c.retryAfter).UnixNano())
 	last := c.lastWarn.Load()
 	if now.UnixNano()-last < int64(warnEvery) || !c.lastWarn.CompareAndSwap(last, now.UnixNano()) {
 		return

@@ -348,6 +348,68 @@ func TestHangingRedisDoesNotStallReads(t *testing.T) {
 	proxy.Start(t)
 }
 
+func TestASlowAnswerAmongPromptOnesKeepsReadsOnTheCache(t *testing.T) {
+	f := newCache(t, cachetest.Client(t, cachetest.Addr()))
+	var calls atomic.Int32
+	get(t, f.Cache, "detail:p1", time.Minute, counting(&calls)) // stored
+
+	// One call that runs out of time, as on a machine whose cores are
+	// busy for a moment: the read loads, and Redis is not taken for down.
+	cache.SetTimeout(f.Cache, time.Nanosecond)
+	if got := get(t, f.Cache, "detail:p1", time.Minute, counting(&calls)); got.Version != 2 {
+		t.Fatalf("the read whose Redis call timed out got version %d, want 2 (loaded)", got.Version)
+	}
+	cache.SetTimeout(f.Cache, time.Second)
+	if got := get(t, f.Cache, "detail:p1", time.Minute, counting(&calls)); got.Version != 1 {
+		t.Errorf("the read after one slow answer got version %d, want 1 (from Redis)", got.Version)
+	}
+	if strings.Contains(f.logs.String(), "redis unavailable") {
+		t.Errorf("one slow answer was logged as an outage: %s", f.logs)
+	}
+}
+
+// TestTimeoutsThatGoOnTakeRedisForDown covers both ways timeouts become an
+// outage: no call answers in time (Redis hangs), or calls keep timing out
+// between prompt answers (Redis answers small values and not large ones).
+func TestTimeoutsThatGoOnTakeRedisForDown(t *testing.T) {
+	tests := []struct {
+		name   string
+		prompt bool // a prompt hit between timeouts
+	}{
+		{"with no call answered in time", false},
+		{"with prompt answers between them", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newCache(t, cachetest.Client(t, cachetest.Addr()))
+			cache.SetOutageAfter(f.Cache, 50*time.Millisecond)
+			cache.SetRetryAfter(f.Cache, time.Hour) // down stays down for the check
+			var calls atomic.Int32
+			get(t, f.Cache, "detail:p1", time.Minute, counting(&calls)) // stored
+
+			// A tight loop, not eventually's growing pauses: with prompt
+			// answers, no pause may come near outageAfter.
+			deadline := time.Now().Add(10 * time.Second)
+			for !strings.Contains(f.logs.String(), "redis unavailable") {
+				if time.Now().After(deadline) {
+					t.Fatal("Redis was not taken for down within 10 s of timeouts")
+				}
+				cache.SetTimeout(f.Cache, time.Nanosecond)
+				get(t, f.Cache, "detail:p1", time.Minute, counting(&calls))
+				cache.SetTimeout(f.Cache, time.Second)
+				if tt.prompt {
+					get(t, f.Cache, "detail:p1", time.Minute, counting(&calls))
+				}
+			}
+			before := calls.Load()
+			get(t, f.Cache, "detail:p1", time.Minute, counting(&calls))
+			if calls.Load() != before+1 {
+				t.Errorf("a read while Redis is down was answered from it, want it loaded")
+			}
+		})
+	}
+}
+
 func TestMetricsOfSeveralCachesShareARegistry(t *testing.T) {
 	rdb := cachetest.Client(t, cachetest.Addr())
 	first := newCache(t, rdb)

@@ -6,3 +6,10 @@ import "time"
 // a generous one, so that a machine busy with other test packages does not
 // turn a slow Redis reply into a (correct, but different) direct load.
 func SetTimeout(c *Cache, d time.Duration) { c.timeout = d }
+
+// SetOutageAfter changes how long timeouts must go on (with no prompt
+// success, or with no gap as long) before c takes Redis for down.
+func SetOutageAfter(c *Cache, d time.Duration) { c.outageAfter = d }
+
+// SetRetryAfter changes how long c's reads skip Redis once it is down.
+func SetRetryAfter(c *Cache, d time.Duration) { c.retryAfter = d }
