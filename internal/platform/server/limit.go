@@ -37,6 +37,11 @@ type Limits struct {
 	// their clients have given up. Zero StandingAfter turns it off.
 	StandingAfter time.Duration
 	StandingWait  time.Duration
+
+	// MaxConns bounds the client connections each module's listener
+	// holds open, busy or idle; zero leaves them unbounded (see connBound).
+	// The metrics listener is never bounded.
+	MaxConns int
 }
 
 // DefaultLimits suit a small machine (2 cores): 64 requests at once is
@@ -44,19 +49,23 @@ type Limits struct {
 // would only wait inside the service; 1024 may wait for up to 10s, enough
 // for a burst of several hundred checkouts to be served rather than shed.
 // A queue that stands for a second is overload; from then on a new
-// request waits 100ms at most (ADR 39).
+// request waits 100ms at most (ADR 39). 8192 connections are more than
+// the load generator opened at three times the sustainable rate
+// (3,831-6,830); at 2,048 and 4,096 the bound engaged there and made that
+// overload worse (ADR 62).
 func DefaultLimits() Limits {
 	return Limits{MaxInFlight: 64, MaxQueue: 1024, QueueWait: 10 * time.Second,
-		StandingAfter: time.Second, StandingWait: 100 * time.Millisecond}
+		StandingAfter: time.Second, StandingWait: 100 * time.Millisecond, MaxConns: 8192}
 }
 
-// LoadLimits reads MAX_IN_FLIGHT, MAX_QUEUE and MAX_QUEUE_WAIT, one
-// setting for every module of the process.
+// LoadLimits reads MAX_IN_FLIGHT, MAX_QUEUE, MAX_QUEUE_WAIT and
+// MAX_CONNS, one setting for every module of the process.
 func LoadLimits(e *config.Env) Limits {
 	e.Describe(config.Docs{
 		"MAX_IN_FLIGHT":  "requests each service works on at once (the gateway and search have their own: `GATEWAY_MAX_IN_FLIGHT`, `SEARCH_MAX_IN_FLIGHT`)",
 		"MAX_QUEUE":      "requests each service lets wait for a slot; beyond, 503 `overloaded` + `Retry-After` at once",
 		"MAX_QUEUE_WAIT": "how long a request may wait for a slot before it gets that 503",
+		"MAX_CONNS":      "client connections each listener holds open, busy or idle; at the bound it accepts no more, closes idle ones and answers with `Connection: close` (0: unbounded)",
 	})
 	d := DefaultLimits()
 	return Limits{
@@ -65,6 +74,7 @@ func LoadLimits(e *config.Env) Limits {
 		QueueWait:     e.Duration("MAX_QUEUE_WAIT", d.QueueWait),
 		StandingAfter: d.StandingAfter,
 		StandingWait:  d.StandingWait,
+		MaxConns:      e.Int("MAX_CONNS", d.MaxConns, 0, 1<<20),
 	}
 }
 

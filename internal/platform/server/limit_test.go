@@ -299,10 +299,16 @@ func TestLimitsAreReadFromTheEnvironment(t *testing.T) {
 		{name: "nothing set gives the defaults", want: server.DefaultLimits()},
 		{
 			name: "each variable sets its bound",
-			env:  map[string]string{"MAX_IN_FLIGHT": "8", "MAX_QUEUE": "0", "MAX_QUEUE_WAIT": "2s"},
+			env:  map[string]string{"MAX_IN_FLIGHT": "8", "MAX_QUEUE": "0", "MAX_QUEUE_WAIT": "2s", "MAX_CONNS": "100"},
 			want: server.Limits{MaxInFlight: 8, MaxQueue: 0, QueueWait: 2 * time.Second,
-				StandingAfter: server.DefaultLimits().StandingAfter, StandingWait: server.DefaultLimits().StandingWait},
+				StandingAfter: server.DefaultLimits().StandingAfter, StandingWait: server.DefaultLimits().StandingWait, MaxConns: 100},
 		},
+		{
+			name: "no bound on connections is allowed",
+			env:  map[string]string{"MAX_CONNS": "0"},
+			want: func() server.Limits { l := server.DefaultLimits(); l.MaxConns = 0; return l }(),
+		},
+		{name: "a negative bound on connections is refused", env: map[string]string{"MAX_CONNS": "-1"}, wantErr: "MAX_CONNS"},
 		{name: "no request at a time is refused", env: map[string]string{"MAX_IN_FLIGHT": "0"}, wantErr: "MAX_IN_FLIGHT"},
 		{name: "a negative queue is refused", env: map[string]string{"MAX_QUEUE": "-1"}, wantErr: "MAX_QUEUE"},
 		{name: "a wait that is no duration is refused", env: map[string]string{"MAX_QUEUE_WAIT": "soon"}, wantErr: "MAX_QUEUE_WAIT"},

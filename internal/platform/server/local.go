@@ -81,7 +81,7 @@ func (t *LocalTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		defer cancel() // as the server does once the handler returns
 		defer closeBody(req)
 		defer w.finish()
-		run.http.Handler.ServeHTTP(w, in)
+		run.handler.ServeHTTP(w, in)
 	})
 	select {
 	case <-w.head:

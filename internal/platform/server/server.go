@@ -58,6 +58,7 @@ type Server struct {
 	tlsConfig                   *tls.Config            // their configuration, nil without TLS
 	shed                        *prometheus.CounterVec // requests refused, by service and reason
 	queued                      *prometheus.GaugeVec   // requests waiting for a slot, by service
+	conns                       *prometheus.GaugeVec   // open client connections, by service
 	// tracer returns a module's TracerProvider, nil when it is not traced.
 	tracer func(module string) trace.TracerProvider
 
@@ -74,8 +75,9 @@ type running struct {
 	module   Module
 	listener net.Listener
 	http     *http.Server
-	tls      bool     // the listener serves TLS
-	inFlight inFlight // requests served through Local
+	handler  http.Handler // the module's, as Local transports call it
+	tls      bool         // the listener serves TLS
+	inFlight inFlight     // requests served through Local
 	// calledLocally is set once a Local transport served the module: it
 	// then drains after the modules that are not, its callers among them.
 	calledLocally atomic.Bool
@@ -93,6 +95,7 @@ func New(log *slog.Logger, registry *prometheus.Registry, shutdownTimeout time.D
 	s := &Server{log: log, registry: registry, metrics: observability.NewHTTPMetrics(registry), timeout: shutdownTimeout,
 		handlers: workers{jobs: make(chan func())}, limits: DefaultLimits(), allReady: make(chan struct{})}
 	s.shed, s.queued = limitMetrics(registry)
+	s.conns = connMetrics(registry)
 	return s
 }
 
@@ -116,10 +119,18 @@ func (s *Server) Add(m Module) (net.Addr, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: listen on %s: %w", m.Name, m.Addr, err)
 	}
-	r := &running{module: m, listener: ln, tls: s.tls.Serves(m)}
+	r := &running{module: m, tls: s.tls.Serves(m)}
 	r.ready.init(m.Ready)
+	maxConns := s.limits.MaxConns
+	if m.MaxInFlight < 0 {
+		maxConns = 0 // the metrics listener: an operator must reach a flooded process
+	}
+	bound := newConnBound(maxConns, s.conns.WithLabelValues(m.Name))
+	r.listener = bound.listen(ln)
+	r.handler = s.handler(r)
 	r.http = &http.Server{
-		Handler:           s.handler(r),
+		Handler:           bound.closeAtBound(r.handler),
+		ConnState:         bound.track,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,
