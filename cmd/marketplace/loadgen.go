@@ -19,13 +19,15 @@ import (
 const loadgenUsage = `usage: marketplace loadgen [flags]
 
 Sends an open-loop load of shopper scenarios to a deployment's gateway,
-through the public API only: it first registers its own buyers and a seller
-with stocked products (so any deployment with a category tree will do), then
-reports latency percentiles and errors per scenario and operation into
-report.md (also printed) and plot.png. The SLO's latency is that of catalog
-reads (browse, search); its error rate counts every scenario. A ramp stops at
-the first step that fails the SLO and names the highest rate that met it.
-Each run leaves its accounts and products behind, named after its run id.
+through the public API only: it first registers its own buyers and, for a
+mix that fills carts or buys, a seller with stocked products (so any
+deployment with a category tree will do; one that only reads needs
+products in the catalog), then reports latency percentiles and errors per
+scenario and operation into report.md (also printed) and plot.png. The
+SLO's latency is that of catalog reads (browse, search); its error rate
+counts every scenario. A ramp stops at the first step that fails the SLO
+and names the highest rate that met it. Each run leaves its accounts and
+products behind, named after its run id.
 
 With --baseline, the same load (the same rates and steps or duration, SLO
 and client settings) goes, after preparation and before the platform's
@@ -84,7 +86,7 @@ func loadgenConfig(args []string, out io.Writer) (loadgen.Config, error) {
 	fs.DurationVar(&cfg.SLO.P99, "slo-p99", 50*time.Millisecond, "SLO: p99 latency of catalog reads")
 	fs.Float64Var(&cfg.SLO.Errors, "slo-errors", 0.001, "SLO: highest share of failed requests, all scenarios")
 	fs.IntVar(&cfg.Users, "users", 20, "virtual buyers to register")
-	fs.IntVar(&cfg.Products, "products", 20, "products the loadgen's own seller lists (with a large stock)")
+	fs.IntVar(&cfg.Products, "products", 20, "products the loadgen's own seller lists (with a large stock) for the cart, checkout and buy scenarios")
 	fs.StringVar(&cfg.Out, "out", "", "directory for report.md and plot.png (none when empty)")
 	fs.Uint64Var(&cfg.Workers, "workers", 10, "vegeta's initial workers")
 	maxWorkers := fs.Uint64("max-workers", 0, "most vegeta workers (0: no bound); a bound the rate needs slows the pacer, which the report notes")

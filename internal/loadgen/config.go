@@ -1,8 +1,9 @@
 // Package loadgen is a load generator for the marketplace's public HTTP API.
-// It prepares its own buyers, seller and products through the API (so it runs
-// against any deployment), then drives shopper scenarios (browse, search,
-// cart, checkout, buy, login) with vegeta at an open-loop rate, constant or in
-// steps, and reports latency percentiles, errors, SLO verdicts and a plot.
+// It prepares its own buyers through the API, and a seller with products
+// when the mix fills carts or buys (so it runs against any deployment),
+// then drives shopper scenarios (browse, search, cart, checkout, buy,
+// login) with vegeta at an open-loop rate, constant or in steps, and
+// reports latency percentiles, errors, SLO verdicts and a plot.
 package loadgen
 
 import (
@@ -164,6 +165,25 @@ func ParseRamp(s string) (Ramp, error) {
 		return Ramp{}, fmt.Errorf("ramp %q: max is below start", s)
 	}
 	return r, nil
+}
+
+// OwnProducts is how many products the loadgen's seller lists: Products
+// when a scenario of the mix puts them in carts or buys them, else none.
+// A mix that only reads or logs in needs no seller (its reads need
+// products already in the catalog), and listing products for nothing would
+// load the catalog with writes (and the search index with merges) while
+// another run's reads are being measured.
+func (c Config) OwnProducts() int {
+	if weighs(c.Mix, Cart) || weighs(c.Mix, Checkout) || weighs(c.Mix, Buy) {
+		return c.Products
+	}
+	return 0
+}
+
+// readsCatalog says whether a scenario of the mix picks products from
+// the catalog's listings.
+func readsCatalog(mix []Weight) bool {
+	return weighs(mix, Browse) || weighs(mix, Search) || weighs(mix, Detail) || weighs(mix, Cart)
 }
 
 // weighs says whether the mix has the scenario.

@@ -53,6 +53,33 @@ func TestMixForOneScenarioIsThatScenarioAlone(t *testing.T) {
 	}
 }
 
+func TestOnlyAMixThatCartsOrBuysListsProductsOfItsOwn(t *testing.T) {
+	tests := []struct {
+		mix  string
+		want int
+	}{
+		{"browse=1", 0},
+		{"login=1", 0},
+		{"browse=60,search=14,login=5", 0},
+		{"search=1", 0},
+		{"detail=1", 0},
+		{"browse=1,buy=1", 7},
+		{"cart=1", 7},
+		{"checkout=1", 7},
+		{"buy=1", 7},
+		{DefaultMix, 7},
+	}
+	for _, tt := range tests {
+		mix, err := ParseMix(tt.mix)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := (Config{Mix: mix, Products: 7}).OwnProducts(); got != tt.want {
+			t.Errorf("mix %s lists %d products of its own; want %d", tt.mix, got, tt.want)
+		}
+	}
+}
+
 func TestParseRamp(t *testing.T) {
 	tests := []struct {
 		name    string

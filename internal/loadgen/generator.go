@@ -36,8 +36,8 @@ func newGenerator(base string, f *fixture, mix []Weight, seed uint64) (*generato
 		n := max(1, len(f.Buyers)/4)
 		cartUsers, checkoutUsers = f.Buyers[:n], f.Buyers[n:]
 	}
-	if len(f.Catalog) == 0 {
-		return nil, fmt.Errorf("the catalog lists no products")
+	if len(f.Catalog) == 0 && readsCatalog(mix) {
+		return nil, fmt.Errorf("the catalog lists no products: seed some, or add cart, checkout or buy to the mix (they list the loadgen's own)")
 	}
 	var flows atomic.Uint64
 	r := newReq(base, seed)

@@ -184,3 +184,48 @@ func TestABuyPlacesOneOrderOfItsItemWithAKeyOfItsOwnAndNoCart(t *testing.T) {
 		keys[key] = true
 	}
 }
+
+func TestAMixThatNeitherCartsNorBuysRunsWithoutASellerOrProductsOfItsOwn(t *testing.T) {
+	f := testFixture(t, 2)
+	f.Seller, f.Own = nil, nil
+	mix, err := ParseMix("browse=1,search=1,detail=1,login=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := newGenerator("http://gw", f, mix, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := g.targeter()
+	for range 200 {
+		var tgt vegeta.Target
+		if err := next(&tgt); err != nil {
+			t.Fatalf("the targeter failed: %v", err)
+		}
+	}
+}
+
+func TestOnlyAMixThatPicksFromTheCatalogNeedsProductsInIt(t *testing.T) {
+	tests := []struct {
+		mix     string
+		wantErr bool
+	}{
+		{"login=1", false},
+		{"browse=1", true},
+		{"search=1", true},
+		{"detail=1", true},
+		{"login=1,detail=1", true},
+	}
+	for _, tt := range tests {
+		f := testFixture(t, 2)
+		f.Seller, f.Own, f.Catalog = nil, nil, nil
+		mix, err := ParseMix(tt.mix)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = newGenerator("http://gw", f, mix, 1)
+		if gotErr := err != nil; gotErr != tt.wantErr {
+			t.Errorf("mix %s on an empty catalog: error %v; want an error: %v", tt.mix, err, tt.wantErr)
+		}
+	}
+}

@@ -68,7 +68,7 @@ type product struct {
 type fixture struct {
 	RunID      string
 	Buyers     []*account
-	Seller     *account
+	Seller     *account  // nil when the mix needs no products of its own
 	Own        []product // listed by the loadgen's seller, with a large stock
 	Catalog    []product // active products found in listings (Own included)
 	Categories []string
@@ -76,8 +76,9 @@ type fixture struct {
 }
 
 // prepare registers and logs in the buyers, makes a seller with stocked
-// products, waits until they are listed, and reads the catalog: all
-// through the public API, so that it works on any deployment.
+// products when the mix needs them (Config.OwnProducts), waits until they
+// are listed, and reads the catalog: all through the public API, so that
+// it works on any deployment.
 func prepare(ctx context.Context, c *apiClient, cfg Config) (*fixture, error) {
 	f := &fixture{RunID: runID()}
 	if err := f.readCategories(ctx, c); err != nil {
@@ -85,12 +86,16 @@ func prepare(ctx context.Context, c *apiClient, cfg Config) (*fixture, error) {
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return f.prepareBuyers(gctx, c, cfg.Users) })
-	g.Go(func() error { return f.prepareSeller(gctx, c, cfg.Products) })
+	if n := cfg.OwnProducts(); n > 0 {
+		g.Go(func() error { return f.prepareSeller(gctx, c, n) })
+	}
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}
-	if err := f.waitListed(ctx, c); err != nil {
-		return nil, err
+	if f.Seller != nil {
+		if err := f.waitListed(ctx, c); err != nil {
+			return nil, err
+		}
 	}
 	if err := f.readCatalog(ctx, c); err != nil {
 		return nil, err
@@ -309,7 +314,10 @@ func titleWords(title string) []string {
 // keepFresh renews access tokens before they expire (15 minutes by
 // default), for runs longer than that, until ctx ends.
 func (f *fixture) keepFresh(ctx context.Context, c *apiClient) {
-	all := append([]*account{f.Seller}, f.Buyers...)
+	all := f.Buyers
+	if f.Seller != nil {
+		all = append([]*account{f.Seller}, all...)
+	}
 	tick := time.NewTicker(30 * time.Second)
 	defer tick.Stop()
 	for {

@@ -65,8 +65,16 @@ func renderHeader(b *strings.Builder, r *Result) {
 	}
 	fmt.Fprintf(b, "- SLO: catalog reads (browse, search) p50 <= %s and p99 <= %s; errors <= %.3f%% of all requests\n",
 		fmtDur(c.SLO.P50), fmtDur(c.SLO.P99), 100*c.SLO.Errors)
-	fmt.Fprintf(b, "- prepared in %s: %d buyers, a seller with %d products; %d products in the catalog\n\n",
-		r.Prepared.Round(1e6), c.Users, c.Products, r.Catalog)
+	fmt.Fprintf(b, "- prepared in %s: %d buyers, %s; %d products in the catalog\n\n",
+		r.Prepared.Round(1e6), c.Users, sellerString(c.OwnProducts()), r.Catalog)
+}
+
+// sellerString says what the loadgen's seller listed.
+func sellerString(products int) string {
+	if products == 0 {
+		return "no seller"
+	}
+	return fmt.Sprintf("a seller with %d products", products)
 }
 
 func renderRamp(b *strings.Builder, r *Result) {

@@ -54,8 +54,8 @@ func Run(ctx context.Context, cfg Config, opt Options) (*Result, error) {
 		return nil, fmt.Errorf("prepare: %w", err)
 	}
 	res := &Result{Config: cfg, RunID: f.RunID, Prepared: time.Since(began), Catalog: len(f.Catalog)}
-	logf("prepared run %s in %s: %d buyers, a seller with %d products, %d products in the catalog",
-		f.RunID, res.Prepared.Round(time.Millisecond), len(f.Buyers), len(f.Own), len(f.Catalog))
+	logf("prepared run %s in %s: %d buyers, %s, %d products in the catalog",
+		f.RunID, res.Prepared.Round(time.Millisecond), len(f.Buyers), sellerString(len(f.Own)), len(f.Catalog))
 	gen, err := newGenerator(cfg.Target, f, cfg.Mix, uint64(time.Now().UnixNano()))
 	if err != nil {
 		return nil, err
