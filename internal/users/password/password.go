@@ -448,15 +448,23 @@ func (p *Pool) do(ctx context.Context, req request) (response, error) {
 // jobs than it admitted.
 func (p *Pool) enqueue(ctx context.Context, job func(engine)) error {
 	finished := make(chan struct{})
+	ran := false // written before finished is closed
 	p.jobs <- func(e engine) {
 		defer close(finished)
 		defer p.leave()
 		if ctx.Err() == nil { // the caller may have left while it waited
 			job(e)
+			ran = true
 		}
 	}
 	select {
 	case <-finished:
+		// Both may be ready at once, and select picks either: a job
+		// skipped for an ended context must not look done, or Hash would
+		// return an empty hash and no error.
+		if !ran {
+			return ctx.Err()
+		}
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
