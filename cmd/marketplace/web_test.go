@@ -8,8 +8,11 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"os"
 	"regexp"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/google/uuid"
@@ -194,15 +197,47 @@ func untilListed(t *testing.T, gateway string) {
 // freeAddr is a loopback address nobody listens on now: for a listener a
 // test must name before it starts (the web module needs the gateway's
 // address before the gateway, which starts last, binds it).
+//
+// The port is below the kernel's ephemeral range, so that no client
+// connection of the parallel tests can take it as its own local port
+// before the listener binds it: a port the kernel handed out as ":0"
+// could, and a split platform then failed with "address already in use".
 func freeAddr(t testing.TB) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	first, size := belowEphemeralPorts()
+	for range size {
+		// From a start of the process's own, so that two test processes
+		// seldom try the same ports.
+		port := first + (os.Getpid()*97+int(freePortsTried.Add(1)))%size
+		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		if err != nil {
+			continue // another process's
+		}
+		addr := l.Addr().String()
+		l.Close()
+		return addr
 	}
-	addr := l.Addr().String()
-	l.Close()
-	return addr
+	t.Fatal("no free port below the ephemeral range")
+	return ""
+}
+
+// freePortsTried counts the ports freeAddr has tried in this process.
+var freePortsTried atomic.Int64
+
+// belowEphemeralPorts is the range freeAddr takes ports from: up to 12,000
+// ports (above 1024) just below where the kernel's ephemeral ports start
+// (32768 unless configured otherwise).
+func belowEphemeralPorts() (first, size int) {
+	start := 32768
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if n, err := strconv.Atoi(f[0]); err == nil {
+				start = n
+			}
+		}
+	}
+	size = max(1, min(12000, start-1025))
+	return start - size, size
 }
 
 // browser is a cookie-keeping HTTP client that follows redirects, as a

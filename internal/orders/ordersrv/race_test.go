@@ -1,8 +1,10 @@
 package ordersrv_test
 
 import (
+	"fmt"
 	"net/http"
 	"testing"
+	"time"
 
 	"github.com/marketplace-go/marketplace/internal/orders"
 	"github.com/marketplace-go/marketplace/internal/platform/httpx/httpxtest"
@@ -21,11 +23,13 @@ func TestTwoHundredBuyersCannotOversellFiftyUnits(t *testing.T) {
 		buyers[i] = e.buyer(t)
 	}
 	rs := httpxtest.Race(t, len(buyers), func(i int) (httpxtest.Response, error) {
-		return e.Request(buyers[i], "POST", "/v1/orders", checkoutBody(item(p, 1)))
+		return retryUnavailable(func() (httpxtest.Response, error) {
+			return e.Request(buyers[i], "POST", "/v1/orders", checkoutBody(item(p, 1)), "Idempotency-Key", fmt.Sprint("rush-", i))
+		})
 	})
 	got := httpxtest.Statuses(rs)
 	if got[http.StatusCreated] != 50 || got[http.StatusConflict] != 150 || len(got) != 2 {
-		t.Fatalf("answers %v, want 50 created and 150 conflicts", got)
+		t.Fatalf("answers %v (problems %v), want 50 created and 150 conflicts", got, problems(rs))
 	}
 	for _, r := range rs {
 		if r.Status == http.StatusConflict && r.Problem() != "insufficient_stock" {
@@ -43,10 +47,13 @@ func TestTwoHundredBuyersCannotOversellFiftyUnits(t *testing.T) {
 		}
 		var o orderBody
 		rs[i].Decode(t, &o)
-		return e.Request(buyers[i], "POST", "/v1/orders/"+o.ID+"/payment", map[string]any{"payment_method": "pm_card_visa"})
+		return retryUnavailable(func() (httpxtest.Response, error) {
+			return e.Request(buyers[i], "POST", "/v1/orders/"+o.ID+"/payment", map[string]any{"payment_method": "pm_card_visa"},
+				"Idempotency-Key", fmt.Sprint("pay-", i))
+		})
 	})
 	if got := httpxtest.Statuses(rs); got[http.StatusOK] != 200 {
-		t.Fatalf("payment answers %v", got)
+		t.Fatalf("payment answers %v (problems %v)", got, problems(rs))
 	}
 	if st := e.stock(t, p.ID); st.OnHand != 0 || st.Reserved != 0 {
 		t.Errorf("stock %+v after 50 paid orders, want none left and none reserved", st)
@@ -218,4 +225,29 @@ func TestACheckoutUnderAFreshKeyIsRecordedByItsOrderAndReplayedAsSent(t *testing
 	if st := e.stock(t, p.ID); st.Reserved != 2 {
 		t.Errorf("%d units reserved, want the one order's 2", st.Reserved)
 	}
+}
+
+// retryUnavailable sends a request as a client told to retry does: a 503
+// (a request shed under load, or a dependency that did not answer in time
+// on a busy machine) changes nothing, and is sent again with the same
+// Idempotency-Key after a pause, up to ten times.
+func retryUnavailable(send func() (httpxtest.Response, error)) (httpxtest.Response, error) {
+	for attempt := 1; ; attempt++ {
+		r, err := send()
+		if err != nil || r.Status != http.StatusServiceUnavailable || attempt == 10 {
+			return r, err
+		}
+		time.Sleep(time.Duration(attempt) * 100 * time.Millisecond)
+	}
+}
+
+// problems counts the problem codes of the answers that carry one.
+func problems(rs []httpxtest.Response) map[string]int {
+	codes := map[string]int{}
+	for _, r := range rs {
+		if code := r.Problem(); code != "" {
+			codes[code]++
+		}
+	}
+	return codes
 }
