@@ -3,6 +3,8 @@
 # The platform as `make run` starts it (every module in one process) with the
 # demo seed; catalog reads (`--scenario=browse`) at RATE req/s alone for 30 s,
 # then for 45 s beside a flood of logins at 200/s from 32 accounts (40 s).
+# The flood's loadgen prepares its 32 buyers during the reads' 45 s (and
+# lists no products: a login-only mix needs none).
 #
 # Usage: bench/loginflood.sh [OUT_DIR]   (default bench/results/loginflood-run)
 # Environment: MP (a built binary; default: build bin/marketplace), RATE

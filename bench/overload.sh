@@ -3,8 +3,9 @@
 # fresh all-in-one platform (the binary MP, default bin/marketplace, built
 # when missing) with the demo seed, then the mixed load at RATE (default
 # 1,800 req/s, three times the sustainable rate) for DUR (25s), with the
-# process's RSS sampled every second and a goroutine profile taken PROBE_AT
-# seconds (10) into the load (PROFILE=1 adds a 5 s CPU profile). Running it
+# process's RSS sampled every second and a goroutine and a heap profile taken
+# PROBE_AT seconds (10) into the load (PROFILE=1 adds a 5 s CPU profile), and the
+# gateway's open client connections each second. Running it
 # with two binaries in turn compares them on the same machine.
 #
 # Usage: [MP=path] bench/overload.sh OUT_DIR
@@ -33,8 +34,14 @@ lg=$!
 	ps -o rss= -p $pid
 	sleep 1
 done) >"$out/rss.txt" &
+# The gateway's open client connections, each second (ADR 62).
+(while kill -0 $lg 2>/dev/null; do
+	curl -s 127.0.0.1:9464/metrics | awk '/^http_server_connections\{service="gateway"\}/ {print $2}'
+	sleep 1
+done) >"$out/connections.txt" &
 until grep -q '^prepared' "$out/overload.log" 2>/dev/null; do sleep 0.2; done
 sleep "${PROBE_AT:-10}"
 curl -s "127.0.0.1:9464/debug/pprof/goroutine?debug=1" >"$out/goroutines.txt"
+curl -s "127.0.0.1:9464/debug/pprof/heap" >"$out/heap.pprof"
 [ -z "${PROFILE:-}" ] || curl -s "127.0.0.1:9464/debug/pprof/profile?seconds=5" >"$out/cpu.pprof"
 wait $lg || true
