@@ -106,19 +106,28 @@ type Config struct {
 	// GzipMinSize is the smallest response compressed (default 1 KiB).
 	GzipMinSize int
 	// MaxPending is the most requests one service may have outstanding
-	// through this gateway (default 512). Past it the gateway answers 503
-	// at once, as the service would, instead of opening a connection for
-	// every request a flood brings: between processes, each waiting
-	// request is a socket and buffers on both sides. It must stay below
-	// MaxInFlight, so that one slow service cannot fill the door.
+	// through this gateway (default 128). Past it a request waits at the
+	// gateway, in the service's own queue, rather than opening a
+	// connection for every request a flood brings: between processes,
+	// each waiting request is a socket and buffers on both sides. It must
+	// stay below MaxInFlight. Its slots and its queue together may take
+	// the whole door until the queue has stood for PendingStandingAfter
+	// (pendingLimits, ADR 63).
 	MaxPending int
+	// PendingStandingAfter is how long a service's queue at the gateway
+	// must stay non-empty to count as standing (default 5 s): longer than
+	// a burst the door let through takes to drain (300 checkouts: under a
+	// second here).
+	PendingStandingAfter time.Duration
 	// MaxInFlight is the most requests the gateway works on at once, all
-	// services together (default 1024); past it requests wait for a slot
+	// services together (default 256); past it requests wait for a slot
 	// in a queue like a service's (server.Limits). It is the door:
 	// past it a request is refused with 503 before it costs a token
 	// check, a rate-limit round trip or a body read, so that under
 	// overload the work admitted, and the memory it holds, stay bounded
-	// and the refusals come at once (ADR 43).
+	// and the refusals come at once (ADR 43). At 1,024 an overload of
+	// the split platform admitted so much that answers took seconds and
+	// clients opened connections faster than it could accept them (ADR 63).
 	MaxInFlight int
 }
 
@@ -139,12 +148,13 @@ func (c Config) withDefaults() Config {
 	def(&c.HealthTimeout, time.Second)
 	def(&c.BreakerWindow, 10*time.Second)
 	def(&c.BreakerOpenFor, 5*time.Second)
+	def(&c.PendingStandingAfter, 5*time.Second)
 	defInt(&c.EjectAfter, 3)
 	defInt(&c.HealthFailures, 2)
 	defInt(&c.BreakerFailures, 5)
 	defInt(&c.GzipMinSize, 1024)
-	defInt(&c.MaxPending, 512)
-	defInt(&c.MaxInFlight, 1024)
+	defInt(&c.MaxPending, 128)
+	defInt(&c.MaxInFlight, 256)
 	if c.MaxBody <= 0 {
 		c.MaxBody = 1 << 20
 	}
@@ -174,7 +184,7 @@ func (c Config) Validate() error {
 		problems = append(problems, errors.New("gateway: balance "+c.Balance+" is neither "+RoundRobin+" nor "+LeastInFlight))
 	}
 	if d := c.withDefaults(); d.MaxPending >= d.MaxInFlight {
-		problems = append(problems, fmt.Errorf("gateway: a service's pending bound (%d) must be below the gateway's in-flight bound (%d), or one slow service could fill it",
+		problems = append(problems, fmt.Errorf("gateway: a service's pending bound (%d) must be below the gateway's in-flight bound (%d), or a service's requests could not wait at the gateway",
 			d.MaxPending, d.MaxInFlight))
 	}
 	return errors.Join(problems...)
@@ -372,8 +382,10 @@ func (g *Gateway) forward(route Route) http.Handler {
 			}
 			return
 		}
-		if !p.enter() {
-			httpx.Error(w, r, g.deps.Log, errPending)
+		if err := p.enter(r.Context()); err != nil {
+			if r.Context().Err() == nil {
+				httpx.Error(w, r, g.deps.Log, errPending)
+			} // else the client left: nobody to answer
 			return
 		}
 		defer p.leave()
@@ -619,10 +631,10 @@ func (g *Gateway) Ready(context.Context) error {
 
 // Module returns the gateway as the server runs it.
 func (g *Gateway) Module(addr string) server.Module {
-	// The door's bound is far above a service's (64), since most of its
+	// The door's bound is above a service's (64), since most of its
 	// requests wait on services that bound their own work, and above the
-	// pending bound of any one service, so that a slow one cannot take
-	// every slot from the fast ones.
+	// pending bound of any one service, so that a service's requests past
+	// it can wait at the gateway (ADR 63).
 	return server.Module{Name: "gateway", Addr: addr, Routes: g.Routes, Ready: g.Ready, Close: g.Close, Public: true,
 		MaxInFlight: g.cfg.MaxInFlight}
 }

@@ -17,6 +17,7 @@ type metrics struct {
 	retries  *prometheus.CounterVec   // by service
 	panicked *prometheus.CounterVec   // by service
 	shed     *prometheus.CounterVec   // by service
+	queued   *prometheus.GaugeVec     // by service
 	breaker  *prometheus.GaugeVec     // by service: 0 closed, 1 half-open, 2 open
 	up       *prometheus.GaugeVec     // by service, instance: 1 passes its health checks
 }
@@ -42,7 +43,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}, []string{"upstream"}),
 		shed: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "gateway_upstream_shed_total",
-			Help: "Requests answered 503 at once because the service had as many outstanding as GATEWAY_MAX_PENDING allows.",
+			Help: "Requests answered 503 because the service had as many outstanding as GATEWAY_MAX_PENDING allows and its queue at the gateway was full or its wait ran out.",
+		}, []string{"upstream"}),
+		queued: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "gateway_upstream_queued",
+			Help: "Requests waiting at the gateway for one of the service's GATEWAY_MAX_PENDING slots.",
 		}, []string{"upstream"}),
 		breaker: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "gateway_upstream_breaker_state",
@@ -59,6 +64,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		m.retries = observability.Register(reg, m.retries)
 		m.panicked = observability.Register(reg, m.panicked)
 		m.shed = observability.Register(reg, m.shed)
+		m.queued = observability.Register(reg, m.queued)
 		m.breaker = observability.Register(reg, m.breaker)
 		m.up = observability.Register(reg, m.up)
 	}
@@ -91,6 +97,7 @@ type upstreamMetrics struct {
 	retries  prometheus.Counter
 	panicked prometheus.Counter
 	shed     prometheus.Counter
+	queued   prometheus.Gauge
 	failed   prometheus.Counter    // attempts that got no answer
 	answered [6]prometheus.Counter // attempts by status class: 1xx at 1 to 5xx at 5
 }
@@ -101,6 +108,7 @@ func (m *metrics) upstream(service string) *upstreamMetrics {
 		retries:  m.retries.WithLabelValues(service),
 		panicked: m.panicked.WithLabelValues(service),
 		shed:     m.shed.WithLabelValues(service),
+		queued:   m.queued.WithLabelValues(service),
 		failed:   m.attempts.WithLabelValues(service, "error"),
 	}
 	for class := 1; class < len(u.answered); class++ {

@@ -252,32 +252,88 @@ func (h *holding) hold(t *testing.T, e env, n int, path string) (wait func()) {
 	return wg.Wait
 }
 
-func TestPastMaxPendingAServiceGetsNoMoreRequestsAndTheClientAnOverloadedAnswerAtOnce(t *testing.T) {
+// Past MaxPending, a service's requests wait at the gateway, as a burst
+// of checkouts would, and reach it one by one as its slots free: the
+// service never has more than MaxPending from the gateway at once.
+func TestPastMaxPendingARequestWaitsAtTheGatewayUntilTheServiceHasASlot(t *testing.T) {
 	t.Parallel()
 	urls, _ := services(t)
 	orders := newHolding(t)
 	urls["orders"] = []string{orders.url}
 	const maxPending = 3
-	e := start(t, urls, func(c *gateway.Config, _ *gateway.Deps) { c.MaxPending = maxPending })
+	e := start(t, urls, func(c *gateway.Config, _ *gateway.Deps) { c.MaxPending, c.MaxInFlight = maxPending, 8 })
 
-	wait := orders.hold(t, e, maxPending, "/v1/orders")
+	wait := queuePastTheBound(t, e, orders, maxPending)
+	if n := orders.hits.Load(); n != maxPending {
+		t.Errorf("the service got %d requests, want %d: the one past the bound must wait", n, maxPending)
+	}
+	// Other services are not held to orders' bound while the door has
+	// slots left.
+	e.Do(t, httpxtest.Anonymous, "GET", detail, nil).Want(t, http.StatusOK)
+
+	close(orders.release)
+	wait()
+	if n := orders.hits.Load(); n != maxPending+1 {
+		t.Errorf("the service got %d requests, want %d", n, maxPending+1)
+	}
+	if got := metricValue(t, e, "gateway_upstream_shed_total", "upstream", "orders"); got != 0 {
+		t.Errorf("gateway_upstream_shed_total = %v, want 0: a burst is served", got)
+	}
+}
+
+// A service's queue at the gateway that has stood for PendingStandingAfter
+// is a service that cannot keep up, not a burst (ADR 39, ADR 63): a request
+// joining it waits 100 ms at most, then gets 503 overloaded with
+// Retry-After, and never reaches the service. One that joined before then
+// waits for its slot as long as it takes, well past those 100 ms.
+func TestPastMaxPendingOnlyARequestJoiningAStandingQueueGetsAnOverloadedAnswerSoon(t *testing.T) {
+	t.Parallel()
+	urls, _ := services(t)
+	orders := newHolding(t)
+	urls["orders"] = []string{orders.url}
+	const maxPending, standingAfter = 3, 300 * time.Millisecond
+	e := start(t, urls, func(c *gateway.Config, _ *gateway.Deps) {
+		c.MaxPending, c.MaxInFlight, c.PendingStandingAfter = maxPending, 8, standingAfter
+	})
+
+	wait := queuePastTheBound(t, e, orders, maxPending)
+	// The rule is one of time: the queue must have stood for longer than
+	// PendingStandingAfter before the next request joins it.
+	time.Sleep(standingAfter + 100*time.Millisecond)
+	start := time.Now()
 	r := e.Do(t, httpxtest.Anonymous, "GET", "/v1/orders", nil)
 	r.WantProblem(t, http.StatusServiceUnavailable, "overloaded")
 	if r.Header.Get("Retry-After") == "" {
 		t.Error("the overloaded answer has no Retry-After")
 	}
-	// Other services are not held to orders' bound.
-	e.Do(t, httpxtest.Anonymous, "GET", detail, nil).Want(t, http.StatusOK)
+	// Far below the 10 s a request joining a burst's queue may wait.
+	if took := time.Since(start); took > 3*time.Second {
+		t.Errorf("the overloaded answer took %v: it waited as for a burst", took)
+	}
 
+	// The first one queued has waited over 400 ms by now, and is served.
 	close(orders.release)
 	wait()
-	e.Do(t, httpxtest.Anonymous, "GET", "/v1/orders", nil).Want(t, http.StatusOK)
 	if n := orders.hits.Load(); n != maxPending+1 {
-		t.Errorf("the service got %d requests, want %d: the one past the bound must not reach it", n, maxPending+1)
+		t.Errorf("the service got %d requests, want %d: the refused one must not reach it", n, maxPending+1)
 	}
 	if got := metricValue(t, e, "gateway_upstream_shed_total", "upstream", "orders"); got != 1 {
 		t.Errorf("gateway_upstream_shed_total = %v, want 1", got)
 	}
+}
+
+// queuePastTheBound has orders hold maxPending requests and sends one more,
+// which must wait in orders' queue at the gateway and then be served; wait
+// waits for all their answers.
+func queuePastTheBound(t *testing.T, e env, orders *holding, maxPending int) (wait func()) {
+	t.Helper()
+	held := orders.hold(t, e, maxPending, "/v1/orders")
+	var queued sync.WaitGroup
+	queued.Go(func() { e.Do(t, httpxtest.Anonymous, "GET", "/v1/orders", nil).Want(t, http.StatusOK) })
+	eventually.True(t, "the request past the bound waits in orders' queue at the gateway", func() bool {
+		return metricValue(t, e, "gateway_upstream_queued", "upstream", "orders") == 1
+	})
+	return func() { held(); queued.Wait() }
 }
 
 // The door: past MaxInFlight requests at once, all services together,

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/sony/gobreaker/v2"
+
+	"github.com/marketplace-go/marketplace/internal/platform/server"
 )
 
 // Balancing policies: which healthy instance a request goes to.
@@ -37,10 +39,10 @@ type pool struct {
 	mu        sync.Mutex
 	instances []*instance
 	next      int
-	pending   atomic.Int64  // requests outstanding, bounded by cfg.MaxPending
-	inPanic   bool          // fewer than half the instances look healthy
-	known     bool          // the source has reported at least once
-	found     chan struct{} // closed when it has
+	pending   *server.Limiter // requests outstanding: cfg.MaxPending at once, the rest queued
+	inPanic   bool            // fewer than half the instances look healthy
+	known     bool            // the source has reported at least once
+	found     chan struct{}   // closed when it has
 	ctx       context.Context
 	checks    sync.WaitGroup // the instances' health checks
 }
@@ -59,7 +61,8 @@ type instance struct {
 }
 
 func newPool(ctx context.Context, service string, cfg Config, m *metrics, client *http.Client, log *slog.Logger) *pool {
-	p := &pool{service: service, cfg: cfg, metrics: m, stats: m.upstream(service), client: client, log: log, ctx: ctx, found: make(chan struct{})}
+	p := &pool{service: service, cfg: cfg, metrics: m, stats: m.upstream(service), client: client, log: log, ctx: ctx,
+		found: make(chan struct{}), pending: server.NewLimiter(pendingLimits(cfg))}
 	p.breaker = gobreaker.NewTwoStepCircuitBreaker[struct{}](gobreaker.Settings{
 		Name:        service,
 		MaxRequests: 3,
@@ -81,18 +84,34 @@ func newPool(ctx context.Context, service string, cfg Config, m *metrics, client
 	return p
 }
 
-// enter counts a request in, unless the service has cfg.MaxPending
-// outstanding already; leave counts it out.
-func (p *pool) enter() bool {
-	if p.pending.Add(1) > int64(p.cfg.MaxPending) {
-		p.pending.Add(-1)
-		p.stats.shed.Inc()
-		return false
-	}
-	return true
+// pendingLimits bound one service's outstanding requests as a service
+// bounds its own: past MaxPending they wait in a queue, which holds at
+// most the door's remaining slots, with the server's default waits. A
+// burst to one service (hundreds of checkouts at once) waits there and is
+// served, and may meanwhile take the whole door. Overload is judged at
+// the door, whose queue stands within a second; a request reaches a
+// service's queue only after it, so a burst larger than the door reaches
+// it late, and the service's queue stands only after
+// PendingStandingAfter. Then its joiners wait 100 ms at most, so that a
+// hung service holds the door's slots no longer (ADR 63).
+func pendingLimits(cfg Config) server.Limits {
+	d := server.DefaultLimits()
+	return server.Limits{MaxInFlight: cfg.MaxPending, MaxQueue: cfg.MaxInFlight - cfg.MaxPending, QueueWait: d.QueueWait,
+		StandingAfter: cfg.PendingStandingAfter, StandingWait: d.StandingWait}
 }
 
-func (p *pool) leave() { p.pending.Add(-1) }
+// enter waits for one of the service's slots. It returns
+// server.ErrQueueFull or server.ErrWaited if none came, counted as shed,
+// or the cause of ctx if it ended first; leave gives the slot back.
+func (p *pool) enter(ctx context.Context) error {
+	err := p.pending.Acquire(ctx, p.stats.queued)
+	if errors.Is(err, server.ErrQueueFull) || errors.Is(err, server.ErrWaited) {
+		p.stats.shed.Inc()
+	}
+	return err
+}
+
+func (p *pool) leave() { p.pending.Release() }
 
 // set replaces the instance list. Instances still listed keep their state;
 // new ones start healthy and are checked at once; gone ones stop being

@@ -91,14 +91,16 @@ const (
 	shedWaited    = "queue_timeout"
 )
 
+// The reasons a Limiter refuses a request.
 var (
-	errQueueFull = errors.New(shedQueueFull)
-	errWaited    = errors.New(shedWaited)
+	ErrQueueFull = errors.New(shedQueueFull)
+	ErrWaited    = errors.New(shedWaited)
 )
 
-// limiter admits up to cap(slots) requests at once and lets up to
-// maxQueue more wait for a slot.
-type limiter struct {
+// A Limiter admits up to Limits.MaxInFlight requests at once and lets up
+// to Limits.MaxQueue more wait for a slot, with CoDel on a standing queue.
+// Each module's requests pass one; the gateway keeps one per service.
+type Limiter struct {
 	slots    chan struct{}
 	queued   atomic.Int64
 	maxQueue int64
@@ -109,29 +111,31 @@ type limiter struct {
 	lastEmpty     atomic.Int64 // when the queue was last seen empty, in Unix nanoseconds
 }
 
-func newLimiter(l Limits) *limiter {
-	lim := &limiter{slots: make(chan struct{}, l.MaxInFlight), maxQueue: int64(l.MaxQueue), wait: l.QueueWait,
+// NewLimiter returns a limiter with l's bounds and waits.
+func NewLimiter(l Limits) *Limiter {
+	lim := &Limiter{slots: make(chan struct{}, l.MaxInFlight), maxQueue: int64(l.MaxQueue), wait: l.QueueWait,
 		standingAfter: l.StandingAfter, standingWait: l.StandingWait}
 	lim.emptied()
 	return lim
 }
 
 // emptied notes that the queue is empty now.
-func (l *limiter) emptied() { l.lastEmpty.Store(time.Now().UnixNano()) }
+func (l *Limiter) emptied() { l.lastEmpty.Store(time.Now().UnixNano()) }
 
 // queueWait is how long a request joining the queue now may wait: the
 // full wait, unless the queue has stood since longer than standingAfter.
-func (l *limiter) queueWait() time.Duration {
+func (l *Limiter) queueWait() time.Duration {
 	if l.standingAfter > 0 && time.Since(time.Unix(0, l.lastEmpty.Load())) > l.standingAfter {
 		return min(l.standingWait, l.wait)
 	}
 	return l.wait
 }
 
-// acquire takes a slot, waiting in the queue if there is room in it. A
-// caller whose context ends while it waits leaves the queue at once,
-// making room for another.
-func (l *limiter) acquire(ctx context.Context, queued prometheus.Gauge) error {
+// Acquire takes a slot, waiting in the queue if there is room in it; it
+// returns ErrQueueFull or ErrWaited if there is none, and queued counts
+// the waiting requests. A caller whose context ends while it waits leaves
+// the queue at once, making room for another, and gets its cause.
+func (l *Limiter) Acquire(ctx context.Context, queued prometheus.Gauge) error {
 	select {
 	case l.slots <- struct{}{}:
 		if l.queued.Load() == 0 {
@@ -140,9 +144,14 @@ func (l *limiter) acquire(ctx context.Context, queued prometheus.Gauge) error {
 		return nil
 	default:
 	}
-	if l.queued.Add(1) > l.maxQueue {
+	switch n := l.queued.Add(1); {
+	case n > l.maxQueue:
 		l.queued.Add(-1)
-		return errQueueFull
+		return ErrQueueFull
+	case n == 1:
+		// The queue was empty until now, however long every slot has
+		// been held without a request waiting.
+		l.emptied()
 	}
 	queued.Inc()
 	defer func() {
@@ -157,13 +166,14 @@ func (l *limiter) acquire(ctx context.Context, queued prometheus.Gauge) error {
 	case l.slots <- struct{}{}:
 		return nil
 	case <-timer.C:
-		return errWaited
+		return ErrWaited
 	case <-ctx.Done():
 		return context.Cause(ctx)
 	}
 }
 
-func (l *limiter) release() { <-l.slots }
+// Release gives back a slot Acquire took.
+func (l *Limiter) Release() { <-l.slots }
 
 // unlimited are the paths of the server's own endpoints: an operator and
 // a load balancer must be able to ask an overloaded service how it is.
@@ -181,11 +191,11 @@ func (s *Server) limit(m Module) httpx.Middleware {
 	if limits.MaxInFlight <= 0 {
 		return func(h http.Handler) http.Handler { return h }
 	}
-	l := newLimiter(limits)
+	l := NewLimiter(limits)
 	queued := s.queued.WithLabelValues(m.Name)
 	shed := map[error]prometheus.Counter{
-		errQueueFull: s.shed.WithLabelValues(m.Name, shedQueueFull),
-		errWaited:    s.shed.WithLabelValues(m.Name, shedWaited),
+		ErrQueueFull: s.shed.WithLabelValues(m.Name, shedQueueFull),
+		ErrWaited:    s.shed.WithLabelValues(m.Name, shedWaited),
 	}
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -193,14 +203,14 @@ func (s *Server) limit(m Module) httpx.Middleware {
 				next.ServeHTTP(w, r)
 				return
 			}
-			if err := l.acquire(r.Context(), queued); err != nil {
+			if err := l.Acquire(r.Context(), queued); err != nil {
 				if c, ok := shed[err]; ok {
 					c.Inc()
 					httpx.Error(w, r, s.log, errOverloaded)
 				} // else the client left: there is no one to answer
 				return
 			}
-			defer l.release()
+			defer l.Release()
 			next.ServeHTTP(w, r)
 		})
 	}

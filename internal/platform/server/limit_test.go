@@ -211,12 +211,23 @@ func TestARequestThatWaitedTooLongIsShed(t *testing.T) {
 	}
 }
 
-func TestARequestJoiningAStandingQueueWaitsOnlyTheShortWait(t *testing.T) {
-	t.Parallel()
+// standingAfter is when the queue of oneSlotStandingAfter stands.
+const standingAfter = 50 * time.Millisecond
+
+// oneSlotStandingAfter serves a gated module one request at a time, with a
+// queue that stands after standingAfter, a short wait of 10 ms and a full
+// wait of a minute.
+func oneSlotStandingAfter(t *testing.T) (*gated, string, *prometheus.Registry) {
+	t.Helper()
 	g := newGated()
-	const standingAfter = 50 * time.Millisecond
 	base, _, reg := limited(t, server.Limits{MaxInFlight: 1, MaxQueue: 10, QueueWait: time.Minute,
 		StandingAfter: standingAfter, StandingWait: 10 * time.Millisecond}, g)
+	return g, base, reg
+}
+
+func TestARequestJoiningAStandingQueueWaitsOnlyTheShortWait(t *testing.T) {
+	t.Parallel()
+	g, base, reg := oneSlotStandingAfter(t)
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	first := background(context.Background(), &wg, base+"/work")
@@ -235,6 +246,26 @@ func TestARequestJoiningAStandingQueueWaitsOnlyTheShortWait(t *testing.T) {
 	close(g.release)
 	if a, b := <-first, <-burst; a != http.StatusOK || b != http.StatusOK {
 		t.Errorf("the running request and the one that formed the queue got %d and %d, want 200 and 200", a, b)
+	}
+}
+
+// A queue stands only while requests wait in it: every slot held for
+// long with none waiting is not overload, and the first to wait gets the
+// full wait.
+func TestTheFirstRequestToWaitAfterSlotsWereLongHeldGetsTheFullWait(t *testing.T) {
+	t.Parallel()
+	g, base, reg := oneSlotStandingAfter(t)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	first := background(context.Background(), &wg, base+"/work")
+	g.waitEntered(t, 1)
+	time.Sleep(2 * standingAfter) // the slot held, the queue empty: time itself is the condition
+	second := background(context.Background(), &wg, base+"/work")
+	eventually.True(t, "the second request waits in the queue", func() bool { return queuedNow(t, reg) == 1 })
+	time.Sleep(10 * standingAfter) // far past the short wait
+	close(g.release)
+	if a, b := <-first, <-second; a != http.StatusOK || b != http.StatusOK {
+		t.Errorf("the running request and the first to wait got %d and %d, want 200 and 200", a, b)
 	}
 }
 
