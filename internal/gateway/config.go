@@ -70,7 +70,7 @@ func LoadSettings(e *config.Env, sh config.Shared, upstreams []Upstream) Setting
 			EjectFor:       e.Duration("GATEWAY_EJECT_FOR", 10*time.Second),
 			HealthInterval: e.Duration("GATEWAY_HEALTH_INTERVAL", 2*time.Second),
 			BreakerOpenFor: e.Duration("GATEWAY_BREAKER_OPEN_FOR", 5*time.Second),
-			MaxPending:     e.Int("GATEWAY_MAX_PENDING", 128, 1, 1<<20),
+			MaxPending:     e.Int("GATEWAY_MAX_PENDING", 64, 1, 1<<20),
 			MaxInFlight:    e.Int("GATEWAY_MAX_IN_FLIGHT", 256, 2, 1<<20),
 			TrustedProxies: sh.TrustedProxies,
 			CORS:           CORS{Origins: list(e.String("GATEWAY_CORS_ORIGINS", ""))},

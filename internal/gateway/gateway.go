@@ -106,11 +106,14 @@ type Config struct {
 	// GzipMinSize is the smallest response compressed (default 1 KiB).
 	GzipMinSize int
 	// MaxPending is the most requests one service may have outstanding
-	// through this gateway (default 128). Past it a request waits at the
-	// gateway, in the service's own queue, rather than opening a
-	// connection for every request a flood brings: between processes,
-	// each waiting request is a socket and buffers on both sides. It must
-	// stay below MaxInFlight. Its slots and its queue together may take
+	// through this gateway (default 64, a service's own MAX_IN_FLIGHT).
+	// Past it a request waits at the gateway, in the service's own queue,
+	// rather than opening a connection for every request a flood brings:
+	// between processes, each waiting request is a socket and buffers on
+	// both sides. At or below the service's own bound, a burst waits at
+	// the gateway rather than in the service's queue, which stands after
+	// a second: fed a slot at a time, a burst's last requests would meet
+	// it standing and get 503. It must stay below MaxInFlight. Its slots and its queue together may take
 	// the whole door until the queue has stood for PendingStandingAfter
 	// (pendingLimits, ADR 63).
 	MaxPending int
@@ -153,7 +156,7 @@ func (c Config) withDefaults() Config {
 	defInt(&c.HealthFailures, 2)
 	defInt(&c.BreakerFailures, 5)
 	defInt(&c.GzipMinSize, 1024)
-	defInt(&c.MaxPending, 128)
+	defInt(&c.MaxPending, 64)
 	defInt(&c.MaxInFlight, 256)
 	if c.MaxBody <= 0 {
 		c.MaxBody = 1 << 20

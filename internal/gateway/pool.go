@@ -85,8 +85,10 @@ func newPool(ctx context.Context, service string, cfg Config, m *metrics, client
 }
 
 // pendingLimits bound one service's outstanding requests as a service
-// bounds its own: past MaxPending they wait in a queue, which holds at
-// most the door's remaining slots, with the server's default waits. A
+// bounds its own: past MaxPending they wait in a queue, with the server's
+// default waits. The door bounds the queue: its own bound, the door's
+// size, only keeps a count that lags (a waiter handed a slot leaves the
+// count once it runs) from refusing what the door let in. A
 // burst to one service (hundreds of checkouts at once) waits there and is
 // served, and may meanwhile take the whole door. Overload is judged at
 // the door, whose queue stands within a second; a request reaches a
@@ -96,7 +98,7 @@ func newPool(ctx context.Context, service string, cfg Config, m *metrics, client
 // hung service holds the door's slots no longer (ADR 63).
 func pendingLimits(cfg Config) server.Limits {
 	d := server.DefaultLimits()
-	return server.Limits{MaxInFlight: cfg.MaxPending, MaxQueue: cfg.MaxInFlight - cfg.MaxPending, QueueWait: d.QueueWait,
+	return server.Limits{MaxInFlight: cfg.MaxPending, MaxQueue: cfg.MaxInFlight, QueueWait: d.QueueWait,
 		StandingAfter: cfg.PendingStandingAfter, StandingWait: d.StandingWait}
 }
 
