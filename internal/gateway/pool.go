@@ -86,16 +86,19 @@ func newPool(ctx context.Context, service string, cfg Config, m *metrics, client
 
 // pendingLimits bound one service's outstanding requests as a service
 // bounds its own: past MaxPending they wait in a queue, with the server's
-// default waits. The door bounds the queue: its own bound, the door's
-// size, only keeps a count that lags (a waiter handed a slot leaves the
-// count once it runs) from refusing what the door let in. A
-// burst to one service (hundreds of checkouts at once) waits there and is
-// served, and may meanwhile take the whole door. Overload is judged at
-// the door, whose queue stands within a second; a request reaches a
-// service's queue only after it, so a burst larger than the door reaches
-// it late, and the service's queue stands only after
-// PendingStandingAfter. Then its joiners wait 100 ms at most, so that a
-// hung service holds the door's slots no longer (ADR 63).
+// default waits, so that a burst to one service (hundreds of checkouts at
+// once) is served; it may take the whole door while it drains.
+//
+// The door bounds the queue's length. The queue's own bound is the door's
+// size only because its count lags: a waiter handed a slot leaves the
+// count once it runs, and a tighter bound refused requests the door had
+// let in.
+//
+// Overload is judged at the door, whose queue stands within a second. A
+// request reaches a service's queue only after the door's, so a burst
+// larger than the door reaches it late: the service's queue stands only
+// after PendingStandingAfter. Then a request joining it waits 100 ms at
+// most, so that a hung service holds the door's slots no longer (ADR 63).
 func pendingLimits(cfg Config) server.Limits {
 	d := server.DefaultLimits()
 	return server.Limits{MaxInFlight: cfg.MaxPending, MaxQueue: cfg.MaxInFlight, QueueWait: d.QueueWait,
