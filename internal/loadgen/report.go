@@ -39,6 +39,9 @@ func Render(w io.Writer, r *Result) error {
 			renderScenarios(&b, st, r.Verdicts[i])
 		}
 	}
+	if r.Config.Ramp == nil && len(r.Steps) == 1 {
+		renderSeconds(&b, r.Steps[0], r.Config.SLO)
+	}
 	if r.Baseline != nil {
 		renderBaseline(&b, r)
 	}
@@ -113,6 +116,34 @@ func renderScenarios(b *strings.Builder, st *Stats, v Verdict) {
 	countsRow(b, "catalog reads", st.Reads)
 	countsRow(b, "all", st.All)
 	b.WriteString("\n")
+}
+
+// renderSeconds shows a constant run second by second, and from which
+// second on the rest of the run met the SLO: how soon a platform
+// recovers, when the run follows an overload. The rest is judged as a
+// whole, as the run is: one second's p99 is its few slowest reads.
+func renderSeconds(b *strings.Builder, st *Stats, slo SLO) {
+	b.WriteString("## Second by second\n\n")
+	b.WriteString("| second | sent | ok | reads p50 | reads p99 | SLO |\n|---:|---:|---:|---:|---:|---|\n")
+	every := 0 // the second after the last that failed on its own
+	for i, sec := range st.Seconds {
+		v := slo.evaluate(sec.Reads, sec.Sent, sec.Sent-sec.OK)
+		if !v.Pass {
+			every = i + 1
+		}
+		fmt.Fprintf(b, "| %d | %d | %d | %s | %s | %s |\n", i, sec.Sent, sec.OK,
+			quantile(sec.Reads, 50), quantile(sec.Reads, 99), verdictText(v))
+	}
+	if since := slo.metFrom(st.Seconds); since >= 0 {
+		fmt.Fprintf(b, "\n**From second %d to its end, the run met the SLO.**", since)
+	} else {
+		b.WriteString("\n**No stretch of the run up to its end met the SLO.**")
+	}
+	if every < len(st.Seconds) {
+		fmt.Fprintf(b, " Every second on its own met it from second %d.\n\n", every)
+	} else {
+		b.WriteString(" Its last second on its own did not meet it.\n\n")
+	}
 }
 
 func countsRow(b *strings.Builder, name string, c *Counts) {

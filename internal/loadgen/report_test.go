@@ -2,6 +2,7 @@ package loadgen
 
 import (
 	"maps"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -177,5 +178,61 @@ func TestErrorAnswersAreCountedByStatusAndProblemCodePerOperation(t *testing.T) 
 	}
 	if got := (Problem{400, "validation_failed"}).String(); got != "400 validation_failed" {
 		t.Errorf("a problem reads %q", got)
+	}
+}
+
+func TestAConstantRunsReportSaysFromWhichSecondOnTheRestOfItMetTheSLO(t *testing.T) {
+	tests := []struct {
+		name      string
+		latencies []int    // ms, one read a second
+		codes     []uint16 // of each read
+		want      string
+	}{
+		{"a run that recovers after two slow seconds", []int{80, 60, 2, 3}, []uint16{200, 200, 200, 200},
+			"**From second 2 to its end, the run met the SLO.**"},
+		{"a run that passes throughout", []int{1, 2, 3}, []uint16{200, 200, 200},
+			"**From second 0 to its end, the run met the SLO.**"},
+		{"a run whose last second fails with an error", []int{1, 2, 3}, []uint16{200, 200, 503},
+			"**No stretch of the run up to its end met the SLO.** Its last second on its own did not meet it."},
+		{"a run of a hundred seconds with one slow read in its middle", slices.Concat(slices.Repeat([]int{1}, 50), []int{90}, slices.Repeat([]int{1}, 49)),
+			slices.Repeat([]uint16{200}, 100), "**From second 0 to its end, the run met the SLO.** Every second on its own met it from second 51."},
+		{"a run that passes, fails, and passes again from after its failure", []int{1, 90, 2, 3}, []uint16{200, 200, 200, 200},
+			"**From second 2 to its end, the run met the SLO.**"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			start := time.Now()
+			st := newStats(1, time.Duration(len(tc.latencies))*time.Second, start)
+			for i, ms := range tc.latencies {
+				st.add(tag{Scenario: Browse, Op: "product"}, &vegeta.Result{Code: tc.codes[i],
+					Latency: time.Duration(ms) * time.Millisecond, Timestamp: start.Add(time.Duration(i) * time.Second)})
+			}
+			cfg := Config{Target: "http://gw", Mix: []Weight{{Browse, 1}}, Rate: 1, Duration: st.Duration, Users: 1, Products: 1,
+				SLO: SLO{P50: 5 * time.Millisecond, P99: 50 * time.Millisecond, Errors: 0.001}}
+			r := &Result{Config: cfg, Steps: []*Stats{st}, Verdicts: []Verdict{cfg.SLO.Evaluate(st.Reads, st.All)}}
+			var b strings.Builder
+			if err := Render(&b, r); err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(b.String(), tc.want) {
+				t.Errorf("the report lacks %q:\n%s", tc.want, b.String())
+			}
+		})
+	}
+}
+
+func TestARequestSentJustAfterARunsLastSecondCountsInIt(t *testing.T) {
+	start := time.Now()
+	st := newStats(1, 2*time.Second, start)
+	for _, at := range []time.Duration{0, time.Second, 2*time.Second + 10*time.Millisecond} {
+		st.add(tag{Scenario: Browse, Op: "product"}, &vegeta.Result{Code: 200, Latency: time.Millisecond, Timestamp: start.Add(at)})
+	}
+	if len(st.Seconds) != 2 || st.Seconds[1].Sent != 2 {
+		t.Errorf("a 2 s run has %d seconds, the last with %d requests; want 2 seconds, the last with 2", len(st.Seconds), st.Seconds[len(st.Seconds)-1].Sent)
+	}
+	half := newStats(1, 1500*time.Millisecond, start)
+	half.add(tag{Scenario: Browse, Op: "product"}, &vegeta.Result{Code: 200, Latency: time.Millisecond, Timestamp: start.Add(1200 * time.Millisecond)})
+	if len(half.Seconds) != 2 {
+		t.Errorf("a 1.5 s run's request at 1.2 s is in second %d, want 1", len(half.Seconds)-1)
 	}
 }

@@ -2,6 +2,7 @@ package loadgen
 
 import (
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -15,7 +16,13 @@ type Verdict struct {
 // catalog reads) and the error rate of all its requests. A step with no
 // requests at all fails: nothing was shown to meet the SLO.
 func (s SLO) Evaluate(reads, all *Counts) Verdict {
-	if all.Requests == 0 {
+	return s.evaluate(reads, all.Requests, all.Errors)
+}
+
+// evaluate is Evaluate for a group of requests whose latencies are not
+// kept, such as one second of a run: only its reads' are.
+func (s SLO) evaluate(reads *Counts, requests, errors int) Verdict {
+	if requests == 0 {
 		return Verdict{Reasons: []string{"no requests"}}
 	}
 	v := Verdict{Pass: true}
@@ -33,10 +40,27 @@ func (s SLO) Evaluate(reads, all *Counts) Verdict {
 			fail("reads p99 %s > %s", fmtDur(p), fmtDur(s.P99))
 		}
 	}
-	if r := all.ErrorRate(); r > s.Errors {
+	if r := float64(errors) / float64(requests); r > s.Errors {
 		fail("errors %.3f%% > %.3f%%", 100*r, 100*s.Errors)
 	}
 	return v
+}
+
+// metFrom returns the first second from which the rest of a run, taken as
+// a whole, met the SLO (a slow second inside that rest may be outweighed
+// by the others, as in a whole run), or -1 when no rest of it did.
+func (s SLO) metFrom(seconds []*Second) int {
+	// From the end backwards, rest holds the reads of seconds i to the end.
+	rest, sent, failed, from := newCounts(), 0, 0, -1
+	for i, sec := range slices.Backward(seconds) {
+		rest.Hist.Merge(sec.Reads.Hist)
+		rest.Requests += sec.Reads.Requests
+		sent, failed = sent+sec.Sent, failed+sec.Sent-sec.OK
+		if s.evaluate(rest, sent, failed).Pass {
+			from = i
+		}
+	}
+	return from
 }
 
 // fmtDur prints a latency in milliseconds, precise enough for a table.

@@ -126,6 +126,11 @@ func (s *Stats) second(res *vegeta.Result, t tag) {
 	// so the seconds count from the step's start rather than the first
 	// result seen.
 	i := max(0, int(res.Timestamp.Sub(s.start)/time.Second))
+	if n := int((s.Duration + time.Second - 1) / time.Second); n > 0 {
+		// A request the pacer sent a little late belongs to the run's last
+		// second, not to a second of its own with a handful of requests.
+		i = min(i, n-1)
+	}
 	for i >= len(s.Seconds) {
 		s.Seconds = append(s.Seconds, &Second{Reads: newCounts()})
 	}
