@@ -1,6 +1,7 @@
 package server
 
 import (
+	"container/list"
 	"crypto/tls"
 	"net"
 	"net/http"
@@ -22,27 +23,31 @@ import (
 // otherwise grow the process without bound.
 //
 // At max the listener accepts no more: a new client waits in the kernel's
-// backlog. So that idle HTTP/1 clients cannot hold the bound, reaching it
-// closes the connections that wait idle for a next request, and every
-// request that starts while the listener is at the bound is answered with
+// backlog. So that idle HTTP/1 clients cannot hold the bound, each
+// connection accepted at the bound closes the HTTP/1 connection that has
+// waited longest for a next request, which frees one slot for the next in
+// the backlog. So only as many connections close as wait, the least
+// recently used first; closing every idle connection at once would send
+// all their clients back to dial together (ADR 64). With no idle
+// connection to close, a request that starts at the bound is answered with
 // "Connection: close", which ends an HTTP/1 connection after the answer
-// and sends an HTTP/2 one a graceful GOAWAY. An HTTP/2 connection with no
-// request at all keeps its slot until the idle timeout: Go's server offers
-// no way to close it gracefully. The bound is a backstop set above what an
-// overload of short requests needs: where it engaged at three times the
-// sustainable rate, clients waited seconds in the backlog instead of
-// getting their 503 at once (ADR 62).
+// and sends an HTTP/2 one a graceful GOAWAY, and an HTTP/1 connection that
+// goes idle there is closed. An HTTP/2 connection with no request at all
+// keeps its slot until the idle timeout: Go's server offers no way to
+// close it gracefully. The bound is a backstop set above what an overload
+// of short requests needs (ADR 62).
 type connBound struct {
 	max  int
 	open prometheus.Gauge
 
-	mu   sync.Mutex
-	n    atomic.Int64          // open connections; changed under mu, read without it by every request
-	idle map[net.Conn]struct{} // HTTP/1 connections waiting for a next request
+	mu    sync.Mutex
+	n     atomic.Int64          // slots taken; changed under mu, read without it by every request
+	idle  *idleConns            // HTTP/1 connections waiting for a next request
+	freed map[net.Conn]struct{} // closed here, their slots given back, their StateClosed still to come
 }
 
 func newConnBound(max int, open prometheus.Gauge) *connBound {
-	return &connBound{max: max, open: open, idle: map[net.Conn]struct{}{}}
+	return &connBound{max: max, open: open, idle: newIdleConns(), freed: map[net.Conn]struct{}{}}
 }
 
 // listen limits ln to the bound; a bound of zero or less leaves it as is.
@@ -54,9 +59,10 @@ func (b *connBound) listen(ln net.Listener) net.Listener {
 }
 
 // track is the server's ConnState hook: it counts the connections, keeps
-// the set of idle HTTP/1 ones, and closes them when the bound is reached.
+// the idle HTTP/1 ones in the order they went idle, and at the bound
+// closes one connection for each that arrives or goes idle there.
 func (b *connBound) track(c net.Conn, state http.ConnState) {
-	var closing []net.Conn
+	var closing net.Conn
 	// Unbounded, the hook only counts: no idle set to keep. An HTTP/2
 	// connection is idle between streams; closing it could cut a request
 	// already on its way.
@@ -67,30 +73,39 @@ func (b *connBound) track(c net.Conn, state http.ConnState) {
 		b.open.Inc()
 		b.n.Add(1)
 		if b.full() {
-			for idle := range b.idle {
-				closing = append(closing, idle)
-			}
-			clear(b.idle)
+			closing = b.idle.oldest()
 		}
 	case http.StateIdle:
-		if untracked {
-			break
-		}
-		if b.full() {
-			closing = append(closing, c) // an answer sent as the bound was reached
-		} else {
-			b.idle[c] = struct{}{}
+		_, closed := b.freed[c] // closed here, and answered before it noticed
+		switch {
+		case untracked || closed:
+		case b.full():
+			closing = c // answered at the bound, with no idle connection to make room
+		default:
+			b.idle.add(c)
 		}
 	case http.StateActive:
-		delete(b.idle, c)
+		b.idle.remove(c)
 	case http.StateClosed, http.StateHijacked:
 		b.open.Dec()
+		if _, ok := b.freed[c]; ok {
+			delete(b.freed, c)
+		} else {
+			b.n.Add(-1)
+		}
+		b.idle.remove(c)
+	}
+	if closing != nil {
+		// Closing gives the listener its slot back at once, before the
+		// server's goroutine for the connection notices: counted now, or
+		// every event until then would find the bound reached and close
+		// another connection for the same slot.
 		b.n.Add(-1)
-		delete(b.idle, c)
+		b.freed[closing] = struct{}{}
 	}
 	b.mu.Unlock()
-	for _, c := range closing {
-		closeNow(c)
+	if closing != nil {
+		closeNow(closing)
 	}
 }
 
@@ -108,9 +123,10 @@ func closeNow(c net.Conn) {
 // full reports whether the listener is at its bound.
 func (b *connBound) full() bool { return b.max > 0 && b.n.Load() >= int64(b.max) }
 
-// closeAtBound makes the answer to every request that starts while the
+// closeAtBound makes the answer to a request that starts while the
 // listener is at its bound close its connection, so that the backlog
-// moves.
+// moves. At the bound no HTTP/1 connection is idle: an arrival there
+// closes one, and one going idle there is closed.
 func (b *connBound) closeAtBound(next http.Handler) http.Handler {
 	if b.max <= 0 {
 		return next
@@ -134,4 +150,39 @@ func connMetrics(reg prometheus.Registerer) *prometheus.GaugeVec {
 		Name: "http_server_connections",
 		Help: "Client connections the service's listener holds open, busy or idle (bounded by MAX_CONNS).",
 	}, []string{"service"}))
+}
+
+// idleConns is a set of idle connections that yields the one idle longest
+// first. Its methods are called under connBound's mutex.
+type idleConns struct {
+	order *list.List // of net.Conn, the one idle longest at the front
+	at    map[net.Conn]*list.Element
+}
+
+func newIdleConns() *idleConns {
+	return &idleConns{order: list.New(), at: map[net.Conn]*list.Element{}}
+}
+
+func (s *idleConns) add(c net.Conn) {
+	if _, ok := s.at[c]; !ok {
+		s.at[c] = s.order.PushBack(c)
+	}
+}
+
+func (s *idleConns) remove(c net.Conn) {
+	if e, ok := s.at[c]; ok {
+		s.order.Remove(e)
+		delete(s.at, c)
+	}
+}
+
+// oldest takes the connection idle longest out of the set; nil when empty.
+func (s *idleConns) oldest() net.Conn {
+	e := s.order.Front()
+	if e == nil {
+		return nil
+	}
+	c := e.Value.(net.Conn)
+	s.remove(c)
+	return c
 }

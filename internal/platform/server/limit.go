@@ -65,7 +65,7 @@ func LoadLimits(e *config.Env) Limits {
 		"MAX_IN_FLIGHT":  "requests each service works on at once (the gateway and search have their own: `GATEWAY_MAX_IN_FLIGHT`, `SEARCH_MAX_IN_FLIGHT`)",
 		"MAX_QUEUE":      "requests each service lets wait for a slot; beyond, 503 `overloaded` + `Retry-After` at once",
 		"MAX_QUEUE_WAIT": "how long a request may wait for a slot before it gets that 503",
-		"MAX_CONNS":      "client connections each listener holds open, busy or idle; at the bound it accepts no more, closes idle ones and answers with `Connection: close` (0: unbounded)",
+		"MAX_CONNS":      "client connections each listener holds open, busy or idle; at the bound each new connection closes the one idle longest, and with none idle an answer closes its own (0: unbounded)",
 	})
 	d := DefaultLimits()
 	return Limits{
