@@ -8,45 +8,61 @@ import (
 )
 
 // ExpireReservations cancels unpaid orders whose reservation ran out and
-// releases their stock. Several instances may run it at once: each order
-// is locked and re-checked in its own transaction. An order that fails is
-// reported and passed over: the oldest comes first in every sweep, and one
-// that always fails must not keep the others' stock reserved.
+// releases their stock, a page of limit orders at a time, until none is
+// left. Several instances may run it at once: each order is locked and
+// re-checked in its own transaction. An order that fails is reported and
+// passed over: each page starts after the last of the one before, so
+// however many always fail, they do not keep the others' stock reserved.
 func (s *Service) ExpireReservations(ctx context.Context, limit int) (int, error) {
-	ids, err := s.store.ExpiredOrders(ctx, s.now(), limit)
-	if err != nil {
-		return 0, err
-	}
+	now, limit := s.now(), max(limit, 1)
 	n := 0
 	var failed []error
-	for _, id := range ids {
-		if ctx.Err() != nil {
-			failed = append(failed, ctx.Err())
+	var after Expiry
+	for {
+		page, err := s.store.ExpiredOrders(ctx, now, after, limit)
+		if err != nil {
+			failed = append(failed, err)
 			break
 		}
-		err := s.store.InTx(ctx, func(tx Tx) error {
-			o, err := tx.LockOrder(ctx, id)
-			if err != nil {
-				return err
+		for _, e := range page {
+			if ctx.Err() != nil {
+				break
 			}
-			if o.Status != PendingPayment || s.now().Before(o.ReservedUntil) {
-				return errSkip // paid, or handled by another instance meanwhile
+			switch err := s.expire(ctx, e.OrderID); {
+			case err == nil:
+				n++
+			case errors.Is(err, errSkip), errors.Is(err, errPaymentRunning):
+			default:
+				failed = append(failed, fmt.Errorf("expire order %s: %w", e.OrderID, err))
 			}
-			return s.cancel(ctx, tx, o, ActorSystem, "reservation expired")
-		})
-		switch {
-		case err == nil:
-			n++
-		case errors.Is(err, errSkip), errors.Is(err, errPaymentRunning):
-		default:
-			failed = append(failed, fmt.Errorf("expire order %s: %w", id, err))
 		}
+		if len(page) < limit || ctx.Err() != nil {
+			break
+		}
+		after = page[len(page)-1]
+	}
+	if err := ctx.Err(); err != nil {
+		failed = append(failed, err) // the sweep stopped short
 	}
 	if n > 0 {
 		s.onCommit()
 		s.metrics.ReservationsExpired(n)
 	}
 	return n, errors.Join(failed...)
+}
+
+// expire cancels the order id if it is still unpaid past its reservation.
+func (s *Service) expire(ctx context.Context, id string) error {
+	return s.store.InTx(ctx, func(tx Tx) error {
+		o, err := tx.LockOrder(ctx, id)
+		if err != nil {
+			return err
+		}
+		if o.Status != PendingPayment || s.now().Before(o.ReservedUntil) {
+			return errSkip // paid, or handled by another instance meanwhile
+		}
+		return s.cancel(ctx, tx, o, ActorSystem, "reservation expired")
+	})
 }
 
 var errSkip = errors.New("skip")

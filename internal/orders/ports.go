@@ -46,12 +46,22 @@ type Store interface {
 	// SubOrders lists a seller's sub-orders newest first, with their lines.
 	SubOrders(ctx context.Context, f OrderFilter) ([]SubOrder, error)
 
-	// ExpiredOrders returns unpaid orders whose reservation ran out and
-	// whose payment is not being processed.
-	ExpiredOrders(ctx context.Context, now time.Time, limit int) ([]string, error)
+	// ExpiredOrders returns up to limit unpaid orders whose reservation
+	// ran out by now and whose payment is not being processed, in the
+	// order they ran out, from the one after after (the zero Expiry: from
+	// the first).
+	ExpiredOrders(ctx context.Context, now time.Time, after Expiry, limit int) ([]Expiry, error)
 	// UnresolvedPayments returns charges with no recorded outcome and
 	// refunds not yet made, last touched before the given time.
 	UnresolvedPayments(ctx context.Context, before time.Time, limit int) ([]Payment, error)
+}
+
+// Expiry is an order whose reservation ran out, as the expiry sweep
+// pages through them: each page starts after the last of the one before,
+// so orders the sweep passes over stay behind it.
+type Expiry struct {
+	OrderID       string
+	ReservedUntil time.Time
 }
 
 // OrderFilter selects a page of orders or sub-orders.

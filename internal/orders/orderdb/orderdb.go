@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -215,16 +216,20 @@ func (s *Store) ClearCart(ctx context.Context, buyerID string) error {
 }
 
 // ExpiredOrders returns unpaid orders past their reservation with no
-// charge in flight.
-func (s *Store) ExpiredOrders(ctx context.Context, now time.Time, limit int) ([]string, error) {
-	rows, err := s.pool.Query(ctx, `SELECT o.id FROM orders o
-		WHERE o.status = 'pending_payment' AND o.reserved_until < $1
+// charge in flight, after the one after.
+func (s *Store) ExpiredOrders(ctx context.Context, now time.Time, after orders.Expiry, limit int) ([]orders.Expiry, error) {
+	afterID := after.OrderID
+	if afterID == "" {
+		afterID = uuid.Nil.String()
+	}
+	rows, err := s.pool.Query(ctx, `SELECT o.id, o.reserved_until FROM orders o
+		WHERE o.status = 'pending_payment' AND o.reserved_until < $1 AND (o.reserved_until, o.id) > ($3, $4::uuid)
 		AND NOT EXISTS (SELECT 1 FROM payments p WHERE p.order_id = o.id AND p.status = 'processing')
-		ORDER BY o.reserved_until LIMIT $2`, now, limit)
+		ORDER BY o.reserved_until, o.id LIMIT $2`, now, limit, after.ReservedUntil, afterID)
 	if err != nil {
 		return nil, fmt.Errorf("select expired orders: %w", err)
 	}
-	return pgx.CollectRows(rows, pgx.RowTo[string])
+	return pgx.CollectRows(rows, pgx.RowToStructByPos[orders.Expiry])
 }
 
 // UnresolvedPayments claims charges and refunds left without an outcome:

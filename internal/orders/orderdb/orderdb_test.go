@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -722,12 +723,46 @@ func TestExpiredOrdersAreUnpaidPastTheirReservationWithNoChargeInFlight(t *testi
 		return tx.SavePayment(ctx, orders.Payment{OrderID: charging.ID, Provider: "simulated", ChargeKey: "k-" + charging.ID,
 			PaymentMethod: "pm_card_visa", Amount: charging.Total, Status: orders.PaymentProcessing, UpdatedAt: now})
 	})
-	got, err := s.ExpiredOrders(ctx, now, 10)
+	got, err := s.ExpiredOrders(ctx, now, orders.Expiry{}, 10)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff([]string{expired.ID}, got); diff != "" {
-		t.Errorf("expired orders (-want +got):\n%s", diff)
+	if len(got) != 1 || got[0].OrderID != expired.ID {
+		t.Fatalf("expired orders %v, want %s alone", got, expired.ID)
+	}
+	if got, err := s.ExpiredOrders(ctx, now, got[0], 10); err != nil || len(got) != 0 {
+		t.Errorf("expired orders after the one expired: %v, %v; want none", got, err)
+	}
+}
+
+func TestExpiredOrdersComeInPagesInTheOrderTheyRanOut(t *testing.T) {
+	t.Parallel()
+	s := newStore(t)
+	ctx := t.Context()
+	p := mustProduct(t, s, 100, 100)
+	now := time.Now()
+	// Two orders ran out at the same moment: the id orders them.
+	var want []string
+	for _, ago := range []time.Duration{3 * time.Hour, 2 * time.Hour, 2 * time.Hour, time.Hour} {
+		o := newOrder(newID(), now.Add(-ago), p)
+		mustCreate(t, s, o)
+		want = append(want, o.ID)
+	}
+	slices.Sort(want[1:3])
+	var got []string
+	var after orders.Expiry
+	for range len(want) + 1 {
+		page, err := s.ExpiredOrders(ctx, now, after, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(page) == 0 {
+			break
+		}
+		got, after = append(got, page[0].OrderID), page[0]
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("expired orders page by page (-want +got):\n%s", diff)
 	}
 }
 

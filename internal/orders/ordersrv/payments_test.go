@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -346,5 +347,46 @@ func TestAnOrderThatCannotBeExpiredDoesNotHoldUpTheOthers(t *testing.T) {
 	e.waitStatus(t, buyer, fine.ID, orders.Cancelled)
 	if st := e.stock(t, p.ID); st.Reserved != 1 {
 		t.Errorf("%d units reserved, want the broken order's 1 only", st.Reserved)
+	}
+}
+
+func TestOrdersThatCannotBeExpiredFillingAPageDoNotHoldUpTheOthers(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	cfg := w.cfg
+	cfg.SweepInterval = time.Hour // the sweep below is the only one
+	e := w.startWith(t, cfg, payment.NewSimulated(payment.SimulatedConfig{Seed: 1}))
+	seller, buyer := e.seller(t), e.buyer(t)
+	p := e.product(t, seller, 300, "EUR", 10)
+	ctx := t.Context()
+	// Two broken orders, each a page of one, come before the fine one.
+	var broken []orders.Order
+	for i := range 2 {
+		o := e.mustCheckout(t, buyer, item(p, 1))
+		broken = append(broken, o)
+		if _, err := e.db.Exec(ctx, `UPDATE orders SET shipping_address_sealed = 'v1.gone',
+			reserved_until = now() - make_interval(mins => $2) WHERE id = $1`, o.ID, 3-i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fine := e.mustCheckout(t, buyer, item(p, 2))
+	if _, err := e.db.Exec(ctx, `UPDATE orders SET reserved_until = now() - interval '1 minute' WHERE id = $1`, fine.ID); err != nil {
+		t.Fatal(err)
+	}
+
+	n, err := e.Orders.Service.ExpireReservations(ctx, 1)
+	if n != 1 {
+		t.Errorf("%d orders expired, want the fine one", n)
+	}
+	for _, o := range broken {
+		if err == nil || !strings.Contains(err.Error(), o.ID) {
+			t.Errorf("the sweep's error %v does not name the broken order %s", err, o.ID)
+		}
+	}
+	if got := e.mustOrder(t, buyer, fine.ID); got.Status != orders.Cancelled {
+		t.Errorf("the fine order is %s, want cancelled", got.Status)
+	}
+	if st := e.stock(t, p.ID); st.Reserved != 2 {
+		t.Errorf("%d units reserved, want the broken orders' 2 only", st.Reserved)
 	}
 }
