@@ -67,8 +67,12 @@ screenshots: services tools
 ## platform with Toxiproxy between it and PostgreSQL, Redis, RabbitMQ and
 ## the payment provider (stripe-mock), faults under a mixed load,
 ## invariants checked after each; it writes bench/results/chaos.md
+## (on a failure it ends with what each failed fault said: CI shows only the
+## end of the output, and the whole log is in bin/chaos.log)
 chaos: services tools
-	CHAOS=1 CHAOS_REPORT=$(CURDIR)/bench/results/chaos.md $(GO) test -count=1 -timeout 40m -run 'TestChaos' -v ./cmd/marketplace/
+	@mkdir -p bin; set -o pipefail; \
+	CHAOS=1 CHAOS_REPORT=$(CURDIR)/bench/results/chaos.md $(GO) test -count=1 -timeout 40m -run 'TestChaos' -v ./cmd/marketplace/ 2>&1 | \
+		tee bin/chaos.log || { status=$$?; echo "make chaos failed; what each failed test said last:"; ./scripts/test-failures.sh bin/chaos.log; exit $$status; }
 
 ## build: build the one binary into bin/, static, with its version and commit
 build:

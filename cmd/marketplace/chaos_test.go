@@ -62,9 +62,11 @@ func TestChaosFaultsBetweenThePlatformAndItsServersBreakNoInvariant(t *testing.T
 		t.Skip("the fault suite runs under make chaos (" + chaosEnv + "=1)")
 	}
 	var rows []chaosRow
-	// Registered first, so that it runs last: a failed run's output ends
-	// with the servers' logs, and CI shows only the end of it.
-	t.Cleanup(func() { logBrokenRows(t, rows) })
+	// Registered first, so that it runs last: these are the suite's last
+	// lines, which make chaos repeats after a failure (CI shows only the
+	// end of the output; go test -v ends it with every row's result line).
+	failed := &failedRequests{t: t}
+	t.Cleanup(func() { logBrokenRows(t, rows, failed) })
 	tox := toxiproxy.NewServer(toxiproxy.NewMetricsContainer(prometheus.NewRegistry()), zerolog.Nop())
 	// The shared server on :5432 must not be restarted under other tests:
 	// the platform's databases live on a cluster of the suite's own.
@@ -84,7 +86,7 @@ func TestChaosFaultsBetweenThePlatformAndItsServersBreakNoInvariant(t *testing.T
 	}
 	vars["RABBITMQ_URL"] = viaProxy(t, vars["RABBITMQ_URL"], amqp.Listen)
 	vars["REDIS_URL"] = "redis://" + redis.Listen + "/0"
-	addrs, stopPlatform := startBinary(t, binary{modules: table(), getenv: lookup(vars), out: failedRequests(t)})
+	addrs, stopPlatform := startBinary(t, binary{modules: table(), getenv: lookup(vars), out: failed})
 	base := "http://" + addrs["gateway"]
 
 	db, err := pgxpool.New(t.Context(), ordersDirect) // the checks read past the proxy
@@ -746,14 +748,30 @@ func (l *ledger) outboxDrain(t *testing.T, lifted time.Time) time.Duration {
 }
 
 // failedRequests passes the platform's log lines of requests answered
-// 500 (the first 20) to the test log: the table counts them, this says why.
-func failedRequests(t *testing.T) io.Writer {
-	var n atomic.Int64
-	return writerFunc(func(p []byte) {
-		if bytes.Contains(p, []byte(`"request failed"`)) && n.Add(1) <= 20 {
-			t.Logf("platform: %s", bytes.TrimSpace(p))
-		}
-	})
+// 500 (the first 20) to the test log: the table counts them, this says
+// why. It keeps the first few for the suite's last lines too.
+type failedRequests struct {
+	t     *testing.T
+	mu    sync.Mutex
+	n     int
+	first []string
+}
+
+func (f *failedRequests) Write(p []byte) (int, error) {
+	if !bytes.Contains(p, []byte(`"request failed"`)) {
+		return len(p), nil
+	}
+	line := string(bytes.TrimSpace(p))
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.n++
+	if f.n <= 20 {
+		f.t.Logf("platform: %s", line)
+	}
+	if len(f.first) < 3 {
+		f.first = append(f.first, line)
+	}
+	return len(p), nil
 }
 
 type writerFunc func([]byte)
@@ -772,11 +790,17 @@ func (r chaosRow) tableRow() string {
 }
 
 // logBrokenRows says again, once a failed suite has ended, which faults
-// broke an invariant, in the results table's columns.
-func logBrokenRows(t *testing.T, rows []chaosRow) {
+// broke an invariant, in the results table's columns, and what the
+// platform logged of its first answers of 500.
+func logBrokenRows(t *testing.T, rows []chaosRow, failed *failedRequests) {
 	if !t.Failed() {
 		return
 	}
+	failed.mu.Lock()
+	for _, line := range failed.first {
+		t.Logf("the platform answered %d requests 500; of the first: %.600s", failed.n, line)
+	}
+	failed.mu.Unlock()
 	for _, r := range rows {
 		if !r.held {
 			t.Logf("broken: %s", r.tableRow())
