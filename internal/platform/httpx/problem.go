@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -83,13 +84,17 @@ func Error(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) 
 // still wanted, or from a request whose caller left: a network error, a reset, refused or cut connection, a
 // deadline of our own that passed, a driver error that says the
 // statement never ran (pgconn's SafeToRetry), PostgreSQL saying that it
-// is going down or coming up (see serverRestarting), or such a loss that
-// reached us only as text (connectionLostIn).
+// is going down or coming up (see serverRestarting), such a loss that
+// reached us only as text (connectionLostIn), or MongoDB's driver saying
+// the same of its server (mongoUnavailable).
 func unreachable(r *http.Request, err error) bool {
 	var (
 		netErr net.Error
 		retry  interface{ SafeToRetry() bool }
 		pgErr  interface{ SQLState() string }
+		// MongoDB's driver errors, by their methods, so that the HTTP
+		// layer need not import the driver.
+		mongoErr mongoServerError
 	)
 	switch {
 	case r.Context().Err() != nil:
@@ -105,6 +110,8 @@ func unreachable(r *http.Request, err error) bool {
 	case errors.As(err, &pgErr) && serverRestarting(pgErr.SQLState()):
 		return true
 	case serverRestarting(sqlStateInText(err)), connectionLostIn.MatchString(err.Error()):
+		return true
+	case errors.As(err, &mongoErr) && mongoUnavailable(mongoErr):
 		return true
 	case errors.As(err, &retry):
 		return retry.SafeToRetry()
@@ -129,6 +136,28 @@ func serverRestarting(state string) bool {
 		return true
 	}
 	return strings.HasPrefix(state, "08")
+}
+
+// mongoServerError is what MongoDB's driver errors (CommandError,
+// WriteException, BulkWriteException) say of themselves.
+type mongoServerError interface {
+	HasErrorLabel(label string) bool
+	HasErrorCode(code int) bool
+}
+
+// mongoUnavailableCodes are MongoDB's error codes for a server that could
+// not be reached or is stepping down, shutting down or electing a primary
+// (the codes its retryable-writes rules retry on), and for an operation
+// that ran out of its time limit (50, MaxTimeMSExpired). The driver retries
+// such an operation once; when the retry fails too, the client may retry
+// later, as with PostgreSQL's serverRestarting.
+var mongoUnavailableCodes = []int{6, 7, 50, 89, 91, 189, 262, 9001, 10107, 11600, 11602, 13435, 13436}
+
+// mongoUnavailable says whether a MongoDB driver error comes from a server
+// that was unreachable or not ready, rather than from the operation itself:
+// a network error (the driver labels it), or one of mongoUnavailableCodes.
+func mongoUnavailable(e mongoServerError) bool {
+	return e.HasErrorLabel("NetworkError") || slices.ContainsFunc(mongoUnavailableCodes, e.HasErrorCode)
 }
 
 // sqlStateIn matches PostgreSQL's error code where pgconn writes it in an

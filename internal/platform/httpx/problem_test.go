@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	mongodrv "go.mongodb.org/mongo-driver/v2/mongo"
 
 	"github.com/marketplace-go/marketplace/internal/platform/errs"
 	"github.com/marketplace-go/marketplace/internal/platform/httpx"
@@ -185,6 +186,16 @@ func TestAnUnreachableDependencyIsA503WithRetryAfterNotA500(t *testing.T) {
 			"failed to receive message: read tcp 127.0.0.1:40364->127.0.0.1:5432: read: connection reset by peer")), status: http.StatusServiceUnavailable},
 		{name: "an error of our own FerretDB passed on as text", err: fmt.Errorf("insert product: %w", errors.New("(InternalError) "+
 			"ERROR: duplicate key value violates unique constraint (SQLSTATE 23505)")), status: http.StatusInternalServerError},
+		{name: "a MongoDB server that could not be reached", err: fmt.Errorf("find product: %w", mongodrv.CommandError{
+			Labels: []string{"NetworkError"}, Message: "connection(localhost:27017) incomplete read of message header: EOF"}), status: http.StatusServiceUnavailable},
+		{name: "a MongoDB primary stepping down", err: fmt.Errorf("update product: %w", mongodrv.CommandError{Code: 189, Name: "PrimarySteppedDown"}),
+			status: http.StatusServiceUnavailable},
+		{name: "a MongoDB write refused while the server shuts down", err: fmt.Errorf("insert product: %w", mongodrv.WriteException{
+			WriteConcernError: &mongodrv.WriteConcernError{Code: 91, Name: "ShutdownInProgress"}}), status: http.StatusServiceUnavailable},
+		{name: "a MongoDB operation past its time limit", err: fmt.Errorf("list products: %w", mongodrv.CommandError{Code: 50, Name: "MaxTimeMSExpired"}),
+			status: http.StatusServiceUnavailable},
+		{name: "a MongoDB error of our own making", err: fmt.Errorf("insert product: %w", mongodrv.WriteException{
+			WriteErrors: mongodrv.WriteErrors{{Code: 11000, Message: "E11000 duplicate key error"}}}), status: http.StatusInternalServerError},
 		{name: "a bug", err: errors.New("nil map"), status: http.StatusInternalServerError},
 		{name: "a query the caller's leaving canceled", err: fmt.Errorf("select cart: %w", context.Canceled), callerLeft: true, status: http.StatusServiceUnavailable},
 	}

@@ -13,6 +13,7 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	mongodrv "go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/marketplace-go/marketplace/internal/platform/httpx"
 	"github.com/marketplace-go/marketplace/internal/platform/mongo"
@@ -45,9 +46,11 @@ func TestEveryErrorOfTheEmbeddedServerWhilePostgreSQLRestartsIsAnswered503(t *te
 	answers := &statusTally{byStatus: map[int]int{}, other: map[string]int{}}
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
-	for w := range 6 {
+	const workers = 6
+	for w := range workers {
 		wg.Go(func() {
-			for i := w; ctx.Err() == nil; i++ {
+			// Each worker its own calls, so that no two insert one _id.
+			for i := w; ctx.Err() == nil; i += workers {
 				if err := callOnce(ctx, items, i); err != nil && ctx.Err() == nil {
 					answers.add(err)
 				}
@@ -70,24 +73,48 @@ func TestEveryErrorOfTheEmbeddedServerWhilePostgreSQLRestartsIsAnswered503(t *te
 	}
 }
 
-// callOnce is the i-th call of a worker: a read by _id, an update, or a
-// filtered listing, as the catalog makes them.
+// callOnce is the i-th call of a worker: each kind of call the catalog
+// makes in turn (a read by _id, an update, a filtered listing, a facet's
+// $match + $group, a count, an upsert, an insert, an update of many).
 func callOnce(ctx context.Context, items *mongodrv.Collection, i int) error {
 	id := fmt.Sprint(i % 20)
-	switch i % 3 {
+	switch i % 8 {
 	case 0:
 		return items.FindOne(ctx, bson.M{"_id": id}).Err()
 	case 1:
 		_, err := items.UpdateOne(ctx, bson.M{"_id": id}, bson.M{"$inc": bson.M{"v": 1}})
 		return err
-	default:
+	case 2:
 		cur, err := items.Find(ctx, bson.M{"v": bson.M{"$gt": 1}})
-		if err != nil {
-			return err
-		}
-		var out []item
-		return cur.All(ctx, &out)
+		return drain(ctx, cur, err)
+	case 3:
+		cur, err := items.Aggregate(ctx, mongodrv.Pipeline{
+			{{Key: "$match", Value: bson.M{"v": bson.M{"$gte": 0}}}},
+			{{Key: "$group", Value: bson.M{"_id": "$stock", "n": bson.M{"$sum": 1}}}},
+		})
+		return drain(ctx, cur, err)
+	case 4:
+		_, err := items.CountDocuments(ctx, bson.M{"_id": id})
+		return err
+	case 5:
+		_, err := items.ReplaceOne(ctx, bson.M{"_id": id}, item{ID: id, V: i}, options.Replace().SetUpsert(true))
+		return err
+	case 6:
+		_, err := items.InsertOne(ctx, item{ID: fmt.Sprintf("new-%d", i)})
+		return err
+	default:
+		_, err := items.UpdateMany(ctx, bson.M{"v": bson.M{"$gt": 1_000_000}}, bson.M{"$set": bson.M{"stock": 1}})
+		return err
 	}
+}
+
+// drain reads every document of a cursor that a call returned with err.
+func drain(ctx context.Context, cur *mongodrv.Cursor, err error) error {
+	if err != nil {
+		return err
+	}
+	var out []bson.M
+	return cur.All(ctx, &out)
 }
 
 // statusTally counts the statuses httpx.Error answers errors with, and
