@@ -25,7 +25,8 @@
 # Environment: DETAIL_RAMP (default 500:6000:500), UNCACHED_RAMP (default
 # 100:2000:100), CHECKOUT_RAMP (default 50:800:50), STEP (default 5s), PG
 # (default postgres://postgres@localhost:5432), ONLY (default all; checkout
-# runs only rows 2, 3, 2b and 3b and their baselines; buy only 2b and 3b),
+# runs only rows 2, 3, 2b and 3b and their baselines; buy only 2b and 3b;
+# detail only row 1),
 # BUY_RAMP (default 100:1500:100), MP (a built binary; default: build
 # bin/marketplace).
 # The servers of `make services` must be running; it starts none itself.
@@ -79,33 +80,47 @@ pgbench_run() { # name, pgbench flags...
 }
 
 only=${ONLY:-all}
+wants() { # row: whether ONLY includes it
+	case "$only:$1" in
+	all:* | detail:detail | checkout:checkout | checkout:buy | buy:buy) return 0 ;;
+	esac
+	return 1
+}
 start_platform cached
-if [ "$only" = all ]; then
+if wants detail; then
 	# Warm: every run samples the same 500 products (the newest listed), so
 	# a minute of reads leaves each of their pages cached for the ramp.
 	run detail-warmup --scenario=detail --rate=100 --duration=60s
 	run detail-warm --scenario=detail --ramp="$detail_ramp" --step="$step" --baseline
 fi
-if [ "$only" != buy ]; then
+if wants checkout; then
 	run checkout --scenario=checkout --users=400 --ramp="$checkout_ramp" --step="$step"
 	run checkout-hot --scenario=checkout --users=400 --products=1 --ramp="$checkout_ramp" --step="$step"
 fi
-run buy --scenario=buy --users=400 --ramp="${BUY_RAMP:-100:1500:100}" --step="$step"
-run buy-hot --scenario=buy --users=400 --products=1 --ramp="${BUY_RAMP:-100:1500:100}" --step="$step"
+if wants buy; then
+	run buy --scenario=buy --users=400 --ramp="${BUY_RAMP:-100:1500:100}" --step="$step"
+	run buy-hot --scenario=buy --users=400 --products=1 --ramp="${BUY_RAMP:-100:1500:100}" --step="$step"
+fi
 stop_platform
 
-if [ "$only" = all ]; then
+if wants uncached; then
 	start_platform uncached PRODUCTS_CACHE_TTL=0s
 	run detail-uncached --scenario=detail --ramp="${UNCACHED_RAMP:-100:2000:100}" --step="$step"
 	stop_platform
 fi
 
-psql -q "$pg/postgres" -c "DROP DATABASE IF EXISTS bench_ratios" -c "CREATE DATABASE bench_ratios"
-pgbench -i -s 10 -q "$pg/bench_ratios" >"$out/pgbench-init.txt" 2>&1
-pgbench_run tpcb
-[ "$only" = all ] && pgbench_run select-only -S
-psql -q "$pg/bench_ratios" -c "CREATE TABLE hot (id int PRIMARY KEY, stock bigint NOT NULL)" \
-	-c "INSERT INTO hot VALUES (1, 1000000000000)"
-echo 'UPDATE hot SET stock = stock - 1 WHERE id = 1 AND stock > 0;' >"$out/decrement.sql"
-pgbench_run hot-decrement -n -f "$out/decrement.sql"
+if wants buy || wants uncached; then
+	psql -q "$pg/postgres" -c "DROP DATABASE IF EXISTS bench_ratios" -c "CREATE DATABASE bench_ratios"
+	pgbench -i -s 10 -q "$pg/bench_ratios" >"$out/pgbench-init.txt" 2>&1
+fi
+if wants buy; then
+	pgbench_run tpcb
+	psql -q "$pg/bench_ratios" -c "CREATE TABLE hot (id int PRIMARY KEY, stock bigint NOT NULL)" \
+		-c "INSERT INTO hot VALUES (1, 1000000000000)"
+	echo 'UPDATE hot SET stock = stock - 1 WHERE id = 1 AND stock > 0;' >"$out/decrement.sql"
+	pgbench_run hot-decrement -n -f "$out/decrement.sql"
+fi
+if wants uncached; then
+	pgbench_run select-only -S
+fi
 echo "== done $(date -u +%T)" | tee -a "$out/phases.txt"

@@ -11,8 +11,8 @@ import (
 // A product's detail and the category tree are cache entries, each removed
 // by every write to it: the cache's per-key counter makes the next read on
 // any instance load it afresh, so a load that raced the write cannot store
-// its stale value for others to read, and a warm read costs one Redis round
-// trip.
+// its stale value for others to read. A warm read is answered in the
+// process (the cache's near tier) or costs one Redis round trip.
 
 // detailKey returns the cache key of a product's detail, or "" when the
 // cache may not be used (then the read goes to the store).

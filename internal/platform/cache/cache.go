@@ -30,6 +30,9 @@
 // Delete that fails because Redis is unreachable, which the short TTLs bound.
 // Group keys need no counter check: Bump changes the generation and so the
 // key every later reader uses.
+//
+// WithNear adds a tier in the process in front of Redis, which every
+// Delete reaches through Redis's publish and subscribe (near.go).
 package cache
 
 import (
@@ -87,10 +90,12 @@ var (
 if (redis.call('GET', KEYS[2]) or '0') ~= ARGV[1] then return 0 end
 redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
 return 1`)
-	// deleteScript removes KEYS[1] and increments its counter KEYS[2].
+	// deleteScript removes KEYS[1], increments its counter KEYS[2] and
+	// announces KEYS[1] on channel ARGV[2] for the near tiers.
 	deleteScript = redis.NewScript(`
 redis.call('INCR', KEYS[2])
 redis.call('PEXPIRE', KEYS[2], ARGV[1])
+redis.call('PUBLISH', ARGV[2], KEYS[1])
 return redis.call('DEL', KEYS[1])`)
 	// bumpScript increments KEYS[1], creating it as ARGV[1] first, and
 	// keeps it for ARGV[2] ms after the last bump.
@@ -112,6 +117,7 @@ type Cache struct {
 	// change them.
 	outageAfter, retryAfter time.Duration
 	flights                 singleflight.Group
+	near                    *near // nil without WithNear
 
 	hits, misses, errs prometheus.Counter
 
@@ -125,7 +131,7 @@ type Cache struct {
 // New returns a cache whose keys all start with prefix. Its hit, miss and
 // error counters are labelled with the prefix (without a trailing colon)
 // and registered on reg unless it is nil; caches may share a registry.
-func New(client redis.UniversalClient, prefix string, reg prometheus.Registerer, log *slog.Logger) *Cache {
+func New(client redis.UniversalClient, prefix string, reg prometheus.Registerer, log *slog.Logger, opts ...Option) *Cache {
 	name := strings.TrimSuffix(prefix, ":")
 	c := &Cache{
 		rdb:         client,
@@ -135,12 +141,18 @@ func New(client redis.UniversalClient, prefix string, reg prometheus.Registerer,
 		timeout:     opTimeout,
 		outageAfter: outageAfter,
 		retryAfter:  retryAfter,
-		hits:        counter(reg, "cache_hits_total", "Cache lookups answered from Redis.", name),
+		hits:        counter(reg, "cache_hits_total", "Cache lookups answered from Redis or the near tier.", name),
 		misses:      counter(reg, "cache_misses_total", "Cache lookups that found nothing and loaded the value.", name),
 		errs:        counter(reg, "cache_errors_total", "Redis calls that failed or timed out; the request was served without the cache.", name),
 	}
 	// A Redis that hangs from the start is down outageAfter after it.
 	c.lastOK.Store(time.Now().UnixNano())
+	for _, o := range opts {
+		o(c)
+	}
+	if c.near != nil {
+		c.near.hits = counter(reg, "cache_near_hits_total", "Cache lookups answered from the near tier, in the process.", name)
+	}
 	return c
 }
 
@@ -171,10 +183,17 @@ func (c *Cache) keysFor(key string) keys {
 func (c *Cache) GetOrLoad(ctx context.Context, key string, ttl time.Duration, dst any, load func(ctx context.Context) (any, error)) error {
 	ttl = min(ttl, MaxTTL)
 	k := c.keysFor(key)
+	if data, ok := c.near.get(k.value); ok && json.Unmarshal(data, dst) == nil {
+		c.hits.Inc()
+		c.near.hits.Inc()
+		return nil
+	}
+	epoch := c.near.begin()
 	data, version, ok := c.lookup(ctx, k)
 	if data != nil {
 		if err := json.Unmarshal(data, dst); err == nil {
 			c.hits.Inc()
+			c.near.put(k.value, data, epoch, ttl)
 			return nil
 		}
 		// Written by an older version of the value's type: load it afresh.
@@ -182,14 +201,25 @@ func (c *Cache) GetOrLoad(ctx context.Context, key string, ttl time.Duration, ds
 	if ok {
 		c.misses.Inc()
 	}
-	data, err := c.load(ctx, key, k, version, ok && data == nil, ok && ttl >= time.Millisecond, ttl, load)
+	r, err := c.load(ctx, key, k, version, ok && data == nil, ok && ttl >= time.Millisecond, ttl, load)
 	if err != nil {
 		return err
 	}
-	if err := json.Unmarshal(data, dst); err != nil {
+	if err := json.Unmarshal(r.data, dst); err != nil {
 		return fmt.Errorf("cache: decode %s: %w", key, err)
 	}
+	if r.current {
+		c.near.put(k.value, r.data, epoch, ttl)
+	}
 	return nil
+}
+
+// loaded is the result of a load: the value's JSON, and whether Redis held
+// it when the load ended (found by the recheck, or stored), which is when
+// the near tier may keep it.
+type loaded struct {
+	data    []byte
+	current bool
 }
 
 // lookup reads the value and its invalidation counter. ok is false when
@@ -225,7 +255,7 @@ func (c *Cache) lookup(ctx context.Context, k keys) (data []byte, version string
 // The load keeps the first caller's values and deadline but not its
 // cancellation, so one caller going away does not fail the others; each
 // caller stops waiting when its own context ends.
-func (c *Cache) load(ctx context.Context, key string, k keys, version string, recheck, store bool, ttl time.Duration, loadFn func(context.Context) (any, error)) ([]byte, error) {
+func (c *Cache) load(ctx context.Context, key string, k keys, version string, recheck, store bool, ttl time.Duration, loadFn func(context.Context) (any, error)) (loaded, error) {
 	flight := k.value + "\x00" + version
 	ch := c.flights.DoChan(flight, func() (v any, err error) {
 		defer func() {
@@ -239,7 +269,7 @@ func (c *Cache) load(ctx context.Context, key string, k keys, version string, re
 		if recheck {
 			data, current, ok := c.lookup(lctx, k)
 			if data != nil {
-				return data, nil
+				return loaded{data: data, current: true}, nil
 			}
 			// The store must check against what Redis says now.
 			version, store = current, store && ok
@@ -252,19 +282,16 @@ func (c *Cache) load(ctx context.Context, key string, k keys, version string, re
 		if err != nil {
 			return nil, fmt.Errorf("cache: encode %s: %w", key, err)
 		}
-		if store {
-			c.store(lctx, k, version, data, ttl)
-		}
-		return data, nil
+		return loaded{data: data, current: store && c.store(lctx, k, version, data, ttl)}, nil
 	})
 	select {
 	case r := <-ch:
 		if r.Err != nil {
-			return nil, r.Err
+			return loaded{}, r.Err
 		}
-		return r.Val.([]byte), nil
+		return r.Val.(loaded), nil
 	case <-ctx.Done():
-		return nil, ctx.Err()
+		return loaded{}, ctx.Err()
 	}
 }
 
@@ -277,11 +304,15 @@ func detach(ctx context.Context) (context.Context, context.CancelFunc) {
 	return d, func() {}
 }
 
-// store caches data unless the key was deleted since version was read.
-func (c *Cache) store(ctx context.Context, k keys, version string, data []byte, ttl time.Duration) {
-	_ = c.call(ctx, "set", func(ctx context.Context) error {
-		return storeScript.Run(ctx, c.rdb, []string{k.value, k.version}, version, data, ttl.Milliseconds()).Err()
+// store caches data unless the key was deleted since version was read,
+// and reports whether it did.
+func (c *Cache) store(ctx context.Context, k keys, version string, data []byte, ttl time.Duration) bool {
+	var stored int64
+	err := c.call(ctx, "set", func(ctx context.Context) (err error) {
+		stored, err = storeScript.Run(ctx, c.rdb, []string{k.value, k.version}, version, data, ttl.Milliseconds()).Int64()
+		return err
 	})
+	return err == nil && stored == 1
 }
 
 // Delete removes keys, so the next read of each loads it afresh, also when
@@ -292,16 +323,21 @@ func (c *Cache) Delete(ctx context.Context, keys ...string) error {
 	if len(keys) == 0 {
 		return nil
 	}
+	values := make([]string, len(keys))
 	err := c.invalidation(ctx, "delete", func(ctx context.Context) error {
 		_, err := c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-			for _, key := range keys {
+			for i, key := range keys {
 				k := c.keysFor(key)
-				deleteScript.Eval(ctx, p, []string{k.value, k.version}, versionTTL.Milliseconds())
+				values[i] = k.value
+				deleteScript.Eval(ctx, p, []string{k.value, k.version}, versionTTL.Milliseconds(), c.channel())
 			}
 			return nil
 		})
 		return err
 	})
+	// After Redis: a read of this instance that began before now cannot
+	// keep what it read, and one that begins after finds Redis changed.
+	c.near.drop(values...)
 	if err != nil {
 		return fmt.Errorf("cache: delete %s%v: %w", c.prefix, keys, err)
 	}

@@ -13,3 +13,12 @@ func SetOutageAfter(c *Cache, d time.Duration) { c.outageAfter = d }
 
 // SetRetryAfter changes how long c's reads skip Redis once it is down.
 func SetRetryAfter(c *Cache, d time.Duration) { c.retryAfter = d }
+
+// SetNearPing changes how often c's near tier pings its subscription.
+func SetNearPing(c *Cache, d time.Duration) { c.near.pingEvery = d }
+
+// NearLive reports whether c's near tier is in use.
+func NearLive(c *Cache) bool { return c.near.live.Load() }
+
+// NearEpoch is the count of invalidations c's near tier has heard of.
+func NearEpoch(c *Cache) uint64 { return c.near.epoch.Load() }

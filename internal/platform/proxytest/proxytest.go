@@ -23,6 +23,9 @@ type Proxy struct {
 	ln    net.Listener
 	conns map[net.Conn]struct{}
 	hang  bool
+	// thaw is closed when forwarding resumes after Freeze; nil while
+	// not frozen.
+	thaw chan struct{}
 }
 
 // NewProxy starts a proxy to target on a free loopback port; it is stopped
@@ -63,10 +66,25 @@ func (p *Proxy) Hang() {
 	p.closeConns()
 }
 
-// Start resumes forwarding after Stop or Hang, on the same address.
+// Freeze keeps every connection open but passes nothing on, either way,
+// like a server that was paused or a network that drops every packet:
+// clients notice only by timeouts. Start passes on what was held.
+func (p *Proxy) Freeze() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.thaw == nil {
+		p.thaw = make(chan struct{})
+	}
+}
+
+// Start resumes forwarding after Stop, Hang or Freeze, on the same address.
 func (p *Proxy) Start(tb testing.TB) {
 	tb.Helper()
 	p.mu.Lock()
+	if p.thaw != nil {
+		close(p.thaw)
+		p.thaw = nil
+	}
 	if p.hang {
 		p.hang = false
 		p.closeConns() // the silent ones
@@ -123,9 +141,31 @@ func (p *Proxy) handle(client net.Conn) {
 	}
 	defer p.untrack(server)
 	done := make(chan struct{}, 2)
-	go func() { io.Copy(server, client); done <- struct{}{} }()
-	go func() { io.Copy(client, server); done <- struct{}{} }()
+	go func() { p.copy(server, client); done <- struct{}{} }()
+	go func() { p.copy(client, server); done <- struct{}{} }()
 	<-done
+}
+
+// copy forwards from src to dst, holding what it read while frozen.
+func (p *Proxy) copy(dst, src net.Conn) {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 {
+			p.mu.Lock()
+			thaw := p.thaw
+			p.mu.Unlock()
+			if thaw != nil {
+				<-thaw
+			}
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
 }
 
 func (p *Proxy) track(c net.Conn) bool {
@@ -145,7 +185,13 @@ func (p *Proxy) untrack(c net.Conn) {
 	delete(p.conns, c)
 }
 
+// closeConns closes every connection, releasing a freeze's held data to
+// fail on the closed connections.
 func (p *Proxy) closeConns() {
+	if p.thaw != nil {
+		close(p.thaw)
+		p.thaw = nil
+	}
 	for c := range p.conns {
 		c.Close()
 		delete(p.conns, c)

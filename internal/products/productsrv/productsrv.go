@@ -27,6 +27,10 @@ import (
 	"github.com/marketplace-go/marketplace/internal/products/productdb"
 )
 
+// nearTTL bounds how long an instance keeps an entry in memory, should an
+// invalidation be lost without its connection failing.
+const nearTTL = time.Minute
+
 // Config is the products service's configuration.
 type Config struct {
 	Mongo       mongo.Config
@@ -34,7 +38,11 @@ type Config struct {
 	CachePrefix string
 	// CacheTTL is how long product details and the category tree stay cached
 	// (PRODUCTS_CACHE_TTL); zero caches nothing, to measure the store.
-	CacheTTL      time.Duration
+	CacheTTL time.Duration
+	// NearEntries is how many of those entries each instance also keeps
+	// in its own memory, in front of Redis (PRODUCTS_NEAR_CACHE_ENTRIES);
+	// zero keeps none.
+	NearEntries   int
 	Events        events.Config
 	RelayInterval time.Duration
 	JWKSURL       string
@@ -53,6 +61,7 @@ func LoadConfig(e *config.Env, sh config.Shared) Config {
 		RedisURL:      sh.RedisURL,
 		CachePrefix:   e.String("PRODUCTS_CACHE_PREFIX", "products:"),
 		CacheTTL:      e.DurationOrZero("PRODUCTS_CACHE_TTL", 10*time.Minute),
+		NearEntries:   e.Int("PRODUCTS_NEAR_CACHE_ENTRIES", 10_000, 0, 10_000_000),
 		Events:        events.Config{URL: sh.AMQPURL, Name: "products"},
 		RelayInterval: e.Duration("PRODUCTS_RELAY_INTERVAL", 10*time.Second),
 		JWKSURL:       sh.JWKSURL,
@@ -70,12 +79,13 @@ func LoadConfig(e *config.Env, sh config.Shared) Config {
 // configuration reference (docs/configuration.md).
 func configDocs() config.Docs {
 	return config.Docs{
-		"MONGODB_URI":             "the catalog's MongoDB; unset: an embedded FerretDB on PostgreSQL (`FERRETDB_POSTGRES_URL`); TLS: `tls=true&tlsCAFile=...&tlsCertificateKeyFile=...` (docs/deploy.md)",
-		"MONGODB_DATABASE":        "the catalog database",
-		"FERRETDB_POSTGRES_URL":   "where the embedded FerretDB keeps the catalog when `MONGODB_URI` is unset; created on start when missing and the role may",
-		"PRODUCTS_CACHE_PREFIX":   "Redis key prefix, to share one Redis between deployments",
-		"PRODUCTS_CACHE_TTL":      "lifetime of cached product details and of the category tree; every write invalidates its entries at once, so the TTL only bounds memory; `0s` caches nothing",
-		"PRODUCTS_RELAY_INTERVAL": "how often the event relay looks for unpublished events it was not told about (left by a crash or a stopped instance); every write wakes it at once",
+		"MONGODB_URI":                 "the catalog's MongoDB; unset: an embedded FerretDB on PostgreSQL (`FERRETDB_POSTGRES_URL`); TLS: `tls=true&tlsCAFile=...&tlsCertificateKeyFile=...` (docs/deploy.md)",
+		"MONGODB_DATABASE":            "the catalog database",
+		"FERRETDB_POSTGRES_URL":       "where the embedded FerretDB keeps the catalog when `MONGODB_URI` is unset; created on start when missing and the role may",
+		"PRODUCTS_CACHE_PREFIX":       "Redis key prefix, to share one Redis between deployments",
+		"PRODUCTS_CACHE_TTL":          "lifetime of cached product details and of the category tree; every write invalidates its entries at once, so the TTL only bounds memory; `0s` caches nothing",
+		"PRODUCTS_NEAR_CACHE_ENTRIES": "how many cached entries each instance also keeps in memory, in front of Redis, for at most `PRODUCTS_CACHE_TTL` or a minute; Redis tells every instance of each write, and an instance that cannot hear it keeps none (docs/adr/0065-a-near-cache-that-listens.md); `0` keeps none",
+		"PRODUCTS_RELAY_INTERVAL":     "how often the event relay looks for unpublished events it was not told about (left by a crash or a stopped instance); every write wakes it at once",
 	}
 }
 
@@ -150,7 +160,11 @@ func New(ctx context.Context, cfg Config, deps server.Deps) (_ *Products, err er
 			return nil, fmt.Errorf("products: trace redis: %w", err)
 		}
 	}
-	c := cache.New(p.redis, cfg.CachePrefix, reg, log)
+	var near []cache.Option
+	if cfg.NearEntries > 0 {
+		near = append(near, cache.WithNear(cfg.NearEntries, nearTTL))
+	}
+	c := cache.New(p.redis, cfg.CachePrefix, reg, log, near...)
 	cfg.Events.Metrics = events.NewMetrics(reg)
 	cfg.Events.Tracer = deps.Tracer
 	if err := cfg.Events.Validate(); err != nil {
@@ -165,6 +179,7 @@ func New(ctx context.Context, cfg Config, deps server.Deps) (_ *Products, err er
 	runCtx, stop := context.WithCancel(context.Background())
 	p.stop = stop
 	p.wg.Go(func() { p.Relay.Run(runCtx) })
+	p.wg.Go(func() { c.RunNear(runCtx) })
 	return p, nil
 }
 
