@@ -39,7 +39,7 @@ const (
 	// nearPingEvery is how often an idle subscription is pinged; it is
 	// taken for lost when nothing, not even a pong, came for three times
 	// as long.
-	nearPingEvery = time.Second
+	nearPingEvery = 500 * time.Millisecond
 	// nearRetryEvery paces resubscribing after a failure.
 	nearRetryEvery = time.Second
 )
