@@ -315,20 +315,23 @@ func (c *Cache) store(ctx context.Context, k keys, version string, data []byte, 
 	return err == nil && stored == 1
 }
 
-// Delete removes keys, so the next read of each loads it afresh, also when
+// Delete removes entries, so the next read of each loads it afresh, also when
 // a load that started earlier is still running. A write should call it
 // after its database change; an error means Redis was unreachable and the
 // old value may be served until its TTL ends.
-func (c *Cache) Delete(ctx context.Context, keys ...string) error {
-	if len(keys) == 0 {
+func (c *Cache) Delete(ctx context.Context, entries ...string) error {
+	if len(entries) == 0 {
 		return nil
 	}
-	values := make([]string, len(keys))
+	// Built here, not in the call: a call that times out goes on running.
+	ks, values := make([]keys, len(entries)), make([]string, len(entries))
+	for i, key := range entries {
+		ks[i] = c.keysFor(key)
+		values[i] = ks[i].value
+	}
 	err := c.invalidation(ctx, "delete", func(ctx context.Context) error {
 		_, err := c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-			for i, key := range keys {
-				k := c.keysFor(key)
-				values[i] = k.value
+			for _, k := range ks {
 				deleteScript.Eval(ctx, p, []string{k.value, k.version}, versionTTL.Milliseconds(), c.channel())
 			}
 			return nil
@@ -339,7 +342,7 @@ func (c *Cache) Delete(ctx context.Context, keys ...string) error {
 	// keep what it read, and one that begins after finds Redis changed.
 	c.near.drop(values...)
 	if err != nil {
-		return fmt.Errorf("cache: delete %s%v: %w", c.prefix, keys, err)
+		return fmt.Errorf("cache: delete %s%v: %w", c.prefix, entries, err)
 	}
 	return nil
 }

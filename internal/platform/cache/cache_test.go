@@ -42,8 +42,7 @@ type fixture struct {
 // outage tests use newOutageCache.
 func newCache(t *testing.T, rdb redis.UniversalClient) fixture {
 	t.Helper()
-	f := fixture{prefix: cachetest.Prefix(t), reg: prometheus.NewRegistry(), logs: &logtest.Buffer{}}
-	f.Cache = cache.New(rdb, f.prefix, f.reg, slog.New(slog.NewTextHandler(f.logs, nil)))
+	f := newFixture(t, rdb, cachetest.Prefix(t))
 	cache.SetTimeout(f.Cache, time.Second)
 	return f
 }
@@ -51,8 +50,14 @@ func newCache(t *testing.T, rdb redis.UniversalClient) fixture {
 // newOutageCache is newCache with the production Redis timeout (100ms).
 func newOutageCache(t *testing.T, rdb redis.UniversalClient) fixture {
 	t.Helper()
-	f := fixture{prefix: cachetest.Prefix(t), reg: prometheus.NewRegistry(), logs: &logtest.Buffer{}}
-	f.Cache = cache.New(rdb, f.prefix, f.reg, slog.New(slog.NewTextHandler(f.logs, nil)))
+	return newFixture(t, rdb, cachetest.Prefix(t))
+}
+
+// newFixture is a cache over rdb under prefix, with its own registry and logs.
+func newFixture(t *testing.T, rdb redis.UniversalClient, prefix string, opts ...cache.Option) fixture {
+	t.Helper()
+	f := fixture{prefix: prefix, reg: prometheus.NewRegistry(), logs: &logtest.Buffer{}}
+	f.Cache = cache.New(rdb, prefix, f.reg, slog.New(slog.NewTextHandler(f.logs, nil)), opts...)
 	return f
 }
 

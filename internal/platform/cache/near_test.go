@@ -3,19 +3,16 @@ package cache_test
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/marketplace-go/marketplace/internal/platform/cache"
 	"github.com/marketplace-go/marketplace/internal/platform/cache/cachetest"
 	"github.com/marketplace-go/marketplace/internal/platform/eventually"
-	"github.com/marketplace-go/marketplace/internal/platform/observability/logtest"
 	"github.com/marketplace-go/marketplace/internal/platform/proxytest"
 )
 
@@ -24,8 +21,7 @@ import (
 // made with the same prefix are instances of one service.
 func newNearCache(t *testing.T, rdb redis.UniversalClient, prefix string) fixture {
 	t.Helper()
-	f := fixture{prefix: prefix, reg: prometheus.NewRegistry(), logs: &logtest.Buffer{}}
-	f.Cache = cache.New(rdb, prefix, f.reg, slog.New(slog.NewTextHandler(f.logs, nil)), cache.WithNear(100, time.Hour))
+	f := newFixture(t, rdb, prefix, cache.WithNear(100, time.Hour))
 	cache.SetTimeout(f.Cache, time.Second)
 	cache.SetNearPing(f.Cache, 50*time.Millisecond)
 	ctx, stop := context.WithCancel(context.Background())
