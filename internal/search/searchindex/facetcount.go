@@ -56,10 +56,11 @@ type columnKey struct {
 }
 
 // columns are the decoded doc values of the segments searches have read,
-// built on first use.
+// built on first use, and the products their pages showed (products.go).
 type columns struct {
-	mu    sync.Mutex
-	built map[columnKey]*columnOnce
+	mu       sync.Mutex
+	built    map[columnKey]*columnOnce
+	products products
 }
 
 type columnOnce struct {
@@ -68,11 +69,13 @@ type columnOnce struct {
 	err  error
 }
 
-func newColumns() *columns { return &columns{built: map[columnKey]*columnOnce{}} }
+func newColumns() *columns {
+	return &columns{built: map[columnKey]*columnOnce{}, products: products{bySegment: map[uint64]*segmentProducts{}, limit: maxProducts}}
+}
 
 // get returns field's column in segment ss of snapshot snap, decoding it
-// the first time. Building one drops the columns of segments snap no
-// longer has (merged away): a search still reading an older snapshot
+// the first time. Building one drops the columns and products of segments
+// snap no longer has (merged away): a search still reading an older snapshot
 // rebuilds what it needs, so memory stays that of the live segments.
 func (c *columns) get(snap *scorch.IndexSnapshot, ss *scorch.SegmentSnapshot, field string) (*column, error) {
 	key := columnKey{ss.Id(), field}
@@ -104,6 +107,7 @@ func (c *columns) pruneLocked(snap *scorch.IndexSnapshot) {
 			delete(c.built, k)
 		}
 	}
+	c.products.keepOnlyLocked(live)
 }
 
 // decodeColumn reads field's doc values of every document of seg, in

@@ -137,27 +137,38 @@ func (p *facetPass) release() {
 	}
 }
 
-// source reads hit h's stored JSON from the snapshot its search read, by
-// its document number. Bleve loads a hit's stored fields by its id, which
-// it looks up in the ids' dictionary and postings first: that cost
-// several times the read itself.
-func (p *facetPass) source(h *bsearch.DocumentMatch) ([]byte, error) {
+// product is hit h's product in the snapshot its search read, found by
+// its document number and decoded from its stored JSON once per segment
+// (products.go). Bleve loads a hit's stored fields by its id, which it
+// looks up in the ids' dictionary and postings first: that cost several
+// times the read itself.
+func (p *facetPass) product(h *bsearch.DocumentMatch) (*search.Product, error) {
 	seg, local, err := p.snap.locate(h.IndexInternalID.Value())
 	if err != nil {
 		return nil, err
 	}
-	var src []byte
-	err = p.snap.segments[seg].Segment().VisitStoredFields(local, func(field string, _ byte, value []byte, _ []uint64) bool {
-		if field == "src" {
-			src = slices.Clone(value) // value is the segment's buffer, reused
-			return false
+	ss := p.snap.segments[seg]
+	return p.cols.product(p.snap.IndexSnapshot, ss, local, func() (*search.Product, error) {
+		var prod *search.Product
+		var decodeErr error
+		err := ss.Segment().VisitStoredFields(local, func(field string, _ byte, value []byte, _ []uint64) bool {
+			if field == "src" {
+				// Decoded here: value is the segment's buffer, reused.
+				prod, decodeErr = decodeProduct(h, value)
+				return false
+			}
+			return true
+		})
+		switch {
+		case err != nil:
+			return nil, err
+		case decodeErr != nil:
+			return nil, decodeErr
+		case prod == nil:
+			return nil, fmt.Errorf("searchindex: %s has no stored source", h.ID)
 		}
-		return true
+		return prod, nil
 	})
-	if err == nil && src == nil {
-		err = fmt.Errorf("searchindex: %s has no stored source", h.ID)
-	}
-	return src, err
 }
 
 // take counts document doc in the facets and reports whether it is a

@@ -146,7 +146,7 @@ func (x *Index) rankPage(ctx context.Context, r search.Request, text query.Query
 	if err != nil {
 		return search.Result{}, nil, fmt.Errorf("searchindex: %w", err)
 	}
-	out, err := hits(res, pass.source)
+	out, err := hits(res, pass.product)
 	if err != nil {
 		return search.Result{}, nil, err
 	}
@@ -214,7 +214,7 @@ func (x *Index) searchRequests(ctx context.Context, r search.Request, text query
 	if err := g.Wait(); err != nil {
 		return search.Result{}, fmt.Errorf("searchindex: %w", err)
 	}
-	out, err := hits(results[0], loadedSource)
+	out, err := hits(results[0], loadedProduct)
 	if err != nil || r.NoFacets {
 		return out, err
 	}
@@ -228,10 +228,20 @@ func (x *Index) searchRequests(ctx context.Context, r search.Request, text query
 	return out, nil
 }
 
-// loadedSource is a hit's stored JSON as Bleve loaded it (pageRequest).
-func loadedSource(h *bsearch.DocumentMatch) ([]byte, error) {
+// loadedProduct is a hit's product, from its stored JSON as Bleve loaded
+// it (pageRequest).
+func loadedProduct(h *bsearch.DocumentMatch) (*search.Product, error) {
 	src, _ := h.Fields["src"].(string)
-	return []byte(src), nil
+	return decodeProduct(h, []byte(src))
+}
+
+// decodeProduct is hit h's product, from its stored JSON src.
+func decodeProduct(h *bsearch.DocumentMatch, src []byte) (*search.Product, error) {
+	var p search.Product
+	if err := json.Unmarshal(src, &p); err != nil {
+		return nil, fmt.Errorf("searchindex: decode %s: %w", h.ID, err)
+	}
+	return &p, nil
 }
 
 // pageRequest is the search of r's page: every filter, in r's order, the
@@ -244,20 +254,16 @@ func (x *Index) pageRequest(r search.Request, text query.Query) *bleve.SearchReq
 	return req
 }
 
-// hits are the products res found, decoded from their stored JSON, which
-// source reads.
-func hits(res *bleve.SearchResult, source func(*bsearch.DocumentMatch) ([]byte, error)) (search.Result, error) {
+// hits are the products res found, which product reads. A product may be
+// shared with other searches: the hits copy it, and nothing changes it.
+func hits(res *bleve.SearchResult, product func(*bsearch.DocumentMatch) (*search.Product, error)) (search.Result, error) {
 	out := search.Result{Total: int64(res.Total), Hits: make([]search.Hit, 0, len(res.Hits))}
 	for _, h := range res.Hits {
-		var p search.Product
-		src, err := source(h)
+		p, err := product(h)
 		if err != nil {
 			return search.Result{}, err
 		}
-		if err := json.Unmarshal(src, &p); err != nil {
-			return search.Result{}, fmt.Errorf("searchindex: decode %s: %w", h.ID, err)
-		}
-		out.Hits = append(out.Hits, search.Hit{Product: p, Score: h.Score})
+		out.Hits = append(out.Hits, search.Hit{Product: *p, Score: h.Score})
 	}
 	return out, nil
 }

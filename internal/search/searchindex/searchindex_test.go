@@ -320,10 +320,18 @@ func TestConcurrentWritersAndReadersEndAtTheNewestVersions(t *testing.T) {
 		})
 		wg.Go(func() {
 			for range 20 {
-				if _, err := x.Search(ctx, search.Request{Query: search.Query{Words: []string{"lamp"}, Sort: search.SortRelevance},
-					Statuses: []string{search.StatusActive}, Size: 5, FacetAttributes: []string{"colour"}}); err != nil {
+				res, err := x.Search(ctx, search.Request{Query: search.Query{Words: []string{"lamp"}, Sort: search.SortRelevance},
+					Statuses: []string{search.StatusActive}, Size: 5, FacetAttributes: []string{"colour"}})
+				if err != nil {
 					t.Error(err)
 					return
+				}
+				// Each hit is its own document's product, at one version
+				// throughout (products.go keeps them decoded).
+				for _, h := range res.Hits {
+					if want := fmt.Sprintf("Lamp %s v%d", h.Product.ID[1:], h.Product.Version); h.Product.Title != want {
+						t.Errorf("%s at version %d is titled %q, want %q", h.Product.ID, h.Product.Version, h.Product.Title, want)
+					}
 				}
 			}
 		})
