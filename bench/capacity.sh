@@ -16,7 +16,8 @@
 # Environment: RAMP (default 50:1000:50), STEP (default 10s), SETTLE (default
 # 60, seconds between the seed and the load), MODE=all (one
 # process, as `make run`) or split (one process per service, found at the
-# default addresses; RSS is then the sum of the four).
+# default addresses; RSS is then the sum of the four), LOADGEN_NICE (default
+# 0: the load generators' niceness; see overload.sh).
 # The servers of `make services` must be running; it starts none itself.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -61,7 +62,7 @@ run() { # name, loadgen flags...
 	local name=$1
 	shift
 	echo "== $name $(date -u +%T)" | tee -a "$out/phases.txt"
-	$mp loadgen --out "$out/$name" "$@" >"$out/$name.md" 2>"$out/$name.log" || true
+	nice -n "${LOADGEN_NICE:-0}" $mp loadgen --out "$out/$name" "$@" >"$out/$name.md" 2>"$out/$name.log" || true
 }
 
 run mixed --scenario=mixed --ramp="$ramp" --step="$step" --baseline
@@ -78,6 +79,6 @@ run reads-quiet --scenario=browse --rate="$steady" --duration=30s
 run reads-during-login-flood --scenario=browse --rate="$steady" --duration=45s &
 reads=$!
 until grep -q '^prepared' "$out/reads-during-login-flood.log" 2>/dev/null; do sleep 0.2; done
-$mp loadgen --out "$out/login-flood" --scenario=login --rate=200 --duration=40s --users=32 >"$out/login-flood.md" 2>&1 || true
+nice -n "${LOADGEN_NICE:-0}" $mp loadgen --out "$out/login-flood" --scenario=login --rate=200 --duration=40s --users=32 >"$out/login-flood.md" 2>&1 || true
 wait $reads
 echo "== done $(date -u +%T); best=$best steady=$steady" | tee -a "$out/phases.txt"

@@ -17,6 +17,8 @@
 # (bench/isolate.sh). FLOOD=browse sends the flood's 200 requests/s as
 # catalog reads instead of logins: the baseline that tells what logins cost
 # the reads from what any 200 more requests/s cost them on this machine.
+# LOADGEN_NICE (default 0) is both load generators' niceness (-10 runs them
+# ahead of the platform on the shared cores; see overload.sh).
 # The servers of `make services` must be running; it starts none itself.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -44,7 +46,7 @@ run() { # name, loadgen flags...
 	local name=$1
 	shift
 	note "$name"
-	$mp loadgen --target=$gateway --out "$out/$name" "$@" >"$out/$name.md" 2>"$out/$name.log" || true
+	nice -n "${LOADGEN_NICE:-0}" $mp loadgen --target=$gateway --out "$out/$name" "$@" >"$out/$name.md" 2>"$out/$name.log" || true
 }
 
 flood=${FLOOD:-login}
@@ -62,6 +64,6 @@ until grep -q '^prepared' "$out/reads-during-login-flood.log" 2>/dev/null; do
 	kill -0 $reads 2>/dev/null || { echo "the reads failed to prepare: $out/reads-during-login-flood.log" >&2; exit 1; }
 	sleep 0.2
 done
-$mp loadgen --target=$gateway --out "$out/login-flood" --scenario="$flood" --rate=200 --duration=40s --users=32 >"$out/login-flood.md" 2>&1 || true
+nice -n "${LOADGEN_NICE:-0}" $mp loadgen --target=$gateway --out "$out/login-flood" --scenario="$flood" --rate=200 --duration=40s --users=32 >"$out/login-flood.md" 2>&1 || true
 wait $reads
 note done

@@ -17,7 +17,11 @@
 # it with two binaries in turn compares them on the same machine.
 #
 # LOADGEN (default MP) is the binary whose loadgen sends the load: one
-# load generator for both binaries of a comparison.
+# load generator for both binaries of a comparison. LOADGEN_NICE (default 0)
+# is the load generator's niceness. -10 runs it ahead of the platform on the
+# shared cores; that is not a client with a CPU of its own: the connections
+# it opens when answers slow cost CPU the platform then goes without
+# (bench/results/capacity.md, twenty-fourth round).
 #
 # Usage: [MP=path] [MODE=all|split] bench/overload.sh OUT_DIR
 # The servers of `make services` must be running; it starts none itself.
@@ -28,6 +32,7 @@ mp=${MP:-bin/marketplace}
 rate=${RATE:-1800}
 [ -x "$mp" ] || go build -o "$mp" ./cmd/marketplace
 loadgen=${LOADGEN:-$mp}
+lg_nice=${LOADGEN_NICE:-0}
 mkdir -p "$out"
 export GATEWAY_RATE_LIMITS=off
 data=$(mktemp -d)
@@ -69,7 +74,7 @@ done) >"$out/connections.txt" &
 samplers+=($!)
 
 echo "== overload $(date -u +%T) $rate req/s" >>"$out/phases.txt"
-$loadgen loadgen --out "$out/overload" --scenario=mixed --rate="$rate" --duration="${DUR:-25s}" \
+nice -n "$lg_nice" $loadgen loadgen --out "$out/overload" --scenario=mixed --rate="$rate" --duration="${DUR:-25s}" \
 	>"$out/overload.md" 2>"$out/overload.log" &
 lg=$!
 # The client's side of the gateway's port: what waits to be accepted and
@@ -90,6 +95,6 @@ wait $lg || true
 # seconds, which the 30 s run's report then counts from its first request.
 recover=${RECOVER:-$((rate * 7 / 30))}
 echo "== recovery $(date -u +%T) $recover req/s" >>"$out/phases.txt"
-$loadgen loadgen --out "$out/recovery" --scenario=mixed --rate="$recover" --duration=30s \
+nice -n "$lg_nice" $loadgen loadgen --out "$out/recovery" --scenario=mixed --rate="$recover" --duration=30s \
 	>"$out/recovery.md" 2>"$out/recovery.log" || true
 echo "== done $(date -u +%T)" >>"$out/phases.txt"
