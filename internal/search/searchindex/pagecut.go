@@ -4,6 +4,11 @@ import (
 	"container/heap"
 	"math"
 	"slices"
+	"strconv"
+
+	"github.com/blevesearch/bleve/v2"
+	"github.com/blevesearch/bleve/v2/numeric"
+	bsearch "github.com/blevesearch/bleve/v2/search"
 
 	"github.com/marketplace-go/marketplace/internal/search"
 )
@@ -189,4 +194,73 @@ func (h *cutHeap) Pop() any {
 	x := h.keys[len(h.keys)-1]
 	h.keys = h.keys[:len(h.keys)-1]
 	return x
+}
+
+// Keys for Bleve's collector, from the cut's column.
+//
+// The collector reads each hit it prepares by price, creation time or
+// title from its doc values: a snappy-decoded chunk whenever the hit is in
+// another chunk than the last, which is nearly every hit. Once a page's
+// products were kept decoded (ADR 66), that was half of a listing page's
+// CPU. The cut has just read the same key from its column for the same
+// hit (onPage), so keySort gives the collector that key: the very term
+// Bleve's own sort would produce, so that the order, ties and SearchAfter
+// are Bleve's to the byte (a test compares every order's pages with
+// Bleve's).
+
+// keySort is a field's sort whose values come from pass's key column.
+type keySort struct {
+	*bsearch.SortField
+	pass *facetPass
+}
+
+// sortKeysFromColumns has the collector of req, whose page pass cuts,
+// read the order's key from the cut's column. Bleve prefix-codes a
+// cursor's number itself only for its own sort, so it is coded here.
+func sortKeysFromColumns(req *bleve.SearchRequest, pass *facetPass) {
+	if pass.cut == nil || pass.cut.by == keyScore {
+		return
+	}
+	for i, s := range req.Sort {
+		f, ok := s.(*bsearch.SortField)
+		if !ok {
+			continue
+		}
+		req.Sort[i] = &keySort{SortField: f, pass: pass}
+		if req.SearchAfter != nil && f.Type == bsearch.SortFieldAsNumber {
+			n, err := strconv.ParseFloat(req.SearchAfter[i], 64)
+			if err != nil {
+				req.Sort[i] = f // Bleve's validation refuses it, as before
+				continue
+			}
+			req.SearchAfter[i] = string(numeric.MustNewPrefixCodedInt64(numeric.Float64ToInt64(n), 0))
+		}
+	}
+}
+
+// UpdateVisitor ignores doc values: keySort needs none.
+func (s *keySort) UpdateVisitor(string, []byte) {}
+
+// RequiresFields is none, so that the collector reads no doc values.
+func (s *keySort) RequiresFields() []string { return nil }
+
+// Value is hit d's key as Bleve's SortField would give it: the first of
+// its terms, of full precision for a number; a missing one sorts last.
+// d is the hit the pass has just taken, in the pass's current segment.
+func (s *keySort) Value(d *bsearch.DocumentMatch) string {
+	col, local := s.pass.keyCol, d.IndexInternalID.Value()-s.pass.begin
+	for _, o := range col.ords[col.start[local]:col.start[local+1]] {
+		if s.Type != bsearch.SortFieldAsNumber || !math.IsNaN(col.numbers[o]) {
+			return col.terms[o]
+		}
+	}
+	if s.Desc {
+		return bsearch.LowTerm
+	}
+	return bsearch.HighTerm
+}
+
+// Copy is a copy of s reading the same pass.
+func (s *keySort) Copy() bsearch.SearchSort {
+	return &keySort{SortField: s.SortField.Copy().(*bsearch.SortField), pass: s.pass}
 }

@@ -141,6 +141,7 @@ func (x *Index) rankPage(ctx context.Context, r search.Request, text query.Query
 	pass := newFacetPass(x.columns, specs, nil)
 	defer pass.release()
 	pass.cut = newPageCut(r)
+	sortKeysFromColumns(req, pass)
 	req.Query = &facetedQuery{query: req.Query, pass: pass}
 	res, err := x.idx.SearchInContext(ctx, req)
 	if err != nil {
