@@ -17,7 +17,8 @@
 # 60, seconds between the seed and the load), MODE=all (one
 # process, as `make run`) or split (one process per service, found at the
 # default addresses; RSS is then the sum of the four), LOADGEN_NICE (default
-# 0: the load generators' niceness; see overload.sh).
+# 0: the load generators' niceness; see overload.sh), PLATFORM_CPUS and
+# LOADGEN_CPUS (the cores of each: bench/pin.sh).
 # The servers of `make services` must be running; it starts none itself.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,27 +28,28 @@ step=${STEP:-10s}
 mkdir -p "$out"
 go build -o bin/marketplace ./cmd/marketplace
 mp=bin/marketplace
+. bench/pin.sh
 
 export GATEWAY_RATE_LIMITS=off # the load must meet the platform, not the limits
 data=$(mktemp -d)
 pids=()
 if [ "${MODE:-all}" = split ]; then
 	for target in users products search orders gateway web; do
-		DATA_DIR=$data $mp serve --target=$target >"$out/serve-$target.log" 2>&1 &
+		DATA_DIR=$data "${on_platform[@]}" $mp serve --target=$target >"$out/serve-$target.log" 2>&1 &
 		pids+=($!)
 		sleep 3 # each after those it calls
 	done
 else
-	DATA_DIR=$data $mp serve >"$out/serve.log" 2>&1 &
+	DATA_DIR=$data "${on_platform[@]}" $mp serve >"$out/serve.log" 2>&1 &
 	pids+=($!)
 fi
 pid=${pids[0]}
-trap 'kill ${pids[*]} 2>/dev/null; wait ${pids[*]} 2>/dev/null; rm -rf "$data"' EXIT
+trap 'kill ${pids[*]} 2>/dev/null; wait ${pids[*]} 2>/dev/null; rm -rf "$data"; unpin_servers' EXIT
 for _ in $(seq 120); do
 	curl -sf localhost:8080/readyz >/dev/null && break
 	sleep 1
 done
-DATA_DIR=$data $mp seed >"$out/seed.log" 2>&1 # adds nothing when the demo catalog is there
+DATA_DIR=$data "${on_platform[@]}" $mp seed >"$out/seed.log" 2>&1 # adds nothing when the demo catalog is there
 # A first seed leaves 2,000 creation events for the relay to publish and the
 # search index to take in; the load is measured after, not during, that.
 sleep "${SETTLE:-60}"
@@ -62,7 +64,7 @@ run() { # name, loadgen flags...
 	local name=$1
 	shift
 	echo "== $name $(date -u +%T)" | tee -a "$out/phases.txt"
-	nice -n "${LOADGEN_NICE:-0}" $mp loadgen --out "$out/$name" "$@" >"$out/$name.md" 2>"$out/$name.log" || true
+	"${on_loadgen[@]}" $mp loadgen --out "$out/$name" "$@" >"$out/$name.md" 2>"$out/$name.log" || true
 }
 
 run mixed --scenario=mixed --ramp="$ramp" --step="$step" --baseline
@@ -79,6 +81,6 @@ run reads-quiet --scenario=browse --rate="$steady" --duration=30s
 run reads-during-login-flood --scenario=browse --rate="$steady" --duration=45s &
 reads=$!
 until grep -q '^prepared' "$out/reads-during-login-flood.log" 2>/dev/null; do sleep 0.2; done
-nice -n "${LOADGEN_NICE:-0}" $mp loadgen --out "$out/login-flood" --scenario=login --rate=200 --duration=40s --users=32 >"$out/login-flood.md" 2>&1 || true
+"${on_loadgen[@]}" $mp loadgen --out "$out/login-flood" --scenario=login --rate=200 --duration=40s --users=32 >"$out/login-flood.md" 2>&1 || true
 wait $reads
 echo "== done $(date -u +%T); best=$best steady=$steady" | tee -a "$out/phases.txt"

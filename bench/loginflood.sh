@@ -18,7 +18,8 @@
 # catalog reads instead of logins: the baseline that tells what logins cost
 # the reads from what any 200 more requests/s cost them on this machine.
 # LOADGEN_NICE (default 0) is both load generators' niceness (-10 runs them
-# ahead of the platform on the shared cores; see overload.sh).
+# ahead of the platform on the shared cores; see overload.sh); PLATFORM_CPUS
+# and LOADGEN_CPUS give each its own cores (bench/pin.sh).
 # The servers of `make services` must be running; it starts none itself.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,12 +34,13 @@ fi
 
 export GATEWAY_RATE_LIMITS=off # the load must meet the platform, not the limits
 . bench/isolate.sh
+. bench/pin.sh
 data=$(mktemp -d)
-DATA_DIR=$data $mp serve >"$out/serve.log" 2>&1 &
+DATA_DIR=$data "${on_platform[@]}" $mp serve >"$out/serve.log" 2>&1 &
 pid=$!
-trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$data"' EXIT
+trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$data"; unpin_servers' EXIT
 wait_ready
-DATA_DIR=$data $mp seed >"$out/seed.log" 2>&1 # adds nothing when the demo catalog is there
+DATA_DIR=$data "${on_platform[@]}" $mp seed >"$out/seed.log" 2>&1 # adds nothing when the demo catalog is there
 sleep "${SETTLE:-60}" # the seed's events are indexed before the load
 
 note() { echo "== $* $(date -u +%T); $(uptime)" | tee -a "$out/phases.txt"; }
@@ -46,7 +48,7 @@ run() { # name, loadgen flags...
 	local name=$1
 	shift
 	note "$name"
-	nice -n "${LOADGEN_NICE:-0}" $mp loadgen --target=$gateway --out "$out/$name" "$@" >"$out/$name.md" 2>"$out/$name.log" || true
+	"${on_loadgen[@]}" $mp loadgen --target=$gateway --out "$out/$name" "$@" >"$out/$name.md" 2>"$out/$name.log" || true
 }
 
 flood=${FLOOD:-login}
@@ -64,6 +66,6 @@ until grep -q '^prepared' "$out/reads-during-login-flood.log" 2>/dev/null; do
 	kill -0 $reads 2>/dev/null || { echo "the reads failed to prepare: $out/reads-during-login-flood.log" >&2; exit 1; }
 	sleep 0.2
 done
-nice -n "${LOADGEN_NICE:-0}" $mp loadgen --target=$gateway --out "$out/login-flood" --scenario="$flood" --rate=200 --duration=40s --users=32 >"$out/login-flood.md" 2>&1 || true
+"${on_loadgen[@]}" $mp loadgen --target=$gateway --out "$out/login-flood" --scenario="$flood" --rate=200 --duration=40s --users=32 >"$out/login-flood.md" 2>&1 || true
 wait $reads
 note done

@@ -21,7 +21,8 @@
 # is the load generator's niceness. -10 runs it ahead of the platform on the
 # shared cores; that is not a client with a CPU of its own: the connections
 # it opens when answers slow cost CPU the platform then goes without
-# (bench/results/capacity.md, twenty-fourth round).
+# (bench/results/capacity.md, twenty-fourth round). PLATFORM_CPUS and
+# LOADGEN_CPUS give each its own cores instead (bench/pin.sh).
 #
 # Usage: [MP=path] [MODE=all|split] bench/overload.sh OUT_DIR
 # The servers of `make services` must be running; it starts none itself.
@@ -32,32 +33,32 @@ mp=${MP:-bin/marketplace}
 rate=${RATE:-1800}
 [ -x "$mp" ] || go build -o "$mp" ./cmd/marketplace
 loadgen=${LOADGEN:-$mp}
-lg_nice=${LOADGEN_NICE:-0}
 mkdir -p "$out"
+. bench/pin.sh
 export GATEWAY_RATE_LIMITS=off
 data=$(mktemp -d)
 pids=()
 if [ "${MODE:-all}" = split ]; then
 	targets=(users products search orders gateway web)
 	for i in "${!targets[@]}"; do
-		PPROF_ENABLED=true METRICS_ADDR=127.0.0.1:950$((i + 1)) DATA_DIR=$data $mp serve --target="${targets[$i]}" \
+		PPROF_ENABLED=true METRICS_ADDR=127.0.0.1:950$((i + 1)) DATA_DIR=$data "${on_platform[@]}" $mp serve --target="${targets[$i]}" \
 			>"$out/serve-${targets[$i]}.log" 2>&1 &
 		pids+=($!)
 		sleep 3 # each after those it calls
 	done
 	metrics=127.0.0.1:9505
 else
-	PPROF_ENABLED=true METRICS_ADDR=127.0.0.1:9464 DATA_DIR=$data $mp serve >"$out/serve.log" 2>&1 &
+	PPROF_ENABLED=true METRICS_ADDR=127.0.0.1:9464 DATA_DIR=$data "${on_platform[@]}" $mp serve >"$out/serve.log" 2>&1 &
 	pids+=($!)
 	metrics=127.0.0.1:9464
 fi
 samplers=()
-trap 'kill ${samplers[*]} ${pids[*]} 2>/dev/null; wait ${pids[*]} 2>/dev/null; rm -rf "$data"' EXIT
+trap 'kill ${samplers[*]} ${pids[*]} 2>/dev/null; wait ${pids[*]} 2>/dev/null; rm -rf "$data"; unpin_servers' EXIT
 for _ in $(seq 120); do
 	curl -sf localhost:8080/readyz >/dev/null && break
 	sleep 1
 done
-DATA_DIR=$data $mp seed >"$out/seed.log" 2>&1
+DATA_DIR=$data "${on_platform[@]}" $mp seed >"$out/seed.log" 2>&1
 sleep "${SETTLE:-30}" # the seed's events indexed before the load
 
 # Each second: the time, then pid, RSS (KiB) and CPU time of each process.
@@ -74,7 +75,7 @@ done) >"$out/connections.txt" &
 samplers+=($!)
 
 echo "== overload $(date -u +%T) $rate req/s" >>"$out/phases.txt"
-nice -n "$lg_nice" $loadgen loadgen --out "$out/overload" --scenario=mixed --rate="$rate" --duration="${DUR:-25s}" \
+"${on_loadgen[@]}" $loadgen loadgen --out "$out/overload" --scenario=mixed --rate="$rate" --duration="${DUR:-25s}" \
 	>"$out/overload.md" 2>"$out/overload.log" &
 lg=$!
 # The client's side of the gateway's port: what waits to be accepted and
@@ -95,6 +96,6 @@ wait $lg || true
 # seconds, which the 30 s run's report then counts from its first request.
 recover=${RECOVER:-$((rate * 7 / 30))}
 echo "== recovery $(date -u +%T) $recover req/s" >>"$out/phases.txt"
-nice -n "$lg_nice" $loadgen loadgen --out "$out/recovery" --scenario=mixed --rate="$recover" --duration=30s \
+"${on_loadgen[@]}" $loadgen loadgen --out "$out/recovery" --scenario=mixed --rate="$recover" --duration=30s \
 	>"$out/recovery.md" 2>"$out/recovery.log" || true
 echo "== done $(date -u +%T)" >>"$out/phases.txt"
