@@ -6,6 +6,7 @@ import (
 	"maps"
 	"reflect"
 	"sync"
+	"time"
 )
 
 // A product's detail and the category tree are cache entries, each removed
@@ -22,9 +23,12 @@ func (s *Service) detailKey(ctx context.Context, id string) string {
 
 func detailEntry(id string) string { return "detail:" + id }
 
-// key returns entry, or "" when the cache may not be used.
+// key returns entry, or "" when the cache may not be used: while an
+// invalidation is outstanding, or when this instance caches nothing (a TTL
+// under a millisecond). Then it reads no entry either, not even one
+// another instance stored: "caches nothing" measures the store.
 func (s *Service) key(ctx context.Context, entry string) string {
-	if !s.cacheCurrent(ctx) {
+	if !s.cacheCurrent(ctx) || s.ttl < time.Millisecond {
 		return ""
 	}
 	return entry

@@ -188,3 +188,19 @@ func TestWithACacheTTLOfZeroEveryReadComesFromTheStore(t *testing.T) {
 		t.Errorf("title %q after a change the cache was not told of, want the store's", got.Title)
 	}
 }
+
+func TestAnInstanceThatCachesNothingReadsNoEntryAnotherStored(t *testing.T) {
+	t.Parallel()
+	cfg, issuer := testConfig(t)
+	cached := startEnv(t, cfg, issuer)
+	cfg.CacheTTL = 0
+	uncached := startEnv(t, cfg, issuer)
+	cached.mustCategory(t, "shared-cache", "")
+	seller := cached.seller(t)
+	p := cached.mustCreate(t, seller, productOf("shared-cache", map[string]any{"title": "Brass lamp"}))
+	cached.mustGet(t, seller, p.ID) // stores the entry both instances' keys name
+	cached.changeBehindTheService(t, p.ID, "Changed behind the cache")
+	if got := uncached.mustGet(t, seller, p.ID); got.Title != "Changed behind the cache" {
+		t.Errorf("title %q from the instance that caches nothing, want the store's", got.Title)
+	}
+}
