@@ -15,6 +15,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/marketplace-go/marketplace/internal/platform/config"
 	"github.com/marketplace-go/marketplace/internal/platform/events/eventstest"
 	"github.com/marketplace-go/marketplace/internal/platform/pg/pgtest"
 )
@@ -207,6 +208,7 @@ func TestBadConfigurationStopsWithOneLineNamingTheVariable(t *testing.T) {
 		{"a PII key of the wrong size", "USERS_PII_KEYS", "k1:c2hvcnQ="},
 		{"an unknown SMTP TLS mode", "SMTP_TLS", "maybe"},
 		{"an SMTP sender that is not an address", "SMTP_FROM", "no-reply at localhost"},
+		{"a GC target that is neither a percentage nor off", "GOGC", "lots"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -221,6 +223,26 @@ func TestBadConfigurationStopsWithOneLineNamingTheVariable(t *testing.T) {
 			}
 			if tt.variable == "USERS_PII_KEYS" && strings.Contains(msg, "c2hvcnQ") {
 				t.Errorf("error %q echoes key material", msg)
+			}
+		})
+	}
+}
+
+func TestServeReadsGOGCAsTheRuntimeDoesWithItsOwnDefault(t *testing.T) {
+	tests := []struct {
+		name string
+		env  map[string]string
+		want int
+	}{
+		{"unset, serve's own target", nil, serveGCPercent},
+		{"a percentage", map[string]string{"GOGC": "100"}, 100},
+		{"off", map[string]string{"GOGC": "off"}, -1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := config.FromLookup(lookup(tt.env))
+			if got := gcPercent(e); got != tt.want || e.Err() != nil {
+				t.Errorf("gcPercent = %d (%v), want %d", got, e.Err(), tt.want)
 			}
 		})
 	}

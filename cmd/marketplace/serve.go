@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"time"
@@ -83,6 +84,7 @@ func (b binary) serve(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	debug.SetGCPercent(cfg.process.GCPercent)
 	log := observability.NewLogger(b.out, cfg.process.LogLevel)
 	reg := observability.NewRegistry()
 	tracers, flush, err := startTracing(cfg.process.Tracing, chosen)
