@@ -136,13 +136,41 @@ func (e *Env) URL(name, def string, schemes ...string) string {
 	if v == "" {
 		return v
 	}
-	u, err := url.Parse(v)
+	u, err := url.Parse(socketHostAsLocalhost(v))
 	if err != nil || u.Host == "" || !slices.Contains(schemes, u.Scheme) {
 		// The value may hold a password, so it is not echoed.
 		e.Fail(name, "want an absolute %s URL", strings.Join(schemes, " or "))
 		return def
 	}
 	return v
+}
+
+// socketHostAsLocalhost returns a mongodb:// URL whose host is a Unix
+// socket with localhost in its place, and any other value as it is.
+// MongoDB's connection strings name a socket by its path, percent-encoded,
+// as the host (mongodb://%2Ftmp%2Fmongodb.sock/), which net/url refuses:
+// it allows escapes in a host only for non-ASCII bytes.
+func socketHostAsLocalhost(v string) string {
+	rest, ok := strings.CutPrefix(v, "mongodb://")
+	if !ok {
+		return v
+	}
+	end := strings.IndexAny(rest, "/?")
+	if end < 0 {
+		end = len(rest)
+	}
+	userinfo, host, hasUser := strings.Cut(rest[:end], "@")
+	if !hasUser {
+		userinfo, host = "", userinfo
+	}
+	path, err := url.PathUnescape(host)
+	if err != nil || !strings.HasPrefix(path, "/") || !strings.HasSuffix(path, ".sock") {
+		return v
+	}
+	if hasUser {
+		userinfo += "@"
+	}
+	return "mongodb://" + userinfo + "localhost" + rest[end:]
 }
 
 // Keys parses "id:base64,id:base64" lists of secret keys of the given byte

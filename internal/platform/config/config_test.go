@@ -199,6 +199,36 @@ func TestURLAcceptsAbsoluteURLsWithAllowedSchemes(t *testing.T) {
 	}
 }
 
+func TestAMongoDBURLMayNameAUnixSocketAsItsHost(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		value   string
+		wantBad bool
+	}{
+		{name: "a socket path", value: "mongodb://%2Ftmp%2Fferretdb-1%2Fmongodb.sock/"},
+		{name: "a socket path with credentials and options", value: "mongodb://u:pw@%2Ftmp%2Fmongodb.sock/?authSource=admin"},
+		{name: "a host and port", value: "mongodb://db:27017/?tls=true"},
+		{name: "an escape that is not a socket path", value: "mongodb://%2Fnot-a-socket/", wantBad: true},
+		{name: "a socket path in another scheme", value: "postgres://%2Ftmp%2Fmongodb.sock/", wantBad: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			env := envOf(t, map[string]string{"MONGODB_URI": tt.value})
+			got := env.URL("MONGODB_URI", "", "mongodb", "mongodb+srv", "postgres")
+			if tt.wantBad {
+				wantErr(t, env, "MONGODB_URI")
+				return
+			}
+			wantNoErr(t, env)
+			if got != tt.value {
+				t.Errorf("URL = %q, want it as given, %q", got, tt.value)
+			}
+		})
+	}
+}
+
 func TestURLWithAnEmptyDefaultIsOptional(t *testing.T) {
 	t.Parallel()
 	env := envOf(t, nil)
