@@ -49,8 +49,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -154,11 +152,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger, opts ...Option) (*D
 }
 
 // startEmbedded runs FerretDB on its PostgreSQL backend, in the database
-// at pgURL (created if missing), listening on a Unix socket in a directory
-// of its own (ADR 67). The server asks for no credentials: a loopback port
-// let any local user in, where the directory (mode 0700) admits only this
-// process's user; and each command's two crossings skip TCP's work in the
-// kernel. Of FerretDB's own
+// at pgURL (created if missing), on a free loopback port. Of FerretDB's own
 // logs only errors (such as a panic in a handler) reach log: it logs every
 // failed command, a duplicate key included, at warning level with the whole
 // message.
@@ -173,27 +167,21 @@ func startEmbedded(ctx context.Context, pgURL string, log *slog.Logger) (*embedd
 	if err != nil {
 		return nil, err
 	}
-	dir, err := os.MkdirTemp("", "ferretdb-")
-	if err != nil {
-		return nil, fmt.Errorf("mongo: embedded FerretDB: socket directory: %w", err)
-	}
 	startMu.Lock()
 	defer startMu.Unlock()
 	f, err := ferretdb.New(&ferretdb.Config{
-		Listener:      ferretdb.ListenerConfig{Unix: filepath.Join(dir, "mongodb.sock")},
+		Listener:      ferretdb.ListenerConfig{TCP: "127.0.0.1:0"},
 		Logger:        slog.New(minLevel{log.Handler().WithAttrs([]slog.Attr{slog.String("component", "ferretdb")}), slog.LevelError}),
 		Handler:       "postgresql",
 		PostgreSQLURL: backend,
 	})
 	if err != nil {
-		_ = os.RemoveAll(dir)
 		return nil, fmt.Errorf("mongo: start embedded FerretDB: %w", err)
 	}
 	runCtx, stop := context.WithCancel(context.Background())
 	e := &embedded{uri: f.MongoDBURI(), pgURL: pgURL, stop: stop, done: make(chan struct{})}
 	go func() {
 		defer close(e.done)
-		defer os.RemoveAll(dir)
 		_ = f.Run(runCtx) // returns only after runCtx is cancelled
 	}()
 	return e, nil
