@@ -159,18 +159,13 @@ func socketHostAsLocalhost(v string) string {
 	if end < 0 {
 		end = len(rest)
 	}
-	userinfo, host, hasUser := strings.Cut(rest[:end], "@")
-	if !hasUser {
-		userinfo, host = "", userinfo
-	}
-	path, err := url.PathUnescape(host)
+	authority := rest[:end]
+	at := strings.LastIndex(authority, "@") // -1 without credentials
+	path, err := url.PathUnescape(authority[at+1:])
 	if err != nil || !strings.HasPrefix(path, "/") || !strings.HasSuffix(path, ".sock") {
 		return v
 	}
-	if hasUser {
-		userinfo += "@"
-	}
-	return "mongodb://" + userinfo + "localhost" + rest[end:]
+	return "mongodb://" + authority[:at+1] + "localhost" + rest[end:]
 }
 
 // Keys parses "id:base64,id:base64" lists of secret keys of the given byte
