@@ -13,9 +13,12 @@ import (
 // re-checked in its own transaction. An order that fails is reported and
 // passed over: each page starts after the last of the one before, so
 // however many always fail, they do not keep the others' stock reserved.
+// The error names the first maxReportedFailures of them and counts the
+// rest: orders sealed under a key the service no longer has can number
+// hundreds of thousands, and one log line must not hold them all.
 func (s *Service) ExpireReservations(ctx context.Context, limit int) (int, error) {
 	now, limit := s.now(), max(limit, 1)
-	n := 0
+	n, unreported := 0, 0
 	var failed []error
 	var after Expiry
 	for {
@@ -32,14 +35,19 @@ func (s *Service) ExpireReservations(ctx context.Context, limit int) (int, error
 			case err == nil:
 				n++
 			case errors.Is(err, errSkip), errors.Is(err, errPaymentRunning):
-			default:
+			case len(failed) < maxReportedFailures:
 				failed = append(failed, fmt.Errorf("expire order %s: %w", e.OrderID, err))
+			default:
+				unreported++
 			}
 		}
 		if len(page) < limit || ctx.Err() != nil {
 			break
 		}
 		after = page[len(page)-1]
+	}
+	if unreported > 0 {
+		failed = append(failed, fmt.Errorf("%d more orders could not be expired", unreported))
 	}
 	if err := ctx.Err(); err != nil {
 		failed = append(failed, err) // the sweep stopped short
@@ -50,6 +58,10 @@ func (s *Service) ExpireReservations(ctx context.Context, limit int) (int, error
 	}
 	return n, errors.Join(failed...)
 }
+
+// maxReportedFailures is how many of a sweep's failed orders its error
+// names.
+const maxReportedFailures = 10
 
 // expire cancels the order id if it is still unpaid past its reservation.
 func (s *Service) expire(ctx context.Context, id string) error {

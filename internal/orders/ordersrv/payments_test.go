@@ -15,6 +15,7 @@ import (
 
 	"github.com/marketplace-go/marketplace/internal/orders"
 	"github.com/marketplace-go/marketplace/internal/orders/payment"
+	"github.com/marketplace-go/marketplace/internal/platform/contracts"
 	"github.com/marketplace-go/marketplace/internal/platform/eventually"
 )
 
@@ -350,6 +351,47 @@ func TestAnOrderThatCannotBeExpiredDoesNotHoldUpTheOthers(t *testing.T) {
 	}
 }
 
+func TestASweepNamesTenOrdersThatCannotBeExpiredAndCountsTheRest(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	cfg := w.cfg
+	cfg.SweepInterval = time.Hour // the sweep below is the only one
+	e := w.startWith(t, cfg, payment.NewSimulated(payment.SimulatedConfig{Seed: 1}))
+	seller, buyer := e.seller(t), e.buyer(t)
+	broken := e.unexpirableOrders(t, buyer, e.product(t, seller, 300, "EUR", 20), 13)
+
+	_, err := e.Orders.Service.ExpireReservations(t.Context(), 5)
+	if err == nil {
+		t.Fatal("the sweep reported no error")
+	}
+	named := 0
+	for _, o := range broken {
+		if strings.Contains(err.Error(), o.ID) {
+			named++
+		}
+	}
+	if named != 10 || !strings.Contains(err.Error(), "3 more orders could not be expired") {
+		t.Errorf("the sweep's error names %d of 13 broken orders, want 10 and a count of 3 more: %v", named, err)
+	}
+}
+
+// unexpirableOrders places n orders of one unit of p for buyer that the
+// sweep cannot expire: their addresses sealed under a key the service no
+// longer has, their reservations run out a minute apart, the first oldest.
+func (e *testEnv) unexpirableOrders(t *testing.T, buyer caller, p contracts.ProductV1, n int) []orderBody {
+	t.Helper()
+	var broken []orderBody
+	for i := range n {
+		o := e.mustCheckout(t, buyer, item(p, 1))
+		broken = append(broken, o)
+		if _, err := e.db.Exec(t.Context(), `UPDATE orders SET shipping_address_sealed = 'v1.gone',
+			reserved_until = now() - make_interval(mins => $2) WHERE id = $1`, o.ID, n+1-i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return broken
+}
+
 func TestOrdersThatCannotBeExpiredFillingAPageDoNotHoldUpTheOthers(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
@@ -360,15 +402,7 @@ func TestOrdersThatCannotBeExpiredFillingAPageDoNotHoldUpTheOthers(t *testing.T)
 	p := e.product(t, seller, 300, "EUR", 10)
 	ctx := t.Context()
 	// Two broken orders, each a page of one, come before the fine one.
-	var broken []orders.Order
-	for i := range 2 {
-		o := e.mustCheckout(t, buyer, item(p, 1))
-		broken = append(broken, o)
-		if _, err := e.db.Exec(ctx, `UPDATE orders SET shipping_address_sealed = 'v1.gone',
-			reserved_until = now() - make_interval(mins => $2) WHERE id = $1`, o.ID, 3-i); err != nil {
-			t.Fatal(err)
-		}
-	}
+	broken := e.unexpirableOrders(t, buyer, p, 2)
 	fine := e.mustCheckout(t, buyer, item(p, 2))
 	if _, err := e.db.Exec(ctx, `UPDATE orders SET reserved_until = now() - interval '1 minute' WHERE id = $1`, fine.ID); err != nil {
 		t.Fatal(err)
