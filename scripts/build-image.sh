@@ -30,8 +30,8 @@ CGO_ENABLED=0 go build -trimpath -tags ferretdb_no_sqlite,noloadgen,timetzdata \
   -ldflags "-s -w -X main.version=${VERSION} -X main.commit=${COMMIT}" \
   -o "$ctx/marketplace" ./cmd/marketplace
 cp /etc/ssl/certs/ca-certificates.crt "$ctx/"
-mkdir -p "$ctx/data" "$ctx/tmp"
-chmod 1777 "$ctx/tmp"
+mkdir -p "$ctx/data" "$ctx/rootfs/tmp"
+chmod 1777 "$ctx/rootfs/tmp"
 
 podman build --quiet -f deploy/Dockerfile.release \
   --build-arg VERSION="$VERSION" --build-arg COMMIT="$COMMIT" \

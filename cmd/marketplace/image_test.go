@@ -1,6 +1,7 @@
 package main
 
 import (
+	"archive/tar"
 	"bytes"
 	"compress/gzip"
 	"context"
@@ -148,6 +149,13 @@ func TestTheReleaseImageRunsTheJourneyAsNonRootWithoutAShell(t *testing.T) {
 			t.Errorf("volumes %v, want /data", img.Config.Volumes)
 		}
 	})
+	t.Run("its /tmp is writable by every user, as a read-only root's tmpfs copies it", func(t *testing.T) {
+		// With a read-only root, podman and Kubernetes' runc mount a tmpfs
+		// on /tmp that takes the mode of the image's /tmp.
+		if mode := fileMode(t, image, "tmp/"); mode&(os.ModePerm|os.ModeSticky) != os.ModePerm|os.ModeSticky {
+			t.Errorf("/tmp has mode %v, want drwxrwxrwt", mode)
+		}
+	})
 	t.Run("it has no shell", func(t *testing.T) {
 		for _, sh := range []string{"/bin/sh", "/bin/bash", "/busybox"} {
 			if out, err := podman(t, "run", "--rm", "--pull=never", "--runtime", "runc", "--network=host", "--entrypoint", sh, image, "-c", "true"); err == nil {
@@ -225,6 +233,35 @@ func runPlatformFromImage(t *testing.T, image string) {
 		}
 	})
 	runJourneyScript(t, gateway)
+}
+
+// fileMode is the mode of the file at path (as a tar archive names it) in
+// a container made from image.
+func fileMode(t *testing.T, image, path string) os.FileMode {
+	t.Helper()
+	id := strings.TrimSpace(mustPodman(t, "create", "--pull=never", image))
+	t.Cleanup(func() {
+		if _, err := podman(t, "rm", id); err != nil {
+			t.Log(err)
+		}
+	})
+	archive := filepath.Join(t.TempDir(), "rootfs.tar")
+	mustPodman(t, "export", "-o", archive, id)
+	f, err := os.Open(archive)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	tr := tar.NewReader(f)
+	for {
+		h, err := tr.Next()
+		if err != nil {
+			t.Fatalf("%s not in the container's files: %v", path, err)
+		}
+		if strings.TrimPrefix(h.Name, "./") == path {
+			return h.FileInfo().Mode()
+		}
+	}
 }
 
 // compressedSize is the size of image saved by podman and gzip-compressed:
