@@ -18,7 +18,8 @@
 # process, as `make run`) or split (one process per service, found at the
 # default addresses; RSS is then the sum of the four), LOADGEN_NICE (default
 # 0: the load generators' niceness; see overload.sh), PLATFORM_CPUS and
-# LOADGEN_CPUS (the cores of each: bench/pin.sh).
+# LOADGEN_CPUS (the cores of each: bench/pin.sh), FRESH=1 (start from empty
+# databases: bench/fresh.sh).
 # The servers of `make services` must be running; it starts none itself.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,6 +32,7 @@ mp=bin/marketplace
 . bench/pin.sh
 
 export GATEWAY_RATE_LIMITS=off # the load must meet the platform, not the limits
+[ "${FRESH:-0}" = 1 ] && bench/fresh.sh
 data=$(mktemp -d)
 pids=()
 if [ "${MODE:-all}" = split ]; then

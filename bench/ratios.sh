@@ -23,19 +23,21 @@
 #
 # Usage: bench/ratios.sh [OUT_DIR]   (default bench/results/ratios-run)
 # Environment: DETAIL_RAMP (default 500:6000:500), UNCACHED_RAMP (default
-# 100:2000:100), CHECKOUT_RAMP (default 50:800:50), STEP (default 5s), PG
+# 200:4000:200), CHECKOUT_RAMP (default 50:800:50), STEP (default 5s), PG
 # (default postgres://postgres@localhost:5432), ONLY (default all; checkout
 # runs only rows 2, 3, 2b and 3b and their baselines; buy only 2b and 3b;
 # detail only row 1; uncached only row 4 and its pgbench -S),
-# BUY_RAMP (default 100:1500:100), SETTLE (seconds between the seed and
+# BUY_RAMP (default 100:3000:100), SETTLE (seconds between the seed and
 # the load, default 30), MP (a built binary; default: build
-# bin/marketplace).
+# bin/marketplace), FRESH=1 (start from empty databases: bench/fresh.sh).
 # The servers of `make services` must be running; it starts none itself.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-bench/results/ratios-run}
 detail_ramp=${DETAIL_RAMP:-500:6000:500}
 checkout_ramp=${CHECKOUT_RAMP:-50:800:50}
+buy_ramp=${BUY_RAMP:-100:3000:100}
+uncached_ramp=${UNCACHED_RAMP:-200:4000:200}
 step=${STEP:-5s}
 settle=${SETTLE:-30}
 pg=${PG:-postgres://postgres@localhost:5432}
@@ -46,6 +48,7 @@ if [ -z "$mp" ]; then
 	mp=bin/marketplace
 fi
 export GATEWAY_RATE_LIMITS=off # the load must meet the platform, not the limits
+[ "${FRESH:-0}" = 1 ] && bench/fresh.sh
 
 data=$(mktemp -d)
 pid=
@@ -95,7 +98,7 @@ wants() { # row: whether ONLY includes it
 # fails a 5 s step's p99.
 if wants uncached; then
 	start_platform uncached PRODUCTS_CACHE_TTL=0s
-	run detail-uncached --scenario=detail --ramp="${UNCACHED_RAMP:-100:2000:100}" --step="$step"
+	run detail-uncached --scenario=detail --ramp="$uncached_ramp" --step="$step"
 	stop_platform
 fi
 [ "$only" = uncached ] || start_platform cached
@@ -110,8 +113,8 @@ if wants checkout; then
 	run checkout-hot --scenario=checkout --users=400 --products=1 --ramp="$checkout_ramp" --step="$step"
 fi
 if wants buy; then
-	run buy --scenario=buy --users=400 --ramp="${BUY_RAMP:-100:1500:100}" --step="$step"
-	run buy-hot --scenario=buy --users=400 --products=1 --ramp="${BUY_RAMP:-100:1500:100}" --step="$step"
+	run buy --scenario=buy --users=400 --ramp="$buy_ramp" --step="$step"
+	run buy-hot --scenario=buy --users=400 --products=1 --ramp="$buy_ramp" --step="$step"
 fi
 stop_platform
 
