@@ -150,8 +150,8 @@ func TestTheReleaseImageRunsTheJourneyAsNonRootWithoutAShell(t *testing.T) {
 		}
 	})
 	t.Run("its /tmp is writable by every user, as a read-only root's tmpfs copies it", func(t *testing.T) {
-		// With a read-only root, podman and Kubernetes' runc mount a tmpfs
-		// on /tmp that takes the mode of the image's /tmp.
+		// With a read-only root, podman mounts a tmpfs on /tmp that takes
+		// the mode of the image's /tmp (the Helm chart mounts an emptyDir).
 		if mode := fileMode(t, image, "tmp/"); mode&(os.ModePerm|os.ModeSticky) != os.ModePerm|os.ModeSticky {
 			t.Errorf("/tmp has mode %v, want drwxrwxrwt", mode)
 		}
