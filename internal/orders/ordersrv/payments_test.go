@@ -353,10 +353,7 @@ func TestAnOrderThatCannotBeExpiredDoesNotHoldUpTheOthers(t *testing.T) {
 
 func TestASweepNamesTenOrdersThatCannotBeExpiredAndCountsTheRest(t *testing.T) {
 	t.Parallel()
-	w := newWorld(t)
-	cfg := w.cfg
-	cfg.SweepInterval = time.Hour // the sweep below is the only one
-	e := w.startWith(t, cfg, payment.NewSimulated(payment.SimulatedConfig{Seed: 1}))
+	e := startSweptByHand(t)
 	seller, buyer := e.seller(t), e.buyer(t)
 	broken := e.unexpirableOrders(t, buyer, e.product(t, seller, 300, "EUR", 20), 13)
 
@@ -373,6 +370,16 @@ func TestASweepNamesTenOrdersThatCannotBeExpiredAndCountsTheRest(t *testing.T) {
 	if named != 10 || !strings.Contains(err.Error(), "3 more orders could not be expired") {
 		t.Errorf("the sweep's error names %d of 13 broken orders, want 10 and a count of 3 more: %v", named, err)
 	}
+}
+
+// startSweptByHand starts the service with no sweep of its own to speak
+// of: the test's are the only ones.
+func startSweptByHand(t *testing.T) *testEnv {
+	t.Helper()
+	w := newWorld(t)
+	cfg := w.cfg
+	cfg.SweepInterval = time.Hour
+	return w.startWith(t, cfg, payment.NewSimulated(payment.SimulatedConfig{Seed: 1}))
 }
 
 // unexpirableOrders places n orders of one unit of p for buyer that the
@@ -394,10 +401,7 @@ func (e *testEnv) unexpirableOrders(t *testing.T, buyer caller, p contracts.Prod
 
 func TestOrdersThatCannotBeExpiredFillingAPageDoNotHoldUpTheOthers(t *testing.T) {
 	t.Parallel()
-	w := newWorld(t)
-	cfg := w.cfg
-	cfg.SweepInterval = time.Hour // the sweep below is the only one
-	e := w.startWith(t, cfg, payment.NewSimulated(payment.SimulatedConfig{Seed: 1}))
+	e := startSweptByHand(t)
 	seller, buyer := e.seller(t), e.buyer(t)
 	p := e.product(t, seller, 300, "EUR", 10)
 	ctx := t.Context()
