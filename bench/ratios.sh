@@ -92,10 +92,12 @@ wants() { # row: whether ONLY includes it
 	esac
 	return 1
 }
-# Uncached reads first, on databases no other row has written to yet: after
-# the order rows, PostgreSQL's checkpoints and vacuums of their thousands of
-# orders stall the reads for a second now and then, and one such second
-# fails a 5 s step's p99.
+# Uncached reads first, before the order rows write: their thousands of
+# orders leave PostgreSQL writing back pages for minutes, and the unpaid ones
+# run out 15 minutes later, when the reservation sweep cancels them one
+# transaction each; work the reads would share two cores with, where one slow
+# second fails a 5 s step's p99 (bench/results/capacity.md, twenty-sixth and
+# twenty-seventh rounds).
 if wants uncached; then
 	start_platform uncached PRODUCTS_CACHE_TTL=0s
 	run detail-uncached --scenario=detail --ramp="$uncached_ramp" --step="$step"
