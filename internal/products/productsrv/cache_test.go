@@ -192,12 +192,17 @@ func TestWithACacheTTLOfZeroEveryReadComesFromTheStore(t *testing.T) {
 func TestAnInstanceThatCachesNothingReadsNoEntryAnotherStored(t *testing.T) {
 	t.Parallel()
 	cfg, issuer := testConfig(t)
+	// One writer at a time (see settle): a poll of the other instance's
+	// relay could otherwise write back the product as it was before the
+	// change below, and the read would see the old title from the store.
+	cfg.RelayInterval = time.Hour
 	cached := startEnv(t, cfg, issuer)
 	cfg.CacheTTL = 0
 	uncached := startEnv(t, cfg, issuer)
 	cached.mustCategory(t, "shared-cache", "")
 	seller := cached.seller(t)
 	p := cached.mustCreate(t, seller, productOf("shared-cache", map[string]any{"title": "Brass lamp"}))
+	settle(t, cached)
 	cached.mustGet(t, seller, p.ID) // stores the entry both instances' keys name
 	cached.changeBehindTheService(t, p.ID, "Changed behind the cache")
 	if got := uncached.mustGet(t, seller, p.ID); got.Title != "Changed behind the cache" {
