@@ -19,13 +19,15 @@
 # the reads from what any 200 more requests/s cost them on this machine.
 # LOADGEN_NICE (default 0) is both load generators' niceness (-10 runs them
 # ahead of the platform on the shared cores; see overload.sh); PLATFORM_CPUS
-# and LOADGEN_CPUS give each its own cores (bench/pin.sh).
+# and LOADGEN_CPUS give each its own cores (bench/pin.sh). FRESH=1 starts from
+# empty databases (bench/fresh.sh).
 # The servers of `make services` must be running; it starts none itself.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-bench/results/loginflood-run}
 rate=${RATE:-350}
 mkdir -p "$out"
+[ "${FRESH:-0}" = 1 ] && bench/fresh.sh
 mp=${MP:-}
 if [ -z "$mp" ]; then
 	go build -o bin/marketplace ./cmd/marketplace
@@ -43,7 +45,17 @@ wait_ready
 DATA_DIR=$data "${on_platform[@]}" $mp seed >"$out/seed.log" 2>&1 # adds nothing when the demo catalog is there
 sleep "${SETTLE:-60}" # the seed's events are indexed before the load
 
-note() { echo "== $* $(date -u +%T); $(uptime)" | tee -a "$out/phases.txt"; }
+# ticks prints the CPU time (clock ticks, utime + stime) of the processes
+# named, summed.
+ticks() { for p in "$@"; do awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null; done | awk '{s += $1} END {print s + 0}'; }
+# cpu prints, cumulative since boot or start, in clock ticks: the machine's
+# busy and idle time, the serving process's, and its hashing workers' (its
+# children), so that the CPU each phase took can be told apart.
+cpu() {
+	echo "machine busy $(awk '/^cpu /{print $2 + $3 + $4 + $7 + $8 + $9, $5 + $6}' /proc/stat | sed 's/ / idle /')," \
+		"serve $(ticks $pid), hashing workers $(ticks $(pgrep -P $pid))"
+}
+note() { echo "== $* $(date -u +%T); $(uptime); $(cpu)" | tee -a "$out/phases.txt"; }
 run() { # name, loadgen flags...
 	local name=$1
 	shift
@@ -69,3 +81,7 @@ done
 "${on_loadgen[@]}" $mp loadgen --target=$gateway --out "$out/login-flood" --scenario="$flood" --rate=200 --duration=40s --users=32 >"$out/login-flood.md" 2>&1 || true
 wait $reads
 note done
+# The hashing pool's counters, when the platform serves its metrics.
+if [ -n "${METRICS_ADDR:-}" ]; then
+	curl -fsS "http://$METRICS_ADDR/metrics" | grep '^users_password' >"$out/hashing-metrics.txt" || true
+fi
