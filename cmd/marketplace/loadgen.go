@@ -91,6 +91,10 @@ func loadgenConfig(args []string, out io.Writer) (loadgen.Config, error) {
 	fs.Uint64Var(&cfg.Workers, "workers", 10, "vegeta's initial workers")
 	maxWorkers := fs.Uint64("max-workers", 0, "most vegeta workers (0: no bound); a bound the rate needs slows the pacer, which the report notes")
 	fs.DurationVar(&cfg.Timeout, "timeout", 30*time.Second, "timeout of one request")
+	fs.Func("start-at", "begin the load at this time (RFC 3339, such as 2026-12-07T04:10:00Z) once prepared, so that load generators started apart load the target together", func(v string) (err error) {
+		cfg.StartAt, err = time.Parse(time.RFC3339, v)
+		return err
+	})
 	fs.BoolVar(&cfg.Baseline, "baseline", false, "before the platform's load, send the same load (rates, steps, SLO, client) to a bare net/http JSON handler in this process, and report the platform beside it")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err

@@ -69,6 +69,7 @@ func TestLoadgenRefusesBadFlagsBeforeSendingAnything(t *testing.T) {
 		{"a ramp without a step", "--ramp=10:100", "not start:max:step"},
 		{"a target that is not a URL", "--target=localhost:8080", "not an http(s) URL"},
 		{"an error budget over 1", "--slo-errors=2", "slo-errors"},
+		{"a start time without a zone", "--start-at=2026-12-07T04:10:00", "start-at"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -84,6 +84,11 @@ type Config struct {
 	Timeout    time.Duration // of one request
 	Out        string        // directory for report.md and plot.png; "" for none
 	Baseline   bool          // before the load, send the same load to a bare net/http handler in this process
+	// StartAt, when set, is when the load begins, once prepared: load
+	// generators given the same time load the target together, whatever
+	// their preparation took. One prepared later begins at once, and its
+	// report says how late.
+	StartAt time.Time
 }
 
 // Validate says what is wrong with c, all at once.

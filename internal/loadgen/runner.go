@@ -33,7 +33,8 @@ type Options struct {
 }
 
 // Run prepares the fixture, then (with cfg.Baseline) measures the bare
-// handler, then sends the load, and returns the results. Interrupting ctx
+// handler, then waits for cfg.StartAt if set, then sends the load, and
+// returns the results. Interrupting ctx
 // ends the load early with the results so far; during the baseline, it
 // ends the run with an error.
 //
@@ -68,6 +69,9 @@ func Run(ctx context.Context, cfg Config, opt Options) (*Result, error) {
 			return nil, fmt.Errorf("baseline: %w", err)
 		}
 	}
+	if late := waitUntil(ctx, cfg.StartAt); late > 0 {
+		res.Notes = append(res.Notes, fmt.Sprintf("the load began %s after --start-at: preparation took longer than the time left", late.Round(time.Millisecond)))
+	}
 	r := &runner{cfg: cfg, target: gen.targeter(), observe: gen.observe, bar: newBar(opt.Progress, cfg)}
 	defer r.bar.Close()
 	r.steps(ctx, res, logf)
@@ -75,6 +79,26 @@ func Run(ctx context.Context, cfg Config, opt Options) (*Result, error) {
 		res.Notes = append(res.Notes, note)
 	}
 	return res, nil
+}
+
+// waitUntil waits for start, or until ctx ends, and returns how long
+// after start it is when start has passed already; a zero start is no
+// wait.
+func waitUntil(ctx context.Context, start time.Time) (late time.Duration) {
+	if start.IsZero() {
+		return 0
+	}
+	d := time.Until(start)
+	if d <= 0 {
+		return -d
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	return 0
 }
 
 // logger prints a line to w, or nowhere when w is nil.

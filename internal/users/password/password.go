@@ -6,7 +6,8 @@
 // lowest CPU priority (NewProcessPool, ADR 35), so that hashing takes
 // almost only CPU time nothing else wants; a job such a process is starved
 // of CPU for is hashed in this process after a second. A worker rests
-// between hashes (Limits.Busy, ADR 58), and a verify against a hash made
+// between hashes (Limits.Busy, ADR 58), longer while the machine is busy
+// with other work (Limits.Yield, ADR 68), and a verify against a hash made
 // with cheaper parameters than the pool's costs what one with them does
 // (ADR 59).
 package password
@@ -216,17 +217,42 @@ type Limits struct {
 	// one that rested as long as it hashed kept it under that in 7 of 8
 	// runs (ADR 58).
 	Busy float64
+	// Yield, above zero, makes the share follow the machine's load (ADR
+	// 68): Busy is the share while nothing else wants the CPUs, and it
+	// falls in step with the share of all CPUs' time that other work (all
+	// but this pool's hashing) used in the last quarter second, to a fifth
+	// of Busy once that reaches Yield. Zero, or a machine whose CPU time
+	// cannot be read (it is read from Linux's /proc/stat), keeps the share
+	// at Busy. Catalog reads beside a login flood at most of the machine's
+	// capacity kept their p99 under twice quiet more often at a tenth than
+	// at half; a quiet machine's logins need no such cut.
+	Yield float64
 }
 
 // maxRest bounds a worker's rest whatever Busy asks.
 const maxRest = time.Hour
 
-// restAfter is how long a worker rests after a hash that took d.
-func (l Limits) restAfter(d time.Duration) time.Duration {
-	if !(l.Busy > 0 && l.Busy < 1) { // NaN too
+// yieldFloor is the part of Busy left to the hashing however busy the
+// machine: logins are still served, if slowly, under any load.
+const yieldFloor = 0.2
+
+// share is the most of its time a worker spends hashing while other work
+// uses the share other of the machine's CPU time.
+func (l Limits) share(other float64) float64 {
+	if !(l.Yield > 0) || !(other > 0) { // NaN too
+		return l.Busy
+	}
+	return l.Busy * (1 - min(other/l.Yield, 1)*(1-yieldFloor))
+}
+
+// restAfter is how long a worker rests after a hash that took d, while
+// other work uses the share other of the machine's CPU time.
+func (l Limits) restAfter(d time.Duration, other float64) time.Duration {
+	share := l.share(other)
+	if !(share > 0 && share < 1) { // NaN too
 		return 0
 	}
-	return time.Duration(math.Min(math.Round(float64(d)*(1-l.Busy)/l.Busy), float64(maxRest)))
+	return time.Duration(math.Min(math.Round(float64(d)*(1-share)/share), float64(maxRest)))
 }
 
 // Pool runs hashes on a fixed number of workers with a bounded queue.
@@ -242,6 +268,7 @@ type Pool struct {
 	done     chan struct{}
 	children []*child // one per worker when hashing in child processes
 	starved  *atomic.Uint64
+	meter    *loadMeter // nil unless the share follows the load (Limits.Yield)
 	workers  sync.WaitGroup
 	close    sync.Once
 }
@@ -294,9 +321,20 @@ func NewProcessPool(params Params, limits Limits) (*Pool, error) {
 
 func newPool(params Params, limits Limits) *Pool {
 	size := limits.Workers + limits.Queue
-	return &Pool{params: params, limits: limits, room: make(chan struct{}, size), jobs: make(chan func(engine), size),
+	p := &Pool{params: params, limits: limits, room: make(chan struct{}, size), jobs: make(chan func(engine), size),
 		done: make(chan struct{}), starved: new(atomic.Uint64)}
+	if limits.Yield > 0 {
+		p.meter = newLoadMeter(func() (cpuTimes, error) { return readCPUTimes(procStat) }, meterEvery)
+	}
+	if p.meter != nil {
+		p.workers.Go(func() { p.meter.run(p.done) })
+	}
+	return p
 }
+
+// Share is the most of its time a worker now spends hashing: Limits.Busy,
+// less while the machine is busy with other work if Limits.Yield says so.
+func (p *Pool) Share() float64 { return p.limits.share(p.meter.otherLoad()) }
 
 // Starved is how many jobs the pool's workers hashed in this process
 // because their child process was starved of CPU (see starveAfter): zero
@@ -327,7 +365,8 @@ func (p *Pool) start(e engine) {
 				// kept the job waiting is not hashing.
 				t := &timed{engine: e}
 				job(t)
-				if !p.pause(p.limits.restAfter(t.took)) {
+				p.meter.addHashed(t.took)
+				if !p.pause(p.limits.restAfter(t.took, p.meter.otherLoad())) {
 					return
 				}
 			case <-e.exited(): // a child process died, even between jobs

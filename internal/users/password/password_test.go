@@ -426,7 +426,7 @@ func TestAWorkerRestsAsLongAsItsBusyShareLeaves(t *testing.T) {
 		{-0.5, 0},        // out of range: never rests
 		{math.NaN(), 0},  // out of range: never rests
 	} {
-		if got := (Limits{Busy: c.busy}).restAfter(d); got != c.want {
+		if got := (Limits{Busy: c.busy}).restAfter(d, 0); got != c.want {
 			t.Errorf("Busy %v: rest after %v = %v, want %v", c.busy, d, got, c.want)
 		}
 	}

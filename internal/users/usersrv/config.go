@@ -40,6 +40,10 @@ type Config struct {
 	// HashBusy is the most of its time a hashing worker spends hashing
 	// (password.Limits.Busy); 0 means all of it.
 	HashBusy float64
+	// HashYield is the share of the machine's CPU time other work uses at
+	// which hashing's share has fallen to a fifth of HashBusy
+	// (password.Limits.Yield); 0 keeps it at HashBusy.
+	HashYield float64
 
 	AccountMaxFailures int
 	AddressMaxFailures int
@@ -79,6 +83,14 @@ const defaultHashQueue = 16
 // worker serves at most: about 15 on a 2-core machine at OWASP's parameters.
 const defaultHashBusyPercent = 50
 
+// defaultHashYieldPercent is the machine's CPU use by other work at which
+// hashing's share has fallen to a fifth of its own by default: on two
+// cores, the platform at the mixed load's 70 % rate uses about half the
+// CPU time, and catalog reads beside a login flood there kept their p99
+// under twice quiet more often with hashing at a tenth of its time than at
+// half (ADR 68).
+const defaultHashYieldPercent = 50
+
 // Where password hashes run (USERS_HASHER).
 const (
 	// HasherProcess runs each hashing worker in a child process of this
@@ -111,6 +123,7 @@ func LoadConfig(e *config.Env, sh config.Shared) Config {
 		HashWorkers:        e.Int("USERS_HASH_WORKERS", password.DefaultWorkers(), 1, 1024),
 		HashQueue:          e.Int("USERS_HASH_QUEUE", defaultHashQueue, 1, 1<<16),
 		HashBusy:           float64(e.Int("USERS_HASH_BUSY_PERCENT", defaultHashBusyPercent, 1, 100)) / 100,
+		HashYield:          float64(e.Int("USERS_HASH_YIELD_PERCENT", defaultHashYieldPercent, 0, 100)) / 100,
 		AccountMaxFailures: e.Int("USERS_LOGIN_MAX_FAILURES_PER_ACCOUNT", 5, 1, 1000),
 		AddressMaxFailures: e.Int("USERS_LOGIN_MAX_FAILURES_PER_ADDRESS", 20, 1, 100000),
 		FailureWindow:      e.Duration("USERS_LOGIN_FAILURE_WINDOW", 15*time.Minute),
@@ -156,7 +169,8 @@ func configDocs() config.Docs {
 		"USERS_HASHER":                         "where password hashes run: `process`, in child processes of this binary at the lowest CPU priority (SCHED_IDLE), so that a login flood takes almost only CPU time nothing else wants, and in the serving process a job that waited there a second for CPU (ADR 35); or `inprocess`, in the serving process",
 		"USERS_HASH_WORKERS":                   "password hashes run at once; more would let a login flood take the CPU from every other request",
 		"USERS_HASH_QUEUE":                     "hashing jobs that may wait; beyond, 503 + `Retry-After` at once",
-		"USERS_HASH_BUSY_PERCENT":              "the most of its time a hashing worker spends hashing: after a hash it rests long enough to stay under it, so that a login flood leaves the CPU idle part of the time (ADR 58); 100 never rests",
+		"USERS_HASH_BUSY_PERCENT":              "the most of its time a hashing worker spends hashing while nothing else wants the CPUs: after a hash it rests long enough to stay under it, so that a login flood leaves the CPU idle part of the time (ADR 58); 100 never rests",
+		"USERS_HASH_YIELD_PERCENT":             "the machine's CPU use by other work (all but the hashing, measured each quarter second from `/proc/stat`) at which hashing's share has fallen, in step with it, to a fifth of `USERS_HASH_BUSY_PERCENT`, so that logins take less CPU from catalog reads the busier the machine is (ADR 68); 0 keeps the share fixed",
 		"USERS_LOGIN_MAX_FAILURES_PER_ACCOUNT": "failed logins per account per window before 429",
 		"USERS_LOGIN_MAX_FAILURES_PER_ADDRESS": "failed logins per client address per window before 429",
 		"USERS_LOGIN_FAILURE_WINDOW":           "the throttling window",

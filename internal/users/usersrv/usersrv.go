@@ -119,7 +119,7 @@ func assemble(ctx context.Context, cfg Config, log *slog.Logger, pool *pgxpool.P
 // newHasher starts the password hashing pool where the configuration says:
 // in child processes (the default) or in this one.
 func newHasher(cfg Config) (*password.Pool, error) {
-	limits := password.Limits{Workers: cfg.HashWorkers, Queue: cfg.HashQueue, Busy: cfg.HashBusy}
+	limits := password.Limits{Workers: cfg.HashWorkers, Queue: cfg.HashQueue, Busy: cfg.HashBusy, Yield: cfg.HashYield}
 	if cfg.Hasher == HasherProcess {
 		return password.NewProcessPool(cfg.Argon, limits)
 	}
@@ -127,7 +127,8 @@ func newHasher(cfg Config) (*password.Pool, error) {
 }
 
 // registerHasherMetrics exports how many hashing jobs the pool's idle
-// priority processes were starved of CPU for (ADR 35). A service restarted
+// priority processes were starved of CPU for (ADR 35), and the share of
+// their time they may now hash (ADR 68). A service restarted
 // in one process (tests) keeps the first pool's series.
 func registerHasherMetrics(reg prometheus.Registerer, hasher *password.Pool) {
 	if reg == nil {
@@ -137,6 +138,10 @@ func registerHasherMetrics(reg prometheus.Registerer, hasher *password.Pool) {
 		Name: "users_password_hashes_starved_total",
 		Help: "Password hashes run in the serving process because the idle-priority hashing process had no CPU for a second: other work keeps every core busy.",
 	}, func() float64 { return float64(hasher.Starved()) }))
+	_ = reg.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "users_password_hashing_share",
+		Help: "The most of its time a password hashing worker now spends hashing: USERS_HASH_BUSY_PERCENT, less while other work keeps the machine busy (USERS_HASH_YIELD_PERCENT).",
+	}, hasher.Share))
 }
 
 func loadTokens(cfg Config, log *slog.Logger) (*tokens.Issuer, *auth.Verifier, error) {
