@@ -189,20 +189,18 @@ func TestAMeterSeesAMachineKeptBusy(t *testing.T) {
 		t.Fatal("no meter although /proc/stat exists")
 	}
 	done := make(chan struct{})
-	var spinners sync.WaitGroup
+	var (
+		stop     atomic.Bool
+		spinners sync.WaitGroup
+	)
 	for range runtime.NumCPU() {
 		spinners.Go(func() {
-			for {
-				select {
-				case <-done:
-					return
-				default:
-				}
+			for !stop.Load() { // keeps a CPU busy
 			}
 		})
 	}
 	var meter sync.WaitGroup
 	meter.Go(func() { m.run(done) })
-	t.Cleanup(func() { close(done); spinners.Wait(); meter.Wait() })
+	t.Cleanup(func() { stop.Store(true); close(done); spinners.Wait(); meter.Wait() })
 	eventually.True(t, "the meter to read most of the machine as busy", func() bool { return m.otherLoad() > 0.5 })
 }
