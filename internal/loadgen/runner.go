@@ -34,9 +34,8 @@ type Options struct {
 
 // Run prepares the fixture, then (with cfg.Baseline) measures the bare
 // handler, then waits for cfg.StartAt if set, then sends the load, and
-// returns the results. Interrupting ctx
-// ends the load early with the results so far; during the baseline, it
-// ends the run with an error.
+// returns the results. Interrupting ctx ends the load early with the
+// results so far; during the baseline, it ends the run with an error.
 //
 // The baseline comes after preparation, so that a target that does not
 // answer fails the run at once, and before the load, while the platform

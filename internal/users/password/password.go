@@ -223,9 +223,11 @@ type Limits struct {
 	// but this pool's hashing) used in the last quarter second, to a fifth
 	// of Busy once that reaches Yield. Zero, or a machine whose CPU time
 	// cannot be read (it is read from Linux's /proc/stat), keeps the share
-	// at Busy. Catalog reads beside a login flood at most of the machine's
-	// capacity kept their p99 under twice quiet more often at a tenth than
-	// at half; a quiet machine's logins need no such cut.
+	// at Busy. Beside catalog reads that kept most of a 2-core machine
+	// busy, a worker hashing a tenth of its time kept the reads' p99
+	// within twice quiet during a login flood in two runs of two, one
+	// hashing half of it in three of eight; a quiet machine's logins need
+	// no such cut.
 	Yield float64
 }
 
