@@ -326,10 +326,9 @@ func newPool(params Params, limits Limits) *Pool {
 	p := &Pool{params: params, limits: limits, room: make(chan struct{}, size), jobs: make(chan func(engine), size),
 		done: make(chan struct{}), starved: new(atomic.Uint64)}
 	if limits.Yield > 0 {
-		p.meter = newLoadMeter(func() (cpuTimes, error) { return readCPUTimes(procStat) }, meterEvery)
-	}
-	if p.meter != nil {
-		p.workers.Go(func() { p.meter.run(p.done) })
+		if p.meter = newLoadMeter(func() (cpuTimes, error) { return readCPUTimes(procStat) }, meterEvery); p.meter != nil {
+			p.workers.Go(func() { p.meter.run(p.done) })
+		}
 	}
 	return p
 }
