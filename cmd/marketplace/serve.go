@@ -85,7 +85,10 @@ func (b binary) serve(ctx context.Context, args []string) error {
 		return err
 	}
 	debug.SetGCPercent(cfg.process.GCPercent)
-	log := observability.NewLogger(b.out, cfg.process.LogLevel)
+	// The sink is closed last, after every other deferred step has logged.
+	sink := observability.NewLogSink(b.out, observability.DefaultLogSinkSize)
+	defer sink.Close()
+	log := observability.NewLogger(sink, cfg.process.LogLevel)
 	reg := observability.NewRegistry()
 	tracers, flush, err := startTracing(cfg.process.Tracing, chosen)
 	if err != nil {
