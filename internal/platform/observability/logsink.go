@@ -7,15 +7,15 @@ import (
 
 // DefaultLogSinkSize is the most a LogSink holds by default: about a second
 // of request lines from a process serving two thousand requests a second,
-// which is longer than the stalls a file on a journalling file system
-// shows while another program syncs (hundreds of milliseconds here).
+// longer than the stalls measured writing to a file or a pipe here
+// (hundreds of milliseconds).
 const DefaultLogSinkSize = 1 << 20
 
 // LogSink is the writer a serving process logs through. A logger writes each
 // line under one lock for every request; written straight to a file or a
 // pipe, a write that stalls (a journal commit, a slow log collector) held
 // that lock, and every request that logged waited behind it: a 2-core
-// machine serving catalog reads saw them wait 0.3-2 s at once, with the
+// machine serving catalog reads saw them wait 0.3-3 s at once, with the
 // requests themselves done in microseconds (ADR 69). A LogSink copies each
 // line into memory under its own short lock, and one goroutine writes what
 // has gathered, in one write, outside it. Lines keep their order and none is
