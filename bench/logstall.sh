@@ -8,7 +8,8 @@
 #
 # Usage: bench/logstall.sh [OUT_DIR]   (default bench/results/logstall-run)
 # Environment: MP (a built binary; default: build bin/marketplace), RATE
-# (default 1820, the capacity run's 70 %), PAUSE (default 0.5), FRESH=1
+# (default 1820, the capacity run's 70 %), PAUSE (default 0.5), SETTLE (default
+# 30, seconds between the seed and the load), FRESH=1
 # starts from empty databases (bench/fresh.sh). The servers of `make
 # services` must be running; it starts none itself.
 set -euo pipefail
