@@ -10,7 +10,9 @@
 #
 # Usage: bench/loginflood.sh [OUT_DIR]   (default bench/results/loginflood-run)
 # Environment: MP (a built binary; default: build bin/marketplace), RATE
-# (default 350, the capacity run's 70%), SETTLE (default 60, seconds between
+# (default 350; the aim is judged at 70% of the highest rate that
+# bench/capacity.sh finds on the same machine the same hour: it differs from
+# boot to boot, see capacity.md's thirty-first round), SETTLE (default 60, seconds between
 # the seed and the load), and anything `marketplace serve` reads, such as
 # USERS_HASHER=inprocess to compare with hashing in the serving process, or
 # METRICS_ADDR=127.0.0.1:9100 PPROF_ENABLED=true to profile it.
