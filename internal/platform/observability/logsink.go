@@ -100,20 +100,13 @@ func (s *LogSink) run() {
 // destination returned.
 func (s *LogSink) Close() error {
 	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		<-s.done
-		return s.firstErr()
+	if !s.closed {
+		s.closed = true
+		close(s.wake)
+		s.room.Broadcast()
 	}
-	s.closed = true
-	close(s.wake)
-	s.room.Broadcast()
 	s.mu.Unlock()
 	<-s.done
-	return s.firstErr()
-}
-
-func (s *LogSink) firstErr() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.err
