@@ -5,17 +5,21 @@ import (
 	"fmt"
 	"slices"
 	"time"
+
+	"github.com/marketplace-go/marketplace/internal/platform/errs"
 )
 
 // tree is the category tree as last read from the products service.
 type tree struct {
-	byID    map[string]Category
-	facets  map[string]bool // every attribute some category offers as a facet
-	fetched time.Time
+	byID   map[string]Category
+	facets map[string]bool // every attribute some category offers as a facet
+	// asked is when the read began: the tree holds every category
+	// created before then.
+	asked time.Time
 }
 
-func newTree(list []Category, at time.Time) *tree {
-	t := &tree{byID: map[string]Category{}, facets: map[string]bool{}, fetched: at}
+func newTree(list []Category, asked time.Time) *tree {
+	t := &tree{byID: map[string]Category{}, facets: map[string]bool{}, asked: asked}
 	for _, c := range list {
 		t.byID[c.ID] = c
 		for _, f := range c.Facets {
@@ -56,11 +60,16 @@ func (t *tree) subtree(root string) []string {
 	return out
 }
 
-// minRefresh is the least time between two reads of the tree that a
-// listing asks for: a category unknown here may be new, but a stream of
+// minRefresh is the least time between two reads of the tree that
+// listings ask for: a category unknown here may be new, but a stream of
 // requests naming a category that does not exist must not each call the
-// products service.
-const minRefresh = time.Second
+// products service. It is also the longest such a listing waits.
+const minRefresh = 100 * time.Millisecond
+
+// failedPause is how long after a failed read listings that need one get
+// a 503 at once, rather than each waiting on a products service that may
+// be hanging until the read's timeout.
+const failedPause = time.Second
 
 // RefreshCategories reads the category tree from the products service.
 func (s *Service) RefreshCategories(ctx context.Context) error {
@@ -70,6 +79,7 @@ func (s *Service) RefreshCategories(ctx context.Context) error {
 }
 
 func (s *Service) refreshLocked(ctx context.Context) error {
+	asked := s.now()
 	list, err := s.source.Categories(ctx)
 	if err != nil {
 		if ctx.Err() == nil { // a caller that left says nothing of the products service
@@ -77,34 +87,45 @@ func (s *Service) refreshLocked(ctx context.Context) error {
 		}
 		return fmt.Errorf("read the category tree: %w", err)
 	}
-	s.tree.Store(newTree(list, s.now()))
+	s.tree.Store(newTree(list, asked))
 	return nil
 }
 
-// treeWith returns a tree that knows id if the products service does:
-// the one held, or a fresh read when it lacks id and was not read within
-// minRefresh. When the tree held lacks id and the products service cannot
-// be read, whether id exists is unknown: that is our outage, a 503 with
-// Retry-After, not the caller's mistake (a 400 for a category created
-// since the last read sent clients away for good; the fault suite's kill
-// of products found it, issue 14). A failed read also counts for
-// minRefresh, so that a stream of such listings does not each wait on a
-// products service that is down.
-func (s *Service) treeWith(ctx context.Context, id string) (*tree, error) {
+// treeKnowing returns a tree that knows what a listing names (a category,
+// facets: knows tells) if the products service knew it when the listing
+// arrived, at since: the tree held when it knows, or else one whose read
+// began after since. So a category created just before a listing is never
+// refused as unknown; the fault suite found such a refusal when the tree
+// held had been read a moment before the category was created, and less
+// than the least time between reads before the listing. Listings arriving
+// while a read waits or runs share it, and such reads are minRefresh apart
+// at least.
+//
+// When the products service cannot be read, whether what the listing
+// names exists is unknown: that is our outage, a 503 with Retry-After,
+// not the caller's mistake (a 400 for a category created since the last
+// read sent clients away for good; the fault suite's kill of products
+// found it, issue 14).
+func (s *Service) treeKnowing(ctx context.Context, since time.Time, knows func(*tree) bool) (*tree, error) {
 	t := s.tree.Load()
-	if _, ok := t.byID[id]; ok {
+	if knows(t) {
 		return t, nil
 	}
 	s.treeMu.Lock()
 	defer s.treeMu.Unlock()
-	if t = s.tree.Load(); t.byID[id].ID != "" || s.now().Sub(t.fetched) < minRefresh {
+	if t = s.tree.Load(); knows(t) || !t.asked.Before(since) {
 		return t, nil
 	}
-	if s.now().Sub(s.treeFailed) < minRefresh {
+	if s.now().Sub(s.treeFailed) < failedPause {
 		return nil, errCategoriesDown
 	}
+	select {
+	case <-time.After(minRefresh - s.now().Sub(t.asked)): // at once when negative
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 	if err := s.refreshLocked(ctx); err != nil {
-		s.log.WarnContext(ctx, "search: the category tree cannot be read to look up a category", "category", id, "err", err)
+		s.log.WarnContext(ctx, "search: the category tree cannot be read to check a listing's category or facets", "err", err)
 		return nil, errCategoriesDown
 	}
 	return s.tree.Load(), nil
@@ -112,11 +133,11 @@ func (s *Service) treeWith(ctx context.Context, id string) (*tree, error) {
 
 // scope expands r's category to its subtree and sets the facet
 // attributes it offers, its own and its ancestors'.
-func (s *Service) scope(ctx context.Context, r *Request) error {
+func (s *Service) scope(ctx context.Context, since time.Time, r *Request) error {
 	if r.Category == "" {
 		return nil
 	}
-	t, err := s.treeWith(ctx, r.Category)
+	t, err := s.treeKnowing(ctx, since, func(t *tree) bool { _, ok := t.byID[r.Category]; return ok })
 	if err != nil {
 		return err
 	}
@@ -129,6 +150,34 @@ func (s *Service) scope(ctx context.Context, r *Request) error {
 	}
 	slices.Sort(r.FacetAttributes)
 	r.FacetAttributes = slices.Compact(r.FacetAttributes)
+	return nil
+}
+
+// checkAttributes refuses a filter on an attribute that no product has
+// and no category offers: most likely a typo, which would otherwise
+// silently find nothing.
+func (s *Service) checkAttributes(ctx context.Context, since time.Time, q Query) error {
+	known := s.engine.Stats().Attributes
+	unknown := func(t *tree) []string {
+		var names []string
+		for _, a := range q.Attributes {
+			if !known[a.Name] && !t.facets[a.Name] {
+				names = append(names, a.Name)
+			}
+		}
+		return names
+	}
+	t, err := s.treeKnowing(ctx, since, func(t *tree) bool { return len(unknown(t)) == 0 })
+	if err != nil {
+		return err
+	}
+	fields := map[string]string{}
+	for _, name := range unknown(t) {
+		fields["attr."+name] = "is not an attribute of any product"
+	}
+	if len(fields) > 0 {
+		return errs.Validation(fields)
+	}
 	return nil
 }
 

@@ -110,6 +110,7 @@ func (s *Service) Ready() error {
 // see active products; a seller listing their own shop (seller=<own id>)
 // and an admin naming a seller also see drafts and archived ones.
 func (s *Service) List(ctx context.Context, c *auth.Claims, q Query) (ListPage, error) {
+	since := s.now()
 	if err := q.prepare(); err != nil {
 		return ListPage{}, err
 	}
@@ -117,10 +118,10 @@ func (s *Service) List(ctx context.Context, c *auth.Claims, q Query) (ListPage, 
 	if q.Seller != "" && c != nil && (c.UserID == q.Seller || c.HasRole(auth.RoleAdmin)) {
 		r.Statuses = []string{StatusDraft, StatusActive, StatusArchived}
 	}
-	if err := s.scope(ctx, &r); err != nil {
+	if err := s.scope(ctx, since, &r); err != nil {
 		return ListPage{}, err
 	}
-	if err := s.checkAttributes(q); err != nil {
+	if err := s.checkAttributes(ctx, since, q); err != nil {
 		return ListPage{}, err
 	}
 	res, err := s.engine.Search(ctx, r)
@@ -136,24 +137,6 @@ func (s *Service) List(ctx context.Context, c *auth.Claims, q Query) (ListPage, 
 		out.Next = q.cursorAt(hits.Items[len(hits.Items)-1])
 	}
 	return out, nil
-}
-
-// checkAttributes refuses a filter on an attribute that no product has
-// and no category offers: most likely a typo, which would otherwise
-// silently find nothing.
-func (s *Service) checkAttributes(q Query) error {
-	known := s.engine.Stats().Attributes
-	facets := s.tree.Load().facets
-	fields := map[string]string{}
-	for _, a := range q.Attributes {
-		if !known[a.Name] && !facets[a.Name] {
-			fields["attr."+a.Name] = "is not an attribute of any product"
-		}
-	}
-	if len(fields) > 0 {
-		return errs.Validation(fields)
-	}
-	return nil
 }
 
 // Suggestion limits.
