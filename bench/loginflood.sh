@@ -31,11 +31,7 @@ out=${1:-bench/results/loginflood-run}
 rate=${RATE:-350}
 mkdir -p "$out"
 [ "${FRESH:-0}" = 1 ] && bench/fresh.sh
-mp=${MP:-}
-if [ -z "$mp" ]; then
-	go build -o bin/marketplace ./cmd/marketplace
-	mp=bin/marketplace
-fi
+. bench/binary.sh
 
 export GATEWAY_RATE_LIMITS=off # the load must meet the platform, not the limits
 . bench/isolate.sh

@@ -19,11 +19,7 @@ rate=${RATE:-1820}
 pause=${PAUSE:-0.5}
 mkdir -p "$out"
 [ "${FRESH:-0}" = 1 ] && bench/fresh.sh
-mp=${MP:-}
-if [ -z "$mp" ]; then
-	go build -o bin/marketplace ./cmd/marketplace
-	mp=bin/marketplace
-fi
+. bench/binary.sh
 
 export GATEWAY_RATE_LIMITS=off # the load must meet the platform, not the limits
 . bench/isolate.sh

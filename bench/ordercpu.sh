@@ -19,11 +19,7 @@ out=${1:-bench/results/ordercpu-run}
 rate=${RATE:-400}
 pg=${PG:-postgres://postgres@localhost:5432}
 mkdir -p "$out"
-mp=${MP:-}
-if [ -z "$mp" ]; then
-	go build -o bin/marketplace ./cmd/marketplace
-	mp=bin/marketplace
-fi
+. bench/binary.sh
 bin=$(mktemp -d)
 cp "$mp" "$bin/mp-serve"
 cp "$mp" "$bin/mp-loadgen"

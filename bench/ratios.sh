@@ -42,11 +42,7 @@ step=${STEP:-5s}
 settle=${SETTLE:-30}
 pg=${PG:-postgres://postgres@localhost:5432}
 mkdir -p "$out"
-mp=${MP:-}
-if [ -z "$mp" ]; then
-	go build -o bin/marketplace ./cmd/marketplace
-	mp=bin/marketplace
-fi
+. bench/binary.sh
 export GATEWAY_RATE_LIMITS=off # the load must meet the platform, not the limits
 [ "${FRESH:-0}" = 1 ] && bench/fresh.sh
 

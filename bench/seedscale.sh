@@ -17,11 +17,7 @@ out=${1:-bench/results/seedscale-run}
 products=${PRODUCTS:-100000}
 rates=${RATES:-10 25 50}
 mkdir -p "$out"
-mp=${MP:-}
-if [ -z "$mp" ]; then
-	go build -o bin/marketplace ./cmd/marketplace
-	mp=bin/marketplace
-fi
+. bench/binary.sh
 export ISOLATE=${ISOLATE:-scale} GATEWAY_RATE_LIMITS=off METRICS_ADDR=127.0.0.1:19100 PPROF_ENABLED=${PPROF_ENABLED:-true}
 . bench/isolate.sh
 pg=postgres://postgres@localhost:5432
