@@ -157,6 +157,9 @@ func (s *Service) scope(ctx context.Context, since time.Time, r *Request) error 
 // and no category offers: most likely a typo, which would otherwise
 // silently find nothing.
 func (s *Service) checkAttributes(ctx context.Context, since time.Time, q Query) error {
+	if len(q.Attributes) == 0 {
+		return nil
+	}
 	known := s.engine.Stats().Attributes
 	unknown := func(t *tree) []string {
 		var names []string
@@ -171,14 +174,15 @@ func (s *Service) checkAttributes(ctx context.Context, since time.Time, q Query)
 	if err != nil {
 		return err
 	}
+	names := unknown(t)
+	if len(names) == 0 {
+		return nil
+	}
 	fields := map[string]string{}
-	for _, name := range unknown(t) {
+	for _, name := range names {
 		fields["attr."+name] = "is not an attribute of any product"
 	}
-	if len(fields) > 0 {
-		return errs.Validation(fields)
-	}
-	return nil
+	return errs.Validation(fields)
 }
 
 // FollowCategories reads the category tree every interval until ctx ends.
