@@ -62,11 +62,14 @@ func testVars(t testing.TB, extra map[string]string) map[string]string {
 		// Hashes here run under the race detector, many times slower
 		// than a release build's, on platforms that hash side by side: a
 		// rest after each (ADR 58), longer on a busy machine (ADR 68),
-		// would only lengthen the suite. The rest has its own tests, and
-		// make deploy-check and make chaos run the release binary with
-		// the defaults.
+		// would only lengthen the suite, and a bound on a login's wait
+		// reckoned at that pace (ADR 70) would refuse the logins tests
+		// send side by side. Each has its own tests, and make
+		// deploy-check and make chaos run the release binary with the
+		// defaults.
 		"USERS_HASH_BUSY_PERCENT":  "100",
 		"USERS_HASH_YIELD_PERCENT": "0",
+		"USERS_HASH_MAX_WAIT":      "0",
 		"LOG_LEVEL":                "warn",
 		"PRODUCTS_ADDR":            "127.0.0.1:0",
 		"PRODUCTS_CACHE_PREFIX":    name + ":",

@@ -229,6 +229,14 @@ type Limits struct {
 	// hashing half of it in three of eight; a quiet machine's logins need
 	// no such cut.
 	Yield float64
+	// MaxWait, above zero, bounds how long an admitted job is expected to
+	// wait for a worker: a job that would find more jobs ahead of it than
+	// the workers finish in MaxWait, at the pace of their recent hashes
+	// and rests, is refused at once as one beyond Queue is (ADR 70).
+	// Queue alone bounds a count, and the time that count takes grows as
+	// the workers rest longer (Yield): at a tenth of the time, 16 queued
+	// logins waited over 5 s, beyond what a client waits for a sign-in.
+	MaxWait time.Duration
 }
 
 // maxRest bounds a worker's rest whatever Busy asks.
@@ -257,6 +265,18 @@ func (l Limits) restAfter(d time.Duration, other float64) time.Duration {
 	return time.Duration(math.Min(math.Round(float64(d)*(1-share)/share), float64(maxRest)))
 }
 
+// withinWait reports whether a job that finds ahead jobs admitted and not
+// finished, on workers that take cycle from one job to the next, is
+// expected to wait at most MaxWait for one of them. Two jobs admitted at
+// once may both count the same jobs ahead: the bound is an estimate, and
+// Queue still caps the count exactly.
+func (l Limits) withinWait(ahead int, cycle time.Duration) bool {
+	if l.MaxWait <= 0 || cycle <= 0 || ahead == 0 {
+		return true
+	}
+	return float64(ahead)*float64(cycle) <= float64(l.MaxWait)*float64(max(l.Workers, 1))
+}
+
 // Pool runs hashes on a fixed number of workers with a bounded queue.
 type Pool struct {
 	params Params
@@ -271,8 +291,13 @@ type Pool struct {
 	children []*child // one per worker when hashing in child processes
 	starved  *atomic.Uint64
 	meter    *loadMeter // nil unless the share follows the load (Limits.Yield)
-	workers  sync.WaitGroup
-	close    sync.Once
+	// hashing is how long the workers' recent hashes took (a moving
+	// average, in nanoseconds; zero before the first): with the rest the
+	// share now asks after each, the pace Limits.MaxWait reckons a
+	// queue's wait at (see cycle).
+	hashing atomic.Int64
+	workers sync.WaitGroup
+	close   sync.Once
 }
 
 // DefaultWorkers is how many hashes run at once unless configured: half
@@ -367,6 +392,7 @@ func (p *Pool) start(e engine) {
 				t := &timed{engine: e}
 				job(t)
 				p.meter.addHashed(t.took)
+				p.timeHash(t.took)
 				if !p.pause(p.limits.restAfter(t.took, p.meter.otherLoad())) {
 					return
 				}
@@ -389,6 +415,35 @@ func (t *timed) do(r request) (response, error) {
 	resp, err := t.engine.do(r)
 	t.took += resp.Took
 	return resp, err
+}
+
+// timeHash adds a hash that took d to the pool's recent hashing time,
+// at a quarter weight, so that one hash the scheduler delayed does not
+// set it. A job that hashed nothing (its caller had left) says nothing.
+func (p *Pool) timeHash(d time.Duration) {
+	if d <= 0 {
+		return
+	}
+	for {
+		old := p.hashing.Load()
+		next := int64(d)
+		if old > 0 {
+			next = old + (next-old)/4
+		}
+		if p.hashing.CompareAndSwap(old, next) {
+			return
+		}
+	}
+}
+
+// cycle is how long a worker now takes from one job to the next: a recent
+// hash and the rest the share in force asks after it. The rest is
+// reckoned now rather than taken from the last jobs, so that when a
+// flood begins beside other work and the share falls (Limits.Yield), the
+// logins admitted next are counted at the new pace, not the idle one.
+func (p *Pool) cycle() time.Duration {
+	hash := time.Duration(p.hashing.Load())
+	return hash + p.limits.restAfter(hash, p.meter.otherLoad())
 }
 
 // pause waits d, and reports false if the pool closed meanwhile.
@@ -457,9 +512,13 @@ func (p *Pool) VerifyLoaded(ctx context.Context, pw string, load func(context.Co
 	return resp.OK, resp.Rehash, nil
 }
 
-// admit takes room for one job, or reports at once that there is none.
-// The job gives it back when it finishes (see enqueue).
+// admit takes room for one job, or reports at once that there is none,
+// or that the job would wait longer than Limits.MaxWait for a worker. The
+// job gives its room back when it finishes (see enqueue).
 func (p *Pool) admit() bool {
+	if !p.limits.withinWait(len(p.room), p.cycle()) {
+		return false
+	}
 	select {
 	case p.room <- struct{}{}:
 		return true

@@ -483,3 +483,138 @@ func TestClosingAPoolEndsItsWorkersRests(t *testing.T) {
 	go func() { p.Close(); close(closed) }()
 	eventually.Receive(t, "Close to return while a worker rests", closed)
 }
+
+func TestAJobIsAdmittedOnlyWhileItsExpectedWaitIsWithinMaxWait(t *testing.T) {
+	t.Parallel()
+	const cycle = 400 * time.Millisecond
+	for _, c := range []struct {
+		name   string
+		limits Limits
+		ahead  int
+		cycle  time.Duration
+		wants  bool
+	}{
+		{"no bound set", Limits{Workers: 1}, 100, cycle, true},
+		{"no pace known yet", Limits{Workers: 1, MaxWait: time.Second}, 100, 0, true},
+		{"nothing ahead, however slow the pace", Limits{Workers: 1, MaxWait: time.Second}, 0, time.Hour, true},
+		{"two ahead on one worker: 0.8 s", Limits{Workers: 1, MaxWait: time.Second}, 2, cycle, true},
+		{"three ahead on one worker: 1.2 s", Limits{Workers: 1, MaxWait: time.Second}, 3, cycle, false},
+		{"five ahead on two workers: 1 s", Limits{Workers: 2, MaxWait: time.Second}, 5, cycle, true},
+		{"six ahead on two workers: 1.2 s", Limits{Workers: 2, MaxWait: time.Second}, 6, cycle, false},
+		{"no workers counts as one", Limits{MaxWait: time.Second}, 3, cycle, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if got := c.limits.withinWait(c.ahead, c.cycle); got != c.wants {
+				t.Errorf("withinWait(%d, %v) with %+v = %v, want %v", c.ahead, c.cycle, c.limits, got, c.wants)
+			}
+		})
+	}
+}
+
+func TestThePoolsHashingTimeFollowsItsNewestHashesAtAQuarterWeight(t *testing.T) {
+	t.Parallel()
+	ms := time.Millisecond
+	for _, c := range []struct {
+		name   string
+		hashes []time.Duration
+		wants  time.Duration
+	}{
+		{"unknown before the first hash", nil, 0},
+		{"the first hash sets it", []time.Duration{100 * ms}, 100 * ms},
+		{"a slower hash moves it a quarter of the way", []time.Duration{100 * ms, 500 * ms}, 200 * ms},
+		{"a faster one as well", []time.Duration{400 * ms, 200 * ms}, 350 * ms},
+		{"a job that hashed nothing says nothing", []time.Duration{100 * ms, 0}, 100 * ms},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var p Pool
+			for _, d := range c.hashes {
+				p.timeHash(d)
+			}
+			if got := time.Duration(p.hashing.Load()); got != c.wants {
+				t.Errorf("hashing time after hashes of %v = %v, want %v", c.hashes, got, c.wants)
+			}
+		})
+	}
+}
+
+func TestAWorkersPaceIsItsHashAndTheRestAfterIt(t *testing.T) {
+	t.Parallel()
+	p := NewPool(fast, Limits{Workers: 1, Queue: 1, Busy: 0.5})
+	t.Cleanup(p.Close)
+	var hashed response
+	if err := p.run(context.Background(), func(e engine) { hashed, _ = e.do(request{Params: fast, Password: "pw"}) }); err != nil {
+		t.Fatal(err)
+	}
+	// At half busy the rest is as long as the hash (see restAfter).
+	eventually.NoError(t, "the pace to be set", func() error {
+		if got, want := p.cycle(), 2*hashed.Took; got != want {
+			return fmt.Errorf("pace %v after a hash of %v, want %v", got, hashed.Took, want)
+		}
+		return nil
+	})
+}
+
+func TestThePaceIsReckonedAtTheShareInForce(t *testing.T) {
+	t.Parallel()
+	const hash = 40 * time.Millisecond
+	for _, c := range []struct {
+		name  string
+		other float64 // the share of the machine other work uses
+		wants time.Duration
+	}{
+		{"an idle machine: half the time", 0, 2 * hash},
+		{"other work at a quarter: three tenths", 0.25, 133333333 * time.Nanosecond},
+		{"other work at half or more: a tenth", 0.5, 10 * hash},
+		{"a saturated machine: still a tenth", 1, 10 * hash},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			p := Pool{limits: Limits{Busy: 0.5, Yield: 0.5}, meter: &loadMeter{}}
+			p.meter.other.Store(math.Float64bits(c.other))
+			p.timeHash(hash)
+			if got := p.cycle(); got != c.wants {
+				t.Errorf("pace of %v hashes with other work at %v = %v, want %v", hash, c.other, got, c.wants)
+			}
+		})
+	}
+}
+
+func TestAPoolRefusesAtOnceAJobThatWouldWaitPastMaxWait(t *testing.T) {
+	t.Parallel()
+	p := NewPool(fast, Limits{Workers: 1, Queue: 16, MaxWait: time.Second})
+	defer p.Close()
+	p.timeHash(400 * time.Millisecond) // a job every 400 ms, as at a tenth of the time for 40 ms hashes
+	release := block(t, p)
+	defer release()
+	// With the blocked job ahead, two more are expected to wait 0.4 and
+	// 0.8 s; a third would wait 1.2 s, though the queue has room for 16.
+	queued := make(chan error, 2)
+	for range 2 {
+		go func() { _, err := p.Hash(context.Background(), "queued"); queued <- err }()
+	}
+	waitQueued(t, p, 2)
+
+	// An admitted job would wait for the release below: the deadline
+	// turns that into a failure rather than a hung test.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	start := time.Now()
+	if _, err := p.Hash(ctx, "refused"); !errors.Is(err, ErrBusy) {
+		t.Fatalf("Hash expected to wait 1.2 s: %v, want ErrBusy", err)
+	}
+	if _, _, err := p.Verify(ctx, "refused", fast.Hash("x")); !errors.Is(err, ErrBusy) {
+		t.Fatalf("Verify expected to wait 1.2 s: %v, want ErrBusy", err)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("refusing took %v; it must not wait", d)
+	}
+
+	release()
+	for range 2 {
+		if err := <-queued; err != nil {
+			t.Errorf("a queued hash failed: %v", err)
+		}
+	}
+	if _, err := p.Hash(context.Background(), "after"); err != nil {
+		t.Errorf("hash after the queue drained: %v", err)
+	}
+}

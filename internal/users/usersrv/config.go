@@ -44,6 +44,9 @@ type Config struct {
 	// which hashing's share has fallen to a fifth of HashBusy
 	// (password.Limits.Yield); 0 keeps it at HashBusy.
 	HashYield float64
+	// HashMaxWait bounds how long a login is expected to wait for a
+	// hashing worker (password.Limits.MaxWait); 0 bounds only the count.
+	HashMaxWait time.Duration
 
 	AccountMaxFailures int
 	AddressMaxFailures int
@@ -91,6 +94,13 @@ const defaultHashBusyPercent = 50
 // half (ADR 68).
 const defaultHashYieldPercent = 50
 
+// defaultHashMaxWait is how long a login may be expected to wait for a
+// hashing worker by default: about what a person signing in waits before
+// trying again anyway. Past it the login is refused at once with
+// Retry-After; a longer queue would hash no more logins a second, as with
+// defaultHashQueue, only answer them later (ADR 70).
+const defaultHashMaxWait = time.Second
+
 // Where password hashes run (USERS_HASHER).
 const (
 	// HasherProcess runs each hashing worker in a child process of this
@@ -124,6 +134,7 @@ func LoadConfig(e *config.Env, sh config.Shared) Config {
 		HashQueue:          e.Int("USERS_HASH_QUEUE", defaultHashQueue, 1, 1<<16),
 		HashBusy:           float64(e.Int("USERS_HASH_BUSY_PERCENT", defaultHashBusyPercent, 1, 100)) / 100,
 		HashYield:          float64(e.Int("USERS_HASH_YIELD_PERCENT", defaultHashYieldPercent, 0, 100)) / 100,
+		HashMaxWait:        e.DurationOrZero("USERS_HASH_MAX_WAIT", defaultHashMaxWait),
 		AccountMaxFailures: e.Int("USERS_LOGIN_MAX_FAILURES_PER_ACCOUNT", 5, 1, 1000),
 		AddressMaxFailures: e.Int("USERS_LOGIN_MAX_FAILURES_PER_ADDRESS", 20, 1, 100000),
 		FailureWindow:      e.Duration("USERS_LOGIN_FAILURE_WINDOW", 15*time.Minute),
@@ -170,6 +181,7 @@ func configDocs() config.Docs {
 		"USERS_HASH_WORKERS":                   "password hashes run at once; more would let a login flood take the CPU from every other request",
 		"USERS_HASH_QUEUE":                     "hashing jobs that may wait; beyond, 503 + `Retry-After` at once",
 		"USERS_HASH_BUSY_PERCENT":              "the most of its time a hashing worker spends hashing while nothing else wants the CPUs: after a hash it rests long enough to stay under it, so that a login flood leaves the CPU idle part of the time (ADR 58); 100 never rests",
+		"USERS_HASH_MAX_WAIT":                  "the longest a login may be expected to wait for a hashing worker, at the pace of their recent hashes and the rests the hashing share now asks after them; a login that would wait longer gets 503 + `Retry-After` at once, as one beyond `USERS_HASH_QUEUE` does (ADR 70); 0 bounds only the count",
 		"USERS_HASH_YIELD_PERCENT":             "the machine's CPU use by other work (all but the hashing, measured each quarter second from `/proc/stat`) at which hashing's share has fallen, in step with it, to a fifth of `USERS_HASH_BUSY_PERCENT`, so that logins take less CPU from catalog reads the busier the machine is (ADR 68); 0 keeps the share fixed",
 		"USERS_LOGIN_MAX_FAILURES_PER_ACCOUNT": "failed logins per account per window before 429",
 		"USERS_LOGIN_MAX_FAILURES_PER_ADDRESS": "failed logins per client address per window before 429",

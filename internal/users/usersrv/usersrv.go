@@ -119,7 +119,8 @@ func assemble(ctx context.Context, cfg Config, log *slog.Logger, pool *pgxpool.P
 // newHasher starts the password hashing pool where the configuration says:
 // in child processes (the default) or in this one.
 func newHasher(cfg Config) (*password.Pool, error) {
-	limits := password.Limits{Workers: cfg.HashWorkers, Queue: cfg.HashQueue, Busy: cfg.HashBusy, Yield: cfg.HashYield}
+	limits := password.Limits{Workers: cfg.HashWorkers, Queue: cfg.HashQueue, Busy: cfg.HashBusy, Yield: cfg.HashYield,
+		MaxWait: cfg.HashMaxWait}
 	if cfg.Hasher == HasherProcess {
 		return password.NewProcessPool(cfg.Argon, limits)
 	}
