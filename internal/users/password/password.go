@@ -9,7 +9,8 @@
 // between hashes (Limits.Busy, ADR 58), longer while the machine is busy
 // with other work (Limits.Yield, ADR 68), and a verify against a hash made
 // with cheaper parameters than the pool's costs what one with them does
-// (ADR 59).
+// (ADR 59). A job that would wait for a worker longer than Limits.MaxWait
+// is refused at once, as one beyond the queue is (ADR 70).
 package password
 
 import (
